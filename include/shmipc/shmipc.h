@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file shmipc.h
+ * @brief libshmipc: a shared-memory request/response channel between two
+ * processes on one machine.
+ *
+ * A **host** creates a named segment holding a fixed pool of slots. Host
+ * threads make calls on host slots: claim a slot, write the request in
+ * place, publish it and wait for the response in the same slot. A **guest**
+ * (this library's guest role, or the pure-Go guest in `go/`) attaches to the
+ * segment by name and answers. The guest can call the host back on a second
+ * pool of guest slots; the host serves those from a listener thread or from
+ * its own loop.
+ *
+ * Conventions:
+ * - Functions return 0 (`SHMIPC_OK`) or a negative `SHMIPC_E_*` code; handles
+ *   come back through an out-parameter. `shmipc_strerror()` names a code.
+ * - Every call that can block takes a timeout in nanoseconds:
+ *   `SHMIPC_TIMEOUT_DEFAULT` uses the handle's configured default,
+ *   `SHMIPC_TIMEOUT_INFINITE` waits without limit (peer death still ends the
+ *   wait), 0 does not wait, any other negative value is `SHMIPC_E_INVALID`.
+ * - Destroy/detach functions accept NULL.
+ * - The wire protocol is documented in docs/PROTOCOL.md.
+ */
+#ifndef SHMIPC_SHMIPC_H
+#define SHMIPC_SHMIPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef SHMIPC_EXPORT
+#if defined(_WIN32)
+#define SHMIPC_EXPORT __declspec(dllimport)
+#elif defined(__GNUC__)
+#define SHMIPC_EXPORT __attribute__((visibility("default")))
+#else
+#define SHMIPC_EXPORT
+#endif
+#endif
+
+/** @name Error codes (stable values, see docs/PROTOCOL.md) */
+/**@{*/
+#define SHMIPC_OK 0
+#define SHMIPC_E_INVALID (-1)    /**< bad argument or configuration */
+#define SHMIPC_E_NAME (-2)       /**< segment name not valid */
+#define SHMIPC_E_NOMEM (-3)      /**< out of memory */
+#define SHMIPC_E_EXISTS (-4)     /**< segment exists and its host is alive */
+#define SHMIPC_E_NOT_FOUND (-5)  /**< no such segment */
+#define SHMIPC_E_ACCESS (-6)     /**< permission denied / foreign owner */
+#define SHMIPC_E_VERSION (-7)    /**< protocol version mismatch */
+#define SHMIPC_E_CORRUPT (-8)    /**< segment holds an illegal value */
+#define SHMIPC_E_TIMEOUT (-9)    /**< the wait ran out */
+#define SHMIPC_E_PEER_GONE (-10) /**< the peer died, detached or closed */
+#define SHMIPC_E_TOO_BIG (-11)   /**< request larger than slot capacity */
+#define SHMIPC_E_TRUNCATED (-12) /**< response larger than caller's buffer */
+#define SHMIPC_E_REMOTE (-13)    /**< peer answered SHMIPC_MSG_SYSTEM_ERROR */
+#define SHMIPC_E_BUSY (-14)      /**< no free slot / guest already attached */
+#define SHMIPC_E_CLOSED (-15)    /**< the local handle is shutting down */
+#define SHMIPC_E_SYSTEM (-16)    /**< an operating-system call failed */
+#define SHMIPC_E_STATE (-17)     /**< not valid in the slot's current state */
+/**@}*/
+
+/** @name Message types. 0-127 belong to the library, 128+ to applications. */
+/**@{*/
+#define SHMIPC_MSG_NORMAL 0u
+#define SHMIPC_MSG_SHUTDOWN 1u
+#define SHMIPC_MSG_SYSTEM_ERROR 2u
+#define SHMIPC_MSG_GUEST_CALL 3u
+#define SHMIPC_MSG_STREAM_START 4u
+#define SHMIPC_MSG_STREAM_CHUNK 5u
+#define SHMIPC_MSG_APP_START 128u
+/**@}*/
+
+/** @name Timeouts (nanoseconds) */
+/**@{*/
+#define SHMIPC_TIMEOUT_DEFAULT (-1)  /**< the handle's configured default */
+#define SHMIPC_TIMEOUT_INFINITE (-2) /**< no limit (peer death still ends it) */
+/**@}*/
+
+/** Send flag: the payload occupies the last `len` bytes of the request
+ *  buffer (a FlatBuffer built back to front), not the first. */
+#define SHMIPC_F_END_ALIGNED (1u << 0)
+
+/** Guest flag: accept a segment owned by another user. */
+#define SHMIPC_GUEST_F_ALLOW_OTHER_USER (1u << 0)
+
+/** Opaque host handle. */
+typedef struct shmipc_host shmipc_host;
+/** Opaque guest handle. */
+typedef struct shmipc_guest shmipc_guest;
+/** Opaque zero-copy slot handle, owned by its host; valid from acquire to
+ *  release. */
+typedef struct shmipc_slot shmipc_slot;
+
+/**
+ * Request handler, used by the guest's workers and by the host's guest-call
+ * listener.
+ *
+ * @param user      the pointer given when serving started
+ * @param type      request message type
+ * @param req       request bytes (read-only, in shared memory)
+ * @param req_len   request length
+ * @param resp      response buffer (in shared memory)
+ * @param resp_cap  response buffer capacity
+ * @param resp_len  out: bytes written to @p resp (0 on entry)
+ * @param resp_type out: response type (the request type on entry)
+ * @return 0 to send the response; non-zero to answer
+ *         SHMIPC_MSG_SYSTEM_ERROR instead. A @p resp_len above @p resp_cap
+ *         also answers SHMIPC_MSG_SYSTEM_ERROR.
+ *
+ * The handler may be called from several threads at once (one per slot).
+ */
+typedef int (*shmipc_handler_fn)(void *user, uint32_t type, const void *req,
+                                 size_t req_len, void *resp, size_t resp_cap,
+                                 size_t *resp_len, uint32_t *resp_type);
+
+/** Host configuration. Initialise with shmipc_host_config_init(), then set
+ *  fields; `struct_size` lets later versions grow the struct. */
+typedef struct shmipc_host_config {
+  uint32_t struct_size;   /**< sizeof(shmipc_host_config) */
+  const char *name;       /**< segment name: 1-64 of [A-Za-z0-9._-], no leading '.' */
+  uint32_t host_slots;    /**< host-to-guest slots, 1-1024 (default 4) */
+  uint32_t guest_slots;   /**< guest-to-host slots, 0-1024 (default 0) */
+  uint32_t req_capacity;  /**< request bytes per slot, 1 B - 1 GiB (default 64 KiB) */
+  uint32_t resp_capacity; /**< response bytes per slot, 1 B - 1 GiB (default 64 KiB) */
+  uint32_t spin_budget;   /**< pause iterations before yielding (default 4096) */
+  uint32_t mode;          /**< segment file mode (default 0600) */
+  int64_t default_timeout_ns; /**< used for SHMIPC_TIMEOUT_DEFAULT (default 10 s) */
+  int64_t liveness_interval_ns; /**< peer check period while asleep (default 50 ms) */
+} shmipc_host_config;
+
+/** Guest configuration; initialise with shmipc_guest_config_init(). */
+typedef struct shmipc_guest_config {
+  uint32_t struct_size;  /**< sizeof(shmipc_guest_config) */
+  const char *name;      /**< segment name, as given to the host */
+  uint32_t flags;        /**< SHMIPC_GUEST_F_* */
+  uint32_t spin_budget;  /**< pause iterations before yielding (default 4096) */
+  int64_t connect_timeout_ns; /**< how long attach retries (default 5 s) */
+  int64_t default_timeout_ns; /**< used for SHMIPC_TIMEOUT_DEFAULT (default 10 s) */
+  int64_t liveness_interval_ns; /**< host check period while asleep (default 50 ms) */
+} shmipc_guest_config;
+
+/* ------------------------------------------------------------------ */
+/** @name Library */
+/**@{*/
+
+/** Runtime library version as `(major << 16) | (minor << 8) | patch`. */
+SHMIPC_EXPORT uint32_t shmipc_version(void);
+
+/** Static, never-NULL description of an error code ("unknown error" for a
+ *  value outside the set). */
+SHMIPC_EXPORT const char *shmipc_strerror(int code);
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Host */
+/**@{*/
+
+/** Fill @p cfg with defaults (name NULL). */
+SHMIPC_EXPORT void shmipc_host_config_init(shmipc_host_config *cfg);
+
+/**
+ * Create the segment and a host handle.
+ *
+ * A segment of the same name left by a host that died is replaced; one whose
+ * host is alive gives SHMIPC_E_EXISTS.
+ *
+ * @return 0, or SHMIPC_E_INVALID (config out of range), SHMIPC_E_NAME,
+ *         SHMIPC_E_EXISTS, SHMIPC_E_ACCESS, SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM.
+ */
+SHMIPC_EXPORT int shmipc_host_create(const shmipc_host_config *cfg,
+                                     shmipc_host **out);
+
+/** Close the session: stops the listener, marks the segment closed (guests
+ *  see SHMIPC_E_PEER_GONE), unmaps and removes it, frees @p h. Slots must
+ *  have been released and no call may be running. Accepts NULL. */
+SHMIPC_EXPORT void shmipc_host_destroy(shmipc_host *h);
+
+/** Wait until a guest is attached. @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_CLOSED. */
+SHMIPC_EXPORT int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns);
+
+/** Request capacity per slot, in bytes. */
+SHMIPC_EXPORT size_t shmipc_host_req_capacity(const shmipc_host *h);
+/** Response capacity per slot, in bytes. */
+SHMIPC_EXPORT size_t shmipc_host_resp_capacity(const shmipc_host *h);
+
+/**
+ * Copying call: send @p req_len bytes of type @p type and wait for the
+ * response.
+ *
+ * @param resp      buffer for the response (may be NULL if @p resp_cap is 0)
+ * @param resp_len  out (optional): response length; on SHMIPC_E_TRUNCATED,
+ *                  the length that did not fit
+ * @param resp_type out (optional): response type
+ * @return 0; SHMIPC_E_TOO_BIG (request above capacity); SHMIPC_E_TRUNCATED
+ *         (response above @p resp_cap, nothing copied); SHMIPC_E_REMOTE (the
+ *         guest answered SYSTEM_ERROR; its reason is copied like a response);
+ *         SHMIPC_E_TIMEOUT; SHMIPC_E_PEER_GONE; SHMIPC_E_CORRUPT; SHMIPC_E_INVALID.
+ */
+SHMIPC_EXPORT int shmipc_host_call(shmipc_host *h, uint32_t type,
+                                   const void *req, size_t req_len, void *resp,
+                                   size_t resp_cap, size_t *resp_len,
+                                   uint32_t *resp_type, int64_t timeout_ns);
+
+/** Acquire a free host slot for zero-copy use, waiting up to @p timeout_ns.
+ *  Holding one slot while acquiring another works while slots remain; when
+ *  none frees up in time the result is SHMIPC_E_TIMEOUT.
+ *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_CLOSED, SHMIPC_E_INVALID. */
+SHMIPC_EXPORT int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns,
+                                      shmipc_slot **out);
+
+/** Acquire a slot only if one is free now. @return 0 or SHMIPC_E_BUSY. */
+SHMIPC_EXPORT int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out);
+
+/** The request buffer, in shared memory; write the request here. */
+SHMIPC_EXPORT void *shmipc_slot_req_buf(shmipc_slot *s);
+/** Capacity of the request buffer, in bytes. */
+SHMIPC_EXPORT size_t shmipc_slot_req_capacity(const shmipc_slot *s);
+
+/**
+ * Publish the request written in the slot's buffer and wait for the
+ * response. Equivalent to shmipc_slot_publish() then shmipc_slot_wait().
+ *
+ * @param flags 0, or SHMIPC_F_END_ALIGNED when the @p len bytes sit at the
+ *              end of the buffer
+ * @return as shmipc_slot_wait(), or SHMIPC_E_TOO_BIG, SHMIPC_E_INVALID,
+ *         SHMIPC_E_STATE (slot already sent).
+ */
+SHMIPC_EXPORT int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
+                                   uint32_t flags, int64_t timeout_ns);
+
+/** Publish the request without waiting (for keeping several slots in
+ *  flight). @return 0, SHMIPC_E_TOO_BIG, SHMIPC_E_INVALID, SHMIPC_E_STATE. */
+SHMIPC_EXPORT int shmipc_slot_publish(shmipc_slot *s, uint32_t type,
+                                      size_t len, uint32_t flags);
+
+/** Wait for the response to a published request.
+ *  @return 0 (response readable until release), SHMIPC_E_REMOTE (the
+ *  guest's reason is the response), SHMIPC_E_TIMEOUT (the slot stays
+ *  quarantined after release until the late response arrives),
+ *  SHMIPC_E_PEER_GONE, SHMIPC_E_CORRUPT, SHMIPC_E_STATE (nothing published). */
+SHMIPC_EXPORT int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns);
+
+/** Response bytes (valid until release), or NULL if there is no response. */
+SHMIPC_EXPORT const void *shmipc_slot_resp_data(const shmipc_slot *s);
+/** Response length in bytes (0 if there is no response). */
+SHMIPC_EXPORT size_t shmipc_slot_resp_size(const shmipc_slot *s);
+/** Response message type (0 if there is no response). */
+SHMIPC_EXPORT uint32_t shmipc_slot_resp_type(const shmipc_slot *s);
+
+/** Give the slot back. A slot whose call timed out is quarantined until its
+ *  late response arrives. Accepts NULL. */
+SHMIPC_EXPORT void shmipc_slot_release(shmipc_slot *s);
+
+/** Start a listener thread that serves guest calls with @p fn.
+ *  @return 0, SHMIPC_E_BUSY (already running), SHMIPC_E_INVALID (no guest
+ *  slots or no @p fn), SHMIPC_E_SYSTEM. */
+SHMIPC_EXPORT int shmipc_host_listen_start(shmipc_host *h,
+                                           shmipc_handler_fn fn, void *user);
+
+/** Stop the listener thread and wait for it. Returns 0, or SHMIPC_E_STATE if
+ *  no listener runs. */
+SHMIPC_EXPORT int shmipc_host_listen_stop(shmipc_host *h);
+
+/** Serve guest calls from the caller's own loop: serve every pending call,
+ *  waiting up to @p timeout_ns for the first one. Must not run at the same
+ *  time as the listener thread.
+ *  @return number of calls served (>= 0), or SHMIPC_E_TIMEOUT when none came,
+ *  SHMIPC_E_BUSY (the listener runs), SHMIPC_E_INVALID, SHMIPC_E_CLOSED. */
+SHMIPC_EXPORT int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn,
+                                    void *user, int64_t timeout_ns);
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Guest */
+/**@{*/
+
+/** Fill @p cfg with defaults (name NULL). */
+SHMIPC_EXPORT void shmipc_guest_config_init(shmipc_guest_config *cfg);
+
+/**
+ * Attach to the segment named in @p cfg, retrying until its connect
+ * timeout while the segment does not exist yet or is still being set up.
+ *
+ * @return 0, SHMIPC_E_NAME, SHMIPC_E_TIMEOUT (no segment in time),
+ *         SHMIPC_E_ACCESS, SHMIPC_E_VERSION, SHMIPC_E_CORRUPT, SHMIPC_E_BUSY
+ *         (another guest is attached), SHMIPC_E_PEER_GONE (host closed),
+ *         SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM.
+ */
+SHMIPC_EXPORT int shmipc_guest_attach(const shmipc_guest_config *cfg,
+                                      shmipc_guest **out);
+
+/** Stop serving, mark the guest detached, unmap, free @p g. Accepts NULL. */
+SHMIPC_EXPORT void shmipc_guest_detach(shmipc_guest *g);
+
+/** Start one worker thread per host slot, each answering requests with
+ *  @p fn. @return 0, SHMIPC_E_BUSY (already started), SHMIPC_E_SYSTEM. */
+SHMIPC_EXPORT int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn,
+                                     void *user);
+
+/** Wait until the workers end: the host closed or died
+ *  (SHMIPC_E_PEER_GONE), shmipc_guest_stop() was called (0), or the segment
+ *  turned corrupt (SHMIPC_E_CORRUPT). @return that reason, or
+ *  SHMIPC_E_TIMEOUT if they still run, SHMIPC_E_STATE if never started. */
+SHMIPC_EXPORT int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns);
+
+/** Ask the workers to stop (returns at once; shmipc_guest_wait() joins). */
+SHMIPC_EXPORT void shmipc_guest_stop(shmipc_guest *g);
+
+/** Guest-to-host call on a guest slot; same contract as shmipc_host_call().
+ *  @return also SHMIPC_E_INVALID when the segment has no guest slots. */
+SHMIPC_EXPORT int shmipc_guest_call(shmipc_guest *g, uint32_t type,
+                                    const void *req, size_t req_len,
+                                    void *resp, size_t resp_cap,
+                                    size_t *resp_len, uint32_t *resp_type,
+                                    int64_t timeout_ns);
+
+/** Request capacity per slot of the attached segment. */
+SHMIPC_EXPORT size_t shmipc_guest_req_capacity(const shmipc_guest *g);
+/** Response capacity per slot of the attached segment. */
+SHMIPC_EXPORT size_t shmipc_guest_resp_capacity(const shmipc_guest *g);
+
+/**@}*/
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMIPC_SHMIPC_H */

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one door to shared-memory atomics. Nothing else includes
+ * <atomic_ops.h>; shared fields are plain fixed-width integers and all
+ * atomicity belongs to the accessors below.
+ *
+ * Ordering vocabulary (as in docs/PROTOCOL.md, "Memory ordering"):
+ * - acquire (load): no later load or store of this thread moves before it;
+ *   pairs with a release by the thread that wrote the value, after which all
+ *   that thread's earlier writes are visible.
+ * - release (store): no earlier load or store moves after it.
+ * - full (CAS, fetch-add): both of the above and also orders earlier stores
+ *   against later loads. "Announce that I sleep, then re-check" needs it on
+ *   both sides, which is why every state change in the protocol is a full CAS.
+ *
+ * Each caller names the access its barrier pairs with.
+ */
+#ifndef SHMIPC_ATOMIC_H
+#define SHMIPC_ATOMIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <atomic_ops.h>
+
+_Static_assert(sizeof(unsigned) == sizeof(uint32_t),
+               "AO_int must be a 32-bit word");
+
+static inline uint32_t shmipc__load_acquire32(const uint32_t *p)
+{
+  return (uint32_t)AO_int_load_acquire((const volatile unsigned *)p);
+}
+
+static inline uint32_t shmipc__load_relaxed32(const uint32_t *p)
+{
+  return (uint32_t)AO_int_load((const volatile unsigned *)p);
+}
+
+static inline void shmipc__store_release32(uint32_t *p, uint32_t v)
+{
+  AO_int_store_release((volatile unsigned *)p, v);
+}
+
+/* Full-barrier compare-and-swap; returns the value found (== expected on
+ * success). */
+static inline uint32_t shmipc__cas_full32(uint32_t *p, uint32_t expected,
+                                          uint32_t desired)
+{
+  return (uint32_t)AO_int_fetch_compare_and_swap_full((volatile unsigned *)p,
+                                                      expected, desired);
+}
+
+static inline uint32_t shmipc__fetch_add_full32(uint32_t *p, uint32_t v)
+{
+  return (uint32_t)AO_int_fetch_and_add_full((volatile unsigned *)p, v);
+}
+
+static inline void shmipc__fence_full(void)
+{
+  AO_nop_full();
+}
+
+/* CPU relax hint for spin loops. */
+static inline void shmipc__cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __asm__ __volatile__("pause" ::: "memory");
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#else
+  AO_compiler_barrier();
+#endif
+}
+
+#endif /* SHMIPC_ATOMIC_H */

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One side of a session and its waiting discipline: spin with the pause
+ * instruction, yield now and then, and finally sleep on the futex word
+ * after announcing it (docs/PROTOCOL.md, "Sleep and wake-up").
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+/* Spins between two sched_yield() calls in the spin phase: when threads
+ * outnumber cores, pure spinning starves the peer we wait for. */
+#define YIELD_EVERY 128u
+
+int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
+                    uint32_t spin_budget, int64_t default_timeout_ns,
+                    int64_t liveness_ns)
+{
+  const struct shmipc__geom *g = &ep->seg.geom;
+  uint32_t i, first;
+
+  ep->role = role;
+  ep->spin_budget = spin_budget;
+  ep->default_timeout_ns = default_timeout_ns;
+  ep->liveness_ns = liveness_ns;
+  ep->closing = 0;
+  ep->free_seq = 0;
+  ep->n_req = role == SHMIPC__ROLE_HOST ? g->host_slots : g->guest_slots;
+  first = role == SHMIPC__ROLE_HOST ? 0 : g->host_slots;
+  ep->req_slots = NULL;
+  if (ep->n_req == 0)
+    return SHMIPC_OK;
+  ep->req_slots = calloc(ep->n_req, sizeof *ep->req_slots);
+  if (ep->req_slots == NULL)
+    return SHMIPC_E_NOMEM;
+  for (i = 0; i < ep->n_req; i++) {
+    struct shmipc_slot *s = &ep->req_slots[i];
+    s->ep = ep;
+    s->index = first + i;
+    s->w = shmipc__wslot(&ep->seg, s->index);
+    s->req = shmipc__req_buf(&ep->seg, s->index);
+    s->resp = shmipc__resp_buf(&ep->seg, s->index);
+  }
+  return SHMIPC_OK;
+}
+
+void shmipc__ep_fini(struct shmipc__endpoint *ep)
+{
+  free(ep->req_slots);
+  ep->req_slots = NULL;
+  ep->n_req = 0;
+}
+
+int shmipc__timeout(const struct shmipc__endpoint *ep, int64_t timeout_ns,
+                    int64_t *out)
+{
+  if (timeout_ns == SHMIPC_TIMEOUT_DEFAULT)
+    timeout_ns = ep->default_timeout_ns;
+  if (timeout_ns == SHMIPC_TIMEOUT_INFINITE) {
+    *out = INT64_MAX;
+    return SHMIPC_OK;
+  }
+  if (timeout_ns < 0)
+    return SHMIPC_E_INVALID;
+  *out = timeout_ns;
+  return SHMIPC_OK;
+}
+
+int shmipc__peer_check(struct shmipc__endpoint *ep)
+{
+  struct shmipc_wire_header *h = shmipc__hdr(&ep->seg);
+
+  if (shmipc__load_acquire32(&ep->closing))
+    return SHMIPC_E_CLOSED;
+  if (ep->role == SHMIPC__ROLE_HOST) {
+    /* acquire: pairs with the guest's CAS on attach in guest attach/detach */
+    uint32_t a = shmipc__load_acquire32(&h->attach) & SHMIPC_ATTACH_STATE_MASK;
+    if (a == SHMIPC_ATTACH_DETACHED)
+      return SHMIPC_E_PEER_GONE;
+    if (a == SHMIPC_ATTACH_ATTACHED &&
+        shmipc__lock_held(&ep->seg, SHMIPC_LOCK_GUEST_BYTE) == 0)
+      return SHMIPC_E_PEER_GONE;
+    return SHMIPC_OK; /* no guest yet: calls wait for one, bounded by their timeout */
+  }
+  /* acquire: pairs with the host's release store of CLOSED in destroy */
+  if (shmipc__load_acquire32(&h->host_state) != SHMIPC_HOST_READY)
+    return SHMIPC_E_PEER_GONE;
+  if (shmipc__lock_held(&ep->seg, SHMIPC_LOCK_HOST_BYTE) == 0)
+    return SHMIPC_E_PEER_GONE;
+  return SHMIPC_OK;
+}
+
+static inline bool until_done(const struct shmipc__until *u, uint32_t v)
+{
+  return ((v & u->mask) == u->value) == u->equal;
+}
+
+int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
+                      const struct shmipc__until *u, int64_t timeout_ns,
+                      uint32_t *out)
+{
+  int64_t deadline = -1, now;
+  uint32_t v, i;
+  int r;
+
+  /* Fast phase: no clock read and no system call until the first yield
+   * point, so a prompt peer costs nothing but the loads. Timeouts are
+   * therefore honoured to within one yield period (~128 pauses). */
+  for (i = 1;; i++) {
+    /* acquire: pairs with the CAS by which the peer moved the word into
+     * the state we wait for (e.g. PROCESSING -> RESP_READY in
+     * shmipc__respond()); what it wrote before is visible after this. */
+    v = shmipc__load_acquire32(word);
+    if (u->check_ctrl && !shmipc__ctrl_legal(v))
+      return SHMIPC_E_CORRUPT;
+    if (until_done(u, v)) {
+      *out = v;
+      return SHMIPC_OK;
+    }
+    if (timeout_ns == 0)
+      return SHMIPC_E_TIMEOUT;
+    if (i >= ep->spin_budget)
+      break;
+    if (i % YIELD_EVERY == 0) {
+      now = shmipc__now_ns();
+      if (deadline < 0)
+        deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+      else if (now >= deadline)
+        return SHMIPC_E_TIMEOUT;
+      shmipc__yield();
+    } else {
+      shmipc__cpu_pause();
+    }
+  }
+
+  /* Slow phase: announce, re-check, sleep. */
+  for (;;) {
+    v = shmipc__load_acquire32(word); /* acquire: as above */
+    if (u->check_ctrl && !shmipc__ctrl_legal(v))
+      return SHMIPC_E_CORRUPT;
+    if (until_done(u, v)) {
+      *out = v;
+      return SHMIPC_OK;
+    }
+    now = shmipc__now_ns();
+    if (deadline < 0)
+      deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+    if (now >= deadline)
+      return SHMIPC_E_TIMEOUT;
+    if (u->stop != NULL && shmipc__load_acquire32(u->stop))
+      return SHMIPC_E_CLOSED;
+    r = u->check_peer ? shmipc__peer_check(ep)
+                      : (shmipc__load_acquire32(&ep->closing) ? SHMIPC_E_CLOSED
+                                                              : SHMIPC_OK);
+    if (r != SHMIPC_OK)
+      return r;
+    if (!(v & u->announce_bit)) {
+      /* full: the announce. Either it lands before the peer's transition
+       * CAS on this word (which then sees our bit and wakes us) or after
+       * it (and fails here, so we re-check). Pairs with the waker's CAS in
+       * shmipc__publish() / shmipc__respond() / attach / doorbell. */
+      if (shmipc__cas_full32(word, v, v | u->announce_bit) != v)
+        continue;
+      v |= u->announce_bit;
+    }
+    now = deadline - now;
+    shmipc__futex_wait(word, v, now < ep->liveness_ns ? now : ep->liveness_ns);
+  }
+}
+
+void shmipc__ep_wake_all(struct shmipc__endpoint *ep)
+{
+  struct shmipc_wire_header *h = shmipc__hdr(&ep->seg);
+  uint32_t i, n = ep->seg.geom.host_slots + ep->seg.geom.guest_slots;
+
+  for (i = 0; i < n; i++)
+    shmipc__futex_wake(&shmipc__wslot(&ep->seg, i)->ctrl);
+  shmipc__futex_wake(&h->attach);
+  shmipc__futex_wake(&h->doorbell);
+  shmipc__futex_wake(&ep->free_seq);
+}

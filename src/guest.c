@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The C guest role: attach to a host's segment, answer host calls with one
+ * worker thread per host slot, make guest calls on guest slots.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+struct shmipc_guest;
+
+struct worker {
+  struct shmipc_guest *g;
+  pthread_t thread;
+  uint32_t index;
+};
+
+struct shmipc_guest {
+  struct shmipc__endpoint ep;
+  struct worker *workers;
+  uint32_t n_workers;
+  uint32_t started;      /* workers were started */
+  uint32_t running;      /* atomic, futex word: workers still running */
+  uint32_t reason_set;   /* atomic: first worker to end records its reason */
+  int reason;
+  shmipc_handler_fn fn;
+  void *user;
+};
+
+void shmipc_guest_config_init(shmipc_guest_config *cfg)
+{
+  if (cfg == NULL)
+    return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->struct_size = sizeof *cfg;
+  cfg->spin_budget = SHMIPC__DEFAULT_SPIN;
+  cfg->connect_timeout_ns = SHMIPC__DEFAULT_CONNECT_NS;
+  cfg->default_timeout_ns = SHMIPC__DEFAULT_TIMEOUT_NS;
+  cfg->liveness_interval_ns = SHMIPC__DEFAULT_LIVENESS_NS;
+}
+
+/* Move attach to @state (ATTACHED or DETACHED), waking a waiting host. */
+static int set_attach(struct shmipc__seg *seg, uint32_t state)
+{
+  uint32_t *word = &shmipc__hdr(seg)->attach;
+  uint32_t v, old;
+
+  for (v = shmipc__load_acquire32(word);; v = old) {
+    uint32_t cur = v & SHMIPC_ATTACH_STATE_MASK;
+    if ((v & ~(SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_HOST_WAITING)) != 0 ||
+        cur > SHMIPC_ATTACH_DETACHED)
+      return SHMIPC_E_CORRUPT;
+    /* full: pairs with the host's announce CAS in shmipc_host_wait_guest()
+     * and its acquire load in shmipc__peer_check(). Attaching over
+     * ATTACHED is legal: we hold the guest lock, so that guest is dead. */
+    old = shmipc__cas_full32(word, v, state);
+    if (old == v)
+      break;
+  }
+  if (v & SHMIPC_ATTACH_HOST_WAITING)
+    shmipc__futex_wake(word);
+  return SHMIPC_OK;
+}
+
+int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
+{
+  int64_t deadline, pause_ns = 1000000;
+  shmipc_guest *g;
+  int r;
+
+  if (out == NULL || cfg == NULL || cfg->struct_size != sizeof *cfg ||
+      cfg->connect_timeout_ns < 0 ||
+      (cfg->default_timeout_ns <= 0 &&
+       cfg->default_timeout_ns != SHMIPC_TIMEOUT_INFINITE) ||
+      cfg->liveness_interval_ns <= 0 ||
+      (cfg->flags & ~SHMIPC_GUEST_F_ALLOW_OTHER_USER) != 0)
+    return SHMIPC_E_INVALID;
+  *out = NULL;
+  if (!shmipc__name_valid(cfg->name))
+    return SHMIPC_E_NAME;
+  g = calloc(1, sizeof *g);
+  if (g == NULL)
+    return SHMIPC_E_NOMEM;
+
+  deadline = shmipc__now_ns() + cfg->connect_timeout_ns;
+  for (;;) {
+    r = shmipc__seg_open(cfg->name, cfg->flags, &g->ep.seg);
+    if (r != SHMIPC__E_RETRY)
+      break;
+    if (shmipc__now_ns() >= deadline) {
+      r = SHMIPC_E_TIMEOUT;
+      break;
+    }
+    shmipc__sleep_ns(pause_ns);
+    if (pause_ns < 20000000)
+      pause_ns *= 2;
+  }
+  if (r != SHMIPC_OK)
+    goto err_free;
+  r = shmipc__lock_take(&g->ep.seg, SHMIPC_LOCK_GUEST_BYTE);
+  if (r != SHMIPC_OK)
+    goto err_seg;
+  r = shmipc__ep_init(&g->ep, SHMIPC__ROLE_GUEST, cfg->spin_budget,
+                      cfg->default_timeout_ns == SHMIPC_TIMEOUT_INFINITE
+                          ? INT64_MAX
+                          : cfg->default_timeout_ns,
+                      cfg->liveness_interval_ns);
+  if (r != SHMIPC_OK)
+    goto err_seg;
+  shmipc__hdr(&g->ep.seg)->guest_pid = shmipc__getpid();
+  r = set_attach(&g->ep.seg, SHMIPC_ATTACH_ATTACHED);
+  if (r != SHMIPC_OK)
+    goto err_ep;
+  *out = g;
+  return SHMIPC_OK;
+
+err_ep:
+  shmipc__ep_fini(&g->ep);
+err_seg:
+  shmipc__seg_close(&g->ep.seg, false);
+err_free:
+  free(g);
+  return r;
+}
+
+static void record_end(shmipc_guest *g, int reason)
+{
+  if (shmipc__cas_full32(&g->reason_set, 0, 1) == 0)
+    g->reason = reason;
+  /* A corrupt segment ends every worker, not just the one that saw it. */
+  if (reason == SHMIPC_E_CORRUPT) {
+    shmipc__store_release32(&g->ep.closing, 1);
+    shmipc__ep_wake_all(&g->ep);
+  }
+}
+
+static void *worker_main(void *arg)
+{
+  struct worker *wk = arg;
+  shmipc_guest *g = wk->g;
+  uint32_t *ctrl = &shmipc__wslot(&g->ep.seg, wk->index)->ctrl;
+  const struct shmipc__until u = {
+      .mask = SHMIPC_CTRL_STATE_MASK,
+      .value = SHMIPC_SLOT_REQ_READY,
+      .equal = true,
+      .announce_bit = SHMIPC_CTRL_RESPONDER_WAITING,
+      .check_ctrl = true,
+      .check_peer = true,
+  };
+  uint32_t v;
+  int r;
+
+  for (;;) {
+    r = shmipc__wait_word(&g->ep, ctrl, &u, INT64_MAX, &v);
+    if (r == SHMIPC_OK)
+      r = shmipc__respond(&g->ep, wk->index, v, g->fn, g->user);
+    if (r < 0)
+      break;
+  }
+  record_end(g, r == SHMIPC_E_CLOSED ? SHMIPC_OK : r);
+  /* release: pairs with the acquire in shmipc_guest_wait() */
+  if (shmipc__fetch_add_full32(&g->running, (uint32_t)-1) == 1)
+    shmipc__futex_wake(&g->running);
+  return NULL;
+}
+
+int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn, void *user)
+{
+  uint32_t i, n;
+
+  if (g == NULL || fn == NULL)
+    return SHMIPC_E_INVALID;
+  if (g->started)
+    return SHMIPC_E_BUSY;
+  n = g->ep.seg.geom.host_slots;
+  g->workers = calloc(n, sizeof *g->workers);
+  if (g->workers == NULL)
+    return SHMIPC_E_NOMEM;
+  g->fn = fn;
+  g->user = user;
+  g->started = 1;
+  for (i = 0; i < n; i++) {
+    g->workers[i].g = g;
+    g->workers[i].index = i;
+    shmipc__fetch_add_full32(&g->running, 1);
+    if (pthread_create(&g->workers[i].thread, NULL, worker_main,
+                       &g->workers[i]) != 0) {
+      shmipc__fetch_add_full32(&g->running, (uint32_t)-1);
+      g->n_workers = i;
+      shmipc_guest_stop(g);
+      return SHMIPC_E_SYSTEM;
+    }
+    g->n_workers = i + 1;
+  }
+  return SHMIPC_OK;
+}
+
+void shmipc_guest_stop(shmipc_guest *g)
+{
+  if (g == NULL)
+    return;
+  /* release: pairs with the workers' acquire of closing in
+   * shmipc__wait_word(); the wake makes sleeping workers look. */
+  shmipc__store_release32(&g->ep.closing, 1);
+  shmipc__ep_wake_all(&g->ep);
+}
+
+int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns)
+{
+  int64_t deadline, now;
+  uint32_t n;
+  int r;
+
+  if (g == NULL)
+    return SHMIPC_E_INVALID;
+  if (!g->started)
+    return SHMIPC_E_STATE;
+  r = shmipc__timeout(&g->ep, timeout_ns, &timeout_ns);
+  if (r != SHMIPC_OK)
+    return r;
+  now = shmipc__now_ns();
+  deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+  /* acquire: pairs with the workers' decrement as they end */
+  while ((n = shmipc__load_acquire32(&g->running)) != 0) {
+    now = shmipc__now_ns();
+    if (now >= deadline)
+      return SHMIPC_E_TIMEOUT;
+    shmipc__futex_wait(&g->running, n,
+                       deadline - now < 100000000 ? deadline - now : 100000000);
+  }
+  return shmipc__load_acquire32(&g->reason_set) ? g->reason : SHMIPC_OK;
+}
+
+void shmipc_guest_detach(shmipc_guest *g)
+{
+  uint32_t i;
+
+  if (g == NULL)
+    return;
+  if (g->started) {
+    shmipc_guest_stop(g);
+    for (i = 0; i < g->n_workers; i++)
+      pthread_join(g->workers[i].thread, NULL);
+  }
+  (void)set_attach(&g->ep.seg, SHMIPC_ATTACH_DETACHED);
+  /* Host threads asleep on a call notice at once instead of at their next
+   * liveness check. */
+  shmipc__ep_wake_all(&g->ep);
+  shmipc__seg_close(&g->ep.seg, false);
+  shmipc__ep_fini(&g->ep);
+  free(g->workers);
+  free(g);
+}
+
+int shmipc_guest_call(shmipc_guest *g, uint32_t type, const void *req,
+                      size_t req_len, void *resp, size_t resp_cap,
+                      size_t *resp_len, uint32_t *resp_type,
+                      int64_t timeout_ns)
+{
+  if (g == NULL)
+    return SHMIPC_E_INVALID;
+  return shmipc__call(&g->ep, type, req, req_len, resp, resp_cap, resp_len,
+                      resp_type, timeout_ns);
+}
+
+size_t shmipc_guest_req_capacity(const shmipc_guest *g)
+{
+  return g != NULL ? g->ep.seg.geom.req_capacity : 0;
+}
+
+size_t shmipc_guest_resp_capacity(const shmipc_guest *g)
+{
+  return g != NULL ? g->ep.seg.geom.resp_capacity : 0;
+}

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host role: creates the segment, makes calls on host slots and serves
+ * guest calls on guest slots (listener thread or the application's loop).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+struct shmipc_host {
+  struct shmipc__endpoint ep;
+  pthread_t listener;
+  uint32_t listening;     /* atomic: a listener thread runs */
+  uint32_t listener_stop; /* atomic: asks the listener to return */
+  shmipc_handler_fn listen_fn;
+  void *listen_user;
+};
+
+void shmipc_host_config_init(shmipc_host_config *cfg)
+{
+  if (cfg == NULL)
+    return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->struct_size = sizeof *cfg;
+  cfg->host_slots = 4;
+  cfg->guest_slots = 0;
+  cfg->req_capacity = 64 * 1024;
+  cfg->resp_capacity = 64 * 1024;
+  cfg->spin_budget = SHMIPC__DEFAULT_SPIN;
+  cfg->mode = 0600;
+  cfg->default_timeout_ns = SHMIPC__DEFAULT_TIMEOUT_NS;
+  cfg->liveness_interval_ns = SHMIPC__DEFAULT_LIVENESS_NS;
+}
+
+int shmipc_host_create(const shmipc_host_config *cfg, shmipc_host **out)
+{
+  struct shmipc__geom g;
+  shmipc_host *h;
+  int r;
+
+  if (out == NULL || cfg == NULL || cfg->struct_size != sizeof *cfg)
+    return SHMIPC_E_INVALID;
+  *out = NULL;
+  if (!shmipc__name_valid(cfg->name))
+    return SHMIPC_E_NAME;
+  if ((cfg->mode & ~0777u) != 0 || (cfg->mode & 0600u) != 0600u ||
+      (cfg->default_timeout_ns <= 0 &&
+       cfg->default_timeout_ns != SHMIPC_TIMEOUT_INFINITE) ||
+      cfg->liveness_interval_ns <= 0)
+    return SHMIPC_E_INVALID;
+  r = shmipc__geom_compute(cfg->host_slots, cfg->guest_slots,
+                           cfg->req_capacity, cfg->resp_capacity, &g);
+  if (r != SHMIPC_OK)
+    return r;
+
+  h = calloc(1, sizeof *h);
+  if (h == NULL)
+    return SHMIPC_E_NOMEM;
+  r = shmipc__seg_create(cfg->name, &g, cfg->mode, &h->ep.seg);
+  if (r != SHMIPC_OK)
+    goto err_free;
+  shmipc__header_init(shmipc__hdr(&h->ep.seg), &g, h->ep.seg.nonce,
+                      shmipc__getpid());
+  r = shmipc__ep_init(&h->ep, SHMIPC__ROLE_HOST, cfg->spin_budget,
+                      cfg->default_timeout_ns == SHMIPC_TIMEOUT_INFINITE
+                          ? INT64_MAX
+                          : cfg->default_timeout_ns,
+                      cfg->liveness_interval_ns);
+  if (r != SHMIPC_OK)
+    goto err_seg;
+  /* release: publishes the header written by shmipc__header_init(); pairs
+   * with the guest's validation of host_state in shmipc__seg_open(). */
+  shmipc__store_release32(&shmipc__hdr(&h->ep.seg)->host_state,
+                          SHMIPC_HOST_READY);
+  *out = h;
+  return SHMIPC_OK;
+
+err_seg:
+  shmipc__seg_close(&h->ep.seg, true);
+err_free:
+  free(h);
+  return r;
+}
+
+void shmipc_host_destroy(shmipc_host *h)
+{
+  if (h == NULL)
+    return;
+  if (shmipc__load_acquire32(&h->listening))
+    (void)shmipc_host_listen_stop(h);
+  shmipc__store_release32(&h->ep.closing, 1);
+  /* release: pairs with the guest's acquire load in shmipc__peer_check() */
+  shmipc__store_release32(&shmipc__hdr(&h->ep.seg)->host_state,
+                          SHMIPC_HOST_CLOSED);
+  shmipc__ep_wake_all(&h->ep);
+  shmipc__seg_close(&h->ep.seg, true);
+  shmipc__ep_fini(&h->ep);
+  free(h);
+}
+
+int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
+{
+  const struct shmipc__until u = {
+      .mask = SHMIPC_ATTACH_STATE_MASK,
+      .value = SHMIPC_ATTACH_ATTACHED,
+      .equal = true,
+      .announce_bit = SHMIPC_ATTACH_HOST_WAITING,
+  };
+  uint32_t v;
+  int r;
+
+  if (h == NULL)
+    return SHMIPC_E_INVALID;
+  r = shmipc__timeout(&h->ep, timeout_ns, &timeout_ns);
+  if (r != SHMIPC_OK)
+    return r;
+  return shmipc__wait_word(&h->ep, &shmipc__hdr(&h->ep.seg)->attach, &u,
+                           timeout_ns, &v);
+}
+
+size_t shmipc_host_req_capacity(const shmipc_host *h)
+{
+  return h != NULL ? h->ep.seg.geom.req_capacity : 0;
+}
+
+size_t shmipc_host_resp_capacity(const shmipc_host *h)
+{
+  return h != NULL ? h->ep.seg.geom.resp_capacity : 0;
+}
+
+int shmipc_host_call(shmipc_host *h, uint32_t type, const void *req,
+                     size_t req_len, void *resp, size_t resp_cap,
+                     size_t *resp_len, uint32_t *resp_type, int64_t timeout_ns)
+{
+  if (h == NULL)
+    return SHMIPC_E_INVALID;
+  return shmipc__call(&h->ep, type, req, req_len, resp, resp_cap, resp_len,
+                      resp_type, timeout_ns);
+}
+
+int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns, shmipc_slot **out)
+{
+  int r;
+
+  if (h == NULL || out == NULL)
+    return SHMIPC_E_INVALID;
+  r = shmipc__timeout(&h->ep, timeout_ns, &timeout_ns);
+  if (r != SHMIPC_OK)
+    return r;
+  return shmipc__slot_acquire(&h->ep, &timeout_ns, out);
+}
+
+int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
+{
+  int64_t none = 0;
+  int r;
+
+  if (h == NULL || out == NULL)
+    return SHMIPC_E_INVALID;
+  r = shmipc__slot_acquire(&h->ep, &none, out);
+  return r == SHMIPC_E_TIMEOUT ? SHMIPC_E_BUSY : r;
+}
+
+/* Serve every guest call pending now; returns how many were answered. */
+static int serve_pending(shmipc_host *h, shmipc_handler_fn fn, void *user)
+{
+  const struct shmipc__geom *g = &h->ep.seg.geom;
+  uint32_t i;
+  int n = 0;
+
+  for (i = g->host_slots; i < g->host_slots + g->guest_slots; i++) {
+    /* acquire: pairs with the guest's publish CAS; the take CAS in
+     * shmipc__respond() re-validates the exact value */
+    uint32_t v = shmipc__load_acquire32(&shmipc__wslot(&h->ep.seg, i)->ctrl);
+    if (shmipc__ctrl_legal(v) &&
+        shmipc__ctrl_state(v) == SHMIPC_SLOT_REQ_READY &&
+        shmipc__respond(&h->ep, i, v, fn, user) > 0)
+      n++;
+  }
+  return n;
+}
+
+/* Wait for the doorbell to move from @seen, then serve what is pending. */
+static int serve_once(shmipc_host *h, shmipc_handler_fn fn, void *user,
+                      const uint32_t *stop, int64_t timeout_ns)
+{
+  uint32_t *bell = &shmipc__hdr(&h->ep.seg)->doorbell;
+  struct shmipc__until u = {
+      .mask = SHMIPC_DOORBELL_COUNTER_MASK,
+      .equal = false,
+      .announce_bit = SHMIPC_DOORBELL_LISTENER_WAITING,
+      .stop = stop,
+  };
+  uint32_t seen;
+  int n, r;
+
+  /* acquire: read before scanning, so a guest call published after the
+   * scan moves the counter (the guest rings after its publish CAS) */
+  seen = shmipc__load_acquire32(bell);
+  n = serve_pending(h, fn, user);
+  if (n > 0)
+    return n;
+  u.value = seen & SHMIPC_DOORBELL_COUNTER_MASK;
+  r = shmipc__wait_word(&h->ep, bell, &u, timeout_ns, &seen);
+  if (r != SHMIPC_OK)
+    return r;
+  return serve_pending(h, fn, user);
+}
+
+static void *listener_main(void *arg)
+{
+  shmipc_host *h = arg;
+
+  while (!shmipc__load_acquire32(&h->listener_stop)) {
+    int r = serve_once(h, h->listen_fn, h->listen_user, &h->listener_stop,
+                       INT64_MAX);
+    if (r == SHMIPC_E_CLOSED)
+      break;
+  }
+  return NULL;
+}
+
+int shmipc_host_listen_start(shmipc_host *h, shmipc_handler_fn fn, void *user)
+{
+  if (h == NULL || fn == NULL || h->ep.seg.geom.guest_slots == 0)
+    return SHMIPC_E_INVALID;
+  if (shmipc__load_acquire32(&h->listening))
+    return SHMIPC_E_BUSY;
+  h->listen_fn = fn;
+  h->listen_user = user;
+  shmipc__store_release32(&h->listener_stop, 0);
+  if (pthread_create(&h->listener, NULL, listener_main, h) != 0)
+    return SHMIPC_E_SYSTEM;
+  shmipc__store_release32(&h->listening, 1);
+  return SHMIPC_OK;
+}
+
+int shmipc_host_listen_stop(shmipc_host *h)
+{
+  if (h == NULL)
+    return SHMIPC_E_INVALID;
+  if (!shmipc__load_acquire32(&h->listening))
+    return SHMIPC_E_STATE;
+  /* release: pairs with the listener's acquire of listener_stop in
+   * shmipc__wait_word(); the wake makes a sleeping listener look. */
+  shmipc__store_release32(&h->listener_stop, 1);
+  shmipc__futex_wake(&shmipc__hdr(&h->ep.seg)->doorbell);
+  pthread_join(h->listener, NULL);
+  shmipc__store_release32(&h->listening, 0);
+  return SHMIPC_OK;
+}
+
+int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
+                      int64_t timeout_ns)
+{
+  int64_t start = -1, now;
+  int r;
+
+  if (h == NULL || fn == NULL || h->ep.seg.geom.guest_slots == 0)
+    return SHMIPC_E_INVALID;
+  if (shmipc__load_acquire32(&h->listening))
+    return SHMIPC_E_BUSY;
+  r = shmipc__timeout(&h->ep, timeout_ns, &timeout_ns);
+  if (r != SHMIPC_OK)
+    return r;
+  for (;;) {
+    r = serve_once(h, fn, user, NULL, timeout_ns);
+    if (r != 0)
+      return r;
+    /* The doorbell rang but the call was cancelled before we took it. */
+    now = shmipc__now_ns();
+    if (start < 0)
+      start = now;
+    if (timeout_ns != INT64_MAX) {
+      if (now - start >= timeout_ns)
+        return SHMIPC_E_TIMEOUT;
+      timeout_ns -= now - start;
+      start = now;
+    }
+  }
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interfaces shared by the library's files. Nothing here is
+ * exported: the build hides every symbol that is not named in
+ * libshmipc.map.
+ */
+#ifndef SHMIPC_INTERNAL_H
+#define SHMIPC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shmipc/shmipc.h"
+#include "layout.h"
+
+/* Internal result: the segment is not there or not ready yet; attach
+ * retries it until the connect timeout. Never returned to users. */
+#define SHMIPC__E_RETRY (-1000)
+
+#define SHMIPC__DEFAULT_SPIN 4096u
+#define SHMIPC__DEFAULT_TIMEOUT_NS INT64_C(10000000000)
+#define SHMIPC__DEFAULT_LIVENESS_NS INT64_C(50000000)
+#define SHMIPC__DEFAULT_CONNECT_NS INT64_C(5000000000)
+
+enum shmipc__role { SHMIPC__ROLE_HOST = 0, SHMIPC__ROLE_GUEST = 1 };
+
+/* Geometry as validated once; capacities are never re-read from the
+ * segment afterwards. */
+struct shmipc__geom {
+  uint32_t host_slots;
+  uint32_t guest_slots;
+  uint32_t req_capacity;
+  uint32_t resp_capacity;
+  uint32_t slot_stride;
+  uint64_t segment_size;
+};
+
+/* A mapped segment (either role). */
+struct shmipc__seg {
+  int fd;
+  uint8_t *base;
+  struct shmipc__geom geom;
+  uint64_t nonce;
+  char path[SHMIPC_MAX_NAME_LEN + 16];
+};
+
+/* segment.c: portable geometry and header validation */
+int shmipc__name_valid(const char *name);
+int shmipc__geom_compute(uint32_t host_slots, uint32_t guest_slots,
+                         uint32_t req_cap, uint32_t resp_cap,
+                         struct shmipc__geom *out);
+int shmipc__header_validate(const struct shmipc_wire_header *h,
+                            uint64_t file_size, struct shmipc__geom *out);
+void shmipc__header_init(struct shmipc_wire_header *h,
+                         const struct shmipc__geom *g, uint64_t nonce,
+                         uint32_t pid);
+
+static inline struct shmipc_wire_header *shmipc__hdr(const struct shmipc__seg *s)
+{
+  return (struct shmipc_wire_header *)(void *)s->base;
+}
+
+static inline struct shmipc_wire_slot *shmipc__wslot(const struct shmipc__seg *s,
+                                                     uint32_t index)
+{
+  return (struct shmipc_wire_slot *)(void *)(s->base + SHMIPC_SLOTS_OFFSET +
+                                             (uint64_t)index * s->geom.slot_stride);
+}
+
+static inline uint8_t *shmipc__req_buf(const struct shmipc__seg *s, uint32_t index)
+{
+  return (uint8_t *)shmipc__wslot(s, index) + SHMIPC_SLOT_HEADER_SIZE;
+}
+
+static inline uint8_t *shmipc__resp_buf(const struct shmipc__seg *s, uint32_t index)
+{
+  return shmipc__req_buf(s, index) + shmipc__round64(s->geom.req_capacity);
+}
+
+/* segment_linux.c: OS side of segments and liveness locks */
+int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
+                       uint32_t mode, struct shmipc__seg *out);
+int shmipc__seg_open(const char *name, uint32_t guest_flags,
+                     struct shmipc__seg *out);
+void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it);
+int shmipc__lock_take(const struct shmipc__seg *s, int byte);
+/* 1 when another open file description holds the lock on @byte, 0 when
+ * not, negative on error. */
+int shmipc__lock_held(const struct shmipc__seg *s, int byte);
+uint32_t shmipc__getpid(void);
+uint64_t shmipc__random64(void);
+
+/* wait_linux.c: time, yielding and futex words */
+int64_t shmipc__now_ns(void);
+void shmipc__yield(void);
+void shmipc__sleep_ns(int64_t ns);
+/* Sleep while *word == expected, at most timeout_ns (>= 0). Returns on
+ * wake-up, value change, timeout or signal; the caller re-checks. */
+void shmipc__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
+void shmipc__futex_wake(uint32_t *word);
+
+/* ------------------------------------------------------------------ */
+/* endpoint.c: one side of a session and the waiting discipline */
+
+struct shmipc__endpoint;
+
+/* Host-private state of one slot on which this side is the requester. */
+struct shmipc_slot {
+  struct shmipc__endpoint *ep;
+  struct shmipc_wire_slot *w;
+  uint8_t *req;
+  uint8_t *resp;
+  uint32_t index;      /* slot index in the segment */
+  uint32_t claimed;    /* ctrl value of our claim: generation | CLAIMED */
+  uint32_t phase;      /* enum shmipc__phase; only the holder touches it */
+  uint32_t quarantined; /* atomic: 1 while waiting for a late response */
+  uint64_t seq;
+  const uint8_t *resp_data;
+  uint32_t resp_size;
+  uint32_t resp_type;
+};
+
+enum shmipc__phase {
+  SHMIPC__PH_IDLE = 0, /* not held */
+  SHMIPC__PH_HELD,     /* CLAIMED, request being written */
+  SHMIPC__PH_SENT,     /* REQ_READY published, response pending */
+  SHMIPC__PH_DONE,     /* RESP_READY taken, response readable */
+  SHMIPC__PH_LOST,     /* call abandoned while the responder owns it */
+};
+
+struct shmipc__endpoint {
+  struct shmipc__seg seg;
+  enum shmipc__role role;
+  uint32_t spin_budget;
+  int64_t default_timeout_ns;
+  int64_t liveness_ns;
+  uint32_t closing;       /* atomic: set when the handle shuts down */
+  /* requester side: host slots for the host, guest slots for the guest */
+  struct shmipc_slot *req_slots;
+  uint32_t n_req;
+  uint32_t free_seq;      /* atomic futex word (private memory): bumped on release */
+};
+
+/* What a wait is waiting for: done when ((v & mask) == value) == equal. */
+struct shmipc__until {
+  uint32_t mask;
+  uint32_t value;
+  bool equal;
+  uint32_t announce_bit; /* set on the word before sleeping */
+  bool check_ctrl;       /* the word is a slot control word: reject illegal values */
+  bool check_peer;       /* a dead or closed peer ends the wait */
+  const uint32_t *stop;  /* optional extra stop flag (atomic), e.g. a listener's */
+};
+
+int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
+                    uint32_t spin_budget, int64_t default_timeout_ns,
+                    int64_t liveness_ns);
+void shmipc__ep_fini(struct shmipc__endpoint *ep);
+/* Resolve a user timeout: 0 on success with *out >= 0 or INT64_MAX. */
+int shmipc__timeout(const struct shmipc__endpoint *ep, int64_t timeout_ns,
+                    int64_t *out);
+/* 0 while the peer may answer; SHMIPC_E_PEER_GONE when it closed, detached
+ * or died; SHMIPC_E_CLOSED when this side is closing. */
+int shmipc__peer_check(struct shmipc__endpoint *ep);
+int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
+                      const struct shmipc__until *u, int64_t timeout_ns,
+                      uint32_t *out);
+/* Wake every sleeper of this endpoint's words so that it re-checks. */
+void shmipc__ep_wake_all(struct shmipc__endpoint *ep);
+
+/* slot.c: requester and responder halves of the slot state machine */
+/* Claim a free requester slot. *timeout_io (resolved, >= 0 or INT64_MAX)
+ * is reduced by the time spent waiting. */
+int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
+                         struct shmipc_slot **out);
+int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
+                 size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
+                 uint32_t *resp_type, int64_t timeout_ns);
+/* Serve the request in slot @index whose control word was read as @v in
+ * REQ_READY. Returns 1 when served, 0 when the slot was no longer ours to
+ * take, negative on a corrupt slot. */
+int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
+                    shmipc_handler_fn fn, void *user);
+
+#endif /* SHMIPC_INTERNAL_H */

@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The slot state machine of docs/PROTOCOL.md: the requester half (claim,
+ * publish, wait, cancel, quarantine, release) and the responder half (take,
+ * answer). The same code serves host slots (host asks) and guest slots
+ * (guest asks).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+#define WAIT_BITS (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
+#define GEN_MASK (~(uint32_t)0 << SHMIPC_CTRL_GEN_SHIFT)
+/* Longest sleep of a thread waiting for a free slot: late responses free
+ * quarantined slots without ringing anything, so we look again this often. */
+#define FREE_WAIT_CAP_NS INT64_C(1000000)
+
+static inline uint32_t with_state(uint32_t v, uint32_t state, uint32_t clear)
+{
+  return (v & ~(SHMIPC_CTRL_STATE_MASK | clear)) | state;
+}
+
+/* Preferred slot of this thread: a thread that keeps finding its slot free
+ * keeps a 1:1 mapping and never contends with others. */
+static _Thread_local uint32_t slot_hint;
+
+static void free_seq_bump(struct shmipc__endpoint *ep)
+{
+  uint32_t v, old;
+
+  for (v = shmipc__load_relaxed32(&ep->free_seq);; v = old) {
+    uint32_t nv = (v + 1) & SHMIPC_DOORBELL_COUNTER_MASK;
+    /* full: pairs with the announce CAS of a thread waiting for a free
+     * slot in shmipc__wait_word() */
+    old = shmipc__cas_full32(&ep->free_seq, v, nv);
+    if (old == v)
+      break;
+  }
+  if (v & SHMIPC_DOORBELL_LISTENER_WAITING)
+    shmipc__futex_wake(&ep->free_seq);
+}
+
+/* Give a quarantined slot back once its late response has arrived. Only
+ * the thread that clears the mark may touch the slot. */
+static void reclaim(struct shmipc_slot *s)
+{
+  uint32_t v, old;
+
+  if (shmipc__cas_full32(&s->quarantined, 1, 0) != 1)
+    return;
+  for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
+    if (shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY ||
+        (v & GEN_MASK) != (s->claimed & GEN_MASK)) {
+      /* not yet (or not legally) answered: keep it quarantined */
+      shmipc__store_release32(&s->quarantined, 1);
+      return;
+    }
+    /* full: discards the late response; pairs with the claim CAS of the
+     * next requester of this slot */
+    old = shmipc__cas_full32(&s->w->ctrl, v,
+                             with_state(v, SHMIPC_SLOT_FREE, WAIT_BITS));
+    if (old == v)
+      break;
+  }
+  free_seq_bump(s->ep);
+}
+
+static struct shmipc_slot *try_claim(struct shmipc__endpoint *ep)
+{
+  uint32_t k, n = ep->n_req, start = slot_hint % n;
+
+  for (k = 0; k < n; k++) {
+    uint32_t i = start + k < n ? start + k : start + k - n;
+    struct shmipc_slot *s = &ep->req_slots[i];
+    uint32_t v = shmipc__load_acquire32(&s->w->ctrl);
+
+    if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
+        shmipc__load_acquire32(&s->quarantined)) {
+      reclaim(s);
+      v = shmipc__load_acquire32(&s->w->ctrl);
+    }
+    while (shmipc__ctrl_state(v) == SHMIPC_SLOT_FREE &&
+           shmipc__ctrl_legal(v)) {
+      /* A new generation with every claim: a CAS prepared against an
+       * older use of this slot can no longer succeed. */
+      uint32_t nv = (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
+                    (v & WAIT_BITS) | SHMIPC_SLOT_CLAIMED;
+      /* full: the claim; pairs with the release CAS of the previous user */
+      uint32_t old = shmipc__cas_full32(&s->w->ctrl, v, nv);
+      if (old == v) {
+        s->claimed = nv & ~WAIT_BITS;
+        s->phase = SHMIPC__PH_HELD;
+        s->resp_data = NULL;
+        s->resp_size = 0;
+        s->resp_type = 0;
+        slot_hint = i;
+        return s;
+      }
+      v = old;
+    }
+  }
+  return NULL;
+}
+
+int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
+                         struct shmipc_slot **out)
+{
+  struct shmipc__until w = {
+      .mask = SHMIPC_DOORBELL_COUNTER_MASK,
+      .equal = false,
+      .announce_bit = SHMIPC_DOORBELL_LISTENER_WAITING,
+  };
+  struct shmipc_slot *s;
+  int64_t timeout_ns = *timeout_io, start = -1, now, left;
+  uint32_t seen;
+  int r;
+
+  if (ep->n_req == 0)
+    return SHMIPC_E_INVALID;
+  for (;;) {
+    if (shmipc__load_acquire32(&ep->closing))
+      return SHMIPC_E_CLOSED;
+    /* read before scanning: a release after the scan changes it */
+    seen = shmipc__load_acquire32(&ep->free_seq);
+    s = try_claim(ep);
+    if (s != NULL)
+      break;
+    if (timeout_ns == 0)
+      return SHMIPC_E_TIMEOUT;
+    /* Slow path only: the clock is read once we know we must wait. */
+    now = shmipc__now_ns();
+    if (start < 0)
+      start = now;
+    if (timeout_ns != INT64_MAX && now - start >= timeout_ns)
+      return SHMIPC_E_TIMEOUT;
+    left = timeout_ns == INT64_MAX ? INT64_MAX : timeout_ns - (now - start);
+    w.value = seen & SHMIPC_DOORBELL_COUNTER_MASK;
+    r = shmipc__wait_word(ep, &ep->free_seq, &w,
+                          left < FREE_WAIT_CAP_NS ? left : FREE_WAIT_CAP_NS,
+                          &seen);
+    if (r != SHMIPC_OK && r != SHMIPC_E_TIMEOUT)
+      return r;
+  }
+  if (start >= 0 && timeout_ns != INT64_MAX) {
+    left = timeout_ns - (shmipc__now_ns() - start);
+    *timeout_io = left > 0 ? left : 0;
+  }
+  *out = s;
+  return SHMIPC_OK;
+}
+
+int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
+                        uint32_t flags)
+{
+  struct shmipc__endpoint *ep;
+  uint32_t v, old;
+
+  if (s == NULL || (flags & ~SHMIPC_F_END_ALIGNED) != 0)
+    return SHMIPC_E_INVALID;
+  if (s->phase != SHMIPC__PH_HELD)
+    return SHMIPC_E_STATE;
+  ep = s->ep;
+  if (len > ep->seg.geom.req_capacity)
+    return SHMIPC_E_TOO_BIG;
+  s->w->req_type = type;
+  s->w->req_size = (uint32_t)len;
+  s->w->req_flags = (flags & SHMIPC_F_END_ALIGNED) ? SHMIPC_WIRE_END_ALIGNED : 0;
+  s->w->req_seq = ++s->seq;
+  for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
+    if ((v & ~WAIT_BITS) != s->claimed)
+      return SHMIPC_E_CORRUPT; /* the peer wrote a slot it does not own */
+    /* full (release side): publishes the request fields and payload
+     * written above; pairs with the responder's take CAS in
+     * shmipc__respond(). Clears the responder's waiter bit. */
+    old = shmipc__cas_full32(&s->w->ctrl, v,
+                             with_state(v, SHMIPC_SLOT_REQ_READY,
+                                        SHMIPC_CTRL_RESPONDER_WAITING));
+    if (old == v)
+      break;
+  }
+  if (v & SHMIPC_CTRL_RESPONDER_WAITING)
+    shmipc__futex_wake(&s->w->ctrl);
+  s->phase = SHMIPC__PH_SENT;
+  if (ep->role == SHMIPC__ROLE_GUEST) {
+    /* Ring the doorbell after the publish above, so that a listener that
+     * reads the doorbell before scanning either sees this slot or sees the
+     * counter move. */
+    uint32_t *bell = &shmipc__hdr(&ep->seg)->doorbell;
+    for (v = shmipc__load_relaxed32(bell);; v = old) {
+      /* full: pairs with the listener's announce CAS on the doorbell */
+      old = shmipc__cas_full32(bell, v, (v + 1) & SHMIPC_DOORBELL_COUNTER_MASK);
+      if (old == v)
+        break;
+    }
+    if (v & SHMIPC_DOORBELL_LISTENER_WAITING)
+      shmipc__futex_wake(bell);
+  }
+  return SHMIPC_OK;
+}
+
+/* The response is in (state RESP_READY of our generation): check it and
+ * make it readable. */
+static int take_response(shmipc_slot *s)
+{
+  const struct shmipc__geom *g = &s->ep->seg.geom;
+  uint32_t size = s->w->resp_size, flags = s->w->resp_flags;
+
+  s->phase = SHMIPC__PH_DONE;
+  if (size > g->resp_capacity || (flags & ~SHMIPC_WIRE_FLAGS_KNOWN) != 0 ||
+      s->w->resp_seq != s->w->req_seq || s->w->req_seq != s->seq)
+    return SHMIPC_E_CORRUPT;
+  s->resp_size = size;
+  s->resp_type = s->w->resp_type;
+  s->resp_data = (flags & SHMIPC_WIRE_END_ALIGNED)
+                     ? s->resp + (g->resp_capacity - size)
+                     : s->resp;
+  return s->resp_type == SHMIPC_MSG_SYSTEM_ERROR ? SHMIPC_E_REMOTE : SHMIPC_OK;
+}
+
+/* The call ends without a response (timeout, peer gone, closing): take the
+ * request back if the responder has not, else quarantine the slot. */
+static int abandon(shmipc_slot *s, int why)
+{
+  uint32_t v, old;
+
+  for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
+    if ((v & GEN_MASK) != (s->claimed & GEN_MASK) || !shmipc__ctrl_legal(v)) {
+      s->phase = SHMIPC__PH_LOST;
+      return SHMIPC_E_CORRUPT;
+    }
+    switch (shmipc__ctrl_state(v)) {
+    case SHMIPC_SLOT_REQ_READY:
+      /* full: the cancel; the responder's take CAS of the same value now
+       * fails */
+      old = shmipc__cas_full32(&s->w->ctrl, v,
+                               with_state(v, SHMIPC_SLOT_CLAIMED,
+                                          SHMIPC_CTRL_REQUESTER_WAITING));
+      if (old == v) {
+        s->phase = SHMIPC__PH_HELD;
+        return why;
+      }
+      break;
+    case SHMIPC_SLOT_PROCESSING:
+      s->phase = SHMIPC__PH_LOST;
+      return why;
+    case SHMIPC_SLOT_RESP_READY:
+      return take_response(s); /* it made it after all */
+    default:
+      s->phase = SHMIPC__PH_LOST;
+      return SHMIPC_E_CORRUPT;
+    }
+  }
+}
+
+int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
+{
+  const struct shmipc__until u = {
+      .mask = SHMIPC_CTRL_STATE_MASK,
+      .value = SHMIPC_SLOT_RESP_READY,
+      .equal = true,
+      .announce_bit = SHMIPC_CTRL_REQUESTER_WAITING,
+      .check_ctrl = true,
+      .check_peer = true,
+  };
+  uint32_t v;
+  int r;
+
+  if (s == NULL)
+    return SHMIPC_E_INVALID;
+  if (s->phase != SHMIPC__PH_SENT)
+    return SHMIPC_E_STATE;
+  r = shmipc__timeout(s->ep, timeout_ns, &timeout_ns);
+  if (r != SHMIPC_OK)
+    return r;
+  r = shmipc__wait_word(s->ep, &s->w->ctrl, &u, timeout_ns, &v);
+  if (r == SHMIPC_OK) {
+    if ((v & GEN_MASK) != (s->claimed & GEN_MASK)) {
+      s->phase = SHMIPC__PH_LOST;
+      return SHMIPC_E_CORRUPT;
+    }
+    return take_response(s);
+  }
+  if (r == SHMIPC_E_CORRUPT) {
+    s->phase = SHMIPC__PH_LOST;
+    return r;
+  }
+  return abandon(s, r);
+}
+
+int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
+                     uint32_t flags, int64_t timeout_ns)
+{
+  int r = shmipc_slot_publish(s, type, len, flags);
+
+  return r != SHMIPC_OK ? r : shmipc_slot_wait(s, timeout_ns);
+}
+
+void *shmipc_slot_req_buf(shmipc_slot *s)
+{
+  return s != NULL ? s->req : NULL;
+}
+
+size_t shmipc_slot_req_capacity(const shmipc_slot *s)
+{
+  return s != NULL ? s->ep->seg.geom.req_capacity : 0;
+}
+
+const void *shmipc_slot_resp_data(const shmipc_slot *s)
+{
+  return s != NULL && s->phase == SHMIPC__PH_DONE ? s->resp_data : NULL;
+}
+
+size_t shmipc_slot_resp_size(const shmipc_slot *s)
+{
+  return s != NULL && s->phase == SHMIPC__PH_DONE ? s->resp_size : 0;
+}
+
+uint32_t shmipc_slot_resp_type(const shmipc_slot *s)
+{
+  return s != NULL && s->phase == SHMIPC__PH_DONE ? s->resp_type : 0;
+}
+
+void shmipc_slot_release(shmipc_slot *s)
+{
+  uint32_t v, old, want;
+
+  if (s == NULL || s->phase == SHMIPC__PH_IDLE)
+    return;
+  if (s->phase == SHMIPC__PH_SENT)
+    (void)abandon(s, SHMIPC_OK);
+  switch (s->phase) {
+  case SHMIPC__PH_HELD:
+    want = SHMIPC_SLOT_CLAIMED;
+    break;
+  case SHMIPC__PH_DONE:
+    want = SHMIPC_SLOT_RESP_READY;
+    break;
+  default:
+    /* LOST: the responder still owns the slot; the first requester that
+     * finds the late response frees it (reclaim()). */
+    s->phase = SHMIPC__PH_IDLE;
+    shmipc__store_release32(&s->quarantined, 1);
+    reclaim(s);
+    return;
+  }
+  s->phase = SHMIPC__PH_IDLE;
+  for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
+    if (shmipc__ctrl_state(v) != want || (v & GEN_MASK) != (s->claimed & GEN_MASK))
+      return; /* a hostile peer took it over: never hand it out again */
+    /* full: frees the slot; pairs with the next claim CAS in try_claim() */
+    old = shmipc__cas_full32(&s->w->ctrl, v,
+                             with_state(v, SHMIPC_SLOT_FREE,
+                                        SHMIPC_CTRL_REQUESTER_WAITING));
+    if (old == v)
+      break;
+  }
+  free_seq_bump(s->ep);
+}
+
+int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
+                 size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
+                 uint32_t *resp_type, int64_t timeout_ns)
+{
+  struct shmipc_slot *s;
+  int64_t budget;
+  int r;
+
+  if ((req == NULL && req_len > 0) || (resp == NULL && resp_cap > 0))
+    return SHMIPC_E_INVALID;
+  r = shmipc__timeout(ep, timeout_ns, &budget);
+  if (r != SHMIPC_OK)
+    return r;
+  if (req_len > ep->seg.geom.req_capacity)
+    return SHMIPC_E_TOO_BIG;
+  /* One budget for both waits: acquiring deducts what it spent. */
+  r = shmipc__slot_acquire(ep, &budget, &s);
+  if (r != SHMIPC_OK)
+    return r;
+  if (req_len > 0)
+    memcpy(s->req, req, req_len);
+  r = shmipc_slot_publish(s, type, req_len, 0);
+  if (r == SHMIPC_OK)
+    r = shmipc_slot_wait(s, budget == INT64_MAX ? SHMIPC_TIMEOUT_INFINITE : budget);
+  if (r == SHMIPC_OK || r == SHMIPC_E_REMOTE) {
+    if (resp_len != NULL)
+      *resp_len = s->resp_size;
+    if (resp_type != NULL)
+      *resp_type = s->resp_type;
+    if (s->resp_size > resp_cap)
+      r = r == SHMIPC_OK ? SHMIPC_E_TRUNCATED : r;
+    else if (s->resp_size > 0)
+      memcpy(resp, s->resp_data, s->resp_size);
+  }
+  shmipc_slot_release(s);
+  return r;
+}
+
+int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
+                    shmipc_handler_fn fn, void *user)
+{
+  const struct shmipc__geom *g = &ep->seg.geom;
+  struct shmipc_wire_slot *w = shmipc__wslot(&ep->seg, index);
+  uint8_t *req = shmipc__req_buf(&ep->seg, index);
+  uint8_t *resp = shmipc__resp_buf(&ep->seg, index);
+  uint32_t size, flags, type, rtype, old;
+  uint64_t seq;
+  size_t rlen = 0;
+  const char *why = NULL;
+
+  /* full (acquire side): the take; pairs with the requester's publish CAS
+   * in shmipc_slot_publish(), after which the request fields are ours to
+   * read. Fails if the requester cancelled or re-claimed meanwhile. */
+  if (shmipc__cas_full32(&w->ctrl, v,
+                         with_state(v, SHMIPC_SLOT_PROCESSING, 0)) != v)
+    return 0;
+  v = with_state(v, SHMIPC_SLOT_PROCESSING, 0);
+  type = w->req_type;
+  size = w->req_size;
+  flags = w->req_flags;
+  seq = w->req_seq;
+  rtype = type;
+  if (size > g->req_capacity || (flags & ~SHMIPC_WIRE_FLAGS_KNOWN) != 0) {
+    why = "shmipc: corrupt request header";
+  } else {
+    const uint8_t *data =
+        (flags & SHMIPC_WIRE_END_ALIGNED) ? req + (g->req_capacity - size) : req;
+    if (fn(user, type, data, size, resp, g->resp_capacity, &rlen, &rtype) != 0)
+      why = "shmipc: handler failed";
+    else if (rlen > g->resp_capacity)
+      why = "shmipc: response larger than the slot's capacity";
+  }
+  if (why != NULL) {
+    rlen = strlen(why);
+    if (rlen > g->resp_capacity)
+      rlen = g->resp_capacity;
+    memcpy(resp, why, rlen);
+    rtype = SHMIPC_MSG_SYSTEM_ERROR;
+  }
+  w->resp_type = rtype;
+  w->resp_size = (uint32_t)rlen;
+  w->resp_flags = 0;
+  w->resp_seq = seq;
+  for (;;) {
+    /* full (release side): publishes the response; pairs with the
+     * requester's acquire load in shmipc__wait_word(). Clears the
+     * requester's waiter bit. */
+    old = shmipc__cas_full32(&w->ctrl, v,
+                             with_state(v, SHMIPC_SLOT_RESP_READY,
+                                        SHMIPC_CTRL_REQUESTER_WAITING));
+    if (old == v)
+      break;
+    if ((old & ~WAIT_BITS) != (v & ~WAIT_BITS))
+      return SHMIPC_E_CORRUPT; /* the requester touched a slot we own */
+    v = old;
+  }
+  if (v & SHMIPC_CTRL_REQUESTER_WAITING)
+    shmipc__futex_wake(&w->ctrl);
+  return 1;
+}
