@@ -92,6 +92,15 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
   return SHMIPC_OK;
 }
 
+uint32_t shmipc__peer_epoch(const struct shmipc__endpoint *ep)
+{
+  if (ep->role != SHMIPC__ROLE_HOST)
+    return 0;
+  /* acquire: pairs with the guest's attach CAS in set_attach() */
+  return shmipc__load_acquire32(&shmipc__hdr(&ep->seg)->attach) &
+         SHMIPC_ATTACH_EPOCH_MASK;
+}
+
 static inline bool until_done(const struct shmipc__until *u, uint32_t v)
 {
   return ((v & u->mask) == u->value) == u->equal;

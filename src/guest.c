@@ -42,21 +42,25 @@ void shmipc_guest_config_init(shmipc_guest_config *cfg)
   cfg->liveness_interval_ns = SHMIPC__DEFAULT_LIVENESS_NS;
 }
 
-/* Move attach to @state (ATTACHED or DETACHED), waking a waiting host. */
+/* Move attach to @state (ATTACHED, with a new epoch, or DETACHED), waking a
+ * waiting host. */
 static int set_attach(struct shmipc__seg *seg, uint32_t state)
 {
   uint32_t *word = &shmipc__hdr(seg)->attach;
-  uint32_t v, old;
+  uint32_t v, nv, old;
 
   for (v = shmipc__load_acquire32(word);; v = old) {
-    uint32_t cur = v & SHMIPC_ATTACH_STATE_MASK;
-    if ((v & ~(SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_HOST_WAITING)) != 0 ||
-        cur > SHMIPC_ATTACH_DETACHED)
+    if ((v & SHMIPC_ATTACH_RESERVED_MASK) != 0 ||
+        (v & SHMIPC_ATTACH_STATE_MASK) > SHMIPC_ATTACH_DETACHED)
       return SHMIPC_E_CORRUPT;
+    nv = (v & SHMIPC_ATTACH_EPOCH_MASK) | state;
+    if (state == SHMIPC_ATTACH_ATTACHED)
+      nv = ((v + (1u << SHMIPC_ATTACH_EPOCH_SHIFT)) & SHMIPC_ATTACH_EPOCH_MASK) |
+           state;
     /* full: pairs with the host's announce CAS in shmipc_host_wait_guest()
      * and its acquire load in shmipc__peer_check(). Attaching over
      * ATTACHED is legal: we hold the guest lock, so that guest is dead. */
-    old = shmipc__cas_full32(word, v, state);
+    old = shmipc__cas_full32(word, v, nv);
     if (old == v)
       break;
   }
@@ -71,14 +75,16 @@ int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
   shmipc_guest *g;
   int r;
 
-  if (out == NULL || cfg == NULL || cfg->struct_size != sizeof *cfg ||
+  if (out == NULL)
+    return SHMIPC_E_INVALID;
+  *out = NULL;
+  if (cfg == NULL || cfg->struct_size != sizeof *cfg ||
       cfg->connect_timeout_ns < 0 ||
       (cfg->default_timeout_ns <= 0 &&
        cfg->default_timeout_ns != SHMIPC_TIMEOUT_INFINITE) ||
       cfg->liveness_interval_ns <= 0 ||
       (cfg->flags & ~SHMIPC_GUEST_F_ALLOW_OTHER_USER) != 0)
     return SHMIPC_E_INVALID;
-  *out = NULL;
   if (!shmipc__name_valid(cfg->name))
     return SHMIPC_E_NAME;
   g = calloc(1, sizeof *g);

@@ -41,9 +41,11 @@ int shmipc_host_create(const shmipc_host_config *cfg, shmipc_host **out)
   shmipc_host *h;
   int r;
 
-  if (out == NULL || cfg == NULL || cfg->struct_size != sizeof *cfg)
+  if (out == NULL)
     return SHMIPC_E_INVALID;
   *out = NULL;
+  if (cfg == NULL || cfg->struct_size != sizeof *cfg)
+    return SHMIPC_E_INVALID;
   if (!shmipc__name_valid(cfg->name))
     return SHMIPC_E_NAME;
   if ((cfg->mode & ~0777u) != 0 || (cfg->mode & 0600u) != 0600u ||

@@ -115,6 +115,7 @@ struct shmipc_slot {
   uint32_t claimed;    /* ctrl value of our claim: generation | CLAIMED */
   uint32_t phase;      /* enum shmipc__phase; only the holder touches it */
   uint32_t quarantined; /* atomic: 1 while waiting for a late response */
+  uint32_t lost_epoch;  /* attach epoch of the responder that owns it */
   uint64_t seq;
   const uint8_t *resp_data;
   uint32_t resp_size;
@@ -163,6 +164,8 @@ int shmipc__timeout(const struct shmipc__endpoint *ep, int64_t timeout_ns,
 /* 0 while the peer may answer; SHMIPC_E_PEER_GONE when it closed, detached
  * or died; SHMIPC_E_CLOSED when this side is closing. */
 int shmipc__peer_check(struct shmipc__endpoint *ep);
+/* The host's view of the current guest's attach epoch (0 for a guest). */
+uint32_t shmipc__peer_epoch(const struct shmipc__endpoint *ep);
 int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
                       const struct shmipc__until *u, int64_t timeout_ns,
                       uint32_t *out);

@@ -67,6 +67,42 @@ static void reclaim(struct shmipc_slot *s)
   free_seq_bump(s->ep);
 }
 
+/* Free the quarantined slots whose responder is gone: nobody can answer
+ * them any more (docs/PROTOCOL.md, "Timeouts and quarantine", rule 3). */
+static void recover_lost(struct shmipc__endpoint *ep)
+{
+  uint32_t i, v, old, epoch = shmipc__peer_epoch(ep);
+  int gone = -1;
+
+  for (i = 0; i < ep->n_req; i++) {
+    struct shmipc_slot *s = &ep->req_slots[i];
+
+    if (!shmipc__load_acquire32(&s->quarantined))
+      continue;
+    if (s->lost_epoch == epoch) {
+      if (gone < 0)
+        gone = shmipc__peer_check(ep) == SHMIPC_E_PEER_GONE;
+      if (!gone)
+        continue;
+    }
+    if (shmipc__cas_full32(&s->quarantined, 1, 0) != 1)
+      continue;
+    for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
+      uint32_t st = shmipc__ctrl_state(v);
+      if ((v & GEN_MASK) != (s->claimed & GEN_MASK) ||
+          (st != SHMIPC_SLOT_PROCESSING && st != SHMIPC_SLOT_RESP_READY))
+        break; /* not in a state we can vouch for: leave it out of use */
+      /* full: pairs with the next claim CAS in try_claim() */
+      old = shmipc__cas_full32(&s->w->ctrl, v,
+                               with_state(v, SHMIPC_SLOT_FREE, WAIT_BITS));
+      if (old == v) {
+        free_seq_bump(ep);
+        break;
+      }
+    }
+  }
+}
+
 static struct shmipc_slot *try_claim(struct shmipc__endpoint *ep)
 {
   uint32_t k, n = ep->n_req, start = slot_hint % n;
@@ -127,8 +163,13 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
     s = try_claim(ep);
     if (s != NULL)
       break;
-    if (timeout_ns == 0)
+    recover_lost(ep);
+    if (timeout_ns == 0) {
+      s = try_claim(ep);
+      if (s != NULL)
+        break;
       return SHMIPC_E_TIMEOUT;
+    }
     /* Slow path only: the clock is read once we know we must wait. */
     now = shmipc__now_ns();
     if (start < 0)
@@ -244,6 +285,7 @@ static int abandon(shmipc_slot *s, int why)
       break;
     case SHMIPC_SLOT_PROCESSING:
       s->phase = SHMIPC__PH_LOST;
+      s->lost_epoch = shmipc__peer_epoch(s->ep);
       return why;
     case SHMIPC_SLOT_RESP_READY:
       return take_response(s); /* it made it after all */
