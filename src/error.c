@@ -24,7 +24,7 @@ static const char *const messages[] = {
 
 const char *shmipc_strerror(int code)
 {
-  if (code > 0 || -code >= (int)(sizeof messages / sizeof messages[0]))
+  if (code > 0 || code <= -(int)(sizeof messages / sizeof messages[0]))
     return "unknown error";
   return messages[-code];
 }

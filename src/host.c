@@ -147,6 +147,8 @@ int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns, shmipc_slot **out)
 {
   int r;
 
+  if (out != NULL)
+    *out = NULL;
   if (h == NULL || out == NULL)
     return SHMIPC_E_INVALID;
   r = shmipc__timeout(&h->ep, timeout_ns, &timeout_ns);
@@ -160,6 +162,8 @@ int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
   int64_t none = 0;
   int r;
 
+  if (out != NULL)
+    *out = NULL;
   if (h == NULL || out == NULL)
     return SHMIPC_E_INVALID;
   r = shmipc__slot_acquire(&h->ep, &none, out);

@@ -19,7 +19,8 @@
  *   `SHMIPC_TIMEOUT_DEFAULT` uses the handle's configured default,
  *   `SHMIPC_TIMEOUT_INFINITE` waits without limit (peer death still ends the
  *   wait), 0 does not wait, any other negative value is `SHMIPC_E_INVALID`.
- * - Destroy/detach functions accept NULL.
+ * - Destroy/detach functions accept NULL. A create/attach/acquire that fails
+ *   sets its out-parameter to NULL (when the out-parameter itself is not NULL).
  * - The wire protocol is documented in docs/PROTOCOL.md.
  */
 #ifndef SHMIPC_SHMIPC_H
@@ -36,7 +37,9 @@ extern "C" {
 #endif
 
 #ifndef SHMIPC_EXPORT
-#if defined(_WIN32)
+#if defined(_WIN32) && defined(SHMIPC_BUILDING_LIBRARY)
+#define SHMIPC_EXPORT __declspec(dllexport)
+#elif defined(_WIN32)
 #define SHMIPC_EXPORT __declspec(dllimport)
 #elif defined(__GNUC__)
 #define SHMIPC_EXPORT __attribute__((visibility("default")))
