@@ -1,0 +1,11 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The main job: install what is missing, build everything, then run the C
+# host against the Go echo guest (and the baselines) in the benchmark's
+# quick form, printing the table.
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+. ./scripts/env.sh
+setup_build
+exec "$BUILD_DIR/bench/shmipc-bench" --quick "$@"
