@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/* The library's cells: host in this process, echo guest in another. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "bench_shmipc.h"
+
+#include <shmipc/shmipc.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CAPACITY (64u * 1024u)
+#define CALL_TIMEOUT_NS (5 * BENCH_NS_PER_S)
+#define ATTACH_TIMEOUT_NS (5 * BENCH_NS_PER_S)
+#define ATTACH_SLICE_NS (100 * INT64_C(1000000))
+#define REAP_TIMEOUT_NS (5 * BENCH_NS_PER_S)
+#define DEADLINE_GRACE_NS (15 * BENCH_NS_PER_S)
+/* An application type: the echo guest returns it unchanged. */
+#define REQ_TYPE SHMIPC_MSG_APP_START
+
+/* The segment file of the running cell (docs/PROTOCOL.md: /dev/shm/shmipc-N),
+ * removed by the signal handler if the bench is interrupted mid-cell. */
+static char segment_path[128];
+static volatile sig_atomic_t segment_live;
+
+static void on_fatal_signal(int sig)
+{
+  if (segment_live)
+    unlink(segment_path); /* async-signal-safe */
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void shmipc_bench_install_cleanup(void)
+{
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+  for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+    struct sigaction old, sa = {.sa_handler = on_fatal_signal};
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+      sigaction(sigs[i], &sa, NULL);
+  }
+}
+
+struct lib {
+  shmipc_host *h;
+  pid_t guest;
+  int reaped;
+  int status;
+  int64_t guest_cpu0, guest_cpu1;
+  int64_t deadline_ns;
+  char name[80];
+};
+
+static int op(void *ctx, unsigned tid, const void *out, void *in, size_t len,
+              char *err, size_t errlen)
+{
+  struct lib *l = ctx;
+  shmipc_slot *s;
+  (void)tid;
+  int rc = shmipc_slot_acquire(l->h, CALL_TIMEOUT_NS, &s);
+  if (rc != 0) {
+    snprintf(err, errlen, "shmipc_slot_acquire: %s", shmipc_strerror(rc));
+    return -1;
+  }
+  memcpy(shmipc_slot_req_buf(s), out, len);
+  rc = shmipc_slot_send(s, REQ_TYPE, len, 0, CALL_TIMEOUT_NS);
+  if (rc != 0) {
+    snprintf(err, errlen, "shmipc_slot_send: %s", shmipc_strerror(rc));
+    shmipc_slot_release(s);
+    return -1;
+  }
+  size_t n = shmipc_slot_resp_size(s);
+  uint32_t type = shmipc_slot_resp_type(s);
+  const void *resp = shmipc_slot_resp_data(s);
+  if (n != len || type != REQ_TYPE || !resp) {
+    snprintf(err, errlen, "response of %zu bytes, type %u (sent %zu, type %u)",
+             n, type, len, REQ_TYPE);
+    shmipc_slot_release(s);
+    return -1;
+  }
+  memcpy(in, resp, len);
+  shmipc_slot_release(s);
+  return 0;
+}
+
+static void on_start(void *ctx)
+{
+  struct lib *l = ctx;
+  l->guest_cpu0 = bench_pid_cpu_ns(l->guest);
+}
+
+static void on_stop(void *ctx)
+{
+  struct lib *l = ctx;
+  l->guest_cpu1 = bench_pid_cpu_ns(l->guest);
+}
+
+static int guest_exited(struct lib *l)
+{
+  if (!l->reaped && waitpid(l->guest, &l->status, WNOHANG) == l->guest)
+    l->reaped = 1;
+  return l->reaped;
+}
+
+static int watchdog(void *ctx, char *err, size_t errlen)
+{
+  struct lib *l = ctx;
+  char st[64];
+  if (guest_exited(l)) {
+    bench_describe_status(l->status, st, sizeof(st));
+    snprintf(err, errlen, "guest exited during the run (%s)", st);
+    return 1;
+  }
+  if (bench_now_ns() > l->deadline_ns) {
+    /* The library notices the dead peer and ends the pending calls. */
+    kill(l->guest, SIGKILL);
+    snprintf(err, errlen, "run passed its hard deadline; guest killed");
+    return 1;
+  }
+  return 0;
+}
+
+/* Guest-call handler of the listener that runs in the idle cell. */
+static int echo_handler(void *user, uint32_t type, const void *req,
+                        size_t req_len, void *resp, size_t resp_cap,
+                        size_t *resp_len, uint32_t *resp_type)
+{
+  (void)user;
+  (void)type;
+  (void)resp_type;
+  if (req_len > resp_cap)
+    return -1;
+  memcpy(resp, req, req_len);
+  *resp_len = req_len;
+  return 0;
+}
+
+static int spawn_guest(struct lib *l, const char *path, char *err,
+                       size_t errlen)
+{
+  char msg[512];
+  int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (devnull < 0) {
+    snprintf(err, errlen, "open /dev/null: %s", strerror(errno));
+    return -1;
+  }
+  /* Formatted before fork(): the child only makes async-signal-safe calls. */
+  int msglen = snprintf(msg, sizeof(msg), "shmipc-bench: cannot exec %s\n",
+                        path);
+  if (msglen < 0 || (size_t)msglen >= sizeof(msg))
+    msglen = (int)strlen(msg);
+  char *argv[] = {(char *)path, "-name", l->name, NULL};
+  pid_t parent = getpid();
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(err, errlen, "fork: %s", strerror(errno));
+    close(devnull);
+    return -1;
+  }
+  if (pid == 0) {
+    if (bench_child_die_with_parent(parent) != 0)
+      _exit(126);
+    /* The guest prints "ready" on stdout, which belongs to the report. */
+    if (dup2(devnull, STDOUT_FILENO) < 0)
+      _exit(126);
+    execv(path, argv);
+    if (write(STDERR_FILENO, msg, (size_t)msglen) < 0) {
+      /* nothing more to do */
+    }
+    _exit(127);
+  }
+  close(devnull);
+  l->guest = pid;
+  return 0;
+}
+
+static int wait_attached(struct lib *l, char *err, size_t errlen)
+{
+  int64_t until = bench_now_ns() + ATTACH_TIMEOUT_NS;
+  for (;;) {
+    int rc = shmipc_host_wait_guest(l->h, ATTACH_SLICE_NS);
+    if (rc == 0)
+      return 0;
+    if (rc != SHMIPC_E_TIMEOUT) {
+      snprintf(err, errlen, "shmipc_host_wait_guest: %s", shmipc_strerror(rc));
+      return -1;
+    }
+    if (guest_exited(l)) {
+      char st[64];
+      bench_describe_status(l->status, st, sizeof(st));
+      snprintf(err, errlen, "guest exited before attaching (%s)", st);
+      return -1;
+    }
+    if (bench_now_ns() > until) {
+      snprintf(err, errlen, "guest did not attach within %d s",
+               (int)(ATTACH_TIMEOUT_NS / BENCH_NS_PER_S));
+      return -1;
+    }
+  }
+}
+
+static void measure_idle(struct lib *l, double seconds, struct bench_result *r)
+{
+  int64_t h0 = bench_process_cpu_ns(), g0 = bench_pid_cpu_ns(l->guest);
+  int64_t t0 = bench_now_ns();
+  bench_sleep_ns((int64_t)(seconds * (double)BENCH_NS_PER_S));
+  int64_t h1 = bench_process_cpu_ns(), g1 = bench_pid_cpu_ns(l->guest);
+  double wall = (double)(bench_now_ns() - t0);
+  r->idle_cpu_host_pct = 100.0 * (double)(h1 - h0) / wall;
+  r->idle_cpu_guest_pct = (g0 >= 0 && g1 >= 0)
+                              ? 100.0 * (double)(g1 - g0) / wall
+                              : -1.0;
+}
+
+int shmipc_cell_run(const char *guest_path, const struct bench_params *p,
+                    struct bench_result *r)
+{
+  static unsigned counter;
+  struct lib l = {.guest = -1, .guest_cpu0 = -1, .guest_cpu1 = -1};
+  int rc = -1, listening = 0;
+
+  r->cpu_guest_s = -1; /* unknown until both /proc reads worked */
+  r->idle_cpu_host_pct = r->idle_cpu_guest_pct = -1;
+  if (p->threads == 0 || p->threads > 1024 || p->payload == 0 ||
+      p->payload > CAPACITY) {
+    snprintf(r->error, sizeof(r->error), "invalid cell parameters");
+    return -1;
+  }
+  snprintf(l.name, sizeof(l.name), "bench-%ld-%u", (long)getpid(), counter++);
+
+  shmipc_host_config cfg;
+  shmipc_host_config_init(&cfg);
+  cfg.name = l.name;
+  cfg.host_slots = p->threads;
+  cfg.guest_slots = 1;
+  cfg.req_capacity = CAPACITY;
+  cfg.resp_capacity = CAPACITY;
+  snprintf(segment_path, sizeof(segment_path), "/dev/shm/shmipc-%s", l.name);
+  int e = shmipc_host_create(&cfg, &l.h);
+  if (e != 0) {
+    snprintf(r->error, sizeof(r->error), "shmipc_host_create(%s): %s", l.name,
+             shmipc_strerror(e));
+    return -1;
+  }
+  segment_live = 1;
+  if (shmipc_host_req_capacity(l.h) < p->payload ||
+      shmipc_host_resp_capacity(l.h) < p->payload) {
+    snprintf(r->error, sizeof(r->error),
+             "slot capacities %zu/%zu below the payload %zu",
+             shmipc_host_req_capacity(l.h), shmipc_host_resp_capacity(l.h),
+             p->payload);
+    goto err_host;
+  }
+  if (spawn_guest(&l, guest_path, r->error, sizeof(r->error)) != 0)
+    goto err_host;
+  if (wait_attached(&l, r->error, sizeof(r->error)) != 0)
+    goto err_guest;
+  if (p->idle_seconds > 0) {
+    e = shmipc_host_listen_start(l.h, echo_handler, NULL);
+    if (e != 0) {
+      snprintf(r->error, sizeof(r->error), "shmipc_host_listen_start: %s",
+               shmipc_strerror(e));
+      goto err_guest;
+    }
+    listening = 1;
+  }
+
+  int64_t expected = (int64_t)(p->seconds * (double)BENCH_NS_PER_S);
+  if (p->interval_ns > 0)
+    expected = (int64_t)p->max_ops * (p->interval_ns + 10000000);
+  l.deadline_ns = bench_now_ns() + expected + DEADLINE_GRACE_NS;
+  struct bench_driver d = {.params = p,
+                           .op = op,
+                           .ctx = &l,
+                           .on_start = on_start,
+                           .on_stop = on_stop,
+                           .watchdog = watchdog};
+  rc = bench_drive(&d, r);
+  if (l.guest_cpu0 >= 0 && l.guest_cpu1 >= 0)
+    r->cpu_guest_s =
+        (double)(l.guest_cpu1 - l.guest_cpu0) / (double)BENCH_NS_PER_S;
+  if (rc == 0 && p->idle_seconds > 0)
+    measure_idle(&l, p->idle_seconds, r);
+
+err_guest:
+  if (listening) {
+    e = shmipc_host_listen_stop(l.h);
+    if (e != 0 && rc == 0) {
+      snprintf(r->error, sizeof(r->error), "shmipc_host_listen_stop: %s",
+               shmipc_strerror(e));
+      rc = -1;
+    }
+  }
+  /* The guest exits by itself once the host closes the session. */
+  shmipc_host_destroy(l.h);
+  segment_live = 0;
+  l.h = NULL;
+  if (!l.reaped) {
+    int k = bench_reap_child(l.guest, REAP_TIMEOUT_NS, &l.status);
+    if (k != 0) {
+      if (rc == 0)
+        snprintf(r->error, sizeof(r->error),
+                 k > 0 ? "guest did not exit within %d s of host destroy; "
+                         "killed"
+                       : "waitpid on the guest failed",
+                 (int)(REAP_TIMEOUT_NS / BENCH_NS_PER_S));
+      rc = -1;
+    }
+    l.reaped = 1;
+  }
+  if (rc == 0 && !(WIFEXITED(l.status) && WEXITSTATUS(l.status) == 0)) {
+    char st[64];
+    bench_describe_status(l.status, st, sizeof(st));
+    snprintf(r->error, sizeof(r->error), "guest ended with %s", st);
+    rc = -1;
+  }
+  return rc;
+
+err_host:
+  shmipc_host_destroy(l.h);
+  segment_live = 0;
+  return -1;
+}
+
+void shmipc_bench_version(char *buf, size_t len)
+{
+  uint32_t v = shmipc_version();
+  snprintf(buf, len, "runtime %u.%u.%u, headers %d.%d.%d", v >> 16,
+           (v >> 8) & 0xffu, v & 0xffu, SHMIPC_VERSION_MAJOR,
+           SHMIPC_VERSION_MINOR, SHMIPC_VERSION_PATCH);
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The library's cells for shmipc-bench: this process is the host, the echo
+ * guest (tests/ECHO_GUEST.md) runs as a separate process. The only file of
+ * the bench that calls libshmipc.
+ */
+#ifndef SHMIPC_BENCH_BENCH_SHMIPC_H
+#define SHMIPC_BENCH_BENCH_SHMIPC_H
+
+#include <stddef.h>
+
+#include "bench.h"
+
+/**
+ * Run one cell against the echo guest binary @p guest_path: create a host
+ * (unique name, host_slots = threads, 1 guest slot, 64 KiB request and
+ * response capacity), start the guest with `-name NAME`, wait up to 5 s for
+ * it to attach, run the driver with one zero-copy call per round trip
+ * (acquire, write the payload, send, check and read the response, release),
+ * then optionally stay connected but idle for p->idle_seconds (the host's
+ * guest-call listener runs during that cell) and measure both processes'
+ * CPU, destroy the host and reap the guest (killed after 5 s).
+ *
+ * Must be called while the process has a single thread (it forks). Fills
+ * @p r like baseline_run(); cpu_guest_s comes from /proc/<pid>/stat (clock
+ * ticks). Returns 0 or -1 with r->error set.
+ */
+int shmipc_cell_run(const char *guest_path, const struct bench_params *p,
+                    struct bench_result *r);
+
+/** On SIGINT, SIGTERM or SIGHUP (unless ignored), remove the segment of a
+ *  cell that is running, then die of the signal as before. */
+void shmipc_bench_install_cleanup(void);
+
+/** "runtime X.Y.Z, headers A.B.C" into @p buf. */
+void shmipc_bench_version(char *buf, size_t len);
+
+#endif /* SHMIPC_BENCH_BENCH_SHMIPC_H */

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/* Time, CPU accounting, futex and child-process helpers for shmipc-bench
+ * (Linux). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int64_t bench_process_cpu_ns(void)
+{
+  struct timespec ts;
+  if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+    return 0;
+  return (int64_t)ts.tv_sec * BENCH_NS_PER_S + ts.tv_nsec;
+}
+
+int64_t bench_pid_cpu_ns(pid_t pid)
+{
+  char path[64], buf[1024];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  /* comm may hold spaces and parentheses: fields restart after the last ')'.
+   * After it: state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt
+   * majflt cmajflt utime(14) stime(15). */
+  char *p = strrchr(buf, ')');
+  if (!p)
+    return -1;
+  unsigned long long utime, stime;
+  if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+             &utime, &stime) != 2)
+    return -1;
+  long hz = sysconf(_SC_CLK_TCK);
+  if (hz <= 0)
+    hz = 100;
+  return (int64_t)((utime + stime) * (unsigned long long)(BENCH_NS_PER_S / hz));
+}
+
+double bench_clock_overhead_ns(void)
+{
+  enum { N = 200000 };
+  int64_t sink = 0;
+  int64_t t0 = bench_now_ns();
+  for (int i = 0; i < N; i++)
+    sink ^= bench_now_ns();
+  int64_t t1 = bench_now_ns();
+  (void)sink;
+  return (double)(t1 - t0) / N;
+}
+
+void bench_sleep_ns(int64_t ns)
+{
+  if (ns <= 0)
+    return;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t t = (int64_t)ts.tv_sec * BENCH_NS_PER_S + ts.tv_nsec + ns;
+  ts.tv_sec = (time_t)(t / BENCH_NS_PER_S);
+  ts.tv_nsec = (long)(t % BENCH_NS_PER_S);
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+  }
+}
+
+int bench_futex_wait(void *word, uint32_t val, int64_t timeout_ns)
+{
+  struct timespec ts = {.tv_sec = (time_t)(timeout_ns / BENCH_NS_PER_S),
+                        .tv_nsec = (long)(timeout_ns % BENCH_NS_PER_S)};
+  /* FUTEX_WAIT, not FUTEX_WAIT_PRIVATE: the word is shared between
+   * processes. The timeout is relative. */
+  return (int)syscall(SYS_futex, word, FUTEX_WAIT, val, &ts, NULL, 0);
+}
+
+void bench_futex_wake(void *word, int n)
+{
+  syscall(SYS_futex, word, FUTEX_WAKE, n, NULL, NULL, 0);
+}
+
+int bench_child_die_with_parent(pid_t parent)
+{
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+    return -1;
+  /* The parent may have died before prctl(): then we were re-parented. */
+  return getppid() == parent ? 0 : -1;
+}
+
+int bench_reap_child(pid_t pid, int64_t timeout_ns, int *status)
+{
+  int64_t deadline = bench_now_ns() + timeout_ns;
+  int64_t nap = 100000; /* 100 us, doubling up to 20 ms */
+  for (;;) {
+    pid_t r = waitpid(pid, status, WNOHANG);
+    if (r == pid)
+      return 0;
+    if (r < 0 && errno != EINTR)
+      return -1;
+    if (bench_now_ns() >= deadline)
+      break;
+    bench_sleep_ns(nap);
+    if (nap < 20000000)
+      nap *= 2;
+  }
+  kill(pid, SIGKILL);
+  while (waitpid(pid, status, 0) < 0) {
+    if (errno != EINTR)
+      return -1;
+  }
+  return 1;
+}
+
+void bench_describe_status(int status, char *buf, size_t len)
+{
+  if (WIFEXITED(status))
+    snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+  else if (WIFSIGNALED(status))
+    snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+             strsignal(WTERMSIG(status)));
+  else
+    snprintf(buf, len, "wait status 0x%x", (unsigned)status);
+}
