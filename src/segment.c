@@ -61,12 +61,14 @@ int shmipc__header_validate(const struct shmipc_wire_header *h,
 {
   struct shmipc__geom g;
 
+  /* The host sizes the file before it writes the header: until READY the
+   * header may still be zeros. */
+  if (h->host_state == SHMIPC_HOST_INIT)
+    return SHMIPC__E_RETRY;
   if (h->magic != SHMIPC_MAGIC)
     return SHMIPC_E_CORRUPT;
   if (h->version != SHMIPC_PROTOCOL_VERSION)
     return SHMIPC_E_VERSION;
-  if (h->host_state == SHMIPC_HOST_INIT)
-    return SHMIPC__E_RETRY;
   if (h->host_state == SHMIPC_HOST_CLOSED)
     return SHMIPC_E_PEER_GONE;
   if (h->host_state != SHMIPC_HOST_READY)

@@ -58,9 +58,10 @@ static void reclaim(struct shmipc_slot *s)
       return;
     }
     /* full: discards the late response; pairs with the claim CAS of the
-     * next requester of this slot */
+     * next requester of this slot. A responder's announce stays. */
     old = shmipc__cas_full32(&s->w->ctrl, v,
-                             with_state(v, SHMIPC_SLOT_FREE, WAIT_BITS));
+                             with_state(v, SHMIPC_SLOT_FREE,
+                                        SHMIPC_CTRL_REQUESTER_WAITING));
     if (old == v)
       break;
   }
@@ -94,7 +95,8 @@ static void recover_lost(struct shmipc__endpoint *ep)
         break; /* not in a state we can vouch for: leave it out of use */
       /* full: pairs with the next claim CAS in try_claim() */
       old = shmipc__cas_full32(&s->w->ctrl, v,
-                               with_state(v, SHMIPC_SLOT_FREE, WAIT_BITS));
+                               with_state(v, SHMIPC_SLOT_FREE,
+                                          SHMIPC_CTRL_REQUESTER_WAITING));
       if (old == v) {
         free_seq_bump(ep);
         break;
@@ -451,12 +453,21 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
   size_t rlen = 0;
   const char *why = NULL;
 
-  /* full (acquire side): the take; pairs with the requester's publish CAS
-   * in shmipc_slot_publish(), after which the request fields are ours to
-   * read. Fails if the requester cancelled or re-claimed meanwhile. */
-  if (shmipc__cas_full32(&w->ctrl, v,
-                         with_state(v, SHMIPC_SLOT_PROCESSING, 0)) != v)
-    return 0;
+  for (;;) {
+    /* full (acquire side): the take; pairs with the requester's publish
+     * CAS in shmipc_slot_publish(), after which the request fields are ours
+     * to read. */
+    old = shmipc__cas_full32(&w->ctrl, v,
+                             with_state(v, SHMIPC_SLOT_PROCESSING, 0));
+    if (old == v)
+      break;
+    /* Only a waiter bit moved (the requester announced its sleep): the
+     * request is still there, take it. Anything else means it was
+     * cancelled or re-claimed. */
+    if ((old & ~WAIT_BITS) != (v & ~WAIT_BITS))
+      return 0;
+    v = old;
+  }
   v = with_state(v, SHMIPC_SLOT_PROCESSING, 0);
   type = w->req_type;
   size = w->req_size;

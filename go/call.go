@@ -1,0 +1,269 @@
+package shmipc
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Call sends req with type t to the host on a guest slot and waits for the
+// response, which it copies into resp. It returns the response's length
+// and type.
+//
+// timeout bounds the whole call, including the wait for a free slot: 0
+// means Options.CallTimeout, Infinite means no limit (the host's death or
+// Close still end the wait); other negative values are ErrInvalid.
+//
+// Errors: ErrTooBig (len(req) > ReqCapacity()); ErrTruncated (the response
+// is longer than len(resp): nothing is copied and n is the response's
+// length); ErrRemote (the host answered MsgSystemError: the reason is in
+// the error text, and copied into resp if it fits, n being its length);
+// ErrTimeout; ErrPeerGone; ErrCorrupt; ErrClosed; ErrInvalid (the segment
+// has no guest slots). A call that times out after the host took the
+// request leaves its slot quarantined until the late response arrives.
+// Call is safe for concurrent use and may be made from a Handler.
+func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int, rt MsgType, err error) {
+	if !g.enter() {
+		return 0, 0, errClosedLocally
+	}
+	defer g.leave()
+	if g.geo.guestSlots == 0 {
+		return 0, 0, fmt.Errorf("%w: the segment has no guest slots", ErrInvalid)
+	}
+	if uint64(len(req)) > uint64(g.geo.reqCapacity) {
+		return 0, 0, fmt.Errorf("%w: %d bytes, capacity %d", ErrTooBig, len(req), g.geo.reqCapacity)
+	}
+	if timeout == 0 {
+		timeout = g.opts.CallTimeout
+	}
+	deadline := noDeadline
+	switch {
+	case timeout == Infinite:
+	case timeout < 0:
+		return 0, 0, fmt.Errorf("%w: timeout %v", ErrInvalid, timeout)
+	default:
+		if now := g.now(); timeout < noDeadline-now {
+			deadline = now + timeout
+		}
+	}
+
+	i, gen, err := g.claim(deadline)
+	if err != nil {
+		return 0, 0, err
+	}
+	s := &g.slots[int(g.geo.hostSlots)+i]
+	hd, ctrl := s.hdr, &s.hdr.ctrl
+	seq := g.seq.Add(1)
+	copy(s.req, req)
+	atomic.StoreUint32(&hd.reqType, uint32(t))
+	atomic.StoreUint32(&hd.reqSize, uint32(len(req)))
+	atomic.StoreUint32(&hd.reqFlags, 0)
+	atomic.StoreUint64(&hd.reqSeq, seq)
+	for {
+		v := atomic.LoadUint32(ctrl)
+		if ctrlState(v) != stateClaimed || ctrlGen(v) != gen || !ctrlLegal(v) {
+			return 0, 0, fmt.Errorf("%w: claimed guest slot %d changed to %#x", ErrCorrupt, i, v)
+		}
+		// release (full barrier): publishes the request; pairs with the
+		// host's CAS REQ_READY->PROCESSING. Clears SW and wakes if a
+		// responder announced it sleeps on this word.
+		if atomic.CompareAndSwapUint32(ctrl, v, v&^(ctrlStateMask|ctrlSW)|stateReqReady) {
+			if v&ctrlSW != 0 {
+				futexWake(ctrl)
+			}
+			break
+		}
+	}
+	g.ringDoorbell()
+
+	ws := waitSpec{word: ctrl, target: stateRespReady, bit: ctrlRW,
+		keep: 1<<stateReqReady | 1<<stateProcessing, gen: gen, checkGen: true, deadline: deadline}
+	if _, err := g.waitState(&ws); err != nil {
+		return g.abandon(s, i, gen, seq, resp, err)
+	}
+	return g.consume(s, i, seq, resp)
+}
+
+// ringDoorbell tells the host's listener that a guest call is ready.
+func (g *Guest) ringDoorbell() {
+	db := &g.hdr.doorbell
+	for {
+		d := atomic.LoadUint32(db)
+		// Full barrier after our REQ_READY: pairs with the listener's read
+		// of the doorbell before it scans the slots. Clears
+		// LISTENER_WAITING and wakes if the listener announced it sleeps.
+		if atomic.CompareAndSwapUint32(db, d, (d+1)&doorbellCounterMask) {
+			if d&doorbellListenerWaiting != 0 {
+				futexWake(db)
+			}
+			return
+		}
+	}
+}
+
+// claim takes a free guest slot (FREE -> CLAIMED, generation + 1) and
+// returns its index among the guest slots and its new generation. On the
+// way it reclaims quarantined slots whose late response has arrived. With
+// no slot free it polls, with backoff, until the deadline.
+func (g *Guest) claim(deadline time.Duration) (int, uint32, error) {
+	gs := g.slots[g.geo.hostSlots:]
+	n := len(gs)
+	pause := 20 * time.Microsecond
+	for round := 0; ; round++ {
+		start := int(g.next.Add(1) % uint32(n))
+		for k := 0; k < n; k++ {
+			i := (start + k) % n
+			ctrl := &gs[i].hdr.ctrl
+			v := atomic.LoadUint32(ctrl)
+			if !ctrlLegal(v) {
+				return 0, 0, fmt.Errorf("%w: guest slot %d: illegal control word %#x", ErrCorrupt, i, v)
+			}
+			if ctrlState(v) == stateRespReady && g.quarantine[i].CompareAndSwap(1, 0) {
+				// A late response to a call that timed out: discard it.
+				// Winning the mark makes us the only one to touch the slot.
+				v = g.release(ctrl)
+			}
+			if ctrlState(v) != stateFree {
+				continue
+			}
+			gen := (ctrlGen(v) + 1) & ctrlGenMask
+			// Waiter bits stay as they are (PROTOCOL: unmarked transitions).
+			if atomic.CompareAndSwapUint32(ctrl, v, gen<<ctrlGenShift|v&(ctrlRW|ctrlSW)|stateClaimed) {
+				return i, gen, nil
+			}
+		}
+		if g.closing.Load() {
+			return 0, 0, errClosedLocally
+		}
+		if err := g.hostGone(); err != nil {
+			return 0, 0, err
+		}
+		now := g.now()
+		if now >= deadline {
+			return 0, 0, fmt.Errorf("%w: no free guest slot", ErrTimeout)
+		}
+		if round < yieldBudget {
+			runtime.Gosched()
+			continue
+		}
+		time.Sleep(min(pause, deadline-now))
+		pause = min(2*pause, time.Millisecond)
+	}
+}
+
+// release moves a slot that this side holds in RESP_READY to FREE and
+// returns the new word. Only waiter bits can change under us meanwhile.
+func (g *Guest) release(ctrl *uint32) uint32 {
+	for {
+		v := atomic.LoadUint32(ctrl)
+		if ctrlState(v) != stateRespReady {
+			return v // not ours to move (a misbehaving host); leave it
+		}
+		nv := v&^ctrlStateMask | stateFree
+		// Full barrier: our reads of the response happen before the slot is
+		// reused; pairs with the next claimer's load.
+		if atomic.CompareAndSwapUint32(ctrl, v, nv) {
+			return nv
+		}
+	}
+}
+
+// releaseClaimed gives back a slot this side holds in CLAIMED (CLAIMED ->
+// FREE). Only waiter bits can change under us meanwhile.
+func (g *Guest) releaseClaimed(ctrl *uint32) {
+	for {
+		v := atomic.LoadUint32(ctrl)
+		if ctrlState(v) != stateClaimed {
+			return // not ours to move (a misbehaving host); leave it
+		}
+		// Full barrier; pairs with the next claimer's CAS.
+		if atomic.CompareAndSwapUint32(ctrl, v, v&^ctrlStateMask|stateFree) {
+			return
+		}
+	}
+}
+
+// consume reads, validates and copies the response of guest slot i, which
+// is in RESP_READY, and frees the slot.
+func (g *Guest) consume(s *slotView, i int, seq uint64, resp []byte) (int, MsgType, error) {
+	hd := s.hdr
+	// These loads follow the acquire load that saw RESP_READY.
+	rseq := atomic.LoadUint64(&hd.respSeq)
+	size := atomic.LoadUint32(&hd.respSize)
+	flags := atomic.LoadUint32(&hd.respFlags)
+	rt := MsgType(atomic.LoadUint32(&hd.respType))
+	defer g.release(&hd.ctrl)
+	switch {
+	case rseq != seq:
+		return 0, 0, fmt.Errorf("%w: guest slot %d: resp_seq %d answers req_seq %d", ErrCorrupt, i, rseq, seq)
+	case uint64(size) > uint64(len(s.resp)):
+		return 0, 0, fmt.Errorf("%w: guest slot %d: resp_size %d above capacity %d", ErrCorrupt, i, size, len(s.resp))
+	case flags&^flagEndAligned != 0:
+		return 0, 0, fmt.Errorf("%w: guest slot %d: resp_flags %#x", ErrCorrupt, i, flags)
+	}
+	payload := s.resp[:size]
+	if flags&flagEndAligned != 0 {
+		payload = s.resp[len(s.resp)-int(size):]
+	}
+	n := int(size)
+	switch {
+	case rt == MsgSystemError:
+		if n <= len(resp) {
+			copy(resp, payload)
+		}
+		return n, rt, fmt.Errorf("%w: host: %s", ErrRemote, reasonText(payload))
+	case n > len(resp):
+		return n, rt, fmt.Errorf("%w: response of %d bytes, buffer of %d", ErrTruncated, n, len(resp))
+	}
+	copy(resp, payload)
+	return n, rt, nil
+}
+
+// reasonText returns a bounded, printable copy of a SYSTEM_ERROR reason.
+func reasonText(b []byte) string {
+	if len(b) > maxReason {
+		return fmt.Sprintf("%q...", b[:maxReason])
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+// abandon ends a call whose wait for the response failed with cause. A
+// request the host has not taken is cancelled and the slot released; one it holds is quarantined
+// until its late response arrives; a response that did arrive meanwhile is
+// delivered when the cause was the timeout, and discarded otherwise.
+func (g *Guest) abandon(s *slotView, i int, gen uint32, seq uint64, resp []byte, cause error) (int, MsgType, error) {
+	if errors.Is(cause, ErrCorrupt) {
+		return 0, 0, cause // the word is not trustworthy; leave the slot
+	}
+	ctrl := &s.hdr.ctrl
+	for {
+		v := atomic.LoadUint32(ctrl)
+		if !ctrlLegal(v) || ctrlGen(v) != gen {
+			return 0, 0, fmt.Errorf("%w: guest slot %d: control word %#x", ErrCorrupt, i, v)
+		}
+		switch ctrlState(v) {
+		case stateReqReady:
+			// Cancel (REQ_READY -> CLAIMED), then release the slot we still
+			// hold (CLAIMED -> FREE). The cancel fails if the host takes the
+			// request meanwhile (or announces); then look again. Full
+			// barrier: the host's take CAS of the old value now fails.
+			if atomic.CompareAndSwapUint32(ctrl, v, v&^ctrlStateMask|stateClaimed) {
+				g.releaseClaimed(ctrl)
+				return 0, 0, cause
+			}
+		case stateProcessing:
+			g.quarantine[i].Store(1)
+			return 0, 0, cause
+		case stateRespReady:
+			if errors.Is(cause, ErrTimeout) {
+				return g.consume(s, i, seq, resp)
+			}
+			g.release(ctrl)
+			return 0, 0, cause
+		default:
+			return 0, 0, fmt.Errorf("%w: guest slot %d: control word %#x", ErrCorrupt, i, v)
+		}
+	}
+}

@@ -1,0 +1,93 @@
+//go:build linux
+
+package shmipc
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// supported reports whether this OS has a guest implementation.
+const supported = true
+
+// openSegment opens path for the guest: read-write, never through a
+// symbolic link, not inherited by child processes. A missing file is
+// errNoSegment so that Connect retries.
+func openSegment(path string) (int, error) {
+	for {
+		fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		switch err {
+		case nil:
+			return fd, nil
+		case syscall.EINTR:
+			continue
+		case syscall.ENOENT:
+			return -1, errNoSegment
+		case syscall.EACCES, syscall.EPERM:
+			return -1, fmt.Errorf("%w: open %s: %v", ErrAccess, path, err)
+		case syscall.ELOOP:
+			return -1, fmt.Errorf("%w: open %s: is a symbolic link", ErrAccess, path)
+		default:
+			return -1, fmt.Errorf("%w: open %s: %v", ErrSystem, path, err)
+		}
+	}
+}
+
+// fileInfo is what Connect needs to know about the open segment file.
+type fileInfo struct {
+	size    int64
+	uid     uint32
+	regular bool
+}
+
+// statSegment returns fd's size, owner and type.
+func statSegment(fd int) (fileInfo, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return fileInfo{}, fmt.Errorf("%w: fstat: %v", ErrSystem, err)
+	}
+	return fileInfo{
+		size:    st.Size,
+		uid:     st.Uid,
+		regular: st.Mode&syscall.S_IFMT == syscall.S_IFREG,
+	}, nil
+}
+
+// readHeader reads the first len(buf) bytes of fd without mapping it.
+func readHeader(fd int, buf []byte) error {
+	for done := 0; done < len(buf); {
+		n, err := syscall.Pread(fd, buf[done:], int64(done))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%w: pread: %v", ErrSystem, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: segment shorter than its header", ErrCorrupt)
+		}
+		done += n
+	}
+	return nil
+}
+
+// mapSegment maps size bytes of fd shared and read-write.
+func mapSegment(fd int, size int) ([]byte, error) {
+	b, err := syscall.Mmap(fd, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		if err == syscall.ENOMEM {
+			return nil, fmt.Errorf("%w: mmap %d bytes: %v", ErrNoMem, size, err)
+		}
+		return nil, fmt.Errorf("%w: mmap %d bytes: %v", ErrSystem, size, err)
+	}
+	return b, nil
+}
+
+// unmapSegment undoes mapSegment.
+func unmapSegment(b []byte) error { return syscall.Munmap(b) }
+
+// closeFile closes fd.
+func closeFile(fd int) error { return syscall.Close(fd) }
+
+// effectiveUID returns the process's effective user id.
+func effectiveUID() uint32 { return uint32(syscall.Geteuid()) }

@@ -1,0 +1,3 @@
+module github.com/libshmipc/libshmipc/go
+
+go 1.22

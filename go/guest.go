@@ -1,0 +1,464 @@
+// Package shmipc is the pure-Go guest of libshmipc, a shared-memory
+// request/response channel between two processes on one machine.
+//
+// A host (the C library, libshmipc) creates a named segment holding a pool of
+// slots. The guest attaches to it with Connect, answers the host's requests
+// with Serve, and calls the host back with Call. The wire protocol is
+// docs/PROTOCOL.md in the libshmipc repository. Linux only: on other systems
+// Connect returns ErrSystem.
+package shmipc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Infinite is the timeout that never runs out. A wait with it still ends
+// when the host closes or dies, or when the Guest is closed. It is distinct
+// from 0, which means "the configured default".
+const Infinite time.Duration = -1
+
+// Options configures Connect. The zero value of every field means its
+// default; a nil *Options means all defaults.
+type Options struct {
+	// ConnectTimeout is how long Connect retries while the segment does not
+	// exist yet or is still being set up (default 5s; Infinite allowed).
+	ConnectTimeout time.Duration
+	// RetryInterval is the first pause between Connect's attempts; it
+	// doubles up to 50ms (default 2ms).
+	RetryInterval time.Duration
+	// CallTimeout is the timeout Call uses when given 0 (default 10s;
+	// Infinite allowed).
+	CallTimeout time.Duration
+	// SpinBudget is how many pause iterations a waiter spins before it
+	// yields and then sleeps (default 4096; negative means no spinning).
+	SpinBudget int
+	// LivenessInterval is the longest a waiter sleeps in the kernel before
+	// it checks that the host still lives (default 50ms).
+	LivenessInterval time.Duration
+	// AllowOtherUser accepts a segment owned by another user than the
+	// process's effective user.
+	AllowOtherUser bool
+}
+
+// Defaults of Options.
+const (
+	defaultConnectTimeout   = 5 * time.Second
+	defaultRetryInterval    = 2 * time.Millisecond
+	maxRetryInterval        = 50 * time.Millisecond
+	defaultCallTimeout      = 10 * time.Second
+	defaultSpinBudget       = 4096
+	defaultLivenessInterval = 50 * time.Millisecond
+)
+
+// resolve returns a copy of o with defaults filled in, or ErrInvalid.
+func (o *Options) resolve() (Options, error) {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	check := func(name string, d *time.Duration, def time.Duration, infOK bool) error {
+		switch {
+		case *d == 0:
+			*d = def
+		case *d == Infinite && infOK:
+		case *d < 0:
+			return fmt.Errorf("%w: Options.%s is negative", ErrInvalid, name)
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name  string
+		d     *time.Duration
+		def   time.Duration
+		infOK bool
+	}{
+		{"ConnectTimeout", &r.ConnectTimeout, defaultConnectTimeout, true},
+		{"RetryInterval", &r.RetryInterval, defaultRetryInterval, false},
+		{"CallTimeout", &r.CallTimeout, defaultCallTimeout, true},
+		{"LivenessInterval", &r.LivenessInterval, defaultLivenessInterval, false},
+	} {
+		if err := check(c.name, c.d, c.def, c.infOK); err != nil {
+			return r, err
+		}
+	}
+	switch {
+	case r.SpinBudget == 0:
+		r.SpinBudget = defaultSpinBudget
+	case r.SpinBudget < 0:
+		r.SpinBudget = 0
+	}
+	return r, nil
+}
+
+// geometry is the guest's private, validated copy of the segment's shape.
+// Capacities are always taken from here, never re-read from the segment.
+type geometry struct {
+	hostSlots, guestSlots     uint32
+	reqCapacity, respCapacity uint32
+	slotStride                uint32
+	segmentSize, sessionNonce uint64
+}
+
+// Reasons for Connect to try again.
+var (
+	errNoSegment  = errors.New("no segment")
+	errNotReady   = errors.New("segment not ready (host_state INIT)")
+	errHostAbsent = errors.New("segment's host is not running")
+)
+
+// retryable reports whether err means "not yet", so Connect tries again.
+func retryable(err error) bool {
+	return err == errNoSegment || err == errNotReady || err == errHostAbsent
+}
+
+// parseHeader validates a segment header in the order of docs/PROTOCOL.md,
+// "Validation", and returns its geometry.
+func parseHeader(b []byte) (geometry, error) {
+	le := binary.LittleEndian
+	var geo geometry
+	if len(b) < headerSize {
+		return geo, fmt.Errorf("%w: header of %d bytes", ErrCorrupt, len(b))
+	}
+	magic, state := le.Uint64(b[0:]), le.Uint32(b[64:])
+	if magic == 0 && state == hostInit {
+		// The host has sized the file but not written the header yet.
+		return geo, errNotReady
+	}
+	if magic != protoMagic {
+		return geo, fmt.Errorf("%w: bad magic %#x", ErrCorrupt, magic)
+	}
+	if v := le.Uint32(b[8:]); v != protoVersion {
+		return geo, fmt.Errorf("%w: segment has protocol version %d, this guest speaks %d",
+			ErrVersion, v, protoVersion)
+	}
+	switch state {
+	case hostReady:
+	case hostInit:
+		return geo, errNotReady
+	case hostClosed:
+		return geo, fmt.Errorf("%w: host closed the session", ErrPeerGone)
+	default:
+		return geo, fmt.Errorf("%w: host_state %d", ErrCorrupt, state)
+	}
+	for _, f := range []struct {
+		name string
+		off  int
+		want uint32
+	}{
+		{"header_size", 12, headerSize},
+		{"slot_header_size", 32, slotHeaderSize},
+		{"slots_offset", 40, slotsOffset},
+		{"flags", 44, 0}, // reserved; a host that sets them speaks something else
+	} {
+		if v := le.Uint32(b[f.off:]); v != f.want {
+			return geo, fmt.Errorf("%w: %s is %d, not %d", ErrCorrupt, f.name, v, f.want)
+		}
+	}
+	geo = geometry{
+		hostSlots:    le.Uint32(b[16:]),
+		guestSlots:   le.Uint32(b[20:]),
+		reqCapacity:  le.Uint32(b[24:]),
+		respCapacity: le.Uint32(b[28:]),
+		slotStride:   le.Uint32(b[36:]),
+		segmentSize:  le.Uint64(b[48:]),
+		sessionNonce: le.Uint64(b[56:]),
+	}
+	for _, f := range []struct {
+		name     string
+		v        uint32
+		min, max uint32
+	}{
+		{"host_slots", geo.hostSlots, 1, maxSlots},
+		{"guest_slots", geo.guestSlots, 0, maxSlots},
+		{"req_capacity", geo.reqCapacity, 1, maxCapacity},
+		{"resp_capacity", geo.respCapacity, 1, maxCapacity},
+	} {
+		if f.v < f.min || f.v > f.max {
+			return geo, fmt.Errorf("%w: %s %d outside %d..%d", ErrCorrupt, f.name, f.v, f.min, f.max)
+		}
+	}
+	// The ranges above bound both results far below 2^64: stride <= 2^31+64,
+	// (H+G)*stride < 2^43.
+	stride := slotHeaderSize + round64(uint64(geo.reqCapacity)) + round64(uint64(geo.respCapacity))
+	if uint64(geo.slotStride) != stride {
+		return geo, fmt.Errorf("%w: slot_stride %d, expected %d", ErrCorrupt, geo.slotStride, stride)
+	}
+	size := slotsOffset + uint64(geo.hostSlots+geo.guestSlots)*stride
+	if geo.segmentSize != size {
+		return geo, fmt.Errorf("%w: segment_size %d, expected %d", ErrCorrupt, geo.segmentSize, size)
+	}
+	return geo, nil
+}
+
+// Guest is an attached guest. Serve and Call may run concurrently; Call is
+// safe for use by many goroutines. Close detaches.
+type Guest struct {
+	opts  Options
+	geo   geometry
+	fd    int
+	data  []byte
+	hdr   *segHeader
+	slots []slotView // host slots first, then guest slots
+	epoch time.Time  // monotonic origin of deadlines
+
+	users     atomic.Int64 // Serve and Call in progress (they use the mapping)
+	closing   atomic.Bool
+	closeCh   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	serving   atomic.Bool
+
+	lastCheck atomic.Int64 // g.now() of the last host lock check
+	hostDead  atomic.Bool
+
+	seq        atomic.Uint64   // req_seq of guest calls
+	next       atomic.Uint32   // where the next guest-slot scan starts
+	quarantine []atomic.Uint32 // per guest slot: 1 while its timed-out call is owed a response
+}
+
+// Connect attaches to the segment of the host named name, retrying for
+// Options.ConnectTimeout while the segment is missing or still being set up.
+//
+// It returns ErrName (bad name), ErrTimeout (no ready segment in time),
+// ErrAccess (not a regular file, owned by another user, or permission
+// denied), ErrVersion, ErrCorrupt (the header or the file's size is not
+// valid), ErrPeerGone (the host closed the session, or its host is not
+// running when the timeout ends), ErrBusy (another guest is attached),
+// ErrNoMem, ErrInvalid (bad Options) or ErrSystem, each wrapped with
+// context.
+func Connect(name string, opts *Options) (*Guest, error) {
+	if !validName(name) {
+		return nil, fmt.Errorf("%w: %q (want 1-%d of [A-Za-z0-9._-], no leading '.')",
+			ErrName, name, maxNameLen)
+	}
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if !supported || !nativeLittleEndian {
+		return nil, fmt.Errorf("%w: unsupported OS or CPU (%s/%s)", ErrSystem, runtime.GOOS, runtime.GOARCH)
+	}
+	path := segmentPrefix + name
+	start := time.Now()
+	pause := o.RetryInterval
+	for {
+		g, err := attach(path, &o)
+		if !retryable(err) {
+			return g, err
+		}
+		left := o.ConnectTimeout - time.Since(start)
+		if o.ConnectTimeout != Infinite && left <= 0 {
+			if err == errHostAbsent {
+				return nil, fmt.Errorf("%w: %s: %v", ErrPeerGone, path, err)
+			}
+			return nil, fmt.Errorf("%w: %v %s after %v", ErrTimeout, err, path, o.ConnectTimeout)
+		}
+		if o.ConnectTimeout != Infinite && pause > left {
+			pause = left
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, max(o.RetryInterval, maxRetryInterval))
+	}
+}
+
+// attach makes one attempt to open, validate, map and attach path.
+func attach(path string, o *Options) (g *Guest, err error) {
+	fd, err := openSegment(path)
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	locked := false
+	defer func() {
+		if err == nil {
+			return
+		}
+		if locked {
+			unlockByte(fd, lockGuestByte)
+		}
+		if data != nil {
+			unmapSegment(data)
+		}
+		closeFile(fd)
+	}()
+
+	fi, err := statSegment(fd)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.regular {
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrAccess, path)
+	}
+	if uid := effectiveUID(); fi.uid != uid && !o.AllowOtherUser {
+		return nil, fmt.Errorf("%w: %s is owned by uid %d, not %d", ErrAccess, path, fi.uid, uid)
+	}
+	if fi.size < headerSize {
+		return nil, errNotReady // created but not sized yet
+	}
+	var hb [headerSize]byte
+	if err := readHeader(fd, hb[:]); err != nil {
+		return nil, err
+	}
+	geo, err := parseHeader(hb[:])
+	if err != nil {
+		return nil, err
+	}
+	if uint64(fi.size) != geo.segmentSize {
+		return nil, fmt.Errorf("%w: file is %d bytes, segment_size is %d", ErrCorrupt, fi.size, geo.segmentSize)
+	}
+	if geo.segmentSize > uint64(maxInt) {
+		return nil, fmt.Errorf("%w: segment of %d bytes does not fit the address space", ErrNoMem, geo.segmentSize)
+	}
+	if alive, err := byteLocked(fd, lockHostByte); err != nil {
+		return nil, fmt.Errorf("%w: checking the host lock: %v", ErrSystem, err)
+	} else if !alive {
+		return nil, errHostAbsent
+	}
+
+	data, err = mapSegment(fd, int(geo.segmentSize))
+	if err != nil {
+		return nil, err
+	}
+	hdr, slots, err := viewSegment(data, &geo)
+	if err != nil {
+		return nil, err
+	}
+	// acquire: pairs with the host's release store of host_state = READY,
+	// after which cache line 0 never changes. It must still be exactly what
+	// was validated through pread.
+	if st := atomic.LoadUint32(&hdr.hostState); st != hostReady {
+		return nil, fmt.Errorf("%w: host_state changed to %d during attach", ErrPeerGone, st)
+	}
+	if !bytes.Equal(data[:headerLine0Size], hb[:headerLine0Size]) {
+		return nil, fmt.Errorf("%w: header changed during attach", ErrCorrupt)
+	}
+
+	if err := lockByte(fd, lockGuestByte); err != nil {
+		if lockBusy(err) {
+			return nil, fmt.Errorf("%w: another guest is attached to %s", ErrBusy, path)
+		}
+		return nil, fmt.Errorf("%w: lock guest byte: %v", ErrSystem, err)
+	}
+	locked = true
+	atomic.StoreUint32(&hdr.guestPid, uint32(os.Getpid()))
+	// NONE or DETACHED, or ATTACHED by a guest that died: we hold byte 1, so
+	// no live guest is attached. A new epoch tells the host that slots the
+	// previous guest held can no longer be answered.
+	if err := setAttach(hdr, attachAttached); err != nil {
+		return nil, err
+	}
+	g = &Guest{
+		opts:       *o,
+		geo:        geo,
+		fd:         fd,
+		data:       data,
+		hdr:        hdr,
+		slots:      slots,
+		epoch:      time.Now(),
+		closeCh:    make(chan struct{}),
+		quarantine: make([]atomic.Uint32, geo.guestSlots),
+	}
+	return g, nil
+}
+
+const maxInt = int(^uint(0) >> 1)
+
+// ReqCapacity returns the request capacity of every slot, in bytes.
+func (g *Guest) ReqCapacity() int { return int(g.geo.reqCapacity) }
+
+// RespCapacity returns the response capacity of every slot, in bytes.
+func (g *Guest) RespCapacity() int { return int(g.geo.respCapacity) }
+
+// enter registers a user of the mapping; it fails once Close has begun.
+func (g *Guest) enter() bool {
+	g.users.Add(1)
+	// Sequentially consistent with Close's store of closing and its load of
+	// users: either Close sees this user, or this user sees closing.
+	if g.closing.Load() {
+		g.leave()
+		return false
+	}
+	return true
+}
+
+// leave ends what enter began.
+func (g *Guest) leave() { g.users.Add(-1) }
+
+// Close stops Serve (which then returns nil), makes Calls in progress return
+// ErrClosed, waits until they have returned and running handlers have
+// finished, then detaches from the segment and unmaps it. It is idempotent
+// and safe for concurrent use; it must not be called from a Handler, which
+// Close would wait for.
+func (g *Guest) Close() error {
+	g.closeOnce.Do(func() {
+		g.closing.Store(true)
+		close(g.closeCh)
+		// Sleepers check closing before they sleep, but one may have checked
+		// just before the store above; keep waking until all have left.
+		pause := 50 * time.Microsecond
+		for g.users.Load() != 0 {
+			g.wakeSlots(g.slots)
+			time.Sleep(pause)
+			pause = min(2*pause, 10*time.Millisecond)
+		}
+		g.closeErr = g.detach()
+	})
+	return g.closeErr
+}
+
+// setAttach moves the attach word to state: ATTACHED with the epoch
+// incremented, or DETACHED keeping it. It clears HOST_WAITING and wakes the
+// host if that was set.
+func setAttach(hdr *segHeader, state uint32) error {
+	for {
+		v := atomic.LoadUint32(&hdr.attach)
+		if v&attachReservedMask != 0 || v&attachStateMask > attachDetached {
+			return fmt.Errorf("%w: attach word %#x", ErrCorrupt, v)
+		}
+		epoch := v & attachEpochMask
+		if state == attachAttached {
+			epoch = (v + 1<<attachEpochShift) & attachEpochMask
+		}
+		// Full barrier: publishes guest_pid (attach) or that no slot is in
+		// PROCESSING any more (detach); pairs with the host's announce CAS
+		// on this word and its acquire load in its guest liveness check.
+		if atomic.CompareAndSwapUint32(&hdr.attach, v, epoch|state) {
+			if v&attachHostWaiting != 0 {
+				futexWake(&hdr.attach)
+			}
+			return nil
+		}
+	}
+}
+
+// detach marks the guest DETACHED, drops the liveness lock and releases the
+// mapping and the file. Nothing uses the mapping any more: every handler has
+// returned and its response is published.
+func (g *Guest) detach() error {
+	var errs []error
+	if err := setAttach(g.hdr, attachDetached); err != nil {
+		errs = append(errs, err)
+	}
+	// Host threads asleep on a call see DETACHED now rather than at their
+	// next liveness check.
+	g.wakeSlots(g.slots)
+	if err := unlockByte(g.fd, lockGuestByte); err != nil {
+		errs = append(errs, fmt.Errorf("%w: unlock: %v", ErrSystem, err))
+	}
+	if err := unmapSegment(g.data); err != nil {
+		errs = append(errs, fmt.Errorf("%w: munmap: %v", ErrSystem, err))
+	}
+	if err := closeFile(g.fd); err != nil {
+		errs = append(errs, fmt.Errorf("%w: close: %v", ErrSystem, err))
+	}
+	g.hdr, g.slots, g.data = nil, nil, nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,128 @@
+package shmipc
+
+// Wire constants of protocol version 1, as listed in docs/PROTOCOL.md and
+// tests/layout.golden (layout_test.go checks every one of them against that
+// file). Field offsets are those of segHeader and slotHeader in mem.go.
+
+const (
+	protoMagic      = 0x315F4350494D4853 // the bytes "SHMIPC_1", little-endian
+	protoVersion    = 1
+	headerSize      = 256
+	slotHeaderSize  = 64
+	slotsOffset     = 256
+	maxSlots        = 1024
+	maxCapacity     = 1 << 30
+	maxNameLen      = 64
+	segmentPrefix   = "/dev/shm/shmipc-"
+	cacheLine       = 64
+	headerLine0Size = 64 // bytes of the header written once before READY
+)
+
+// Control word of a slot: state, waiter bits, generation.
+const (
+	ctrlStateMask    = 0x7
+	ctrlRW           = 0x10 // requester waits for RESP_READY
+	ctrlSW           = 0x20 // responder waits for REQ_READY
+	ctrlReservedMask = 0xC8
+	ctrlGenShift     = 8
+	ctrlGenMask      = 0xFFFFFF // generation after the shift
+)
+
+// Slot states.
+const (
+	stateFree       = 0
+	stateClaimed    = 1
+	stateReqReady   = 2
+	stateProcessing = 3
+	stateRespReady  = 4
+)
+
+// host_state values.
+const (
+	hostInit   = 0
+	hostReady  = 1
+	hostClosed = 2
+)
+
+// attach word: guest state, attach epoch, HOST_WAITING.
+const (
+	attachNone         = 0
+	attachAttached     = 1
+	attachDetached     = 2
+	attachStateMask    = 0xFF
+	attachHostWaiting  = 0x80000000
+	attachEpochShift   = 8
+	attachEpochMask    = 0xFFFF00 // epoch, incremented (mod 2^16) by every attach
+	attachReservedMask = 0x7F000000
+)
+
+// doorbell word.
+const (
+	doorbellListenerWaiting = 0x80000000
+	doorbellCounterMask     = 0x7FFFFFFF
+)
+
+// Request and response flags.
+const flagEndAligned = 0x1
+
+// Liveness lock bytes.
+const (
+	lockHostByte  = 0
+	lockGuestByte = 1
+)
+
+// MsgType is the message type carried with every request and response.
+// Values 0-127 belong to the library, 128 and up to applications, which
+// the library carries untouched in both directions.
+type MsgType uint32
+
+// Message types defined by the protocol.
+const (
+	// MsgNormal is an ordinary request or response.
+	MsgNormal MsgType = 0
+	// MsgShutdown is reserved for an orderly end of a session.
+	MsgShutdown MsgType = 1
+	// MsgSystemError is the answer of a responder that could not serve a
+	// request; its payload is a UTF-8 reason.
+	MsgSystemError MsgType = 2
+	// MsgGuestCall is the default type of a guest-to-host call.
+	MsgGuestCall MsgType = 3
+	// MsgStreamStart is reserved for streams.
+	MsgStreamStart MsgType = 4
+	// MsgStreamChunk is reserved for streams.
+	MsgStreamChunk MsgType = 5
+	// MsgAppStart is the first type that belongs to the application.
+	MsgAppStart MsgType = 128
+)
+
+// round64 rounds x up to a multiple of 64.
+func round64(x uint64) uint64 { return (x + 63) &^ 63 }
+
+// ctrlState returns the state bits of a control word.
+func ctrlState(v uint32) uint32 { return v & ctrlStateMask }
+
+// ctrlGen returns the generation of a control word.
+func ctrlGen(v uint32) uint32 { return v >> ctrlGenShift }
+
+// ctrlLegal reports whether v has a legal state and no reserved bit set.
+func ctrlLegal(v uint32) bool {
+	return v&ctrlReservedMask == 0 && ctrlState(v) <= stateRespReady
+}
+
+// validName reports whether name is a legal segment name: 1 to 64
+// characters of [A-Za-z0-9._-], not starting with '.'.
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > maxNameLen || name[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}

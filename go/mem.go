@@ -1,0 +1,102 @@
+package shmipc
+
+// This is the only file that turns raw memory into typed values with
+// unsafe (futex_linux.go converts word addresses for the system call). The
+// mapping is checked once, here, for size and alignment; everything else
+// works with the typed views below, touches the shared words only through
+// sync/atomic and indexes the payload buffers as ordinary bounds-checked
+// slices.
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// segHeader mirrors the 256-byte segment header. The mapped file is
+// little-endian, so the typed view is only used on little-endian CPUs
+// (nativeLittleEndian).
+type segHeader struct {
+	magic          uint64 // 0
+	version        uint32 // 8
+	headerSize     uint32 // 12
+	hostSlots      uint32 // 16
+	guestSlots     uint32 // 20
+	reqCapacity    uint32 // 24
+	respCapacity   uint32 // 28
+	slotHeaderSize uint32 // 32
+	slotStride     uint32 // 36
+	slotsOffset    uint32 // 40
+	flags          uint32 // 44
+	segmentSize    uint64 // 48
+	sessionNonce   uint64 // 56
+	hostState      uint32 // 64, atomic
+	hostPid        uint32 // 68
+	_              [56]byte
+	attach         uint32 // 128, atomic futex word
+	guestPid       uint32 // 132
+	_              [56]byte
+	doorbell       uint32 // 192, atomic futex word
+	_              [60]byte
+}
+
+// slotHeader mirrors the 64-byte header at the start of every slot.
+type slotHeader struct {
+	ctrl      uint32 // 0, atomic futex word
+	reqType   uint32 // 4
+	reqSize   uint32 // 8
+	reqFlags  uint32 // 12
+	reqSeq    uint64 // 16
+	respType  uint32 // 24
+	respSize  uint32 // 28
+	respFlags uint32 // 32
+	_         uint32 // 36
+	respSeq   uint64 // 40
+	_         [16]byte
+}
+
+// slotView is one slot of the mapping: its header and its two buffers, each
+// exactly as long as the validated capacity (len == cap), so no index
+// computed from a checked size can leave the slot.
+type slotView struct {
+	hdr  *slotHeader
+	req  []byte
+	resp []byte
+}
+
+// nativeLittleEndian reports whether this CPU stores integers
+// little-endian, as the wire format requires for the typed views.
+var nativeLittleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// viewSegment builds the typed views of a mapping whose geometry geo has
+// been validated. It checks that the mapping covers segment_size bytes and
+// that its base is 64-byte aligned, which makes every header field and
+// every slot word naturally aligned (slot_stride is a multiple of 64).
+func viewSegment(data []byte, geo *geometry) (*segHeader, []slotView, error) {
+	if uint64(len(data)) < geo.segmentSize || len(data) < headerSize {
+		return nil, nil, fmt.Errorf("%w: mapping of %d bytes is shorter than segment_size %d",
+			ErrCorrupt, len(data), geo.segmentSize)
+	}
+	base := unsafe.Pointer(unsafe.SliceData(data))
+	if uintptr(base)%cacheLine != 0 {
+		return nil, nil, fmt.Errorf("%w: mapping is not 64-byte aligned", ErrSystem)
+	}
+	hdr := (*segHeader)(base)
+	n := int(geo.hostSlots + geo.guestSlots)
+	stride := int(geo.slotStride)
+	reqCap, respCap := int(geo.reqCapacity), int(geo.respCapacity)
+	respOff := slotHeaderSize + int(round64(uint64(reqCap)))
+	slots := make([]slotView, n)
+	for i := range slots {
+		off := slotsOffset + i*stride
+		s := data[off : off+stride : off+stride]
+		slots[i] = slotView{
+			hdr:  (*slotHeader)(unsafe.Pointer(&s[0])),
+			req:  s[slotHeaderSize : slotHeaderSize+reqCap : slotHeaderSize+reqCap],
+			resp: s[respOff : respOff+respCap : respOff+respCap],
+		}
+	}
+	return hdr, slots, nil
+}

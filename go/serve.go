@@ -1,0 +1,230 @@
+package shmipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler answers one request of type t. req holds the request bytes and
+// resp is the slot's whole response buffer (len(resp) == RespCapacity());
+// both live in shared memory and are valid only until the handler returns.
+// The handler writes its response into resp and returns its length n and
+// type rt (usually t, or an application type). If it returns n < 0 or
+// n > len(resp), or panics, the host receives MsgSystemError with a short
+// reason instead. Handlers run concurrently, one goroutine per host slot.
+type Handler func(req, resp []byte, t MsgType) (n int, rt MsgType)
+
+// serveState is shared by one Serve call and its workers.
+type serveState struct {
+	stop    atomic.Bool   // set when the first cause ends the Serve
+	stopped chan struct{} // closed at the same time
+	mu      sync.Mutex
+	cause   error
+}
+
+// finish records err as the reason to stop, unless one is already known,
+// and tells every worker to stop.
+func (st *serveState) finish(err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.cause == nil {
+		st.cause = err
+		st.stop.Store(true)
+		close(st.stopped)
+	}
+}
+
+// Serve answers the host's requests with h, one worker goroutine per host
+// slot, until something ends the session. It returns nil after Close,
+// ctx.Err() when ctx is cancelled, ErrHostGone (wrapped) when the host
+// closes the session, dies or is replaced, ErrCorrupt (wrapped) when the
+// segment holds an illegal value, ErrClosed if the Guest was already
+// closed, and ErrBusy if another Serve is running. A request in progress is
+// always answered before Serve returns. Serve may be called again after it
+// returned because of ctx.
+func (g *Guest) Serve(ctx context.Context, h Handler) error {
+	if h == nil {
+		return fmt.Errorf("%w: nil Handler", ErrInvalid)
+	}
+	if !g.enter() {
+		return errClosedLocally
+	}
+	defer g.leave()
+	if !g.serving.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: Serve is already running", ErrBusy)
+	}
+	defer g.serving.Store(false)
+
+	st := &serveState{stopped: make(chan struct{})}
+	host := g.slots[:g.geo.hostSlots]
+	var wg sync.WaitGroup
+	for i := range host {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := g.work(&host[i], h, &st.stop); err != nil {
+				st.finish(fmt.Errorf("host slot %d: %w", i, err))
+			}
+		}(i)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	select {
+	case <-done:
+	case <-st.stopped: // a worker failed
+	case <-ctx.Done():
+		st.finish(ctx.Err())
+	case <-g.closeCh:
+		st.finish(errClosedLocally)
+	}
+	// Workers check the stop flag before every sleep; wake the sleepers so
+	// that they do it now rather than after LivenessInterval.
+	for pause := 50 * time.Microsecond; ; pause = min(2*pause, 10*time.Millisecond) {
+		select {
+		case <-done:
+			return st.result()
+		default:
+		}
+		g.wakeSlots(host)
+		t := time.NewTimer(pause)
+		select {
+		case <-done:
+			t.Stop()
+			return st.result()
+		case <-t.C:
+		}
+	}
+}
+
+// result turns the recorded cause into Serve's return value.
+func (st *serveState) result() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.cause == nil || errors.Is(st.cause, ErrClosed) {
+		return nil
+	}
+	return st.cause
+}
+
+// work is one worker: it answers the requests of one host slot until it
+// fails or is told to stop.
+func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool) error {
+	ctrl := &s.hdr.ctrl
+	ws := waitSpec{word: ctrl, target: stateReqReady, bit: ctrlSW, keep: anyState,
+		deadline: noDeadline, stop: stop}
+	for {
+		// A busy worker never sleeps, so it checks here too.
+		if stop.Load() {
+			return errStopped
+		}
+		if g.closing.Load() {
+			return errClosedLocally
+		}
+		v, err := g.waitState(&ws)
+		if err != nil {
+			return err
+		}
+		// Take the request; waiter bits and generation stay. acquire (full
+		// barrier): pairs with the requester's CAS CLAIMED->REQ_READY, which
+		// published the request we read next. The CAS fails if the requester
+		// cancelled or announced RW meanwhile; then we look again.
+		taken := v&^ctrlStateMask | stateProcessing
+		if !atomic.CompareAndSwapUint32(ctrl, v, taken) {
+			continue
+		}
+		if err := g.serveOne(s, h, taken); err != nil {
+			return err
+		}
+	}
+}
+
+// serveOne answers the request of slot s, which this worker holds in
+// PROCESSING (control word taken), and publishes the response.
+func (g *Guest) serveOne(s *slotView, h Handler, taken uint32) error {
+	hd := s.hdr
+	t := MsgType(atomic.LoadUint32(&hd.reqType))
+	size := atomic.LoadUint32(&hd.reqSize)
+	flags := atomic.LoadUint32(&hd.reqFlags)
+	seq := atomic.LoadUint64(&hd.reqSeq)
+
+	var n int
+	var rt MsgType
+	switch {
+	case uint64(size) > uint64(len(s.req)):
+		n, rt = sizeReason(s.resp, "corrupt request: req_size", uint64(size), uint64(len(s.req))), MsgSystemError
+	case flags&^flagEndAligned != 0:
+		n, rt = sizeReason(s.resp, "corrupt request: req_flags", uint64(flags), flagEndAligned), MsgSystemError
+	default:
+		req := s.req[:size]
+		if flags&flagEndAligned != 0 {
+			req = s.req[len(s.req)-int(size):]
+		}
+		n, rt = invoke(h, req, s.resp, t)
+	}
+
+	atomic.StoreUint32(&hd.respType, uint32(rt))
+	atomic.StoreUint32(&hd.respSize, uint32(n))
+	atomic.StoreUint32(&hd.respFlags, 0)
+	atomic.StoreUint64(&hd.respSeq, seq)
+	ctrl := &hd.ctrl
+	for {
+		v := atomic.LoadUint32(ctrl)
+		if !ctrlLegal(v) || ctrlState(v) != stateProcessing || ctrlGen(v) != ctrlGen(taken) {
+			return fmt.Errorf("%w: control word changed from %#x to %#x while the guest owned the slot",
+				ErrCorrupt, taken, v)
+		}
+		// release (full barrier): publishes the response; pairs with the
+		// requester's acquire load that observes RESP_READY. Clears RW and
+		// wakes if the requester announced it sleeps.
+		if atomic.CompareAndSwapUint32(ctrl, v, v&^(ctrlStateMask|ctrlRW)|stateRespReady) {
+			if v&ctrlRW != 0 {
+				futexWake(ctrl)
+			}
+			return nil
+		}
+	}
+}
+
+// invoke calls h and turns a panic or an impossible length into a
+// MsgSystemError answer written into resp.
+func invoke(h Handler, req, resp []byte, t MsgType) (n int, rt MsgType) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg := "handler panic: " + fmt.Sprint(p)
+			if len(msg) > maxReason {
+				msg = msg[:maxReason]
+			}
+			n, rt = copy(resp, msg), MsgSystemError
+		}
+	}()
+	n, rt = h(req, resp, t)
+	if n < 0 || n > len(resp) {
+		if n < 0 {
+			n, rt = copy(resp, "handler returned a negative length"), MsgSystemError
+		} else {
+			n, rt = sizeReason(resp, "handler response length", uint64(n), uint64(len(resp))), MsgSystemError
+		}
+	}
+	return n, rt
+}
+
+// maxReason bounds the SYSTEM_ERROR reasons this side writes.
+const maxReason = 256
+
+// sizeReason writes "what got, limit limit" into resp without allocating
+// and returns its length.
+func sizeReason(resp []byte, what string, got, limit uint64) int {
+	var b [128]byte
+	m := append(b[:0], what...)
+	m = append(m, ' ')
+	m = strconv.AppendUint(m, got, 10)
+	m = append(m, ", limit "...)
+	m = strconv.AppendUint(m, limit, 10)
+	return copy(resp, m)
+}

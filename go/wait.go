@@ -1,0 +1,190 @@
+package shmipc
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Adaptive waiting (docs/PROTOCOL.md, "Sleep and wake-up"): spin with the
+// CPU's pause hint, yielding the thread every yieldEvery spins so that a
+// peer waiting for this CPU gets it; then yield a bounded number of times;
+// then announce and sleep on the futex word, at most LivenessInterval at a
+// time, checking the host and the local handle between sleeps.
+
+const (
+	yieldEvery  = 128                          // spins between two thread yields
+	yieldBudget = 32                           // yields after the spins, before sleeping
+	noDeadline  = time.Duration(math.MaxInt64) // a wait without time limit
+)
+
+// anyState is every legal slot state, as a mask of 1<<state.
+const anyState = 1<<stateFree | 1<<stateClaimed | 1<<stateReqReady |
+	1<<stateProcessing | 1<<stateRespReady
+
+// Why a wait ended early. They are values, not built per call, so the wait
+// loop does not allocate.
+var (
+	errStopped       = errors.New("serve stopped")
+	errHostClosed    = fmt.Errorf("%w: host closed the session", ErrPeerGone)
+	errHostReplaced  = fmt.Errorf("%w: host session replaced (session_nonce changed)", ErrPeerGone)
+	errHostDied      = fmt.Errorf("%w: host died (its liveness lock is free)", ErrPeerGone)
+	errHostStateBad  = fmt.Errorf("%w: host_state is neither READY nor CLOSED", ErrCorrupt)
+	errWaitTimedOut  = fmt.Errorf("%w: no response in time", ErrTimeout)
+	errClosedLocally = fmt.Errorf("%w: Close was called", ErrClosed)
+)
+
+// waitSpec describes one wait on a slot's control word.
+type waitSpec struct {
+	word     *uint32
+	target   uint32 // the state waited for
+	bit      uint32 // this side's waiter bit: ctrlSW or ctrlRW
+	keep     uint32 // states (1<<state) that mean "not yet"; any other is corrupt
+	gen      uint32 // with checkGen: the generation the word must keep
+	checkGen bool
+	deadline time.Duration // g.now() limit, or noDeadline
+	stop     *atomic.Bool  // optional: Serve's stop flag
+}
+
+// now returns the monotonic time since Connect.
+func (g *Guest) now() time.Duration { return time.Since(g.epoch) }
+
+// waitState waits until the state of *ws.word is ws.target and returns the
+// word's value. It fails with ErrCorrupt on an illegal word, ErrTimeout at
+// the deadline, ErrClosed when Close begins, errStopped when *ws.stop is
+// set, and ErrPeerGone when the host closes, dies or is replaced.
+func (g *Guest) waitState(ws *waitSpec) (uint32, error) {
+	spins, yields := g.opts.SpinBudget, yieldBudget
+	for {
+		// acquire: pairs with the other side's CAS into ws.target (the
+		// requester's CLAIMED->REQ_READY or the responder's
+		// PROCESSING->RESP_READY), which published the data we read next.
+		v := atomic.LoadUint32(ws.word)
+		st := ctrlState(v)
+		if !ctrlLegal(v) {
+			return v, fmt.Errorf("%w: illegal control word %#x", ErrCorrupt, v)
+		}
+		if ws.checkGen && ctrlGen(v) != ws.gen {
+			return v, fmt.Errorf("%w: control word %#x changed generation (want %d)", ErrCorrupt, v, ws.gen)
+		}
+		if st == ws.target {
+			return v, nil
+		}
+		if ws.keep&(1<<st) == 0 {
+			return v, fmt.Errorf("%w: control word %#x in unexpected state %d", ErrCorrupt, v, st)
+		}
+		// Deadlines and liveness are checked only once the spins and
+		// yields are spent, so a timeout is honoured to within that phase
+		// (a few hundred microseconds with the default budget).
+		if spins > 0 {
+			spins--
+			if spins%yieldEvery == 0 {
+				// Now and then let the other workers of this process have
+				// this P; doing it at every yield point costs more latency
+				// than it saves (it wakes idle Ps that then compete with
+				// the peer for CPUs).
+				if spins%(4*yieldEvery) == 0 {
+					runtime.Gosched()
+				}
+				osYield()
+			} else {
+				cpuPause()
+			}
+			continue
+		}
+		if yields > 0 {
+			yields--
+			runtime.Gosched() // other goroutines of this process
+			osYield()         // other threads, such as the peer's
+			continue
+		}
+		if err := g.checkWait(ws.stop, ws.deadline); err != nil {
+			return v, err
+		}
+		if v&ws.bit == 0 {
+			// Announce. Full barrier, on the same word as the other side's
+			// transition CAS: if that comes first this CAS fails and we
+			// re-read; if this comes first the mover sees the bit and wakes.
+			if !atomic.CompareAndSwapUint32(ws.word, v, v|ws.bit) {
+				continue
+			}
+			v |= ws.bit
+		}
+		// Returns at once if the word is no longer v.
+		futexWait(ws.word, v, g.sleepFor(ws.deadline))
+	}
+}
+
+// sleepFor returns how long one futex sleep may last.
+func (g *Guest) sleepFor(deadline time.Duration) time.Duration {
+	d := g.opts.LivenessInterval
+	if deadline != noDeadline {
+		if left := deadline - g.now(); left < d {
+			d = left
+		}
+	}
+	return d
+}
+
+// checkWait is run before every sleep: it ends the wait when Serve stops,
+// Close begins, the host is gone, or the deadline has passed.
+func (g *Guest) checkWait(stop *atomic.Bool, deadline time.Duration) error {
+	if stop != nil && stop.Load() {
+		return errStopped
+	}
+	if g.closing.Load() {
+		return errClosedLocally
+	}
+	if err := g.hostGone(); err != nil {
+		return err
+	}
+	if deadline != noDeadline && g.now() >= deadline {
+		return errWaitTimedOut
+	}
+	return nil
+}
+
+// hostGone reports whether the host closed the session, was replaced, or
+// died. The lock check is a system call, so it runs at most once per
+// LivenessInterval for the whole Guest, whichever waiter gets there first.
+func (g *Guest) hostGone() error {
+	// acquire: pairs with the host's release store of host_state.
+	switch atomic.LoadUint32(&g.hdr.hostState) {
+	case hostReady:
+	case hostClosed:
+		return errHostClosed
+	default:
+		return errHostStateBad
+	}
+	if atomic.LoadUint64(&g.hdr.sessionNonce) != g.geo.sessionNonce {
+		return errHostReplaced
+	}
+	if g.hostDead.Load() {
+		return errHostDied
+	}
+	now, last := int64(g.now()), g.lastCheck.Load()
+	if now-last < int64(g.opts.LivenessInterval) || !g.lastCheck.CompareAndSwap(last, now) {
+		return nil
+	}
+	alive, err := byteLocked(g.fd, lockHostByte)
+	if err != nil {
+		return fmt.Errorf("%w: checking the host lock: %v", ErrSystem, err)
+	}
+	if !alive {
+		g.hostDead.Store(true)
+		return errHostDied
+	}
+	return nil
+}
+
+// wakeSlots wakes every thread sleeping on the control word of slots, so
+// that local sleepers re-check their flags. Sleepers of the other side
+// just re-read their word and sleep again.
+func (g *Guest) wakeSlots(slots []slotView) {
+	for i := range slots {
+		futexWake(&slots[i].hdr.ctrl)
+	}
+}
