@@ -114,8 +114,9 @@ struct shmipc_slot {
   uint32_t index;      /* slot index in the segment */
   uint32_t claimed;    /* ctrl value of our claim: generation | CLAIMED */
   uint32_t phase;      /* enum shmipc__phase; only the holder touches it */
-  uint32_t quarantined; /* atomic: 1 while waiting for a late response */
-  uint32_t lost_epoch;  /* attach epoch of the responder that owns it */
+  uint32_t reusable;   /* atomic: 1 = claimable once it reads RESP_READY of
+                        * our generation (consumed or quarantined) */
+  uint32_t lost_epoch; /* attach epoch of the responder that owns it */
   uint64_t seq;
   const uint8_t *resp_data;
   uint32_t resp_size;

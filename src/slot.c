@@ -13,8 +13,8 @@
 
 #define WAIT_BITS (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
 #define GEN_MASK (~(uint32_t)0 << SHMIPC_CTRL_GEN_SHIFT)
-/* Longest sleep of a thread waiting for a free slot: late responses free
- * quarantined slots without ringing anything, so we look again this often. */
+/* Longest sleep of a thread waiting for a free slot: late responses make
+ * quarantined slots claimable without notifying, so we look this often. */
 #define FREE_WAIT_CAP_NS INT64_C(1000000)
 
 static inline uint32_t with_state(uint32_t v, uint32_t state, uint32_t clear)
@@ -26,46 +26,29 @@ static inline uint32_t with_state(uint32_t v, uint32_t state, uint32_t clear)
  * keeps a 1:1 mapping and never contends with others. */
 static _Thread_local uint32_t slot_hint;
 
-static void free_seq_bump(struct shmipc__endpoint *ep)
+/* Tell threads waiting for a free slot that one may be there. Called after
+ * the slot was made claimable. Dekker-style with the waiter in
+ * shmipc__slot_acquire(): we publish the slot, then look for the waiter's
+ * announce; it announces, then looks for slots. The full fences make sure
+ * at least one of us sees the other, so the common case (nobody waits)
+ * costs a fence and a load of a line that stays shared, not a write. */
+static void free_slot_notify(struct shmipc__endpoint *ep)
 {
   uint32_t v, old;
 
-  for (v = shmipc__load_relaxed32(&ep->free_seq);; v = old) {
-    uint32_t nv = (v + 1) & SHMIPC_DOORBELL_COUNTER_MASK;
-    /* full: pairs with the announce CAS of a thread waiting for a free
-     * slot in shmipc__wait_word() */
-    old = shmipc__cas_full32(&ep->free_seq, v, nv);
-    if (old == v)
-      break;
-  }
-  if (v & SHMIPC_DOORBELL_LISTENER_WAITING)
-    shmipc__futex_wake(&ep->free_seq);
-}
-
-/* Give a quarantined slot back once its late response has arrived. Only
- * the thread that clears the mark may touch the slot. */
-static void reclaim(struct shmipc_slot *s)
-{
-  uint32_t v, old;
-
-  if (shmipc__cas_full32(&s->quarantined, 1, 0) != 1)
+  /* full: orders the slot's release above against the load of free_seq;
+   * pairs with the announce CAS in shmipc__slot_acquire() */
+  shmipc__fence_full();
+  v = shmipc__load_relaxed32(&ep->free_seq);
+  if (!(v & SHMIPC_DOORBELL_LISTENER_WAITING))
     return;
-  for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
-    if (shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY ||
-        (v & GEN_MASK) != (s->claimed & GEN_MASK)) {
-      /* not yet (or not legally) answered: keep it quarantined */
-      shmipc__store_release32(&s->quarantined, 1);
-      return;
-    }
-    /* full: discards the late response; pairs with the claim CAS of the
-     * next requester of this slot. A responder's announce stays. */
-    old = shmipc__cas_full32(&s->w->ctrl, v,
-                             with_state(v, SHMIPC_SLOT_FREE,
-                                        SHMIPC_CTRL_REQUESTER_WAITING));
+  for (;; v = old) {
+    old = shmipc__cas_full32(&ep->free_seq, v,
+                             (v + 1) & SHMIPC_DOORBELL_COUNTER_MASK);
     if (old == v)
       break;
   }
-  free_seq_bump(s->ep);
+  shmipc__futex_wake(&ep->free_seq);
 }
 
 /* Free the quarantined slots whose responder is gone: nobody can answer
@@ -78,31 +61,85 @@ static void recover_lost(struct shmipc__endpoint *ep)
   for (i = 0; i < ep->n_req; i++) {
     struct shmipc_slot *s = &ep->req_slots[i];
 
-    if (!shmipc__load_acquire32(&s->quarantined))
+    if (!shmipc__load_acquire32(&s->reusable))
       continue;
+    v = shmipc__load_acquire32(&s->w->ctrl);
+    if (shmipc__ctrl_state(v) != SHMIPC_SLOT_PROCESSING)
+      continue; /* answered (claimable as it is) or not ours to judge */
     if (s->lost_epoch == epoch) {
       if (gone < 0)
         gone = shmipc__peer_check(ep) == SHMIPC_E_PEER_GONE;
       if (!gone)
         continue;
     }
-    if (shmipc__cas_full32(&s->quarantined, 1, 0) != 1)
+    if (shmipc__cas_full32(&s->reusable, 1, 0) != 1)
       continue;
-    for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
-      uint32_t st = shmipc__ctrl_state(v);
+    for (;; v = old) {
       if ((v & GEN_MASK) != (s->claimed & GEN_MASK) ||
-          (st != SHMIPC_SLOT_PROCESSING && st != SHMIPC_SLOT_RESP_READY))
-        break; /* not in a state we can vouch for: leave it out of use */
+          shmipc__ctrl_state(v) != SHMIPC_SLOT_PROCESSING) {
+        if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
+            (v & GEN_MASK) == (s->claimed & GEN_MASK))
+          shmipc__store_release32(&s->reusable, 1); /* answered after all */
+        break;
+      }
       /* full: pairs with the next claim CAS in try_claim() */
       old = shmipc__cas_full32(&s->w->ctrl, v,
                                with_state(v, SHMIPC_SLOT_FREE,
                                           SHMIPC_CTRL_REQUESTER_WAITING));
       if (old == v) {
-        free_seq_bump(ep);
+        free_slot_notify(ep);
         break;
       }
     }
   }
+}
+
+/* Claim slot @s whose word was read as @v, if it is claimable: FREE, or
+ * RESP_READY of our own generation with the reuse mark set (a consumed or
+ * abandoned response: claiming it directly saves the RESP_READY -> FREE
+ * write, one cache-line transfer per call). */
+static bool claim(struct shmipc_slot *s, uint32_t v)
+{
+  bool reuse = false;
+  uint32_t old;
+
+  for (;; v = old) {
+    uint32_t st = shmipc__ctrl_state(v), nv;
+
+    if (!shmipc__ctrl_legal(v))
+      break;
+    if (st == SHMIPC_SLOT_RESP_READY && !reuse) {
+      if (!shmipc__load_acquire32(&s->reusable) ||
+          shmipc__cas_full32(&s->reusable, 1, 0) != 1)
+        return false;
+      reuse = true; /* the reuse right is ours now */
+    }
+    if (st == SHMIPC_SLOT_RESP_READY
+            ? (v & GEN_MASK) != (s->claimed & GEN_MASK)
+            : st != SHMIPC_SLOT_FREE)
+      break;
+    /* A new generation with every claim: a CAS prepared against an older
+     * use of this slot can no longer succeed. Our own stale RW goes. */
+    nv = (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
+         (v & SHMIPC_CTRL_RESPONDER_WAITING) | SHMIPC_SLOT_CLAIMED;
+    /* full: the claim; pairs with the previous user's release (the CAS to
+     * FREE, or the responder's publish of the RESP_READY we reuse) */
+    old = shmipc__cas_full32(&s->w->ctrl, v, nv);
+    if (old == v) {
+      s->claimed = nv & ~WAIT_BITS;
+      s->phase = SHMIPC__PH_HELD;
+      s->resp_data = NULL;
+      s->resp_size = 0;
+      s->resp_type = 0;
+      return true;
+    }
+  }
+  /* A word we cannot vouch for: a late answer not yet in keeps the mark,
+   * anything illegal leaves the slot out of use. */
+  if (reuse && shmipc__ctrl_legal(v) &&
+      shmipc__ctrl_state(v) == SHMIPC_SLOT_PROCESSING)
+    shmipc__store_release32(&s->reusable, 1);
+  return false;
 }
 
 static struct shmipc_slot *try_claim(struct shmipc__endpoint *ep)
@@ -112,31 +149,10 @@ static struct shmipc_slot *try_claim(struct shmipc__endpoint *ep)
   for (k = 0; k < n; k++) {
     uint32_t i = start + k < n ? start + k : start + k - n;
     struct shmipc_slot *s = &ep->req_slots[i];
-    uint32_t v = shmipc__load_acquire32(&s->w->ctrl);
 
-    if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
-        shmipc__load_acquire32(&s->quarantined)) {
-      reclaim(s);
-      v = shmipc__load_acquire32(&s->w->ctrl);
-    }
-    while (shmipc__ctrl_state(v) == SHMIPC_SLOT_FREE &&
-           shmipc__ctrl_legal(v)) {
-      /* A new generation with every claim: a CAS prepared against an
-       * older use of this slot can no longer succeed. */
-      uint32_t nv = (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
-                    (v & WAIT_BITS) | SHMIPC_SLOT_CLAIMED;
-      /* full: the claim; pairs with the release CAS of the previous user */
-      uint32_t old = shmipc__cas_full32(&s->w->ctrl, v, nv);
-      if (old == v) {
-        s->claimed = nv & ~WAIT_BITS;
-        s->phase = SHMIPC__PH_HELD;
-        s->resp_data = NULL;
-        s->resp_size = 0;
-        s->resp_type = 0;
-        slot_hint = i;
-        return s;
-      }
-      v = old;
+    if (claim(s, shmipc__load_acquire32(&s->w->ctrl))) {
+      slot_hint = i;
+      return s;
     }
   }
   return NULL;
@@ -145,46 +161,59 @@ static struct shmipc_slot *try_claim(struct shmipc__endpoint *ep)
 int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
                          struct shmipc_slot **out)
 {
-  struct shmipc__until w = {
-      .mask = SHMIPC_DOORBELL_COUNTER_MASK,
-      .equal = false,
-      .announce_bit = SHMIPC_DOORBELL_LISTENER_WAITING,
-  };
   struct shmipc_slot *s;
   int64_t timeout_ns = *timeout_io, start = -1, now, left;
-  uint32_t seen;
-  int r;
+  uint32_t seen, i;
 
   if (ep->n_req == 0)
     return SHMIPC_E_INVALID;
-  for (;;) {
-    if (shmipc__load_acquire32(&ep->closing))
-      return SHMIPC_E_CLOSED;
-    /* read before scanning: a release after the scan changes it */
-    seen = shmipc__load_acquire32(&ep->free_seq);
-    s = try_claim(ep);
-    if (s != NULL)
-      break;
-    recover_lost(ep);
-    if (timeout_ns == 0) {
-      s = try_claim(ep);
-      if (s != NULL)
-        break;
-      return SHMIPC_E_TIMEOUT;
+  if (shmipc__load_acquire32(&ep->closing))
+    return SHMIPC_E_CLOSED;
+  s = try_claim(ep);
+  if (s != NULL) {
+    *out = s;
+    return SHMIPC_OK;
+  }
+  recover_lost(ep);
+  /* A short spin first: with more threads than slots, a slot usually
+   * frees within a round trip. */
+  for (i = 0; i < 64 && timeout_ns != 0; i++) {
+    shmipc__cpu_pause();
+    if ((s = try_claim(ep)) != NULL) {
+      *out = s;
+      return SHMIPC_OK;
     }
+  }
+  for (;;) {
+    if ((s = try_claim(ep)) != NULL)
+      break;
+    if (timeout_ns == 0)
+      return SHMIPC_E_TIMEOUT;
     /* Slow path only: the clock is read once we know we must wait. */
     now = shmipc__now_ns();
     if (start < 0)
       start = now;
     if (timeout_ns != INT64_MAX && now - start >= timeout_ns)
       return SHMIPC_E_TIMEOUT;
+    if (shmipc__load_acquire32(&ep->closing))
+      return SHMIPC_E_CLOSED;
     left = timeout_ns == INT64_MAX ? INT64_MAX : timeout_ns - (now - start);
-    w.value = seen & SHMIPC_DOORBELL_COUNTER_MASK;
-    r = shmipc__wait_word(ep, &ep->free_seq, &w,
-                          left < FREE_WAIT_CAP_NS ? left : FREE_WAIT_CAP_NS,
-                          &seen);
-    if (r != SHMIPC_OK && r != SHMIPC_E_TIMEOUT)
-      return r;
+    /* Announce, then look again (see free_slot_notify()). */
+    seen = shmipc__load_relaxed32(&ep->free_seq);
+    if (!(seen & SHMIPC_DOORBELL_LISTENER_WAITING)) {
+      /* full: pairs with the fence in free_slot_notify() */
+      if (shmipc__cas_full32(&ep->free_seq, seen,
+                             seen | SHMIPC_DOORBELL_LISTENER_WAITING) != seen)
+        continue;
+      seen |= SHMIPC_DOORBELL_LISTENER_WAITING;
+    }
+    if ((s = try_claim(ep)) != NULL)
+      break;
+    recover_lost(ep);
+    /* Late answers free quarantined slots without notifying: look again
+     * at least every FREE_WAIT_CAP_NS. */
+    shmipc__futex_wait(&ep->free_seq, seen,
+                       left < FREE_WAIT_CAP_NS ? left : FREE_WAIT_CAP_NS);
   }
   if (start >= 0 && timeout_ns != INT64_MAX) {
     left = timeout_ns - (shmipc__now_ns() - start);
@@ -368,39 +397,34 @@ uint32_t shmipc_slot_resp_type(const shmipc_slot *s)
 
 void shmipc_slot_release(shmipc_slot *s)
 {
-  uint32_t v, old, want;
+  uint32_t v, old;
 
   if (s == NULL || s->phase == SHMIPC__PH_IDLE)
     return;
   if (s->phase == SHMIPC__PH_SENT)
     (void)abandon(s, SHMIPC_OK);
-  switch (s->phase) {
-  case SHMIPC__PH_HELD:
-    want = SHMIPC_SLOT_CLAIMED;
-    break;
-  case SHMIPC__PH_DONE:
-    want = SHMIPC_SLOT_RESP_READY;
-    break;
-  default:
-    /* LOST: the responder still owns the slot; the first requester that
-     * finds the late response frees it (reclaim()). */
+  if (s->phase != SHMIPC__PH_HELD) {
+    /* DONE (the answer is consumed) or LOST (the responder still owns the
+     * slot): mark it reusable. try_claim() takes it as soon as it reads
+     * RESP_READY of our generation, which for DONE is already the case. */
     s->phase = SHMIPC__PH_IDLE;
-    shmipc__store_release32(&s->quarantined, 1);
-    reclaim(s);
+    /* release: pairs with the acquire of the mark in claim() */
+    shmipc__store_release32(&s->reusable, 1);
+    free_slot_notify(s->ep);
     return;
   }
   s->phase = SHMIPC__PH_IDLE;
   for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
-    if (shmipc__ctrl_state(v) != want || (v & GEN_MASK) != (s->claimed & GEN_MASK))
+    if ((v & ~WAIT_BITS) != s->claimed)
       return; /* a hostile peer took it over: never hand it out again */
-    /* full: frees the slot; pairs with the next claim CAS in try_claim() */
+    /* full: frees the slot; pairs with the next claim CAS in claim() */
     old = shmipc__cas_full32(&s->w->ctrl, v,
                              with_state(v, SHMIPC_SLOT_FREE,
                                         SHMIPC_CTRL_REQUESTER_WAITING));
     if (old == v)
       break;
   }
-  free_seq_bump(s->ep);
+  free_slot_notify(s->ep);
 }
 
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
