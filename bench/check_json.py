@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Runs `shmipc-bench ARGS --json` and checks that the document has the
+documented shape (docs/BENCHMARKS.md) and that every system measured
+something. Exit 1 with the reason otherwise."""
+import json
+import subprocess
+import sys
+
+SYSTEMS = {"shmipc-go", "shmipc-c", "spin", "spin-yield", "futex", "unix", "pipe"}
+
+
+def fail(msg):
+    print("check_json: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def main(argv):
+    proc = subprocess.run(argv[1:] + ["--json"], stdout=subprocess.PIPE, timeout=600)
+    if proc.returncode != 0:
+        fail("shmipc-bench exited %d" % proc.returncode)
+    doc = json.loads(proc.stdout)
+    for key in ("results", "stream", "idle_cpu_percent", "sleep_path"):
+        if key not in doc:
+            fail("missing key %r" % key)
+    seen = set()
+    for r in doc["results"]:
+        for key in ("system", "threads", "payload", "ops_per_sec", "rtt_ns", "ratio_p50_to_spin"):
+            if key not in r:
+                fail("result without %r: %r" % (key, r))
+        if r["system"] not in SYSTEMS:
+            fail("unknown system %r" % r["system"])
+        for p in ("mean", "p50", "p99", "p999"):
+            if not r["rtt_ns"].get(p, 0) > 0:
+                fail("%s T=%d P=%d: rtt %s missing" % (r["system"], r["threads"], r["payload"], p))
+        if not r["ops_per_sec"] > 0:
+            fail("%s: no round trips" % r["system"])
+        if r["system"] != "spin" and not r["ratio_p50_to_spin"] > 0:
+            fail("%s: no ratio to spin" % r["system"])
+        seen.add(r["system"])
+    if seen != SYSTEMS:
+        fail("systems measured: %s, expected %s" % (sorted(seen), sorted(SYSTEMS)))
+    for s in doc["stream"]:
+        if not {"system", "bytes", "bytes_per_sec"} <= set(s):
+            fail("bad stream entry %r" % s)
+    idle = doc["idle_cpu_percent"]
+    if not isinstance(idle, dict) or not {"host", "guest"} <= set(idle):
+        fail("idle_cpu_percent must have host and guest: %r" % idle)
+    for s in doc["sleep_path"]:
+        if not s["rtt_ns"].get("p50", 0) > 0:
+            fail("sleep path %r without p50" % s)
+    print("check_json: %d results, systems %s" % (len(doc["results"]), ", ".join(sorted(seen))))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
