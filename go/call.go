@@ -148,8 +148,8 @@ func (g *Guest) claim(deadline time.Duration) (int, uint32, error) {
 			runtime.Gosched()
 			continue
 		}
-		time.Sleep(min(pause, deadline-now))
-		pause = min(2*pause, time.Millisecond)
+		time.Sleep(minDuration(pause, deadline-now))
+		pause = minDuration(2*pause, time.Millisecond)
 	}
 }
 

@@ -1,3 +1,3 @@
 module github.com/libshmipc/libshmipc/go
 
-go 1.22
+go 1.19

@@ -265,7 +265,7 @@ func Connect(name string, opts *Options) (*Guest, error) {
 			pause = left
 		}
 		time.Sleep(pause)
-		pause = min(2*pause, max(o.RetryInterval, maxRetryInterval))
+		pause = minDuration(2*pause, maxDuration(o.RetryInterval, maxRetryInterval))
 	}
 }
 
@@ -407,7 +407,7 @@ func (g *Guest) Close() error {
 		for g.users.Load() != 0 {
 			g.wakeSlots(g.slots)
 			time.Sleep(pause)
-			pause = min(2*pause, 10*time.Millisecond)
+			pause = minDuration(2*pause, 10*time.Millisecond)
 		}
 		g.closeErr = g.detach()
 	})
@@ -460,5 +460,5 @@ func (g *Guest) detach() error {
 		errs = append(errs, fmt.Errorf("%w: close: %v", ErrSystem, err))
 	}
 	g.hdr, g.slots, g.data = nil, nil, nil
-	return errors.Join(errs...)
+	return joinErrors(errs...)
 }

@@ -8,7 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"math/rand"
 	"os"
 	"strings"
 	"sync"
@@ -88,15 +88,15 @@ func TestEchoRoundTripsConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func(k int) {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(k), 42))
+			rng := rand.New(rand.NewSource(int64(k)<<32 | 42))
 			req := make([]byte, 3000)
 			resp := make([]byte, 3000)
 			for i := 0; i < 300; i++ {
-				n := rng.IntN(len(req) + 1)
+				n := rng.Intn(len(req) + 1)
 				for j := range req[:n] {
 					req[j] = byte(rng.Uint32())
 				}
-				typ := uint32(rng.IntN(3)) // 0..2 and application types
+				typ := uint32(rng.Intn(3)) // 0..2 and application types
 				if i%2 == 1 {
 					typ = uint32(MsgAppStart) + rng.Uint32()%1000
 				}
@@ -242,6 +242,7 @@ func TestCorruptRequestAnsweredSystemError(t *testing.T) {
 
 func TestCorruptControlWordEndsServe(t *testing.T) {
 	for _, bad := range []uint32{5, 6, 7, 1<<8 | 0x8, 0x40, 0x80} {
+		bad := bad // go1.19: one variable for the whole loop
 		t.Run(fmt.Sprintf("%#x", bad), func(t *testing.T) {
 			// A long liveness interval: slot 0's sleeping worker stops
 			// promptly only if Serve wakes it.
@@ -275,6 +276,7 @@ func TestHostGoneEndsServe(t *testing.T) {
 		{"lock dropped", (*testHost).dropLock},
 		{"nonce changed", func(h *testHost) { atomic.AddUint64(&h.hdr.sessionNonce, 1) }},
 	} {
+		tc := tc // go1.19: one variable for the whole loop
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHost(t, hostConfig{hostSlots: 2, guestSlots: 1})
 			g := connect(t, h, testOptions())
@@ -316,7 +318,7 @@ func TestServeStopsOnContextAndClose(t *testing.T) {
 		h := newHost(t, hostConfig{hostSlots: 3})
 		g := connect(t, h, o)
 		s := startServe(t, g, echo)
-		for k := range 3 {
+		for k := 0; k < 3; k++ {
 			h.awaitSleep(k, ctrlSW, "worker to sleep")
 		}
 		start := time.Now()
@@ -347,7 +349,7 @@ func TestServeStopsOnContextAndClose(t *testing.T) {
 			_, _, err := g.Call(MsgGuestCall, nil, nil, Infinite)
 			callErr <- err
 		}()
-		for k := range 3 {
+		for k := 0; k < 3; k++ {
 			h.awaitSleep(k, ctrlSW, "worker to sleep")
 		}
 		h.awaitSleep(3, ctrlRW, "guest call to sleep")
@@ -573,7 +575,7 @@ func TestConnectErrors(t *testing.T) {
 				atomic.StoreUint32(&h.hdr.hostState, hostInit)
 				return h.name
 			}},
-		{name: "all zero header", cfg: hostConfig{header: func(b []byte) { clear(b) }}, want: ErrTimeout, maxTime: short + time.Second,
+		{name: "all zero header", cfg: hostConfig{header: zeroBytes}, want: ErrTimeout, maxTime: short + time.Second,
 			after: func(t *testing.T, h *testHost) string {
 				atomic.StoreUint32(&h.hdr.hostState, hostInit)
 				return h.name
@@ -611,6 +613,7 @@ func TestConnectErrors(t *testing.T) {
 			opts: func(o *Options) { o.AllowOtherUser = true }},
 		{name: "negative option", want: ErrInvalid, opts: func(o *Options) { o.LivenessInterval = -time.Second }},
 	} {
+		tc := tc // go1.19: one variable for the whole loop
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHost(t, tc.cfg)
 			name := h.name
@@ -638,6 +641,13 @@ func TestConnectErrors(t *testing.T) {
 				t.Errorf("took %v, want between the connect timeout %v and %v", d, short, tc.maxTime)
 			}
 		})
+	}
+}
+
+// zeroBytes sets every byte of b to zero (the built-in clear is go1.21).
+func zeroBytes(b []byte) {
+	for i := range b {
+		b[i] = 0
 	}
 }
 
@@ -706,7 +716,7 @@ func TestGuestCall(t *testing.T) {
 
 	// Many callers share the two slots.
 	var wg sync.WaitGroup
-	for k := range 8 {
+	for k := 0; k < 8; k++ {
 		wg.Add(1)
 		go func(k int) {
 			defer wg.Done()
@@ -823,6 +833,7 @@ func TestGuestCallHostileResponses(t *testing.T) {
 		{name: "slot freed by the host", publish: stateFree, want: ErrCorrupt},
 		{name: "slot claimed by the host", publish: stateClaimed, want: ErrCorrupt},
 	} {
+		tc := tc // go1.19: one variable for the whole loop
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHost(t, hostConfig{hostSlots: 1, guestSlots: 1, reqCapacity: capacity, respCapacity: capacity})
 			g := connect(t, h, testOptions())

@@ -212,13 +212,17 @@ var (
 func (h *testHost) call(k int, t uint32, req []byte, endAligned bool, resp []byte, timeout time.Duration) (int, uint32, error) {
 	s := &h.slots[k]
 	ctrl := &s.hdr.ctrl
-	v := atomic.LoadUint32(ctrl)
-	if ctrlState(v) != stateFree {
-		return 0, 0, errHostNotFree
-	}
-	gen := (ctrlGen(v) + 1) & ctrlGenMask
-	if !atomic.CompareAndSwapUint32(ctrl, v, gen<<ctrlGenShift|v&(ctrlRW|ctrlSW)|stateClaimed) {
-		return 0, 0, errHostNotFree
+	// The claim CAS may fail because the guest worker just announced its
+	// sleep (SW) on the FREE word: retry while the slot is still FREE.
+	for {
+		v := atomic.LoadUint32(ctrl)
+		if ctrlState(v) != stateFree {
+			return 0, 0, errHostNotFree
+		}
+		gen := (ctrlGen(v) + 1) & ctrlGenMask
+		if atomic.CompareAndSwapUint32(ctrl, v, gen<<ctrlGenShift|v&(ctrlRW|ctrlSW)|stateClaimed) {
+			break
+		}
 	}
 	var flags uint32
 	if endAligned {
@@ -236,7 +240,7 @@ func (h *testHost) call(k int, t uint32, req []byte, endAligned bool, resp []byt
 
 	deadline := time.Now().Add(timeout)
 	for spin := 0; ; spin++ {
-		v = atomic.LoadUint32(ctrl)
+		v := atomic.LoadUint32(ctrl)
 		if ctrlState(v) == stateRespReady {
 			break
 		}

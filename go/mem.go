@@ -79,7 +79,9 @@ func viewSegment(data []byte, geo *geometry) (*segHeader, []slotView, error) {
 		return nil, nil, fmt.Errorf("%w: mapping of %d bytes is shorter than segment_size %d",
 			ErrCorrupt, len(data), geo.segmentSize)
 	}
-	base := unsafe.Pointer(unsafe.SliceData(data))
+	// The check above leaves len(data) >= headerSize > 0, so data[0] exists
+	// (unsafe.SliceData is go1.20).
+	base := unsafe.Pointer(&data[0])
 	if uintptr(base)%cacheLine != 0 {
 		return nil, nil, fmt.Errorf("%w: mapping is not 64-byte aligned", ErrSystem)
 	}

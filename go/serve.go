@@ -85,7 +85,7 @@ func (g *Guest) Serve(ctx context.Context, h Handler) error {
 	}
 	// Workers check the stop flag before every sleep; wake the sleepers so
 	// that they do it now rather than after LivenessInterval.
-	for pause := 50 * time.Microsecond; ; pause = min(2*pause, 10*time.Millisecond) {
+	for pause := 50 * time.Microsecond; ; pause = minDuration(2*pause, 10*time.Millisecond) {
 		select {
 		case <-done:
 			return st.result()
@@ -192,18 +192,24 @@ func (g *Guest) serveOne(s *slotView, h Handler, taken uint32) error {
 }
 
 // invoke calls h and turns a panic or an impossible length into a
-// MsgSystemError answer written into resp.
+// MsgSystemError answer written into resp. A panic is told by h not having
+// returned rather than by recover() != nil: under go1.19 semantics
+// (Go 1.19 itself, or GODEBUG panicnil=1, the default for a main module
+// older than go1.21) recover returns nil for panic(nil).
 func invoke(h Handler, req, resp []byte, t MsgType) (n int, rt MsgType) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
-			msg := "handler panic: " + fmt.Sprint(p)
-			if len(msg) > maxReason {
-				msg = msg[:maxReason]
-			}
-			n, rt = copy(resp, msg), MsgSystemError
+		if returned {
+			return
 		}
+		msg := "handler panic: " + fmt.Sprint(recover())
+		if len(msg) > maxReason {
+			msg = msg[:maxReason]
+		}
+		n, rt = copy(resp, msg), MsgSystemError
 	}()
 	n, rt = h(req, resp, t)
+	returned = true
 	if n < 0 || n > len(resp) {
 		if n < 0 {
 			n, rt = copy(resp, "handler returned a negative length"), MsgSystemError
