@@ -94,10 +94,12 @@ int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
   deadline = shmipc__now_ns() + cfg->connect_timeout_ns;
   for (;;) {
     r = shmipc__seg_open(cfg->name, cfg->flags, &g->ep.seg);
-    if (r != SHMIPC__E_RETRY)
+    if (r != SHMIPC__E_RETRY && r != SHMIPC__E_NO_HOST)
       break;
     if (shmipc__now_ns() >= deadline) {
-      r = SHMIPC_E_TIMEOUT;
+      /* Only a dead host's segment was there: the host is gone (the Go
+       * guest reports the same). */
+      r = r == SHMIPC__E_NO_HOST ? SHMIPC_E_PEER_GONE : SHMIPC_E_TIMEOUT;
       break;
     }
     shmipc__sleep_ns(pause_ns);

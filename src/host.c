@@ -105,12 +105,19 @@ void shmipc_host_destroy(shmipc_host *h)
 
 int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
 {
-  const struct shmipc__until u = {
+  const struct shmipc__until attached = {
       .mask = SHMIPC_ATTACH_STATE_MASK,
       .value = SHMIPC_ATTACH_ATTACHED,
       .equal = true,
       .announce_bit = SHMIPC_ATTACH_HOST_WAITING,
   };
+  struct shmipc__until moved = {
+      .mask = SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK,
+      .equal = false,
+      .announce_bit = SHMIPC_ATTACH_HOST_WAITING,
+  };
+  uint32_t *word;
+  int64_t deadline, now;
   uint32_t v;
   int r;
 
@@ -119,8 +126,34 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
   r = shmipc__timeout(&h->ep, timeout_ns, &timeout_ns);
   if (r != SHMIPC_OK)
     return r;
-  return shmipc__wait_word(&h->ep, &shmipc__hdr(&h->ep.seg)->attach, &u,
-                           timeout_ns, &v);
+  word = &shmipc__hdr(&h->ep.seg)->attach;
+  now = shmipc__now_ns();
+  deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+  for (;;) {
+    r = shmipc__wait_word(&h->ep, word, &attached, timeout_ns, &v);
+    if (r != SHMIPC_OK)
+      return r;
+    /* A guest that died leaves the word ATTACHED: only a held guest lock
+     * is a live guest (docs/PROTOCOL.md, "Attach"). A new guest takes the
+     * lock before its attach CAS, so a held lock over the old word is
+     * that guest arriving. An error of the check counts as alive, as in
+     * shmipc__peer_check(). */
+    if (shmipc__lock_held(&h->ep.seg, SHMIPC_LOCK_GUEST_BYTE) != 0)
+      return SHMIPC_OK;
+    /* Dead: wait for the next guest's attach CAS, which moves the epoch. */
+    moved.value = v & moved.mask;
+    if (deadline != INT64_MAX) {
+      now = shmipc__now_ns();
+      timeout_ns = deadline > now ? deadline - now : 0;
+    }
+    r = shmipc__wait_word(&h->ep, word, &moved, timeout_ns, &v);
+    if (r != SHMIPC_OK)
+      return r;
+    if (deadline != INT64_MAX) {
+      now = shmipc__now_ns();
+      timeout_ns = deadline > now ? deadline - now : 0;
+    }
+  }
 }
 
 size_t shmipc_host_req_capacity(const shmipc_host *h)

@@ -17,6 +17,10 @@
 /* Internal result: the segment is not there or not ready yet; attach
  * retries it until the connect timeout. Never returned to users. */
 #define SHMIPC__E_RETRY (-1000)
+/* Internal result: the segment's host died (its lock byte is free); attach
+ * retries it until the connect timeout for a new host to replace the
+ * segment, then reports SHMIPC_E_PEER_GONE. Never returned to users. */
+#define SHMIPC__E_NO_HOST (-1001)
 
 #define SHMIPC__DEFAULT_SPIN 4096u
 #define SHMIPC__DEFAULT_TIMEOUT_NS INT64_C(10000000000)

@@ -93,9 +93,32 @@ uint64_t shmipc__random64(void)
          ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)&v;
 }
 
+/* 1 when the shared-memory name @path still names the file open as @fd,
+ * 0 when it names another file or none, negative on error. The name maps
+ * to /dev/shm on Linux (docs/PROTOCOL.md, "Names and files"). */
+static int still_named(const char *path, int fd)
+{
+  char file[sizeof "/dev/shm" + SHMIPC_MAX_NAME_LEN + 16];
+  struct stat a, b;
+
+  snprintf(file, sizeof file, "/dev/shm%s", path);
+  if (fstat(fd, &a) != 0)
+    return SHMIPC_E_SYSTEM;
+  if (lstat(file, &b) != 0)
+    return errno == ENOENT ? 0 : errno_code(errno);
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* Replace a segment whose host died: its host byte is unlocked. Returns
- * SHMIPC_OK when the name is free again, SHMIPC_E_EXISTS when a live host
- * holds it. */
+ * SHMIPC_OK when the name may be free again (the caller retries its
+ * exclusive create), SHMIPC_E_EXISTS when a live host holds it.
+ *
+ * Only a holder of a file's host lock may unlink that file by name, and
+ * only after checking that the name still leads to it: between our open
+ * and our lock, another host may have reaped the same dead segment and
+ * created a new one under the name (whose lock it may not hold yet), and
+ * unlinking that would orphan a live host. While we hold the lock nobody
+ * else can unlink the file we checked, so check-then-unlink is safe. */
 static int reap_stale(const char *path)
 {
   struct shmipc__seg old;
@@ -105,10 +128,15 @@ static int reap_stale(const char *path)
   if (old.fd < 0)
     return errno == ENOENT ? SHMIPC_OK : errno_code(errno);
   r = shmipc__lock_take(&old, SHMIPC_LOCK_HOST_BYTE);
-  if (r == SHMIPC_OK && shm_unlink(path) != 0 && errno != ENOENT)
-    r = errno_code(errno);
-  else if (r == SHMIPC_E_BUSY)
+  if (r == SHMIPC_OK) {
+    r = still_named(path, old.fd);
+    if (r == 1 && shm_unlink(path) != 0 && errno != ENOENT)
+      r = errno_code(errno);
+    else if (r >= 0)
+      r = SHMIPC_OK; /* unlinked, or already replaced: try again */
+  } else if (r == SHMIPC_E_BUSY) {
     r = SHMIPC_E_EXISTS;
+  }
   close(old.fd);
   return r;
 }
@@ -127,21 +155,38 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
     return r;
 
   for (tries = 0;; tries++) {
+    if (tries >= 16)
+      return SHMIPC_E_EXISTS; /* others keep winning the name */
     s.fd = shm_open(s.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     (mode_t)mode);
-    if (s.fd >= 0)
+    if (s.fd < 0) {
+      if (errno != EEXIST)
+        return errno_code(errno);
+      r = reap_stale(s.path);
+      if (r != SHMIPC_OK)
+        return r;
+      continue;
+    }
+    /* Until we hold the host lock our new file looks like a dead host's
+     * segment to a concurrent creator, which may unlink it (reap_stale).
+     * Then our lock fails (it still holds it) or the name no longer leads
+     * to our file: the file is unreachable, so drop it - never unlink by
+     * name here, the name may be another host's now - and start over.
+     * Once we hold the lock and the name is ours, nobody unlinks it. */
+    r = shmipc__lock_take(&s, SHMIPC_LOCK_HOST_BYTE);
+    if (r == SHMIPC_OK)
+      r = still_named(s.path, s.fd);
+    else if (r == SHMIPC_E_BUSY)
+      r = 0;
+    if (r == 1)
       break;
-    if (errno != EEXIST || tries >= 3)
-      return errno_code(errno);
-    r = reap_stale(s.path);
-    if (r != SHMIPC_OK)
+    close(s.fd);
+    s.fd = -1;
+    if (r < 0)
       return r;
   }
-  r = shmipc__lock_take(&s, SHMIPC_LOCK_HOST_BYTE);
-  if (r != SHMIPC_OK) {
-    r = SHMIPC_E_SYSTEM;
-    goto err_unlink;
-  }
+  /* From here we hold the lock on the file the name leads to: unlinking
+   * by name on error removes our own file. */
   /* shm_open applied the umask; the configured mode is what we promise. */
   if (fchmod(s.fd, (mode_t)mode) != 0 ||
       ftruncate(s.fd, (off_t)g->segment_size) != 0) {
@@ -209,6 +254,17 @@ int shmipc__seg_open(const char *name, uint32_t guest_flags,
   }
   r = shmipc__header_validate(&h, (uint64_t)st.st_size, &s.geom);
   if (r != SHMIPC_OK)
+    goto err_close;
+  /* A segment whose host died (host byte unlocked) has nobody to serve:
+   * attaching would only end in PEER_GONE at the first liveness check.
+   * Wait instead for the next host, which replaces it - as the Go guest
+   * does (go/guest.go, errHostAbsent). */
+  r = shmipc__lock_held(&s, SHMIPC_LOCK_HOST_BYTE);
+  if (r == 0) {
+    r = SHMIPC__E_NO_HOST;
+    goto err_close;
+  }
+  if (r < 0)
     goto err_close;
   s.nonce = h.session_nonce;
   p = mmap(NULL, (size_t)s.geom.segment_size, PROT_READ | PROT_WRITE,

@@ -186,7 +186,9 @@ SHMIPC_EXPORT int shmipc_host_create(const shmipc_host_config *cfg,
  *  have been released and no call may be running. Accepts NULL. */
 SHMIPC_EXPORT void shmipc_host_destroy(shmipc_host *h);
 
-/** Wait until a guest is attached. @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_CLOSED. */
+/** Wait until a live guest is attached (a guest that died while attached
+ *  does not count: the wait goes on for the next one).
+ *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_CLOSED. */
 SHMIPC_EXPORT int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns);
 
 /** Request capacity per slot, in bytes. */
@@ -291,6 +293,9 @@ SHMIPC_EXPORT void shmipc_guest_config_init(shmipc_guest_config *cfg);
 /**
  * Attach to the segment named in @p cfg, retrying until its connect
  * timeout while the segment does not exist yet or is still being set up.
+ *
+ * A segment whose host died is waited on too, for a new host to replace
+ * it; if none does before the timeout the result is SHMIPC_E_PEER_GONE.
  *
  * @return 0, SHMIPC_E_NAME, SHMIPC_E_TIMEOUT (no segment in time),
  *         SHMIPC_E_ACCESS, SHMIPC_E_VERSION, SHMIPC_E_CORRUPT, SHMIPC_E_BUSY
