@@ -74,7 +74,8 @@ static void recover_lost(struct shmipc__endpoint *ep)
     }
     if (shmipc__cas_full32(&s->reusable, 1, 0) != 1)
       continue;
-    for (;; v = old) {
+    /* Re-read once the mark is ours, as in claim(). */
+    for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
       if ((v & GEN_MASK) != (s->claimed & GEN_MASK) ||
           shmipc__ctrl_state(v) != SHMIPC_SLOT_PROCESSING) {
         if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
@@ -113,6 +114,11 @@ static bool claim(struct shmipc_slot *s, uint32_t v)
           shmipc__cas_full32(&s->reusable, 1, 0) != 1)
         return false;
       reuse = true; /* the reuse right is ours now */
+      /* Re-read: @v may predate a whole call by another thread that
+       * claimed, used and released the slot after our caller read it
+       * (found by tests/model, STALE_CLAIM). */
+      old = shmipc__load_acquire32(&s->w->ctrl);
+      continue;
     }
     if (st == SHMIPC_SLOT_RESP_READY
             ? (v & GEN_MASK) != (s->claimed & GEN_MASK)

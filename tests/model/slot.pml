@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * slot.pml -- a Promela model of one slot of docs/PROTOCOL.md ("Slot state
+ * machine", "Timeouts and quarantine", "Sleep and wake-up"), written after
+ * src/slot.c (claim, publish, wait, abandon, release, recover_lost,
+ * free_slot_notify, shmipc__respond) and src/endpoint.c (shmipc__wait_word).
+ *
+ * Processes:
+ *   Requester(t), t < NREQ  host threads that share the one slot; each makes
+ *                           NCALLS (thread 1: NCALLS1) calls, request id
+ *                           t*4 + k + 1
+ *   Responder               the peer's worker for this slot
+ *   Killer     (-DDEATH)    kills the responder at an arbitrary point
+ *   Monitor                 checks the final (stuck) state: nobody sleeps on
+ *                           a word that already holds what it waits for
+ *
+ * Configurations (see run_model.sh):
+ *   default        no timeouts, responder never dies: every call must be
+ *                  answered; checks no lost wake-up, ids, integrity, no
+ *                  deadlock (invalid end states)
+ *   -DTIMEOUTS     every wait may time out at any moment (cancel, quarantine,
+ *                  late response, reuse, re-send in the same generation)
+ *   -DDEATH        the responder may die at any point; waits are infinite, so
+ *                  only the peer-gone path can end them (property: calls end)
+ *   -DLTL_PROGRESS adds the claim "<> every requester thread ends" (pan -a)
+ *   -DNO_RESEND    a cancelled call's slot is released, never re-published
+ *   -DNREQ=, -DNCALLS=, -DNCALLS1=, -DGEN_N=  the bounds (defaults below)
+ *
+ * Mutations (-DMUT_x) break one rule each; run_model.sh requires spin to
+ * find a violation for the ones it runs:
+ *   MUT_NO_ANNOUNCE       waiters sleep without setting their waiter bit
+ *   MUT_FUTEX_NOCMP       futex_wait does not compare the word (no recheck)
+ *   MUT_WAKE_STALE        movers decide to wake from a load made before
+ *                         their transition CAS
+ *   MUT_NOTIFY_EARLY      free_slot_notify() looks for waiters before the
+ *                         slot is made claimable (Dekker order broken)
+ *   MUT_READ_BEFORE_TAKE  the responder reads the request id before its take
+ *                         CAS (needs -DTIMEOUTS)
+ *   MUT_NO_GEN            claims do not bump the generation (caught only
+ *                         together with MUT_READ_BEFORE_TAKE and -DNO_RESEND)
+ *   MUT_CANCEL_STORE      the cancel is a plain store, not a CAS
+ *   MUT_NO_PEER_CHECK     a requester's wait never returns PEER_GONE
+ *   MUT_NO_RECOVER        quarantined slots of a dead responder are never
+ *                         recovered
+ *   STALE_CLAIM           claim() judges the generation on the word it read
+ *                         before it won the reuse mark, as src/slot.c does
+ *                         since commit ccf2868; spin shows that this can drop
+ *                         the mark and leave the slot out of use for good
+ *
+ * Simplifications: one slot; sequentially consistent memory (every load,
+ * store and CAS is one atomic step, so the model says nothing about the
+ * barriers themselves); the spin/yield phase of a wait is left out (it only
+ * re-reads the word); request and response are one byte, the call's id;
+ * the 1 ms cap of the free-slot wait and the liveness interval are modelled
+ * as timers that fire only when a call may time out or the responder is
+ * dead; one responder lifetime (no new guest, so no attach epochs).
+ */
+
+#ifndef NREQ
+#define NREQ 2          /* requester threads (1 or 2) */
+#endif
+#ifndef NCALLS
+#define NCALLS 2        /* calls per requester thread */
+#endif
+#ifndef GEN_N
+#define GEN_N 8         /* generation modulo GEN_N (power of 2) */
+#endif
+
+/* ---- the control word, with the wire layout of src/layout.h ---- */
+#define FREE        0
+#define CLAIMED     1
+#define REQ_READY   2
+#define PROCESSING  3
+#define RESP_READY  4
+#define ST_MASK     7
+#define RW          16              /* requester waits for RESP_READY */
+#define SW          32              /* responder waits for REQ_READY */
+#define WBITS       48
+#define GEN_ONE     256
+#define GEN_MASK    ((GEN_N - 1) * GEN_ONE)
+#define ST(v)       ((v) & ST_MASK)
+#define GEN(v)      ((v) & GEN_MASK)
+#define NOBITS(v)   ((v) & ~WBITS)
+#define WITH_STATE(v, s, clr) (((v) & ~(ST_MASK | (clr))) | (s))
+#ifdef MUT_NO_GEN
+#define NEXT_GEN(v) GEN(v)
+#else
+#define NEXT_GEN(v) ((GEN(v) + GEN_ONE) & GEN_MASK)
+#endif
+
+/* free_seq (requester-private futex word): counter bits 0-6, bit 7 waiting */
+#define FS_LW       128
+#define FS_CNT      127
+
+/* wait results and phases */
+#define R_OK        0
+#define R_TIMEOUT   1
+#define R_GONE      2
+#define PH_HELD     1
+#define PH_DONE     3
+#define PH_LOST     4
+
+#ifdef TIMEOUTS
+#define CALL_TIMEOUT true
+#else
+#define CALL_TIMEOUT false
+#endif
+/* A futex wait returns without a wake: the call's deadline, the liveness
+ * interval, or the 1 ms cap of the free-slot wait. While the responder lives
+ * and calls have no deadline these returns only re-check and sleep again, so
+ * the model leaves them out: a lost wake-up then shows as a stuck sleeper. */
+#define TIMER (CALL_TIMEOUT || dead)
+
+/* thread 1 may make a different number of calls (NCALLS1) */
+#ifndef NCALLS1
+#define NCALLS1 NCALLS
+#endif
+#define NCALLS_OF(t) ((t) == 0 -> NCALLS : NCALLS1)
+#define TOTAL (NCALLS + (NREQ - 1) * NCALLS1)
+
+/* ---- shared memory ---- */
+int  ctrl = 0;          /* the slot's control word */
+byte req_id = 0;        /* request fields (req_seq): written in CLAIMED */
+byte resp_id = 0;       /* response fields (resp_seq): written in PROCESSING */
+
+/* ---- requester-private memory (shared by the requester's threads) ---- */
+bool reusable = false;  /* struct shmipc_slot.reusable */
+int  claimed = 0;       /* struct shmipc_slot.claimed: gen | CLAIMED */
+byte free_seq = 0;      /* struct shmipc__endpoint.free_seq */
+
+/* ---- futex wait queues: who sleeps on which word ---- */
+bool rq_sleep[2];       /* requester thread t sleeps on ctrl */
+bool fs_sleep[2];       /* requester thread t sleeps on free_seq */
+bool rs_sleep = false;  /* responder sleeps on ctrl */
+
+/* ---- bookkeeping ---- */
+bool dead = false;      /* the responder died (its liveness lock is gone) */
+byte answered = 0;      /* calls that received their response */
+byte finished = 0;      /* requester threads that made all their calls */
+
+/* compare-and-swap of a whole word: o_ = the value found */
+inline CAS(w_, e_, d_, o_) {
+  d_step { o_ = w_; if :: w_ == e_ -> w_ = d_ :: else -> skip fi }
+}
+
+inline wake_ctrl() {
+  d_step { rq_sleep[0] = false; rq_sleep[1] = false; rs_sleep = false }
+}
+
+inline wake_free_seq() {
+  d_step { fs_sleep[0] = false; fs_sleep[1] = false }
+}
+
+/* FUTEX_WAIT(word, expected): the kernel compares and queues atomically,
+ * then the sleeper returns only when woken (or on a timer). */
+inline futex_enter(word, expected, me) {
+  d_step {
+#ifdef MUT_FUTEX_NOCMP
+    me = true
+#else
+    if :: word == expected -> me = true :: else -> skip fi
+#endif
+  }
+}
+
+inline futex_wait(word, expected, me) {
+  futex_enter(word, expected, me);
+  if
+  :: !me -> skip
+  :: TIMER -> me = false
+  fi
+}
+
+/* slot.c: free_slot_notify() -- after the slot was made claimable */
+inline free_slot_notify() {
+  fsv = free_seq;                         /* after a full fence */
+  if
+  :: (fsv & FS_LW) == 0 -> skip
+  :: else ->
+     do
+     :: CAS(free_seq, fsv, (fsv + 1) & FS_CNT, old);
+        if :: old == fsv -> break :: else -> fsv = old fi
+     od;
+     wake_free_seq()
+  fi;
+  atomic { fsv = 0; old = 0 }
+}
+
+/* slot.c: claim(s, load(ctrl)) -- FREE, or RESP_READY of our generation with
+ * the reuse mark, goes to CLAIMED with a new generation */
+inline try_claim() {
+  v = ctrl;
+  reuse = false;
+  ok = false;
+  do
+  :: ST(v) == RESP_READY && !reuse && !reusable -> break
+  :: ST(v) == RESP_READY && !reuse && reusable ->
+     d_step { got = reusable; reusable = false }    /* CAS(reusable, 1, 0) */
+     if :: got -> reuse = true :: else -> break fi;
+#ifndef STALE_CLAIM
+     /* the reuse right is ours: judge the word as it is now, not as it was
+      * before another thread's whole call went by */
+     v = ctrl
+#else
+     skip          /* src/slot.c (ccf2868) goes on with the stale v */
+#endif
+  :: else ->
+     if
+     :: (ST(v) == RESP_READY && GEN(v) != GEN(claimed)) ||
+        (ST(v) != RESP_READY && ST(v) != FREE) -> break
+     :: else ->
+        nv = NEXT_GEN(v) | (v & SW) | CLAIMED;      /* our stale RW goes */
+        CAS(ctrl, v, nv, old);
+        if
+        :: old == v -> claimed = nv & ~WBITS; ok = true; break
+        :: else -> v = old
+        fi
+     fi
+  od;
+  /* a reuse right is used, or handed back while the late answer is still
+   * being made; dropping it would leave the slot out of use for good */
+  assert(ok || !reuse || ST(v) == PROCESSING);
+  if :: !ok && reuse && ST(v) == PROCESSING -> reusable = true :: else -> skip fi;
+  atomic { v = 0; old = 0; nv = 0; got = false; reuse = false }
+}
+
+/* slot.c: recover_lost() -- a quarantined slot whose responder is gone */
+inline recover_lost() {
+#ifndef MUT_NO_RECOVER
+  if
+  :: reusable ->
+     v = ctrl;
+     if
+     :: ST(v) == PROCESSING && dead ->             /* peer_check: gone */
+        d_step { got = reusable; reusable = false }
+        if
+        :: got ->
+           do
+           :: GEN(v) != GEN(claimed) || ST(v) != PROCESSING ->
+              if
+              :: ST(v) == RESP_READY && GEN(v) == GEN(claimed) -> reusable = true
+              :: else -> skip
+              fi;
+              break
+           :: else ->
+              CAS(ctrl, v, WITH_STATE(v, FREE, RW), old);
+              if :: old == v -> free_slot_notify(); break :: else -> v = old fi
+           od
+        :: else -> skip
+        fi
+     :: else -> skip
+     fi;
+     atomic { v = 0; old = 0; got = false }
+  :: else -> skip
+  fi
+#else
+  skip
+#endif
+}
+
+/* slot.c: shmipc__slot_acquire() -- out: ok (false: TIMEOUT) */
+inline acquire() {
+  try_claim();
+  if
+  :: !ok ->
+     recover_lost();
+     do
+     :: try_claim();
+        if :: ok -> break :: else -> skip fi;
+        if :: CALL_TIMEOUT -> break :: true -> skip fi;   /* TIMEOUT */
+        fsv = free_seq;
+        if
+        :: (fsv & FS_LW) == 0 ->
+           CAS(free_seq, fsv, fsv | FS_LW, old);        /* announce */
+           if :: old == fsv -> fsv = fsv | FS_LW; go = true :: else -> go = false fi
+        :: else -> go = true
+        fi;
+        if
+        :: go ->
+           try_claim();
+           if :: ok -> break :: else -> skip fi;
+           recover_lost();
+           futex_wait(free_seq, fsv, fs_sleep[t])
+        :: else -> skip
+        fi;
+        atomic { fsv = 0; old = 0; go = false }
+     od;
+     atomic { fsv = 0; old = 0; go = false }
+  :: else -> skip
+  fi
+}
+
+/* slot.c: shmipc_slot_publish() */
+inline publish() {
+  req_id = id;                              /* plain stores: we hold CLAIMED */
+  v = ctrl;
+#ifdef MUT_WAKE_STALE
+  pre = v;
+#endif
+  do
+  :: assert(NOBITS(v) == claimed);          /* else CORRUPT in C */
+     CAS(ctrl, v, WITH_STATE(v, REQ_READY, SW), old);
+     if :: old == v -> break :: else -> v = old fi
+  od;
+#ifdef MUT_WAKE_STALE
+  v = pre;
+#endif
+  if :: (v & SW) != 0 -> wake_ctrl() :: else -> skip fi;
+  atomic { v = 0; old = 0; pre = 0 }
+}
+
+/* endpoint.c: shmipc__wait_word() for RESP_READY, announcing RW.
+ * out: r, v */
+inline wait_resp() {
+  do
+  :: v = ctrl;
+     if :: ST(v) == RESP_READY -> r = R_OK; break :: else -> skip fi;
+     if :: CALL_TIMEOUT -> r = R_TIMEOUT; break :: true -> skip fi;
+#ifndef MUT_NO_PEER_CHECK
+     if :: dead -> r = R_GONE; break :: else -> skip fi;
+#endif
+     if
+     :: (v & RW) == 0 ->
+#ifdef MUT_NO_ANNOUNCE
+        go = true
+#else
+        CAS(ctrl, v, v | RW, old);          /* announce */
+        if :: old == v -> v = v | RW; go = true :: else -> go = false fi
+#endif
+     :: else -> go = true
+     fi;
+     if :: go -> futex_wait(ctrl, v, rq_sleep[t]) :: else -> skip fi;
+     atomic { old = 0; go = false }
+  od;
+  atomic { old = 0; go = false }
+}
+
+/* slot.c: take_response() -- property 2 */
+inline take_response() {
+  assert(resp_id == req_id && req_id == id);
+  answered++
+}
+
+/* slot.c: abandon() -- out: ph */
+inline abandon() {
+  v = ctrl;
+  do
+  :: assert(GEN(v) == GEN(claimed));        /* else CORRUPT in C */
+     if
+     :: ST(v) == REQ_READY ->
+#ifdef MUT_CANCEL_STORE
+        ctrl = WITH_STATE(v, CLAIMED, RW); ph = PH_HELD; break
+#else
+        CAS(ctrl, v, WITH_STATE(v, CLAIMED, RW), old);   /* cancel */
+        if :: old == v -> ph = PH_HELD; break :: else -> v = old fi
+#endif
+     :: ST(v) == PROCESSING -> ph = PH_LOST; break       /* quarantine */
+     :: ST(v) == RESP_READY -> ph = PH_DONE; take_response(); break
+     :: else -> assert(false)
+     fi
+  od;
+  atomic { v = 0; old = 0 }
+}
+
+/* slot.c: shmipc_slot_release() for a HELD, DONE or LOST slot */
+inline release() {
+  if
+  :: ph != PH_HELD ->
+     /* DONE or LOST: mark reusable; claimable at RESP_READY of our gen */
+#ifdef MUT_NOTIFY_EARLY
+     free_slot_notify();
+     reusable = true
+#else
+     reusable = true;
+     free_slot_notify()
+#endif
+  :: else ->
+     v = ctrl;
+     do
+     :: assert(NOBITS(v) == claimed);       /* else "hostile peer" in C */
+        CAS(ctrl, v, WITH_STATE(v, FREE, RW), old);
+        if :: old == v -> break :: else -> v = old fi
+     od;
+     free_slot_notify()
+  fi
+}
+
+proctype Requester(byte t)
+{
+  byte k = 0, id, r, ph, fsv;
+  int v, old, nv, pre;
+  bool ok, reuse, got, go, held = false;
+
+  do
+  :: k == NCALLS_OF(t) -> break
+  :: else ->
+     id = t * 4 + k + 1;
+     if :: held -> ok = true; held = false :: else -> acquire() fi;
+     if
+     :: !ok -> skip                          /* acquire timed out */
+     :: else ->
+        publish();
+        wait_resp();
+        if
+        :: r == R_OK ->
+           assert(GEN(v) == GEN(claimed));   /* else CORRUPT in C */
+           ph = PH_DONE;
+           take_response();
+           v = 0
+        :: else -> abandon()
+        fi;
+        if
+#ifndef NO_RESEND
+        /* the zero-copy API may publish again on a slot it still holds */
+        :: ph == PH_HELD && k + 1 < NCALLS_OF(t) -> held = true
+#endif
+        :: true -> release()
+        fi
+     fi;
+     /* forget dead locals: fewer distinct states */
+     d_step { k++; r = 0; ph = 0; fsv = 0; v = 0; old = 0; nv = 0; pre = 0;
+              ok = false; reuse = false; got = false; go = false }
+  od;
+  atomic {
+    finished++;
+#if !defined(TIMEOUTS) && !defined(DEATH)
+    /* property 1/3: without timeouts and deaths every call is answered */
+    assert(finished < NREQ || answered == TOTAL)
+#else
+    skip
+#endif
+  }
+}
+
+/* guest.c: worker_main() = shmipc__wait_word(REQ_READY, SW) + respond() */
+active proctype Responder()
+{
+  int v, old, pre;
+  byte id;
+  bool took, go;
+
+#ifdef DEATH
+  {
+#endif
+  do
+  :: v = ctrl;
+     if
+     :: ST(v) == REQ_READY ->
+#ifdef MUT_READ_BEFORE_TAKE
+        id = req_id;
+#endif
+        do                                   /* the take */
+        :: CAS(ctrl, v, WITH_STATE(v, PROCESSING, 0), old);
+           if
+           :: old == v -> took = true; break
+           :: NOBITS(old) != NOBITS(v) -> took = false; break  /* cancelled */
+           :: else -> v = old                /* only a waiter bit moved */
+           fi
+        od;
+        if
+        :: took ->
+           v = WITH_STATE(v, PROCESSING, 0);
+#ifndef MUT_READ_BEFORE_TAKE
+           id = req_id;
+#endif
+           resp_id = id;                     /* the handler echoes the id */
+#ifdef MUT_WAKE_STALE
+           pre = ctrl;
+#endif
+           do
+           :: CAS(ctrl, v, WITH_STATE(v, RESP_READY, RW), old);
+              if
+              :: old == v -> break
+              :: NOBITS(old) != NOBITS(v) ->
+                 assert(false)               /* C: CORRUPT, requester touched our slot */
+              :: else -> v = old
+              fi
+           od;
+#ifdef MUT_WAKE_STALE
+           v = pre;
+#endif
+           if :: (v & RW) != 0 -> wake_ctrl() :: else -> skip fi
+        :: else -> skip
+        fi
+     :: else ->
+        if
+        :: (v & SW) == 0 ->
+#ifdef MUT_NO_ANNOUNCE
+           go = true
+#else
+           CAS(ctrl, v, v | SW, old);        /* announce */
+           if :: old == v -> v = v | SW; go = true :: else -> go = false fi
+#endif
+        :: else -> go = true
+        fi;
+        if
+        :: go ->
+           futex_enter(ctrl, v, rs_sleep);
+end_sleep:
+           if :: !rs_sleep -> skip fi        /* no deadline while the host lives */
+        :: else -> skip
+        fi
+     fi;
+     d_step { v = 0; old = 0; pre = 0; id = 0; took = false; go = false }
+  od
+#ifdef DEATH
+  } unless { dead }
+#endif
+}
+
+#ifdef DEATH
+active proctype Killer()
+{
+  dead = true
+}
+#endif
+
+/* Property 1, stated directly: when nothing can move any more, nobody sleeps
+ * on a word that holds what it waits for. */
+active proctype Monitor()
+{
+end_mon:
+  timeout;
+  assert(!(rs_sleep && ST(ctrl) == REQ_READY && !dead));
+  assert(!(rq_sleep[0] && ST(ctrl) == RESP_READY));
+  assert(!(rq_sleep[1] && ST(ctrl) == RESP_READY));
+  assert(!((fs_sleep[0] || fs_sleep[1]) &&
+           (ST(ctrl) == FREE ||
+            (ST(ctrl) == RESP_READY && reusable && GEN(ctrl) == GEN(claimed)))))
+}
+
+init
+{
+  byte i = 0;
+  atomic {
+    do
+    :: i < NREQ -> run Requester(i); i++
+    :: else -> break
+    od
+  }
+}
+
+#ifdef LTL_PROGRESS
+/* Property 4: every requester thread ends all its calls. */
+ltl calls_end { <> (finished == NREQ) }
+#endif
