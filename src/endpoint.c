@@ -85,7 +85,16 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
     return SHMIPC_OK; /* no guest yet: calls wait for one, bounded by their timeout */
   }
   /* acquire: pairs with the host's release store of CLOSED in destroy */
-  if (shmipc__load_acquire32(&h->host_state) != SHMIPC_HOST_READY)
+  switch (shmipc__load_acquire32(&h->host_state)) {
+  case SHMIPC_HOST_READY:
+    break;
+  case SHMIPC_HOST_CLOSED:
+    return SHMIPC_E_PEER_GONE;
+  default:
+    return SHMIPC_E_CORRUPT;
+  }
+  /* A different nonce: the session was replaced under us. */
+  if (h->session_nonce != ep->seg.nonce)
     return SHMIPC_E_PEER_GONE;
   if (shmipc__lock_held(&ep->seg, SHMIPC_LOCK_HOST_BYTE) == 0)
     return SHMIPC_E_PEER_GONE;
@@ -128,6 +137,8 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
       *out = v;
       return SHMIPC_OK;
     }
+    if (u->keep != 0 && !(u->keep & (1u << shmipc__ctrl_state(v))))
+      return SHMIPC_E_CORRUPT;
     if (timeout_ns == 0)
       return SHMIPC_E_TIMEOUT;
     if (i >= ep->spin_budget)
@@ -153,6 +164,8 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
       *out = v;
       return SHMIPC_OK;
     }
+    if (u->keep != 0 && !(u->keep & (1u << shmipc__ctrl_state(v))))
+      return SHMIPC_E_CORRUPT;
     now = shmipc__now_ns();
     if (deadline < 0)
       deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;

@@ -253,9 +253,13 @@ static void *listener_main(void *arg)
 {
   shmipc_host *h = arg;
 
+  /* Each wait is at most one liveness interval, then the guest slots are
+   * scanned again even if the doorbell did not move: a peer that rewrote
+   * the doorbell word could otherwise make a real ring look like no
+   * change. */
   while (!shmipc__load_acquire32(&h->listener_stop)) {
     int r = serve_once(h, h->listen_fn, h->listen_user, &h->listener_stop,
-                       INT64_MAX);
+                       h->ep.liveness_ns);
     if (r == SHMIPC_E_CLOSED)
       break;
   }
@@ -323,10 +327,14 @@ int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
   if (r != SHMIPC_OK)
     return r;
   for (;;) {
-    r = serve_once(h, fn, user, NULL, timeout_ns);
-    if (r != 0)
+    /* At most one liveness interval per wait, as in listener_main(). */
+    r = serve_once(h, fn, user, NULL,
+                   timeout_ns < h->ep.liveness_ns ? timeout_ns : h->ep.liveness_ns);
+    if (r != 0 && r != SHMIPC_E_TIMEOUT)
       return r;
-    /* The doorbell rang but the call was cancelled before we took it. */
+    if (r == SHMIPC_E_TIMEOUT && timeout_ns <= h->ep.liveness_ns)
+      return r;
+    /* Nothing yet (or the call was cancelled before we took it). */
     now = shmipc__now_ns();
     if (start < 0)
       start = now;

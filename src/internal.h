@@ -157,6 +157,8 @@ struct shmipc__until {
   bool check_ctrl;       /* the word is a slot control word: reject illegal values */
   bool check_peer;       /* a dead or closed peer ends the wait */
   const uint32_t *stop;  /* optional extra stop flag (atomic), e.g. a listener's */
+  uint32_t keep;         /* with check_ctrl: states (1 << state) that mean
+                          * "not yet"; any other is corrupt (0: any) */
 };
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,

@@ -52,7 +52,9 @@ static void free_slot_notify(struct shmipc__endpoint *ep)
 }
 
 /* Free the quarantined slots whose responder is gone: nobody can answer
- * them any more (docs/PROTOCOL.md, "Timeouts and quarantine", rule 3). */
+ * them any more (docs/PROTOCOL.md, "Timeouts and quarantine", rule 3).
+ * The mark is taken first, so the slot's private fields are ours to read
+ * (the holder wrote them before its release store of the mark). */
 static void recover_lost(struct shmipc__endpoint *ep)
 {
   uint32_t i, v, old, epoch = shmipc__peer_epoch(ep);
@@ -60,69 +62,75 @@ static void recover_lost(struct shmipc__endpoint *ep)
 
   for (i = 0; i < ep->n_req; i++) {
     struct shmipc_slot *s = &ep->req_slots[i];
+    bool mine;
 
     if (!shmipc__load_acquire32(&s->reusable))
       continue;
     v = shmipc__load_acquire32(&s->w->ctrl);
-    if (shmipc__ctrl_state(v) != SHMIPC_SLOT_PROCESSING)
-      continue; /* answered (claimable as it is) or not ours to judge */
-    if (s->lost_epoch == epoch) {
-      if (gone < 0)
-        gone = shmipc__peer_check(ep) == SHMIPC_E_PEER_GONE;
-      if (!gone)
-        continue;
-    }
+    /* An answer of our generation is claimable as it is. */
+    if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
+        (v & GEN_MASK) == (s->claimed & GEN_MASK))
+      continue;
     if (shmipc__cas_full32(&s->reusable, 1, 0) != 1)
       continue;
-    /* Re-read once the mark is ours, as in claim(). */
-    for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
-      if ((v & GEN_MASK) != (s->claimed & GEN_MASK) ||
-          shmipc__ctrl_state(v) != SHMIPC_SLOT_PROCESSING) {
-        if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
-            (v & GEN_MASK) == (s->claimed & GEN_MASK))
-          shmipc__store_release32(&s->reusable, 1); /* answered after all */
-        break;
-      }
-      /* full: pairs with the next claim CAS in try_claim() */
+    mine = s->lost_epoch != epoch;
+    if (!mine) {
+      if (gone < 0)
+        gone = shmipc__peer_check(ep) == SHMIPC_E_PEER_GONE;
+      mine = gone;
+    }
+    for (v = shmipc__load_acquire32(&s->w->ctrl); mine; v = old) {
+      if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
+          (v & GEN_MASK) == (s->claimed & GEN_MASK))
+        break; /* answered after all: claimable, keep the mark */
+      /* The responder that could write this slot is gone: whatever it
+       * left (PROCESSING, or garbage), the slot is ours. A new generation
+       * makes any CAS prepared against the old one fail.
+       * full: pairs with the next claim CAS in claim() */
       old = shmipc__cas_full32(&s->w->ctrl, v,
-                               with_state(v, SHMIPC_SLOT_FREE,
-                                          SHMIPC_CTRL_REQUESTER_WAITING));
+                               ((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) |
+                                   (v & SHMIPC_CTRL_RESPONDER_WAITING) |
+                                   SHMIPC_SLOT_FREE);
       if (old == v) {
         free_slot_notify(ep);
-        break;
+        return;
       }
     }
+    shmipc__store_release32(&s->reusable, 1); /* not yet: keep quarantined */
   }
 }
 
 /* Claim slot @s whose word was read as @v, if it is claimable: FREE, or
  * RESP_READY of our own generation with the reuse mark set (a consumed or
  * abandoned response: claiming it directly saves the RESP_READY -> FREE
- * write, one cache-line transfer per call). */
+ * write, one cache-line transfer per call). Whoever claims a marked slot
+ * takes the mark first, whatever the state, so a mark never outlives the
+ * use it was set for (a hostile FREE over a quarantined slot must not let
+ * the old mark hand the next use out twice). */
 static bool claim(struct shmipc_slot *s, uint32_t v)
 {
   bool reuse = false;
   uint32_t old;
 
+  if (shmipc__ctrl_state(v) != SHMIPC_SLOT_FREE &&
+      shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY)
+    return false;
+  if (shmipc__load_acquire32(&s->reusable)) {
+    if (shmipc__cas_full32(&s->reusable, 1, 0) != 1)
+      return false; /* another thread is claiming it */
+    reuse = true;
+    /* Re-read: @v may predate a whole call by another thread that
+     * claimed, used and released the slot after our caller read it
+     * (found by tests/model, STALE_CLAIM). */
+    v = shmipc__load_acquire32(&s->w->ctrl);
+  }
   for (;; v = old) {
     uint32_t st = shmipc__ctrl_state(v), nv;
 
-    if (!shmipc__ctrl_legal(v))
-      break;
-    if (st == SHMIPC_SLOT_RESP_READY && !reuse) {
-      if (!shmipc__load_acquire32(&s->reusable) ||
-          shmipc__cas_full32(&s->reusable, 1, 0) != 1)
-        return false;
-      reuse = true; /* the reuse right is ours now */
-      /* Re-read: @v may predate a whole call by another thread that
-       * claimed, used and released the slot after our caller read it
-       * (found by tests/model, STALE_CLAIM). */
-      old = shmipc__load_acquire32(&s->w->ctrl);
-      continue;
-    }
-    if (st == SHMIPC_SLOT_RESP_READY
-            ? (v & GEN_MASK) != (s->claimed & GEN_MASK)
-            : st != SHMIPC_SLOT_FREE)
+    if (!shmipc__ctrl_legal(v) ||
+        (st == SHMIPC_SLOT_RESP_READY
+             ? !reuse || (v & GEN_MASK) != (s->claimed & GEN_MASK)
+             : st != SHMIPC_SLOT_FREE))
       break;
     /* A new generation with every claim: a CAS prepared against an older
      * use of this slot can no longer succeed. Our own stale RW goes. */
@@ -140,10 +148,10 @@ static bool claim(struct shmipc_slot *s, uint32_t v)
       return true;
     }
   }
-  /* A word we cannot vouch for: a late answer not yet in keeps the mark,
-   * anything illegal leaves the slot out of use. */
-  if (reuse && shmipc__ctrl_legal(v) &&
-      shmipc__ctrl_state(v) == SHMIPC_SLOT_PROCESSING)
+  /* Not claimable after all (a late answer not yet in, or a word a peer
+   * spoiled): keep it quarantined; recover_lost() frees it once the peer
+   * that could write it is gone. */
+  if (reuse)
     shmipc__store_release32(&s->reusable, 1);
   return false;
 }
@@ -278,6 +286,15 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
   return SHMIPC_OK;
 }
 
+/* The responder keeps the slot (it took the request, or wrote something we
+ * cannot vouch for): the slot stays quarantined until its answer comes or
+ * the responder of this epoch is gone. */
+static void lose(shmipc_slot *s)
+{
+  s->phase = SHMIPC__PH_LOST;
+  s->lost_epoch = shmipc__peer_epoch(s->ep);
+}
+
 /* The response is in (state RESP_READY of our generation): check it and
  * make it readable. */
 static int take_response(shmipc_slot *s)
@@ -305,7 +322,7 @@ static int abandon(shmipc_slot *s, int why)
 
   for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
     if ((v & GEN_MASK) != (s->claimed & GEN_MASK) || !shmipc__ctrl_legal(v)) {
-      s->phase = SHMIPC__PH_LOST;
+      lose(s);
       return SHMIPC_E_CORRUPT;
     }
     switch (shmipc__ctrl_state(v)) {
@@ -321,13 +338,12 @@ static int abandon(shmipc_slot *s, int why)
       }
       break;
     case SHMIPC_SLOT_PROCESSING:
-      s->phase = SHMIPC__PH_LOST;
-      s->lost_epoch = shmipc__peer_epoch(s->ep);
+      lose(s);
       return why;
     case SHMIPC_SLOT_RESP_READY:
       return take_response(s); /* it made it after all */
     default:
-      s->phase = SHMIPC__PH_LOST;
+      lose(s);
       return SHMIPC_E_CORRUPT;
     }
   }
@@ -342,6 +358,8 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
       .announce_bit = SHMIPC_CTRL_REQUESTER_WAITING,
       .check_ctrl = true,
       .check_peer = true,
+      /* only the responder moves a published slot, and only this far */
+      .keep = 1u << SHMIPC_SLOT_REQ_READY | 1u << SHMIPC_SLOT_PROCESSING,
   };
   uint32_t v;
   int r;
@@ -356,13 +374,13 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
   r = shmipc__wait_word(s->ep, &s->w->ctrl, &u, timeout_ns, &v);
   if (r == SHMIPC_OK) {
     if ((v & GEN_MASK) != (s->claimed & GEN_MASK)) {
-      s->phase = SHMIPC__PH_LOST;
+      lose(s);
       return SHMIPC_E_CORRUPT;
     }
     return take_response(s);
   }
   if (r == SHMIPC_E_CORRUPT) {
-    s->phase = SHMIPC__PH_LOST;
+    lose(s);
     return r;
   }
   return abandon(s, r);

@@ -236,7 +236,7 @@ static int shout(void *user, uint32_t type, const void *req, size_t req_len,
 
 struct serve_loop {
   shmipc_host *h;
-  volatile int stop;
+  int stop; /* atomic */
   int served;
 };
 
@@ -244,7 +244,7 @@ static void *serve_loop_main(void *arg)
 {
   struct serve_loop *l = arg;
 
-  while (!l->stop) {
+  while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
     int r = shmipc_host_serve(l->h, shout, NULL, 20 * MS);
     if (r > 0)
       l->served += r;
@@ -288,7 +288,7 @@ static void guest_calls(void **state)
                      SHMIPC_OK);
     assert_memory_equal(resp, "LOOP", 4);
   }
-  loop.stop = 1;
+  __atomic_store_n(&loop.stop, 1, __ATOMIC_RELEASE);
   pthread_join(th, NULL);
   assert_int_equal(loop.served, 50);
   stop(&s);
