@@ -9,3 +9,16 @@ cd "$(dirname "$0")/.."
 . ./scripts/env.sh
 setup_build
 meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2 "$@"
+# The C suites again under ASan+UBSan and TSan, and host and guest under
+# valgrind memcheck: always under CI, with SANITIZERS=1 elsewhere.
+if [ "${CI:-}" = true ] || [ "${SANITIZERS:-0}" = 1 ]; then
+  ./scripts/sanitizers.sh
+fi
+# One plain closing line for the main run (meson's own summary is above).
+python3 - "$BUILD_DIR/meson-logs/testlog.json" <<'PY'
+import json, sys
+res = [json.loads(l)["result"] for l in open(sys.argv[1]) if l.strip()]
+ok = sum(r in ("OK", "EXPECTEDFAIL") for r in res)
+skipped = sum(r == "SKIP" for r in res)
+print("meson: %d passed, %d failed, %d skipped" % (ok, len(res) - ok - skipped, skipped))
+PY

@@ -118,6 +118,7 @@ struct shmipc_slot {
   uint32_t index;      /* slot index in the segment */
   uint32_t claimed;    /* ctrl value of our claim: generation | CLAIMED */
   uint32_t phase;      /* enum shmipc__phase; only the holder touches it */
+  uint32_t held;       /* atomic: 1 while a thread holds (or judges) it */
   uint32_t reusable;   /* atomic: 1 = claimable once it reads RESP_READY of
                         * our generation (consumed or quarantined) */
   uint32_t lost_epoch; /* attach epoch of the responder that owns it */

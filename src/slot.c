@@ -64,15 +64,13 @@ static void recover_lost(struct shmipc__endpoint *ep)
     struct shmipc_slot *s = &ep->req_slots[i];
     bool mine;
 
-    if (!shmipc__load_acquire32(&s->reusable))
+    if (!shmipc__load_acquire32(&s->reusable) ||
+        shmipc__cas_full32(&s->held, 0, 1) != 0)
       continue;
-    v = shmipc__load_acquire32(&s->w->ctrl);
-    /* An answer of our generation is claimable as it is. */
-    if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
-        (v & GEN_MASK) == (s->claimed & GEN_MASK))
+    if (shmipc__cas_full32(&s->reusable, 1, 0) != 1) {
+      shmipc__store_release32(&s->held, 0);
       continue;
-    if (shmipc__cas_full32(&s->reusable, 1, 0) != 1)
-      continue;
+    }
     mine = s->lost_epoch != epoch;
     if (!mine) {
       if (gone < 0)
@@ -92,11 +90,13 @@ static void recover_lost(struct shmipc__endpoint *ep)
                                    (v & SHMIPC_CTRL_RESPONDER_WAITING) |
                                    SHMIPC_SLOT_FREE);
       if (old == v) {
+        shmipc__store_release32(&s->held, 0);
         free_slot_notify(ep);
         return;
       }
     }
     shmipc__store_release32(&s->reusable, 1); /* not yet: keep quarantined */
+    shmipc__store_release32(&s->held, 0);
   }
 }
 
@@ -115,9 +115,16 @@ static bool claim(struct shmipc_slot *s, uint32_t v)
   if (shmipc__ctrl_state(v) != SHMIPC_SLOT_FREE &&
       shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY)
     return false;
+  /* The private half first: whatever a peer writes into the shared word
+   * (a FREE over a slot we hold, say), one thread at a time holds @s.
+   * full: pairs with the release store of held in shmipc_slot_release() */
+  if (shmipc__cas_full32(&s->held, 0, 1) != 0)
+    return false;
   if (shmipc__load_acquire32(&s->reusable)) {
-    if (shmipc__cas_full32(&s->reusable, 1, 0) != 1)
-      return false; /* another thread is claiming it */
+    if (shmipc__cas_full32(&s->reusable, 1, 0) != 1) {
+      shmipc__store_release32(&s->held, 0);
+      return false; /* another thread is judging it */
+    }
     reuse = true;
     /* Re-read: @v may predate a whole call by another thread that
      * claimed, used and released the slot after our caller read it
@@ -153,6 +160,7 @@ static bool claim(struct shmipc_slot *s, uint32_t v)
    * that could write it is gone. */
   if (reuse)
     shmipc__store_release32(&s->reusable, 1);
+  shmipc__store_release32(&s->held, 0);
   return false;
 }
 
@@ -434,13 +442,20 @@ void shmipc_slot_release(shmipc_slot *s)
     s->phase = SHMIPC__PH_IDLE;
     /* release: pairs with the acquire of the mark in claim() */
     shmipc__store_release32(&s->reusable, 1);
+    shmipc__store_release32(&s->held, 0);
     free_slot_notify(s->ep);
     return;
   }
   s->phase = SHMIPC__PH_IDLE;
   for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
-    if ((v & ~WAIT_BITS) != s->claimed)
-      return; /* a hostile peer took it over: never hand it out again */
+    if ((v & ~WAIT_BITS) != s->claimed) {
+      /* A peer wrote a slot we held: quarantine it like a lost call. */
+      lose(s);
+      s->phase = SHMIPC__PH_IDLE;
+      shmipc__store_release32(&s->reusable, 1);
+      shmipc__store_release32(&s->held, 0);
+      return;
+    }
     /* full: frees the slot; pairs with the next claim CAS in claim() */
     old = shmipc__cas_full32(&s->w->ctrl, v,
                              with_state(v, SHMIPC_SLOT_FREE,
@@ -448,6 +463,8 @@ void shmipc_slot_release(shmipc_slot *s)
     if (old == v)
       break;
   }
+  /* release: pairs with the CAS on held in claim() */
+  shmipc__store_release32(&s->held, 0);
   free_slot_notify(s->ep);
 }
 

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Stress: T host threads make calls with random sizes and types (some of
+ * them guest calls that come back through the host's listener) for a
+ * while, and the guest process is killed with SIGKILL and restarted at
+ * random moments. Every call must either return its own correct answer or
+ * an error code: a wrong answer is a loss, and so is a call that overruns
+ * its timeout by more than the slack. Prints the totals; exit 1 on any loss.
+ *
+ * Usage: shmipc-stress GUEST [SECONDS] [THREADS]
+ * The default run (suite 'stress', excluded from the default test setup)
+ * lasts minutes; CI runs a 10-second form in the 'interop' suite.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <shmipc/shmipc.h>
+
+#define MS INT64_C(1000000)
+#define CAP 2048u
+#define CALL_TIMEOUT (500 * MS)
+#define SLACK (500 * MS)
+
+static shmipc_host *host;
+static const char *guest_path;
+static char name[64];
+static int stop_flag; /* atomic */
+
+struct counts {
+  uint64_t ok, wrong, overrun, guest_calls;
+  uint64_t err[18];
+};
+
+static int64_t now_ns(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t rng(uint64_t *x)
+{
+  *x ^= *x << 13;
+  *x ^= *x >> 7;
+  *x ^= *x << 17;
+  return *x;
+}
+
+static pid_t spawn_guest(void)
+{
+  pid_t pid = fork();
+
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execl(guest_path, guest_path, "-name", name, "-timeout-ms", "10000",
+          (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+/* The host's listener answers guest calls with the bytes reversed. */
+static int reverse(void *user, uint32_t type, const void *req, size_t req_len,
+                   void *resp, size_t resp_cap, size_t *resp_len,
+                   uint32_t *resp_type)
+{
+  size_t i;
+
+  (void)user;
+  (void)type;
+  if (req_len > resp_cap)
+    return -1;
+  for (i = 0; i < req_len; i++)
+    ((uint8_t *)resp)[i] = ((const uint8_t *)req)[req_len - 1 - i];
+  *resp_len = req_len;
+  *resp_type = SHMIPC_MSG_APP_START + 9;
+  return 0;
+}
+
+static void *worker(void *arg)
+{
+  struct counts *c = arg;
+  uint64_t x = (uint64_t)(uintptr_t)arg * 0x9E3779B97F4A7C15ull | 1;
+  uint8_t req[CAP], resp[CAP], want[CAP];
+
+  while (!__atomic_load_n(&stop_flag, __ATOMIC_ACQUIRE)) {
+    size_t len = (size_t)(rng(&x) % (CAP + 1)), n = 0, k;
+    int guest_call = rng(&x) % 8 == 0;
+    uint32_t type = guest_call ? 202 : 1000 + (uint32_t)(rng(&x) % 1000), t = 0;
+    int64_t t0 = now_ns(), dt;
+    int r;
+
+    for (k = 0; k < len; k++)
+      req[k] = (uint8_t)rng(&x);
+    for (k = 0; k < len; k++)
+      want[k] = guest_call ? req[len - 1 - k] : req[k];
+    r = shmipc_host_call(host, type, req, len, resp, sizeof resp, &n, &t,
+                         CALL_TIMEOUT);
+    dt = now_ns() - t0;
+    if (dt > CALL_TIMEOUT + SLACK)
+      c->overrun++;
+    if (r == SHMIPC_OK) {
+      if (n != len || t != type || memcmp(resp, want, len) != 0)
+        c->wrong++;
+      else
+        c->ok++;
+      c->guest_calls += (uint64_t)guest_call;
+    } else if (r < 0 && r >= -17) {
+      c->err[-r]++;
+    } else {
+      c->wrong++;
+    }
+  }
+  return NULL;
+}
+
+int main(int argc, char **argv)
+{
+  shmipc_host_config cfg;
+  int threads = 8, i, kills = 0;
+  double seconds = 120;
+  struct counts *c, total;
+  pthread_t th[64];
+  int64_t end;
+  struct stat st;
+  pid_t guest;
+  uint64_t x = (uint64_t)getpid() | 1;
+
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s GUEST [SECONDS] [THREADS]\n", argv[0]);
+    return 2;
+  }
+  guest_path = argv[1];
+  if (argc > 2)
+    seconds = atof(argv[2]);
+  if (argc > 3)
+    threads = atoi(argv[3]);
+  if (threads < 1 || threads > 64 || seconds <= 0) {
+    fprintf(stderr, "bad arguments\n");
+    return 2;
+  }
+  if (stat(guest_path, &st) != 0) {
+    fprintf(stderr, "guest binary %s is missing\n", guest_path);
+    return getenv("CI") && strcmp(getenv("CI"), "true") == 0 ? 1 : 77;
+  }
+  snprintf(name, sizeof name, "stress-%d", (int)getpid());
+  shmipc_host_config_init(&cfg);
+  cfg.name = name;
+  cfg.host_slots = (uint32_t)threads;
+  cfg.guest_slots = 2;
+  cfg.req_capacity = CAP;
+  cfg.resp_capacity = CAP;
+  if (shmipc_host_create(&cfg, &host) != SHMIPC_OK ||
+      shmipc_host_listen_start(host, reverse, NULL) != SHMIPC_OK) {
+    fprintf(stderr, "cannot create host %s\n", name);
+    return 1;
+  }
+  guest = spawn_guest();
+  if (shmipc_host_wait_guest(host, 10000 * MS) != SHMIPC_OK) {
+    fprintf(stderr, "guest did not attach\n");
+    kill(guest, SIGKILL);
+    return 1;
+  }
+  c = calloc((size_t)threads, sizeof *c);
+  for (i = 0; i < threads; i++)
+    pthread_create(&th[i], NULL, worker, &c[i]);
+  end = now_ns() + (int64_t)(seconds * 1e9);
+  while (now_ns() < end) {
+    /* run a while, then kill the guest and start a new one */
+    int64_t pause = (int64_t)(200 + rng(&x) % 1800) * MS;
+    struct timespec ts = {(time_t)(pause / 1000000000), (long)(pause % 1000000000)};
+    nanosleep(&ts, NULL);
+    kill(guest, SIGKILL);
+    waitpid(guest, NULL, 0);
+    kills++;
+    guest = spawn_guest();
+    if (shmipc_host_wait_guest(host, 10000 * MS) != SHMIPC_OK) {
+      fprintf(stderr, "replacement guest did not attach\n");
+      break;
+    }
+  }
+  __atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
+  for (i = 0; i < threads; i++)
+    pthread_join(th[i], NULL);
+  shmipc_host_destroy(host);
+  waitpid(guest, NULL, 0);
+
+  memset(&total, 0, sizeof total);
+  for (i = 0; i < threads; i++) {
+    int k;
+    total.ok += c[i].ok;
+    total.wrong += c[i].wrong;
+    total.overrun += c[i].overrun;
+    total.guest_calls += c[i].guest_calls;
+    for (k = 0; k < 18; k++)
+      total.err[k] += c[i].err[k];
+  }
+  free(c);
+  printf("stress: %.0f s, %d threads, %d guest kills\n", seconds, threads, kills);
+  printf("  ok %llu (of which guest calls %llu), wrong answers %llu, overruns %llu\n",
+         (unsigned long long)total.ok, (unsigned long long)total.guest_calls,
+         (unsigned long long)total.wrong, (unsigned long long)total.overrun);
+  for (i = 1; i < 18; i++)
+    if (total.err[i])
+      printf("  %s: %llu\n", shmipc_strerror(-i), (unsigned long long)total.err[i]);
+  if (total.ok == 0 || total.wrong != 0 || total.overrun != 0 || kills == 0) {
+    printf("stress: FAILED\n");
+    return 1;
+  }
+  printf("stress: passed (every call got its own answer or an error)\n");
+  return 0;
+}
