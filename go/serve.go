@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -62,12 +63,16 @@ func (g *Guest) Serve(ctx context.Context, h Handler) error {
 
 	st := &serveState{stopped: make(chan struct{})}
 	host := g.slots[:g.geo.hostSlots]
+	// Serve itself watches the host, once per LivenessInterval; workers
+	// sleep longer and are woken by the stop below when it is gone. An idle
+	// guest so wakes once per interval, not once per slot.
+	crowded := len(host) > runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	for i := range host {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := g.work(&host[i], h, &st.stop); err != nil {
+			if err := g.work(&host[i], h, &st.stop, crowded); err != nil {
 				st.finish(fmt.Errorf("host slot %d: %w", i, err))
 			}
 		}(i)
@@ -75,13 +80,27 @@ func (g *Guest) Serve(ctx context.Context, h Handler) error {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 
-	select {
-	case <-done:
-	case <-st.stopped: // a worker failed
-	case <-ctx.Done():
-		st.finish(ctx.Err())
-	case <-g.closeCh:
-		st.finish(errClosedLocally)
+	watch := time.NewTicker(g.opts.LivenessInterval)
+	defer watch.Stop()
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case <-st.stopped: // a worker failed
+			break wait
+		case <-ctx.Done():
+			st.finish(ctx.Err())
+			break wait
+		case <-g.closeCh:
+			st.finish(errClosedLocally)
+			break wait
+		case <-watch.C:
+			if err := g.hostGone(); err != nil {
+				st.finish(err)
+				break wait
+			}
+		}
 	}
 	// Workers check the stop flag before every sleep; wake the sleepers so
 	// that they do it now rather than after LivenessInterval.
@@ -114,10 +133,10 @@ func (st *serveState) result() error {
 
 // work is one worker: it answers the requests of one host slot until it
 // fails or is told to stop.
-func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool) error {
+func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, crowded bool) error {
 	ctrl := &s.hdr.ctrl
 	ws := waitSpec{word: ctrl, target: stateReqReady, bit: ctrlSW, keep: anyState,
-		deadline: noDeadline, stop: stop}
+		deadline: noDeadline, stop: stop, idle: true, crowded: crowded}
 	for {
 		// A busy worker never sleeps, so it checks here too.
 		if stop.Load() {

@@ -47,7 +47,22 @@ type waitSpec struct {
 	checkGen bool
 	deadline time.Duration // g.now() limit, or noDeadline
 	stop     *atomic.Bool  // optional: Serve's stop flag
+	// crowded: more spinning workers than Ps. A worker then hands its P on
+	// every few spins, so that the worker whose slot has work gets to run
+	// soon (the Go scheduler only switches goroutines at such points).
+	crowded bool
+	// idle: a Serve worker; it may sleep up to idleSleep, since Serve
+	// watches the host and wakes it (as do Close and ctx).
+	idle bool
 }
+
+// idleSleep bounds the sleep of a Serve worker: Serve watches the host,
+// so an idle guest wakes once per LivenessInterval, not once per slot.
+const idleSleep = time.Second
+
+// crowdedGosched is the number of spins between two runtime.Gosched calls
+// of a crowded worker.
+const crowdedGosched = 4
 
 // now returns the monotonic time since Connect.
 func (g *Guest) now() time.Duration { return time.Since(g.epoch) }
@@ -81,6 +96,9 @@ func (g *Guest) waitState(ws *waitSpec) (uint32, error) {
 		// (a few hundred microseconds with the default budget).
 		if spins > 0 {
 			spins--
+			if ws.crowded && spins%crowdedGosched == 0 {
+				runtime.Gosched()
+			}
 			if spins%yieldEvery == 0 {
 				// Now and then let the other workers of this process have
 				// this P; doing it at every yield point costs more latency
@@ -114,7 +132,11 @@ func (g *Guest) waitState(ws *waitSpec) (uint32, error) {
 			v |= ws.bit
 		}
 		// Returns at once if the word is no longer v.
-		futexWait(ws.word, v, g.sleepFor(ws.deadline))
+		d := g.sleepFor(ws.deadline)
+		if ws.idle {
+			d = idleSleep
+		}
+		futexWait(ws.word, v, d)
 	}
 }
 

@@ -120,9 +120,12 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
                       uint32_t *out)
 {
   int64_t deadline = -1, now;
+  int64_t sleep_ns = u->max_sleep_ns > 0 ? u->max_sleep_ns : ep->liveness_ns;
   uint32_t v, i;
   int r;
 
+  if (u->yield_first)
+    shmipc__yield();
   /* Fast phase: no clock read and no system call until the first yield
    * point, so a prompt peer costs nothing but the loads. Timeouts are
    * therefore honoured to within one yield period (~128 pauses). */
@@ -188,7 +191,7 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
       v |= u->announce_bit;
     }
     now = deadline - now;
-    shmipc__futex_wait(word, v, now < ep->liveness_ns ? now : ep->liveness_ns);
+    shmipc__futex_wait(word, v, now < sleep_ns ? now : sleep_ns);
   }
 }
 

@@ -12,6 +12,8 @@
 
 struct shmipc_guest;
 
+#define IDLE_SLEEP_NS INT64_C(1000000000)
+
 struct worker {
   struct shmipc_guest *g;
   pthread_t thread;
@@ -138,8 +140,9 @@ static void record_end(shmipc_guest *g, int reason)
 {
   if (shmipc__cas_full32(&g->reason_set, 0, 1) == 0)
     g->reason = reason;
-  /* A corrupt segment ends every worker, not just the one that saw it. */
-  if (reason == SHMIPC_E_CORRUPT) {
+  /* A corrupt segment or a gone host ends every worker, not just the one
+   * that saw it (only worker 0 watches the host while idle). */
+  if (reason == SHMIPC_E_CORRUPT || reason == SHMIPC_E_PEER_GONE) {
     shmipc__store_release32(&g->ep.closing, 1);
     shmipc__ep_wake_all(&g->ep);
   }
@@ -150,6 +153,9 @@ static void *worker_main(void *arg)
   struct worker *wk = arg;
   shmipc_guest *g = wk->g;
   uint32_t *ctrl = &shmipc__wslot(&g->ep.seg, wk->index)->ctrl;
+  /* Worker 0 checks the host every liveness interval while idle; the
+   * others sleep up to IDLE_SLEEP_NS and are woken when it finds the host
+   * gone, so an idle guest wakes once per interval, not once per slot. */
   const struct shmipc__until u = {
       .mask = SHMIPC_CTRL_STATE_MASK,
       .value = SHMIPC_SLOT_REQ_READY,
@@ -157,6 +163,7 @@ static void *worker_main(void *arg)
       .announce_bit = SHMIPC_CTRL_RESPONDER_WAITING,
       .check_ctrl = true,
       .check_peer = true,
+      .max_sleep_ns = wk->index == 0 ? 0 : IDLE_SLEEP_NS,
   };
   uint32_t v;
   int r;

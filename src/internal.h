@@ -118,6 +118,7 @@ struct shmipc_slot {
   uint32_t index;      /* slot index in the segment */
   uint32_t claimed;    /* ctrl value of our claim: generation | CLAIMED */
   uint32_t phase;      /* enum shmipc__phase; only the holder touches it */
+  bool woke_peer;      /* the last publish had to wake the responder */
   uint32_t held;       /* atomic: 1 while a thread holds (or judges) it */
   uint32_t reusable;   /* atomic: 1 = claimable once it reads RESP_READY of
                         * our generation (consumed or quarantined) */
@@ -158,6 +159,9 @@ struct shmipc__until {
   bool check_ctrl;       /* the word is a slot control word: reject illegal values */
   bool check_peer;       /* a dead or closed peer ends the wait */
   const uint32_t *stop;  /* optional extra stop flag (atomic), e.g. a listener's */
+  int64_t max_sleep_ns;  /* longest futex sleep; 0: the liveness interval */
+  bool yield_first;      /* we just woke the peer: it may have been queued
+                          * on this CPU, so give the CPU up once first */
   uint32_t keep;         /* with check_ctrl: states (1 << state) that mean
                           * "not yet"; any other is corrupt (0: any) */
 };

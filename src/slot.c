@@ -274,7 +274,8 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
     if (old == v)
       break;
   }
-  if (v & SHMIPC_CTRL_RESPONDER_WAITING)
+  s->woke_peer = (v & SHMIPC_CTRL_RESPONDER_WAITING) != 0;
+  if (s->woke_peer)
     shmipc__futex_wake(&s->w->ctrl);
   s->phase = SHMIPC__PH_SENT;
   if (ep->role == SHMIPC__ROLE_GUEST) {
@@ -359,7 +360,7 @@ static int abandon(shmipc_slot *s, int why)
 
 int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
 {
-  const struct shmipc__until u = {
+  struct shmipc__until u = {
       .mask = SHMIPC_CTRL_STATE_MASK,
       .value = SHMIPC_SLOT_RESP_READY,
       .equal = true,
@@ -379,6 +380,9 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
   r = shmipc__timeout(s->ep, timeout_ns, &timeout_ns);
   if (r != SHMIPC_OK)
     return r;
+  /* The kernel often queues a woken thread on the waker's CPU; spinning
+   * here would then delay the very answer we wait for. */
+  u.yield_first = s->woke_peer;
   r = shmipc__wait_word(s->ep, &s->w->ctrl, &u, timeout_ns, &v);
   if (r == SHMIPC_OK) {
     if ((v & GEN_MASK) != (s->claimed & GEN_MASK)) {
