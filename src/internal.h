@@ -119,14 +119,22 @@ struct shmipc_slot {
   uint32_t claimed;    /* ctrl value of our claim: generation | CLAIMED */
   uint32_t phase;      /* enum shmipc__phase; only the holder touches it */
   bool woke_peer;      /* the last publish had to wake the responder */
-  uint32_t held;       /* atomic: 1 while a thread holds (or judges) it */
-  uint32_t reusable;   /* atomic: 1 = claimable once it reads RESP_READY of
-                        * our generation (consumed or quarantined) */
+  uint32_t own;        /* atomic, enum shmipc__own: who has the record */
   uint32_t lost_epoch; /* attach epoch of the responder that owns it */
   uint64_t seq;
   const uint8_t *resp_data;
   uint32_t resp_size;
   uint32_t resp_type;
+};
+
+/* A slot's private record is held by one thread at a time, whatever the
+ * shared word says. Released records are IDLE (the shared word is FREE) or
+ * REUSABLE (it reads, or will read once a late answer comes, RESP_READY of
+ * our generation, and may be claimed directly over it). */
+enum shmipc__own {
+  SHMIPC__OWN_IDLE = 0,
+  SHMIPC__OWN_HELD = 1,
+  SHMIPC__OWN_REUSABLE = 2,
 };
 
 enum shmipc__phase {

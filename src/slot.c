@@ -64,13 +64,12 @@ static void recover_lost(struct shmipc__endpoint *ep)
     struct shmipc_slot *s = &ep->req_slots[i];
     bool mine;
 
-    if (!shmipc__load_acquire32(&s->reusable) ||
-        shmipc__cas_full32(&s->held, 0, 1) != 0)
+    /* full: pairs with the release store of own in shmipc_slot_release();
+     * the record's fields are ours to read after it */
+    if (shmipc__load_relaxed32(&s->own) != SHMIPC__OWN_REUSABLE ||
+        shmipc__cas_full32(&s->own, SHMIPC__OWN_REUSABLE, SHMIPC__OWN_HELD) !=
+            SHMIPC__OWN_REUSABLE)
       continue;
-    if (shmipc__cas_full32(&s->reusable, 1, 0) != 1) {
-      shmipc__store_release32(&s->held, 0);
-      continue;
-    }
     mine = s->lost_epoch != epoch;
     if (!mine) {
       if (gone < 0)
@@ -90,13 +89,13 @@ static void recover_lost(struct shmipc__endpoint *ep)
                                    (v & SHMIPC_CTRL_RESPONDER_WAITING) |
                                    SHMIPC_SLOT_FREE);
       if (old == v) {
-        shmipc__store_release32(&s->held, 0);
+        shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
         free_slot_notify(ep);
         return;
       }
     }
-    shmipc__store_release32(&s->reusable, 1); /* not yet: keep quarantined */
-    shmipc__store_release32(&s->held, 0);
+    /* not yet: keep it quarantined */
+    shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
   }
 }
 
@@ -109,23 +108,19 @@ static void recover_lost(struct shmipc__endpoint *ep)
  * the old mark hand the next use out twice). */
 static bool claim(struct shmipc_slot *s, uint32_t v)
 {
-  bool reuse = false;
-  uint32_t old;
+  uint32_t old, was;
 
   if (shmipc__ctrl_state(v) != SHMIPC_SLOT_FREE &&
       shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY)
     return false;
   /* The private half first: whatever a peer writes into the shared word
    * (a FREE over a slot we hold, say), one thread at a time holds @s.
-   * full: pairs with the release store of held in shmipc_slot_release() */
-  if (shmipc__cas_full32(&s->held, 0, 1) != 0)
+   * full: pairs with the release store of own in shmipc_slot_release() */
+  was = shmipc__load_relaxed32(&s->own);
+  if (was == SHMIPC__OWN_HELD ||
+      shmipc__cas_full32(&s->own, was, SHMIPC__OWN_HELD) != was)
     return false;
-  if (shmipc__load_acquire32(&s->reusable)) {
-    if (shmipc__cas_full32(&s->reusable, 1, 0) != 1) {
-      shmipc__store_release32(&s->held, 0);
-      return false; /* another thread is judging it */
-    }
-    reuse = true;
+  if (was == SHMIPC__OWN_REUSABLE) {
     /* Re-read: @v may predate a whole call by another thread that
      * claimed, used and released the slot after our caller read it
      * (found by tests/model, STALE_CLAIM). */
@@ -136,7 +131,8 @@ static bool claim(struct shmipc_slot *s, uint32_t v)
 
     if (!shmipc__ctrl_legal(v) ||
         (st == SHMIPC_SLOT_RESP_READY
-             ? !reuse || (v & GEN_MASK) != (s->claimed & GEN_MASK)
+             ? was != SHMIPC__OWN_REUSABLE ||
+                   (v & GEN_MASK) != (s->claimed & GEN_MASK)
              : st != SHMIPC_SLOT_FREE))
       break;
     /* A new generation with every claim: a CAS prepared against an older
@@ -158,9 +154,7 @@ static bool claim(struct shmipc_slot *s, uint32_t v)
   /* Not claimable after all (a late answer not yet in, or a word a peer
    * spoiled): keep it quarantined; recover_lost() frees it once the peer
    * that could write it is gone. */
-  if (reuse)
-    shmipc__store_release32(&s->reusable, 1);
-  shmipc__store_release32(&s->held, 0);
+  shmipc__store_release32(&s->own, was);
   return false;
 }
 
@@ -444,9 +438,8 @@ void shmipc_slot_release(shmipc_slot *s)
      * slot): mark it reusable. try_claim() takes it as soon as it reads
      * RESP_READY of our generation, which for DONE is already the case. */
     s->phase = SHMIPC__PH_IDLE;
-    /* release: pairs with the acquire of the mark in claim() */
-    shmipc__store_release32(&s->reusable, 1);
-    shmipc__store_release32(&s->held, 0);
+    /* release: pairs with the CAS on own in claim() */
+    shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
     free_slot_notify(s->ep);
     return;
   }
@@ -456,8 +449,7 @@ void shmipc_slot_release(shmipc_slot *s)
       /* A peer wrote a slot we held: quarantine it like a lost call. */
       lose(s);
       s->phase = SHMIPC__PH_IDLE;
-      shmipc__store_release32(&s->reusable, 1);
-      shmipc__store_release32(&s->held, 0);
+      shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
       return;
     }
     /* full: frees the slot; pairs with the next claim CAS in claim() */
@@ -467,8 +459,8 @@ void shmipc_slot_release(shmipc_slot *s)
     if (old == v)
       break;
   }
-  /* release: pairs with the CAS on held in claim() */
-  shmipc__store_release32(&s->held, 0);
+  /* release: pairs with the CAS on own in claim() */
+  shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
   free_slot_notify(s->ep);
 }
 
