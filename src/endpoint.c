@@ -110,9 +110,17 @@ uint32_t shmipc__peer_epoch(const struct shmipc__endpoint *ep)
          SHMIPC_ATTACH_EPOCH_MASK;
 }
 
-static inline bool until_done(const struct shmipc__until *u, uint32_t v)
+/* What a value of the waited-on word means: 1 done, 0 not yet, or a
+ * negative code (a control word no peer may legally write). */
+static inline int judge(const struct shmipc__until *u, uint32_t v)
 {
-  return ((v & u->mask) == u->value) == u->equal;
+  if (u->check_ctrl && !shmipc__ctrl_legal(v))
+    return SHMIPC_E_CORRUPT;
+  if (((v & u->mask) == u->value) == u->equal)
+    return 1;
+  if (u->keep != 0 && !(u->keep & (1u << shmipc__ctrl_state(v))))
+    return SHMIPC_E_CORRUPT;
+  return 0;
 }
 
 int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
@@ -134,14 +142,10 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
      * the state we wait for (e.g. PROCESSING -> RESP_READY in
      * shmipc__respond()); what it wrote before is visible after this. */
     v = shmipc__load_acquire32(word);
-    if (u->check_ctrl && !shmipc__ctrl_legal(v))
-      return SHMIPC_E_CORRUPT;
-    if (until_done(u, v)) {
+    if ((r = judge(u, v)) != 0) {
       *out = v;
-      return SHMIPC_OK;
+      return r > 0 ? SHMIPC_OK : r;
     }
-    if (u->keep != 0 && !(u->keep & (1u << shmipc__ctrl_state(v))))
-      return SHMIPC_E_CORRUPT;
     if (timeout_ns == 0)
       return SHMIPC_E_TIMEOUT;
     if (i >= ep->spin_budget)
@@ -161,14 +165,10 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
   /* Slow phase: announce, re-check, sleep. */
   for (;;) {
     v = shmipc__load_acquire32(word); /* acquire: as above */
-    if (u->check_ctrl && !shmipc__ctrl_legal(v))
-      return SHMIPC_E_CORRUPT;
-    if (until_done(u, v)) {
+    if ((r = judge(u, v)) != 0) {
       *out = v;
-      return SHMIPC_OK;
+      return r > 0 ? SHMIPC_OK : r;
     }
-    if (u->keep != 0 && !(u->keep & (1u << shmipc__ctrl_state(v))))
-      return SHMIPC_E_CORRUPT;
     now = shmipc__now_ns();
     if (deadline < 0)
       deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
@@ -185,7 +185,8 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
       /* full: the announce. Either it lands before the peer's transition
        * CAS on this word (which then sees our bit and wakes us) or after
        * it (and fails here, so we re-check). Pairs with the waker's CAS in
-       * shmipc__publish() / shmipc__respond() / attach / doorbell. */
+       * shmipc_slot_publish(), shmipc__respond(), set_attach() (guest.c)
+       * or the doorbell ring. */
       if (shmipc__cas_full32(word, v, v | u->announce_bit) != v)
         continue;
       v |= u->announce_bit;
@@ -193,6 +194,22 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
     now = deadline - now;
     shmipc__futex_wait(word, v, now < sleep_ns ? now : sleep_ns);
   }
+}
+
+void shmipc__ring_doorbell(struct shmipc__endpoint *ep, bool always_wake)
+{
+  uint32_t *bell = &shmipc__hdr(&ep->seg)->doorbell;
+  uint32_t v, old;
+
+  for (v = shmipc__load_relaxed32(bell);; v = old) {
+    /* full: orders the caller's publish before the ring; pairs with the
+     * listener's announce CAS on the doorbell in shmipc__wait_word() */
+    old = shmipc__cas_full32(bell, v, (v + 1) & SHMIPC_DOORBELL_COUNTER_MASK);
+    if (old == v)
+      break;
+  }
+  if (always_wake || (v & SHMIPC_DOORBELL_LISTENER_WAITING))
+    shmipc__futex_wake(bell);
 }
 
 void shmipc__ep_wake_all(struct shmipc__endpoint *ep)

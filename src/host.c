@@ -281,23 +281,6 @@ int shmipc_host_listen_start(shmipc_host *h, shmipc_handler_fn fn, void *user)
   return SHMIPC_OK;
 }
 
-/* Move the doorbell counter (and wake a sleeping listener). A listener that
- * checked its stop flag just before we set it and is about to sleep on the
- * old value then returns at once instead of at its next liveness tick. */
-static void ring_doorbell(struct shmipc__endpoint *ep)
-{
-  uint32_t *bell = &shmipc__hdr(&ep->seg)->doorbell;
-  uint32_t v, old;
-
-  for (v = shmipc__load_relaxed32(bell);; v = old) {
-    /* full: as the guest's ring in shmipc_slot_publish() */
-    old = shmipc__cas_full32(bell, v, (v + 1) & SHMIPC_DOORBELL_COUNTER_MASK);
-    if (old == v)
-      break;
-  }
-  shmipc__futex_wake(bell);
-}
-
 int shmipc_host_listen_stop(shmipc_host *h)
 {
   if (h == NULL)
@@ -307,7 +290,10 @@ int shmipc_host_listen_stop(shmipc_host *h)
   /* release: pairs with the listener's acquire of listener_stop in
    * shmipc__wait_word(); the wake makes a sleeping listener look. */
   shmipc__store_release32(&h->listener_stop, 1);
-  ring_doorbell(&h->ep);
+  /* Moving the counter makes a listener that checked the stop flag just
+   * before we set it, and is about to sleep on the old value, return at
+   * once instead of at its next liveness tick. */
+  shmipc__ring_doorbell(&h->ep, true);
   pthread_join(h->listener, NULL);
   shmipc__store_release32(&h->listening, 0);
   return SHMIPC_OK;

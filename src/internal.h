@@ -189,6 +189,9 @@ uint32_t shmipc__peer_epoch(const struct shmipc__endpoint *ep);
 int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
                       const struct shmipc__until *u, int64_t timeout_ns,
                       uint32_t *out);
+/* Move the guest-call doorbell's counter; wake the listener if it
+ * announced a sleep (or always). */
+void shmipc__ring_doorbell(struct shmipc__endpoint *ep, bool always_wake);
 /* Wake every sleeper of this endpoint's words so that it re-checks. */
 void shmipc__ep_wake_all(struct shmipc__endpoint *ep);
 

@@ -12,6 +12,10 @@
 #include "internal.h"
 
 #define WAIT_BITS (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
+/* ep->free_seq (private memory): a counter and a "someone waits" bit,
+ * laid out like the doorbell word. */
+#define FREE_WAITING SHMIPC_DOORBELL_LISTENER_WAITING
+#define FREE_COUNT_MASK SHMIPC_DOORBELL_COUNTER_MASK
 #define GEN_MASK (~(uint32_t)0 << SHMIPC_CTRL_GEN_SHIFT)
 /* Longest sleep of a thread waiting for a free slot: late responses make
  * quarantined slots claimable without notifying, so we look this often. */
@@ -40,11 +44,11 @@ static void free_slot_notify(struct shmipc__endpoint *ep)
    * pairs with the announce CAS in shmipc__slot_acquire() */
   shmipc__fence_full();
   v = shmipc__load_relaxed32(&ep->free_seq);
-  if (!(v & SHMIPC_DOORBELL_LISTENER_WAITING))
+  if (!(v & FREE_WAITING))
     return;
   for (;; v = old) {
     old = shmipc__cas_full32(&ep->free_seq, v,
-                             (v + 1) & SHMIPC_DOORBELL_COUNTER_MASK);
+                             (v + 1) & FREE_COUNT_MASK);
     if (old == v)
       break;
   }
@@ -216,12 +220,12 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
     left = timeout_ns == INT64_MAX ? INT64_MAX : timeout_ns - (now - start);
     /* Announce, then look again (see free_slot_notify()). */
     seen = shmipc__load_relaxed32(&ep->free_seq);
-    if (!(seen & SHMIPC_DOORBELL_LISTENER_WAITING)) {
+    if (!(seen & FREE_WAITING)) {
       /* full: pairs with the fence in free_slot_notify() */
       if (shmipc__cas_full32(&ep->free_seq, seen,
-                             seen | SHMIPC_DOORBELL_LISTENER_WAITING) != seen)
+                             seen | FREE_WAITING) != seen)
         continue;
-      seen |= SHMIPC_DOORBELL_LISTENER_WAITING;
+      seen |= FREE_WAITING;
     }
     if ((s = try_claim(ep)) != NULL)
       break;
@@ -276,15 +280,7 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
     /* Ring the doorbell after the publish above, so that a listener that
      * reads the doorbell before scanning either sees this slot or sees the
      * counter move. */
-    uint32_t *bell = &shmipc__hdr(&ep->seg)->doorbell;
-    for (v = shmipc__load_relaxed32(bell);; v = old) {
-      /* full: pairs with the listener's announce CAS on the doorbell */
-      old = shmipc__cas_full32(bell, v, (v + 1) & SHMIPC_DOORBELL_COUNTER_MASK);
-      if (old == v)
-        break;
-    }
-    if (v & SHMIPC_DOORBELL_LISTENER_WAITING)
-      shmipc__futex_wake(bell);
+    shmipc__ring_doorbell(ep, false);
   }
   return SHMIPC_OK;
 }
@@ -306,8 +302,10 @@ static int take_response(shmipc_slot *s)
   uint32_t size = s->w->resp_size, flags = s->w->resp_flags;
 
   s->phase = SHMIPC__PH_DONE;
+  /* resp_seq must echo the seq we published (our private copy: the
+   * shared req_seq is the peer's to scribble on by now). */
   if (size > g->resp_capacity || (flags & ~SHMIPC_WIRE_FLAGS_KNOWN) != 0 ||
-      s->w->resp_seq != s->w->req_seq || s->w->req_seq != s->seq)
+      s->w->resp_seq != s->seq)
     return SHMIPC_E_CORRUPT;
   s->resp_size = size;
   s->resp_type = s->w->resp_type;
