@@ -117,7 +117,7 @@ static void *worker(void *arg)
       else
         c->ok++;
       c->guest_calls += (uint64_t)guest_call;
-    } else if (r < 0 && r >= -17) {
+    } else if (r < 0 && r >= -18) {
       c->err[-r]++;
     } else {
       c->wrong++;
