@@ -4,7 +4,7 @@
 # skipping what is already there. Runs apt-get as root (sudo if needed).
 set -eu
 
-pkgs="meson ninja-build pkg-config gcc g++ libc6-dev libatomic-ops-dev libcmocka-dev python3 binutils spin valgrind"
+pkgs="meson ninja-build pkg-config gcc g++ libc6-dev libatomic-ops-dev libcmocka-dev python3 binutils spin valgrind clang libclang-rt-dev"
 missing=""
 for p in $pkgs; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

@@ -233,6 +233,11 @@ void shmipc__stream_resp_put(void *p, uint32_t status, uint32_t state,
                              uint32_t max_parked);
 void shmipc__stream_resp_get(const void *p, uint32_t *status,
                              uint32_t *state, uint32_t *max_parked);
+/* Judge a stream answer as the sender does: SHMIPC_OK with its fields, or
+ * SHMIPC_E_CORRUPT for anything that is not a legal answer to @req_type. */
+int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
+                          size_t resp_size, const void *resp, uint32_t *status,
+                          uint32_t *state, uint32_t *max_parked);
 
 /* reassembler.c: tests drive the receiver's clock (nanoseconds) */
 void shmipc__reassembler_set_clock(shmipc_reassembler *r,

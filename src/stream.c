@@ -134,18 +134,12 @@ static int collect(struct send *x, shmipc_slot *s, uint32_t type,
     fail(x, r, 0, index, offset);
     return -1;
   }
-  if (shmipc_slot_resp_type(s) != type ||
-      shmipc_slot_resp_size(s) != SHMIPC__STREAM_RESP) {
-    shmipc_slot_release(s);
-    fail(x, SHMIPC_E_CORRUPT, 0, index, offset);
-    return -1;
-  }
-  shmipc__stream_resp_get(shmipc_slot_resp_data(s), &status, &state,
-                          &x->max_parked);
+  r = shmipc__stream_answer(type, shmipc_slot_resp_type(s),
+                            shmipc_slot_resp_size(s), shmipc_slot_resp_data(s),
+                            &status, &state, &x->max_parked);
   shmipc_slot_release(s);
-  if (state > SHMIPC__SST_DROPPED ||
-      (status == SHMIPC_STREAM_OK && state == SHMIPC__SST_NONE)) {
-    fail(x, SHMIPC_E_CORRUPT, 0, index, offset);
+  if (r != SHMIPC_OK) {
+    fail(x, r, 0, index, offset);
     return -1;
   }
   if (status != SHMIPC_STREAM_OK) {

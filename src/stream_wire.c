@@ -80,6 +80,22 @@ void shmipc__stream_resp_get(const void *p, uint32_t *status,
   *max_parked = get32(b + 8);
 }
 
+int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
+                          size_t resp_size, const void *resp, uint32_t *status,
+                          uint32_t *state, uint32_t *max_parked)
+{
+  if (resp_type != req_type || resp_size != SHMIPC__STREAM_RESP ||
+      resp == NULL)
+    return SHMIPC_E_CORRUPT;
+  shmipc__stream_resp_get(resp, status, state, max_parked);
+  /* legal pairs: accepted with OPEN, COMPLETE or DROPPED; refused with any
+   * state (docs/PROTOCOL.md, "Stream response") */
+  if (*state > SHMIPC__SST_DROPPED ||
+      (*status == SHMIPC_STREAM_OK && *state == SHMIPC__SST_NONE))
+    return SHMIPC_E_CORRUPT;
+  return SHMIPC_OK;
+}
+
 static const char *const reason_names[] = {
     "ok",    "malformed", "unknown", "duplicate", "too_big",
     "too_many", "bounds", "overlap", "empty",     "parked",
