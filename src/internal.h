@@ -239,6 +239,10 @@ int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
                           size_t resp_size, const void *resp, uint32_t *status,
                           uint32_t *state, uint32_t *max_parked);
 
+/* memory_linux.c: a hint that @p (malloc'd, @len bytes) will be written
+ * whole soon: large pages if the system offers them. */
+void shmipc__advise_large(void *p, size_t len);
+
 /* reassembler.c: tests drive the receiver's clock (nanoseconds) */
 void shmipc__reassembler_set_clock(shmipc_reassembler *r,
                                    int64_t (*now)(void *), void *arg);

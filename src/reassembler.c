@@ -317,6 +317,7 @@ static void start(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
     *status = SHMIPC_STREAM_NOMEM;
     goto out;
   }
+  shmipc__advise_large(st->buf, (size_t)h->total);
   st->in_use = true;
   st->id = h->id;
   st->total = h->total;
