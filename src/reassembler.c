@@ -273,13 +273,13 @@ static void start(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
   uint32_t i;
 
   *state = SHMIPC__SST_NONE;
+  pthread_mutex_lock(&r->mu);
+  sweep(r, r->now(r->now_arg));
   if (req_len != SHMIPC__STREAM_HDR || h->id == 0 || h->offset != 0 ||
       h->flags != 0) {
     *status = SHMIPC_STREAM_MALFORMED;
-    return;
+    goto out;
   }
-  pthread_mutex_lock(&r->mu);
-  sweep(r, r->now(r->now_arg));
   if (find_open(r, h->id) != NULL) {
     *status = SHMIPC_STREAM_DUPLICATE;
     *state = SHMIPC__SST_OPEN;
@@ -343,12 +343,12 @@ static void chunk(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
   unsigned char *buf;
 
   *state = SHMIPC__SST_NONE;
-  if (h->id == 0 || (h->flags & ~SHMIPC__STREAM_F_ABORT) != 0) {
-    *status = SHMIPC_STREAM_MALFORMED;
-    return;
-  }
   pthread_mutex_lock(&r->mu);
   sweep(r, r->now(r->now_arg));
+  if (h->id == 0 || (h->flags & ~SHMIPC__STREAM_F_ABORT) != 0) {
+    *status = SHMIPC_STREAM_MALFORMED;
+    goto out;
+  }
   st = find_open(r, h->id);
   if (st == NULL) {
     *status = SHMIPC_STREAM_UNKNOWN;
@@ -423,6 +423,10 @@ int shmipc_reassembler_handle(void *user, uint32_t type, const void *req,
   if (resp_cap < SHMIPC__STREAM_RESP)
     return -1; /* the guest answers SYSTEM_ERROR: no room for an answer */
   if (req_len < SHMIPC__STREAM_HDR) {
+    /* every stream message sweeps, even one too short to read */
+    pthread_mutex_lock(&r->mu);
+    sweep(r, r->now(r->now_arg));
+    pthread_mutex_unlock(&r->mu);
     status = SHMIPC_STREAM_MALFORMED;
     state = SHMIPC__SST_NONE;
   } else {

@@ -32,15 +32,15 @@ enum {
 static shmipc_guest *guest;
 static shmipc_reassembler *reasm;
 
-/* The last REMEMBERED distinct stream ids delivered, for T_STREAM_DIGEST. */
+/* The REMEMBERED stream ids delivered most recently, for T_STREAM_DIGEST. */
 static struct {
   pthread_mutex_t mu;
   struct {
-    uint64_t id, len;
+    uint64_t id, len, used;
     uint32_t app_type, count;
     unsigned char sha[32];
   } e[REMEMBERED];
-  unsigned next;
+  uint64_t clock;
 } seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void put64(unsigned char *p, uint64_t v)
@@ -71,9 +71,14 @@ static int on_stream(void *user, uint64_t id, uint32_t app_type, void *data,
     if (seen.e[i].count > 0 && seen.e[i].id == id)
       break;
   if (i == REMEMBERED) {
-    i = seen.next++ % REMEMBERED;
+    /* a new id takes a free entry, else the one delivered longest ago */
+    unsigned k;
+    for (i = 0, k = 0; k < REMEMBERED; k++)
+      if (seen.e[k].used < seen.e[i].used)
+        i = k;
     seen.e[i].count = 0;
   }
+  seen.e[i].used = ++seen.clock;
   seen.e[i].id = id;
   seen.e[i].len = len;
   seen.e[i].app_type = app_type;
@@ -92,6 +97,7 @@ static int stream_query(uint32_t type, const unsigned char *req,
   unsigned i;
 
   if (type == T_STREAM_STATS) {
+    (void)req;
     if (resp_cap < 40)
       return -1;
     shmipc_reassembler_stats(reasm, &st);
@@ -103,7 +109,7 @@ static int stream_query(uint32_t type, const unsigned char *req,
     *resp_len = 40;
     return 0;
   }
-  if (req_len < 8 || resp_cap < 48)
+  if (req_len != 8 || resp_cap < 48)
     return -1;
   for (i = 0; i < 8; i++)
     id |= (uint64_t)req[i] << (8 * i);

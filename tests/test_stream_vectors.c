@@ -215,7 +215,7 @@ static void do_start(char **tok, int ntok)
 {
   static unsigned char req[SHMIPC__STREAM_HDR + 256];
   struct shmipc__stream_hdr h = {0};
-  uint64_t total, type, flags = 0, extra = 0;
+  uint64_t total, type, flags = 0, extra = 0, offset = 0;
   int arrow = find_arrow(tok, ntok);
 
   if (arrow < 4) {
@@ -225,11 +225,13 @@ static void do_start(char **tok, int ntok)
   if (parse_u64(tok[1], &h.id) || parse_u64(tok[2], &total) ||
       parse_u64(tok[3], &type) || opt_u64(tok, 4, arrow, "flags", &flags) < 0 ||
       opt_u64(tok, 4, arrow, "extra", &extra) < 0 || extra > 256 ||
+      opt_u64(tok, 4, arrow, "offset", &offset) < 0 ||
       type > UINT32_MAX || flags > UINT32_MAX) {
     failf("bad start line");
     return;
   }
   h.total = total;
+  h.offset = offset;
   h.app_type = (uint32_t)type;
   h.flags = (uint32_t)flags;
   shmipc__stream_hdr_put(req, &h);
