@@ -19,6 +19,10 @@
 
 #define MAX_STREAMS_LIMIT 65536u
 #define MAX_PARKED_LIMIT 65536u
+/* Buffers this large are kept for a next stream of the same size: a fresh
+ * one costs the kernel a zeroed page per page, which was most of the
+ * receiver's time for large streams. */
+#define SPARE_MIN ((uint64_t)4 << 20)
 
 struct range {
   uint64_t start, end;
@@ -51,7 +55,10 @@ struct shmipc_reassembler {
   struct stream *streams; /* lim.max_streams entries */
   uint32_t open;
   uint64_t reserved;      /* sum of totals of buffers not yet freed */
-  uint64_t peak_reserved;
+  uint64_t peak_reserved; /* of reserved + spare_len */
+  unsigned char *spare;   /* a retired buffer kept for reuse, or NULL */
+  uint64_t spare_len;     /* its size; reserved + spare_len <= max_total */
+  int64_t spare_ns;       /* when it was retired */
   uint64_t delivered;
   uint64_t dropped;
 };
@@ -116,12 +123,46 @@ err_free:
   return SHMIPC_E_NOMEM;
 }
 
+static void note_peak(shmipc_reassembler *r)
+{
+  if (r->reserved + r->spare_len > r->peak_reserved)
+    r->peak_reserved = r->reserved + r->spare_len;
+}
+
+/* Under mu, with @len no longer counted in reserved: keep @buf as the
+ * spare for a next stream of the same size, or free it. Its old bytes are
+ * never seen: a stream is delivered only once every byte was written. */
+static void retire(shmipc_reassembler *r, unsigned char *buf, uint64_t len)
+{
+  if (buf == NULL)
+    return;
+  if (len < SPARE_MIN || len > r->lim.max_total - r->reserved) {
+    free(buf);
+    return;
+  }
+  free(r->spare);
+  r->spare = buf;
+  r->spare_len = len;
+  r->spare_ns = r->now(r->now_arg);
+  note_peak(r);
+}
+
+static void drop_spare(shmipc_reassembler *r)
+{
+  free(r->spare);
+  r->spare = NULL;
+  r->spare_len = 0;
+}
+
 static void free_entry(shmipc_reassembler *r, struct stream *st)
 {
-  free(st->buf);
+  unsigned char *buf = st->buf;
+  uint64_t len = st->total;
+
   free(st->parked);
   r->reserved -= st->total;
   memset(st, 0, sizeof *st);
+  retire(r, buf, len);
 }
 
 void shmipc_reassembler_destroy(shmipc_reassembler *r)
@@ -133,6 +174,7 @@ void shmipc_reassembler_destroy(shmipc_reassembler *r)
   for (i = 0; i < r->lim.max_streams; i++)
     if (r->streams[i].in_use)
       free_entry(r, &r->streams[i]);
+  drop_spare(r);
   pthread_mutex_destroy(&r->mu);
   free(r->streams);
   free(r);
@@ -152,6 +194,7 @@ void shmipc_reassembler_stats(shmipc_reassembler *r, shmipc_stream_stats *out)
   pthread_mutex_lock(&r->mu);
   out->open = r->open;
   out->reserved = r->reserved;
+  out->cached = r->spare_len;
   out->peak_reserved = r->peak_reserved;
   out->delivered = r->delivered;
   out->dropped = r->dropped;
@@ -174,11 +217,14 @@ static void drop(shmipc_reassembler *r, struct stream *st)
     free_entry(r, st);
 }
 
-/* Under mu: drop every open stream idle for more than the timeout. */
+/* Under mu: drop every open stream idle for more than the timeout, and a
+ * spare buffer unused as long. */
 static void sweep(shmipc_reassembler *r, int64_t now)
 {
   uint32_t i;
 
+  if (r->spare != NULL && now - r->spare_ns > r->lim.idle_timeout_ns)
+    drop_spare(r);
   for (i = 0; i < r->lim.max_streams; i++) {
     struct stream *st = &r->streams[i];
 
@@ -255,9 +301,9 @@ static uint32_t deliver(shmipc_reassembler *r, uint64_t id, uint32_t app_type,
 {
   int rc = r->fn(r->fn_user, id, app_type, buf, (size_t)len);
 
-  if (rc != SHMIPC_STREAM_KEEP)
-    free(buf);
   pthread_mutex_lock(&r->mu);
+  if (rc != SHMIPC_STREAM_KEEP)
+    retire(r, buf, len);
   if (rc < 0)
     r->dropped++;
   else
@@ -308,8 +354,16 @@ static void start(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
                                          : SHMIPC__SST_DROPPED;
     return;
   }
+  if (r->spare != NULL && r->spare_len == h->total) {
+    st->buf = r->spare; /* its size was counted: reserved + spare fit */
+    r->spare = NULL;
+    r->spare_len = 0;
+  } else if (r->spare != NULL &&
+             r->spare_len > r->lim.max_total - r->reserved - h->total) {
+    drop_spare(r); /* the new buffer and the spare would not both fit */
+  }
   if ((uint64_t)(size_t)h->total != h->total ||
-      (st->buf = malloc((size_t)h->total)) == NULL ||
+      (st->buf == NULL && (st->buf = malloc((size_t)h->total)) == NULL) ||
       (r->lim.max_parked > 0 &&
        (st->parked = calloc(r->lim.max_parked, sizeof *st->parked)) == NULL)) {
     free(st->buf);
@@ -317,7 +371,8 @@ static void start(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
     *status = SHMIPC_STREAM_NOMEM;
     goto out;
   }
-  shmipc__advise_large(st->buf, (size_t)h->total);
+  if (st->buf != NULL)
+    shmipc__advise_large(st->buf, (size_t)h->total);
   st->in_use = true;
   st->id = h->id;
   st->total = h->total;
@@ -325,8 +380,7 @@ static void start(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
   st->last_ns = r->now(r->now_arg);
   r->open++;
   r->reserved += h->total;
-  if (r->reserved > r->peak_reserved)
-    r->peak_reserved = r->reserved;
+  note_peak(r);
   *status = SHMIPC_STREAM_OK;
   *state = SHMIPC__SST_OPEN;
 out:

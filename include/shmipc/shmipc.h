@@ -445,9 +445,13 @@ typedef struct shmipc_stream_stats {
   uint32_t struct_size;   /**< sizeof(shmipc_stream_stats), set by the caller */
   uint32_t open;          /**< open streams */
   uint64_t reserved;      /**< bytes held for open streams */
-  uint64_t peak_reserved; /**< the most ever held at once */
+  uint64_t peak_reserved; /**< the most ever held at once (reserved + cached) */
   uint64_t delivered;     /**< streams delivered */
   uint64_t dropped;       /**< streams dropped (any reason) */
+  uint64_t cached;        /**< bytes of a finished stream's buffer kept for a
+                               next stream of the same size (4 MiB and up;
+                               freed after the idle timeout); reserved +
+                               cached never exceeds max_total */
 } shmipc_stream_stats;
 
 /** Return value of a stream callback that keeps the buffer: the callee then

@@ -284,7 +284,8 @@ static void check_public_structs(void)
   CHECK_EQ_INT(offsetof(shmipc_stream_stats, peak_reserved), 16);
   CHECK_EQ_INT(offsetof(shmipc_stream_stats, delivered), 24);
   CHECK_EQ_INT(offsetof(shmipc_stream_stats, dropped), 32);
-  CHECK_EQ_INT(sizeof(shmipc_stream_stats), 40);
+  CHECK_EQ_INT(offsetof(shmipc_stream_stats, cached), 40);
+  CHECK_EQ_INT(sizeof(shmipc_stream_stats), 48);
 }
 
 /* Every handler and function pointer type keeps its documented signature. */
