@@ -22,6 +22,9 @@ const (
 	// parkedPrealloc bounds the parked ranges allocated at STREAM_START;
 	// a stream that parks more grows its list.
 	parkedPrealloc = 64
+	// spareMin is the smallest buffer Recycle keeps: below it, allocating
+	// and zeroing a new one costs little.
+	spareMin = 4 << 20
 )
 
 // StreamLimits bounds what a peer can make a Reassembler hold
@@ -121,8 +124,12 @@ type StreamStats struct {
 	// streams, plus those of dropped streams whose last chunk copy is still
 	// running. It never exceeds MaxTotal.
 	Reserved uint64
-	// PeakReserved is the largest Reserved seen.
+	// PeakReserved is the largest Reserved + Cached seen.
 	PeakReserved uint64
+	// Cached is the length of a recycled buffer kept for a next stream of
+	// the same length (see Recycle). Reserved + Cached never exceeds
+	// MaxTotal.
+	Cached uint64
 	// Delivered counts streams handed to the StreamFunc and accepted.
 	Delivered uint64
 	// Dropped counts streams dropped: aborted, refused by a check, idle,
@@ -172,6 +179,10 @@ type Reassembler struct {
 	peak     uint64
 	nDeliv   uint64
 	nDropped uint64
+	// spare is a recycled buffer for a next stream of its length, kept at
+	// most IdleTimeout after spareAt; reserved + len(spare) <= MaxTotal.
+	spare   []byte
+	spareAt time.Duration
 	// idleFloor is at most the last-activity time of every open stream, so
 	// the sweep can skip its scan while now - idleFloor <= IdleTimeout.
 	idleFloor time.Duration
@@ -214,7 +225,28 @@ func (r *Reassembler) Stats() StreamStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return StreamStats{Open: r.open, Reserved: r.reserved, PeakReserved: r.peak,
-		Delivered: r.nDeliv, Dropped: r.nDropped}
+		Delivered: r.nDeliv, Dropped: r.nDropped, Cached: uint64(len(r.spare))}
+}
+
+// Recycle gives back a buffer that a StreamFunc received and no longer
+// uses, not even through another slice. The Reassembler may keep it
+// (one buffer of 4 MiB or more, counted against MaxTotal, for at most
+// IdleTimeout) and hand it, every byte overwritten, to a later stream of
+// the same length instead of allocating and zeroing a new one. Calling it
+// is optional; a buffer not recycled is left to the garbage collector.
+func (r *Reassembler) Recycle(buf []byte) {
+	if uint64(len(buf)) < spareMin {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if uint64(len(buf)) > r.lim.MaxTotal-r.reserved {
+		return
+	}
+	r.spare, r.spareAt = buf[:len(buf):len(buf)], r.now()
+	if r.reserved+uint64(len(buf)) > r.peak {
+		r.peak = r.reserved + uint64(len(buf))
+	}
 }
 
 // Handle is the Reassembler's Handler. It answers MsgStreamStart and
@@ -311,10 +343,18 @@ func (r *Reassembler) start(req []byte) (StreamReason, StreamState) {
 	s := &stream{id: h.id, total: h.total, appType: h.appType, opening: true, last: now}
 	r.streams[h.id] = s
 	r.open++
+	var buf []byte
+	if uint64(len(r.spare)) == h.total {
+		buf, r.spare = r.spare, nil // its length was counted already
+	} else if uint64(len(r.spare)) > r.lim.MaxTotal-r.reserved-h.total {
+		r.spare = nil // the new buffer and the spare would not both fit
+	}
 	r.reserveLocked(h.total)
 	r.mu.Unlock()
 
-	buf := allocStream(h.total)
+	if buf == nil {
+		buf = allocStream(h.total)
+	}
 	var parked []span
 	if buf != nil {
 		parked = make([]span, 0, minInt(r.lim.MaxParked, parkedPrealloc))
@@ -500,8 +540,8 @@ func (r *Reassembler) hand(id uint64, appType uint32, data []byte) (StreamReason
 // reserveLocked adds n bytes to the reservation.
 func (r *Reassembler) reserveLocked(n uint64) {
 	r.reserved += n
-	if r.reserved > r.peak {
-		r.peak = r.reserved
+	if r.reserved+uint64(len(r.spare)) > r.peak {
+		r.peak = r.reserved + uint64(len(r.spare))
 	}
 }
 
@@ -522,6 +562,9 @@ func (r *Reassembler) dropLocked(s *stream) {
 // is more than IdleTimeout before now. Streams still opening are left
 // alone: their START has not been answered yet.
 func (r *Reassembler) sweepLocked(now time.Duration) {
+	if r.spare != nil && now-r.spareAt > r.lim.IdleTimeout {
+		r.spare = nil
+	}
 	if now-r.idleFloor <= r.lim.IdleTimeout {
 		return
 	}

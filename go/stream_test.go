@@ -507,3 +507,58 @@ func BenchmarkReassemblerChunk(b *testing.B) {
 		}
 	}
 }
+
+// A recycled buffer is handed to the next stream of its length, with every
+// byte overwritten; it counts against MaxTotal and goes after IdleTimeout.
+func TestReassemblerRecycle(t *testing.T) {
+	const n = spareMin
+	lim := StreamLimits{MaxStream: 2 * n, MaxTotal: 2 * n, MaxStreams: 2, MaxParked: 4, IdleTimeout: time.Second}
+	c := &collector{}
+	r := newTestReassembler(t, lim, c)
+	clk := &fakeClock{}
+	r.now = clk.now
+	one := func(id uint64, seed byte) []byte {
+		t.Helper()
+		data := pattern(n, seed)
+		st, sa := send(t, r, MsgStreamStart, startMsg(id, n, 300))
+		expect(t, "start", st, sa, StreamOK, StreamOpen)
+		st, sa = send(t, r, MsgStreamChunk, chunkMsg(id, n, 0, 300, data))
+		expect(t, "chunk", st, sa, StreamOK, StreamComplete)
+		got := c.deliveries()
+		d := got[len(got)-1]
+		if d.id != id || !bytes.Equal(d.data, data) {
+			t.Fatalf("stream %d delivered wrong bytes", id)
+		}
+		return d.data
+	}
+	first := one(1, 1)
+	r.Recycle(first)
+	if st := r.Stats(); st.Cached != n || st.PeakReserved != n {
+		t.Fatalf("after Recycle: %+v", st)
+	}
+	second := one(2, 2)
+	if &second[0] != &first[0] {
+		t.Fatal("the recycled buffer was not reused")
+	}
+	// A small buffer is not kept; a kept one goes when a new stream needs
+	// its room, and after IdleTimeout.
+	r.Recycle(make([]byte, 100))
+	if r.Stats().Cached != 0 {
+		t.Fatal("kept a small buffer")
+	}
+	r.Recycle(second)
+	st, sa := send(t, r, MsgStreamStart, startMsg(3, 2*n, 300))
+	expect(t, "start", st, sa, StreamOK, StreamOpen)
+	if s := r.Stats(); s.Cached != 0 || s.Reserved != 2*n {
+		t.Fatalf("spare kept past MaxTotal: %+v", s)
+	}
+	st2, sa2 := send(t, r, MsgStreamChunk, abortMsg(3, 2*n, 300))
+	expect(t, "abort", st2, sa2, StreamAborted, StreamDropped)
+	r.Recycle(second)
+	clk.t += 2 * time.Second
+	st2, sa2 = send(t, r, MsgStreamChunk, chunkMsg(9, 1, 0, 300, []byte{1}))
+	expect(t, "unknown", st2, sa2, StreamUnknown, StreamNone)
+	if r.Stats().Cached != 0 {
+		t.Fatal("spare kept past IdleTimeout")
+	}
+}

@@ -293,6 +293,75 @@ static void sender_judges_answers(void **state)
   assert_int_equal(st, 99);
 }
 
+static int64_t fake_ns;
+
+static int64_t fake_now(void *arg)
+{
+  (void)arg;
+  return fake_ns;
+}
+
+/* A delivered buffer of 4 MiB or more is reused for the next stream of the
+ * same size, counts against max_total, and goes after the idle timeout. */
+static void spare_buffer(void **state)
+{
+  enum { N = 4 << 20 };
+  static unsigned char d[65536];
+  shmipc_stream_limits lim;
+  shmipc_stream_stats st = {.struct_size = sizeof st};
+  shmipc_reassembler *r;
+  struct got g;
+  uint64_t off;
+
+  (void)state;
+  memset(&g, 0, sizeof g);
+  pthread_mutex_init(&g.mu, NULL);
+  shmipc_stream_limits_init(&lim);
+  lim.max_total = 2 * N;
+  lim.idle_timeout_ns = 1000;
+  assert_int_equal(shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL,
+                                             &r),
+                   SHMIPC_OK);
+  shmipc__reassembler_set_clock(r, fake_now, NULL);
+  for (int k = 0; k < 2; k++) {
+    memset(d, 0x11 * (k + 1), sizeof d);
+    assert_int_equal(msg(r, SHMIPC_MSG_STREAM_START, 1 + k, N, 0, 300, 0, NULL,
+                         0),
+                     SHMIPC__SST_OPEN);
+    for (off = 0; off < N; off += sizeof d)
+      assert_int_equal(msg(r, SHMIPC_MSG_STREAM_CHUNK, 1 + k, N, off, 300, 0,
+                           d, sizeof d) & 0xff00,
+                       0);
+    /* the callback saw this stream's bytes, not the last one's */
+    assert_int_equal(g.first, 0x11 * (k + 1));
+    assert_int_equal(g.last, 0x11 * (k + 1));
+    shmipc_reassembler_stats(r, &st);
+    assert_int_equal(st.cached, N);
+    assert_int_equal(st.reserved, 0);
+  }
+  assert_int_equal(st.peak_reserved, N);
+  /* a stream that needs the room takes it from the spare */
+  assert_int_equal(msg(r, SHMIPC_MSG_STREAM_START, 3, 2 * N, 0, 300, 0, NULL,
+                       0),
+                   SHMIPC__SST_OPEN);
+  shmipc_reassembler_stats(r, &st);
+  assert_int_equal(st.cached, 0);
+  assert_true(st.peak_reserved <= 2 * N);
+  assert_int_equal(msg(r, SHMIPC_MSG_STREAM_CHUNK, 3, 2 * N, 0, 300, 1, NULL,
+                       0),
+                   SHMIPC_STREAM_ABORTED << 8 | SHMIPC__SST_DROPPED);
+  /* the dropped buffer (8 MiB) is the spare now, until it idles out */
+  shmipc_reassembler_stats(r, &st);
+  assert_int_equal(st.cached, 2 * N);
+  fake_ns += 1001;
+  assert_int_equal(msg(r, SHMIPC_MSG_STREAM_CHUNK, 9, 1, 0, 300, 0, d, 1),
+                   SHMIPC_STREAM_UNKNOWN << 8);
+  shmipc_reassembler_stats(r, &st);
+  assert_int_equal(st.cached, 0);
+  shmipc_reassembler_destroy(r);
+  pthread_mutex_destroy(&g.mu);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -301,6 +370,7 @@ int main(void)
       cmocka_unit_test(passthrough_and_small_answer),
       cmocka_unit_test(limits_checked),
       cmocka_unit_test(sender_judges_answers),
+      cmocka_unit_test(spare_buffer),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
