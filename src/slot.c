@@ -274,7 +274,7 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
   }
   s->woke_peer = (v & SHMIPC_CTRL_RESPONDER_WAITING) != 0;
   if (s->woke_peer)
-    shmipc__futex_wake(&s->w->ctrl);
+    shmipc__word_wake(&ep->seg, &s->w->ctrl, SHMIPC_CTRL_RESPONDER_WAITING);
   s->phase = SHMIPC__PH_SENT;
   if (ep->role == SHMIPC__ROLE_GUEST) {
     /* Ring the doorbell after the publish above, so that a listener that
@@ -568,6 +568,6 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
     v = old;
   }
   if (v & SHMIPC_CTRL_REQUESTER_WAITING)
-    shmipc__futex_wake(&w->ctrl);
+    shmipc__word_wake(&ep->seg, &w->ctrl, SHMIPC_CTRL_REQUESTER_WAITING);
   return 1;
 }
