@@ -22,6 +22,13 @@
  * segment, then reports SHMIPC_E_PEER_GONE. Never returned to users. */
 #define SHMIPC__E_NO_HOST (-1001)
 
+/* C11 thread-local storage; MSVC's C compiler spells it as a declspec. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#define SHMIPC__THREAD_LOCAL __declspec(thread)
+#else
+#define SHMIPC__THREAD_LOCAL _Thread_local
+#endif
+
 #define SHMIPC__DEFAULT_SPIN 4096u
 #define SHMIPC__DEFAULT_TIMEOUT_NS INT64_C(10000000000)
 #define SHMIPC__DEFAULT_LIVENESS_NS INT64_C(50000000)

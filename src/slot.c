@@ -28,7 +28,7 @@ static inline uint32_t with_state(uint32_t v, uint32_t state, uint32_t clear)
 
 /* Preferred slot of this thread: a thread that keeps finding its slot free
  * keeps a 1:1 mapping and never contends with others. */
-static _Thread_local uint32_t slot_hint;
+static SHMIPC__THREAD_LOCAL uint32_t slot_hint;
 
 /* Tell threads waiting for a free slot that one may be there. Called after
  * the slot was made claimable. Dekker-style with the waiter in
