@@ -34,5 +34,11 @@ int raw_resize(struct raw *r, size_t size);
 void raw_wake(struct raw *r, uint32_t *word, uint32_t bit);
 /* Why raw_resize() cannot work here, or NULL. */
 const char *raw_resize_unsupported(void);
+/* Create under @name a segment this process may not open (as another
+ * user's would be), kept until raw_forbidden_drop(); -2 when it cannot be
+ * made here (see raw_forbidden_unsupported()). */
+int raw_make_forbidden(const char *name);
+void raw_forbidden_drop(void);
+const char *raw_forbidden_unsupported(void);
 
 #endif /* SHMIPC_TEST_RAW_H */

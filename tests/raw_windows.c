@@ -5,6 +5,7 @@
 #include <windows.h>
 
 #include <aclapi.h>
+#include <sddl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -200,4 +201,39 @@ void raw_wake(struct raw *r, uint32_t *word, uint32_t bit)
     SetEvent(e);
     CloseHandle(e);
   }
+}
+
+static HANDLE forbidden;
+
+/* A mapping whose DACL grants nobody anything: opening it is denied, as a
+ * segment of another user is. */
+int raw_make_forbidden(const char *name)
+{
+  SECURITY_ATTRIBUTES sa;
+  PSECURITY_DESCRIPTOR sd = NULL;
+  wchar_t wname[160];
+
+  if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(
+          L"D:P", SDDL_REVISION_1, &sd, NULL))
+    return -1;
+  sa.nLength = sizeof sa;
+  sa.lpSecurityDescriptor = sd;
+  sa.bInheritHandle = FALSE;
+  object_name(wname, 160, name, NULL);
+  forbidden = CreateFileMappingW(INVALID_HANDLE_VALUE, &sa, PAGE_READWRITE, 0,
+                                 4096, wname);
+  LocalFree(sd);
+  return forbidden != NULL ? 0 : -1;
+}
+
+void raw_forbidden_drop(void)
+{
+  if (forbidden != NULL)
+    CloseHandle(forbidden);
+  forbidden = NULL;
+}
+
+const char *raw_forbidden_unsupported(void)
+{
+  return NULL;
 }

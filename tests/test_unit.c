@@ -238,6 +238,26 @@ static void stale_segment_replaced(void **state)
   shmipc_host_destroy(h);
 }
 
+/* A segment this guest may not open is ACCESS at once, not a retry until
+ * the connect timeout. */
+static void attach_forbidden_is_access(void **state)
+{
+  const char *name = tname();
+  int64_t t0;
+
+  (void)state;
+  if (raw_forbidden_unsupported() != NULL) {
+    printf("attach_forbidden_is_access: not run on this OS: %s\n",
+           raw_forbidden_unsupported());
+    return;
+  }
+  assert_int_equal(raw_make_forbidden(name), 0);
+  t0 = now_ns();
+  assert_int_equal(guest_attach_rc(name, 2000 * MS), SHMIPC_E_ACCESS);
+  assert_true(now_ns() - t0 < 1000 * MS);
+  raw_forbidden_drop();
+}
+
 static void attach_missing_times_out(void **state)
 {
   int64_t t0 = now_ns(), dt;
@@ -783,6 +803,7 @@ int main(void)
       cmocka_unit_test(config_errors),
       cmocka_unit_test(segment_mode_and_exists),
       cmocka_unit_test(stale_segment_replaced),
+      cmocka_unit_test(attach_forbidden_is_access),
       cmocka_unit_test(attach_missing_times_out),
       cmocka_unit_test(attach_bad_header),
       cmocka_unit_test(second_guest_refused),
