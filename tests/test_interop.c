@@ -367,6 +367,51 @@ static void killed_guest_detected(void **state)
   shmipc_host_destroy(s.h);
 }
 
+/* Recovery: after a guest was killed holding a call, a new guest attaches
+ * to the same host and serves on every slot (the held one included). */
+static void guest_replaced_after_kill(void **state)
+{
+  struct session s;
+  struct killer k;
+  struct proc_status st;
+  pthread_t th;
+  char resp[16];
+  uint32_t ms = 5000;
+  int i;
+
+  (void)state;
+  start(&s, 2, 0);
+  memcpy(resp, &ms, 4);
+  k.victim = &s.guest;
+  k.after_ms = 50;
+  assert_int_equal(pthread_create(&th, NULL, kill_later, &k), 0);
+  assert_int_equal(shmipc_host_call(s.h, 201, resp, 4, resp, sizeof resp, NULL,
+                                    NULL, 10000 * MS),
+                   SHMIPC_E_PEER_GONE);
+  pthread_join(th, NULL);
+  assert_int_equal(reap(&s.guest, 1000, &st), 0);
+  {
+    const char *argv[] = {guest_path, "-name", s.name, "-timeout-ms", "10000",
+                          NULL};
+    if (proc_spawn(&s.guest, argv) != 0)
+      fail_msg("cannot start the second guest %s", guest_path);
+  }
+  if (shmipc_host_wait_guest(s.h, 10000 * MS) != SHMIPC_OK)
+    fail_msg("the second guest did not attach within 10 s");
+  for (i = 0; i < 50; i++) {
+    char msg[16], got[16];
+    int len = snprintf(msg, sizeof msg, "again %d", i);
+    size_t n = 0;
+    uint32_t t = 0;
+    assert_int_equal(shmipc_host_call(s.h, 150, msg, (size_t)len, got,
+                                      sizeof got, &n, &t, 5000 * MS),
+                     SHMIPC_OK);
+    assert_int_equal(n, (size_t)len);
+    assert_memory_equal(got, msg, (size_t)len);
+  }
+  stop(&s);
+}
+
 static int cmp_i64(const void *a, const void *b)
 {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -420,6 +465,7 @@ int main(int argc, char **argv)
       cmocka_unit_test(guest_calls),
       cmocka_unit_test(late_response_never_misdelivered),
       cmocka_unit_test(killed_guest_detected),
+      cmocka_unit_test(guest_replaced_after_kill),
       cmocka_unit_test(round_trip_64b),
   };
   const char *ci = getenv("CI");
