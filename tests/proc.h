@@ -7,6 +7,7 @@
 #ifndef SHMIPC_TEST_PROC_H
 #define SHMIPC_TEST_PROC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct proc {
@@ -29,6 +30,8 @@ void proc_kill(struct proc *p);
 /* 1 when @path names an executable file. */
 int proc_executable(const char *path);
 uint32_t proc_self_id(void);
+/* This program's own path, for re-running it as a child. */
+int proc_self_path(char *buf, size_t len);
 int64_t proc_now_ns(void);
 void proc_sleep_ms(int ms);
 

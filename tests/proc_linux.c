@@ -54,6 +54,16 @@ int proc_executable(const char *path)
   return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IXUSR);
 }
 
+int proc_self_path(char *buf, size_t len)
+{
+  ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  return 0;
+}
+
 uint32_t proc_self_id(void)
 {
   return (uint32_t)getpid();

@@ -62,6 +62,13 @@ int proc_executable(const char *path)
   return a != INVALID_FILE_ATTRIBUTES && !(a & FILE_ATTRIBUTE_DIRECTORY);
 }
 
+int proc_self_path(char *buf, size_t len)
+{
+  DWORD n = GetModuleFileNameA(NULL, buf, (DWORD)len);
+
+  return n > 0 && n < len ? 0 : -1;
+}
+
 uint32_t proc_self_id(void)
 {
   return (uint32_t)GetCurrentProcessId();

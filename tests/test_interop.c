@@ -367,6 +367,79 @@ static void killed_guest_detected(void **state)
   shmipc_host_destroy(s.h);
 }
 
+/* The child of killed_host_detected: a host that waits for its guest and
+ * then blocks until it is killed (at most 30 s). */
+static int host_child(const char *name)
+{
+  shmipc_host_config c;
+  shmipc_host *h;
+
+  shmipc_host_config_init(&c);
+  c.name = name;
+  c.host_slots = 2;
+  if (shmipc_host_create(&c, &h) != SHMIPC_OK)
+    return 3;
+  (void)shmipc_host_wait_guest(h, 10000 * MS);
+  proc_sleep_ms(30000);
+  shmipc_host_destroy(h);
+  return 0;
+}
+
+static int echo_handler(void *user, uint32_t type, const void *req,
+                        size_t req_len, void *resp, size_t resp_cap,
+                        size_t *resp_len, uint32_t *resp_type)
+{
+  (void)user;
+  if (req_len > resp_cap)
+    return -1;
+  memcpy(resp, req, req_len);
+  *resp_len = req_len;
+  *resp_type = type;
+  return 0;
+}
+
+/* The other direction: a host process killed under a serving guest (this
+ * process, the C guest) ends the guest's workers with PEER_GONE within
+ * the liveness bound. */
+static void killed_host_detected(void **state)
+{
+  static int n;
+  char self[1024], name[64];
+  shmipc_guest_config c;
+  shmipc_guest *g = NULL;
+  struct proc host;
+  struct proc_status st;
+  int64_t t0, dt;
+
+  (void)state;
+  assert_int_equal(proc_self_path(self, sizeof self), 0);
+  snprintf(name, sizeof name, "interop-host-%u-%d", (unsigned)proc_self_id(),
+           n++);
+  {
+    const char *argv[] = {self, "--host", name, NULL};
+    assert_int_equal(proc_spawn(&host, argv), 0);
+  }
+  shmipc_guest_config_init(&c);
+  c.name = name;
+  c.connect_timeout_ns = 10000 * MS;
+  assert_int_equal(shmipc_guest_attach(&c, &g), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(g, echo_handler, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_wait(g, 100 * MS), SHMIPC_E_TIMEOUT);
+  /* At an arbitrary point of the guest's liveness interval (its checks
+   * would otherwise be in step with the wait above). */
+  proc_sleep_ms(1 + (int)((now_ns() / 1000) % 50));
+  proc_kill(&host);
+  t0 = now_ns();
+  assert_int_equal(shmipc_guest_wait(g, 5000 * MS), SHMIPC_E_PEER_GONE);
+  dt = now_ns() - t0;
+  printf("killed host detected by the guest as PEER_GONE after %.1f ms\n",
+         (double)dt / 1e6);
+  assert_true(dt < 1000 * MS);
+  assert_int_equal(reap(&host, 1000, &st), 0);
+  assert_true(st.killed);
+  shmipc_guest_detach(g);
+}
+
 /* Recovery: after a guest was killed holding a call, a new guest attaches
  * to the same host and serves on every slot (the held one included). */
 static void guest_replaced_after_kill(void **state)
@@ -466,10 +539,13 @@ int main(int argc, char **argv)
       cmocka_unit_test(late_response_never_misdelivered),
       cmocka_unit_test(killed_guest_detected),
       cmocka_unit_test(guest_replaced_after_kill),
+      cmocka_unit_test(killed_host_detected),
       cmocka_unit_test(round_trip_64b),
   };
   const char *ci = getenv("CI");
 
+  if (argc == 3 && strcmp(argv[1], "--host") == 0)
+    return host_child(argv[2]);
   if (argc != 2) {
     fprintf(stderr, "usage: %s GUEST-BINARY\n", argv[0]);
     return 2;
