@@ -4,8 +4,9 @@
 // A host (the C library, libshmipc) creates a named segment holding a pool of
 // slots. The guest attaches to it with Connect, answers the host's requests
 // with Serve, and calls the host back with Call. The wire protocol is
-// docs/PROTOCOL.md in the libshmipc repository. Linux only: on other systems
-// Connect returns ErrSystem.
+// docs/PROTOCOL.md in the libshmipc repository. Linux and Windows (named
+// file mappings, mutexes and events, through the standard syscall package,
+// still without cgo); on other systems Connect returns ErrSystem.
 package shmipc
 
 import (
