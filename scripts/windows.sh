@@ -119,13 +119,14 @@ for r in res:
             print("  %s: %s" % (r["name"], line))
 PY
 echo "under Wine: shmipc-bench --quick (Wine is not a performance reference):"
-grep -v '^ready$' "$dir/bench-quick.txt" | sed 's/^/  /'
+tr -d '\r' <"$dir/bench-quick.txt" | grep -v '^ready$' | sed 's/^/  /'
 cat <<'EOF2'
 not run under Wine, and why:
   liveness, access, stress and hostile suites: they drive Linux directly
     (fork/exec, /dev/shm files, OFD locks, setuid to another user); the
     Windows liveness path (abandoned mutex -> PEER_GONE) is covered by the
-    unit suite (stale host) and the interop suite (killed guest).
+    unit suite (stale host, forbidden segment) and the interop suite
+    (killed guest, replacement guest, killed host).
   the Go guest's own end-to-end suite: its test-only Go host creates
     /dev/shm segments (Linux-only); the Go guest .exe is driven by the C
     host in the interop suite instead.
