@@ -9,6 +9,8 @@
 #include <shmipc/shmipc.h>
 
 #include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -337,4 +339,96 @@ void shmipc_bench_version(char *buf, size_t len)
   snprintf(buf, len, "runtime %u.%u.%u, headers %d.%d.%d", v >> 16,
            (v >> 8) & 0xffu, v & 0xffu, SHMIPC_VERSION_MAJOR,
            SHMIPC_VERSION_MINOR, SHMIPC_VERSION_PATCH);
+}
+
+int shmipc_stream_cell_run(const char *guest_path,
+                           const struct stream_params *p, double *bps,
+                           char *err, size_t errlen)
+{
+  static unsigned counter;
+  struct lib l = {.guest = -1, .guest_cpu0 = -1, .guest_cpu1 = -1};
+  shmipc_stream_sender *snd = NULL;
+  shmipc_stream_config scfg;
+  shmipc_host_config cfg;
+  shmipc_stream_result res = {.struct_size = sizeof res};
+  double rate[STREAM_REPS_MAX];
+  unsigned char *data;
+  int rc = -1, e;
+
+  *bps = NAN;
+  if (p->reps == 0 || p->reps > STREAM_REPS_MAX) {
+    snprintf(err, errlen, "invalid stream parameters");
+    return -1;
+  }
+  data = malloc(p->bytes);
+  if (data == NULL) {
+    snprintf(err, errlen, "cannot allocate %zu bytes", p->bytes);
+    return -1;
+  }
+  /* Touch every page: the sends measure copying, not the sender's faults
+   * (the receiver's buffer is new for every stream, as in real use). */
+  for (size_t i = 0; i < p->bytes; i++)
+    data[i] = (unsigned char)(i * 131 + 7);
+  snprintf(l.name, sizeof(l.name), "bench-s-%ld-%u", (long)getpid(),
+           counter++);
+  shmipc_host_config_init(&cfg);
+  cfg.name = l.name;
+  cfg.host_slots = p->slots;
+  cfg.req_capacity = p->slot_bytes;
+  cfg.resp_capacity = 4096;
+  snprintf(segment_path, sizeof(segment_path), "/dev/shm/shmipc-%s", l.name);
+  e = shmipc_host_create(&cfg, &l.h);
+  if (e != 0) {
+    snprintf(err, errlen, "shmipc_host_create: %s", shmipc_strerror(e));
+    free(data);
+    return -1;
+  }
+  segment_live = 1;
+  if (spawn_guest(&l, guest_path, err, errlen) != 0)
+    goto out;
+  if (wait_attached(&l, err, errlen) != 0)
+    goto out;
+  shmipc_stream_config_init(&scfg);
+  scfg.depth = p->depth;
+  e = shmipc_stream_sender_create(l.h, &scfg, &snd);
+  if (e != 0) {
+    snprintf(err, errlen, "shmipc_stream_sender_create: %s",
+             shmipc_strerror(e));
+    goto out;
+  }
+  for (unsigned k = 0; k < p->reps; k++) {
+    int64_t t0 = bench_now_ns();
+    e = shmipc_stream_send(snd, STREAM_APP_NO_DIGEST, data, p->bytes,
+                           60 * BENCH_NS_PER_S, &res);
+    int64_t t1 = bench_now_ns();
+    if (e != 0) {
+      snprintf(err, errlen, "shmipc_stream_send: %s (reason %s, chunk %llu)",
+               shmipc_strerror(e), shmipc_stream_reason_name(res.reason),
+               (unsigned long long)res.failed_chunk);
+      goto out;
+    }
+    rate[k] = (double)p->bytes * (double)BENCH_NS_PER_S / (double)(t1 - t0);
+  }
+  /* median */
+  for (unsigned a = 1; a < p->reps; a++)
+    for (unsigned b = a; b > 0 && rate[b - 1] > rate[b]; b--) {
+      double t = rate[b];
+      rate[b] = rate[b - 1];
+      rate[b - 1] = t;
+    }
+  *bps = rate[p->reps / 2];
+  rc = 0;
+out:
+  shmipc_stream_sender_destroy(snd);
+  shmipc_host_destroy(l.h);
+  segment_live = 0;
+  if (l.guest > 0 && !l.reaped) {
+    int k = bench_reap_child(l.guest, REAP_TIMEOUT_NS, &l.status);
+    if (k != 0 && rc == 0) {
+      snprintf(err, errlen, "guest did not exit after the host closed");
+      rc = -1;
+    }
+  }
+  free(data);
+  return rc;
 }

@@ -28,6 +28,31 @@
 int shmipc_cell_run(const char *guest_path, const struct bench_params *p,
                     struct bench_result *r);
 
+/** Stream cell parameters. */
+#define STREAM_REPS_MAX 9
+/* Application type the echo guests deliver without computing a digest
+ * (tests/ECHO_GUEST.md), so the cell times the transfer, not SHA-256. */
+#define STREAM_APP_NO_DIGEST 211u
+struct stream_params {
+  size_t bytes;        /* one stream of this many bytes */
+  unsigned reps;       /* sends; the median rate is reported */
+  unsigned depth;      /* chunks in flight */
+  unsigned slots;      /* host slots */
+  unsigned slot_bytes; /* request capacity per slot */
+};
+
+/**
+ * Stream cell: a host with p->slots slots of p->slot_bytes, the echo guest
+ * at @p guest_path, and p->reps streams of p->bytes through
+ * shmipc_stream_send() (depth p->depth). Each stream is timed from the call
+ * to its return (the guest has then delivered it); *bps is the median
+ * rate. Must be called while the process has a single thread (it forks).
+ * Returns 0, or -1 with @p err set.
+ */
+int shmipc_stream_cell_run(const char *guest_path,
+                           const struct stream_params *p, double *bps,
+                           char *err, size_t errlen);
+
 /** On SIGINT, SIGTERM or SIGHUP (unless ignored), remove the segment of a
  *  cell that is running, then die of the signal as before. */
 void shmipc_bench_install_cleanup(void);

@@ -40,9 +40,15 @@ def main(argv):
         seen.add(r["system"])
     if seen != SYSTEMS:
         fail("systems measured: %s, expected %s" % (sorted(seen), sorted(SYSTEMS)))
+    streams = set()
     for s in doc["stream"]:
         if not {"system", "bytes", "bytes_per_sec"} <= set(s):
             fail("bad stream entry %r" % s)
+        if not (s["bytes"] > 0 and (s["bytes_per_sec"] or 0) > 0):
+            fail("stream %r: no bandwidth" % s["system"])
+        streams.add(s["system"])
+    if streams != {"memcpy", "shmipc-go", "shmipc-c"}:
+        fail("streams measured: %s" % sorted(streams))
     idle = doc["idle_cpu_percent"]
     if not isinstance(idle, dict) or not {"host", "guest"} <= set(idle):
         fail("idle_cpu_percent must have host and guest: %r" % idle)

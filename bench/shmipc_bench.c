@@ -92,6 +92,7 @@ struct options {
   char echo_path[SYS_COUNT][4096]; /* resolved */
   unsigned sleep_calls;
   size_t stream_bytes;
+  unsigned stream_depth, stream_slots, stream_slot_bytes, stream_reps;
 };
 
 /* Per-round figures of a cell; each is reported as its median over the
@@ -163,6 +164,9 @@ static void usage(FILE *f)
           "shmipc-go,shmipc-c (default all)\n"
           "  --go-echo PATH     Go echo guest (default %s)\n"
           "  --c-echo PATH      C echo guest (default %s)\n"
+          "  --stream-depth K   stream chunks in flight (default 4)\n"
+          "  --stream-slot B    stream slot request capacity, k = KiB "
+          "(default 256k)\n"
           "  -h, --help         this text\n",
           SHMIPC_BENCH_GO_ECHO, SHMIPC_BENCH_C_ECHO);
 }
@@ -275,7 +279,7 @@ static int resolve_exe(const char *arg, char *out, size_t len)
 static int parse_options(int argc, char **argv, struct options *o)
 {
   enum { O_QUICK = 256, O_JSON, O_ROUNDS, O_SECONDS, O_THREADS, O_PAYLOADS,
-         O_SYSTEMS, O_GO_ECHO, O_C_ECHO };
+         O_SYSTEMS, O_GO_ECHO, O_C_ECHO, O_STREAM_DEPTH, O_STREAM_SLOT };
   static const struct option longopts[] = {
       {"quick", no_argument, NULL, O_QUICK},
       {"json", no_argument, NULL, O_JSON},
@@ -286,6 +290,8 @@ static int parse_options(int argc, char **argv, struct options *o)
       {"systems", required_argument, NULL, O_SYSTEMS},
       {"go-echo", required_argument, NULL, O_GO_ECHO},
       {"c-echo", required_argument, NULL, O_C_ECHO},
+      {"stream-depth", required_argument, NULL, O_STREAM_DEPTH},
+      {"stream-slot", required_argument, NULL, O_STREAM_SLOT},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof(*o));
@@ -340,6 +346,25 @@ static int parse_options(int argc, char **argv, struct options *o)
     case O_C_ECHO:
       o->echo_arg[SYS_SHMIPC_C] = optarg;
       break;
+    case O_STREAM_DEPTH: {
+      errno = 0;
+      unsigned long v = strtoul(optarg, &end, 10);
+      if (errno || *end || v < 1 || v > 64) {
+        fprintf(stderr, "shmipc-bench: --stream-depth wants 1..64\n");
+        return -1;
+      }
+      o->stream_depth = (unsigned)v;
+      break;
+    }
+    case O_STREAM_SLOT: {
+      size_t v;
+      if (parse_size(optarg, &v) != 0 || v < 64 || v > (64u << 20)) {
+        fprintf(stderr, "shmipc-bench: --stream-slot wants 64..64M bytes\n");
+        return -1;
+      }
+      o->stream_slot_bytes = (unsigned)v;
+      break;
+    }
     case 'h':
       usage(stdout);
       exit(0);
@@ -373,6 +398,12 @@ static int parse_options(int argc, char **argv, struct options *o)
       o->systems[o->nsystems++] = s;
   o->sleep_calls = o->quick ? 100 : 200;
   o->stream_bytes = (size_t)(o->quick ? 64 : 256) * MIB;
+  o->stream_reps = o->quick ? 3 : 5;
+  if (!o->stream_depth)
+    o->stream_depth = 4;
+  if (!o->stream_slot_bytes)
+    o->stream_slot_bytes = 256 * 1024;
+  o->stream_slots = o->stream_depth;
 
   for (int s = SYS_SHMIPC_GO; s < SYS_COUNT; s++) {
     if (!selected(o, s))
@@ -604,6 +635,8 @@ struct report {
   struct cell *cells;
   unsigned ncells;
   double memcpy_bps;
+  double stream_bps[SYS_COUNT]; /* shmipc-go and shmipc-c; NAN: failed */
+  int stream_ran[SYS_COUNT];
   int idle_ran;
   double idle_host, idle_guest;
   struct sleep_result sleep[3];
@@ -726,8 +759,17 @@ static void print_json(const struct report *rp)
          "\"bytes_per_sec\": ",
          o->stream_bytes);
   json_num(rp->memcpy_bps, "%.0f");
-  printf("}],\n  \"stream_missing\": {\"reason\": \"stream API not "
-         "implemented\", \"systems\": [\"shmipc-go\", \"shmipc-c\"]},\n");
+  printf("}");
+  for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+    if (!rp->stream_ran[sy])
+      continue;
+    printf(", {\"system\": \"%s\", \"bytes\": %zu, \"bytes_per_sec\": ",
+           system_name(sy), o->stream_bytes);
+    json_num(rp->stream_bps[sy], "%.0f");
+    printf(", \"depth\": %u, \"slot_bytes\": %u}", o->stream_depth,
+           o->stream_slot_bytes);
+  }
+  printf("],\n");
   printf("  \"idle_cpu_percent\": ");
   if (rp->idle_ran) {
     printf("{\"host\": ");
@@ -879,8 +921,19 @@ static void print_table(const struct report *rp)
            rp->memcpy_bps / 1e9);
   else
     printf("%-11s %5zu MiB %12s\n", "memcpy", o->stream_bytes / MIB, "FAILED");
-  printf("%-11s missing (stream API not implemented)\n", "shmipc-go");
-  printf("%-11s missing (stream API not implemented)\n", "shmipc-c");
+  for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+    if (!rp->stream_ran[sy])
+      continue;
+    if (isfinite(rp->stream_bps[sy]))
+      printf("%-11s %5zu MiB %7.2f GB/s  (%.2fx memcpy; %u in flight, "
+             "%u KiB slots)\n",
+             system_name(sy), o->stream_bytes / MIB, rp->stream_bps[sy] / 1e9,
+             rp->stream_bps[sy] / rp->memcpy_bps, o->stream_depth,
+             o->stream_slot_bytes / 1024);
+    else
+      printf("%-11s %5zu MiB %12s\n", system_name(sy), o->stream_bytes / MIB,
+             "FAILED");
+  }
 
   if (errors.n) {
     printf("\nErrors (%u):\n", errors.n);
@@ -1000,10 +1053,25 @@ int main(int argc, char **argv)
   }
 
   fprintf(stderr, "shmipc-bench: memcpy %zu MiB\n", o.stream_bytes / MIB);
-  char err[128] = "";
+  char err[256] = "";
   rp.memcpy_bps = memcpy_bandwidth(o.stream_bytes, err, sizeof(err));
   if (!isfinite(rp.memcpy_bps))
     add_error("memcpy stream: %s", err);
+  for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+    struct stream_params sp = {.bytes = o.stream_bytes,
+                               .reps = o.stream_reps,
+                               .depth = o.stream_depth,
+                               .slots = o.stream_slots,
+                               .slot_bytes = o.stream_slot_bytes};
+    if (!selected(&o, sy))
+      continue;
+    fprintf(stderr, "shmipc-bench: stream %s %zu MiB x %u\n", system_name(sy),
+            o.stream_bytes / MIB, o.stream_reps);
+    rp.stream_ran[sy] = 1;
+    if (shmipc_stream_cell_run(o.echo_path[sy], &sp, &rp.stream_bps[sy], err,
+                               sizeof(err)) != 0)
+      add_error("stream %s: %s", system_name(sy), err);
+  }
 
   fprintf(stderr, "shmipc-bench: done in %.1f s\n",
           (double)(bench_now_ns() - t_start) / (double)BENCH_NS_PER_S);

@@ -5,6 +5,8 @@ package shmipc
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,6 +51,49 @@ func TestServeZeroAllocs(t *testing.T) {
 		}
 	}); a != 0 || failed != nil {
 		t.Errorf("guest call: %v allocations per call (err %v), want 0", a, failed)
+	}
+}
+
+// Stream chunks served through a Reassembler do not allocate either, nor
+// do the other messages it passes on.
+func TestServeStreamZeroAllocs(t *testing.T) {
+	h := newHost(t, hostConfig{hostSlots: 1, reqCapacity: 256, respCapacity: 256})
+	g := connect(t, h, testOptions())
+	c := &collector{}
+	r, err := NewReassembler(DefaultStreamLimits(), c.deliver, echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startServe(t, g, r.Handle)
+	const runs, size = 300, 224
+	total := uint64(2 * runs * size)
+	resp := make([]byte, 256)
+	if n, _, err := h.call(0, uint32(MsgStreamStart), startMsg(1, total, 200), false, resp, 5*time.Second); err != nil || n != 16 || resp[0] != 0 {
+		t.Fatalf("STREAM_START: %v, %x", err, resp[:n])
+	}
+	req := chunkMsg(1, total, 0, 200, bytes.Repeat([]byte{0x3C}, size))
+	off := uint64(0)
+	var failed error
+	if a := testing.AllocsPerRun(runs, func() {
+		binary.LittleEndian.PutUint64(req[16:], off)
+		off += size
+		n, _, err := h.call(0, uint32(MsgStreamChunk), req, false, resp, 5*time.Second)
+		if err == nil && (n != 16 || resp[0] != 0 || resp[4] != byte(StreamOpen)) {
+			err = fmt.Errorf("chunk at %d answered %x", off-size, resp[:n])
+		}
+		if err != nil {
+			failed = err
+		}
+	}); a != 0 || failed != nil {
+		t.Errorf("stream chunk round trip: %v allocations per chunk (err %v), want 0", a, failed)
+	}
+	other := []byte("not a stream")
+	if a := testing.AllocsPerRun(runs, func() {
+		if _, _, err := h.call(0, 0, other, false, resp, 5*time.Second); err != nil {
+			failed = err
+		}
+	}); a != 0 || failed != nil {
+		t.Errorf("non-stream round trip through the Reassembler: %v allocations (err %v), want 0", a, failed)
 	}
 }
 

@@ -54,6 +54,9 @@ var (
 	ErrSystem = &Error{-16, "system error"}
 	// ErrState reports a call that is not valid in the slot's current state.
 	ErrState = &Error{-17, "invalid state"}
+	// ErrRefused reports that the receiver refused the stream. A
+	// StreamFunc may return it to refuse a stream.
+	ErrRefused = &Error{-18, "the receiver refused the stream"}
 )
 
 // ErrHostGone is ErrPeerGone under the name a guest uses: the host closed

@@ -51,3 +51,34 @@ func Example() {
 		log.Fatal(err)
 	}
 }
+
+// A guest that receives streams: the Reassembler answers the stream
+// messages and hands each complete stream to its callback; every other
+// message goes to the application's own handler.
+func ExampleNewReassembler() {
+	g, err := shmipc.Connect("demo", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer g.Close()
+
+	lim := shmipc.DefaultStreamLimits()
+	lim.MaxStream = 64 << 20 // nothing larger than 64 MiB
+	r, err := shmipc.NewReassembler(lim,
+		func(id uint64, appType uint32, data []byte) error {
+			if appType != 300 {
+				return shmipc.ErrRefused // the sender sees REFUSED
+			}
+			fmt.Printf("stream %d: %d bytes\n", id, len(data)) // data is ours to keep
+			return nil
+		},
+		func(req, resp []byte, t shmipc.MsgType) (int, shmipc.MsgType) {
+			return copy(resp, req), t
+		})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := g.Serve(context.Background(), r.Handle); err != nil && !errors.Is(err, shmipc.ErrHostGone) {
+		log.Fatal(err)
+	}
+}

@@ -86,9 +86,9 @@ const (
 	MsgSystemError MsgType = 2
 	// MsgGuestCall is the default type of a guest-to-host call.
 	MsgGuestCall MsgType = 3
-	// MsgStreamStart is reserved for streams.
+	// MsgStreamStart opens a stream (a Reassembler answers it).
 	MsgStreamStart MsgType = 4
-	// MsgStreamChunk is reserved for streams.
+	// MsgStreamChunk carries one chunk of a stream, or aborts it.
 	MsgStreamChunk MsgType = 5
 	// MsgAppStart is the first type that belongs to the application.
 	MsgAppStart MsgType = 128

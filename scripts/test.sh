@@ -20,6 +20,11 @@ fi
 if [ "${CI:-}" = true ] || [ "${SANITIZERS:-0}" = 1 ]; then
   ./scripts/sanitizers.sh
 fi
+# A short run of every fuzz target (scripts/fuzz.sh; longer campaigns are
+# run on purpose): always under CI, with FUZZ=1 elsewhere.
+if [ "${CI:-}" = true ] || [ "${FUZZ:-0}" = 1 ]; then
+  ./scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+fi
 # One plain closing line for the main run (meson's own summary is above).
 python3 - "$BUILD_DIR/meson-logs/testlog.json" <<'PY'
 import json, sys

@@ -58,6 +58,15 @@ static inline uint32_t shmipc__fetch_add_full32(uint32_t *p, uint32_t v)
   return (uint32_t)AO_int_fetch_and_add_full((volatile unsigned *)p, v);
 }
 
+/* For counters in process-private memory (not the segment): AO_t is the
+ * machine word. */
+_Static_assert(sizeof(AO_t) == sizeof(size_t), "AO_t must be size_t wide");
+
+static inline size_t shmipc__fetch_add_fullsz(size_t *p, size_t v)
+{
+  return (size_t)AO_fetch_and_add_full((volatile AO_t *)p, (AO_t)v);
+}
+
 static inline void shmipc__fence_full(void)
 {
   AO_nop_full();

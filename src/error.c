@@ -20,6 +20,7 @@ static const char *const messages[] = {
     "handle is closing",
     "operating-system call failed",
     "not valid in the slot's current state",
+    "the receiver refused the stream",
 };
 
 const char *shmipc_strerror(int code)

@@ -16,7 +16,20 @@ struct shmipc_host {
   uint32_t listener_stop; /* atomic: asks the listener to return */
   shmipc_handler_fn listen_fn;
   void *listen_user;
+  size_t stream_ids; /* atomic: stream identifiers handed out */
 };
+
+uint64_t shmipc__host_stream_id(shmipc_host *h)
+{
+  /* Unique per host session: identifiers are never reused while the host
+   * lives (on a 32-bit machine they would wrap after 2^32 streams). */
+  return (uint64_t)shmipc__fetch_add_fullsz(&h->stream_ids, 1) + 1;
+}
+
+struct shmipc__endpoint *shmipc__host_ep(shmipc_host *h)
+{
+  return &h->ep;
+}
 
 void shmipc_host_config_init(shmipc_host_config *cfg)
 {

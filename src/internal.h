@@ -240,4 +240,42 @@ int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
 int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
                     shmipc_handler_fn fn, void *user);
 
+/* host.c: the pieces of a host the stream sender needs */
+uint64_t shmipc__host_stream_id(shmipc_host *h);
+struct shmipc__endpoint *shmipc__host_ep(shmipc_host *h);
+
+/* stream_wire.c: the stream header and answer (docs/PROTOCOL.md, "Streams") */
+#define SHMIPC__STREAM_HDR 32u
+#define SHMIPC__STREAM_RESP 16u
+#define SHMIPC__STREAM_F_ABORT 1u
+enum shmipc__stream_state {
+  SHMIPC__SST_NONE = 0,
+  SHMIPC__SST_OPEN = 1,
+  SHMIPC__SST_COMPLETE = 2,
+  SHMIPC__SST_DROPPED = 3,
+};
+struct shmipc__stream_hdr {
+  uint64_t id, total, offset;
+  uint32_t app_type, flags;
+};
+void shmipc__stream_hdr_get(struct shmipc__stream_hdr *h, const void *p);
+void shmipc__stream_hdr_put(void *p, const struct shmipc__stream_hdr *h);
+void shmipc__stream_resp_put(void *p, uint32_t status, uint32_t state,
+                             uint32_t max_parked);
+void shmipc__stream_resp_get(const void *p, uint32_t *status,
+                             uint32_t *state, uint32_t *max_parked);
+/* Judge a stream answer as the sender does: SHMIPC_OK with its fields, or
+ * SHMIPC_E_CORRUPT for anything that is not a legal answer to @req_type. */
+int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
+                          size_t resp_size, const void *resp, uint32_t *status,
+                          uint32_t *state, uint32_t *max_parked);
+
+/* memory_linux.c: a hint that @p (malloc'd, @len bytes) will be written
+ * whole soon: large pages if the system offers them. */
+void shmipc__advise_large(void *p, size_t len);
+
+/* reassembler.c: tests drive the receiver's clock (nanoseconds) */
+void shmipc__reassembler_set_clock(shmipc_reassembler *r,
+                                   int64_t (*now)(void *), void *arg);
+
 #endif /* SHMIPC_INTERNAL_H */

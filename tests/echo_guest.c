@@ -11,16 +11,127 @@
 #include <string.h>
 #include <time.h>
 
+#include <pthread.h>
 #include <shmipc/shmipc.h>
+
+#include "sha256.h"
 
 enum {
   T_FAIL = 200,
   T_DELAY = 201,
   T_GUEST_CALL = 202,
   T_OVERSIZE = 203,
+  T_STREAM_DIGEST = 204,
+  T_STREAM_STATS = 205,
+  APP_REFUSE = 210, /* stream app type the delivery callback refuses */
+  APP_NO_DIGEST = 211, /* stream app type delivered without a digest */
 };
 
+#define REMEMBERED 64
+
 static shmipc_guest *guest;
+static shmipc_reassembler *reasm;
+
+/* The REMEMBERED stream ids delivered most recently, for T_STREAM_DIGEST. */
+static struct {
+  pthread_mutex_t mu;
+  struct {
+    uint64_t id, len, used;
+    uint32_t app_type, count;
+    unsigned char sha[32];
+  } e[REMEMBERED];
+  uint64_t clock;
+} seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void put64(unsigned char *p, uint64_t v)
+{
+  int i;
+
+  for (i = 0; i < 8; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static int on_stream(void *user, uint64_t id, uint32_t app_type, void *data,
+                     size_t len)
+{
+  unsigned char d[32] = {0};
+  struct sha256 c;
+  unsigned i;
+
+  (void)user;
+  if (app_type == APP_REFUSE)
+    return -1;
+  if (app_type != APP_NO_DIGEST) {
+    sha256_init(&c);
+    sha256_update(&c, data, len);
+    sha256_final(&c, d);
+  }
+  pthread_mutex_lock(&seen.mu);
+  for (i = 0; i < REMEMBERED; i++)
+    if (seen.e[i].count > 0 && seen.e[i].id == id)
+      break;
+  if (i == REMEMBERED) {
+    /* a new id takes a free entry, else the one delivered longest ago */
+    unsigned k;
+    for (i = 0, k = 0; k < REMEMBERED; k++)
+      if (seen.e[k].used < seen.e[i].used)
+        i = k;
+    seen.e[i].count = 0;
+  }
+  seen.e[i].used = ++seen.clock;
+  seen.e[i].id = id;
+  seen.e[i].len = len;
+  seen.e[i].app_type = app_type;
+  seen.e[i].count++;
+  memcpy(seen.e[i].sha, d, 32);
+  pthread_mutex_unlock(&seen.mu);
+  return 0;
+}
+
+static int stream_query(uint32_t type, const unsigned char *req,
+                        size_t req_len, unsigned char *resp, size_t resp_cap,
+                        size_t *resp_len)
+{
+  shmipc_stream_stats st = {.struct_size = sizeof st};
+  uint64_t id = 0;
+  unsigned i;
+
+  if (type == T_STREAM_STATS) {
+    (void)req;
+    if (resp_cap < 40)
+      return -1;
+    shmipc_reassembler_stats(reasm, &st);
+    put64(resp, st.open);
+    put64(resp + 8, st.reserved);
+    put64(resp + 16, st.peak_reserved);
+    put64(resp + 24, st.delivered);
+    put64(resp + 32, st.dropped);
+    *resp_len = 40;
+    return 0;
+  }
+  if (req_len != 8 || resp_cap < 48)
+    return -1;
+  for (i = 0; i < 8; i++)
+    id |= (uint64_t)req[i] << (8 * i);
+  memset(resp, 0, 48);
+  pthread_mutex_lock(&seen.mu);
+  for (i = 0; i < REMEMBERED; i++)
+    if (seen.e[i].count > 0 && seen.e[i].id == id) {
+      put64(resp, seen.e[i].len);
+      resp[8] = (unsigned char)seen.e[i].app_type;
+      resp[9] = (unsigned char)(seen.e[i].app_type >> 8);
+      resp[10] = (unsigned char)(seen.e[i].app_type >> 16);
+      resp[11] = (unsigned char)(seen.e[i].app_type >> 24);
+      resp[12] = (unsigned char)seen.e[i].count;
+      resp[13] = (unsigned char)(seen.e[i].count >> 8);
+      resp[14] = (unsigned char)(seen.e[i].count >> 16);
+      resp[15] = (unsigned char)(seen.e[i].count >> 24);
+      memcpy(resp + 16, seen.e[i].sha, 32);
+    }
+  pthread_mutex_unlock(&seen.mu);
+  *resp_len = 48;
+  return 0;
+}
 
 static void sleep_ms(uint32_t ms)
 {
@@ -65,6 +176,9 @@ static int handler(void *user, uint32_t type, const void *req, size_t req_len,
   case T_OVERSIZE:
     *resp_len = resp_cap + 1;
     return 0;
+  case T_STREAM_DIGEST:
+  case T_STREAM_STATS:
+    return stream_query(type, req, req_len, resp, resp_cap, resp_len);
   default:
     break;
   }
@@ -76,25 +190,67 @@ static int handler(void *user, uint32_t type, const void *req, size_t req_len,
   return 0;
 }
 
+#define USAGE                                                                  \
+  "usage: %s -name NAME [-timeout-ms MS] [-stream-max-stream BYTES]\n"        \
+  "       [-stream-max-total BYTES] [-stream-max-streams N]\n"                \
+  "       [-stream-max-parked N] [-stream-idle-ms MS]\n"
+
+/* "-flag VALUE" with VALUE an unsigned decimal number no larger than max. */
+static int num_arg(const char *s, uint64_t max, uint64_t *out)
+{
+  char *end;
+
+  errno = 0;
+  *out = strtoull(s, &end, 10);
+  return errno == 0 && *end == '\0' && s[0] != '-' && *out <= max ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
   shmipc_guest_config cfg;
+  shmipc_stream_limits lim;
   const char *name = NULL;
   long timeout_ms = 5000;
-  int i, r;
+  uint64_t v[5];
+  int i, r, k;
+  static const char *const flags[5] = {
+      "-stream-max-stream", "-stream-max-total", "-stream-max-streams",
+      "-stream-max-parked", "-stream-idle-ms"};
+  static const uint64_t max[5] = {UINT64_MAX, UINT64_MAX, UINT32_MAX,
+                                  UINT32_MAX, INT64_MAX / 1000000};
 
+  shmipc_stream_limits_init(&lim);
+  v[0] = lim.max_stream;
+  v[1] = lim.max_total;
+  v[2] = lim.max_streams;
+  v[3] = lim.max_parked;
+  v[4] = (uint64_t)(lim.idle_timeout_ns / 1000000);
   for (i = 1; i < argc; i++) {
+    for (k = 0; k < 5 && strcmp(argv[i], flags[k]) != 0; k++)
+      ;
     if (strcmp(argv[i], "-name") == 0 && i + 1 < argc)
       name = argv[++i];
     else if (strcmp(argv[i], "-timeout-ms") == 0 && i + 1 < argc)
       timeout_ms = strtol(argv[++i], NULL, 10);
+    else if (k < 5 && i + 1 < argc && num_arg(argv[i + 1], max[k], &v[k]) == 0)
+      i++;
     else {
-      fprintf(stderr, "usage: %s -name NAME [-timeout-ms MS]\n", argv[0]);
+      fprintf(stderr, USAGE, argv[0]);
       return 2;
     }
   }
+  lim.max_stream = v[0];
+  lim.max_total = v[1];
+  lim.max_streams = (uint32_t)v[2];
+  lim.max_parked = (uint32_t)v[3];
+  lim.idle_timeout_ns = (int64_t)v[4] * 1000000;
   if (name == NULL) {
-    fprintf(stderr, "usage: %s -name NAME [-timeout-ms MS]\n", argv[0]);
+    fprintf(stderr, USAGE, argv[0]);
+    return 2;
+  }
+  r = shmipc_reassembler_create(&lim, on_stream, NULL, handler, NULL, &reasm);
+  if (r != SHMIPC_OK) {
+    fprintf(stderr, "shmipc-echo-c: stream limits: %s\n", shmipc_strerror(r));
     return 2;
   }
   shmipc_guest_config_init(&cfg);
@@ -103,18 +259,21 @@ int main(int argc, char **argv)
   r = shmipc_guest_attach(&cfg, &guest);
   if (r != SHMIPC_OK) {
     fprintf(stderr, "shmipc-echo-c: attach %s: %s\n", name, shmipc_strerror(r));
+    shmipc_reassembler_destroy(reasm);
     return 1;
   }
-  r = shmipc_guest_start(guest, handler, NULL);
+  r = shmipc_guest_start(guest, shmipc_reassembler_handle, reasm);
   if (r != SHMIPC_OK) {
     fprintf(stderr, "shmipc-echo-c: start: %s\n", shmipc_strerror(r));
     shmipc_guest_detach(guest);
+    shmipc_reassembler_destroy(reasm);
     return 1;
   }
   printf("ready\n");
   fflush(stdout);
   r = shmipc_guest_wait(guest, SHMIPC_TIMEOUT_INFINITE);
   shmipc_guest_detach(guest);
+  shmipc_reassembler_destroy(reasm);
   if (r != SHMIPC_OK && r != SHMIPC_E_PEER_GONE) {
     fprintf(stderr, "shmipc-echo-c: %s\n", shmipc_strerror(r));
     return 1;

@@ -27,6 +27,8 @@
 
 #include <shmipc/shmipc.h>
 
+#include "sha256.h"
+
 #define MS INT64_C(1000000)
 #define CAP 2048u
 #define CALL_TIMEOUT (500 * MS)
@@ -37,9 +39,14 @@ static const char *guest_path;
 static char name[64];
 static int stop_flag; /* atomic */
 
+#define NERR 19 /* error codes 0 .. -18 */
+#define STREAM_TIMEOUT (2000 * MS)
+#define STREAM_MAX (2u << 20)
+
 struct counts {
   uint64_t ok, wrong, overrun, guest_calls;
-  uint64_t err[18];
+  uint64_t streams, stream_bytes, unverified;
+  uint64_t err[NERR];
 };
 
 static int64_t now_ns(void)
@@ -117,12 +124,88 @@ static void *worker(void *arg)
       else
         c->ok++;
       c->guest_calls += (uint64_t)guest_call;
-    } else if (r < 0 && r >= -17) {
+    } else if (r < 0 && r > -NERR) {
       c->err[-r]++;
     } else {
       c->wrong++;
     }
   }
+  return NULL;
+}
+
+/* Streams of random sizes beside the calls; each one that succeeds must
+ * have been delivered once with the sender's digest (echo type 204). A
+ * guest killed in between makes the query fail: counted as unverified. */
+static void *stream_worker(void *arg)
+{
+  struct counts *c = arg;
+  uint64_t x = 0x5DEECE66Dull | 1;
+  uint8_t *data = malloc(STREAM_MAX), sha[32], q[8], resp[48];
+  shmipc_stream_sender *snd;
+  int i;
+
+  if (data == NULL || shmipc_stream_sender_create(host, NULL, &snd) != 0) {
+    fprintf(stderr, "stream worker: no sender\n");
+    c->wrong++;
+    free(data);
+    return NULL;
+  }
+  while (!__atomic_load_n(&stop_flag, __ATOMIC_ACQUIRE)) {
+    shmipc_stream_result res = {.struct_size = sizeof res};
+    size_t len = (size_t)(rng(&x) % STREAM_MAX), n = 0, k;
+    struct sha256 h;
+    uint32_t t = 0;
+    int64_t t0 = now_ns(), dt;
+    int r;
+
+    for (k = 0; k < len; k++)
+      data[k] = (uint8_t)rng(&x);
+    r = shmipc_stream_send(snd, 300, data, len, STREAM_TIMEOUT, &res);
+    dt = now_ns() - t0;
+    /* a failed send may add one best-effort abort of 100 ms */
+    if (dt > STREAM_TIMEOUT + SLACK + 100 * MS)
+      c->overrun++;
+    if (r < 0 && r > -NERR)
+      c->err[-r]++;
+    if (r == SHMIPC_E_REFUSED && res.reason != SHMIPC_STREAM_UNKNOWN) {
+      /* only a new guest (which never saw the start) may refuse a
+       * well-formed stream; anything else is a bug */
+      fprintf(stderr, "stream refused: %s at chunk %llu of %llu\n",
+              shmipc_stream_reason_name(res.reason),
+              (unsigned long long)res.failed_chunk,
+              (unsigned long long)res.chunks);
+      c->wrong++;
+    }
+    if (r != SHMIPC_OK)
+      continue;
+    c->streams++;
+    c->stream_bytes += len;
+    for (i = 0; i < 8; i++)
+      q[i] = (uint8_t)(res.stream_id >> (8 * i));
+    if (shmipc_host_call(host, 204, q, 8, resp, sizeof resp, &n, &t,
+                         CALL_TIMEOUT) != SHMIPC_OK || n != 48) {
+      c->unverified++;
+      continue;
+    }
+    sha256_init(&h);
+    sha256_update(&h, data, len);
+    sha256_final(&h, sha);
+    /* deliveries == 1, length and digest equal */
+    if (resp[12] != 1 || resp[13] || resp[14] || resp[15] ||
+        memcmp(resp + 16, sha, 32) != 0 ||
+        (uint64_t)resp[0] + ((uint64_t)resp[1] << 8) +
+                ((uint64_t)resp[2] << 16) + ((uint64_t)resp[3] << 24) !=
+            len) {
+      /* A new guest knows nothing of the stream: that is unverified, not
+       * wrong; a guest that says it delivered it must have it right. */
+      if (resp[12] == 0)
+        c->unverified++;
+      else
+        c->wrong++;
+    }
+  }
+  shmipc_stream_sender_destroy(snd);
+  free(data);
   return NULL;
 }
 
@@ -132,7 +215,7 @@ int main(int argc, char **argv)
   int threads = 8, i, kills = 0;
   double seconds = 120;
   struct counts *c, total;
-  pthread_t th[64];
+  pthread_t th[65];
   int64_t end;
   struct stat st;
   pid_t guest;
@@ -173,9 +256,10 @@ int main(int argc, char **argv)
     kill(guest, SIGKILL);
     return 1;
   }
-  c = calloc((size_t)threads, sizeof *c);
+  c = calloc((size_t)threads + 1, sizeof *c);
   for (i = 0; i < threads; i++)
     pthread_create(&th[i], NULL, worker, &c[i]);
+  pthread_create(&th[threads], NULL, stream_worker, &c[threads]);
   end = now_ns() + (int64_t)(seconds * 1e9);
   while (now_ns() < end) {
     /* run a while, then kill the guest and start a new one */
@@ -192,19 +276,22 @@ int main(int argc, char **argv)
     }
   }
   __atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
-  for (i = 0; i < threads; i++)
+  for (i = 0; i <= threads; i++)
     pthread_join(th[i], NULL);
   shmipc_host_destroy(host);
   waitpid(guest, NULL, 0);
 
   memset(&total, 0, sizeof total);
-  for (i = 0; i < threads; i++) {
+  for (i = 0; i <= threads; i++) {
     int k;
+    total.streams += c[i].streams;
+    total.stream_bytes += c[i].stream_bytes;
+    total.unverified += c[i].unverified;
     total.ok += c[i].ok;
     total.wrong += c[i].wrong;
     total.overrun += c[i].overrun;
     total.guest_calls += c[i].guest_calls;
-    for (k = 0; k < 18; k++)
+    for (k = 0; k < NERR; k++)
       total.err[k] += c[i].err[k];
   }
   free(c);
@@ -212,10 +299,15 @@ int main(int argc, char **argv)
   printf("  ok %llu (of which guest calls %llu), wrong answers %llu, overruns %llu\n",
          (unsigned long long)total.ok, (unsigned long long)total.guest_calls,
          (unsigned long long)total.wrong, (unsigned long long)total.overrun);
-  for (i = 1; i < 18; i++)
+  printf("  streams ok %llu (%.1f MiB; %llu not verifiable after a kill)\n",
+         (unsigned long long)total.streams,
+         (double)total.stream_bytes / (1024.0 * 1024.0),
+         (unsigned long long)total.unverified);
+  for (i = 1; i < NERR; i++)
     if (total.err[i])
       printf("  %s: %llu\n", shmipc_strerror(-i), (unsigned long long)total.err[i]);
-  if (total.ok == 0 || total.wrong != 0 || total.overrun != 0 || kills == 0) {
+  if (total.ok == 0 || total.streams == 0 || total.wrong != 0 ||
+      total.overrun != 0 || kills == 0) {
     printf("stress: FAILED\n");
     return 1;
   }

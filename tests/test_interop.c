@@ -19,6 +19,7 @@
 #include <shmipc/shmipc.h>
 
 #include "proc.h"
+#include "sha256.h"
 
 #define MS INT64_C(1000000)
 #define CAP 4096u
@@ -36,10 +37,17 @@ struct session {
   struct proc guest;
 };
 
-static void start(struct session *s, uint32_t host_slots, uint32_t guest_slots)
+/* Start a host with @cap-byte slots and the guest with @extra arguments
+ * (NULL-terminated, may be NULL). */
+static void start_with(struct session *s, uint32_t host_slots,
+                       uint32_t guest_slots, uint32_t cap,
+                       const char *const *extra)
 {
   static int n;
   shmipc_host_config c;
+  const char *argv[16] = {guest_path, "-name", s->name, "-timeout-ms",
+                          "10000"};
+  int k = 5;
 
   snprintf(s->name, sizeof s->name, "interop-%u-%d", (unsigned)proc_self_id(),
            n++);
@@ -47,17 +55,21 @@ static void start(struct session *s, uint32_t host_slots, uint32_t guest_slots)
   c.name = s->name;
   c.host_slots = host_slots;
   c.guest_slots = guest_slots;
-  c.req_capacity = CAP;
-  c.resp_capacity = CAP;
+  c.req_capacity = cap;
+  c.resp_capacity = cap;
+  for (; extra != NULL && *extra != NULL && k < 15; extra++)
+    argv[k++] = *extra;
+  argv[k] = NULL;
   assert_int_equal(shmipc_host_create(&c, &s->h), SHMIPC_OK);
-  {
-    const char *argv[] = {guest_path, "-name", s->name, "-timeout-ms", "10000",
-                          NULL};
-    if (proc_spawn(&s->guest, argv) != 0)
-      fail_msg("cannot start guest %s", guest_path);
-  }
+  if (proc_spawn(&s->guest, argv) != 0)
+    fail_msg("cannot start guest %s", guest_path);
   if (shmipc_host_wait_guest(s->h, 10000 * MS) != SHMIPC_OK)
     fail_msg("guest %s did not attach within 10 s", guest_path);
+}
+
+static void start(struct session *s, uint32_t host_slots, uint32_t guest_slots)
+{
+  start_with(s, host_slots, guest_slots, CAP, NULL);
 }
 
 /* Reap the guest, at most @ms milliseconds; returns 0 with its status, or
@@ -80,6 +92,22 @@ static void stop(struct session *s)
     fail_msg("guest did not exit within 5 s of the host closing");
   assert_true(st.exited);
   assert_int_equal(st.code, 0);
+}
+
+/* Kills a guest after a while, from a thread (as the peer's death would
+ * come). */
+struct killer {
+  struct proc *victim;
+  int after_ms;
+};
+
+static void *kill_later(void *arg)
+{
+  struct killer *k = arg;
+
+  proc_sleep_ms(k->after_ms);
+  proc_kill(k->victim);
+  return NULL;
 }
 
 static uint64_t rng_next(uint64_t *x)
@@ -123,7 +151,7 @@ static void *call_worker(void *arg)
       r = shmipc_slot_acquire(w->h, 5000 * MS, &s);
       if (r == SHMIPC_OK) {
         uint8_t *buf = shmipc_slot_req_buf(s);
-        memcpy(end ? buf + CAP - len : buf, req, len);
+        memcpy(end ? buf + shmipc_slot_req_capacity(s) - len : buf, req, len);
         r = shmipc_slot_send(s, type, len, end ? SHMIPC_F_END_ALIGNED : 0,
                              5000 * MS);
         n = shmipc_slot_resp_size(s);
@@ -315,20 +343,6 @@ static void late_response_never_misdelivered(void **state)
   stop(&s);
 }
 
-struct killer {
-  struct proc *victim;
-  int after_ms;
-};
-
-static void *kill_later(void *arg)
-{
-  struct killer *k = arg;
-
-  proc_sleep_ms(k->after_ms);
-  proc_kill(k->victim);
-  return NULL;
-}
-
 static void killed_guest_detected(void **state)
 {
   struct session s;
@@ -364,6 +378,324 @@ static void killed_guest_detected(void **state)
   assert_int_equal(shmipc_host_call(s.h, 150, "x", 1, resp, sizeof resp, NULL,
                                     NULL, 10000 * MS),
                    SHMIPC_E_PEER_GONE);
+  shmipc_host_destroy(s.h);
+}
+
+/* ---- streams (docs/PROTOCOL.md, "Streams"; ECHO_GUEST.md 204/205) ---- */
+
+#define STREAM_CAP (64u * 1024u)
+#define APP_REFUSE 210u
+
+static uint64_t get64(const uint8_t *p)
+{
+  uint64_t v = 0;
+  int i;
+
+  for (i = 7; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/* What the guest says it delivered for @id (204). */
+struct seen {
+  uint64_t len;
+  uint32_t type, count;
+  uint8_t sha[32];
+};
+
+static void seen_query(shmipc_host *h, uint64_t id, struct seen *out)
+{
+  uint8_t req[8], resp[48];
+  size_t n = 0;
+  uint32_t t = 0;
+  int i;
+
+  for (i = 0; i < 8; i++)
+    req[i] = (uint8_t)(id >> (8 * i));
+  assert_int_equal(shmipc_host_call(h, 204, req, 8, resp, sizeof resp, &n, &t,
+                                    5000 * MS),
+                   SHMIPC_OK);
+  assert_int_equal(n, 48);
+  assert_int_equal(t, 204);
+  out->len = get64(resp);
+  out->type = (uint32_t)get64(resp + 8);
+  out->count = (uint32_t)(get64(resp + 8) >> 32);
+  memcpy(out->sha, resp + 16, 32);
+}
+
+/* The guest's reassembler counters (205): open, reserved, peak, delivered,
+ * dropped. */
+static void stats_query(shmipc_host *h, uint64_t v[5])
+{
+  uint8_t resp[40];
+  size_t n = 0;
+  uint32_t t = 0;
+  int i;
+
+  assert_int_equal(shmipc_host_call(h, 205, NULL, 0, resp, sizeof resp, &n, &t,
+                                    5000 * MS),
+                   SHMIPC_OK);
+  assert_int_equal(n, 40);
+  for (i = 0; i < 5; i++)
+    v[i] = get64(resp + 8 * i);
+}
+
+static uint8_t *random_bytes(size_t len, uint64_t seed, uint8_t sha[32])
+{
+  uint8_t *p = malloc(len ? len : 1);
+  struct sha256 c;
+  size_t i;
+
+  assert_non_null(p);
+  for (i = 0; i + 8 <= len; i += 8) {
+    uint64_t v = rng_next(&seed);
+    memcpy(p + i, &v, 8);
+  }
+  for (; i < len; i++)
+    p[i] = (uint8_t)rng_next(&seed);
+  sha256_init(&c);
+  sha256_update(&c, p, len);
+  sha256_final(&c, sha);
+  return p;
+}
+
+/* Send @len random bytes as one stream and check what the guest delivered. */
+static void stream_and_check(shmipc_host *h, shmipc_stream_sender *snd,
+                             size_t len, uint32_t app_type, uint64_t seed,
+                             double *mb_per_s)
+{
+  shmipc_stream_result res = {.struct_size = sizeof res};
+  uint8_t sha[32];
+  uint8_t *data = random_bytes(len, seed, sha);
+  struct seen got;
+  int64_t t0 = now_ns();
+  int r = shmipc_stream_send(snd, app_type, data, len, 60000 * MS, &res);
+  int64_t dt = now_ns() - t0;
+
+  free(data);
+  if (r != SHMIPC_OK)
+    fail_msg("stream of %zu bytes: %s (reason %s, chunk %llu of %llu)", len,
+             shmipc_strerror(r), shmipc_stream_reason_name(res.reason),
+             (unsigned long long)res.failed_chunk,
+             (unsigned long long)res.chunks);
+  assert_int_equal(res.accepted, res.chunks);
+  seen_query(h, res.stream_id, &got);
+  assert_int_equal(got.count, 1);
+  assert_int_equal(got.len, len);
+  assert_int_equal(got.type, app_type);
+  if (memcmp(got.sha, sha, 32) != 0)
+    fail_msg("stream %llu: the guest's SHA-256 differs from the sender's",
+             (unsigned long long)res.stream_id);
+  if (mb_per_s != NULL)
+    *mb_per_s = (double)len / 1e6 / ((double)dt / 1e9);
+}
+
+/* The issue's acceptance test: 256 MiB of random bytes as one stream while
+ * other threads make ordinary calls with content checks.
+ * SHMIPC_TEST_STREAM_MIB makes it smaller (the sanitizer runs use it). */
+static void stream_256mib_with_calls(void **state)
+{
+  enum { THREADS = 2, CALLS = 3000 };
+  const char *env = getenv("SHMIPC_TEST_STREAM_MIB");
+  size_t mib = env != NULL ? (size_t)strtoul(env, NULL, 10) : 256;
+  struct session s;
+  shmipc_stream_sender *snd;
+  struct worker w[THREADS];
+  pthread_t th[THREADS];
+  uint64_t st[5];
+  double mbs;
+  int i;
+
+  (void)state;
+  start_with(&s, 4 + THREADS, 0, STREAM_CAP, NULL);
+  assert_int_equal(shmipc_stream_sender_create(s.h, NULL, &snd), SHMIPC_OK);
+  for (i = 0; i < THREADS; i++) {
+    w[i] = (struct worker){s.h, i, CALLS, 0, ""};
+    assert_int_equal(pthread_create(&th[i], NULL, call_worker, &w[i]), 0);
+  }
+  stream_and_check(s.h, snd, mib << 20, 300, 42, &mbs);
+  for (i = 0; i < THREADS; i++) {
+    pthread_join(th[i], NULL);
+    if (w[i].failures)
+      fail_msg("thread %d: %d of %d calls wrong; first: %s", i, w[i].failures,
+               CALLS, w[i].what);
+  }
+  stats_query(s.h, st);
+  assert_int_equal(st[0], 0); /* open */
+  assert_int_equal(st[1], 0); /* reserved */
+  assert_int_equal(st[3], 1); /* delivered */
+  assert_int_equal(st[4], 0); /* dropped */
+  printf("stream: %zu MiB in %.0f MB/s, SHA-256 equal on both sides\n", mib,
+         mbs);
+  shmipc_stream_sender_destroy(snd);
+  stop(&s);
+}
+
+struct stream_worker {
+  shmipc_host *h;
+  shmipc_stream_sender *snd;
+  int id;
+};
+
+static void *stream_thread(void *arg)
+{
+  struct stream_worker *sw = arg;
+  int i;
+
+  for (i = 0; i < 4; i++)
+    stream_and_check(sw->h, sw->snd, (size_t)(1 + sw->id + i) << 20 | 12345u,
+                     400 + (uint32_t)sw->id, (uint64_t)(sw->id * 10 + i + 1),
+                     NULL);
+  return NULL;
+}
+
+/* Several streams at once through one sender, beside ordinary calls. */
+static void streams_concurrent(void **state)
+{
+  enum { STREAMS = 3 };
+  struct session s;
+  shmipc_stream_sender *snd;
+  shmipc_stream_config cfg;
+  struct stream_worker sw[STREAMS];
+  struct worker w = {0};
+  pthread_t th[STREAMS], ct;
+  int i;
+
+  (void)state;
+  start_with(&s, 8, 0, STREAM_CAP, NULL);
+  shmipc_stream_config_init(&cfg);
+  cfg.depth = 2;
+  cfg.chunk_size = 10000; /* chunks that do not fill a slot */
+  assert_int_equal(shmipc_stream_sender_create(s.h, &cfg, &snd), SHMIPC_OK);
+  w = (struct worker){s.h, 7, 2000, 0, ""};
+  assert_int_equal(pthread_create(&ct, NULL, call_worker, &w), 0);
+  for (i = 0; i < STREAMS; i++) {
+    sw[i] = (struct stream_worker){s.h, snd, i};
+    assert_int_equal(pthread_create(&th[i], NULL, stream_thread, &sw[i]), 0);
+  }
+  for (i = 0; i < STREAMS; i++)
+    pthread_join(th[i], NULL);
+  pthread_join(ct, NULL);
+  if (w.failures)
+    fail_msg("%d calls wrong; first: %s", w.failures, w.what);
+  shmipc_stream_sender_destroy(snd);
+  stop(&s);
+}
+
+/* What the receiver refuses reaches the sender with the reason, and
+ * leaves nothing behind. */
+static void stream_refusals(void **state)
+{
+  static const char *const limits[] = {"-stream-max-stream", "1048576",
+                                       "-stream-max-total", "2097152", NULL};
+  shmipc_stream_result res = {.struct_size = sizeof res};
+  static const uint8_t empty_sha[32] = {
+      0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+      0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+      0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+  struct session s;
+  shmipc_stream_sender *snd;
+  shmipc_stream_config cfg;
+  struct seen got;
+  uint64_t st[5];
+  uint8_t *big = calloc(1, 2u << 20);
+
+  (void)state;
+  assert_non_null(big);
+  start_with(&s, 4, 0, STREAM_CAP, limits);
+  shmipc_stream_config_init(&cfg);
+  cfg.struct_size = 3; /* a config from nowhere is refused */
+  assert_int_equal(shmipc_stream_sender_create(s.h, &cfg, &snd),
+                   SHMIPC_E_INVALID);
+  shmipc_stream_config_init(&cfg);
+  cfg.chunk_size = STREAM_CAP; /* more than a slot holds after the header */
+  assert_int_equal(shmipc_stream_sender_create(s.h, &cfg, &snd),
+                   SHMIPC_E_INVALID);
+  assert_int_equal(shmipc_stream_sender_create(s.h, NULL, &snd), SHMIPC_OK);
+
+  /* above max_stream: refused at the start */
+  assert_int_equal(shmipc_stream_send(snd, 300, big, 2u << 20, 5000 * MS, &res),
+                   SHMIPC_E_REFUSED);
+  assert_int_equal(res.reason, SHMIPC_STREAM_TOO_BIG);
+  assert_true(res.failed_chunk == UINT64_MAX);
+  assert_int_equal(res.accepted, 0);
+
+  /* the delivery callback refuses: the completing chunk says so */
+  assert_int_equal(shmipc_stream_send(snd, APP_REFUSE, big, 300000, 5000 * MS,
+                                      &res),
+                   SHMIPC_E_REFUSED);
+  assert_int_equal(res.reason, SHMIPC_STREAM_REFUSED);
+  assert_true(res.failed_chunk < res.chunks);
+  seen_query(s.h, res.stream_id, &got);
+  assert_int_equal(got.count, 0);
+
+  /* an empty stream is delivered, once */
+  assert_int_equal(shmipc_stream_send(snd, 301, NULL, 0, 5000 * MS, &res),
+                   SHMIPC_OK);
+  assert_int_equal(res.chunks, 0);
+  seen_query(s.h, res.stream_id, &got);
+  assert_int_equal(got.count, 1);
+  assert_int_equal(got.len, 0);
+  assert_memory_equal(got.sha, empty_sha, 32);
+
+  /* at the limit exactly */
+  assert_int_equal(shmipc_stream_send(snd, 302, big, 1u << 20, 5000 * MS,
+                                      &res),
+                   SHMIPC_OK);
+  assert_int_equal(shmipc_stream_send(snd, 302, NULL, 1, 5000 * MS, &res),
+                   SHMIPC_E_INVALID);
+  stats_query(s.h, st);
+  assert_int_equal(st[0], 0);
+  assert_int_equal(st[1], 0);
+  assert_true(st[2] <= 2u << 20);
+  assert_int_equal(st[3], 2); /* the empty one and the 1 MiB one */
+  assert_int_equal(st[4], 1); /* the refused one */
+  free(big);
+  shmipc_stream_sender_destroy(snd);
+  stop(&s);
+}
+
+/* A guest that dies in the middle of a stream ends the send with PEER_GONE
+ * within the liveness bound. */
+static void stream_guest_killed(void **state)
+{
+  shmipc_stream_result res = {.struct_size = sizeof res};
+  struct session s;
+  shmipc_stream_sender *snd;
+  const char *env = getenv("SHMIPC_TEST_STREAM_MIB");
+  /* twice the big test's size: still on the way when the guest dies */
+  size_t len = (env != NULL ? (size_t)strtoul(env, NULL, 10) : 256) << 21;
+  uint8_t *data = calloc(1, len);
+  struct killer k;
+  struct proc_status st;
+  pthread_t th;
+  int64_t t0, dt;
+  int r;
+
+  (void)state;
+  assert_non_null(data);
+  start_with(&s, 4, 0, STREAM_CAP, NULL);
+  assert_int_equal(shmipc_stream_sender_create(s.h, NULL, &snd), SHMIPC_OK);
+  k.victim = &s.guest;
+  k.after_ms = 50;
+  assert_int_equal(pthread_create(&th, NULL, kill_later, &k), 0);
+  t0 = now_ns();
+  /* a fast machine may finish a stream before the kill: send until one
+   * fails (at most 5 s) */
+  do
+    r = shmipc_stream_send(snd, 300, data, len, 30000 * MS, &res);
+  while (r == SHMIPC_OK && now_ns() - t0 < 5000 * MS);
+  dt = now_ns() - t0;
+  if (r != SHMIPC_E_PEER_GONE)
+    fail_msg("send ended with %s after %lld ms, not PEER_GONE",
+             shmipc_strerror(r), (long long)(dt / MS));
+  /* killed before the start's answer (chunks 0) or part way through */
+  assert_true(res.chunks == 0 || res.accepted < res.chunks);
+  assert_true(dt < 50 * MS + 1000 * MS);
+  pthread_join(th, NULL);
+  assert_true(reap(&s.guest, 1000, &st) != -1);
+  free(data);
+  shmipc_stream_sender_destroy(snd);
   shmipc_host_destroy(s.h);
 }
 
@@ -541,6 +873,10 @@ int main(int argc, char **argv)
       cmocka_unit_test(guest_replaced_after_kill),
       cmocka_unit_test(killed_host_detected),
       cmocka_unit_test(round_trip_64b),
+      cmocka_unit_test(stream_256mib_with_calls),
+      cmocka_unit_test(streams_concurrent),
+      cmocka_unit_test(stream_refusals),
+      cmocka_unit_test(stream_guest_killed),
   };
   const char *ci = getenv("CI");
 

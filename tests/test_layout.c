@@ -117,6 +117,7 @@ static struct row rows[] = {
     CONST("error", "closed", SHMIPC_E_CLOSED),
     CONST("error", "system", SHMIPC_E_SYSTEM),
     CONST("error", "state", SHMIPC_E_STATE),
+    CONST("error", "refused", SHMIPC_E_REFUSED),
 };
 
 #define NROWS (sizeof rows / sizeof rows[0])

@@ -68,6 +68,7 @@ extern "C" {
 #define SHMIPC_E_CLOSED (-15)    /**< the local handle is shutting down */
 #define SHMIPC_E_SYSTEM (-16)    /**< an operating-system call failed */
 #define SHMIPC_E_STATE (-17)     /**< not valid in the slot's current state */
+#define SHMIPC_E_REFUSED (-18)   /**< the receiver refused the stream */
 /**@}*/
 
 /** @name Message types. 0-127 belong to the library, 128+ to applications. */
@@ -334,6 +335,180 @@ SHMIPC_EXPORT int shmipc_guest_call(shmipc_guest *g, uint32_t type,
 SHMIPC_EXPORT size_t shmipc_guest_req_capacity(const shmipc_guest *g);
 /** Response capacity per slot of the attached segment. */
 SHMIPC_EXPORT size_t shmipc_guest_resp_capacity(const shmipc_guest *g);
+
+/**@}*/
+
+/* ------------------------------------------------------------------ */
+/** @name Streams
+ *
+ * A stream carries a payload of any size up to the receiver's limits from
+ * the host to the guest, split into chunks that travel on several slots at
+ * once and are reassembled by the guest into one buffer, delivered once.
+ * The wire format, the receiver's limits and every rejection are in
+ * docs/PROTOCOL.md, "Streams". */
+/**@{*/
+
+/** @name Stream reasons: why a receiver refused a stream message. */
+/**@{*/
+#define SHMIPC_STREAM_OK 0u
+#define SHMIPC_STREAM_MALFORMED 1u /**< not a well-formed stream message */
+#define SHMIPC_STREAM_UNKNOWN 2u   /**< no open stream with this id */
+#define SHMIPC_STREAM_DUPLICATE 3u /**< the id is already open */
+#define SHMIPC_STREAM_TOO_BIG 4u   /**< above the size or memory limit */
+#define SHMIPC_STREAM_TOO_MANY 5u  /**< too many open streams */
+#define SHMIPC_STREAM_BOUNDS 6u    /**< chunk outside the advertised total */
+#define SHMIPC_STREAM_OVERLAP 7u   /**< chunk repeats bytes already received */
+#define SHMIPC_STREAM_EMPTY 8u     /**< chunk without data */
+#define SHMIPC_STREAM_PARKED 9u    /**< too many out-of-order chunks */
+#define SHMIPC_STREAM_MISMATCH 10u /**< total or type differ from the start */
+#define SHMIPC_STREAM_ABORTED 11u  /**< the sender aborted the stream */
+#define SHMIPC_STREAM_NOMEM 12u    /**< the receiver ran out of memory */
+#define SHMIPC_STREAM_REFUSED 13u  /**< the delivery callback refused it */
+/**@}*/
+
+/** Name of a stream reason ("overlap", ...); "unknown reason" otherwise. */
+SHMIPC_EXPORT const char *shmipc_stream_reason_name(uint32_t reason);
+
+/** Stream sender configuration; initialise with shmipc_stream_config_init(). */
+typedef struct shmipc_stream_config {
+  uint32_t struct_size; /**< sizeof(shmipc_stream_config) */
+  uint32_t depth;       /**< chunks in flight, 1 to the host's slot count
+                             (default: min(4, host slots)) */
+  uint32_t chunk_size;  /**< data bytes per chunk, at most the request
+                             capacity minus 32 (default and 0: that maximum) */
+} shmipc_stream_config;
+
+/** Outcome of shmipc_stream_send(), filled on success and on failure. */
+typedef struct shmipc_stream_result {
+  uint32_t struct_size;  /**< sizeof(shmipc_stream_result), set by the caller */
+  uint32_t reason;       /**< SHMIPC_STREAM_* of the first refusal, else 0 */
+  uint64_t stream_id;    /**< the stream's identifier (0 if none assigned) */
+  uint64_t chunks;       /**< number of chunks of the stream */
+  uint64_t accepted;     /**< chunks the receiver accepted */
+  uint64_t failed_chunk; /**< index of the chunk that failed, or UINT64_MAX
+                              for the start message or when none failed */
+  uint64_t failed_offset; /**< byte offset of that chunk */
+} shmipc_stream_result;
+
+/** Opaque stream sender, bound to one host. */
+typedef struct shmipc_stream_sender shmipc_stream_sender;
+
+/** Fill @p cfg with defaults. */
+SHMIPC_EXPORT void shmipc_stream_config_init(shmipc_stream_config *cfg);
+
+/** Create a sender for @p h (the host must outlive it). A sender may be used
+ *  by several threads at once; each send uses its own slots.
+ *  @return 0, SHMIPC_E_INVALID (bad config, or slots too small: the request
+ *  capacity must exceed 32 bytes and the response capacity hold 16),
+ *  SHMIPC_E_NOMEM. */
+SHMIPC_EXPORT int shmipc_stream_sender_create(shmipc_host *h,
+                                              const shmipc_stream_config *cfg,
+                                              shmipc_stream_sender **out);
+
+/** Free a sender (NULL is allowed). No send may be running. */
+SHMIPC_EXPORT void shmipc_stream_sender_destroy(shmipc_stream_sender *s);
+
+/**
+ * Send @p len bytes of @p data as one stream of application type
+ * @p app_type, keeping up to the configured depth of chunks in flight.
+ * Returns once every chunk was accepted and the receiver delivered the
+ * stream, or on the first failure; @p timeout_ns bounds the whole send.
+ *
+ * @param res  optional; which chunk failed and why
+ * @return 0; SHMIPC_E_REFUSED (the receiver refused a message: see
+ *         res->reason, res->failed_chunk); SHMIPC_E_TIMEOUT,
+ *         SHMIPC_E_PEER_GONE, SHMIPC_E_CLOSED (after which the sender tries
+ *         to abort the stream on the receiver); SHMIPC_E_REMOTE (the guest
+ *         has no stream receiver and answered SYSTEM_ERROR);
+ *         SHMIPC_E_CORRUPT (an answer that is not a legal stream answer);
+ *         SHMIPC_E_INVALID.
+ */
+SHMIPC_EXPORT int shmipc_stream_send(shmipc_stream_sender *s,
+                                     uint32_t app_type, const void *data,
+                                     size_t len, int64_t timeout_ns,
+                                     shmipc_stream_result *res);
+
+/** Receiver limits; initialise with shmipc_stream_limits_init(). */
+typedef struct shmipc_stream_limits {
+  uint32_t struct_size;   /**< sizeof(shmipc_stream_limits) */
+  uint32_t max_streams;   /**< open streams at once, >= 1 (default 16) */
+  uint32_t max_parked;    /**< out-of-order ranges per stream (default 64) */
+  uint32_t reserved0;     /**< 0 */
+  uint64_t max_stream;    /**< largest stream in bytes (default 1 GiB) */
+  uint64_t max_total;     /**< bytes of all open streams (default 1 GiB) */
+  int64_t idle_timeout_ns; /**< drop an open stream idle this long, > 0
+                               (default 10 s) */
+} shmipc_stream_limits;
+
+/** Receiver counters. */
+typedef struct shmipc_stream_stats {
+  uint32_t struct_size;   /**< sizeof(shmipc_stream_stats), set by the caller */
+  uint32_t open;          /**< open streams */
+  uint64_t reserved;      /**< bytes held for open streams */
+  uint64_t peak_reserved; /**< the most ever held at once (reserved + cached) */
+  uint64_t delivered;     /**< streams delivered */
+  uint64_t dropped;       /**< streams dropped (any reason) */
+  uint64_t cached;        /**< bytes of a finished stream's buffer kept for a
+                               next stream of the same size (4 MiB and up;
+                               freed after the idle timeout); reserved +
+                               cached never exceeds max_total */
+} shmipc_stream_stats;
+
+/** Return value of a stream callback that keeps the buffer: the callee then
+ *  owns it and frees it with shmipc_stream_buffer_free(). */
+#define SHMIPC_STREAM_KEEP 1
+
+/**
+ * Delivery callback: a complete stream.
+ * @param data  the stream's bytes (NULL when @p len is 0)
+ * @return 0 (the library frees @p data after the return), SHMIPC_STREAM_KEEP
+ *         (the callee keeps @p data), or a negative value to refuse the
+ *         stream: the sender gets SHMIPC_E_REFUSED with
+ *         SHMIPC_STREAM_REFUSED and the library frees @p data.
+ * Called on the worker thread that received the last chunk, before that
+ * chunk is answered; may run on several threads at once for different
+ * streams.
+ */
+typedef int (*shmipc_stream_fn)(void *user, uint64_t id, uint32_t app_type,
+                                void *data, size_t len);
+
+/** Opaque stream receiver. */
+typedef struct shmipc_reassembler shmipc_reassembler;
+
+/** Fill @p lim with the defaults. */
+SHMIPC_EXPORT void shmipc_stream_limits_init(shmipc_stream_limits *lim);
+
+/**
+ * Create a receiver. Serve with shmipc_reassembler_handle as the handler
+ * and the reassembler as its user pointer: stream messages are consumed,
+ * every other message goes to @p next with @p next_user.
+ * @return 0, SHMIPC_E_INVALID (limits out of range, no @p fn or @p next),
+ *         SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM.
+ */
+SHMIPC_EXPORT int shmipc_reassembler_create(const shmipc_stream_limits *lim,
+                                            shmipc_stream_fn fn, void *fn_user,
+                                            shmipc_handler_fn next,
+                                            void *next_user,
+                                            shmipc_reassembler **out);
+
+/** Free a receiver and every open stream (NULL is allowed). Nothing may be
+ *  serving through it any more. */
+SHMIPC_EXPORT void shmipc_reassembler_destroy(shmipc_reassembler *r);
+
+/** The handler (a shmipc_handler_fn) that serves through a receiver:
+ *  @p user is the shmipc_reassembler. */
+SHMIPC_EXPORT int shmipc_reassembler_handle(void *user, uint32_t type,
+                                            const void *req, size_t req_len,
+                                            void *resp, size_t resp_cap,
+                                            size_t *resp_len,
+                                            uint32_t *resp_type);
+
+/** Read the receiver's counters into @p out. */
+SHMIPC_EXPORT void shmipc_reassembler_stats(shmipc_reassembler *r,
+                                            shmipc_stream_stats *out);
+
+/** Free a buffer kept by a stream callback (NULL is allowed). */
+SHMIPC_EXPORT void shmipc_stream_buffer_free(void *data);
 
 /**@}*/
 

@@ -88,6 +88,7 @@ static void check_constants(void)
       K(SHMIPC_E_CLOSED, -15),
       K(SHMIPC_E_SYSTEM, -16),
       K(SHMIPC_E_STATE, -17),
+      K(SHMIPC_E_REFUSED, -18),
       K(SHMIPC_MSG_NORMAL, 0),
       K(SHMIPC_MSG_SHUTDOWN, 1),
       K(SHMIPC_MSG_SYSTEM_ERROR, 2),
@@ -99,6 +100,21 @@ static void check_constants(void)
       K(SHMIPC_TIMEOUT_INFINITE, -2),
       K(SHMIPC_F_END_ALIGNED, 1),
       K(SHMIPC_GUEST_F_ALLOW_OTHER_USER, 1),
+      K(SHMIPC_STREAM_OK, 0),
+      K(SHMIPC_STREAM_MALFORMED, 1),
+      K(SHMIPC_STREAM_UNKNOWN, 2),
+      K(SHMIPC_STREAM_DUPLICATE, 3),
+      K(SHMIPC_STREAM_TOO_BIG, 4),
+      K(SHMIPC_STREAM_TOO_MANY, 5),
+      K(SHMIPC_STREAM_BOUNDS, 6),
+      K(SHMIPC_STREAM_OVERLAP, 7),
+      K(SHMIPC_STREAM_EMPTY, 8),
+      K(SHMIPC_STREAM_PARKED, 9),
+      K(SHMIPC_STREAM_MISMATCH, 10),
+      K(SHMIPC_STREAM_ABORTED, 11),
+      K(SHMIPC_STREAM_NOMEM, 12),
+      K(SHMIPC_STREAM_REFUSED, 13),
+      K(SHMIPC_STREAM_KEEP, 1),
 #undef K
   };
   size_t i;
@@ -114,13 +130,13 @@ static void check_constants(void)
 
 static void check_strerror(void)
 {
-  static const int unknown[] = {1, 2, 128, -18, -19, -1000, 1000,
+  static const int unknown[] = {1, 2, 128, -19, -20, -1000, 1000,
                                 INT_MAX, INT_MIN, INT_MIN + 1};
-  const char *msg[18];
+  const char *msg[19];
   int code, other;
   size_t i;
 
-  for (code = 0; code >= -17; code--) {
+  for (code = 0; code >= -18; code--) {
     msg[-code] = shmipc_strerror(code);
     if (msg[-code] == NULL) {
       fprintf(stderr, "%s:%d: shmipc_strerror(%d) is NULL\n", __FILE__,
@@ -140,8 +156,8 @@ static void check_strerror(void)
       failures++;
     }
   }
-  for (code = 0; code >= -17; code--) {
-    for (other = code - 1; other >= -17; other--) {
+  for (code = 0; code >= -18; code--) {
+    for (other = code - 1; other >= -18; other--) {
       if (strcmp(msg[-code], msg[-other]) == 0) {
         fprintf(stderr, "%s:%d: shmipc_strerror(%d) == shmipc_strerror(%d): "
                         "\"%s\"\n",
@@ -173,6 +189,8 @@ static void check_public_structs(void)
 {
   shmipc_host_config hc;
   shmipc_guest_config gc;
+  shmipc_stream_config sc;
+  shmipc_stream_limits sl;
 
   memset(&hc, 0xa5, sizeof hc);
   shmipc_host_config_init(&hc);
@@ -198,10 +216,29 @@ static void check_public_structs(void)
   CHECK_EQ_INT(gc.default_timeout_ns, 10000000000LL);
   CHECK_EQ_INT(gc.liveness_interval_ns, 50000000LL);
 
+  memset(&sc, 0xa5, sizeof sc);
+  shmipc_stream_config_init(&sc);
+  CHECK_EQ_INT(sc.struct_size, sizeof sc);
+  CHECK_EQ_INT(sc.depth, 4);
+  CHECK_EQ_INT(sc.chunk_size, 0);
+
+  memset(&sl, 0xa5, sizeof sl);
+  shmipc_stream_limits_init(&sl);
+  CHECK_EQ_INT(sl.struct_size, sizeof sl);
+  CHECK_EQ_INT(sl.max_streams, 16);
+  CHECK_EQ_INT(sl.max_parked, 64);
+  CHECK_EQ_INT(sl.reserved0, 0);
+  CHECK_EQ_INT(sl.max_stream, 1LL << 30);
+  CHECK_EQ_INT(sl.max_total, 1LL << 30);
+  CHECK_EQ_INT(sl.idle_timeout_ns, 10000000000LL);
+
   /* Handles stay opaque: these must not need a definition. */
   shmipc_host_destroy(NULL);
   shmipc_guest_detach(NULL);
   shmipc_slot_release(NULL);
+  shmipc_stream_sender_destroy(NULL);
+  shmipc_reassembler_destroy(NULL);
+  shmipc_stream_buffer_free(NULL);
 
 #if UINTPTR_MAX == UINT64_MAX
   CHECK_EQ_INT(offsetof(shmipc_host_config, struct_size), 0);
@@ -225,6 +262,30 @@ static void check_public_structs(void)
   CHECK_EQ_INT(offsetof(shmipc_guest_config, liveness_interval_ns), 40);
   CHECK_EQ_INT(sizeof(shmipc_guest_config), 48);
 #endif
+  /* Fixed-width fields only: the same on every target. */
+  CHECK_EQ_INT(offsetof(shmipc_stream_config, depth), 4);
+  CHECK_EQ_INT(offsetof(shmipc_stream_config, chunk_size), 8);
+  CHECK_EQ_INT(sizeof(shmipc_stream_config), 12);
+  CHECK_EQ_INT(offsetof(shmipc_stream_result, reason), 4);
+  CHECK_EQ_INT(offsetof(shmipc_stream_result, stream_id), 8);
+  CHECK_EQ_INT(offsetof(shmipc_stream_result, chunks), 16);
+  CHECK_EQ_INT(offsetof(shmipc_stream_result, accepted), 24);
+  CHECK_EQ_INT(offsetof(shmipc_stream_result, failed_chunk), 32);
+  CHECK_EQ_INT(offsetof(shmipc_stream_result, failed_offset), 40);
+  CHECK_EQ_INT(sizeof(shmipc_stream_result), 48);
+  CHECK_EQ_INT(offsetof(shmipc_stream_limits, max_streams), 4);
+  CHECK_EQ_INT(offsetof(shmipc_stream_limits, max_parked), 8);
+  CHECK_EQ_INT(offsetof(shmipc_stream_limits, max_stream), 16);
+  CHECK_EQ_INT(offsetof(shmipc_stream_limits, max_total), 24);
+  CHECK_EQ_INT(offsetof(shmipc_stream_limits, idle_timeout_ns), 32);
+  CHECK_EQ_INT(sizeof(shmipc_stream_limits), 40);
+  CHECK_EQ_INT(offsetof(shmipc_stream_stats, open), 4);
+  CHECK_EQ_INT(offsetof(shmipc_stream_stats, reserved), 8);
+  CHECK_EQ_INT(offsetof(shmipc_stream_stats, peak_reserved), 16);
+  CHECK_EQ_INT(offsetof(shmipc_stream_stats, delivered), 24);
+  CHECK_EQ_INT(offsetof(shmipc_stream_stats, dropped), 32);
+  CHECK_EQ_INT(offsetof(shmipc_stream_stats, cached), 40);
+  CHECK_EQ_INT(sizeof(shmipc_stream_stats), 48);
 }
 
 /* Every handler and function pointer type keeps its documented signature. */
@@ -246,9 +307,16 @@ static void check_signatures(void)
       shmipc_slot_send;
   int (*listen)(shmipc_host *, shmipc_handler_fn, void *) =
       shmipc_host_listen_start;
+  int (*stream_send)(shmipc_stream_sender *, uint32_t, const void *, size_t,
+                     int64_t, shmipc_stream_result *) = shmipc_stream_send;
+  int (*reasm_create)(const shmipc_stream_limits *, shmipc_stream_fn, void *,
+                      shmipc_handler_fn, void *, shmipc_reassembler **) =
+      shmipc_reassembler_create;
+  shmipc_handler_fn reasm_handle = shmipc_reassembler_handle;
 
   CHECK(fn != NULL && host_call != NULL && slot_send != NULL &&
-        listen != NULL);
+        listen != NULL && stream_send != NULL && reasm_create != NULL &&
+        reasm_handle != NULL);
 }
 
 int main(void)

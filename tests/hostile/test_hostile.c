@@ -1377,6 +1377,236 @@ static void lying_guest_calls(void **state)
   sess_end(&s, "lying guest calls");
 }
 
+/* ---- A hostile stream sender (docs/PROTOCOL.md, "Streams") ----------
+ * Raw stream messages written straight into host slots: lies about
+ * offsets, totals, ids and sizes, overlapping rewrites, floods of starts.
+ * The guest's receiver must stay inside its limits (its own counters,
+ * queried with type 205, and its peak) and may only ever deliver bytes
+ * that a well-formed sender would have sent (digests, type 204). */
+
+#define S_MAX_STREAM 4096u
+#define S_MAX_TOTAL 8192u
+#define S_MAX_STREAMS 3u
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+  int i;
+
+  for (i = 0; i < n; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+  uint64_t v = 0;
+  int i;
+
+  for (i = n - 1; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/* One raw stream message on host slot 0; returns the answer's status and
+ * state (status -1: no legal answer). */
+static void raw_stream(struct sess *s, uint32_t type, uint64_t id,
+                       uint64_t total, uint64_t offset, uint32_t app,
+                       uint32_t flags, const uint8_t *data, size_t len,
+                       uint32_t req_size, int *status, int *state)
+{
+  static uint64_t seq = 1000;
+  uint8_t msg[CAP];
+  struct shmipc_wire_slot resp;
+  const uint8_t *rb;
+  int r;
+
+  put_le(msg, id, 8);
+  put_le(msg + 8, total, 8);
+  put_le(msg + 16, offset, 8);
+  put_le(msg + 24, app, 4);
+  put_le(msg + 28, flags, 4);
+  if (len > CAP - 32)
+    len = CAP - 32;
+  memcpy(msg + 32, data, len);
+  r = hostile_request(&s->raw, 0, type, req_size ? req_size : 32 + (uint32_t)len,
+                      0, ++seq, msg, 32 + len, 3000, &resp);
+  *status = *state = -1;
+  if (r != 0)
+    fail_msg("stream message (type %u id %llu): no answer (%d)", type,
+             (unsigned long long)id, r);
+  rb = hostile_resp_buf(&s->raw, 0);
+  if (resp.resp_type == SHMIPC_MSG_SYSTEM_ERROR)
+    return; /* a request the guest library refused before the receiver */
+  if (resp.resp_type != type || resp.resp_size != 16 || rb == NULL)
+    fail_msg("stream message: answer type %u size %u", resp.resp_type,
+             resp.resp_size);
+  *status = (int)get_le(rb, 4);
+  *state = (int)get_le(rb + 4, 4);
+}
+
+/* A query to the echo guest, sent raw on slot 0 like the stream messages
+ * (the library host would leave its slot for its own reuse). */
+static const uint8_t *raw_query(struct sess *s, uint32_t type, uint64_t arg,
+                                uint32_t want_size)
+{
+  static uint64_t seq = 1u << 30;
+  struct shmipc_wire_slot resp;
+  uint8_t req[8];
+
+  put_le(req, arg, 8);
+  if (hostile_request(&s->raw, 0, type, 8, 0, ++seq, req, 8, 3000, &resp) != 0)
+    fail_msg("query %u: no answer", type);
+  if (resp.resp_type != type || resp.resp_size != want_size)
+    fail_msg("query %u: answer type %u size %u", type, resp.resp_type,
+             resp.resp_size);
+  return hostile_resp_buf(&s->raw, 0);
+}
+
+static void receiver_stats(struct sess *s, uint64_t v[5])
+{
+  const uint8_t *resp = raw_query(s, 205, 0, 40);
+  int i;
+
+  for (i = 0; i < 5; i++)
+    v[i] = get_le(resp + 8 * i, 8);
+  if (v[2] > S_MAX_TOTAL || v[1] > S_MAX_TOTAL || v[0] > S_MAX_STREAMS)
+    fail_msg("receiver past its bounds: open %llu reserved %llu peak %llu",
+             (unsigned long long)v[0], (unsigned long long)v[1],
+             (unsigned long long)v[2]);
+}
+
+/* Deliveries of @id (type 204): count, and the digest in @sha. */
+static uint32_t delivered(struct sess *s, uint64_t id, uint8_t sha[32])
+{
+  const uint8_t *resp = raw_query(s, 204, id, 48);
+
+  memcpy(sha, resp + 16, 32);
+  return (uint32_t)get_le(resp + 12, 4);
+}
+
+static void pattern(uint8_t *p, size_t len, uint64_t off, uint64_t id)
+{
+  size_t i;
+
+  for (i = 0; i < len; i++)
+    p[i] = (uint8_t)((off + i) * 131 + id * 17 + 7);
+}
+
+static void hostile_stream_sender(void **state)
+{
+  char mt[24], mts[24], ms[24];
+  const char *argv[] = {guest_path, NULL, NULL, "-timeout-ms", "10000",
+                        "-stream-max-stream", ms, "-stream-max-total", mt,
+                        "-stream-max-streams", mts, "-stream-max-parked", "2",
+                        "-stream-idle-ms", "300", NULL};
+  struct sess s;
+  uint8_t data[CAP], want[32], got[32], all[2 * 200];
+  uint64_t x = 0x5EED5EED, v[5], tot[7] = {0};
+  int st, sa, i;
+  uint64_t id;
+
+  (void)state;
+  snprintf(ms, sizeof ms, "%u", S_MAX_STREAM);
+  snprintf(mt, sizeof mt, "%u", S_MAX_TOTAL);
+  snprintf(mts, sizeof mts, "%u", S_MAX_STREAMS);
+  host_create(&s, 2, 0);
+  argv[1] = "-name";
+  argv[2] = s.name;
+  child_spawn(&s.g, argv);
+  assert_int_equal(shmipc_host_wait_guest(s.h, 10000 * MS), SHMIPC_OK);
+
+  /* 1. Overlap: a second copy of bytes already taken must not replace
+   * them; the stream is dropped and never delivered. */
+  pattern(all, sizeof all, 0, 7);
+  raw_stream(&s, 4, 7, 400, 0, 300, 0, NULL, 0, 0, &st, &sa);
+  assert_true(st == 0 && sa == 1);
+  raw_stream(&s, 5, 7, 400, 0, 300, 0, all, 200, 0, &st, &sa);
+  assert_true(st == 0 && sa == 1);
+  memset(data, 0xAA, sizeof data);
+  raw_stream(&s, 5, 7, 400, 100, 300, 0, data, 200, 0, &st, &sa);
+  assert_true(st == SHMIPC_STREAM_OVERLAP && sa == 3);
+  raw_stream(&s, 5, 7, 400, 200, 300, 0, all + 200, 200, 0, &st, &sa);
+  assert_true(st == SHMIPC_STREAM_UNKNOWN && sa == 0);
+  assert_int_equal(delivered(&s, 7, got), 0);
+
+  /* 2. The same stream, well formed but out of order, is delivered once
+   * with exactly its bytes; a rewrite after completion changes nothing. */
+  raw_stream(&s, 4, 8, 400, 0, 300, 0, NULL, 0, 0, &st, &sa);
+  pattern(all, sizeof all, 0, 8);
+  raw_stream(&s, 5, 8, 400, 200, 300, 0, all + 200, 200, 0, &st, &sa);
+  assert_true(st == 0 && sa == 1);
+  raw_stream(&s, 5, 8, 400, 0, 300, 0, all, 200, 0, &st, &sa);
+  assert_true(st == 0 && sa == 2);
+  raw_stream(&s, 5, 8, 400, 0, 300, 0, data, 200, 0, &st, &sa);
+  assert_true(st == SHMIPC_STREAM_UNKNOWN);
+  {
+    /* SHA-256 of the pattern, computed by the guest for the reference
+     * stream 9 sent the same way */
+    raw_stream(&s, 4, 9, 400, 0, 300, 0, NULL, 0, 0, &st, &sa);
+    pattern(all, sizeof all, 0, 8); /* stream 8's bytes, sent as 9 */
+    raw_stream(&s, 5, 9, 400, 0, 300, 0, all, 200, 0, &st, &sa);
+    raw_stream(&s, 5, 9, 400, 200, 300, 0, all + 200, 200, 0, &st, &sa);
+    assert_true(st == 0 && sa == 2);
+  }
+  assert_int_equal(delivered(&s, 8, got), 1);
+  assert_int_equal(delivered(&s, 9, want), 1);
+  assert_memory_equal(got, want, 32);
+
+  /* 3. A flood of lies: random starts, chunks, totals, offsets, flags,
+   * request sizes. The bounds hold throughout. */
+  for (i = 0; i < 3000; i++) {
+    uint64_t r = hostile_rand(&x), total, off;
+    uint32_t type = (r & 3) == 0 ? 4 : 5, req_size = 0, flags = 0, app = 300;
+    size_t len = (size_t)(hostile_rand(&x) % (CAP - 31));
+    bool honest = (r >> 4) % 10 < 7;
+
+    id = 1 + (r >> 8) % 6;
+    switch ((r >> 12) % 5) {
+    case 0: total = hostile_rand(&x); break; /* anything */
+    case 1: total = S_MAX_STREAM; break;
+    default: total = (r >> 16) % 3000; break;
+    }
+    off = (r >> 32) % 5 == 0 ? hostile_rand(&x) : (r >> 40) % 3000;
+    if (type == 4 && honest) {
+      len = 0;
+      off = 0;
+    } else if (type == 5 && honest && tot[id] > 0) {
+      total = tot[id];
+      off = (r >> 40) % tot[id];
+      if (len == 0)
+        len = 1;
+    }
+    if ((r >> 28) % 50 == 0)
+      req_size = (uint32_t)hostile_rand(&x); /* past the capacity */
+    if ((r >> 34) % 40 == 0)
+      flags = (uint32_t)(r >> 50) & 3;
+    if ((r >> 36) % 30 == 0)
+      app = 301;
+    hostile_random_bytes(data, len, &x);
+    raw_stream(&s, type, id, total, off, app, flags, data, len, req_size, &st,
+               &sa);
+    if (st > (int)SHMIPC_STREAM_REFUSED || sa > 3)
+      fail_msg("message %d: illegal answer %d/%d", i, st, sa);
+    if (type == 4 && st == 0 && sa == 1)
+      tot[id] = total;
+    if (i % 250 == 0)
+      receiver_stats(&s, v);
+  }
+  receiver_stats(&s, v);
+  /* idle streams are swept by the next stream message after 300 ms */
+  sleep_ms(400);
+  raw_stream(&s, 5, 99, 1, 0, 300, 0, data, 1, 0, &st, &sa);
+  assert_int_equal(st, SHMIPC_STREAM_UNKNOWN);
+  receiver_stats(&s, v);
+  assert_int_equal(v[0], 0);
+  assert_int_equal(v[1], 0);
+  printf("hostile streams: peak %llu of %u bytes, %llu delivered, %llu dropped\n",
+         (unsigned long long)v[2], S_MAX_TOTAL, (unsigned long long)v[3],
+         (unsigned long long)v[4]);
+  /* and the guest still serves */
+  assert_int_equal(ping(&s, 1000 * MS), SHMIPC_OK);
+  sess_end(&s, "hostile stream sender");
+}
+
 int main(int argc, char **argv)
 {
   const struct CMUnitTest hostile_host[] = {
@@ -1391,6 +1621,7 @@ int main(int argc, char **argv)
       cmocka_unit_test(random_slot_headers),
       cmocka_unit_test(flood_while_calling),
       cmocka_unit_test(truncated_segment_at_attach),
+      cmocka_unit_test(hostile_stream_sender),
   };
   const struct CMUnitTest hostile_guest[] = {
       cmocka_unit_test(lying_guest),

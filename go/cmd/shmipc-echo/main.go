@@ -3,12 +3,19 @@
 //
 // Usage:
 //
-//	shmipc-echo -name NAME [-timeout-ms MS]
+//	shmipc-echo -name NAME [-timeout-ms MS] [-stream-max-stream BYTES]
+//	    [-stream-max-total BYTES] [-stream-max-streams N]
+//	    [-stream-max-parked N] [-stream-idle-ms MS]
 //
 // It attaches to segment NAME, waiting up to MS milliseconds (default 5000)
 // for it, prints "ready" once attached, and answers requests until the host
 // closes the session or dies; then it exits 0. Any other error exits 1 with a
-// message on stderr. By request type:
+// message on stderr. Stream messages (types 4 and 5) go to a stream receiver
+// with the limits of the -stream-* flags (default: the protocol's
+// defaults); it remembers the SHA-256 of each delivered stream for the last
+// 64 stream ids (type 211: delivered without computing one) and refuses
+// streams of application type 210. By request
+// type:
 //
 //	200        the handler panics (the host sees SYSTEM_ERROR)
 //	201        the first 4 bytes (LE u32) are a delay in ms: sleep, then echo
@@ -17,17 +24,25 @@
 //	           with the error text if it fails
 //	203        answer resp_capacity + 1 bytes (the library turns it into
 //	           SYSTEM_ERROR)
+//	204        stream digest query: the request is a stream id (8 bytes LE);
+//	           the answer (type 204, 48 bytes LE) is u64 length, u32 app
+//	           type, u32 deliveries, then the 32-byte SHA-256 of the last
+//	           delivery of that id (all 0 if it was never delivered)
+//	205        stream stats: the answer (type 205, 40 bytes) is u64 open,
+//	           reserved, peak_reserved, delivered, dropped
 //	any other  echo the request bytes with the same type
 package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	shmipc "github.com/libshmipc/libshmipc/go"
@@ -39,7 +54,26 @@ const (
 	typeDelay     = 201
 	typeGuestCall = 202
 	typeOversize  = 203
+	typeDigest    = 204
+	typeStats     = 205
+
+	// typeRefused is the stream application type the receiver refuses.
+	typeRefused = 210
+	// typeNoDigest is the stream application type delivered without a
+	// SHA-256 (the benchmark times the transfer, not the hash).
+	typeNoDigest = 211
+	// digestSlots is how many stream ids the digest table remembers.
+	digestSlots = 64
 )
+
+// Response sizes of the stream queries.
+const (
+	digestRespSize = 48
+	statsRespSize  = 40
+)
+
+const usage = "usage: shmipc-echo -name NAME [-timeout-ms MS] [-stream-max-stream BYTES] " +
+	"[-stream-max-total BYTES] [-stream-max-streams N] [-stream-max-parked N] [-stream-idle-ms MS]"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -47,28 +81,51 @@ func main() {
 
 // run is the whole command; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	def := shmipc.DefaultStreamLimits()
 	fs := flag.NewFlagSet("shmipc-echo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "segment name (required)")
 	timeoutMs := fs.Int("timeout-ms", 5000, "connect timeout in milliseconds")
+	maxStream := fs.Uint64("stream-max-stream", def.MaxStream, "largest stream accepted, in bytes")
+	maxTotal := fs.Uint64("stream-max-total", def.MaxTotal, "bytes of all open streams together")
+	maxStreams := fs.Int("stream-max-streams", def.MaxStreams, "open streams at once")
+	maxParked := fs.Int("stream-max-parked", def.MaxParked, "parked chunk ranges per stream")
+	idleMs := fs.Int64("stream-idle-ms", def.IdleTimeout.Milliseconds(), "idle timeout of an open stream in milliseconds")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
-	if *name == "" || fs.NArg() != 0 || *timeoutMs < 0 {
-		fmt.Fprintln(stderr, "usage: shmipc-echo -name NAME [-timeout-ms MS]")
+	if *name == "" || fs.NArg() != 0 || *timeoutMs < 0 || *idleMs <= 0 || *idleMs > int64(time.Duration(1<<63-1)/time.Millisecond) {
+		fmt.Fprintln(stderr, usage)
 		return 1
+	}
+	lim := shmipc.StreamLimits{
+		MaxStream:   *maxStream,
+		MaxTotal:    *maxTotal,
+		MaxStreams:  *maxStreams,
+		MaxParked:   *maxParked,
+		IdleTimeout: time.Duration(*idleMs) * time.Millisecond,
 	}
 	connectTimeout := time.Duration(*timeoutMs) * time.Millisecond
 	if connectTimeout == 0 {
 		connectTimeout = time.Nanosecond // one attempt; 0 would mean the default
+	}
+	// The receiver is built before attaching, so bad limits fail at once.
+	e := &echo{}
+	r, err := shmipc.NewReassembler(lim, e.digests.deliver, e.handle)
+	if err != nil {
+		fmt.Fprintln(stderr, "shmipc-echo:", err)
+		fmt.Fprintln(stderr, usage)
+		return 1
 	}
 	g, err := shmipc.Connect(*name, &shmipc.Options{ConnectTimeout: connectTimeout})
 	if err != nil {
 		fmt.Fprintln(stderr, "shmipc-echo:", err)
 		return 1
 	}
+	e.g, e.r = g, r
+	e.digests.recycle = r.Recycle
 	fmt.Fprintln(stdout, "ready")
-	err = g.Serve(context.Background(), handler(g))
+	err = g.Serve(context.Background(), r.Handle)
 	if cerr := g.Close(); err == nil {
 		err = cerr
 	}
@@ -79,26 +136,135 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// handler returns the echo handler. Apart from types 200 and 202's error
-// path it does not allocate.
-func handler(g *shmipc.Guest) shmipc.Handler {
-	return func(req, resp []byte, t shmipc.MsgType) (int, shmipc.MsgType) {
-		switch t {
-		case typePanic:
-			panic("shmipc-echo: request type 200 asks for a handler failure")
-		case typeDelay:
-			if len(req) >= 4 {
-				time.Sleep(time.Duration(binary.LittleEndian.Uint32(req)) * time.Millisecond)
-			}
-		case typeGuestCall:
-			n, _, err := g.Call(shmipc.MsgGuestCall, req, resp, 5*time.Second)
-			if err != nil {
-				return copy(resp, err.Error()), shmipc.MsgSystemError
-			}
-			return n, t
-		case typeOversize:
+// echo is the echo guest's state. g and r are set before Serve starts.
+type echo struct {
+	g       *shmipc.Guest
+	r       *shmipc.Reassembler
+	digests digestTable
+}
+
+// handle answers the messages that are not stream messages. Apart from
+// types 200 and 202's error path it does not allocate.
+func (e *echo) handle(req, resp []byte, t shmipc.MsgType) (int, shmipc.MsgType) {
+	switch t {
+	case typePanic:
+		panic("shmipc-echo: request type 200 asks for a handler failure")
+	case typeDelay:
+		if len(req) >= 4 {
+			time.Sleep(time.Duration(binary.LittleEndian.Uint32(req)) * time.Millisecond)
+		}
+	case typeGuestCall:
+		n, _, err := e.g.Call(shmipc.MsgGuestCall, req, resp, 5*time.Second)
+		if err != nil {
+			return copy(resp, err.Error()), shmipc.MsgSystemError
+		}
+		return n, t
+	case typeOversize:
+		return len(resp) + 1, t
+	case typeDigest:
+		if len(req) != 8 {
+			return copy(resp, "shmipc-echo: a stream digest query is 8 bytes"), shmipc.MsgSystemError
+		}
+		if len(resp) < digestRespSize {
+			return len(resp) + 1, t // too small: the library answers SYSTEM_ERROR
+		}
+		e.digests.query(binary.LittleEndian.Uint64(req), resp[:digestRespSize])
+		return digestRespSize, t
+	case typeStats:
+		if len(resp) < statsRespSize {
 			return len(resp) + 1, t
 		}
-		return copy(resp, req), t
+		st := e.r.Stats()
+		le := binary.LittleEndian
+		le.PutUint64(resp[0:], uint64(st.Open))
+		le.PutUint64(resp[8:], st.Reserved)
+		le.PutUint64(resp[16:], st.PeakReserved)
+		le.PutUint64(resp[24:], st.Delivered)
+		le.PutUint64(resp[32:], st.Dropped)
+		return statsRespSize, t
 	}
+	return copy(resp, req), t
+}
+
+// digest is what the echo guest remembers of a delivered stream id.
+type digest struct {
+	id         uint64
+	appType    uint32
+	length     uint64
+	sum        [sha256.Size]byte
+	deliveries uint32
+	used       uint64 // when it was last delivered, for eviction
+}
+
+// digestTable remembers the last delivery of the last 64 distinct stream
+// ids that were delivered.
+type digestTable struct {
+	mu    sync.Mutex
+	slots [digestSlots]digest
+	n     int
+	clock uint64
+	// recycle gives a delivered buffer back to the receiver (set before
+	// serving starts).
+	recycle func([]byte)
+}
+
+// deliver is the echo guest's StreamFunc: it refuses streams of type 210
+// and records the SHA-256 of every other one.
+func (d *digestTable) deliver(id uint64, appType uint32, data []byte) error {
+	if appType == typeRefused {
+		return shmipc.ErrRefused
+	}
+	var sum [sha256.Size]byte
+	if appType != typeNoDigest {
+		sum = sha256.Sum256(data)
+	}
+	if d.recycle != nil {
+		d.recycle(data) // only the digest is kept
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clock++
+	e := d.find(id)
+	if e == nil {
+		if d.n < len(d.slots) {
+			e = &d.slots[d.n]
+			d.n++
+		} else {
+			e = &d.slots[0]
+			for i := range d.slots {
+				if d.slots[i].used < e.used {
+					e = &d.slots[i]
+				}
+			}
+		}
+		*e = digest{id: id}
+	}
+	e.appType, e.length, e.sum, e.used = appType, uint64(len(data)), sum, d.clock
+	e.deliveries++
+	return nil
+}
+
+// find returns the entry of id, or nil. The caller holds d.mu.
+func (d *digestTable) find(id uint64) *digest {
+	for i := 0; i < d.n; i++ {
+		if d.slots[i].id == id {
+			return &d.slots[i]
+		}
+	}
+	return nil
+}
+
+// query writes the 48-byte answer of a digest query for id into out.
+func (d *digestTable) query(id uint64, out []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var e digest
+	if f := d.find(id); f != nil {
+		e = *f
+	}
+	le := binary.LittleEndian
+	le.PutUint64(out[0:], e.length)
+	le.PutUint32(out[8:], e.appType)
+	le.PutUint32(out[12:], e.deliveries)
+	copy(out[16:], e.sum[:])
 }

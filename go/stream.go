@@ -1,0 +1,621 @@
+package shmipc
+
+// The stream receiver (docs/PROTOCOL.md, "Streams"). A Reassembler is a
+// Handler: it answers MsgStreamStart and MsgStreamChunk and passes every
+// other message to the next Handler. One mutex guards the bookkeeping only;
+// chunk data are copied outside it, so workers serving chunks of one stream
+// copy in parallel.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// Stream header and response sizes and the one chunk flag.
+const (
+	streamHeaderSize = 32
+	streamRespSize   = 16
+	streamFlagAbort  = 1
+	// parkedPrealloc bounds the parked ranges allocated at STREAM_START;
+	// a stream that parks more grows its list.
+	parkedPrealloc = 64
+	// spareMin is the smallest buffer Recycle keeps: below it, allocating
+	// and zeroing a new one costs little.
+	spareMin = 4 << 20
+)
+
+// StreamLimits bounds what a peer can make a Reassembler hold
+// (docs/PROTOCOL.md, "Receiver limits").
+type StreamLimits struct {
+	MaxStream   uint64        // largest advertised total accepted, in bytes
+	MaxTotal    uint64        // sum of the totals of open streams, in bytes
+	MaxStreams  int           // open streams at once (>= 1)
+	MaxParked   int           // parked ranges per stream (>= 0, fits 32 bits)
+	IdleTimeout time.Duration // an open stream idle longer than this is dropped (> 0)
+}
+
+// DefaultStreamLimits returns the protocol's default limits: 1 GiB per
+// stream, 1 GiB over all open streams, 16 open streams, 64 parked ranges
+// per stream and a 10 s idle timeout.
+func DefaultStreamLimits() StreamLimits {
+	return StreamLimits{
+		MaxStream:   1 << 30,
+		MaxTotal:    1 << 30,
+		MaxStreams:  16,
+		MaxParked:   64,
+		IdleTimeout: 10 * time.Second,
+	}
+}
+
+// StreamFunc receives a complete stream: its identifier, its application
+// type and its bytes, which from then on belong to the callee. It is called
+// once per stream, outside the Reassembler's lock, possibly from several
+// goroutines at once (for different streams). A non-nil error refuses the
+// stream: the sender's message is answered StreamRefused, state
+// StreamDropped.
+type StreamFunc func(id uint64, appType uint32, data []byte) error
+
+// StreamReason is the status field of a stream response: 0 for accepted,
+// otherwise why the message was refused.
+type StreamReason uint32
+
+// The stream status codes (docs/PROTOCOL.md, "Receiver rules").
+const (
+	StreamOK        StreamReason = 0
+	StreamMalformed StreamReason = 1
+	StreamUnknown   StreamReason = 2
+	StreamDuplicate StreamReason = 3
+	StreamTooBig    StreamReason = 4
+	StreamTooMany   StreamReason = 5
+	StreamBounds    StreamReason = 6
+	StreamOverlap   StreamReason = 7
+	StreamEmpty     StreamReason = 8
+	StreamParked    StreamReason = 9
+	StreamMismatch  StreamReason = 10
+	StreamAborted   StreamReason = 11
+	StreamNoMem     StreamReason = 12
+	StreamRefused   StreamReason = 13
+)
+
+var streamReasonNames = [...]string{
+	"ok", "malformed", "unknown", "duplicate", "too_big", "too_many", "bounds",
+	"overlap", "empty", "parked", "mismatch", "aborted", "nomem", "refused",
+}
+
+// String returns the reason's name as the conformance vectors spell it
+// ("ok", "too_big", ...).
+func (s StreamReason) String() string {
+	if int(s) < len(streamReasonNames) {
+		return streamReasonNames[s]
+	}
+	return fmt.Sprintf("StreamReason(%d)", uint32(s))
+}
+
+// StreamState is the state field of a stream response: the stream after
+// the message.
+type StreamState uint32
+
+// The stream states.
+const (
+	StreamNone     StreamState = 0 // no such stream
+	StreamOpen     StreamState = 1
+	StreamComplete StreamState = 2 // delivered
+	StreamDropped  StreamState = 3
+)
+
+var streamStateNames = [...]string{"none", "open", "complete", "dropped"}
+
+// String returns the state's name as the conformance vectors spell it.
+func (s StreamState) String() string {
+	if int(s) < len(streamStateNames) {
+		return streamStateNames[s]
+	}
+	return fmt.Sprintf("StreamState(%d)", uint32(s))
+}
+
+// StreamStats is a snapshot of a Reassembler's counters.
+type StreamStats struct {
+	// Open is the number of open streams.
+	Open int
+	// Reserved is the bytes of stream buffers held: the totals of the open
+	// streams, plus those of dropped streams whose last chunk copy is still
+	// running. It never exceeds MaxTotal.
+	Reserved uint64
+	// PeakReserved is the largest Reserved + Cached seen.
+	PeakReserved uint64
+	// Cached is the length of a recycled buffer kept for a next stream of
+	// the same length (see Recycle). Reserved + Cached never exceeds
+	// MaxTotal.
+	Cached uint64
+	// Delivered counts streams handed to the StreamFunc and accepted.
+	Delivered uint64
+	// Dropped counts streams dropped: aborted, refused by a check, idle,
+	// or refused by the StreamFunc.
+	Dropped uint64
+}
+
+// span is a taken range [start, end) of a stream.
+type span struct{ start, end uint64 }
+
+// stream is one open (or, while workers still copy into it, dropped)
+// stream. All fields are guarded by Reassembler.mu; buf's bytes are
+// written outside it, each byte by the one message that took it.
+type stream struct {
+	id       uint64
+	total    uint64
+	appType  uint32
+	opening  bool          // STREAM_START is still allocating buf
+	dropped  bool          // no longer in the table; copiers answer DROPPED
+	buf      []byte        // total bytes
+	next     uint64        // bytes [0, next) are taken
+	parked   []span        // sorted, disjoint, non-touching, all above next
+	copied   uint64        // bytes copied into buf
+	inflight int           // messages copying into buf now
+	last     time.Duration // START or the last accepted chunk
+}
+
+// Reassembler receives streams (docs/PROTOCOL.md, "Streams") and hands
+// each complete one to a StreamFunc. Its Handle method is a Handler for
+// Guest.Serve: it answers MsgStreamStart and MsgStreamChunk and passes
+// every other message to the next Handler. It is safe for concurrent use.
+type Reassembler struct {
+	lim     StreamLimits
+	deliver StreamFunc
+	next    Handler
+
+	// now is the receiver's clock; tests replace it before use.
+	now func() time.Duration
+	// copyHook, if set, runs after a chunk's range is taken and before
+	// its bytes are copied (tests use it to drop a stream mid-copy).
+	copyHook func(id uint64)
+
+	mu       sync.Mutex
+	streams  map[uint64]*stream
+	open     int
+	reserved uint64
+	peak     uint64
+	nDeliv   uint64
+	nDropped uint64
+	// spare is a recycled buffer for a next stream of its length, kept at
+	// most IdleTimeout after spareAt; reserved + len(spare) <= MaxTotal.
+	spare   []byte
+	spareAt time.Duration
+	// idleFloor is at most the last-activity time of every open stream, so
+	// the sweep can skip its scan while now - idleFloor <= IdleTimeout.
+	idleFloor time.Duration
+}
+
+// NewReassembler returns a Reassembler with limits lim that hands complete
+// streams to deliver and every message that is not a stream message to
+// next. It returns ErrInvalid (wrapped) if deliver or next is nil or a
+// limit is out of range: MaxStreams < 1, MaxParked < 0 or above 2^32-1,
+// IdleTimeout <= 0.
+func NewReassembler(lim StreamLimits, deliver StreamFunc, next Handler) (*Reassembler, error) {
+	switch {
+	case deliver == nil:
+		return nil, fmt.Errorf("%w: nil StreamFunc", ErrInvalid)
+	case next == nil:
+		return nil, fmt.Errorf("%w: nil Handler", ErrInvalid)
+	case lim.MaxStreams < 1:
+		return nil, fmt.Errorf("%w: MaxStreams %d, want at least 1", ErrInvalid, lim.MaxStreams)
+	case lim.MaxParked < 0 || uint64(lim.MaxParked) > math.MaxUint32:
+		return nil, fmt.Errorf("%w: MaxParked %d, want 0 to %d", ErrInvalid, lim.MaxParked, uint32(math.MaxUint32))
+	case lim.IdleTimeout <= 0:
+		return nil, fmt.Errorf("%w: IdleTimeout %v, want more than 0", ErrInvalid, lim.IdleTimeout)
+	}
+	hint := lim.MaxStreams
+	if hint > 1024 {
+		hint = 1024
+	}
+	epoch := time.Now()
+	return &Reassembler{
+		lim:     lim,
+		deliver: deliver,
+		next:    next,
+		now:     func() time.Duration { return time.Since(epoch) },
+		streams: make(map[uint64]*stream, hint),
+	}, nil
+}
+
+// Stats returns a snapshot of the Reassembler's counters.
+func (r *Reassembler) Stats() StreamStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return StreamStats{Open: r.open, Reserved: r.reserved, PeakReserved: r.peak,
+		Delivered: r.nDeliv, Dropped: r.nDropped, Cached: uint64(len(r.spare))}
+}
+
+// Recycle gives back a buffer that a StreamFunc received and no longer
+// uses, not even through another slice. The Reassembler may keep it
+// (one buffer of 4 MiB or more, counted against MaxTotal, for at most
+// IdleTimeout) and hand it, every byte overwritten, to a later stream of
+// the same length instead of allocating and zeroing a new one. Calling it
+// is optional; a buffer not recycled is left to the garbage collector.
+func (r *Reassembler) Recycle(buf []byte) {
+	if uint64(len(buf)) < spareMin {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if uint64(len(buf)) > r.lim.MaxTotal-r.reserved {
+		return
+	}
+	r.spare, r.spareAt = buf[:len(buf):len(buf)], r.now()
+	if r.reserved+uint64(len(buf)) > r.peak {
+		r.peak = r.reserved + uint64(len(buf))
+	}
+}
+
+// Handle is the Reassembler's Handler. It answers MsgStreamStart and
+// MsgStreamChunk with the 16-byte stream response and the request's type,
+// and passes every other message to the next Handler. A response buffer
+// shorter than 16 bytes cannot hold the answer: the message is then not
+// processed and Handle returns n < 0, which Serve turns into
+// MsgSystemError.
+func (r *Reassembler) Handle(req, resp []byte, t MsgType) (n int, rt MsgType) {
+	if t != MsgStreamStart && t != MsgStreamChunk {
+		return r.next(req, resp, t)
+	}
+	if len(resp) < streamRespSize {
+		return -1, t
+	}
+	var status StreamReason
+	var state StreamState
+	if t == MsgStreamStart {
+		status, state = r.start(req)
+	} else {
+		status, state = r.chunk(req)
+	}
+	le := binary.LittleEndian
+	le.PutUint32(resp[0:], uint32(status))
+	le.PutUint32(resp[4:], uint32(state))
+	le.PutUint32(resp[8:], uint32(r.lim.MaxParked))
+	le.PutUint32(resp[12:], 0)
+	return streamRespSize, t
+}
+
+// streamHeader is a stream message's header, read once from the request:
+// the host may rewrite shared memory at any time, so nothing is read twice.
+type streamHeader struct {
+	id, total, offset uint64
+	appType, flags    uint32
+}
+
+// parseStreamHeader reads the header of req, which has at least 32 bytes.
+func parseStreamHeader(req []byte) streamHeader {
+	le := binary.LittleEndian
+	return streamHeader{
+		id:      le.Uint64(req[0:]),
+		total:   le.Uint64(req[8:]),
+		offset:  le.Uint64(req[16:]),
+		appType: le.Uint32(req[24:]),
+		flags:   le.Uint32(req[28:]),
+	}
+}
+
+// start answers a STREAM_START.
+func (r *Reassembler) start(req []byte) (StreamReason, StreamState) {
+	size := len(req)
+	var h streamHeader
+	if size >= streamHeaderSize {
+		h = parseStreamHeader(req)
+	}
+	r.mu.Lock()
+	now := r.now()
+	r.sweepLocked(now)
+	// The checks of the STREAM_START table, in its order.
+	if size != streamHeaderSize || h.id == 0 || h.offset != 0 || h.flags != 0 {
+		r.mu.Unlock()
+		return StreamMalformed, StreamNone
+	}
+	if _, ok := r.streams[h.id]; ok {
+		r.mu.Unlock()
+		return StreamDuplicate, StreamOpen
+	}
+	if h.total > r.lim.MaxStream {
+		r.mu.Unlock()
+		return StreamTooBig, StreamNone
+	}
+	if r.open >= r.lim.MaxStreams {
+		r.mu.Unlock()
+		return StreamTooMany, StreamNone
+	}
+	// reserved <= MaxTotal always holds, so the subtraction cannot wrap.
+	if h.total > r.lim.MaxTotal-r.reserved {
+		r.mu.Unlock()
+		return StreamTooBig, StreamNone
+	}
+	if h.total > uint64(maxInt) {
+		r.mu.Unlock()
+		return StreamNoMem, StreamNone
+	}
+	if h.total == 0 {
+		r.mu.Unlock()
+		return r.hand(h.id, h.appType, []byte{})
+	}
+	// Reserve now; allocate (and zero) the buffer outside the lock. While
+	// it is opening the stream counts as open for DUPLICATE, TOO_MANY and
+	// the budget, and chunks for it are UNKNOWN (a sender waits for the
+	// START answer before it sends chunks).
+	s := &stream{id: h.id, total: h.total, appType: h.appType, opening: true, last: now}
+	r.streams[h.id] = s
+	r.open++
+	var buf []byte
+	if uint64(len(r.spare)) == h.total {
+		buf, r.spare = r.spare, nil // its length was counted already
+	} else if uint64(len(r.spare)) > r.lim.MaxTotal-r.reserved-h.total {
+		r.spare = nil // the new buffer and the spare would not both fit
+	}
+	r.reserveLocked(h.total)
+	r.mu.Unlock()
+
+	if buf == nil {
+		buf = allocStream(h.total)
+	}
+	var parked []span
+	if buf != nil {
+		parked = make([]span, 0, minInt(r.lim.MaxParked, parkedPrealloc))
+	}
+
+	r.mu.Lock()
+	if buf == nil {
+		delete(r.streams, h.id)
+		r.open--
+		r.reserved -= h.total
+		r.mu.Unlock()
+		return StreamNoMem, StreamNone
+	}
+	s.buf, s.parked, s.opening = buf, parked, false
+	// The idle clock starts when the stream can take chunks. now is read
+	// under the lock, so it is not below idleFloor.
+	s.last = r.now()
+	r.mu.Unlock()
+	return StreamOK, StreamOpen
+}
+
+// allocStream returns a zeroed buffer of n bytes, or nil if the runtime
+// refuses that length. (Running out of memory for a length the runtime
+// accepts ends the process; max_total is what prevents it.)
+func allocStream(n uint64) (buf []byte) {
+	defer func() {
+		if recover() != nil {
+			buf = nil
+		}
+	}()
+	return make([]byte, int(n))
+}
+
+// chunk answers a STREAM_CHUNK.
+func (r *Reassembler) chunk(req []byte) (StreamReason, StreamState) {
+	size := len(req)
+	var h streamHeader
+	if size >= streamHeaderSize {
+		h = parseStreamHeader(req)
+	}
+	r.mu.Lock()
+	now := r.now()
+	r.sweepLocked(now)
+	// The checks of the STREAM_CHUNK table, in its order.
+	if size < streamHeaderSize || h.id == 0 || h.flags&^streamFlagAbort != 0 {
+		r.mu.Unlock()
+		return StreamMalformed, StreamNone
+	}
+	s := r.streams[h.id]
+	if s == nil || s.opening {
+		r.mu.Unlock()
+		return StreamUnknown, StreamNone
+	}
+	reason := StreamOK
+	n := uint64(size - streamHeaderSize)
+	off := h.offset
+	var end uint64
+	var lo, j int
+	var leftTouch, rightTouch bool
+	switch {
+	case h.flags&streamFlagAbort != 0:
+		reason = StreamAborted
+	case h.total != s.total || h.appType != s.appType:
+		reason = StreamMismatch
+	case n == 0:
+		reason = StreamEmpty
+	case off > s.total || n > s.total-off:
+		reason = StreamBounds
+	default:
+		end = off + n // no wrap: n <= total - off
+		// Bytes below next are taken. Above it, lo is the first parked
+		// range that ends at or after off; a range ending exactly at off
+		// touches on the left, and then j is the one after it. The
+		// chunk overlaps iff range j starts below end, and touches it on
+		// the right iff range j starts at end.
+		p := s.parked
+		lo = searchParked(p, off)
+		j = lo
+		if j < len(p) && p[j].end == off {
+			leftTouch = true
+			j++
+		}
+		switch {
+		case off < s.next || j < len(p) && p[j].start < end:
+			reason = StreamOverlap
+		default:
+			rightTouch = j < len(p) && p[j].start == end
+			if off > s.next && len(p)+1-b2i(leftTouch)-b2i(rightTouch) > r.lim.MaxParked {
+				reason = StreamParked
+			}
+		}
+	}
+	if reason != StreamOK {
+		r.dropLocked(s)
+		r.mu.Unlock()
+		return reason, StreamDropped
+	}
+	// Take [off, end).
+	p := s.parked
+	switch {
+	case off == s.next:
+		// No range touches next, so none touches on the left; one that
+		// starts at end is absorbed.
+		s.next = end
+		if rightTouch {
+			s.next = p[0].end
+			s.parked = removeSpan(p, 0)
+		}
+	case leftTouch && rightTouch:
+		p[lo].end = p[j].end
+		s.parked = removeSpan(p, j)
+	case leftTouch:
+		p[lo].end = end
+	case rightTouch:
+		p[j].start = off
+	default:
+		p = append(p, span{})
+		copy(p[j+1:], p[j:])
+		p[j] = span{off, end}
+		s.parked = p
+	}
+	s.last = now
+	s.inflight++
+	buf := s.buf
+	r.mu.Unlock()
+
+	if r.copyHook != nil {
+		r.copyHook(h.id)
+	}
+	copy(buf[off:end], req[streamHeaderSize:])
+
+	r.mu.Lock()
+	s.inflight--
+	s.copied += n
+	if s.dropped {
+		// Dropped while this message copied: its bytes were taken, the
+		// stream is gone. The last copier releases the reservation.
+		if s.inflight == 0 {
+			r.reserved -= s.total
+			s.buf = nil
+		}
+		r.mu.Unlock()
+		return StreamOK, StreamDropped
+	}
+	if s.copied < s.total {
+		r.mu.Unlock()
+		return StreamOK, StreamOpen
+	}
+	// This copy completed the stream: every taken byte is copied, so no
+	// other message still copies into it.
+	delete(r.streams, s.id)
+	r.open--
+	r.reserved -= s.total
+	s.buf = nil
+	r.mu.Unlock()
+	return r.hand(s.id, s.appType, buf)
+}
+
+// hand delivers a complete stream, outside the lock, and answers for it.
+// If the StreamFunc panics the stream counts as dropped and the panic goes
+// on to Serve, which answers MsgSystemError.
+func (r *Reassembler) hand(id uint64, appType uint32, data []byte) (StreamReason, StreamState) {
+	returned := false
+	defer func() {
+		if !returned {
+			r.mu.Lock()
+			r.nDropped++
+			r.mu.Unlock()
+		}
+	}()
+	err := r.deliver(id, appType, data)
+	returned = true
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.nDropped++
+		return StreamRefused, StreamDropped
+	}
+	r.nDeliv++
+	return StreamOK, StreamComplete
+}
+
+// reserveLocked adds n bytes to the reservation.
+func (r *Reassembler) reserveLocked(n uint64) {
+	r.reserved += n
+	if r.reserved+uint64(len(r.spare)) > r.peak {
+		r.peak = r.reserved + uint64(len(r.spare))
+	}
+}
+
+// dropLocked drops the open stream s. Its reservation lasts until no
+// message copies into its buffer any more.
+func (r *Reassembler) dropLocked(s *stream) {
+	delete(r.streams, s.id)
+	r.open--
+	r.nDropped++
+	s.dropped = true
+	if s.inflight == 0 {
+		r.reserved -= s.total
+		s.buf = nil
+	}
+}
+
+// sweepLocked drops every open stream whose START or last accepted chunk
+// is more than IdleTimeout before now. Streams still opening are left
+// alone: their START has not been answered yet.
+func (r *Reassembler) sweepLocked(now time.Duration) {
+	if r.spare != nil && now-r.spareAt > r.lim.IdleTimeout {
+		r.spare = nil
+	}
+	if now-r.idleFloor <= r.lim.IdleTimeout {
+		return
+	}
+	floor := now
+	for _, s := range r.streams {
+		switch {
+		case s.opening:
+			if s.last < floor {
+				floor = s.last
+			}
+		case now-s.last > r.lim.IdleTimeout:
+			r.dropLocked(s) // deleting during range is allowed
+		case s.last < floor:
+			floor = s.last
+		}
+	}
+	r.idleFloor = floor
+}
+
+// searchParked returns the index of the first range of p that ends at or
+// after off (len(p) if none).
+func searchParked(p []span, off uint64) int {
+	lo, hi := 0, len(p)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if p[m].end < off {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// removeSpan removes p[i], keeping the order.
+func removeSpan(p []span, i int) []span {
+	copy(p[i:], p[i+1:])
+	return p[:len(p)-1]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// minInt returns the smaller of a and b (the built-in min is go1.21).
+func minInt(a, b int) int {
+	if a < b {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stream sender (docs/PROTOCOL.md, "Streams", "Sender rules"): one
+ * STREAM_START, then the chunks in order of offset with up to K in flight
+ * on K slots, each written straight into its slot. The sender waits for the
+ * oldest chunk before it sends another, which bounds how far ahead of the
+ * receiver's in-order point accepted chunks can be.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MAX_DEPTH 64u
+#define ABORT_TIMEOUT_NS (100 * (int64_t)1000000)
+
+struct shmipc_stream_sender {
+  shmipc_host *h;
+  uint32_t depth;
+  uint32_t chunk;
+};
+
+/* One send in progress. */
+struct send {
+  shmipc_stream_sender *s;
+  struct shmipc__stream_hdr hdr;
+  const unsigned char *data;
+  uint64_t len;
+  int64_t deadline;   /* INT64_MAX: none */
+  shmipc_stream_result res;
+  uint32_t completes; /* answers that said COMPLETE */
+  uint32_t max_parked; /* the receiver's limit, from the START answer */
+  int err;            /* first failure, 0 while none */
+};
+
+void shmipc_stream_config_init(shmipc_stream_config *cfg)
+{
+  if (cfg == NULL)
+    return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->struct_size = sizeof *cfg;
+  cfg->depth = 4;
+}
+
+int shmipc_stream_sender_create(shmipc_host *h, const shmipc_stream_config *cfg,
+                                shmipc_stream_sender **out)
+{
+  shmipc_stream_config def;
+  shmipc_stream_sender *s;
+  struct shmipc__endpoint *ep;
+  size_t room;
+
+  if (out == NULL)
+    return SHMIPC_E_INVALID;
+  *out = NULL;
+  if (cfg == NULL) {
+    shmipc_stream_config_init(&def);
+    cfg = &def;
+  }
+  if (h == NULL || cfg->struct_size != sizeof *cfg || cfg->depth == 0 ||
+      cfg->depth > MAX_DEPTH)
+    return SHMIPC_E_INVALID;
+  ep = shmipc__host_ep(h);
+  if (ep->seg.geom.req_capacity <= SHMIPC__STREAM_HDR ||
+      ep->seg.geom.resp_capacity < SHMIPC__STREAM_RESP)
+    return SHMIPC_E_INVALID;
+  room = ep->seg.geom.req_capacity - SHMIPC__STREAM_HDR;
+  if (cfg->chunk_size > room)
+    return SHMIPC_E_INVALID;
+  s = calloc(1, sizeof *s);
+  if (s == NULL)
+    return SHMIPC_E_NOMEM;
+  s->h = h;
+  s->depth = cfg->depth < ep->seg.geom.host_slots ? cfg->depth
+                                                  : ep->seg.geom.host_slots;
+  s->chunk = cfg->chunk_size != 0 ? cfg->chunk_size : (uint32_t)room;
+  *out = s;
+  return SHMIPC_OK;
+}
+
+void shmipc_stream_sender_destroy(shmipc_stream_sender *s)
+{
+  free(s);
+}
+
+static int64_t left_ns(const struct send *x)
+{
+  int64_t now;
+
+  if (x->deadline == INT64_MAX)
+    return INT64_MAX;
+  now = shmipc__now_ns();
+  return now < x->deadline ? x->deadline - now : 0;
+}
+
+/* Record the first failure of the send. */
+static void fail(struct send *x, int err, uint32_t reason, uint64_t index,
+                 uint64_t offset)
+{
+  if (x->err != 0)
+    return;
+  x->err = err;
+  x->res.reason = reason;
+  x->res.failed_chunk = index;
+  x->res.failed_offset = offset;
+}
+
+/* Write the header of the message at @offset carrying @n data bytes into
+ * @s and publish it. */
+static int post(struct send *x, shmipc_slot *s, uint32_t type,
+                uint64_t offset, size_t n, uint32_t flags)
+{
+  unsigned char *b = shmipc_slot_req_buf(s);
+
+  x->hdr.offset = offset;
+  x->hdr.flags = flags;
+  shmipc__stream_hdr_put(b, &x->hdr);
+  if (n > 0)
+    memcpy(b + SHMIPC__STREAM_HDR, x->data + offset, n);
+  return shmipc_slot_publish(s, type, SHMIPC__STREAM_HDR + n, 0);
+}
+
+/* Wait for the answer to the message in @s (chunk @index at @offset, or
+ * the start for UINT64_MAX), judge it and release the slot. Returns the
+ * state the receiver reported (SHMIPC__SST_*), or -1 when there is none. */
+static int collect(struct send *x, shmipc_slot *s, uint32_t type,
+                   uint64_t index, uint64_t offset)
+{
+  uint32_t status, state;
+  int r = shmipc_slot_wait(s, left_ns(x));
+
+  if (r != SHMIPC_OK) {
+    shmipc_slot_release(s);
+    fail(x, r, 0, index, offset);
+    return -1;
+  }
+  r = shmipc__stream_answer(type, shmipc_slot_resp_type(s),
+                            shmipc_slot_resp_size(s), shmipc_slot_resp_data(s),
+                            &status, &state, &x->max_parked);
+  shmipc_slot_release(s);
+  if (r != SHMIPC_OK) {
+    fail(x, r, 0, index, offset);
+    return -1;
+  }
+  if (status != SHMIPC_STREAM_OK) {
+    fail(x, SHMIPC_E_REFUSED, status, index, offset);
+    return (int)state;
+  }
+  if (index != UINT64_MAX)
+    x->res.accepted++;
+  if (state == SHMIPC__SST_COMPLETE)
+    x->completes++;
+  else if (state == SHMIPC__SST_DROPPED)
+    /* accepted, but another message dropped the stream; its own answer
+     * carries the reason, if it was ours to see */
+    fail(x, SHMIPC_E_REFUSED, SHMIPC_STREAM_UNKNOWN, index, offset);
+  return (int)state;
+}
+
+/* Best effort: tell the receiver to free a stream we gave up on. */
+static void abort_stream(struct send *x)
+{
+  int64_t t = ABORT_TIMEOUT_NS;
+  shmipc_slot *s;
+
+  if (shmipc_slot_acquire(x->s->h, t, &s) != SHMIPC_OK)
+    return;
+  if (post(x, s, SHMIPC_MSG_STREAM_CHUNK, 0, 0, SHMIPC__STREAM_F_ABORT) ==
+      SHMIPC_OK)
+    (void)shmipc_slot_wait(s, t);
+  shmipc_slot_release(s);
+}
+
+/* The chunks, with up to @depth in flight, oldest answer first. */
+static void send_chunks(struct send *x, uint32_t depth)
+{
+  shmipc_slot *ring[MAX_DEPTH];
+  uint64_t idx[MAX_DEPTH];
+  uint64_t chunk = x->s->chunk, next = 0, off;
+  uint64_t n = (x->len + chunk - 1) / chunk;
+  uint32_t head = 0, count = 0, at;
+  shmipc_slot *s;
+  int r;
+
+  x->res.chunks = n;
+  while (count > 0 || (next < n && x->err == 0)) {
+    if (next < n && x->err == 0 && count < depth) {
+      /* With answers pending, take a free slot only if one is there now;
+       * otherwise the oldest answer frees ours. */
+      r = count == 0 ? shmipc_slot_acquire(x->s->h, left_ns(x), &s)
+                     : shmipc_slot_try_acquire(x->s->h, &s);
+      if (r == SHMIPC_OK) {
+        off = next * chunk;
+        r = post(x, s, SHMIPC_MSG_STREAM_CHUNK, off,
+                 (size_t)(x->len - off < chunk ? x->len - off : chunk), 0);
+        if (r != SHMIPC_OK) {
+          shmipc_slot_release(s);
+          fail(x, r, 0, next, off);
+          continue;
+        }
+        at = (head + count) % MAX_DEPTH;
+        ring[at] = s;
+        idx[at] = next++;
+        count++;
+        continue;
+      }
+      if (r != SHMIPC_E_BUSY) {
+        fail(x, r, 0, next, next * chunk);
+        continue;
+      }
+    }
+    (void)collect(x, ring[head], SHMIPC_MSG_STREAM_CHUNK, idx[head],
+                  idx[head] * chunk);
+    head = (head + 1) % MAX_DEPTH;
+    count--;
+  }
+}
+
+int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
+                       const void *data, size_t len, int64_t timeout_ns,
+                       shmipc_stream_result *res)
+{
+  struct send x;
+  shmipc_slot *s;
+  int64_t t;
+  int r, state;
+  uint32_t depth;
+
+  if (snd == NULL || (data == NULL && len > 0) ||
+      (res != NULL && res->struct_size < sizeof *res))
+    return SHMIPC_E_INVALID;
+  r = shmipc__timeout(shmipc__host_ep(snd->h), timeout_ns, &t);
+  if (r != SHMIPC_OK)
+    return r;
+  memset(&x, 0, sizeof x);
+  x.s = snd;
+  x.data = data;
+  x.len = len;
+  x.deadline = t == INT64_MAX || t > INT64_MAX - shmipc__now_ns()
+                   ? INT64_MAX
+                   : shmipc__now_ns() + t;
+  x.res.struct_size = sizeof x.res;
+  x.res.failed_chunk = UINT64_MAX;
+  x.hdr.id = shmipc__host_stream_id(snd->h);
+  x.hdr.total = len;
+  x.hdr.app_type = app_type;
+  x.res.stream_id = x.hdr.id;
+
+  r = shmipc_slot_acquire(snd->h, left_ns(&x), &s);
+  if (r != SHMIPC_OK) {
+    fail(&x, r, 0, UINT64_MAX, 0);
+    goto out;
+  }
+  r = post(&x, s, SHMIPC_MSG_STREAM_START, 0, 0, 0);
+  if (r != SHMIPC_OK) {
+    shmipc_slot_release(s);
+    fail(&x, r, 0, UINT64_MAX, 0);
+    goto out;
+  }
+  state = collect(&x, s, SHMIPC_MSG_STREAM_START, UINT64_MAX, 0);
+  if (x.err != 0)
+    goto out;
+  /* At most max_parked accepted chunks may wait ahead of the receiver's
+   * in-order point, and at most depth - 1 can with depth in flight. */
+  depth = x.max_parked < snd->depth ? x.max_parked + 1 : snd->depth;
+  if (state == SHMIPC__SST_OPEN && len > 0)
+    send_chunks(&x, depth);
+  else if (state != SHMIPC__SST_COMPLETE || len > 0)
+    fail(&x, SHMIPC_E_CORRUPT, 0, UINT64_MAX, 0);
+  if (x.err == 0 && x.completes != 1)
+    fail(&x, SHMIPC_E_CORRUPT, 0, UINT64_MAX, 0);
+  if (x.err != 0 && x.err != SHMIPC_E_REFUSED && x.err != SHMIPC_E_PEER_GONE)
+    abort_stream(&x);
+out:
+  if (res != NULL)
+    memcpy(res, &x.res, sizeof x.res);
+  return x.err;
+}

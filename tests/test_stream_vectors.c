@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Replays tests/stream_vectors.txt (grammar in its header) against the C
+ * reassembler; go/stream_vectors_test.go replays the same file against the
+ * Go one. Every line that one side decides differently fails here or there.
+ *
+ * Usage: test-stream-vectors VECTORS_FILE
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "sha256.h"
+
+#define MAX_IDS 64
+#define MAX_DELIVERIES 64
+#define MAX_CHUNK (1u << 20)
+
+struct delivery {
+  uint64_t id;
+  uint32_t type;
+  uint64_t len;
+  char sha[65];
+};
+
+static struct {
+  const char *file;
+  int line;
+  char name[128];
+  int failures;
+  int cases;
+  int steps;
+  shmipc_reassembler *r;
+  shmipc_stream_limits lim;
+  int64_t clock_ns;
+  struct { uint64_t id, total; uint32_t type; } ids[MAX_IDS];
+  int nids;
+  struct delivery got[MAX_DELIVERIES];
+  int ngot, nchecked;
+} V;
+
+static void failf(const char *fmt, ...)
+{
+  va_list ap;
+
+  fprintf(stderr, "%s:%d: case %s: ", V.file, V.line, V.name);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  V.failures++;
+}
+
+static int64_t fake_now(void *arg)
+{
+  (void)arg;
+  return V.clock_ns;
+}
+
+static int on_stream(void *user, uint64_t id, uint32_t type, void *data,
+                     size_t len)
+{
+  struct sha256 c;
+  unsigned char d[32];
+  struct delivery *g;
+
+  (void)user;
+  if (V.ngot == MAX_DELIVERIES) {
+    failf("more than %d deliveries", MAX_DELIVERIES);
+    return 0;
+  }
+  g = &V.got[V.ngot++];
+  g->id = id;
+  g->type = type;
+  g->len = len;
+  sha256_init(&c);
+  sha256_update(&c, data, len);
+  sha256_final(&c, d);
+  sha256_hex(d, g->sha);
+  return 0;
+}
+
+static int not_stream(void *user, uint32_t type, const void *req,
+                      size_t req_len, void *resp, size_t resp_cap,
+                      size_t *resp_len, uint32_t *resp_type)
+{
+  (void)user, (void)type, (void)req, (void)req_len, (void)resp, (void)resp_cap,
+      (void)resp_len, (void)resp_type;
+  failf("a stream message reached the ordinary handler");
+  return -1;
+}
+
+static const char *const states[] = {"none", "open", "complete", "dropped"};
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+  char *end;
+
+  if (s == NULL || *s == '\0' || *s == '-')
+    return -1;
+  *out = strtoull(s, &end, 10);
+  return *end == '\0' ? 0 : -1;
+}
+
+static int parse_status(const char *s, uint32_t *out)
+{
+  uint32_t i;
+
+  for (i = 0; i <= SHMIPC_STREAM_REFUSED; i++)
+    if (strcmp(shmipc_stream_reason_name(i), s) == 0) {
+      *out = i;
+      return 0;
+    }
+  return -1;
+}
+
+static int parse_state(const char *s, uint32_t *out)
+{
+  uint32_t i;
+
+  for (i = 0; i < 4; i++)
+    if (strcmp(states[i], s) == 0) {
+      *out = i;
+      return 0;
+    }
+  return -1;
+}
+
+static void finish_case(void)
+{
+  if (V.r == NULL)
+    return;
+  if (V.ngot != V.nchecked)
+    failf("%d deliveries beyond those listed (first: id %" PRIu64 ")",
+          V.ngot - V.nchecked, V.got[V.nchecked].id);
+  shmipc_reassembler_destroy(V.r);
+  V.r = NULL;
+}
+
+/* Send one message and compare the answer with "-> STATUS STATE". */
+static void exchange(uint32_t type, const unsigned char *req, size_t len,
+                     char **tok, int ntok, int arrow)
+{
+  unsigned char resp[64];
+  size_t resp_len = 0;
+  uint32_t resp_type = type, status, state, max_parked, want_status,
+           want_state;
+  int rc;
+
+  if (arrow + 3 != ntok || parse_status(tok[arrow + 1], &want_status) != 0 ||
+      parse_state(tok[arrow + 2], &want_state) != 0) {
+    failf("cannot parse the expected answer");
+    return;
+  }
+  memset(resp, 0xEE, sizeof resp);
+  rc = shmipc_reassembler_handle(V.r, type, req, len, resp, sizeof resp,
+                                 &resp_len, &resp_type);
+  V.steps++;
+  if (rc != 0 || resp_len != SHMIPC__STREAM_RESP || resp_type != type) {
+    failf("answer rc %d len %zu type %u: not a stream answer", rc, resp_len,
+          resp_type);
+    return;
+  }
+  shmipc__stream_resp_get(resp, &status, &state, &max_parked);
+  if (status != want_status || state != want_state)
+    failf("got %s %s want %s %s", shmipc_stream_reason_name(status),
+          state < 4 ? states[state] : "?", tok[arrow + 1], tok[arrow + 2]);
+  if (max_parked != V.lim.max_parked || resp[12] || resp[13] || resp[14] ||
+      resp[15])
+    failf("answer's max_parked %u / reserved bytes wrong", max_parked);
+}
+
+static int find_arrow(char **tok, int ntok)
+{
+  int i;
+
+  for (i = 0; i < ntok; i++)
+    if (strcmp(tok[i], "->") == 0)
+      return i;
+  return -1;
+}
+
+static int opt_u64(char **tok, int from, int to, const char *key,
+                   uint64_t *out)
+{
+  size_t k = strlen(key);
+  int i;
+
+  for (i = from; i < to; i++)
+    if (strncmp(tok[i], key, k) == 0 && tok[i][k] == '=')
+      return parse_u64(tok[i] + k + 1, out) == 0 ? 1 : -1;
+  return 0;
+}
+
+static void remember(uint64_t id, uint64_t total, uint32_t type)
+{
+  int i;
+
+  for (i = 0; i < V.nids; i++)
+    if (V.ids[i].id == id)
+      break;
+  if (i == MAX_IDS)
+    return;
+  if (i == V.nids)
+    V.nids++;
+  V.ids[i].id = id;
+  V.ids[i].total = total;
+  V.ids[i].type = type;
+}
+
+static void do_start(char **tok, int ntok)
+{
+  static unsigned char req[SHMIPC__STREAM_HDR + 256];
+  struct shmipc__stream_hdr h = {0};
+  uint64_t total, type, flags = 0, extra = 0, offset = 0;
+  int arrow = find_arrow(tok, ntok);
+
+  if (arrow < 4) {
+    failf("bad start line");
+    return;
+  }
+  if (parse_u64(tok[1], &h.id) || parse_u64(tok[2], &total) ||
+      parse_u64(tok[3], &type) || opt_u64(tok, 4, arrow, "flags", &flags) < 0 ||
+      opt_u64(tok, 4, arrow, "extra", &extra) < 0 || extra > 256 ||
+      opt_u64(tok, 4, arrow, "offset", &offset) < 0 ||
+      type > UINT32_MAX || flags > UINT32_MAX) {
+    failf("bad start line");
+    return;
+  }
+  h.total = total;
+  h.offset = offset;
+  h.app_type = (uint32_t)type;
+  h.flags = (uint32_t)flags;
+  shmipc__stream_hdr_put(req, &h);
+  memset(req + SHMIPC__STREAM_HDR, 0x5A, (size_t)extra);
+  remember(h.id, total, (uint32_t)type);
+  exchange(SHMIPC_MSG_STREAM_START, req, SHMIPC__STREAM_HDR + (size_t)extra,
+           tok, ntok, arrow);
+}
+
+static void do_chunk(char **tok, int ntok)
+{
+  static unsigned char req[SHMIPC__STREAM_HDR + MAX_CHUNK];
+  struct shmipc__stream_hdr h = {0};
+  uint64_t len, total = 0, type = 0, flags = 0, fill = 0, o;
+  int arrow = find_arrow(tok, ntok), i, has_total, has_type, has_fill;
+
+  if (arrow < 4 || parse_u64(tok[1], &h.id) || parse_u64(tok[2], &h.offset) ||
+      parse_u64(tok[3], &len) || len > MAX_CHUNK) {
+    failf("bad chunk line");
+    return;
+  }
+  for (i = 0; i < V.nids; i++)
+    if (V.ids[i].id == h.id) {
+      total = V.ids[i].total;
+      type = V.ids[i].type;
+    }
+  has_total = opt_u64(tok, 4, arrow, "total", &total);
+  has_type = opt_u64(tok, 4, arrow, "type", &type);
+  has_fill = opt_u64(tok, 4, arrow, "fill", &fill);
+  if (has_total < 0 || has_type < 0 || has_fill < 0 || fill > 255 ||
+      opt_u64(tok, 4, arrow, "flags", &flags) < 0 || type > UINT32_MAX ||
+      flags > UINT32_MAX) {
+    failf("bad chunk option");
+    return;
+  }
+  h.total = total;
+  h.app_type = (uint32_t)type;
+  h.flags = (uint32_t)flags;
+  shmipc__stream_hdr_put(req, &h);
+  for (o = 0; o < len; o++)
+    req[SHMIPC__STREAM_HDR + o] =
+        has_fill ? (unsigned char)fill
+                 : (unsigned char)((h.offset + o) * 131 + h.id * 17 + 7);
+  exchange(SHMIPC_MSG_STREAM_CHUNK, req, SHMIPC__STREAM_HDR + (size_t)len, tok,
+           ntok, arrow);
+}
+
+static void do_short(char **tok, int ntok)
+{
+  unsigned char req[SHMIPC__STREAM_HDR] = {0};
+  uint64_t len;
+  uint32_t type;
+
+  if (ntok != 6 || parse_u64(tok[1], &len) || len >= SHMIPC__STREAM_HDR ||
+      strcmp(tok[3], "->") != 0) {
+    failf("bad short line");
+    return;
+  }
+  if (strcmp(tok[2], "start") == 0)
+    type = SHMIPC_MSG_STREAM_START;
+  else if (strcmp(tok[2], "chunk") == 0)
+    type = SHMIPC_MSG_STREAM_CHUNK;
+  else {
+    failf("bad short message kind");
+    return;
+  }
+  exchange(type, req, (size_t)len, tok, ntok, 3);
+}
+
+static void do_delivered(char **tok, int ntok)
+{
+  uint64_t id, type, len;
+  struct delivery *g;
+
+  if (ntok != 5 || parse_u64(tok[1], &id) || parse_u64(tok[2], &type) ||
+      parse_u64(tok[3], &len) || strlen(tok[4]) != 64) {
+    failf("bad delivered line");
+    return;
+  }
+  if (V.nchecked == V.ngot) {
+    failf("expected delivery of id %" PRIu64 ", none came", id);
+    return;
+  }
+  g = &V.got[V.nchecked++];
+  if (g->id != id || g->type != type || g->len != len ||
+      strcmp(g->sha, tok[4]) != 0)
+    failf("got delivery %" PRIu64 " %u %" PRIu64 " %s want %s %s %s %s", g->id,
+          g->type, g->len, g->sha, tok[1], tok[2], tok[3], tok[4]);
+}
+
+static void do_limits(char **tok, int ntok)
+{
+  uint64_t v[5];
+  int i;
+
+  if (ntok != 6) {
+    failf("bad limits line");
+    return;
+  }
+  for (i = 0; i < 5; i++)
+    if (parse_u64(tok[i + 1], &v[i])) {
+      failf("bad limits line");
+      return;
+    }
+  shmipc_reassembler_destroy(V.r);
+  shmipc_stream_limits_init(&V.lim);
+  V.lim.max_stream = v[0];
+  V.lim.max_total = v[1];
+  V.lim.max_streams = (uint32_t)v[2];
+  V.lim.max_parked = (uint32_t)v[3];
+  V.lim.idle_timeout_ns = (int64_t)v[4] * 1000000;
+  if (shmipc_reassembler_create(&V.lim, on_stream, NULL, not_stream, NULL,
+                                &V.r) != SHMIPC_OK) {
+    failf("limits refused by shmipc_reassembler_create");
+    V.r = NULL;
+    return;
+  }
+  shmipc__reassembler_set_clock(V.r, fake_now, NULL);
+}
+
+int main(int argc, char **argv)
+{
+  char buf[1024], *tok[32], *p;
+  FILE *f;
+  int ntok;
+
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s VECTORS_FILE\n", argv[0]);
+    return 2;
+  }
+  V.file = argv[1];
+  f = fopen(V.file, "r");
+  if (f == NULL) {
+    perror(V.file);
+    return 1;
+  }
+  while (fgets(buf, sizeof buf, f) != NULL) {
+    V.line++;
+    if ((p = strchr(buf, '#')) != NULL)
+      *p = '\0';
+    ntok = 0;
+    for (p = strtok(buf, " \t\r\n"); p != NULL && ntok < 32;
+         p = strtok(NULL, " \t\r\n"))
+      tok[ntok++] = p;
+    if (ntok == 0)
+      continue;
+    if (strcmp(tok[0], "case") == 0 && ntok == 2) {
+      finish_case();
+      snprintf(V.name, sizeof V.name, "%s", tok[1]);
+      V.cases++;
+      V.clock_ns = 0;
+      V.nids = V.ngot = V.nchecked = 0;
+      continue;
+    }
+    if (strcmp(tok[0], "limits") == 0) {
+      do_limits(tok, ntok);
+      continue;
+    }
+    if (V.r == NULL) {
+      failf("'%s' before a case's limits", tok[0]);
+      continue;
+    }
+    if (strcmp(tok[0], "start") == 0)
+      do_start(tok, ntok);
+    else if (strcmp(tok[0], "chunk") == 0)
+      do_chunk(tok, ntok);
+    else if (strcmp(tok[0], "short") == 0)
+      do_short(tok, ntok);
+    else if (strcmp(tok[0], "delivered") == 0)
+      do_delivered(tok, ntok);
+    else if (strcmp(tok[0], "clock") == 0 && ntok == 2) {
+      uint64_t ms;
+      if (parse_u64(tok[1], &ms))
+        failf("bad clock line");
+      V.clock_ns += (int64_t)ms * 1000000;
+    } else if (strcmp(tok[0], "reserved") == 0 && ntok == 2) {
+      shmipc_stream_stats st = {.struct_size = sizeof st};
+      uint64_t want;
+      if (parse_u64(tok[1], &want)) {
+        failf("bad reserved line");
+        continue;
+      }
+      shmipc_reassembler_stats(V.r, &st);
+      if (st.reserved != want)
+        failf("reserved %" PRIu64 " want %" PRIu64, st.reserved, want);
+    } else if (strcmp(tok[0], "end") == 0 && ntok == 1) {
+      finish_case();
+    } else {
+      failf("unknown directive '%s'", tok[0]);
+    }
+  }
+  fclose(f);
+  finish_case();
+  if (V.cases == 0)
+    failf("no cases");
+  printf("%d cases, %d messages, %d failures\n", V.cases, V.steps,
+         V.failures);
+  return V.failures == 0 ? 0 : 1;
+}
