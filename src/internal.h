@@ -134,6 +134,12 @@ struct shmipc__thread;
 int shmipc__thread_start(struct shmipc__thread **out, void *(*fn)(void *),
                          void *arg);
 void shmipc__thread_join(struct shmipc__thread *t);
+/* A process-private mutex (pthread mutex, SRW lock). */
+struct shmipc__mutex;
+int shmipc__mutex_create(struct shmipc__mutex **out);
+void shmipc__mutex_destroy(struct shmipc__mutex *m);
+void shmipc__mutex_lock(struct shmipc__mutex *m);
+void shmipc__mutex_unlock(struct shmipc__mutex *m);
 
 /* ------------------------------------------------------------------ */
 /* endpoint.c: one side of a session and the waiting discipline */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The library's own threads (guest workers, the host's listener) on Win32
- * threads.
+ * threads, and mutexes as slim reader/writer locks.
  */
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
@@ -48,4 +48,34 @@ void shmipc__thread_join(struct shmipc__thread *t)
   WaitForSingleObject(t->handle, INFINITE);
   CloseHandle(t->handle);
   free(t);
+}
+
+struct shmipc__mutex {
+  SRWLOCK lock;
+};
+
+int shmipc__mutex_create(struct shmipc__mutex **out)
+{
+  struct shmipc__mutex *m = malloc(sizeof *m);
+
+  if (m == NULL)
+    return SHMIPC_E_NOMEM;
+  InitializeSRWLock(&m->lock);
+  *out = m;
+  return SHMIPC_OK;
+}
+
+void shmipc__mutex_destroy(struct shmipc__mutex *m)
+{
+  free(m); /* an SRW lock needs no teardown */
+}
+
+void shmipc__mutex_lock(struct shmipc__mutex *m)
+{
+  AcquireSRWLockExclusive(&m->lock);
+}
+
+void shmipc__mutex_unlock(struct shmipc__mutex *m)
+{
+  ReleaseSRWLockExclusive(&m->lock);
 }

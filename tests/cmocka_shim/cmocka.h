@@ -59,6 +59,12 @@ static void cm_shim_fail(const char *file, int line, const char *fmt, ...)
     cm_shim_check(cm_a_ == cm_b_, "%lld != %lld (%s, %s)", cm_a_, cm_b_, #a,   \
                   #b);                                                         \
   } while (0)
+#define assert_int_not_equal(a, b)                                             \
+  do {                                                                         \
+    long long cm_a_ = (long long)(a), cm_b_ = (long long)(b);                  \
+    cm_shim_check(cm_a_ != cm_b_, "%lld == %lld (%s, %s)", cm_a_, cm_b_, #a,   \
+                  #b);                                                         \
+  } while (0)
 #define assert_ptr_equal(a, b)                                                 \
   cm_shim_check((const void *)(a) == (const void *)(b), "%s != %s", #a, #b)
 #define assert_ptr_not_equal(a, b)                                             \
