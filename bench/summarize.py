@@ -70,12 +70,14 @@ def main(paths):
             a, f = sleep(d, sysname), sleep(d, "futex")
             vals.append(a and f and a["p50"] / f["p50"])
         ratio("sleep path p50, %s / futex" % sysname, 1.2, vals, "le")
-    vals = []
-    for d in docs:
-        mc = [s for s in d["stream"] if s["system"] == "memcpy"]
-        sg = [s for s in d["stream"] if s["system"] == "shmipc-go"]
-        vals.append(sg[0]["bytes_per_sec"] / mc[0]["bytes_per_sec"] if mc and sg else None)
-    ratio("stream 256 MiB, shmipc-go / memcpy", 0.5, vals, "ge")
+    for sysname in ("shmipc-go", "shmipc-c"):
+        vals = []
+        for d in docs:
+            mc = [s for s in d["stream"] if s["system"] == "memcpy"]
+            sg = [s for s in d["stream"] if s["system"] == sysname]
+            vals.append(sg[0]["bytes_per_sec"] / mc[0]["bytes_per_sec"]
+                        if mc and sg and sg[0]["bytes_per_sec"] else None)
+        ratio("stream 256 MiB, %s / memcpy" % sysname, 0.5, vals, "ge")
     for side in ("host", "guest"):
         vals = [d["idle_cpu_percent"].get(side) if d.get("idle_cpu_percent") else None for d in docs]
         m = med(vals)

@@ -62,6 +62,8 @@ void sha256_update(struct sha256 *c, const void *data, size_t len)
 {
   const unsigned char *p = data;
 
+  if (len == 0)
+    return; /* data may be NULL */
   c->bytes += len;
   if (c->fill > 0) {
     size_t n = 64 - c->fill < len ? 64 - c->fill : len;

@@ -1426,7 +1426,8 @@ static void raw_stream(struct sess *s, uint32_t type, uint64_t id,
   put_le(msg + 28, flags, 4);
   if (len > CAP - 32)
     len = CAP - 32;
-  memcpy(msg + 32, data, len);
+  if (len > 0)
+    memcpy(msg + 32, data, len);
   r = hostile_request(&s->raw, 0, type, req_size ? req_size : 32 + (uint32_t)len,
                       0, ++seq, msg, 32 + len, 3000, &resp);
   *status = *state = -1;
