@@ -116,7 +116,7 @@ print("under Wine: %d meson tests passed, %d did not%s" % (len(ok), len(bad), ("
 print("under Wine: Go guest portable tests: %s passed, %s failed" % (sys.argv[2], sys.argv[3]))
 for r in res:
     for line in r.get("stdout", "").splitlines():
-        if line.startswith(("round trip", "killed guest", "killed host", "stream:")) or "not run on this OS" in line:
+        if line.startswith(("round trip", "killed guest", "killed host", "new host", "stream:")) or "not run on this OS" in line:
             print("  %s: %s" % (r["name"], line))
 PY
 echo "under Wine: shmipc-bench --quick (Wine is not a performance reference):"

@@ -730,9 +730,26 @@ static int echo_handler(void *user, uint32_t type, const void *req,
   return 0;
 }
 
+struct detacher {
+  shmipc_guest *g;
+  int after_ms;
+};
+
+static void *detach_later(void *arg)
+{
+  struct detacher *d = arg;
+
+  proc_sleep_ms(d->after_ms);
+  shmipc_guest_detach(d->g);
+  return NULL;
+}
+
 /* The other direction: a host process killed under a serving guest (this
  * process, the C guest) ends the guest's workers with PEER_GONE within
- * the liveness bound. */
+ * the liveness bound. Then a new host takes the name while that guest
+ * still holds the dead host's segment: Linux replaces the stale file at
+ * once, Windows (whose named objects cannot be unlinked) waits until the
+ * guest lets go. */
 static void killed_host_detected(void **state)
 {
   static int n;
@@ -760,8 +777,8 @@ static void killed_host_detected(void **state)
   /* At an arbitrary point of the guest's liveness interval (its checks
    * would otherwise be in step with the wait above). */
   proc_sleep_ms(1 + (int)((now_ns() / 1000) % 50));
+  t0 = now_ns(); /* before the kill: it may return only once done */
   proc_kill(&host);
-  t0 = now_ns();
   assert_int_equal(shmipc_guest_wait(g, 5000 * MS), SHMIPC_E_PEER_GONE);
   dt = now_ns() - t0;
   printf("killed host detected by the guest as PEER_GONE after %.1f ms\n",
@@ -769,7 +786,23 @@ static void killed_host_detected(void **state)
   assert_true(dt < 1000 * MS);
   assert_int_equal(reap(&host, 1000, &st), 0);
   assert_true(st.killed);
-  shmipc_guest_detach(g);
+  {
+    struct detacher d = {g, 200};
+    shmipc_host_config hc;
+    shmipc_host *h2 = NULL;
+    pthread_t th;
+
+    assert_int_equal(pthread_create(&th, NULL, detach_later, &d), 0);
+    shmipc_host_config_init(&hc);
+    hc.name = name;
+    t0 = now_ns();
+    assert_int_equal(shmipc_host_create(&hc, &h2), SHMIPC_OK);
+    printf("new host of the dead host's name created after %.1f ms (its "
+           "guest let go at 200 ms)\n",
+           (double)(now_ns() - t0) / 1e6);
+    pthread_join(th, NULL);
+    shmipc_host_destroy(h2);
+  }
 }
 
 /* Recovery: after a guest was killed holding a call, a new guest attaches
