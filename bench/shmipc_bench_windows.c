@@ -3,8 +3,9 @@
  * shmipc-bench for Windows: the library against the same-run spin
  * baseline, one client thread, as shmipc_bench.c does on Linux (which
  * explains the method). The Linux benchmark's other baselines (futex, Unix
- * socket, pipe) and its CPU and idle accounting are built on fork, futexes
- * and /proc; this edition keeps the cells that carry the headline ratio:
+ * socket, pipe) and its CPU accounting are built on fork, futexes and
+ * /proc; this edition keeps the cells that carry the headline ratio, and
+ * the idle check (host and guest connected, no calls: CPU near zero):
  *
  *   spin       two processes ping-pong on a shared cache line, copying the
  *              payload each way (the hardware limit)
@@ -51,8 +52,25 @@ static const char *const cell_name[CELL_COUNT] = {"spin", "shmipc-c",
 struct cell_result {
   uint64_t ops;
   double p50, p99, mean;
+  double idle_host_pct, idle_guest_pct; /* < 0: not measured */
+  double guest_cpu_per_op;              /* ns; < 0: not measured */
   char error[256];
 };
+
+/* CPU time (user + kernel) of @proc, in ns. */
+static int64_t cpu_ns(HANDLE proc)
+{
+  FILETIME c, e, k, u;
+  ULARGE_INTEGER kk, uu;
+
+  if (!GetProcessTimes(proc, &c, &e, &k, &u))
+    return -1;
+  kk.LowPart = k.dwLowDateTime;
+  kk.HighPart = k.dwHighDateTime;
+  uu.LowPart = u.dwLowDateTime;
+  uu.HighPart = u.dwHighDateTime;
+  return (int64_t)(kk.QuadPart + uu.QuadPart) * 100;
+}
 
 static int64_t now_ns(void)
 {
@@ -221,7 +239,7 @@ out:
 /* --- the library ---------------------------------------------------- */
 
 static void run_shmipc(const char *guest, size_t len, double seconds,
-                       struct cell_result *r)
+                       double idle_s, struct cell_result *r)
 {
   static int n;
   char name[64], args[160];
@@ -238,6 +256,7 @@ static void run_shmipc(const char *guest, size_t len, double seconds,
   int rc;
 
   memset(r, 0, sizeof *r);
+  r->idle_host_pct = r->idle_guest_pct = -1;
   snprintf(name, sizeof name, "bench-%lu-%d", (unsigned long)GetCurrentProcessId(),
            n++);
   shmipc_host_config_init(&c);
@@ -264,7 +283,11 @@ static void run_shmipc(const char *guest, size_t len, double seconds,
   }
   memset(out, 0x5a, sizeof out);
   end = now_ns() + (int64_t)(seconds * 1e9);
+  r->guest_cpu_per_op = -1;
+  int64_t gcpu0 = -1;
   for (int warm = 2000;; warm = warm > 0 ? warm - 1 : 0) {
+    if (warm == 1)
+      gcpu0 = cpu_ns(proc);
     out[0] = (uint8_t)ops;
     t0 = now_ns();
     rc = shmipc_host_call(host, 150, out, len, in, sizeof in, &got, &type,
@@ -280,6 +303,21 @@ static void run_shmipc(const char *guest, size_t len, double seconds,
       break;
   }
   summarize(h, ops, r);
+  if (gcpu0 >= 0 && ops > 0) {
+    int64_t gcpu1 = cpu_ns(proc);
+    if (gcpu1 >= gcpu0)
+      r->guest_cpu_per_op = (double)(gcpu1 - gcpu0) / (double)ops;
+  }
+  if (idle_s > 0 && r->error[0] == '\0') {
+    /* Connected, no calls: both sides must fall asleep. */
+    int64_t h0 = cpu_ns(GetCurrentProcess()), g0 = cpu_ns(proc), w0 = now_ns();
+    Sleep((DWORD)(idle_s * 1000));
+    int64_t h1 = cpu_ns(GetCurrentProcess()), g1 = cpu_ns(proc), w1 = now_ns();
+    if (h0 >= 0 && h1 >= 0)
+      r->idle_host_pct = 100.0 * (double)(h1 - h0) / (double)(w1 - w0);
+    if (g0 >= 0 && g1 >= 0)
+      r->idle_guest_pct = 100.0 * (double)(g1 - g0) / (double)(w1 - w0);
+  }
 out:
   shmipc_host_destroy(host);
   if (proc != NULL && (code = reap(proc, 5000)) != 0 && r->error[0] == '\0')
@@ -361,9 +399,9 @@ int main(int argc, char **argv)
       int c = (k + rd) % CELL_COUNT; /* the order rotates */
       if (c == CELL_SPIN)
         run_spin(self, payload, seconds, &res[rd][c]);
-      else
+      else /* the idle check once, in the last round */
         run_shmipc(c == CELL_C ? c_echo : go_echo, payload, seconds,
-                   &res[rd][c]);
+                   rd == rounds - 1 ? 1.0 : 0, &res[rd][c]);
       if (res[rd][c].error[0] != '\0') {
         fprintf(stderr, "shmipc-bench: round %d, %s: %s\n", rd, cell_name[c],
                 res[rd][c].error);
@@ -371,11 +409,12 @@ int main(int argc, char **argv)
       }
     }
   }
-  printf("%-10s %10s %10s %10s %12s %12s %12s\n", "system", "median ns",
-         "p99 ns", "mean ns", "x spin p50", "x spin mean", "round trips");
+  printf("%-10s %10s %10s %10s %12s %12s %12s %13s\n", "system", "median ns",
+         "p99 ns", "mean ns", "x spin p50", "x spin mean", "round trips",
+         "guest cpu/op");
   for (int c = 0; c < CELL_COUNT; c++) {
     double p50[MAX_ROUNDS], p99[MAX_ROUNDS], mean[MAX_ROUNDS];
-    double ratio[MAX_ROUNDS], mratio[MAX_ROUNDS];
+    double ratio[MAX_ROUNDS], mratio[MAX_ROUNDS], gcpu[MAX_ROUNDS];
     double ops = 0;
     for (int rd = 0; rd < rounds; rd++) {
       p50[rd] = res[rd][c].p50;
@@ -388,10 +427,19 @@ int main(int argc, char **argv)
                        ? res[rd][c].mean / res[rd][CELL_SPIN].mean
                        : 0;
       ops += (double)res[rd][c].ops;
+      gcpu[rd] = c == CELL_SPIN ? -1 : res[rd][c].guest_cpu_per_op;
     }
-    printf("%-10s %10.0f %10.0f %10.0f %12.2f %12.2f %12.0f\n", cell_name[c],
+    printf("%-10s %10.0f %10.0f %10.0f %12.2f %12.2f %12.0f", cell_name[c],
            median(p50, rounds), median(p99, rounds), median(mean, rounds),
            median(ratio, rounds), median(mratio, rounds), ops);
+    if (c == CELL_SPIN)
+      printf(" %13s\n", "-");
+    else
+      printf(" %10.0f ns\n", median(gcpu, rounds));
   }
+  printf("\nIdle (connected, no calls, 1 s after the last round's load):\n");
+  for (int c = CELL_C; c < CELL_COUNT; c++)
+    printf("%-10s host %.2f %% CPU, guest %.2f %% CPU\n", cell_name[c],
+           res[rounds - 1][c].idle_host_pct, res[rounds - 1][c].idle_guest_pct);
   return failed;
 }

@@ -12,7 +12,7 @@
 #     round trip),
 #   - the Go guest's portable tests (the test .exe),
 #   - the benchmark's quick run (its Windows edition: spin baseline, C and
-#     Go guests, one thread, 64 B).
+#     Go guests, one thread, 64 B, and the idle check).
 # Under CI=true a missing tool is a failure; elsewhere the script says what
 # is missing and exits 77 (skipped).
 #
@@ -132,9 +132,10 @@ not run under Wine, and why:
     /dev/shm segments (Linux-only); the Go guest .exe is driven by the C
     host in the interop suite instead.
   install and Go consumer tests: they install for the build machine.
-  the benchmark's futex, Unix-socket and pipe baselines and its CPU and
-    idle accounting: Linux-only (futexes, fork, /proc); its Windows edition
-    keeps the spin baseline and both library cells.
+  the benchmark's futex, Unix-socket and pipe baselines, its thread and
+    payload sweeps, sleep-path and stream cells: Linux-only (futexes, fork,
+    /proc); its Windows edition keeps the spin baseline, both library
+    cells at one thread and 64 B, guest CPU per call and the idle check.
 EOF2
 log "done (rc $rc)"
 exit "$rc"
