@@ -129,8 +129,9 @@ not run under Wine, and why:
     unit suite (stale host, forbidden segment) and the interop suite
     (killed guest, replacement guest, killed host).
   the Go guest's own end-to-end suite: its test-only Go host creates
-    /dev/shm segments (Linux-only); the Go guest .exe is driven by the C
-    host in the interop suite instead.
+    /dev/shm segments (Linux-only); under Wine the Go tests are the
+    portable ones plus Connect's verdicts on Windows objects, and the Go
+    guest .exe is driven by the C host in the interop suite.
   install and Go consumer tests: they install for the build machine.
   the benchmark's futex, Unix-socket and pipe baselines, its thread and
     payload sweeps, sleep-path and stream cells: Linux-only (futexes, fork,
