@@ -271,7 +271,7 @@ func lockByte(s *winSeg, b int64) error {
 			return
 		}
 		<-h.release
-		procReleaseMutex.Call(uintptr(m))
+		syscall.SyscallN(procReleaseMutex.Addr(), uintptr(m))
 	}()
 	if err := <-res; err != nil {
 		<-h.done
@@ -303,7 +303,7 @@ func byteLocked(s *winSeg, b int64) (bool, error) {
 	r, err := syscall.WaitForSingleObject(m, 0)
 	switch r {
 	case syscall.WAIT_OBJECT_0, waitAbandoned:
-		procReleaseMutex.Call(uintptr(m))
+		syscall.SyscallN(procReleaseMutex.Addr(), uintptr(m))
 		return false, nil
 	case syscall.WAIT_TIMEOUT:
 		return true, nil

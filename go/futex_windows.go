@@ -106,17 +106,23 @@ func (g *Guest) wordWait(addr *uint32, val, bit uint32, d time.Duration) {
 func (g *Guest) wordWake(addr *uint32, bits uint32) {
 	if i := g.eventIndex(addr, 0); i == 0 || i == 1 {
 		if e := g.event(i); e != 0 {
-			procSetEvent.Call(uintptr(e))
+			setEvent(e)
 		}
 		return
 	}
 	for _, bit := range [2]uint32{ctrlRW, ctrlSW} {
 		if bits&bit != 0 {
 			if e := g.event(g.eventIndex(addr, bit)); e != 0 {
-				procSetEvent.Call(uintptr(e))
+				setEvent(e)
 			}
 		}
 	}
+}
+
+// setEvent signals e. It calls SyscallN directly: LazyProc.Call's
+// variadic arguments escape, one allocation per call on the serve path.
+func setEvent(e syscall.Handle) {
+	syscall.SyscallN(procSetEvent.Addr(), uintptr(e))
 }
 
 // osYield gives the CPU to another thread (SwitchToThread).
