@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -17,6 +18,9 @@ int proc_spawn(struct proc *p, const char *const argv[])
   if (pid < 0)
     return -1;
   if (pid == 0) {
+    /* A guest outlives no test: it dies with the thread that started it
+     * (the tests start children from their main thread). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     execv(argv[0], (char *const *)argv);
     perror("exec guest");
     _exit(127);
