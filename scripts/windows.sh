@@ -5,12 +5,15 @@
 # GOOS=windows (go vet, go test -c, the echo guest .exe), then run under
 # Wine, headless, in a private prefix that is removed at the end:
 #   - the ABI suite (header as C and C++, the DLL's export table),
-#   - the C unit and layout suites,
+#   - the C unit, layout and stream suites, the stream conformance vectors,
 #   - the interop suite: the C host .exe against the C echo guest .exe and
 #     against the Go echo guest .exe (calls with content checks, guest
-#     calls, a killed guest detected as PEER_GONE, the one-thread 64 B
-#     round trip),
-#   - the Go guest's portable tests (the test .exe),
+#     calls, streams of 4 MiB with SHA-256 compared, a killed guest
+#     detected as PEER_GONE and replaced, a killed host detected by its
+#     guest, the one-thread 64 B round trip), and 10 s of the stress run
+#     per guest (8 threads of calls, guest calls and streams while the
+#     guest is killed and restarted at random),
+#   - the Go guest's portable tests and its Windows Connect tests,
 #   - the benchmark's quick run (its Windows edition: spin baseline, C and
 #     Go guests, one thread, 64 B, and the idle check).
 # Under CI=true a missing tool is a failure; elsewhere the script says what
@@ -116,18 +119,21 @@ print("under Wine: %d meson tests passed, %d did not%s" % (len(ok), len(bad), ("
 print("under Wine: Go guest portable tests: %s passed, %s failed" % (sys.argv[2], sys.argv[3]))
 for r in res:
     for line in r.get("stdout", "").splitlines():
-        if line.startswith(("round trip", "killed guest", "killed host", "new host", "stream:")) or "not run on this OS" in line:
+        line = line.rstrip("\r")
+        if line.startswith(("round trip", "killed guest", "killed host", "new host", "stream:", "stress:", "  ok ")) or "not run on this OS" in line:
             print("  %s: %s" % (r["name"], line))
 PY
 echo "under Wine: shmipc-bench --quick (Wine is not a performance reference):"
 tr -d '\r' <"$dir/bench-quick.txt" | grep -v '^ready$' | sed 's/^/  /'
 cat <<'EOF2'
 not run under Wine, and why:
-  liveness, access, stress and hostile suites: they drive Linux directly
-    (fork/exec, /dev/shm files, OFD locks, setuid to another user); the
+  liveness, access and hostile suites, and the long stress run: they
+    drive Linux directly (/dev/shm files, OFD locks, a guest run as another
+    uid) or take minutes; the
     Windows liveness path (abandoned mutex -> PEER_GONE) is covered by the
-    unit suite (stale host, forbidden segment) and the interop suite
-    (killed guest, replacement guest, killed host).
+    unit suite (stale host, forbidden segment), the interop suite
+    (killed guest, replacement guest, killed host) and the short stress
+    run (guests killed under load).
   the Go guest's own end-to-end suite: its test-only Go host creates
     /dev/shm segments (Linux-only); under Wine the Go tests are the
     portable ones plus Connect's verdicts on Windows objects, and the Go
