@@ -128,12 +128,12 @@ tr -d '\r' <"$dir/bench-quick.txt" | grep -v '^ready$' | sed 's/^/  /'
 cat <<'EOF2'
 not run under Wine, and why:
   liveness, access and hostile suites, and the long stress run: they
-    drive Linux directly (/dev/shm files, OFD locks, a guest run as another
-    uid) or take minutes; the
-    Windows liveness path (abandoned mutex -> PEER_GONE) is covered by the
-    unit suite (stale host, forbidden segment), the interop suite
-    (killed guest, replacement guest, killed host) and the short stress
-    run (guests killed under load).
+    drive Linux directly (/dev/shm files, OFD locks, a guest run as
+    another uid) or take minutes. The Windows liveness path (abandoned
+    mutex -> PEER_GONE) is covered by the unit suite (stale host,
+    forbidden segment), the interop suite (killed guest, replacement
+    guest, killed host) and the short stress run (guests killed under
+    load).
   the Go guest's own end-to-end suite: its test-only Go host creates
     /dev/shm segments (Linux-only); under Wine the Go tests are the
     portable ones plus Connect's verdicts on Windows objects, and the Go
