@@ -404,6 +404,56 @@ static void echo_calls(void **state)
   shmipc_host_destroy(h);
 }
 
+/* Every wait goes to sleep (no spinning) and the liveness interval is
+ * long: a lost wake-up would stall a call for a whole interval (2 s), and
+ * the slowest call shows it. This is the futex path on Linux and the
+ * named-event path on Windows. */
+static void sleep_path_no_lost_wakeup(void **state)
+{
+  enum { CALLS = 2000 };
+  const char *name = tname();
+  shmipc_host_config hc;
+  shmipc_guest_config gc;
+  shmipc_host *h = NULL;
+  shmipc_guest *g = NULL;
+  int64_t worst = 0, t0, dt;
+  uint8_t req[64], resp[64];
+  size_t n;
+  uint32_t t;
+  int i;
+
+  (void)state;
+  shmipc_host_config_init(&hc);
+  hc.name = name;
+  hc.host_slots = 1;
+  hc.req_capacity = hc.resp_capacity = 64;
+  hc.spin_budget = 0;
+  hc.liveness_interval_ns = 2000 * MS;
+  assert_int_equal(shmipc_host_create(&hc, &h), SHMIPC_OK);
+  shmipc_guest_config_init(&gc);
+  gc.name = name;
+  gc.spin_budget = 0;
+  gc.liveness_interval_ns = 2000 * MS;
+  assert_int_equal(shmipc_guest_attach(&gc, &g), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
+  for (i = 0; i < CALLS; i++) {
+    req[0] = (uint8_t)i;
+    t0 = now_ns();
+    assert_int_equal(shmipc_host_call(h, 150, req, sizeof req, resp,
+                                      sizeof resp, &n, &t, 10000 * MS),
+                     SHMIPC_OK);
+    dt = now_ns() - t0;
+    worst = dt > worst ? dt : worst;
+    if (dt >= 1000 * MS)
+      fail_msg("call %d took %.0f ms: a wake-up was lost", i, (double)dt / 1e6);
+    assert_int_equal(resp[0], (uint8_t)i);
+  }
+  printf("sleep path: %d calls, every wait asleep, slowest %.2f ms\n", CALLS,
+         (double)worst / 1e6);
+  shmipc_guest_detach(g);
+  shmipc_host_destroy(h);
+}
+
 static void zero_copy_end_aligned(void **state)
 {
   const char *name = tname();
@@ -809,6 +859,7 @@ int main(void)
       cmocka_unit_test(second_guest_refused),
       cmocka_unit_test(wait_guest_bounded),
       cmocka_unit_test(echo_calls),
+      cmocka_unit_test(sleep_path_no_lost_wakeup),
       cmocka_unit_test(zero_copy_end_aligned),
       cmocka_unit_test(nested_acquire),
       cmocka_unit_test(acquire_wakes_on_release),
