@@ -417,8 +417,9 @@ SHMIPC_EXPORT void shmipc_stream_sender_destroy(shmipc_stream_sender *s);
  * @param res  optional; which chunk failed and why
  * @return 0; SHMIPC_E_REFUSED (the receiver refused a message: see
  *         res->reason, res->failed_chunk); SHMIPC_E_TIMEOUT,
- *         SHMIPC_E_PEER_GONE, SHMIPC_E_CLOSED (after which the sender tries
- *         to abort the stream on the receiver); SHMIPC_E_REMOTE (the guest
+ *         SHMIPC_E_PEER_GONE, SHMIPC_E_CLOSED (after a timeout or a closing
+ *         handle the sender tries to abort the stream on the receiver,
+ *         which can add up to 200 ms); SHMIPC_E_REMOTE (the guest
  *         has no stream receiver and answered SYSTEM_ERROR);
  *         SHMIPC_E_CORRUPT (an answer that is not a legal stream answer);
  *         SHMIPC_E_INVALID.
