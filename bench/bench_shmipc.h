@@ -41,17 +41,25 @@ struct stream_params {
   unsigned slot_bytes; /* request capacity per slot */
 };
 
+struct stream_result {
+  double bps;        /* median stream rate */
+  double memcpy_bps; /* median of the paired memcpy rates */
+  double ratio;      /* median of the per-send ratios stream / memcpy */
+};
+
 /**
  * Stream cell: a host with p->slots slots of p->slot_bytes, the echo guest
  * at @p guest_path, and p->reps streams of p->bytes through
- * shmipc_stream_send() (depth p->depth). Each stream is timed from the call
- * to its return (the guest has then delivered it); *bps is the median
- * rate. Must be called while the process has a single thread (it forks).
- * Returns 0, or -1 with @p err set.
+ * shmipc_stream_send() (depth p->depth), each right after a single-thread
+ * memcpy of the same bytes (A B A B ...). Each stream is timed from the
+ * call to its return (the guest has then delivered it). Must be called
+ * while the process has a single thread (it forks). Returns 0, or -1 with
+ * @p err set.
  */
 int shmipc_stream_cell_run(const char *guest_path,
-                           const struct stream_params *p, double *bps,
-                           char *err, size_t errlen);
+                           const struct stream_params *p,
+                           struct stream_result *out, char *err,
+                           size_t errlen);
 
 /** On SIGINT, SIGTERM or SIGHUP (unless ignored), remove the segment of a
  *  cell that is running, then die of the signal as before. */

@@ -635,7 +635,7 @@ struct report {
   struct cell *cells;
   unsigned ncells;
   double memcpy_bps;
-  double stream_bps[SYS_COUNT]; /* shmipc-go and shmipc-c; NAN: failed */
+  struct stream_result stream[SYS_COUNT]; /* shmipc-go and shmipc-c */
   int stream_ran[SYS_COUNT];
   int idle_ran;
   double idle_host, idle_guest;
@@ -765,7 +765,11 @@ static void print_json(const struct report *rp)
       continue;
     printf(", {\"system\": \"%s\", \"bytes\": %zu, \"bytes_per_sec\": ",
            system_name(sy), o->stream_bytes);
-    json_num(rp->stream_bps[sy], "%.0f");
+    json_num(rp->stream[sy].bps, "%.0f");
+    printf(", \"paired_memcpy_bytes_per_sec\": ");
+    json_num(rp->stream[sy].memcpy_bps, "%.0f");
+    printf(", \"ratio_to_memcpy\": ");
+    json_num(rp->stream[sy].ratio, "%.3f");
     printf(", \"depth\": %u, \"slot_bytes\": %u}", o->stream_depth,
            o->stream_slot_bytes);
   }
@@ -924,11 +928,11 @@ static void print_table(const struct report *rp)
   for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
     if (!rp->stream_ran[sy])
       continue;
-    if (isfinite(rp->stream_bps[sy]))
-      printf("%-11s %5zu MiB %7.2f GB/s  (%.2fx memcpy; %u in flight, "
-             "%u KiB slots)\n",
-             system_name(sy), o->stream_bytes / MIB, rp->stream_bps[sy] / 1e9,
-             rp->stream_bps[sy] / rp->memcpy_bps, o->stream_depth,
+    if (isfinite(rp->stream[sy].bps))
+      printf("%-11s %5zu MiB %7.2f GB/s  (%.2fx the memcpy run beside it; "
+             "%u in flight, %u KiB slots)\n",
+             system_name(sy), o->stream_bytes / MIB, rp->stream[sy].bps / 1e9,
+             rp->stream[sy].ratio, o->stream_depth,
              o->stream_slot_bytes / 1024);
     else
       printf("%-11s %5zu MiB %12s\n", system_name(sy), o->stream_bytes / MIB,
@@ -1068,7 +1072,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "shmipc-bench: stream %s %zu MiB x %u\n", system_name(sy),
             o.stream_bytes / MIB, o.stream_reps);
     rp.stream_ran[sy] = 1;
-    if (shmipc_stream_cell_run(o.echo_path[sy], &sp, &rp.stream_bps[sy], err,
+    if (shmipc_stream_cell_run(o.echo_path[sy], &sp, &rp.stream[sy], err,
                                sizeof(err)) != 0)
       add_error("stream %s: %s", system_name(sy), err);
   }
