@@ -71,7 +71,7 @@ func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int,
 		// responder announced it sleeps on this word.
 		if atomic.CompareAndSwapUint32(ctrl, v, v&^(ctrlStateMask|ctrlSW)|stateReqReady) {
 			if v&ctrlSW != 0 {
-				futexWake(ctrl)
+				g.wordWake(ctrl, ctrlSW)
 			}
 			break
 		}
@@ -96,7 +96,7 @@ func (g *Guest) ringDoorbell() {
 		// LISTENER_WAITING and wakes if the listener announced it sleeps.
 		if atomic.CompareAndSwapUint32(db, d, (d+1)&doorbellCounterMask) {
 			if d&doorbellListenerWaiting != 0 {
-				futexWake(db)
+				g.wordWake(db, doorbellListenerWaiting)
 			}
 			return
 		}

@@ -10,6 +10,13 @@ import (
 // supported reports whether this OS has a guest implementation.
 const supported = true
 
+// segmentPrefix + name is the segment's file (docs/PROTOCOL.md, "Names and
+// files").
+const segmentPrefix = "/dev/shm/shmipc-"
+
+// segFile is the open segment: a file descriptor.
+type segFile = int
+
 // openSegment opens path for the guest: read-write, never through a
 // symbolic link, not inherited by child processes. A missing file is
 // errNoSegment so that Connect retries.
@@ -36,7 +43,8 @@ func openSegment(path string) (int, error) {
 // fileInfo is what Connect needs to know about the open segment file.
 type fileInfo struct {
 	size    int64
-	uid     uint32
+	owner   string // for messages
+	mine    bool   // owned by this process's effective user
 	regular bool
 }
 
@@ -48,10 +56,15 @@ func statSegment(fd int) (fileInfo, error) {
 	}
 	return fileInfo{
 		size:    st.Size,
-		uid:     st.Uid,
+		owner:   fmt.Sprintf("uid %d", st.Uid),
+		mine:    st.Uid == uint32(syscall.Geteuid()),
 		regular: st.Mode&syscall.S_IFMT == syscall.S_IFREG,
 	}, nil
 }
+
+// sizeMatches reports whether a file of size bytes holds exactly a
+// segment of segmentSize bytes.
+func sizeMatches(size int64, segmentSize uint64) bool { return uint64(size) == segmentSize }
 
 // readHeader reads the first len(buf) bytes of fd without mapping it.
 func readHeader(fd int, buf []byte) error {
@@ -88,6 +101,3 @@ func unmapSegment(b []byte) error { return syscall.Munmap(b) }
 
 // closeFile closes fd.
 func closeFile(fd int) error { return syscall.Close(fd) }
-
-// effectiveUID returns the process's effective user id.
-func effectiveUID() uint32 { return uint32(syscall.Geteuid()) }

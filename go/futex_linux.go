@@ -51,3 +51,12 @@ func futexWake(addr *uint32) {
 func osYield() {
 	syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
 }
+
+// wordWait sleeps on a word of the segment on which this side announced
+// itself with bit; Linux has one futex per word, whatever the direction.
+func (g *Guest) wordWait(addr *uint32, val, bit uint32, d time.Duration) {
+	futexWait(addr, val, d)
+}
+
+// wordWake wakes the sleepers of a segment word that announced one of bits.
+func (g *Guest) wordWake(addr *uint32, bits uint32) { futexWake(addr) }

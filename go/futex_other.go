@@ -1,14 +1,14 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package shmipc
 
 import "time"
 
-// futexWait is never reached on an unsupported OS (Connect fails first).
-func futexWait(addr *uint32, val uint32, d time.Duration) {}
+// wordWait is never reached on an unsupported OS (Connect fails first).
+func (g *Guest) wordWait(addr *uint32, val, bit uint32, d time.Duration) {}
 
-// futexWake is never reached on an unsupported OS (Connect fails first).
-func futexWake(addr *uint32) {}
+// wordWake is never reached on an unsupported OS (Connect fails first).
+func (g *Guest) wordWake(addr *uint32, bits uint32) {}
 
 // osYield is never reached on an unsupported OS (Connect fails first).
 func osYield() {}

@@ -4,8 +4,9 @@
 // A host (the C library, libshmipc) creates a named segment holding a pool of
 // slots. The guest attaches to it with Connect, answers the host's requests
 // with Serve, and calls the host back with Call. The wire protocol is
-// docs/PROTOCOL.md in the libshmipc repository. Linux only: on other systems
-// Connect returns ErrSystem.
+// docs/PROTOCOL.md in the libshmipc repository. Linux and Windows (named
+// file mappings, mutexes and events, through the standard syscall package,
+// still without cgo); on other systems Connect returns ErrSystem.
 package shmipc
 
 import (
@@ -203,7 +204,7 @@ func parseHeader(b []byte) (geometry, error) {
 type Guest struct {
 	opts  Options
 	geo   geometry
-	fd    int
+	fd    segFile
 	data  []byte
 	hdr   *segHeader
 	slots []slotView // host slots first, then guest slots
@@ -297,8 +298,8 @@ func attach(path string, o *Options) (g *Guest, err error) {
 	if !fi.regular {
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrAccess, path)
 	}
-	if uid := effectiveUID(); fi.uid != uid && !o.AllowOtherUser {
-		return nil, fmt.Errorf("%w: %s is owned by uid %d, not %d", ErrAccess, path, fi.uid, uid)
+	if !fi.mine && !o.AllowOtherUser {
+		return nil, fmt.Errorf("%w: %s is owned by %s, not by this user", ErrAccess, path, fi.owner)
 	}
 	if fi.size < headerSize {
 		return nil, errNotReady // created but not sized yet
@@ -311,7 +312,7 @@ func attach(path string, o *Options) (g *Guest, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if uint64(fi.size) != geo.segmentSize {
+	if !sizeMatches(fi.size, geo.segmentSize) {
 		return nil, fmt.Errorf("%w: file is %d bytes, segment_size is %d", ErrCorrupt, fi.size, geo.segmentSize)
 	}
 	if geo.segmentSize > uint64(maxInt) {
@@ -349,12 +350,6 @@ func attach(path string, o *Options) (g *Guest, err error) {
 	}
 	locked = true
 	atomic.StoreUint32(&hdr.guestPid, uint32(os.Getpid()))
-	// NONE or DETACHED, or ATTACHED by a guest that died: we hold byte 1, so
-	// no live guest is attached. A new epoch tells the host that slots the
-	// previous guest held can no longer be answered.
-	if err := setAttach(hdr, attachAttached); err != nil {
-		return nil, err
-	}
 	g = &Guest{
 		opts:       *o,
 		geo:        geo,
@@ -365,6 +360,12 @@ func attach(path string, o *Options) (g *Guest, err error) {
 		epoch:      time.Now(),
 		closeCh:    make(chan struct{}),
 		quarantine: make([]atomic.Uint32, geo.guestSlots),
+	}
+	// NONE or DETACHED, or ATTACHED by a guest that died: we hold byte 1, so
+	// no live guest is attached. A new epoch tells the host that slots the
+	// previous guest held can no longer be answered.
+	if err := g.setAttach(attachAttached); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -417,7 +418,8 @@ func (g *Guest) Close() error {
 // setAttach moves the attach word to state: ATTACHED with the epoch
 // incremented, or DETACHED keeping it. It clears HOST_WAITING and wakes the
 // host if that was set.
-func setAttach(hdr *segHeader, state uint32) error {
+func (g *Guest) setAttach(state uint32) error {
+	hdr := g.hdr
 	for {
 		v := atomic.LoadUint32(&hdr.attach)
 		if v&attachReservedMask != 0 || v&attachStateMask > attachDetached {
@@ -432,7 +434,7 @@ func setAttach(hdr *segHeader, state uint32) error {
 		// on this word and its acquire load in its guest liveness check.
 		if atomic.CompareAndSwapUint32(&hdr.attach, v, epoch|state) {
 			if v&attachHostWaiting != 0 {
-				futexWake(&hdr.attach)
+				g.wordWake(&hdr.attach, attachHostWaiting)
 			}
 			return nil
 		}
@@ -444,7 +446,7 @@ func setAttach(hdr *segHeader, state uint32) error {
 // returned and its response is published.
 func (g *Guest) detach() error {
 	var errs []error
-	if err := setAttach(g.hdr, attachDetached); err != nil {
+	if err := g.setAttach(attachDetached); err != nil {
 		errs = append(errs, err)
 	}
 	// Host threads asleep on a call see DETACHED now rather than at their

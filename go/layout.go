@@ -13,7 +13,6 @@ const (
 	maxSlots        = 1024
 	maxCapacity     = 1 << 30
 	maxNameLen      = 64
-	segmentPrefix   = "/dev/shm/shmipc-"
 	cacheLine       = 64
 	headerLine0Size = 64 // bytes of the header written once before READY
 )

@@ -203,7 +203,7 @@ func (g *Guest) serveOne(s *slotView, h Handler, taken uint32) error {
 		// wakes if the requester announced it sleeps.
 		if atomic.CompareAndSwapUint32(ctrl, v, v&^(ctrlStateMask|ctrlRW)|stateRespReady) {
 			if v&ctrlRW != 0 {
-				futexWake(ctrl)
+				g.wordWake(ctrl, ctrlRW)
 			}
 			return nil
 		}

@@ -136,7 +136,7 @@ func (g *Guest) waitState(ws *waitSpec) (uint32, error) {
 		if ws.idle {
 			d = idleSleep
 		}
-		futexWait(ws.word, v, d)
+		g.wordWait(ws.word, v, ws.bit, d)
 	}
 }
 
@@ -207,6 +207,6 @@ func (g *Guest) hostGone() error {
 // just re-read their word and sleep again.
 func (g *Guest) wakeSlots(slots []slotView) {
 	for i := range slots {
-		futexWake(&slots[i].hdr.ctrl)
+		g.wordWake(&slots[i].hdr.ctrl, ctrlRW|ctrlSW)
 	}
 }

@@ -22,6 +22,9 @@
 #include <stdint.h>
 
 #include <atomic_ops.h>
+#ifdef _MSC_VER
+#include <intrin.h> /* _mm_pause, __yield */
+#endif
 
 _Static_assert(sizeof(unsigned) == sizeof(uint32_t),
                "AO_int must be a 32-bit word");
@@ -72,7 +75,11 @@ static inline void shmipc__fence_full(void)
 /* CPU relax hint for spin loops. */
 static inline void shmipc__cpu_pause(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+  _mm_pause();
+#elif defined(_MSC_VER) && defined(_M_ARM64)
+  __yield();
+#elif defined(__x86_64__) || defined(__i386__)
   __asm__ __volatile__("pause" ::: "memory");
 #elif defined(__aarch64__)
   __asm__ __volatile__("yield" ::: "memory");

@@ -10,7 +10,7 @@
 #include "atomic.h"
 #include "internal.h"
 
-/* Spins between two sched_yield() calls in the spin phase: when threads
+/* Spins between two shmipc__yield() calls in the spin phase: when threads
  * outnumber cores, pure spinning starves the peer we wait for. */
 #define YIELD_EVERY 128u
 
@@ -192,7 +192,8 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
       v |= u->announce_bit;
     }
     now = deadline - now;
-    shmipc__futex_wait(word, v, now < sleep_ns ? now : sleep_ns);
+    shmipc__word_wait(&ep->seg, word, v, u->announce_bit,
+                      now < sleep_ns ? now : sleep_ns);
   }
 }
 
@@ -209,7 +210,7 @@ void shmipc__ring_doorbell(struct shmipc__endpoint *ep, bool always_wake)
       break;
   }
   if (always_wake || (v & SHMIPC_DOORBELL_LISTENER_WAITING))
-    shmipc__futex_wake(bell);
+    shmipc__word_wake(&ep->seg, bell, SHMIPC_DOORBELL_LISTENER_WAITING);
 }
 
 void shmipc__ep_wake_all(struct shmipc__endpoint *ep)
@@ -218,8 +219,10 @@ void shmipc__ep_wake_all(struct shmipc__endpoint *ep)
   uint32_t i, n = ep->seg.geom.host_slots + ep->seg.geom.guest_slots;
 
   for (i = 0; i < n; i++)
-    shmipc__futex_wake(&shmipc__wslot(&ep->seg, i)->ctrl);
-  shmipc__futex_wake(&h->attach);
-  shmipc__futex_wake(&h->doorbell);
+    shmipc__word_wake(&ep->seg, &shmipc__wslot(&ep->seg, i)->ctrl,
+                      SHMIPC_CTRL_REQUESTER_WAITING |
+                          SHMIPC_CTRL_RESPONDER_WAITING);
+  shmipc__word_wake(&ep->seg, &h->attach, SHMIPC_ATTACH_HOST_WAITING);
+  shmipc__word_wake(&ep->seg, &h->doorbell, SHMIPC_DOORBELL_LISTENER_WAITING);
   shmipc__futex_wake(&ep->free_seq);
 }

@@ -3,7 +3,6 @@
  * The C guest role: attach to a host's segment, answer host calls with one
  * worker thread per host slot, make guest calls on guest slots.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +15,7 @@ struct shmipc_guest;
 
 struct worker {
   struct shmipc_guest *g;
-  pthread_t thread;
+  struct shmipc__thread *thread;
   uint32_t index;
 };
 
@@ -67,7 +66,7 @@ static int set_attach(struct shmipc__seg *seg, uint32_t state)
       break;
   }
   if (v & SHMIPC_ATTACH_HOST_WAITING)
-    shmipc__futex_wake(word);
+    shmipc__word_wake(seg, word, SHMIPC_ATTACH_HOST_WAITING);
   return SHMIPC_OK;
 }
 
@@ -201,8 +200,8 @@ int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn, void *user)
     g->workers[i].g = g;
     g->workers[i].index = i;
     shmipc__fetch_add_full32(&g->running, 1);
-    if (pthread_create(&g->workers[i].thread, NULL, worker_main,
-                       &g->workers[i]) != 0) {
+    if (shmipc__thread_start(&g->workers[i].thread, worker_main,
+                             &g->workers[i]) != SHMIPC_OK) {
       shmipc__fetch_add_full32(&g->running, (uint32_t)-1);
       g->n_workers = i;
       shmipc_guest_stop(g);
@@ -258,7 +257,7 @@ void shmipc_guest_detach(shmipc_guest *g)
   if (g->started) {
     shmipc_guest_stop(g);
     for (i = 0; i < g->n_workers; i++)
-      pthread_join(g->workers[i].thread, NULL);
+      shmipc__thread_join(g->workers[i].thread);
   }
   (void)set_attach(&g->ep.seg, SHMIPC_ATTACH_DETACHED);
   /* Host threads asleep on a call notice at once instead of at their next

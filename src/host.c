@@ -3,7 +3,6 @@
  * The host role: creates the segment, makes calls on host slots and serves
  * guest calls on guest slots (listener thread or the application's loop).
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +11,7 @@
 
 struct shmipc_host {
   struct shmipc__endpoint ep;
-  pthread_t listener;
+  struct shmipc__thread *listener;
   uint32_t listening;     /* atomic: a listener thread runs */
   uint32_t listener_stop; /* atomic: asks the listener to return */
   shmipc_handler_fn listen_fn;
@@ -288,7 +287,7 @@ int shmipc_host_listen_start(shmipc_host *h, shmipc_handler_fn fn, void *user)
   h->listen_fn = fn;
   h->listen_user = user;
   shmipc__store_release32(&h->listener_stop, 0);
-  if (pthread_create(&h->listener, NULL, listener_main, h) != 0)
+  if (shmipc__thread_start(&h->listener, listener_main, h) != SHMIPC_OK)
     return SHMIPC_E_SYSTEM;
   shmipc__store_release32(&h->listening, 1);
   return SHMIPC_OK;
@@ -307,7 +306,7 @@ int shmipc_host_listen_stop(shmipc_host *h)
    * before we set it, and is about to sleep on the old value, return at
    * once instead of at its next liveness tick. */
   shmipc__ring_doorbell(&h->ep, true);
-  pthread_join(h->listener, NULL);
+  shmipc__thread_join(h->listener);
   shmipc__store_release32(&h->listening, 0);
   return SHMIPC_OK;
 }

@@ -22,6 +22,13 @@
  * segment, then reports SHMIPC_E_PEER_GONE. Never returned to users. */
 #define SHMIPC__E_NO_HOST (-1001)
 
+/* C11 thread-local storage; MSVC's C compiler spells it as a declspec. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#define SHMIPC__THREAD_LOCAL __declspec(thread)
+#else
+#define SHMIPC__THREAD_LOCAL _Thread_local
+#endif
+
 #define SHMIPC__DEFAULT_SPIN 4096u
 #define SHMIPC__DEFAULT_TIMEOUT_NS INT64_C(10000000000)
 #define SHMIPC__DEFAULT_LIVENESS_NS INT64_C(50000000)
@@ -40,9 +47,12 @@ struct shmipc__geom {
   uint64_t segment_size;
 };
 
+struct shmipc__seg_os;
+
 /* A mapped segment (either role). */
 struct shmipc__seg {
-  int fd;
+  int fd;                     /* Linux: the shared-memory file */
+  struct shmipc__seg_os *os;  /* Windows: mapping, mutexes, events */
   uint8_t *base;
   struct shmipc__geom geom;
   uint64_t nonce;
@@ -82,7 +92,10 @@ static inline uint8_t *shmipc__resp_buf(const struct shmipc__seg *s, uint32_t in
   return shmipc__req_buf(s, index) + shmipc__round64(s->geom.req_capacity);
 }
 
-/* segment_linux.c: OS side of segments and liveness locks */
+/* segment_linux.c, segment_windows.c: OS side of segments and liveness
+ * locks. @byte names a role's lock (SHMIPC_LOCK_HOST_BYTE or
+ * SHMIPC_LOCK_GUEST_BYTE): a byte of the file on Linux, a named mutex on
+ * Windows. */
 int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
                        uint32_t mode, struct shmipc__seg *out);
 int shmipc__seg_open(const char *name, uint32_t guest_flags,
@@ -95,14 +108,38 @@ int shmipc__lock_held(const struct shmipc__seg *s, int byte);
 uint32_t shmipc__getpid(void);
 uint64_t shmipc__random64(void);
 
-/* wait_linux.c: time, yielding and futex words */
+/* wait_linux.c, wait_windows.c: time, yielding and wake-ups on words */
 int64_t shmipc__now_ns(void);
 void shmipc__yield(void);
 void shmipc__sleep_ns(int64_t ns);
-/* Sleep while *word == expected, at most timeout_ns (>= 0). Returns on
- * wake-up, value change, timeout or signal; the caller re-checks. */
+/* A word of this process's own memory: sleep while *word == expected, at
+ * most timeout_ns (>= 0). Returns on wake-up, value change, timeout or
+ * signal; the caller re-checks. */
 void shmipc__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns);
+/* Wake every sleeper of a private word. */
 void shmipc__futex_wake(uint32_t *word);
+/* A word of segment @s (a slot's ctrl, attach or doorbell), on which the
+ * caller announced itself with @bit (docs/PROTOCOL.md, "Sleep and
+ * wake-up"): as shmipc__futex_wait(). The bit names the sleeper's
+ * direction; Linux ignores it (one futex per word), Windows keeps one
+ * event per word and direction. */
+void shmipc__word_wait(const struct shmipc__seg *s, uint32_t *word,
+                       uint32_t expected, uint32_t bit, int64_t timeout_ns);
+/* Wake the sleepers of segment word @word that announced one of @bits. */
+void shmipc__word_wake(const struct shmipc__seg *s, uint32_t *word,
+                       uint32_t bits);
+
+/* thread_posix.c, thread_windows.c: the library's own threads */
+struct shmipc__thread;
+int shmipc__thread_start(struct shmipc__thread **out, void *(*fn)(void *),
+                         void *arg);
+void shmipc__thread_join(struct shmipc__thread *t);
+/* A process-private mutex (pthread mutex, SRW lock). */
+struct shmipc__mutex;
+int shmipc__mutex_create(struct shmipc__mutex **out);
+void shmipc__mutex_destroy(struct shmipc__mutex *m);
+void shmipc__mutex_lock(struct shmipc__mutex *m);
+void shmipc__mutex_unlock(struct shmipc__mutex *m);
 
 /* ------------------------------------------------------------------ */
 /* endpoint.c: one side of a session and the waiting discipline */

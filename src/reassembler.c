@@ -11,7 +11,6 @@
  * stream at once), then the copied count is added under it again. A stream
  * dropped while a copy runs keeps its buffer until the last copier leaves.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +50,7 @@ struct shmipc_reassembler {
   void *next_user;
   int64_t (*now)(void *);
   void *now_arg;
-  pthread_mutex_t mu;
+  struct shmipc__mutex *mu;
   struct stream *streams; /* lim.max_streams entries */
   uint32_t open;
   uint64_t reserved;      /* sum of totals of buffers not yet freed */
@@ -104,7 +103,7 @@ int shmipc_reassembler_create(const shmipc_stream_limits *lim,
   r->streams = calloc(lim->max_streams, sizeof *r->streams);
   if (r->streams == NULL)
     goto err_free;
-  if (pthread_mutex_init(&r->mu, NULL) != 0) {
+  if (shmipc__mutex_create(&r->mu) != SHMIPC_OK) {
     free(r->streams);
     free(r);
     return SHMIPC_E_SYSTEM;
@@ -175,7 +174,7 @@ void shmipc_reassembler_destroy(shmipc_reassembler *r)
     if (r->streams[i].in_use)
       free_entry(r, &r->streams[i]);
   drop_spare(r);
-  pthread_mutex_destroy(&r->mu);
+  shmipc__mutex_destroy(r->mu);
   free(r->streams);
   free(r);
 }
@@ -191,14 +190,14 @@ void shmipc_reassembler_stats(shmipc_reassembler *r, shmipc_stream_stats *out)
 {
   if (r == NULL || out == NULL || out->struct_size < sizeof *out)
     return;
-  pthread_mutex_lock(&r->mu);
+  shmipc__mutex_lock(r->mu);
   out->open = r->open;
   out->reserved = r->reserved;
   out->cached = r->spare_len;
   out->peak_reserved = r->peak_reserved;
   out->delivered = r->delivered;
   out->dropped = r->dropped;
-  pthread_mutex_unlock(&r->mu);
+  shmipc__mutex_unlock(r->mu);
 }
 
 void shmipc_stream_buffer_free(void *data)
@@ -301,14 +300,14 @@ static uint32_t deliver(shmipc_reassembler *r, uint64_t id, uint32_t app_type,
 {
   int rc = r->fn(r->fn_user, id, app_type, buf, (size_t)len);
 
-  pthread_mutex_lock(&r->mu);
+  shmipc__mutex_lock(r->mu);
   if (rc != SHMIPC_STREAM_KEEP)
     retire(r, buf, len);
   if (rc < 0)
     r->dropped++;
   else
     r->delivered++;
-  pthread_mutex_unlock(&r->mu);
+  shmipc__mutex_unlock(r->mu);
   return rc < 0 ? SHMIPC_STREAM_REFUSED : SHMIPC_STREAM_OK;
 }
 
@@ -319,7 +318,7 @@ static void start(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
   uint32_t i;
 
   *state = SHMIPC__SST_NONE;
-  pthread_mutex_lock(&r->mu);
+  shmipc__mutex_lock(r->mu);
   sweep(r, r->now(r->now_arg));
   if (req_len != SHMIPC__STREAM_HDR || h->id == 0 || h->offset != 0 ||
       h->flags != 0) {
@@ -348,7 +347,7 @@ static void start(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
     goto out;
   }
   if (h->total == 0) {
-    pthread_mutex_unlock(&r->mu);
+    shmipc__mutex_unlock(r->mu);
     *status = deliver(r, h->id, h->app_type, NULL, 0);
     *state = *status == SHMIPC_STREAM_OK ? SHMIPC__SST_COMPLETE
                                          : SHMIPC__SST_DROPPED;
@@ -384,7 +383,7 @@ static void start(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
   *status = SHMIPC_STREAM_OK;
   *state = SHMIPC__SST_OPEN;
 out:
-  pthread_mutex_unlock(&r->mu);
+  shmipc__mutex_unlock(r->mu);
 }
 
 static void chunk(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
@@ -397,7 +396,7 @@ static void chunk(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
   unsigned char *buf;
 
   *state = SHMIPC__SST_NONE;
-  pthread_mutex_lock(&r->mu);
+  shmipc__mutex_lock(r->mu);
   sweep(r, r->now(r->now_arg));
   if (h->id == 0 || (h->flags & ~SHMIPC__STREAM_F_ABORT) != 0) {
     *status = SHMIPC_STREAM_MALFORMED;
@@ -425,13 +424,13 @@ static void chunk(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
   }
   st->last_ns = r->now(r->now_arg);
   st->busy++;
-  pthread_mutex_unlock(&r->mu);
+  shmipc__mutex_unlock(r->mu);
 
   /* The range is ours alone: no other message can take these bytes, and
    * the buffer lives while busy > 0. */
   memcpy(st->buf + h->offset, data, (size_t)len);
 
-  pthread_mutex_lock(&r->mu);
+  shmipc__mutex_lock(r->mu);
   st->busy--;
   st->copied += len;
   if (st->dropped) {
@@ -454,13 +453,13 @@ static void chunk(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
   st->buf = NULL;
   r->open--;
   free_entry(r, st);
-  pthread_mutex_unlock(&r->mu);
+  shmipc__mutex_unlock(r->mu);
   *status = deliver(r, id, app_type, buf, total);
   *state = *status == SHMIPC_STREAM_OK ? SHMIPC__SST_COMPLETE
                                        : SHMIPC__SST_DROPPED;
   return;
 out:
-  pthread_mutex_unlock(&r->mu);
+  shmipc__mutex_unlock(r->mu);
 }
 
 int shmipc_reassembler_handle(void *user, uint32_t type, const void *req,
@@ -478,9 +477,9 @@ int shmipc_reassembler_handle(void *user, uint32_t type, const void *req,
     return -1; /* the guest answers SYSTEM_ERROR: no room for an answer */
   if (req_len < SHMIPC__STREAM_HDR) {
     /* every stream message sweeps, even one too short to read */
-    pthread_mutex_lock(&r->mu);
+    shmipc__mutex_lock(r->mu);
     sweep(r, r->now(r->now_arg));
-    pthread_mutex_unlock(&r->mu);
+    shmipc__mutex_unlock(r->mu);
     status = SHMIPC_STREAM_MALFORMED;
     state = SHMIPC__SST_NONE;
   } else {

@@ -28,7 +28,7 @@ static inline uint32_t with_state(uint32_t v, uint32_t state, uint32_t clear)
 
 /* Preferred slot of this thread: a thread that keeps finding its slot free
  * keeps a 1:1 mapping and never contends with others. */
-static _Thread_local uint32_t slot_hint;
+static SHMIPC__THREAD_LOCAL uint32_t slot_hint;
 
 /* Tell threads waiting for a free slot that one may be there. Called after
  * the slot was made claimable. Dekker-style with the waiter in
@@ -274,7 +274,7 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
   }
   s->woke_peer = (v & SHMIPC_CTRL_RESPONDER_WAITING) != 0;
   if (s->woke_peer)
-    shmipc__futex_wake(&s->w->ctrl);
+    shmipc__word_wake(&ep->seg, &s->w->ctrl, SHMIPC_CTRL_RESPONDER_WAITING);
   s->phase = SHMIPC__PH_SENT;
   if (ep->role == SHMIPC__ROLE_GUEST) {
     /* Ring the doorbell after the publish above, so that a listener that
@@ -568,6 +568,6 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
     v = old;
   }
   if (v & SHMIPC_CTRL_REQUESTER_WAITING)
-    shmipc__futex_wake(&w->ctrl);
+    shmipc__word_wake(&ep->seg, &w->ctrl, SHMIPC_CTRL_REQUESTER_WAITING);
   return 1;
 }

@@ -63,3 +63,21 @@ void shmipc__futex_wake(uint32_t *word)
 {
   syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
+
+/* One futex per word: Linux needs no direction, the kernel keys the wait on
+ * the word's physical address. */
+void shmipc__word_wait(const struct shmipc__seg *s, uint32_t *word,
+                       uint32_t expected, uint32_t bit, int64_t timeout_ns)
+{
+  (void)s;
+  (void)bit;
+  shmipc__futex_wait(word, expected, timeout_ns);
+}
+
+void shmipc__word_wake(const struct shmipc__seg *s, uint32_t *word,
+                       uint32_t bits)
+{
+  (void)s;
+  (void)bits;
+  shmipc__futex_wake(word);
+}

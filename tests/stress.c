@@ -14,19 +14,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <shmipc/shmipc.h>
 
+#include "proc.h"
 #include "sha256.h"
 
 #define MS INT64_C(1000000)
@@ -51,10 +46,7 @@ struct counts {
 
 static int64_t now_ns(void)
 {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  return proc_now_ns();
 }
 
 static uint64_t rng(uint64_t *x)
@@ -65,17 +57,14 @@ static uint64_t rng(uint64_t *x)
   return *x;
 }
 
-static pid_t spawn_guest(void)
+/* Child processes through proc_linux.c / proc_windows.c (on Linux the
+ * guest dies with this process). */
+static int spawn_guest(struct proc *p)
 {
-  pid_t pid = fork();
+  const char *argv[] = {guest_path, "-name", name, "-timeout-ms", "10000",
+                        NULL};
 
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execl(guest_path, guest_path, "-name", name, "-timeout-ms", "10000",
-          (char *)NULL);
-    _exit(127);
-  }
-  return pid;
+  return proc_spawn(p, argv);
 }
 
 /* The host's listener answers guest calls with the bytes reversed. */
@@ -217,9 +206,9 @@ int main(int argc, char **argv)
   struct counts *c, total;
   pthread_t th[65];
   int64_t end;
-  struct stat st;
-  pid_t guest;
-  uint64_t x = (uint64_t)getpid() | 1;
+  struct proc guest;
+  struct proc_status ps;
+  uint64_t x = (uint64_t)proc_self_id() | 1;
 
   if (argc < 2) {
     fprintf(stderr, "usage: %s GUEST [SECONDS] [THREADS]\n", argv[0]);
@@ -234,11 +223,11 @@ int main(int argc, char **argv)
     fprintf(stderr, "bad arguments\n");
     return 2;
   }
-  if (stat(guest_path, &st) != 0) {
+  if (!proc_executable(guest_path)) {
     fprintf(stderr, "guest binary %s is missing\n", guest_path);
     return getenv("CI") && strcmp(getenv("CI"), "true") == 0 ? 1 : 77;
   }
-  snprintf(name, sizeof name, "stress-%d", (int)getpid());
+  snprintf(name, sizeof name, "stress-%u", (unsigned)proc_self_id());
   shmipc_host_config_init(&cfg);
   cfg.name = name;
   cfg.host_slots = (uint32_t)threads;
@@ -250,10 +239,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "cannot create host %s\n", name);
     return 1;
   }
-  guest = spawn_guest();
-  if (shmipc_host_wait_guest(host, 10000 * MS) != SHMIPC_OK) {
+  if (spawn_guest(&guest) != 0 ||
+      shmipc_host_wait_guest(host, 10000 * MS) != SHMIPC_OK) {
     fprintf(stderr, "guest did not attach\n");
-    kill(guest, SIGKILL);
+    proc_kill(&guest);
     return 1;
   }
   c = calloc((size_t)threads + 1, sizeof *c);
@@ -263,14 +252,12 @@ int main(int argc, char **argv)
   end = now_ns() + (int64_t)(seconds * 1e9);
   while (now_ns() < end) {
     /* run a while, then kill the guest and start a new one */
-    int64_t pause = (int64_t)(200 + rng(&x) % 1800) * MS;
-    struct timespec ts = {(time_t)(pause / 1000000000), (long)(pause % 1000000000)};
-    nanosleep(&ts, NULL);
-    kill(guest, SIGKILL);
-    waitpid(guest, NULL, 0);
+    proc_sleep_ms(200 + (int)(rng(&x) % 1800));
+    proc_kill(&guest);
+    (void)proc_wait(&guest, 10000, &ps);
     kills++;
-    guest = spawn_guest();
-    if (shmipc_host_wait_guest(host, 10000 * MS) != SHMIPC_OK) {
+    if (spawn_guest(&guest) != 0 ||
+        shmipc_host_wait_guest(host, 10000 * MS) != SHMIPC_OK) {
       fprintf(stderr, "replacement guest did not attach\n");
       break;
     }
@@ -279,7 +266,8 @@ int main(int argc, char **argv)
   for (i = 0; i <= threads; i++)
     pthread_join(th[i], NULL);
   shmipc_host_destroy(host);
-  waitpid(guest, NULL, 0);
+  if (proc_wait(&guest, 10000, &ps) != 0)
+    proc_kill(&guest);
 
   memset(&total, 0, sizeof total);
   for (i = 0; i <= threads; i++) {

@@ -3,12 +3,11 @@
  * Unit tests: configuration and name errors, segment validation, the slot
  * state machine (legal and illegal moves), timeouts, quarantine, and the
  * hostile values a peer can write. Host and guest run in this one process
- * (liveness locks belong to open file descriptions, so that works); the
- * cross-process cases live in test_interop.c.
+ * (liveness locks belong to open file descriptions on Linux and to holder
+ * threads on Windows, so that works); the cross-process cases live in
+ * test_interop.c. The raw segment access is per OS: raw_linux.c,
+ * raw_windows.c.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,23 +16,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "internal.h"
+#include "raw.h"
 
 #define MS INT64_C(1000000)
 
 static int64_t now_ns(void)
 {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+  return shmipc__now_ns();
 }
 
 static const char *tname(void)
@@ -41,7 +34,7 @@ static const char *tname(void)
   static char buf[64];
   static int n;
 
-  snprintf(buf, sizeof buf, "unit-%d-%d", (int)getpid(), n++);
+  snprintf(buf, sizeof buf, "unit-%u-%d", (unsigned)shmipc__getpid(), n++);
   return buf;
 }
 
@@ -90,32 +83,12 @@ static int guest_attach_rc(const char *name, int64_t connect_ns)
 }
 
 /* A raw view of a segment, as a hostile peer would have it. */
-struct raw {
-  int fd;
-  uint8_t *base;
-  size_t size;
-};
-
-static struct raw raw_open(const char *name)
+static struct raw raw_map(const char *name)
 {
   struct raw r;
-  struct stat st;
-  char path[128];
 
-  snprintf(path, sizeof path, "/shmipc-%s", name);
-  r.fd = shm_open(path, O_RDWR, 0);
-  assert_true(r.fd >= 0);
-  assert_int_equal(fstat(r.fd, &st), 0);
-  r.size = (size_t)st.st_size;
-  r.base = mmap(NULL, r.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, 0);
-  assert_true(r.base != MAP_FAILED);
+  assert_int_equal(raw_open(name, &r), 0);
   return r;
-}
-
-static void raw_close(struct raw *r)
-{
-  munmap(r->base, r->size);
-  close(r->fd);
 }
 
 static struct shmipc_wire_header *raw_hdr(struct raw *r)
@@ -235,14 +208,12 @@ static void segment_mode_and_exists(void **state)
   const char *name = tname();
   shmipc_host_config c;
   shmipc_host *h, *h2 = NULL;
-  struct stat st;
   struct raw r;
 
   (void)state;
   h = host_new(name, 1, 0, 64);
-  r = raw_open(name);
-  assert_int_equal(fstat(r.fd, &st), 0);
-  assert_int_equal(st.st_mode & 0777, 0600);
+  r = raw_map(name);
+  assert_int_equal(raw_owner_only(&r), 1);
   raw_close(&r);
   shmipc_host_config_init(&c);
   c.name = name;
@@ -251,31 +222,40 @@ static void segment_mode_and_exists(void **state)
   assert_null(h2);
   shmipc_host_destroy(h);
   /* a clean destroy removes the segment */
-  r.fd = shm_open("/shmipc-nonexistent-check", O_RDONLY, 0);
-  assert_true(r.fd < 0);
-  {
-    char path[128];
-    snprintf(path, sizeof path, "/shmipc-%s", name);
-    assert_true(shm_open(path, O_RDONLY, 0) < 0 && errno == ENOENT);
-  }
+  assert_int_equal(raw_exists("nonexistent-check"), 0);
+  assert_int_equal(raw_exists(name), 0);
 }
 
 static void stale_segment_replaced(void **state)
 {
   const char *name = tname();
-  char path[128];
   shmipc_host *h;
-  int fd;
 
   (void)state;
   /* a segment nobody holds the host lock on: what a crashed host leaves */
-  snprintf(path, sizeof path, "/shmipc-%s", name);
-  fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
-  assert_true(fd >= 0);
-  assert_int_equal(ftruncate(fd, 4096), 0);
-  close(fd);
+  assert_int_equal(raw_make_stale(name), 0);
   h = host_new(name, 1, 0, 64);
   shmipc_host_destroy(h);
+}
+
+/* A segment this guest may not open is ACCESS at once, not a retry until
+ * the connect timeout. */
+static void attach_forbidden_is_access(void **state)
+{
+  const char *name = tname();
+  int64_t t0;
+
+  (void)state;
+  if (raw_forbidden_unsupported() != NULL) {
+    printf("attach_forbidden_is_access: not run on this OS: %s\n",
+           raw_forbidden_unsupported());
+    return;
+  }
+  assert_int_equal(raw_make_forbidden(name), 0);
+  t0 = now_ns();
+  assert_int_equal(guest_attach_rc(name, 2000 * MS), SHMIPC_E_ACCESS);
+  assert_true(now_ns() - t0 < 1000 * MS);
+  raw_forbidden_drop();
 }
 
 static void attach_missing_times_out(void **state)
@@ -295,7 +275,7 @@ static void attach_bad_header(void **state)
 {
   const char *name = tname();
   shmipc_host *h = host_new(name, 2, 1, 128);
-  struct raw r = raw_open(name);
+  struct raw r = raw_map(name);
   struct shmipc_wire_header *hd = raw_hdr(&r), saved = *hd;
 
   (void)state;
@@ -323,9 +303,14 @@ static void attach_bad_header(void **state)
   CASE(hd->flags = 1, SHMIPC_E_CORRUPT);
 #undef CASE
   /* the file shorter than the geometry says */
-  assert_int_equal(ftruncate(r.fd, (off_t)(r.size - 64)), 0);
-  assert_int_equal(guest_attach_rc(name, 50 * MS), SHMIPC_E_CORRUPT);
-  assert_int_equal(ftruncate(r.fd, (off_t)r.size), 0);
+  if (raw_resize_unsupported() != NULL) {
+    printf("attach_bad_header: short-file case not run on this OS: %s\n",
+           raw_resize_unsupported());
+  } else {
+    assert_int_equal(raw_resize(&r, r.size - 64), 0);
+    assert_int_equal(guest_attach_rc(name, 50 * MS), SHMIPC_E_CORRUPT);
+    assert_int_equal(raw_resize(&r, r.size), 0);
+  }
   /* intact again: attach works */
   assert_int_equal(guest_attach_rc(name, 50 * MS), SHMIPC_OK);
   raw_close(&r);
@@ -415,6 +400,56 @@ static void echo_calls(void **state)
                    SHMIPC_E_INVALID);
   assert_int_equal(shmipc_host_call(h, 0, req, 5, resp, 1, NULL, NULL, -3),
                    SHMIPC_E_INVALID);
+  shmipc_guest_detach(g);
+  shmipc_host_destroy(h);
+}
+
+/* Every wait goes to sleep (no spinning) and the liveness interval is
+ * long: a lost wake-up would stall a call for a whole interval (2 s), and
+ * the slowest call shows it. This is the futex path on Linux and the
+ * named-event path on Windows. */
+static void sleep_path_no_lost_wakeup(void **state)
+{
+  enum { CALLS = 2000 };
+  const char *name = tname();
+  shmipc_host_config hc;
+  shmipc_guest_config gc;
+  shmipc_host *h = NULL;
+  shmipc_guest *g = NULL;
+  int64_t worst = 0, t0, dt;
+  uint8_t req[64], resp[64];
+  size_t n;
+  uint32_t t;
+  int i;
+
+  (void)state;
+  shmipc_host_config_init(&hc);
+  hc.name = name;
+  hc.host_slots = 1;
+  hc.req_capacity = hc.resp_capacity = 64;
+  hc.spin_budget = 0;
+  hc.liveness_interval_ns = 2000 * MS;
+  assert_int_equal(shmipc_host_create(&hc, &h), SHMIPC_OK);
+  shmipc_guest_config_init(&gc);
+  gc.name = name;
+  gc.spin_budget = 0;
+  gc.liveness_interval_ns = 2000 * MS;
+  assert_int_equal(shmipc_guest_attach(&gc, &g), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
+  for (i = 0; i < CALLS; i++) {
+    req[0] = (uint8_t)i;
+    t0 = now_ns();
+    assert_int_equal(shmipc_host_call(h, 150, req, sizeof req, resp,
+                                      sizeof resp, &n, &t, 10000 * MS),
+                     SHMIPC_OK);
+    dt = now_ns() - t0;
+    worst = dt > worst ? dt : worst;
+    if (dt >= 1000 * MS)
+      fail_msg("call %d took %.0f ms: a wake-up was lost", i, (double)dt / 1e6);
+    assert_int_equal(resp[0], (uint8_t)i);
+  }
+  printf("sleep path: %d calls, every wait asleep, slowest %.2f ms\n", CALLS,
+         (double)worst / 1e6);
   shmipc_guest_detach(g);
   shmipc_host_destroy(h);
 }
@@ -533,7 +568,7 @@ static void call_without_guest_cancels(void **state)
   dt = now_ns() - t0;
   assert_true(dt >= 30 * MS && dt < 1000 * MS);
   /* the request was taken back: the slot is free, not quarantined */
-  r = raw_open(name);
+  r = raw_map(name);
   assert_int_equal(raw_slot(&r, 0)->ctrl & SHMIPC_CTRL_STATE_MASK,
                    SHMIPC_SLOT_FREE);
   assert_int_equal(shmipc_slot_try_acquire(h, &s), SHMIPC_OK);
@@ -558,7 +593,7 @@ static void late_response_quarantined(void **state)
   uint32_t ms = 150, t;
   int64_t t0, dt;
   size_t n;
-  struct raw r = raw_open(name);
+  struct raw r = raw_map(name);
 
   (void)state;
   assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
@@ -590,7 +625,7 @@ static void corrupt_responses(void **state)
 {
   const char *name = tname();
   shmipc_host *h = host_new(name, 1, 0, 64);
-  struct raw r = raw_open(name);
+  struct raw r = raw_map(name);
   struct shmipc_wire_slot *w = raw_slot(&r, 0);
   shmipc_slot *s;
   uint32_t gen;
@@ -643,7 +678,7 @@ static void corrupt_request_answered_with_error(void **state)
   const char *name = tname();
   shmipc_host *h = host_new(name, 1, 0, 64);
   shmipc_guest *g = guest_new(name);
-  struct raw r = raw_open(name);
+  struct raw r = raw_map(name);
   struct shmipc_wire_slot *w = raw_slot(&r, 0);
   int64_t t0;
 
@@ -654,7 +689,7 @@ static void corrupt_request_answered_with_error(void **state)
   w->req_seq = 99;
   __atomic_store_n(&w->ctrl, SHMIPC_CTRL_GEN_ONE | SHMIPC_SLOT_REQ_READY,
                    __ATOMIC_SEQ_CST);
-  shmipc__futex_wake(&w->ctrl);
+  raw_wake(&r, &w->ctrl, SHMIPC_CTRL_RESPONDER_WAITING);
   t0 = now_ns();
   while ((__atomic_load_n(&w->ctrl, __ATOMIC_SEQ_CST) &
           SHMIPC_CTRL_STATE_MASK) != SHMIPC_SLOT_RESP_READY) {
@@ -667,7 +702,7 @@ static void corrupt_request_answered_with_error(void **state)
   assert_true(w->resp_size <= 64);
   /* an illegal control word ends the guest's workers with CORRUPT */
   w->ctrl = 0x5;
-  shmipc__futex_wake(&w->ctrl);
+  raw_wake(&r, &w->ctrl, SHMIPC_CTRL_RESPONDER_WAITING);
   assert_int_equal(shmipc_guest_wait(g, 2000 * MS), SHMIPC_E_CORRUPT);
   raw_close(&r);
   shmipc_guest_detach(g);
@@ -818,11 +853,13 @@ int main(void)
       cmocka_unit_test(config_errors),
       cmocka_unit_test(segment_mode_and_exists),
       cmocka_unit_test(stale_segment_replaced),
+      cmocka_unit_test(attach_forbidden_is_access),
       cmocka_unit_test(attach_missing_times_out),
       cmocka_unit_test(attach_bad_header),
       cmocka_unit_test(second_guest_refused),
       cmocka_unit_test(wait_guest_bounded),
       cmocka_unit_test(echo_calls),
+      cmocka_unit_test(sleep_path_no_lost_wakeup),
       cmocka_unit_test(zero_copy_end_aligned),
       cmocka_unit_test(nested_acquire),
       cmocka_unit_test(acquire_wakes_on_release),

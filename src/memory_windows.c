@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Memory hints for large process-private buffers (stream reassembly) on
+ * Windows: none. Large pages there need a privilege most users lack
+ * (SeLockMemoryPrivilege) and cannot be asked for after allocation; the
+ * buffer works the same without the hint.
+ */
+#include "internal.h"
+
+void shmipc__advise_large(void *p, size_t len)
+{
+  (void)p;
+  (void)len;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What segment_windows.c and wait_windows.c share: the Windows side of a
+ * segment (docs/PROTOCOL.md, "Windows"). Included only by *_windows.c.
+ */
+#ifndef SHMIPC_OS_WINDOWS_H
+#define SHMIPC_OS_WINDOWS_H
+
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+
+#include "internal.h"
+
+/* "Local\shmipc-" + name + "-" + 16 hex digits + "-" + suffix, and NUL */
+#define SHMIPC__WIN_NAME_MAX (sizeof "Local\\shmipc-" + SHMIPC_MAX_NAME_LEN + 40)
+
+struct shmipc__holder;
+
+struct shmipc__seg_os {
+  HANDLE map;                 /* the named file mapping */
+  HANDLE mutex[2];            /* liveness: [SHMIPC_LOCK_HOST_BYTE], [..GUEST..] */
+  struct shmipc__holder *held; /* the thread that holds our role's mutex */
+  SECURITY_ATTRIBUTES sa;     /* owner-only unless the mode says otherwise */
+  PSECURITY_DESCRIPTOR sd;
+  char name[SHMIPC_MAX_NAME_LEN + 1];
+  /* Wake-up events, opened on first use: [0] attach, [1] doorbell, then
+   * two per slot (requester waiting, responder waiting). */
+  HANDLE *events;
+  uint32_t n_events;
+};
+
+/* Event index for @word of @s waited on (or woken) with @bit; -1 when the
+ * word is not a wake-up word of the segment. */
+int shmipc__win_event_index(const struct shmipc__seg *s, const uint32_t *word,
+                            uint32_t bit);
+/* The kernel object name "Local\shmipc-<name>[-<nonce>]-<suffix>". */
+void shmipc__win_object_name(wchar_t *out, size_t len, const char *name,
+                             const uint64_t *nonce, const char *suffix);
+
+#endif /* SHMIPC_OS_WINDOWS_H */

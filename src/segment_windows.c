@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Windows side of segments (docs/PROTOCOL.md, "Windows"): a named,
+ * pagefile-backed file mapping in the session's Local\ namespace, a named
+ * mutex per role as the liveness lock, and the security descriptor that
+ * keeps both to the creating user.
+ *
+ * Mutexes belong to threads, not processes: a mutex whose owning thread
+ * ends is abandoned even if its process lives on. So a role's mutex is
+ * taken and held by a small thread of its own for the endpoint's whole
+ * life; an abandoned mutex then really means that the process died.
+ */
+#include "os_windows.h" /* <windows.h> first: the headers below need it */
+
+#include <aclapi.h>
+#include <bcrypt.h>
+#include <sddl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How long taking a role's mutex waits: a peer's liveness check holds it
+ * for a moment (see shmipc__lock_held()), a live owner for good. */
+#define LOCK_TAKE_MS 200
+/* How long a new host waits for a dead host's mapping to go away: the
+ * object lives while a guest still maps it, and a guest lets go once it
+ * notices, within its liveness interval, that its host died. */
+#define STALE_WAIT_NS INT64_C(2000000000)
+
+static const char *const role_suffix[2] = {"host", "guest"};
+
+struct shmipc__holder {
+  HANDLE mutex;
+  HANDLE ready;   /* set by the holder once it knows the outcome */
+  HANDLE release; /* set by the owner to end the hold */
+  HANDLE thread;
+  int result;
+};
+
+static DWORD WINAPI holder_main(void *p)
+{
+  struct shmipc__holder *h = p;
+  DWORD r = WaitForSingleObject(h->mutex, LOCK_TAKE_MS);
+
+  if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED)
+    h->result = SHMIPC_OK; /* abandoned: the previous holder died */
+  else
+    h->result = r == WAIT_TIMEOUT ? SHMIPC_E_BUSY : SHMIPC_E_SYSTEM;
+  SetEvent(h->ready);
+  if (h->result != SHMIPC_OK)
+    return 0;
+  WaitForSingleObject(h->release, INFINITE);
+  ReleaseMutex(h->mutex);
+  return 0;
+}
+
+static void holder_free(struct shmipc__holder *h)
+{
+  if (h->thread != NULL) {
+    SetEvent(h->release);
+    WaitForSingleObject(h->thread, INFINITE);
+    CloseHandle(h->thread);
+  }
+  if (h->ready != NULL)
+    CloseHandle(h->ready);
+  if (h->release != NULL)
+    CloseHandle(h->release);
+  free(h);
+}
+
+int shmipc__lock_take(const struct shmipc__seg *s, int byte)
+{
+  struct shmipc__holder *h;
+  int r;
+
+  if (s->os == NULL || s->os->held != NULL || s->os->mutex[byte] == NULL)
+    return SHMIPC_E_SYSTEM;
+  h = calloc(1, sizeof *h);
+  if (h == NULL)
+    return SHMIPC_E_NOMEM;
+  h->mutex = s->os->mutex[byte];
+  h->ready = CreateEventW(NULL, TRUE, FALSE, NULL);
+  h->release = CreateEventW(NULL, TRUE, FALSE, NULL);
+  if (h->ready == NULL || h->release == NULL) {
+    holder_free(h);
+    return SHMIPC_E_SYSTEM;
+  }
+  h->thread = CreateThread(NULL, 64 * 1024, holder_main, h,
+                           STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
+  if (h->thread == NULL) {
+    holder_free(h);
+    return SHMIPC_E_SYSTEM;
+  }
+  WaitForSingleObject(h->ready, INFINITE);
+  r = h->result;
+  if (r != SHMIPC_OK) {
+    holder_free(h);
+    return r;
+  }
+  s->os->held = h;
+  return SHMIPC_OK;
+}
+
+int shmipc__lock_held(const struct shmipc__seg *s, int byte)
+{
+  HANDLE m = s->os != NULL ? s->os->mutex[byte] : NULL;
+  DWORD r;
+
+  if (m == NULL)
+    return SHMIPC_E_SYSTEM;
+  /* Windows cannot ask who owns a mutex without taking it. Taking it
+   * means nobody held it (or its holder died: abandoned); give it back at
+   * once. A role taking its own mutex meanwhile waits LOCK_TAKE_MS. Our
+   * own role's mutex is held by our holder thread, never by this one. */
+  r = WaitForSingleObject(m, 0);
+  if (r == WAIT_OBJECT_0 || r == WAIT_ABANDONED) {
+    ReleaseMutex(m);
+    return 0;
+  }
+  return r == WAIT_TIMEOUT ? 1 : SHMIPC_E_SYSTEM;
+}
+
+uint32_t shmipc__getpid(void)
+{
+  return (uint32_t)GetCurrentProcessId();
+}
+
+uint64_t shmipc__random64(void)
+{
+  uint64_t v = 0;
+  LARGE_INTEGER c;
+
+  if (BCryptGenRandom(NULL, (PUCHAR)&v, sizeof v,
+                      BCRYPT_USE_SYSTEM_PREFERRED_RNG) == 0 &&
+      v != 0)
+    return v;
+  QueryPerformanceCounter(&c);
+  return (uint64_t)c.QuadPart ^ ((uint64_t)GetCurrentProcessId() << 32) ^
+         (uint64_t)(uintptr_t)&v;
+}
+
+static int win_code(DWORD e)
+{
+  switch (e) {
+  case ERROR_FILE_NOT_FOUND:
+  case ERROR_PATH_NOT_FOUND:
+    return SHMIPC_E_NOT_FOUND;
+  case ERROR_ACCESS_DENIED:
+  case ERROR_INVALID_HANDLE: /* the name belongs to an object of another type */
+    return SHMIPC_E_ACCESS;
+  case ERROR_NOT_ENOUGH_MEMORY:
+  case ERROR_OUTOFMEMORY:
+  case ERROR_COMMITMENT_LIMIT:
+    return SHMIPC_E_NOMEM;
+  case ERROR_ALREADY_EXISTS:
+    return SHMIPC_E_EXISTS;
+  default:
+    return SHMIPC_E_SYSTEM;
+  }
+}
+
+/* The SID of this process's user (LocalFree() it), or NULL. */
+static PSID user_sid(void)
+{
+  union {
+    TOKEN_USER u;
+    uint8_t b[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
+  } buf;
+  HANDLE tok;
+  DWORD n;
+  PSID sid = NULL;
+
+  if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
+    return NULL;
+  if (GetTokenInformation(tok, TokenUser, &buf, sizeof buf, &n)) {
+    n = GetLengthSid(buf.u.User.Sid);
+    sid = LocalAlloc(LMEM_FIXED, n);
+    if (sid != NULL && !CopySid(n, sid, buf.u.User.Sid)) {
+      LocalFree(sid);
+      sid = NULL;
+    }
+  }
+  CloseHandle(tok);
+  return sid;
+}
+
+/* Owner and DACL: the creating user, full access; with any group or other
+ * bit in @mode, authenticated users too (a guest needs read and write, so
+ * the bits cannot be honoured more finely). The owner is set explicitly:
+ * an elevated administrator's objects would otherwise belong to the
+ * Administrators group and fail the guest's owner check. */
+static int make_security(struct shmipc__seg_os *os, uint32_t mode)
+{
+  wchar_t sddl[256];
+  wchar_t *sid_str = NULL;
+  PSID sid = user_sid();
+  int ok;
+
+  if (sid == NULL || !ConvertSidToStringSidW(sid, &sid_str)) {
+    if (sid != NULL)
+      LocalFree(sid);
+    return SHMIPC_E_SYSTEM;
+  }
+  _snwprintf(sddl, sizeof sddl / sizeof sddl[0], L"O:%lsD:P(A;;GA;;;%ls)%ls",
+             sid_str, sid_str, (mode & 0077u) ? L"(A;;GA;;;AU)" : L"");
+  sddl[sizeof sddl / sizeof sddl[0] - 1] = L'\0';
+  ok = ConvertStringSecurityDescriptorToSecurityDescriptorW(
+      sddl, SDDL_REVISION_1, &os->sd, NULL);
+  LocalFree(sid_str);
+  LocalFree(sid);
+  if (!ok)
+    return SHMIPC_E_SYSTEM;
+  os->sa.nLength = sizeof os->sa;
+  os->sa.lpSecurityDescriptor = os->sd;
+  os->sa.bInheritHandle = FALSE;
+  return SHMIPC_OK;
+}
+
+/* 1 when @h (a kernel object opened with READ_CONTROL) belongs to this
+ * process's user, 0 when not, negative on error. */
+static int owned_by_me(HANDLE h)
+{
+  PSECURITY_DESCRIPTOR sd = NULL;
+  PSID owner = NULL, me;
+  int r;
+
+  if (GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner,
+                      NULL, NULL, NULL, &sd) != ERROR_SUCCESS)
+    return SHMIPC_E_SYSTEM;
+  me = user_sid();
+  r = me == NULL ? SHMIPC_E_SYSTEM : owner != NULL && EqualSid(owner, me);
+  if (me != NULL)
+    LocalFree(me);
+  LocalFree(sd);
+  return r;
+}
+
+static struct shmipc__seg_os *os_new(const char *name)
+{
+  struct shmipc__seg_os *os = calloc(1, sizeof *os);
+
+  if (os != NULL)
+    memcpy(os->name, name, strlen(name) + 1);
+  return os;
+}
+
+/* Events are opened lazily; the table is sized once the geometry is
+ * known. */
+static int events_alloc(struct shmipc__seg_os *os, const struct shmipc__geom *g)
+{
+  os->n_events = 2 + 2 * (g->host_slots + g->guest_slots);
+  os->events = calloc(os->n_events, sizeof *os->events);
+  return os->events != NULL ? SHMIPC_OK : SHMIPC_E_NOMEM;
+}
+
+static void os_free(struct shmipc__seg_os *os)
+{
+  uint32_t i;
+  int k;
+
+  if (os == NULL)
+    return;
+  if (os->held != NULL)
+    holder_free(os->held);
+  for (i = 0; i < os->n_events; i++)
+    if (os->events[i] != NULL)
+      CloseHandle(os->events[i]);
+  free(os->events);
+  for (k = 0; k < 2; k++)
+    if (os->mutex[k] != NULL)
+      CloseHandle(os->mutex[k]);
+  if (os->map != NULL)
+    CloseHandle(os->map);
+  if (os->sd != NULL)
+    LocalFree(os->sd);
+  free(os);
+}
+
+/* Open the role mutexes, creating them when this side comes first; they
+ * carry the same security descriptor as the mapping. */
+static int open_mutexes(struct shmipc__seg_os *os, bool create)
+{
+  wchar_t name[SHMIPC__WIN_NAME_MAX];
+  int k;
+
+  for (k = 0; k < 2; k++) {
+    shmipc__win_object_name(name, SHMIPC__WIN_NAME_MAX, os->name, NULL,
+                            role_suffix[k]);
+    os->mutex[k] = create ? CreateMutexW(&os->sa, FALSE, name)
+                          : OpenMutexW(SYNCHRONIZE | MUTEX_MODIFY_STATE,
+                                       FALSE, name);
+    if (os->mutex[k] == NULL)
+      return win_code(GetLastError());
+  }
+  return SHMIPC_OK;
+}
+
+int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
+                       uint32_t mode, struct shmipc__seg *out)
+{
+  wchar_t wname[SHMIPC__WIN_NAME_MAX];
+  struct shmipc__seg s;
+  int64_t deadline;
+  DWORD err;
+  int r;
+
+  memset(&s, 0, sizeof s);
+  s.fd = -1;
+  if (!shmipc__name_valid(name))
+    return SHMIPC_E_NAME;
+  s.os = os_new(name);
+  if (s.os == NULL)
+    return SHMIPC_E_NOMEM;
+  r = make_security(s.os, mode);
+  if (r != SHMIPC_OK)
+    goto err;
+  r = open_mutexes(s.os, true);
+  if (r != SHMIPC_OK)
+    goto err;
+  /* The host mutex is the name's ownership: a live host holds it. */
+  r = shmipc__lock_take(&s, SHMIPC_LOCK_HOST_BYTE);
+  if (r != SHMIPC_OK) {
+    r = r == SHMIPC_E_BUSY ? SHMIPC_E_EXISTS : r;
+    goto err;
+  }
+  shmipc__win_object_name(wname, SHMIPC__WIN_NAME_MAX, name, NULL, NULL);
+  deadline = shmipc__now_ns() + STALE_WAIT_NS;
+  for (;;) {
+    s.os->map = CreateFileMappingW(INVALID_HANDLE_VALUE, &s.os->sa,
+                                   PAGE_READWRITE | SEC_COMMIT,
+                                   (DWORD)(g->segment_size >> 32),
+                                   (DWORD)g->segment_size, wname);
+    err = GetLastError();
+    if (s.os->map == NULL) {
+      r = win_code(err);
+      goto err;
+    }
+    if (err != ERROR_ALREADY_EXISTS)
+      break;
+    /* A dead host's mapping (we hold the host mutex), still mapped by its
+     * guest. Named objects cannot be unlinked: wait for it to go. */
+    CloseHandle(s.os->map);
+    s.os->map = NULL;
+    if (shmipc__now_ns() >= deadline) {
+      r = SHMIPC_E_EXISTS;
+      goto err;
+    }
+    Sleep(5);
+  }
+  s.base = MapViewOfFile(s.os->map, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0,
+                         (SIZE_T)g->segment_size);
+  if (s.base == NULL) {
+    r = win_code(GetLastError());
+    goto err;
+  }
+  s.geom = *g;
+  s.nonce = shmipc__random64();
+  r = events_alloc(s.os, g);
+  if (r != SHMIPC_OK)
+    goto err;
+  snprintf(s.path, sizeof s.path, "Local\\shmipc-%s", name);
+  *out = s;
+  return SHMIPC_OK;
+
+err:
+  if (s.base != NULL)
+    UnmapViewOfFile(s.base);
+  os_free(s.os);
+  return r;
+}
+
+int shmipc__seg_open(const char *name, uint32_t guest_flags,
+                     struct shmipc__seg *out)
+{
+  wchar_t wname[SHMIPC__WIN_NAME_MAX];
+  struct shmipc_wire_header h;
+  MEMORY_BASIC_INFORMATION mbi;
+  struct shmipc__seg s;
+  SYSTEM_INFO si;
+  uint64_t size, page;
+  int r;
+
+  memset(&s, 0, sizeof s);
+  s.fd = -1;
+  if (!shmipc__name_valid(name))
+    return SHMIPC_E_NAME;
+  s.os = os_new(name);
+  if (s.os == NULL)
+    return SHMIPC_E_NOMEM;
+  shmipc__win_object_name(wname, SHMIPC__WIN_NAME_MAX, name, NULL, NULL);
+  s.os->map = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE | READ_CONTROL,
+                               FALSE, wname);
+  if (s.os->map == NULL) {
+    r = win_code(GetLastError());
+    r = r == SHMIPC_E_NOT_FOUND ? SHMIPC__E_RETRY : r;
+    goto err;
+  }
+  if (!(guest_flags & SHMIPC_GUEST_F_ALLOW_OTHER_USER)) {
+    r = owned_by_me(s.os->map);
+    if (r <= 0) {
+      r = r == 0 ? SHMIPC_E_ACCESS : r;
+      goto err;
+    }
+  }
+  /* Windows cannot read a mapping without mapping it: map it whole, then
+   * validate a private copy of the header against the view's size. */
+  s.base = MapViewOfFile(s.os->map, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0);
+  if (s.base == NULL) {
+    r = win_code(GetLastError());
+    goto err;
+  }
+  if (VirtualQuery(s.base, &mbi, sizeof mbi) != sizeof mbi) {
+    r = SHMIPC_E_SYSTEM;
+    goto err;
+  }
+  size = mbi.RegionSize;
+  if (size < sizeof h) {
+    r = SHMIPC_E_CORRUPT;
+    goto err;
+  }
+  memcpy(&h, s.base, sizeof h);
+  /* A view covers whole pages: the section is the header's size if that
+   * rounds up to the view. */
+  GetSystemInfo(&si);
+  page = si.dwPageSize;
+  if (h.segment_size <= size && h.segment_size > size - page)
+    size = h.segment_size;
+  r = shmipc__header_validate(&h, size, &s.geom);
+  if (r != SHMIPC_OK)
+    goto err;
+  r = open_mutexes(s.os, false);
+  if (r == SHMIPC_E_NOT_FOUND) {
+    r = SHMIPC__E_NO_HOST; /* nobody holds a handle: no host */
+    goto err;
+  }
+  if (r != SHMIPC_OK)
+    goto err;
+  /* A dead host's segment: wait for the next host (as on Linux). */
+  r = shmipc__lock_held(&s, SHMIPC_LOCK_HOST_BYTE);
+  if (r == 0) {
+    r = SHMIPC__E_NO_HOST;
+    goto err;
+  }
+  if (r < 0)
+    goto err;
+  s.nonce = h.session_nonce;
+  r = events_alloc(s.os, &s.geom);
+  if (r != SHMIPC_OK)
+    goto err;
+  /* Events the guest creates first get the default descriptor of its
+   * (the same) user; the host's are owner-only. */
+  s.os->sa.nLength = sizeof s.os->sa;
+  snprintf(s.path, sizeof s.path, "Local\\shmipc-%s", name);
+  *out = s;
+  return SHMIPC_OK;
+
+err:
+  if (s.base != NULL)
+    UnmapViewOfFile(s.base);
+  os_free(s.os);
+  return r;
+}
+
+void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it)
+{
+  /* Named objects go away with their last handle: nothing to unlink. */
+  (void)unlink_it;
+  if (s->base != NULL)
+    UnmapViewOfFile(s->base);
+  s->base = NULL;
+  /* Releasing the role's mutex (in os_free) is the detach of the
+   * liveness lock, after the view is gone, as on Linux. */
+  os_free(s->os);
+  s->os = NULL;
+}

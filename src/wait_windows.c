@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Wake-ups, time and yielding on Windows.
+ *
+ * Windows has no futex that works across processes, so each wake-up word
+ * of a segment has a named auto-reset event per direction (the attach word
+ * and the doorbell one each, a slot's control word two: requester waiting
+ * and responder waiting; names in docs/PROTOCOL.md, "Windows"). The
+ * contract is the futex one: a sleeper announces itself by setting its
+ * waiter bit with a full-barrier CAS, re-checks, then waits on the event
+ * of its word and bit; a waker changes the word with a full-barrier CAS and
+ * signals the event only if the value it replaced carried the bit. No
+ * wake-up is lost: if the signal comes after the sleeper's last check but
+ * before its wait, the auto-reset event stays signalled until the wait
+ * consumes it. A signal that nobody consumed (the sleeper timed out)
+ * makes the next wait on that event return at once, which is one more
+ * harmless re-check. An event wakes one sleeper: the protocol has one
+ * sleeper per word and direction; further ones (several host threads in
+ * shmipc_host_wait_guest()) notice within their bounded sleep.
+ *
+ * Words in the process's own memory (free_seq, the guest's running count)
+ * use WaitOnAddress, the in-process futex.
+ */
+#include <stdio.h>
+
+#include "atomic.h"
+#include "os_windows.h"
+
+int64_t shmipc__now_ns(void)
+{
+  static LARGE_INTEGER freq; /* constant after boot */
+  LARGE_INTEGER c;
+
+  if (freq.QuadPart == 0)
+    QueryPerformanceFrequency(&freq);
+  QueryPerformanceCounter(&c);
+  return (c.QuadPart / freq.QuadPart) * 1000000000 +
+         (c.QuadPart % freq.QuadPart) * 1000000000 / freq.QuadPart;
+}
+
+void shmipc__yield(void)
+{
+  SwitchToThread();
+}
+
+/* Milliseconds for a wait of @ns, rounded up so that a short wait does not
+ * become a busy loop of zero-length waits; never INFINITE. */
+static DWORD wait_ms(int64_t ns)
+{
+  int64_t ms;
+
+  if (ns <= 0)
+    return 0;
+  ms = ns / 1000000 + (ns % 1000000 != 0);
+  return ms >= (int64_t)INFINITE ? INFINITE - 1 : (DWORD)ms;
+}
+
+void shmipc__sleep_ns(int64_t ns)
+{
+  if (ns > 0)
+    Sleep(wait_ms(ns));
+}
+
+void shmipc__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
+{
+  WaitOnAddress(word, &expected, sizeof expected, wait_ms(timeout_ns));
+}
+
+void shmipc__futex_wake(uint32_t *word)
+{
+  WakeByAddressAll(word);
+}
+
+void shmipc__win_object_name(wchar_t *out, size_t len, const char *name,
+                             const uint64_t *nonce, const char *suffix)
+{
+  char buf[SHMIPC__WIN_NAME_MAX];
+  size_t i;
+
+  if (nonce != NULL)
+    snprintf(buf, sizeof buf, "Local\\shmipc-%s-%016llx-%s", name,
+             (unsigned long long)*nonce, suffix);
+  else if (suffix != NULL)
+    snprintf(buf, sizeof buf, "Local\\shmipc-%s-%s", name, suffix);
+  else
+    snprintf(buf, sizeof buf, "Local\\shmipc-%s", name);
+  /* Names are ASCII ([A-Za-z0-9._-], checked by shmipc__name_valid()). */
+  for (i = 0; i + 1 < len && buf[i] != '\0'; i++)
+    out[i] = (wchar_t)buf[i];
+  out[i] = L'\0';
+}
+
+int shmipc__win_event_index(const struct shmipc__seg *s, const uint32_t *word,
+                            uint32_t bit)
+{
+  const uint8_t *p = (const uint8_t *)word;
+  uint64_t off, slot;
+
+  if (s->base == NULL || p < s->base || p >= s->base + s->geom.segment_size)
+    return -1;
+  off = (uint64_t)(p - s->base);
+  if (off == offsetof(struct shmipc_wire_header, attach))
+    return 0;
+  if (off == offsetof(struct shmipc_wire_header, doorbell))
+    return 1;
+  if (off < SHMIPC_SLOTS_OFFSET ||
+      (off - SHMIPC_SLOTS_OFFSET) % s->geom.slot_stride != 0)
+    return -1;
+  slot = (off - SHMIPC_SLOTS_OFFSET) / s->geom.slot_stride;
+  return 2 + (int)slot * 2 + (bit == SHMIPC_CTRL_RESPONDER_WAITING);
+}
+
+/* The event for index @i, opened (or created: either side may come first)
+ * on first use and kept until the segment is closed. */
+static HANDLE event_get(const struct shmipc__seg *s, int i)
+{
+  struct shmipc__seg_os *os = s->os;
+  wchar_t name[SHMIPC__WIN_NAME_MAX];
+  char suffix[24];
+  HANDLE e, old;
+
+  if (os == NULL || i < 0 || (uint32_t)i >= os->n_events)
+    return NULL;
+  e = os->events[i];
+  if (e != NULL)
+    return e;
+  if (i == 0)
+    snprintf(suffix, sizeof suffix, "attach");
+  else if (i == 1)
+    snprintf(suffix, sizeof suffix, "doorbell");
+  else
+    snprintf(suffix, sizeof suffix, "s%d%c", (i - 2) / 2,
+             (i - 2) % 2 ? 's' : 'r');
+  shmipc__win_object_name(name, SHMIPC__WIN_NAME_MAX, os->name, &s->nonce,
+                          suffix);
+  e = CreateEventW(&os->sa, FALSE, FALSE, name);
+  if (e == NULL)
+    return NULL;
+  /* Two threads may open it at once: one handle wins, the other closes. */
+  old = InterlockedCompareExchangePointer(&os->events[i], e, NULL);
+  if (old != NULL) {
+    CloseHandle(e);
+    e = old;
+  }
+  return e;
+}
+
+void shmipc__word_wait(const struct shmipc__seg *s, uint32_t *word,
+                       uint32_t expected, uint32_t bit, int64_t timeout_ns)
+{
+  HANDLE e = event_get(s, shmipc__win_event_index(s, word, bit));
+
+  if (e == NULL) {
+    /* No event (out of handles): poll within the bound. */
+    shmipc__sleep_ns(timeout_ns < 1000000 ? timeout_ns : 1000000);
+    return;
+  }
+  /* The futex compare. A change after it signals the event, which then
+   * stays signalled for the wait below. */
+  if (shmipc__load_acquire32(word) != expected)
+    return;
+  WaitForSingleObject(e, wait_ms(timeout_ns));
+}
+
+void shmipc__word_wake(const struct shmipc__seg *s, uint32_t *word,
+                       uint32_t bits)
+{
+  static const uint32_t dirs[] = {SHMIPC_CTRL_REQUESTER_WAITING,
+                                  SHMIPC_CTRL_RESPONDER_WAITING};
+  HANDLE e;
+  int i;
+
+  if (shmipc__win_event_index(s, word, 0) < 2) {
+    /* attach or doorbell: one event */
+    e = event_get(s, shmipc__win_event_index(s, word, 0));
+    if (e != NULL)
+      SetEvent(e);
+    return;
+  }
+  for (i = 0; i < 2; i++) {
+    if (!(bits & dirs[i]))
+      continue;
+    e = event_get(s, shmipc__win_event_index(s, word, dirs[i]));
+    if (e != NULL)
+      SetEvent(e);
+  }
+}
