@@ -5,6 +5,7 @@
 #endif
 
 #include "bench_shmipc.h"
+#include "median.h"
 
 #include <shmipc/shmipc.h>
 
@@ -341,17 +342,6 @@ void shmipc_bench_version(char *buf, size_t len)
            SHMIPC_VERSION_MINOR, SHMIPC_VERSION_PATCH);
 }
 
-static double median_of(double *v, unsigned n)
-{
-  for (unsigned a = 1; a < n; a++)
-    for (unsigned b = a; b > 0 && v[b - 1] > v[b]; b--) {
-      double t = v[b];
-      v[b] = v[b - 1];
-      v[b - 1] = t;
-    }
-  return v[n / 2];
-}
-
 int shmipc_stream_cell_run(const char *guest_path,
                            const struct stream_params *p,
                            struct stream_result *out, char *err,
@@ -436,9 +426,9 @@ int shmipc_stream_cell_run(const char *guest_path,
     if (copy[(k * 4099u) % p->bytes] != data[(k * 4099u) % p->bytes])
       abort(); /* keeps the memcpy from being optimised away */
   }
-  out->bps = median_of(rate, p->reps);
-  out->memcpy_bps = median_of(mrate, p->reps);
-  out->ratio = median_of(ratio, p->reps);
+  out->bps = bench_median(rate, p->reps);
+  out->memcpy_bps = bench_median(mrate, p->reps);
+  out->ratio = bench_median(ratio, p->reps);
   rc = 0;
 out:
   shmipc_stream_sender_destroy(snd);

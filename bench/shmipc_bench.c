@@ -34,6 +34,7 @@
 #include "baselines.h"
 #include "bench.h"
 #include "bench_shmipc.h"
+#include "median.h"
 #include "hist.h"
 
 #ifndef SHMIPC_BENCH_GO_ECHO
@@ -470,25 +471,6 @@ static void run_cell(const struct options *o, struct cell *c, unsigned round,
   c->rounds_ok++;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Median of the finite values, NAN when there are none. */
-static double median(double *v, unsigned n)
-{
-  double tmp[MAX_ROUNDS];
-  unsigned k = 0;
-  for (unsigned i = 0; i < n && i < MAX_ROUNDS; i++)
-    if (isfinite(v[i]))
-      tmp[k++] = v[i];
-  if (!k)
-    return NAN;
-  qsort(tmp, k, sizeof(*tmp), cmp_double);
-  return k % 2 ? tmp[k / 2] : (tmp[k / 2 - 1] + tmp[k / 2]) / 2.0;
-}
 
 /* Median over rounds of this cell's metric divided by @p ref's in the same
  * round. */
@@ -503,7 +485,7 @@ static double same_round_ratio(const struct cell *c, const struct cell *ref,
     double a = c->m[k][r], b = ref->m[k][r];
     v[r] = (isfinite(a) && isfinite(b) && b > 0) ? a / b : NAN;
   }
-  return median(v, rounds);
+  return bench_median(v, rounds);
 }
 
 static double memcpy_bandwidth(size_t bytes, char *err, size_t errlen)
@@ -533,7 +515,7 @@ static double memcpy_bandwidth(size_t bytes, char *err, size_t errlen)
   (void)sink;
   free(src);
   free(dst);
-  return median(rate, REPS);
+  return bench_median(rate, REPS);
 }
 
 /* ------------------------------------------------------------------ */
@@ -663,17 +645,17 @@ static void cell_stats(const struct report *rp, const struct cell *c,
                        struct cell_stats *s)
 {
   unsigned rounds = rp->o->rounds;
-  s->ops_per_sec = median(c->m[M_OPS_PER_SEC], rounds);
-  s->mean = median(c->m[M_MEAN], rounds);
-  s->p50 = median(c->m[M_P50], rounds);
-  s->p99 = median(c->m[M_P99], rounds);
-  s->p999 = median(c->m[M_P999], rounds);
+  s->ops_per_sec = bench_median(c->m[M_OPS_PER_SEC], rounds);
+  s->mean = bench_median(c->m[M_MEAN], rounds);
+  s->p50 = bench_median(c->m[M_P50], rounds);
+  s->p99 = bench_median(c->m[M_P99], rounds);
+  s->p999 = bench_median(c->m[M_P999], rounds);
   s->ratio_spin = same_round_ratio(
       c, find_cell(rp, SYS_SPIN, c->threads, c->payload), rounds, 0);
   s->ratio_yield = same_round_ratio(
       c, find_cell(rp, SYS_SPIN_YIELD, c->threads, c->payload), rounds, 1);
-  s->cpu_host = median(c->m[M_CPU_HOST], rounds);
-  s->cpu_guest = median(c->m[M_CPU_GUEST], rounds);
+  s->cpu_host = bench_median(c->m[M_CPU_HOST], rounds);
+  s->cpu_guest = bench_median(c->m[M_CPU_GUEST], rounds);
 }
 
 static void print_json(const struct report *rp)

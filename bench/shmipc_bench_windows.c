@@ -33,6 +33,7 @@
 #include <shmipc/shmipc.h>
 
 #include "hist.h"
+#include "median.h"
 
 #ifndef SHMIPC_BENCH_GO_ECHO
 #define SHMIPC_BENCH_GO_ECHO "shmipc-echo.exe"
@@ -327,17 +328,6 @@ out:
 
 /* --- main ------------------------------------------------------------ */
 
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-  qsort(v, (size_t)n, sizeof v[0], cmp_double);
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void usage(const char *argv0)
 {
@@ -413,6 +403,7 @@ int main(int argc, char **argv)
          "p99 ns", "mean ns", "x spin p50", "x spin mean", "round trips",
          "guest cpu/op");
   for (int c = 0; c < CELL_COUNT; c++) {
+    const unsigned nr = (unsigned)rounds;
     double p50[MAX_ROUNDS], p99[MAX_ROUNDS], mean[MAX_ROUNDS];
     double ratio[MAX_ROUNDS], mratio[MAX_ROUNDS], gcpu[MAX_ROUNDS];
     double ops = 0;
@@ -430,12 +421,13 @@ int main(int argc, char **argv)
       gcpu[rd] = c == CELL_SPIN ? -1 : res[rd][c].guest_cpu_per_op;
     }
     printf("%-10s %10.0f %10.0f %10.0f %12.2f %12.2f %12.0f", cell_name[c],
-           median(p50, rounds), median(p99, rounds), median(mean, rounds),
-           median(ratio, rounds), median(mratio, rounds), ops);
+           bench_median(p50, nr), bench_median(p99, nr),
+           bench_median(mean, nr), bench_median(ratio, nr),
+           bench_median(mratio, nr), ops);
     if (c == CELL_SPIN)
       printf(" %13s\n", "-");
     else
-      printf(" %10.0f ns\n", median(gcpu, rounds));
+      printf(" %10.0f ns\n", bench_median(gcpu, nr));
   }
   printf("\nIdle (connected, no calls, 1 s after the last round's load):\n");
   for (int c = CELL_C; c < CELL_COUNT; c++)
