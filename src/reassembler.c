@@ -361,8 +361,11 @@ static void start(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
              r->spare_len > r->lim.max_total - r->reserved - h->total) {
     drop_spare(r); /* the new buffer and the spare would not both fit */
   }
-  if ((uint64_t)(size_t)h->total != h->total ||
-      (st->buf == NULL && (st->buf = malloc((size_t)h->total)) == NULL) ||
+  if (st->buf == NULL && (uint64_t)(size_t)h->total == h->total) {
+    st->buf = malloc((size_t)h->total);
+    shmipc__advise_large(st->buf, (size_t)h->total); /* NULL is ignored */
+  }
+  if (st->buf == NULL ||
       (r->lim.max_parked > 0 &&
        (st->parked = calloc(r->lim.max_parked, sizeof *st->parked)) == NULL)) {
     free(st->buf);
@@ -370,8 +373,6 @@ static void start(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
     *status = SHMIPC_STREAM_NOMEM;
     goto out;
   }
-  if (st->buf != NULL)
-    shmipc__advise_large(st->buf, (size_t)h->total);
   st->in_use = true;
   st->id = h->id;
   st->total = h->total;

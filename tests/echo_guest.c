@@ -118,14 +118,8 @@ static int stream_query(uint32_t type, const unsigned char *req,
   for (i = 0; i < REMEMBERED; i++)
     if (seen.e[i].count > 0 && seen.e[i].id == id) {
       put64(resp, seen.e[i].len);
-      resp[8] = (unsigned char)seen.e[i].app_type;
-      resp[9] = (unsigned char)(seen.e[i].app_type >> 8);
-      resp[10] = (unsigned char)(seen.e[i].app_type >> 16);
-      resp[11] = (unsigned char)(seen.e[i].app_type >> 24);
-      resp[12] = (unsigned char)seen.e[i].count;
-      resp[13] = (unsigned char)(seen.e[i].count >> 8);
-      resp[14] = (unsigned char)(seen.e[i].count >> 16);
-      resp[15] = (unsigned char)(seen.e[i].count >> 24);
+      /* u32 app_type then u32 deliveries, little-endian */
+      put64(resp + 8, (uint64_t)seen.e[i].count << 32 | seen.e[i].app_type);
       memcpy(resp + 16, seen.e[i].sha, 32);
     }
   pthread_mutex_unlock(&seen.mu);
