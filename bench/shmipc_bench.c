@@ -94,7 +94,12 @@ struct options {
   unsigned sleep_calls;
   size_t stream_bytes;
   unsigned stream_depth, stream_slots, stream_slot_bytes, stream_reps;
+  unsigned parts; /* PART_* bits */
 };
+
+/* The parts of a run (--parts); all by default. */
+enum { PART_CELLS = 1, PART_SLEEP = 2, PART_IDLE = 4, PART_STREAM = 8,
+       PART_ALL = 15 };
 
 /* Per-round figures of a cell; each is reported as its median over the
  * rounds, like the ratios, so one disturbed round moves nothing. */
@@ -168,6 +173,8 @@ static void usage(FILE *f)
           "  --stream-depth K   stream chunks in flight (default 4)\n"
           "  --stream-slot B    stream slot request capacity, k = KiB "
           "(default 256k)\n"
+          "  --parts LIST       of cells,sleep,idle,stream (default all; the\n"
+          "                     JSON then lacks what was left out)\n"
           "  -h, --help         this text\n",
           SHMIPC_BENCH_GO_ECHO, SHMIPC_BENCH_C_ECHO);
 }
@@ -240,6 +247,17 @@ static int add_system(struct options *o, const char *t)
   return 0;
 }
 
+static int add_part(struct options *o, const char *t)
+{
+  static const char *const names[] = {"cells", "sleep", "idle", "stream"};
+  for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (strcmp(t, names[i]) == 0) {
+      o->parts |= 1u << i;
+      return 0;
+    }
+  return -1;
+}
+
 static int selected(const struct options *o, int s)
 {
   for (unsigned i = 0; i < o->nsystems; i++)
@@ -280,7 +298,7 @@ static int resolve_exe(const char *arg, char *out, size_t len)
 static int parse_options(int argc, char **argv, struct options *o)
 {
   enum { O_QUICK = 256, O_JSON, O_ROUNDS, O_SECONDS, O_THREADS, O_PAYLOADS,
-         O_SYSTEMS, O_GO_ECHO, O_C_ECHO, O_STREAM_DEPTH, O_STREAM_SLOT };
+         O_SYSTEMS, O_GO_ECHO, O_C_ECHO, O_STREAM_DEPTH, O_STREAM_SLOT, O_PARTS };
   static const struct option longopts[] = {
       {"quick", no_argument, NULL, O_QUICK},
       {"json", no_argument, NULL, O_JSON},
@@ -293,6 +311,7 @@ static int parse_options(int argc, char **argv, struct options *o)
       {"c-echo", required_argument, NULL, O_C_ECHO},
       {"stream-depth", required_argument, NULL, O_STREAM_DEPTH},
       {"stream-slot", required_argument, NULL, O_STREAM_SLOT},
+      {"parts", required_argument, NULL, O_PARTS},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof(*o));
@@ -366,6 +385,11 @@ static int parse_options(int argc, char **argv, struct options *o)
       o->stream_slot_bytes = (unsigned)v;
       break;
     }
+    case O_PARTS:
+      o->parts = 0;
+      if (parse_list(optarg, "--parts", add_part, o) != 0)
+        return -1;
+      break;
     case 'h':
       usage(stdout);
       exit(0);
@@ -397,6 +421,8 @@ static int parse_options(int argc, char **argv, struct options *o)
   if (!o->nsystems)
     for (int s = 0; s < SYS_COUNT; s++)
       o->systems[o->nsystems++] = s;
+  if (!o->parts)
+    o->parts = PART_ALL;
   o->sleep_calls = o->quick ? 100 : 200;
   o->stream_bytes = (size_t)(o->quick ? 64 : 256) * MIB;
   o->stream_reps = o->quick ? 3 : 5;
@@ -851,7 +877,7 @@ static void print_table(const struct report *rp)
   printf("%-11s %3s %7s %9s %9s %9s %9s %9s %9s %14s %11s %11s\n",
          "system", "T", "P", "ops/s", "mean", "p50", "p99", "p99.9",
          "p50/spin", "ops/spin-yield", "host cpu/op", "guest cpu/op");
-  for (unsigned ti = 0; ti < o->nthreads; ti++) {
+  for (unsigned ti = 0; (o->parts & PART_CELLS) && ti < o->nthreads; ti++) {
     for (unsigned pi = 0; pi < o->npayloads; pi++) {
       for (unsigned si = 0; si < o->nsystems; si++) {
         const struct cell *c = find_cell(rp, o->systems[si], o->threads[ti],
@@ -875,6 +901,8 @@ static void print_table(const struct report *rp)
     }
   }
 
+  if (!(o->parts & PART_SLEEP))
+    goto idle;
   printf("Sleep path: 1 thread, %d B, one call every %lld ms (the server has "
          "gone to sleep)\n",
          SLEEP_PAYLOAD, (long long)(SLEEP_INTERVAL_NS / 1000000));
@@ -890,6 +918,9 @@ static void print_table(const struct report *rp)
   if (!rp->nsleep)
     printf("(no system of futex, shmipc-go, shmipc-c selected)\n");
 
+idle:
+  if (!(o->parts & PART_IDLE))
+    goto stream;
   printf("\nIdle: shmipc-go host and guest connected, no calls, %.0f s right "
          "after a loaded cell\n",
          IDLE_SECONDS);
@@ -900,6 +931,9 @@ static void print_table(const struct report *rp)
   else
     printf("not measured (shmipc-go not selected or its run failed)\n");
 
+stream:
+  if (!(o->parts & PART_STREAM))
+    return;
   printf("\nStreams\n");
   printf("%-11s %9s %12s\n", "system", "bytes", "bandwidth");
   if (isfinite(rp->memcpy_bps))
@@ -967,7 +1001,8 @@ int main(int argc, char **argv)
         }
       }
 
-  for (unsigned round = 0; round < o.rounds; round++) {
+  for (unsigned round = 0; (o.parts & PART_CELLS) && round < o.rounds;
+       round++) {
     fprintf(stderr, "shmipc-bench: round %u/%u (%u cells)\n", round + 1,
             o.rounds, ncells);
     for (unsigned ti = 0; ti < o.nthreads; ti++)
@@ -985,7 +1020,7 @@ int main(int argc, char **argv)
   /* Sleep path: the server side has gone to sleep before every call. */
   static const int sleepers[] = {SYS_FUTEX, SYS_SHMIPC_GO, SYS_SHMIPC_C};
   fprintf(stderr, "shmipc-bench: sleep path\n");
-  for (unsigned i = 0; i < 3; i++) {
+  for (unsigned i = 0; (o.parts & PART_SLEEP) && i < 3; i++) {
     if (!selected(&o, sleepers[i]))
       continue;
     struct sleep_result *sr = &rp.sleep[rp.nsleep++];
@@ -1012,8 +1047,10 @@ int main(int argc, char **argv)
   }
 
   /* Idle: a loaded shmipc-go cell, then connected but silent. */
-  if (selected(&o, SYS_SHMIPC_GO) &&
-      system_failures[SYS_SHMIPC_GO] >= MAX_FAILURES_PER_SYSTEM) {
+  if (!(o.parts & PART_IDLE)) {
+    /* left out */
+  } else if (selected(&o, SYS_SHMIPC_GO) &&
+             system_failures[SYS_SHMIPC_GO] >= MAX_FAILURES_PER_SYSTEM) {
     add_error("idle shmipc-go: skipped after %d failures",
               MAX_FAILURES_PER_SYSTEM);
   } else if (selected(&o, SYS_SHMIPC_GO)) {
@@ -1038,12 +1075,16 @@ int main(int argc, char **argv)
     }
   }
 
-  fprintf(stderr, "shmipc-bench: memcpy %zu MiB\n", o.stream_bytes / MIB);
   char err[256] = "";
-  rp.memcpy_bps = memcpy_bandwidth(o.stream_bytes, err, sizeof(err));
-  if (!isfinite(rp.memcpy_bps))
-    add_error("memcpy stream: %s", err);
-  for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+  rp.memcpy_bps = NAN;
+  if (o.parts & PART_STREAM) {
+    fprintf(stderr, "shmipc-bench: memcpy %zu MiB\n", o.stream_bytes / MIB);
+    rp.memcpy_bps = memcpy_bandwidth(o.stream_bytes, err, sizeof(err));
+    if (!isfinite(rp.memcpy_bps))
+      add_error("memcpy stream: %s", err);
+  }
+  for (int sy = SYS_SHMIPC_GO; (o.parts & PART_STREAM) && sy < SYS_COUNT;
+       sy++) {
     struct stream_params sp = {.bytes = o.stream_bytes,
                                .reps = o.stream_reps,
                                .depth = o.stream_depth,
