@@ -153,9 +153,13 @@ struct shmipc_slot {
   uint8_t *req;
   uint8_t *resp;
   uint32_t index;      /* slot index in the segment */
-  uint32_t claimed;    /* ctrl value of our claim: generation | CLAIMED */
+  uint32_t claimed;    /* ctrl value of our claim: generation | CLAIMED,
+                        * or generation | RESP_READY while deferred */
   uint32_t phase;      /* enum shmipc__phase; only the holder touches it */
   bool woke_peer;      /* the last publish had to wake the responder */
+  bool deferred;       /* held over RESP_READY of claimed's generation, the
+                        * shared word untouched: publish claims and
+                        * publishes in one CAS */
   uint32_t own;        /* atomic, enum shmipc__own: who has the record */
   uint32_t lost_epoch; /* attach epoch of the responder that owns it */
   uint64_t seq;
@@ -176,7 +180,7 @@ enum shmipc__own {
 
 enum shmipc__phase {
   SHMIPC__PH_IDLE = 0, /* not held */
-  SHMIPC__PH_HELD,     /* CLAIMED, request being written */
+  SHMIPC__PH_HELD,     /* CLAIMED (or deferred), request being written */
   SHMIPC__PH_SENT,     /* REQ_READY published, response pending */
   SHMIPC__PH_DONE,     /* RESP_READY taken, response readable */
   SHMIPC__PH_LOST,     /* call abandoned while the responder owns it */

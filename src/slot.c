@@ -139,6 +139,20 @@ static bool claim(struct shmipc_slot *s, uint32_t v)
                    (v & GEN_MASK) != (s->claimed & GEN_MASK)
              : st != SHMIPC_SLOT_FREE))
       break;
+    if (st == SHMIPC_SLOT_RESP_READY) {
+      /* Our own consumed answer: nobody else may write this slot until we
+       * publish, so the claim is deferred to the publish, which moves
+       * RESP_READY(g) -> REQ_READY(g+1) in one CAS. That saves a write of
+       * the word while the responder is watching it: one cache-line
+       * transfer per call. */
+      s->claimed = v & ~WAIT_BITS;
+      s->deferred = true;
+      s->phase = SHMIPC__PH_HELD;
+      s->resp_data = NULL;
+      s->resp_size = 0;
+      s->resp_type = 0;
+      return true;
+    }
     /* A new generation with every claim: a CAS prepared against an older
      * use of this slot can no longer succeed. Our own stale RW goes. */
     nv = (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
@@ -148,6 +162,7 @@ static bool claim(struct shmipc_slot *s, uint32_t v)
     old = shmipc__cas_full32(&s->w->ctrl, v, nv);
     if (old == v) {
       s->claimed = nv & ~WAIT_BITS;
+      s->deferred = false;
       s->phase = SHMIPC__PH_HELD;
       s->resp_data = NULL;
       s->resp_size = 0;
@@ -261,16 +276,25 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
   s->w->req_flags = (flags & SHMIPC_F_END_ALIGNED) ? SHMIPC_WIRE_END_ALIGNED : 0;
   s->w->req_seq = ++s->seq;
   for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
+    uint32_t nv;
+
     if ((v & ~WAIT_BITS) != s->claimed)
       return SHMIPC_E_CORRUPT; /* the peer wrote a slot it does not own */
+    /* Deferred: claim and publish at once, a new generation (our stale
+     * RW goes too). */
+    nv = s->deferred ? (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
+                           SHMIPC_SLOT_REQ_READY
+                     : with_state(v, SHMIPC_SLOT_REQ_READY,
+                                  SHMIPC_CTRL_RESPONDER_WAITING);
     /* full (release side): publishes the request fields and payload
      * written above; pairs with the responder's take CAS in
      * shmipc__respond(). Clears the responder's waiter bit. */
-    old = shmipc__cas_full32(&s->w->ctrl, v,
-                             with_state(v, SHMIPC_SLOT_REQ_READY,
-                                        SHMIPC_CTRL_RESPONDER_WAITING));
-    if (old == v)
+    old = shmipc__cas_full32(&s->w->ctrl, v, nv);
+    if (old == v) {
+      s->claimed = (nv & GEN_MASK) | SHMIPC_SLOT_CLAIMED;
+      s->deferred = false;
       break;
+    }
   }
   s->woke_peer = (v & SHMIPC_CTRL_RESPONDER_WAITING) != 0;
   if (s->woke_peer)
@@ -442,6 +466,20 @@ void shmipc_slot_release(shmipc_slot *s)
     return;
   }
   s->phase = SHMIPC__PH_IDLE;
+  if (s->deferred) {
+    /* Never claimed in the shared word: it still reads our consumed
+     * answer, so the mark goes back as it was (or, if a peer wrote the
+     * slot meanwhile, the slot is quarantined like a lost call). */
+    s->deferred = false;
+    if ((shmipc__load_acquire32(&s->w->ctrl) & ~WAIT_BITS) != s->claimed) {
+      lose(s);
+      s->phase = SHMIPC__PH_IDLE;
+    }
+    /* release: pairs with the CAS on own in claim() */
+    shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
+    free_slot_notify(s->ep);
+    return;
+  }
   for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
     if ((v & ~WAIT_BITS) != s->claimed) {
       /* A peer wrote a slot we held: quarantine it like a lost call. */
