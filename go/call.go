@@ -57,10 +57,11 @@ func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int,
 	hd, ctrl := s.hdr, &s.hdr.ctrl
 	seq := g.seq.Add(1)
 	copy(s.req, req)
-	atomic.StoreUint32(&hd.reqType, uint32(t))
-	atomic.StoreUint32(&hd.reqSize, uint32(len(req)))
-	atomic.StoreUint32(&hd.reqFlags, 0)
-	atomic.StoreUint64(&hd.reqSeq, seq)
+	// Plain stores, published by the CAS below (see serveOne).
+	hd.reqType = uint32(t)
+	hd.reqSize = uint32(len(req))
+	hd.reqFlags = 0
+	hd.reqSeq = seq
 	for {
 		v := atomic.LoadUint32(ctrl)
 		if ctrlState(v) != stateClaimed || ctrlGen(v) != gen || !ctrlLegal(v) {

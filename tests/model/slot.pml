@@ -24,6 +24,8 @@
  *                  only the peer-gone path can end them (property: calls end)
  *   -DLTL_PROGRESS adds the claim "<> every requester thread ends" (pan -a)
  *   -DNO_RESEND    a cancelled call's slot is released, never re-published
+ *   -DGIVE_UP      a thread may release a slot it acquired without sending
+ *                  (the zero-copy API); such a call counts as ended
  *   -DNREQ=, -DNCALLS=, -DNCALLS1=, -DGEN_N=  the bounds (defaults below)
  *
  * Mutations (-DMUT_x) break one rule each; run_model.sh requires spin to
@@ -42,6 +44,10 @@
  *   MUT_NO_PEER_CHECK     a requester's wait never returns PEER_GONE
  *   MUT_NO_RECOVER        quarantined slots of a dead responder are never
  *                         recovered
+ *   MUT_DEFER_STORE       the deferred claim's publish writes the word with
+ *                         a plain store from its load ("nobody else writes
+ *                         a slot we hold"), not a CAS: the responder's SW
+ *                         announce in between is lost, and its wake-up
  *   STALE_CLAIM           claim() judges the generation on the word it read
  *                         before it won the reuse mark, as src/slot.c does
  *                         since commit ccf2868; spin shows that this can drop
@@ -125,7 +131,10 @@ byte resp_id = 0;       /* response fields (resp_seq): written in PROCESSING */
 
 /* ---- requester-private memory (shared by the requester's threads) ---- */
 bool reusable = false;  /* struct shmipc_slot.reusable */
-int  claimed = 0;       /* struct shmipc_slot.claimed: gen | CLAIMED */
+int  claimed = 0;       /* struct shmipc_slot.claimed: gen | CLAIMED, or
+                         * gen | RESP_READY while the claim is deferred */
+bool deferred = false;  /* struct shmipc_slot.deferred: held over our own
+                         * RESP_READY, the word untouched until the publish */
 byte free_seq = 0;      /* struct shmipc__endpoint.free_seq */
 
 /* ---- futex wait queues: who sleeps on which word ---- */
@@ -137,6 +146,7 @@ bool rs_sleep = false;  /* responder sleeps on ctrl */
 bool dead = false;      /* the responder died (its liveness lock is gone) */
 byte answered = 0;      /* calls that received their response */
 byte finished = 0;      /* requester threads that made all their calls */
+byte gave_up = 0;       /* calls released without sending (-DGIVE_UP) */
 
 /* compare-and-swap of a whole word: o_ = the value found */
 inline CAS(w_, e_, d_, o_) {
@@ -186,8 +196,10 @@ inline free_slot_notify() {
   atomic { fsv = 0; old = 0 }
 }
 
-/* slot.c: claim(s, load(ctrl)) -- FREE, or RESP_READY of our generation with
- * the reuse mark, goes to CLAIMED with a new generation */
+/* slot.c: claim(s, load(ctrl)) -- FREE goes to CLAIMED with a new
+ * generation by CAS; RESP_READY of our generation with the reuse mark is
+ * claimed in private only (deferred): the word keeps reading RESP_READY until
+ * publish() moves it to REQ_READY with a new generation in one CAS */
 inline try_claim() {
   v = ctrl;
   reuse = false;
@@ -208,11 +220,16 @@ inline try_claim() {
      if
      :: (ST(v) == RESP_READY && GEN(v) != GEN(claimed)) ||
         (ST(v) != RESP_READY && ST(v) != FREE) -> break
+     :: ST(v) == RESP_READY ->                      /* the deferred claim */
+        d_step { claimed = v & ~WBITS; deferred = true; ok = true };
+        break
      :: else ->
         nv = NEXT_GEN(v) | (v & SW) | CLAIMED;      /* our stale RW goes */
         CAS(ctrl, v, nv, old);
         if
-        :: old == v -> claimed = nv & ~WBITS; ok = true; break
+        :: old == v ->
+           d_step { claimed = nv & ~WBITS; deferred = false; ok = true };
+           break
         :: else -> v = old
         fi
      fi
@@ -243,7 +260,8 @@ inline recover_lost() {
               fi;
               break
            :: else ->
-              CAS(ctrl, v, WITH_STATE(v, FREE, RW), old);
+              /* a new generation; only SW is kept */
+              CAS(ctrl, v, NEXT_GEN(v) | (v & SW) | FREE, old);
               if :: old == v -> free_slot_notify(); break :: else -> v = old fi
            od
         :: else -> skip
@@ -290,23 +308,41 @@ inline acquire() {
   fi
 }
 
-/* slot.c: shmipc_slot_publish() */
+/* slot.c: shmipc_slot_publish(). Deferred: RESP_READY(g) -> REQ_READY(g+1),
+ * claim and publish in one CAS, clearing both waiter bits. */
 inline publish() {
-  req_id = id;                              /* plain stores: we hold CLAIMED */
+  req_id = id;                  /* plain stores: we hold the slot, CLAIMED or
+                                 * deferred over RESP_READY */
   v = ctrl;
 #ifdef MUT_WAKE_STALE
   pre = v;
 #endif
   do
   :: assert(NOBITS(v) == claimed);          /* else CORRUPT in C */
-     CAS(ctrl, v, WITH_STATE(v, REQ_READY, SW), old);
-     if :: old == v -> break :: else -> v = old fi
+     if
+     :: deferred -> nv = NEXT_GEN(v) | REQ_READY
+     :: else -> nv = WITH_STATE(v, REQ_READY, SW)
+     fi;
+#ifdef MUT_DEFER_STORE
+     if
+     :: deferred -> ctrl = nv; old = v       /* a plain store, not a CAS */
+     :: else -> CAS(ctrl, v, nv, old)
+     fi;
+#else
+     CAS(ctrl, v, nv, old);
+#endif
+     if
+     :: old == v ->
+        d_step { claimed = GEN(nv) | CLAIMED; deferred = false };
+        break
+     :: else -> v = old
+     fi
   od;
 #ifdef MUT_WAKE_STALE
   v = pre;
 #endif
   if :: (v & SW) != 0 -> wake_ctrl() :: else -> skip fi;
-  atomic { v = 0; old = 0; pre = 0 }
+  atomic { v = 0; old = 0; nv = 0; pre = 0 }
 }
 
 /* endpoint.c: shmipc__wait_word() for RESP_READY, announcing RW.
@@ -365,6 +401,13 @@ inline abandon() {
 /* slot.c: shmipc_slot_release() for a HELD, DONE or LOST slot */
 inline release() {
   if
+  :: ph == PH_HELD && deferred ->
+     /* never claimed in the word: it still reads our consumed answer, the
+      * mark goes back as it was */
+     deferred = false;
+     assert(NOBITS(ctrl) == claimed);       /* else "hostile peer" in C */
+     reusable = true;
+     free_slot_notify()
   :: ph != PH_HELD ->
      /* DONE or LOST: mark reusable; claimable at RESP_READY of our gen */
 #ifdef MUT_NOTIFY_EARLY
@@ -395,9 +438,20 @@ proctype Requester(byte t)
   :: k == NCALLS_OF(t) -> break
   :: else ->
      id = t * 4 + k + 1;
-     if :: held -> ok = true; held = false :: else -> acquire() fi;
      if
-     :: !ok -> skip                          /* acquire timed out */
+     :: held -> ok = true; held = false
+     :: else ->
+        acquire();
+#ifdef GIVE_UP
+        if
+        :: ok ->                             /* released without sending */
+           ph = PH_HELD; gave_up++; release(); ok = false
+        :: true -> skip
+        fi
+#endif
+     fi;
+     if
+     :: !ok -> skip                          /* acquire timed out, gave up */
      :: else ->
         publish();
         wait_resp();
@@ -425,7 +479,7 @@ proctype Requester(byte t)
     finished++;
 #if !defined(TIMEOUTS) && !defined(DEATH)
     /* property 1/3: without timeouts and deaths every call is answered */
-    assert(finished < NREQ || answered == TOTAL)
+    assert(finished < NREQ || answered + gave_up == TOTAL)
 #else
     skip
 #endif
