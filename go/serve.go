@@ -17,7 +17,8 @@ import (
 // The handler writes its response into resp and returns its length n and
 // type rt (usually t, or an application type). If it returns n < 0 or
 // n > len(resp), or panics, the host receives MsgSystemError with a short
-// reason instead. Handlers run concurrently, one goroutine per host slot.
+// reason instead. Handlers run concurrently, and a request never waits for
+// another request's handler: up to one goroutine per host slot runs them.
 type Handler func(req, resp []byte, t MsgType) (n int, rt MsgType)
 
 // serveState is shared by one Serve call and its workers.
@@ -41,7 +42,8 @@ func (st *serveState) finish(err error) {
 }
 
 // Serve answers the host's requests with h, one worker goroutine per host
-// slot, until something ends the session. It returns nil after Close,
+// slot (and, with more slots than GOMAXPROCS, a few goroutines that poll
+// every slot while requests flow), until something ends the session. It returns nil after Close,
 // ctx.Err() when ctx is cancelled, ErrHostGone (wrapped) when the host
 // closes the session, dies or is replaced, ErrCorrupt (wrapped) when the
 // segment holds an illegal value, ErrClosed if the Guest was already
@@ -66,13 +68,19 @@ func (g *Guest) Serve(ctx context.Context, h Handler) error {
 	// Serve itself watches the host, once per LivenessInterval; workers
 	// sleep longer and are woken by the stop below when it is gone. An idle
 	// guest so wakes once per interval, not once per slot.
-	crowded := len(host) > runtime.GOMAXPROCS(0)
+	// With more slots than Ps, pollers answer while requests flow (see
+	// poll.go).
 	var wg sync.WaitGroup
+	var pg *pollGroup
+	if len(host) > runtime.GOMAXPROCS(0) {
+		pg = newPollGroup(g, h, st, &wg, host)
+		pg.start()
+	}
 	for i := range host {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := g.work(&host[i], h, &st.stop, crowded); err != nil {
+			if err := g.work(&host[i], h, &st.stop, pg); err != nil {
 				st.finish(fmt.Errorf("host slot %d: %w", i, err))
 			}
 		}(i)
@@ -132,11 +140,15 @@ func (st *serveState) result() error {
 }
 
 // work is one worker: it answers the requests of one host slot until it
-// fails or is told to stop.
-func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, crowded bool) error {
+// fails or is told to stop. With pollers (pg != nil) it stands aside while
+// they run, and starts them after each request it answered itself.
+func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) error {
 	ctrl := &s.hdr.ctrl
 	ws := waitSpec{word: ctrl, target: stateReqReady, bit: ctrlSW, keep: anyState,
-		deadline: noDeadline, stop: stop, idle: true, crowded: crowded}
+		deadline: noDeadline, stop: stop, idle: true, crowded: pg != nil}
+	if pg != nil {
+		ws.aside = &pg.active
+	}
 	for {
 		// A busy worker never sleeps, so it checks here too.
 		if stop.Load() {
@@ -145,7 +157,16 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, crowded bool) er
 		if g.closing.Load() {
 			return errClosedLocally
 		}
+		if pg != nil && pg.active.Load() {
+			if !pg.standAside() {
+				return errStopped
+			}
+			continue
+		}
 		v, err := g.waitState(&ws)
+		if err == errStandAside {
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -159,6 +180,9 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, crowded bool) er
 		}
 		if err := g.serveOne(s, h, taken); err != nil {
 			return err
+		}
+		if pg != nil {
+			pg.start()
 		}
 	}
 }
@@ -195,8 +219,10 @@ func (g *Guest) serveOne(s *slotView, h Handler, taken uint32) error {
 	hd.respFlags = 0
 	hd.respSeq = seq
 	ctrl := &hd.ctrl
-	for {
-		v := atomic.LoadUint32(ctrl)
+	// The word as we took it is the first guess: a load before the CAS
+	// would fetch the line shared and then upgrade it, two transfers while
+	// the requester polls it. A failed CAS is followed by a look.
+	for v := taken; ; v = atomic.LoadUint32(ctrl) {
 		if !ctrlLegal(v) || ctrlState(v) != stateProcessing || ctrlGen(v) != ctrlGen(taken) {
 			return fmt.Errorf("%w: control word changed from %#x to %#x while the guest owned the slot",
 				ErrCorrupt, taken, v)

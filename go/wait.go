@@ -54,6 +54,9 @@ type waitSpec struct {
 	// idle: a Serve worker; it may sleep up to idleSleep, since Serve
 	// watches the host and wakes it (as do Close and ctx).
 	idle bool
+	// aside: optional; when set, a wait that has not found its target
+	// ends with errStandAside (the pollers serve this slot meanwhile).
+	aside *atomic.Bool
 }
 
 // idleSleep bounds the sleep of a Serve worker: Serve watches the host,
@@ -90,6 +93,9 @@ func (g *Guest) waitState(ws *waitSpec) (uint32, error) {
 		}
 		if ws.keep&(1<<st) == 0 {
 			return v, fmt.Errorf("%w: control word %#x in unexpected state %d", ErrCorrupt, v, st)
+		}
+		if ws.aside != nil && ws.aside.Load() {
+			return v, errStandAside
 		}
 		// Deadlines and liveness are checked only once the spins and
 		// yields are spent, so a timeout is honoured to within that phase
