@@ -275,7 +275,10 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
   s->w->req_size = (uint32_t)len;
   s->w->req_flags = (flags & SHMIPC_F_END_ALIGNED) ? SHMIPC_WIRE_END_ALIGNED : 0;
   s->w->req_seq = ++s->seq;
-  for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
+  /* First guess: the word as we left it, no waiter bit. Reading it first
+   * would fetch the line shared and then upgrade it: two transfers while the
+   * responder polls it, where a CAS that fails tells us the value anyway. */
+  for (v = s->claimed;; v = old) {
     uint32_t nv;
 
     if ((v & ~WAIT_BITS) != s->claimed)
