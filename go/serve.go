@@ -69,10 +69,10 @@ func (g *Guest) Serve(ctx context.Context, h Handler) error {
 	// sleep longer and are woken by the stop below when it is gone. An idle
 	// guest so wakes once per interval, not once per slot.
 	// With more slots than Ps, pollers answer while requests flow (see
-	// poll.go).
+	// poll.go); they spin, so not when spinning is off.
 	var wg sync.WaitGroup
 	var pg *pollGroup
-	if len(host) > runtime.GOMAXPROCS(0) {
+	if len(host) > runtime.GOMAXPROCS(0) && g.opts.SpinBudget > 0 {
 		pg = newPollGroup(g, h, st, &wg, host)
 		pg.start()
 	}
