@@ -10,9 +10,6 @@
 #include "atomic.h"
 #include "internal.h"
 
-/* Spins between two shmipc__yield() calls in the spin phase: when threads
- * outnumber cores, pure spinning starves the peer we wait for. */
-#define YIELD_EVERY 128u
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
                     uint32_t spin_budget, int64_t default_timeout_ns,
@@ -150,7 +147,7 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
       return SHMIPC_E_TIMEOUT;
     if (i >= ep->spin_budget)
       break;
-    if (i % YIELD_EVERY == 0) {
+    if (i % SHMIPC__YIELD_EVERY == 0) {
       now = shmipc__now_ns();
       if (deadline < 0)
         deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;

@@ -164,11 +164,16 @@ static void *worker_main(void *arg)
       .check_peer = true,
       .max_sleep_ns = wk->index == 0 ? 0 : IDLE_SLEEP_NS,
   };
-  uint32_t v;
+  uint32_t v = shmipc__load_acquire32(ctrl);
   int r;
 
   for (;;) {
-    r = shmipc__wait_word(&g->ep, ctrl, &u, INT64_MAX, &v);
+    /* The first half of the spin phase tries to take the next request
+     * outright; the usual wait (the rest of the spins, then sleep) after. */
+    if (shmipc__take_next(ctrl, v, g->ep.spin_budget / 2, &v))
+      r = SHMIPC_OK;
+    else
+      r = shmipc__wait_word(&g->ep, ctrl, &u, INT64_MAX, &v);
     if (r == SHMIPC_OK)
       r = shmipc__respond(&g->ep, wk->index, v, g->fn, g->user);
     if (r < 0)

@@ -236,6 +236,10 @@ void shmipc__ring_doorbell(struct shmipc__endpoint *ep, bool always_wake);
 /* Wake every sleeper of this endpoint's words so that it re-checks. */
 void shmipc__ep_wake_all(struct shmipc__endpoint *ep);
 
+/* Spins between two shmipc__yield() calls in a spin phase: when threads
+ * outnumber cores, pure spinning starves the peer we wait for. */
+#define SHMIPC__YIELD_EVERY 128u
+
 /* slot.c: requester and responder halves of the slot state machine */
 /* Claim a free requester slot. *timeout_io (resolved, >= 0 or INT64_MAX)
  * is reduced by the time spent waiting. */
@@ -244,9 +248,18 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
                  size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
                  uint32_t *resp_type, int64_t timeout_ns);
+/* Responder: take the next request of the slot whose word was last seen as
+ * @last, before seeing it, by trying the take CAS from the value the next
+ * request will most likely have (REQ_READY of the next generation, no
+ * waiter bit), at most @spins times. Returns true with *out the taken
+ * (PROCESSING) word; false with *out the last value seen, for the usual
+ * wait. */
+bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
+                       uint32_t *out);
 /* Serve the request in slot @index whose control word was read as @v in
- * REQ_READY. Returns 1 when served, 0 when the slot was no longer ours to
- * take, negative on a corrupt slot. */
+ * REQ_READY (or was already taken: @v in PROCESSING, from
+ * shmipc__take_next()). Returns 1 when served, 0 when the slot was no
+ * longer ours to take, negative on a corrupt slot. */
 int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
                     shmipc_handler_fn fn, void *user);
 

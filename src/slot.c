@@ -541,6 +541,39 @@ int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
   return r;
 }
 
+bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
+                       uint32_t *out)
+{
+  /* A load that sees REQ_READY fetches the line shared, and the take CAS
+   * then has to upgrade it: a transfer and a round trip to the requester's
+   * core. A CAS from the expected value fetches the line once, exclusive,
+   * and takes the request in the same step. A CAS that finds anything else
+   * writes nothing, so this is the protocol's take, only tried early. */
+  uint32_t next = ((last & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK;
+  uint32_t want = next | SHMIPC_SLOT_REQ_READY, v = last, i;
+
+  for (i = 1; i <= spins; i++) {
+    /* full (acquire side): the take, as in shmipc__respond() */
+    v = shmipc__cas_full32(ctrl, want, next | SHMIPC_SLOT_PROCESSING);
+    if (v == want) {
+      *out = next | SHMIPC_SLOT_PROCESSING;
+      return true;
+    }
+    /* A request after all, but not quite as expected (a waiter bit, a
+     * re-send after a cancel, a claim from FREE after recovery): the
+     * usual path takes it. */
+    if (shmipc__ctrl_state(v) == SHMIPC_SLOT_REQ_READY ||
+        !shmipc__ctrl_legal(v))
+      break;
+    if (i % SHMIPC__YIELD_EVERY == 0)
+      shmipc__yield();
+    else
+      shmipc__cpu_pause();
+  }
+  *out = v;
+  return false;
+}
+
 int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
                     shmipc_handler_fn fn, void *user)
 {
@@ -553,7 +586,7 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
   size_t rlen = 0;
   const char *why = NULL;
 
-  for (;;) {
+  while (shmipc__ctrl_state(v) != SHMIPC_SLOT_PROCESSING) {
     /* full (acquire side): the take; pairs with the requester's publish
      * CAS in shmipc_slot_publish(), after which the request fields are ours
      * to read. */
