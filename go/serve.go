@@ -149,6 +149,7 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) e
 	if pg != nil {
 		ws.aside = &pg.active
 	}
+	last := atomic.LoadUint32(ctrl)
 	for {
 		// A busy worker never sleeps, so it checks here too.
 		if stop.Load() {
@@ -163,21 +164,31 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) e
 			}
 			continue
 		}
-		v, err := g.waitState(&ws)
-		if err == errStandAside {
-			continue
+		// The sole spinner of its slot first tries to take the next request
+		// outright (see takeNext); pollers scan many slots and do not.
+		taken, ok := uint32(0), false
+		if pg == nil {
+			taken, ok = takeNext(ctrl, last, g.opts.SpinBudget/2)
 		}
-		if err != nil {
-			return err
+		if !ok {
+			v, err := g.waitState(&ws)
+			if err == errStandAside {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			// Take the request; waiter bits and generation stay. acquire
+			// (full barrier): pairs with the requester's publishing CAS,
+			// which published the request we read next. The CAS fails if
+			// the requester cancelled or announced RW meanwhile; then we
+			// look again.
+			taken = v&^ctrlStateMask | stateProcessing
+			if !atomic.CompareAndSwapUint32(ctrl, v, taken) {
+				continue
+			}
 		}
-		// Take the request; waiter bits and generation stay. acquire (full
-		// barrier): pairs with the requester's CAS CLAIMED->REQ_READY, which
-		// published the request we read next. The CAS fails if the requester
-		// cancelled or announced RW meanwhile; then we look again.
-		taken := v&^ctrlStateMask | stateProcessing
-		if !atomic.CompareAndSwapUint32(ctrl, v, taken) {
-			continue
-		}
+		last = taken
 		if err := g.serveOne(s, h, taken); err != nil {
 			return err
 		}
@@ -185,6 +196,35 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) e
 			pg.start()
 		}
 	}
+}
+
+// takeNext tries, up to spins times, to take the next request of the slot
+// whose word was last seen as last, before seeing it: a CAS from REQ_READY
+// of the next generation with no waiter bit, the value the next request
+// almost always has. A load that sees REQ_READY fetches the line shared and
+// the take CAS then upgrades it, a round trip to the requester's core; this
+// CAS fetches it once and takes the request in the same step. A CAS that
+// finds another value writes nothing (it is the protocol's take, tried
+// early). It gives up on any request that is not as expected, and on an
+// illegal word, which the usual wait then handles.
+func takeNext(ctrl *uint32, last uint32, spins int) (uint32, bool) {
+	next := (ctrlGen(last) + 1) & ctrlGenMask << ctrlGenShift
+	want, taken := next|stateReqReady, next|stateProcessing
+	for i := 1; i <= spins; i++ {
+		// acquire (full barrier): the take, as in work()
+		if atomic.CompareAndSwapUint32(ctrl, want, taken) {
+			return taken, true
+		}
+		if v := atomic.LoadUint32(ctrl); ctrlState(v) == stateReqReady || !ctrlLegal(v) {
+			return 0, false
+		}
+		if i%yieldEvery == 0 {
+			osYield()
+		} else {
+			cpuPause()
+		}
+	}
+	return 0, false
 }
 
 // serveOne answers the request of slot s, which this worker holds in
