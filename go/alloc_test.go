@@ -54,6 +54,35 @@ func TestServeZeroAllocs(t *testing.T) {
 	}
 }
 
+// With more host slots than Ps the pollers answer (poll.go); while they
+// run, a request allocates nothing either. (Starting them after an idle
+// spell makes a channel and their goroutines: per burst, not per request.)
+func TestServeZeroAllocsPollers(t *testing.T) {
+	withProcs(t, 2)
+	o := testOptions()
+	o.SpinBudget = 1 << 30 // the pollers stay up for the whole measurement
+	h := newHost(t, hostConfig{hostSlots: 4, reqCapacity: 256, respCapacity: 256})
+	g := connect(t, h, o)
+	startServe(t, g, echo)
+	req := bytes.Repeat([]byte{0x5A}, 64)
+	resp := make([]byte, 256)
+	var failed error
+	k := 0
+	one := func() {
+		k = (k + 1) % 4
+		n, _, err := h.call(k, 0, req, false, resp, 5*time.Second)
+		if err != nil || n != len(req) {
+			failed = fmt.Errorf("slot %d: %d bytes, %v", k, n, err)
+		}
+	}
+	for i := 0; i < 8; i++ {
+		one() // warm up: pollers running on every slot
+	}
+	if a := testing.AllocsPerRun(500, one); a != 0 || failed != nil {
+		t.Errorf("round trip through the pollers: %v allocations per request (err %v), want 0", a, failed)
+	}
+}
+
 // Stream chunks served through a Reassembler do not allocate either, nor
 // do the other messages it passes on.
 func TestServeStreamZeroAllocs(t *testing.T) {
