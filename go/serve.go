@@ -162,16 +162,21 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) e
 			if !pg.standAside() {
 				return errStopped
 			}
+			// The pollers stopped because they spun a whole budget without
+			// a request: go to sleep at once rather than spin again.
+			ws.noSpin = true
 			continue
 		}
 		// The sole spinner of its slot first tries to take the next request
 		// outright (see takeNext); pollers scan many slots and do not.
 		taken, ok := uint32(0), false
 		if pg == nil {
-			taken, ok = takeNext(ctrl, last, g.opts.SpinBudget/2)
+			ws.spun = g.opts.SpinBudget / 2
+			taken, ok = takeNext(ctrl, last, ws.spun)
 		}
 		if !ok {
 			v, err := g.waitState(&ws)
+			ws.noSpin = false
 			if err == errStandAside {
 				continue
 			}

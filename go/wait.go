@@ -54,6 +54,10 @@ type waitSpec struct {
 	// idle: a Serve worker; it may sleep up to idleSleep, since Serve
 	// watches the host and wakes it (as do Close and ctx).
 	idle bool
+	// noSpin: skip the spins and yields, announce and sleep at once.
+	noSpin bool
+	// spun: spins of the budget the caller has already spent.
+	spun int
 	// aside: optional; when set, a wait that has not found its target
 	// ends with errStandAside (the pollers serve this slot meanwhile).
 	aside *atomic.Bool
@@ -75,7 +79,10 @@ func (g *Guest) now() time.Duration { return time.Since(g.epoch) }
 // the deadline, ErrClosed when Close begins, errStopped when *ws.stop is
 // set, and ErrPeerGone when the host closes, dies or is replaced.
 func (g *Guest) waitState(ws *waitSpec) (uint32, error) {
-	spins, yields := g.opts.SpinBudget, yieldBudget
+	spins, yields := g.opts.SpinBudget-ws.spun, yieldBudget
+	if ws.noSpin {
+		spins, yields = 0, 0
+	}
 	for {
 		// acquire: pairs with the other side's CAS into ws.target (the
 		// requester's CLAIMED->REQ_READY or the responder's

@@ -134,7 +134,7 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
   /* Fast phase: no clock read and no system call until the first yield
    * point, so a prompt peer costs nothing but the loads. Timeouts are
    * therefore honoured to within one yield period (~128 pauses). */
-  for (i = 1;; i++) {
+  for (i = u->spun + 1;; i++) {
     /* acquire: pairs with the CAS by which the peer moved the word into
      * the state we wait for (e.g. PROCESSING -> RESP_READY in
      * shmipc__respond()); what it wrote before is visible after this. */

@@ -155,7 +155,7 @@ static void *worker_main(void *arg)
   /* Worker 0 checks the host every liveness interval while idle; the
    * others sleep up to IDLE_SLEEP_NS and are woken when it finds the host
    * gone, so an idle guest wakes once per interval, not once per slot. */
-  const struct shmipc__until u = {
+  struct shmipc__until u = {
       .mask = SHMIPC_CTRL_STATE_MASK,
       .value = SHMIPC_SLOT_REQ_READY,
       .equal = true,
@@ -167,10 +167,11 @@ static void *worker_main(void *arg)
   uint32_t v = shmipc__load_acquire32(ctrl);
   int r;
 
+  /* The first half of the spin phase tries to take the next request
+   * outright; the usual wait (the rest of the spins, then sleep) after. */
+  u.spun = g->ep.spin_budget / 2;
   for (;;) {
-    /* The first half of the spin phase tries to take the next request
-     * outright; the usual wait (the rest of the spins, then sleep) after. */
-    if (shmipc__take_next(ctrl, v, g->ep.spin_budget / 2, &v))
+    if (shmipc__take_next(ctrl, v, u.spun, &v))
       r = SHMIPC_OK;
     else
       r = shmipc__wait_word(&g->ep, ctrl, &u, INT64_MAX, &v);

@@ -213,6 +213,7 @@ struct shmipc__until {
                           * on this CPU, so give the CPU up once first */
   uint32_t keep;         /* with check_ctrl: states (1 << state) that mean
                           * "not yet"; any other is corrupt (0: any) */
+  uint32_t spun;         /* spins of the budget already spent by the caller */
 };
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
