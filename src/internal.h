@@ -298,6 +298,17 @@ int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
  * whole soon: large pages if the system offers them. */
 void shmipc__advise_large(void *p, size_t len);
 
+/* copy.c: memcpy with streaming stores (the destination's lines are not
+ * read first) where the CPU has them, for copies of at least
+ * SHMIPC__STREAMING_MIN bytes into buffers that will not be read soon;
+ * plain memcpy otherwise. Ordered before the caller's next store like
+ * memcpy. */
+#define SHMIPC__STREAMING_MIN ((size_t)64 << 10)
+void shmipc__copy_streaming(void *dst, const void *src, size_t n);
+/* Streams at least this large go through shmipc__copy_streaming(): larger
+ * than the caches, so their first bytes are gone from them by delivery. */
+#define SHMIPC__STREAMING_TOTAL ((uint64_t)16 << 20)
+
 /* reassembler.c: tests drive the receiver's clock (nanoseconds) */
 void shmipc__reassembler_set_clock(shmipc_reassembler *r,
                                    int64_t (*now)(void *), void *arg);

@@ -429,7 +429,10 @@ static void chunk(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
 
   /* The range is ours alone: no other message can take these bytes, and
    * the buffer lives while busy > 0. */
-  memcpy(st->buf + h->offset, data, (size_t)len);
+  if (st->total >= SHMIPC__STREAMING_TOTAL)
+    shmipc__copy_streaming(st->buf + h->offset, data, (size_t)len);
+  else
+    memcpy(st->buf + h->offset, data, (size_t)len);
 
   shmipc__mutex_lock(r->mu);
   st->busy--;

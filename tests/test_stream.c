@@ -83,7 +83,7 @@ static int msg(shmipc_reassembler *r, uint32_t type, uint64_t id,
   return (int)(st << 8 | sa);
 }
 
-static shmipc_reassembler *make(struct got *g)
+static shmipc_reassembler *make_parked(struct got *g, uint32_t max_parked)
 {
   shmipc_stream_limits lim;
   shmipc_reassembler *r;
@@ -91,12 +91,14 @@ static shmipc_reassembler *make(struct got *g)
   memset(g, 0, sizeof *g);
   pthread_mutex_init(&g->mu, NULL);
   shmipc_stream_limits_init(&lim);
-  lim.max_parked = 64;
+  lim.max_parked = max_parked;
   assert_int_equal(shmipc_reassembler_create(&lim, on_stream, g, echo, NULL,
                                              &r),
                    SHMIPC_OK);
   return r;
 }
+
+static shmipc_reassembler *make(struct got *g) { return make_parked(g, 64); }
 
 struct sender {
   shmipc_reassembler *r;
@@ -126,27 +128,28 @@ static void *send_chunks(void *arg)
 
 /* Four threads deliver one stream's chunks in parallel, backwards: the
  * bytes arrive intact, once. */
-static void parallel_chunks(void **state)
+static void parallel_stream(size_t chunk, size_t chunks)
 {
-  enum { THREADS = 4, CHUNK = 1000, CHUNKS = 4 * 15 };
-  static unsigned char data[CHUNK * CHUNKS - 123];
+  enum { THREADS = 4 };
+  size_t total = chunk * chunks - 123, i;
+  unsigned char *data = malloc(total);
   struct sender s[THREADS];
   pthread_t th[THREADS];
   shmipc_stream_stats st = {.struct_size = sizeof st};
   struct got g;
-  shmipc_reassembler *r = make(&g);
-  size_t i;
+  /* every chunk may arrive ahead of the in-order point */
+  shmipc_reassembler *r = make_parked(&g, (uint32_t)chunks);
 
-  (void)state;
+  assert_non_null(data);
   g.keep = 1;
-  for (i = 0; i < sizeof data; i++)
+  for (i = 0; i < total; i++)
     data[i] = (unsigned char)(i * 7 + i / 251);
-  assert_int_equal(msg(r, SHMIPC_MSG_STREAM_START, 5, sizeof data, 0, 300, 0,
+  assert_int_equal(msg(r, SHMIPC_MSG_STREAM_START, 5, total, 0, 300, 0,
                        NULL, 0),
                    SHMIPC__SST_OPEN);
   for (i = 0; i < THREADS; i++) {
-    s[i] = (struct sender){r, data, sizeof data, CHUNK, (unsigned)i, THREADS,
-                           CHUNKS / THREADS, 0};
+    s[i] = (struct sender){r, data, total, chunk, (unsigned)i, THREADS,
+                           (unsigned)(chunks / THREADS), 0};
     assert_int_equal(pthread_create(&th[i], NULL, send_chunks, &s[i]), 0);
   }
   for (i = 0; i < THREADS; i++) {
@@ -154,17 +157,66 @@ static void parallel_chunks(void **state)
     assert_int_equal(s[i].bad, 0);
   }
   assert_int_equal(g.calls, 1);
-  assert_int_equal(g.len, sizeof data);
+  assert_int_equal(g.len, total);
   assert_non_null(g.data);
-  assert_memory_equal(g.data, data, sizeof data);
+  assert_memory_equal(g.data, data, total);
   shmipc_stream_buffer_free(g.data);
   shmipc_reassembler_stats(r, &st);
   assert_int_equal(st.open, 0);
   assert_int_equal(st.reserved, 0);
   assert_int_equal(st.delivered, 1);
-  assert_int_equal(st.peak_reserved, sizeof data);
+  assert_int_equal(st.peak_reserved, total);
   shmipc_reassembler_destroy(r);
   pthread_mutex_destroy(&g.mu);
+  free(data);
+}
+
+static void parallel_chunks(void **state)
+{
+  (void)state;
+  parallel_stream(1000, 4 * 15);
+}
+
+/* The same with a stream past SHMIPC__STREAMING_TOTAL in chunks of 64 KiB,
+ * which the receiver copies with streaming stores. */
+static void parallel_chunks_large(void **state)
+{
+  (void)state;
+  assert_true((uint64_t)65536 * 4 * 68 - 123 >= SHMIPC__STREAMING_TOTAL);
+  parallel_stream(65536, 4 * 68);
+}
+
+/* shmipc__copy_streaming() copies exactly what memcpy would, whatever the
+ * alignment of either end and the length, and writes nothing outside. */
+static void streaming_copy(void **state)
+{
+  static const size_t sizes[] = {0, 1, 63, 64, 65535, 65536, 65536 + 15,
+                                 65536 + 16, 65536 + 63, 200003};
+  enum { GUARD = 64 };
+  size_t max = 200003 + 16 + 2 * GUARD, k, i, dof, sof;
+  unsigned char *src = malloc(max), *dst = malloc(max);
+
+  (void)state;
+  assert_non_null(src);
+  assert_non_null(dst);
+  for (i = 0; i < max; i++)
+    src[i] = (unsigned char)(i * 13 + i / 509);
+  for (k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+    for (dof = 0; dof < 16; dof += 5)
+      for (sof = 0; sof < 4; sof += 3) {
+        size_t n = sizes[k];
+        unsigned char *d = dst + GUARD + dof;
+
+        memset(dst, 0xEE, max);
+        shmipc__copy_streaming(d, src + sof, n);
+        assert_memory_equal(d, src + sof, n);
+        for (i = 0; i < GUARD + dof; i++)
+          assert_int_equal(dst[i], 0xEE);
+        for (i = GUARD + dof + n; i < max; i++)
+          assert_int_equal(dst[i], 0xEE);
+      }
+  free(src);
+  free(dst);
 }
 
 /* A refusal by the callback is reported and counted as dropped. */
@@ -366,6 +418,8 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(parallel_chunks),
+      cmocka_unit_test(parallel_chunks_large),
+      cmocka_unit_test(streaming_copy),
       cmocka_unit_test(callback_refuses),
       cmocka_unit_test(passthrough_and_small_answer),
       cmocka_unit_test(limits_checked),
