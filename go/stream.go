@@ -25,6 +25,11 @@ const (
 	// spareMin is the smallest buffer Recycle keeps: below it, allocating
 	// and zeroing a new one costs little.
 	spareMin = 4 << 20
+	// Streams of streamingTotal bytes or more are larger than the caches:
+	// their chunks of streamingMin bytes or more are copied with streaming
+	// stores (copyStreaming), as the C receiver does.
+	streamingTotal = 16 << 20
+	streamingMin   = 64 << 10
 )
 
 // StreamLimits bounds what a peer can make a Reassembler hold
@@ -484,7 +489,11 @@ func (r *Reassembler) chunk(req []byte) (StreamReason, StreamState) {
 	if r.copyHook != nil {
 		r.copyHook(h.id)
 	}
-	copy(buf[off:end], req[streamHeaderSize:])
+	if uint64(len(buf)) >= streamingTotal {
+		copyStreaming(buf[off:end], req[streamHeaderSize:])
+	} else {
+		copy(buf[off:end], req[streamHeaderSize:])
+	}
 
 	r.mu.Lock()
 	s.inflight--
