@@ -74,8 +74,10 @@ static inline void bench_cpu_relax(void)
 
 /** CPU time of this process (all threads), nanoseconds. */
 int64_t bench_process_cpu_ns(void);
-/** CPU time (utime + stime) of process @p pid from /proc/<pid>/stat,
- *  nanoseconds (clock-tick resolution, usually 10 ms); -1 on failure. */
+/** CPU time of process @p pid, nanoseconds: the sum over its live threads
+ *  of /proc/<pid>/task/<tid>/schedstat (nanosecond resolution), or, where
+ *  that is missing, utime + stime from /proc/<pid>/stat (clock ticks,
+ *  usually 10 ms); -1 on failure. */
 int64_t bench_pid_cpu_ns(pid_t pid);
 /** Mean cost of one bench_now_ns() call, nanoseconds. */
 double bench_clock_overhead_ns(void);

@@ -7,6 +7,7 @@
 
 #include "bench.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -26,8 +27,46 @@ int64_t bench_process_cpu_ns(void)
   return (int64_t)ts.tv_sec * BENCH_NS_PER_S + ts.tv_nsec;
 }
 
+/* Nanoseconds on CPU of every live thread of @pid, from
+ * /proc/<pid>/task/<tid>/schedstat (first field); -1 if unavailable. */
+static int64_t schedstat_ns(pid_t pid)
+{
+  char path[96], buf[128];
+  snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+  DIR *d = opendir(path);
+  if (!d)
+    return -1;
+  int64_t sum = 0;
+  int any = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9')
+      continue;
+    snprintf(path, sizeof(path), "/proc/%d/task/%.20s/schedstat", (int)pid,
+             e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      continue; /* the thread just ended */
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    unsigned long long ns;
+    if (n <= 0)
+      continue;
+    buf[n] = '\0';
+    if (sscanf(buf, "%llu", &ns) == 1) {
+      sum += (int64_t)ns;
+      any = 1;
+    }
+  }
+  closedir(d);
+  return any ? sum : -1;
+}
+
 int64_t bench_pid_cpu_ns(pid_t pid)
 {
+  int64_t ns = schedstat_ns(pid);
+  if (ns >= 0)
+    return ns;
+
   char path[64], buf[1024];
   snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);

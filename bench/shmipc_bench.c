@@ -925,8 +925,8 @@ idle:
          "after a loaded cell\n",
          IDLE_SECONDS);
   if (rp->idle_ran)
-    printf("host %.2f %% CPU, guest %.2f %% CPU (guest from /proc/<pid>/stat, "
-           "10 ms ticks)\n",
+    printf("host %.2f %% CPU, guest %.2f %% CPU (guest from "
+           "/proc/<pid>/task/*/schedstat)\n",
            rp->idle_host, rp->idle_guest);
   else
     printf("not measured (shmipc-go not selected or its run failed)\n");
