@@ -22,8 +22,8 @@
  * CPU, destroy the host and reap the guest (killed after 5 s).
  *
  * Must be called while the process has a single thread (it forks). Fills
- * @p r like baseline_run(); cpu_guest_s comes from /proc/<pid>/stat (clock
- * ticks). Returns 0 or -1 with r->error set.
+ * @p r like baseline_run(); cpu_guest_s comes from bench_pid_cpu_ns() (per
+ * thread schedstat). Returns 0 or -1 with r->error set.
  */
 int shmipc_cell_run(const char *guest_path, const struct bench_params *p,
                     struct bench_result *r);

@@ -128,7 +128,8 @@ struct cell {
 struct sleep_result {
   int sys;
   int ran, ok;
-  uint64_t calls, p50, p99;
+  uint64_t calls, p50, p99; /* p50, p99 over all rounds' calls */
+  double ratio;             /* median over rounds of p50 / futex p50 */
 };
 
 static struct {
@@ -802,7 +803,9 @@ static void print_json(const struct report *rp)
     json_num(sr->ok ? (double)sr->p50 : NAN, "%.0f");
     printf(", \"p99\": ");
     json_num(sr->ok ? (double)sr->p99 : NAN, "%.0f");
-    printf("}}");
+    printf("}, \"ratio_p50_to_futex\": ");
+    json_num(sr->ratio, "%.3f");
+    printf("}");
   }
   printf("\n  ],\n  \"errors\": [");
   for (unsigned i = 0; i < errors.n; i++) {
@@ -904,16 +907,18 @@ static void print_table(const struct report *rp)
   if (!(o->parts & PART_SLEEP))
     goto idle;
   printf("Sleep path: 1 thread, %d B, one call every %lld ms (the server has "
-         "gone to sleep)\n",
+         "gone to sleep),\nin rounds like the cells; p50/futex is the median "
+         "over rounds of the same-round ratio\n",
          SLEEP_PAYLOAD, (long long)(SLEEP_INTERVAL_NS / 1000000));
-  printf("%-11s %6s %9s %9s\n", "system", "calls", "p50", "p99");
+  printf("%-11s %6s %9s %9s %11s\n", "system", "calls", "p50", "p99",
+         "p50/futex");
   for (unsigned i = 0; i < rp->nsleep; i++) {
     const struct sleep_result *sr = &rp->sleep[i];
-    printf("%-11s %6llu %9s %9s%s\n", system_name(sr->sys),
+    printf("%-11s %6llu %9s %9s %11s%s\n", system_name(sr->sys),
            (unsigned long long)sr->calls,
            fmt_time(a, sizeof(a), sr->ok ? (double)sr->p50 : NAN),
            fmt_time(b, sizeof(b), sr->ok ? (double)sr->p99 : NAN),
-           sr->ok ? "" : "  FAILED");
+           fmt_ratio(c_, sizeof(c_), sr->ratio), sr->ok ? "" : "  FAILED");
   }
   if (!rp->nsleep)
     printf("(no system of futex, shmipc-go, shmipc-c selected)\n");
@@ -1017,33 +1022,75 @@ int main(int argc, char **argv)
 
   struct report rp = {.o = &o, .m = &m, .cells = cells, .ncells = ncells};
 
-  /* Sleep path: the server side has gone to sleep before every call. */
+  /* Sleep path: the server side has gone to sleep before every call. Like
+   * the cells, in rounds with the systems interleaved (order rotating), so
+   * that each ratio to futex compares one moment of the machine. */
   static const int sleepers[] = {SYS_FUTEX, SYS_SHMIPC_GO, SYS_SHMIPC_C};
+  double sleep_p50[3][MAX_ROUNDS];
+  struct hist *pooled[3] = {NULL, NULL, NULL};
+  /* Every round makes the full number of calls: a guest just started
+   * answers its first hundred or so sleeping calls slower. */
+  unsigned per_round = o.sleep_calls;
   fprintf(stderr, "shmipc-bench: sleep path\n");
   for (unsigned i = 0; (o.parts & PART_SLEEP) && i < 3; i++) {
     if (!selected(&o, sleepers[i]))
       continue;
     struct sleep_result *sr = &rp.sleep[rp.nsleep++];
     sr->sys = sleepers[i];
-    if (system_failures[sr->sys] >= MAX_FAILURES_PER_SYSTEM) {
-      add_error("sleep path %s: skipped after %d failures",
-                system_name(sr->sys), MAX_FAILURES_PER_SYSTEM);
-      continue;
+    sr->ratio = NAN;
+    pooled[i] = hist_create();
+    if (!pooled[i]) {
+      fprintf(stderr, "shmipc-bench: out of memory\n");
+      return 1;
     }
-    struct bench_params p = {.threads = 1,
-                             .payload = SLEEP_PAYLOAD,
-                             .max_ops = o.sleep_calls,
-                             .interval_ns = SLEEP_INTERVAL_NS};
-    sr->ran = 1;
-    if (run_system(&o, sr->sys, &p, &r) == 0 && r.ops > 0) {
+    for (unsigned x = 0; x < o.rounds; x++)
+      sleep_p50[i][x] = NAN;
+  }
+  for (unsigned round = 0; (o.parts & PART_SLEEP) && round < o.rounds;
+       round++) {
+    for (unsigned k = 0; k < 3; k++) {
+      unsigned i = (k + round) % 3;
+      struct sleep_result *sr = NULL;
+      for (unsigned j = 0; j < rp.nsleep; j++)
+        if (rp.sleep[j].sys == sleepers[i])
+          sr = &rp.sleep[j];
+      if (!sr)
+        continue;
+      if (system_failures[sr->sys] >= MAX_FAILURES_PER_SYSTEM) {
+        if (round == 0)
+          add_error("sleep path %s: skipped after %d failures",
+                    system_name(sr->sys), MAX_FAILURES_PER_SYSTEM);
+        continue;
+      }
+      struct bench_params p = {.threads = 1,
+                               .payload = SLEEP_PAYLOAD,
+                               .max_ops = per_round,
+                               .interval_ns = SLEEP_INTERVAL_NS};
+      sr->ran = 1;
+      if (run_system(&o, sr->sys, &p, &r) == 0 && r.ops > 0) {
+        sr->calls += r.ops;
+        sleep_p50[i][round] = (double)hist_percentile(r.hist, 50.0);
+        hist_merge(pooled[i], r.hist);
+      } else {
+        add_error("sleep path %s, round %u: %s", system_name(sr->sys),
+                  round + 1, r.error[0] ? r.error : "no call completed");
+      }
+    }
+  }
+  for (unsigned j = 0; j < rp.nsleep; j++) {
+    struct sleep_result *sr = &rp.sleep[j];
+    unsigned i = sr->sys == SYS_FUTEX ? 0 : sr->sys == SYS_SHMIPC_GO ? 1 : 2;
+    double ratios[MAX_ROUNDS];
+    if (hist_count(pooled[i]) > 0) {
       sr->ok = 1;
-      sr->calls = r.ops;
-      sr->p50 = hist_percentile(r.hist, 50.0);
-      sr->p99 = hist_percentile(r.hist, 99.0);
-    } else {
-      add_error("sleep path %s: %s", system_name(sr->sys),
-                r.error[0] ? r.error : "no call completed");
+      sr->p50 = hist_percentile(pooled[i], 50.0);
+      sr->p99 = hist_percentile(pooled[i], 99.0);
     }
+    for (unsigned x = 0; x < o.rounds; x++)
+      ratios[x] = sleep_p50[i][x] / sleep_p50[0][x]; /* NaN when missing */
+    if (selected(&o, SYS_FUTEX))
+      sr->ratio = bench_median(ratios, o.rounds);
+    hist_destroy(pooled[i]);
   }
 
   /* Idle: a loaded shmipc-go cell, then connected but silent. */
