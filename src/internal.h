@@ -157,6 +157,10 @@ struct shmipc_slot {
                         * or generation | RESP_READY while deferred */
   uint32_t phase;      /* enum shmipc__phase; only the holder touches it */
   bool woke_peer;      /* the last publish had to wake the responder */
+  bool consumed;       /* released after its answer was read: the word
+                        * reads RESP_READY of claimed's generation and only
+                        * this side may move it (private; read by whoever
+                        * holds the record) */
   bool deferred;       /* held over RESP_READY of claimed's generation, the
                         * shared word untouched: publish claims and
                         * publishes in one CAS */

@@ -93,6 +93,7 @@ static void recover_lost(struct shmipc__endpoint *ep)
                                    (v & SHMIPC_CTRL_RESPONDER_WAITING) |
                                    SHMIPC_SLOT_FREE);
       if (old == v) {
+        s->consumed = false;
         shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
         free_slot_notify(ep);
         return;
@@ -110,24 +111,42 @@ static void recover_lost(struct shmipc__endpoint *ep)
  * takes the mark first, whatever the state, so a mark never outlives the
  * use it was set for (a hostile FREE over a quarantined slot must not let
  * the old mark hand the next use out twice). */
-static bool claim(struct shmipc_slot *s, uint32_t v)
+static bool claim(struct shmipc_slot *s)
 {
-  uint32_t old, was;
+  uint32_t old, was, v = 0;
 
-  if (shmipc__ctrl_state(v) != SHMIPC_SLOT_FREE &&
-      shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY)
-    return false;
   /* The private half first: whatever a peer writes into the shared word
-   * (a FREE over a slot we hold, say), one thread at a time holds @s.
-   * full: pairs with the release store of own in shmipc_slot_release() */
+   * (a FREE over a slot we hold, say), one thread at a time holds @s. */
   was = shmipc__load_relaxed32(&s->own);
-  if (was == SHMIPC__OWN_HELD ||
-      shmipc__cas_full32(&s->own, was, SHMIPC__OWN_HELD) != was)
+  if (was == SHMIPC__OWN_HELD)
     return false;
+  if (was == SHMIPC__OWN_IDLE) {
+    v = shmipc__load_acquire32(&s->w->ctrl);
+    if (shmipc__ctrl_state(v) != SHMIPC_SLOT_FREE)
+      return false; /* a slot the peer spoiled stays unclaimable */
+  }
+  /* full: pairs with the release store of own in shmipc_slot_release() */
+  if (shmipc__cas_full32(&s->own, was, SHMIPC__OWN_HELD) != was)
+    return false;
+  if (was == SHMIPC__OWN_REUSABLE && s->consumed) {
+    /* Our own consumed answer: the word reads RESP_READY of our generation
+     * (the responder may only have added SW), and only we may move it. Not
+     * even read it: the responder may be polling the line, and the
+     * publish's CAS checks the word anyway. The claim is deferred to the
+     * publish, which moves RESP_READY(g) -> REQ_READY(g+1) in one CAS. */
+    s->consumed = false;
+    s->claimed = (s->claimed & GEN_MASK) | SHMIPC_SLOT_RESP_READY;
+    s->deferred = true;
+    s->phase = SHMIPC__PH_HELD;
+    s->resp_data = NULL;
+    s->resp_size = 0;
+    s->resp_type = 0;
+    return true;
+  }
   if (was == SHMIPC__OWN_REUSABLE) {
-    /* Re-read: @v may predate a whole call by another thread that
-     * claimed, used and released the slot after our caller read it
-     * (found by tests/model, STALE_CLAIM). */
+    /* A late answer may have come in. Read the word only now that we hold
+     * the mark: a value read before may predate a whole call by another
+     * thread (found by tests/model, STALE_CLAIM). */
     v = shmipc__load_acquire32(&s->w->ctrl);
   }
   for (;; v = old) {
@@ -140,11 +159,10 @@ static bool claim(struct shmipc_slot *s, uint32_t v)
              : st != SHMIPC_SLOT_FREE))
       break;
     if (st == SHMIPC_SLOT_RESP_READY) {
-      /* Our own consumed answer: nobody else may write this slot until we
-       * publish, so the claim is deferred to the publish, which moves
-       * RESP_READY(g) -> REQ_READY(g+1) in one CAS. That saves a write of
-       * the word while the responder is watching it: one cache-line
-       * transfer per call. */
+      /* A late answer is in: nobody else may write this slot until we
+       * publish, so the claim is deferred to the publish, as for a
+       * consumed answer above. That saves a write of the word while the
+       * responder is watching it: one cache-line transfer per call. */
       s->claimed = v & ~WAIT_BITS;
       s->deferred = true;
       s->phase = SHMIPC__PH_HELD;
@@ -185,7 +203,7 @@ static struct shmipc_slot *try_claim(struct shmipc__endpoint *ep)
     uint32_t i = start + k < n ? start + k : start + k - n;
     struct shmipc_slot *s = &ep->req_slots[i];
 
-    if (claim(s, shmipc__load_acquire32(&s->w->ctrl))) {
+    if (claim(s)) {
       slot_hint = i;
       return s;
     }
@@ -461,7 +479,10 @@ void shmipc_slot_release(shmipc_slot *s)
   if (s->phase != SHMIPC__PH_HELD) {
     /* DONE (the answer is consumed) or LOST (the responder still owns the
      * slot): mark it reusable. try_claim() takes it as soon as it reads
-     * RESP_READY of our generation, which for DONE is already the case. */
+     * RESP_READY of our generation, which for DONE is already the case;
+     * after an answer that passed its checks it does not even read the
+     * word (a corrupt one makes the next claim look). */
+    s->consumed = s->phase == SHMIPC__PH_DONE && s->resp_data != NULL;
     s->phase = SHMIPC__PH_IDLE;
     /* release: pairs with the CAS on own in claim() */
     shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
@@ -474,9 +495,11 @@ void shmipc_slot_release(shmipc_slot *s)
      * answer, so the mark goes back as it was (or, if a peer wrote the
      * slot meanwhile, the slot is quarantined like a lost call). */
     s->deferred = false;
+    s->consumed = true;
     if ((shmipc__load_acquire32(&s->w->ctrl) & ~WAIT_BITS) != s->claimed) {
       lose(s);
       s->phase = SHMIPC__PH_IDLE;
+      s->consumed = false;
     }
     /* release: pairs with the CAS on own in claim() */
     shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
