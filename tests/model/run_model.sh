@@ -57,11 +57,15 @@ mut-notify-early     | slot.pml     | -DNREQ=2 -DNCALLS=2 -DNCALLS1=2 -DMUT_NOTI
 # The deferred claim's publish (RESP_READY -> REQ_READY) by plain store: the
 # responder may set SW on a word we hold, and its wake-up is lost.
 mut-defer-store      | slot.pml     | -DNREQ=2 -DNCALLS=2 -DNCALLS1=2 -DMUT_DEFER_STORE  | -O0 -DSAFETY |  | assertion violated.*rs_sleep
-# Not a mutation: claim() as src/slot.c has it since ccf2868, judging the word
-# it read before winning the reuse mark. It can lose the slot for good.
+# Not a mutation: claim() as src/slot.c had it from ccf2868 to c31bffe, judging
+# the word it read before winning the reuse mark. It can lose the slot for good.
 stale-claim          | slot.pml     | -DNREQ=2 -DNCALLS=2 -DNCALLS1=2 -DSTALE_CLAIM      | -O0 -DSAFETY |  | assertion violated.*reuse
 mut-read-before-take | slot.pml     | -DNREQ=1 -DNCALLS=3 -DTIMEOUTS -DMUT_READ_BEFORE_TAKE | -O0 -DSAFETY | | assertion violated.*resp_id==req_id
 mut-no-gen           | slot.pml     | -DNREQ=1 -DNCALLS=3 -DTIMEOUTS -DNO_RESEND -DMUT_READ_BEFORE_TAKE -DMUT_NO_GEN | -O0 -DSAFETY | | assertion violated.*resp_id==req_id
+# A slot released after a lost call marked consumed like one released after
+# its answer: the next claim does not read the word and defers over the
+# PROCESSING the responder still owns; the publish finds it (CORRUPT in C).
+mut-consumed-lost    | slot.pml     | -DNREQ=1 -DNCALLS=3 -DTIMEOUTS -DMUT_CONSUMED_LOST | -O0 -DSAFETY |  | assertion violated.*v& ?~\(48\)\)==claimed
 mut-cancel-store     | slot.pml     | -DNREQ=1 -DNCALLS=3 -DTIMEOUTS -DMUT_CANCEL_STORE  | -O0 -DSAFETY |  | assertion violated
 mut-no-peer-check    | slot.pml     | -DNREQ=1 -DNCALLS=3 -DDEATH -DLTL_PROGRESS -DMUT_NO_PEER_CHECK | -O0 | -a | acceptance cycle
 mut-no-recover       | slot.pml     | -DNREQ=1 -DNCALLS=3 -DDEATH -DLTL_PROGRESS -DMUT_NO_RECOVER    | -O0 | -a | acceptance cycle

@@ -48,10 +48,15 @@
  *                         a plain store from its load ("nobody else writes
  *                         a slot we hold"), not a CAS: the responder's SW
  *                         announce in between is lost, and its wake-up
+ *   MUT_CONSUMED_LOST     a slot released after a lost call (quarantined)
+ *                         is marked consumed too, so its next claim does not
+ *                         read the word (needs -DTIMEOUTS): it defers over a
+ *                         PROCESSING the responder still owns
  *   STALE_CLAIM           claim() judges the generation on the word it read
- *                         before it won the reuse mark, as src/slot.c does
- *                         since commit ccf2868; spin shows that this can drop
- *                         the mark and leave the slot out of use for good
+ *                         before it won the reuse mark, as src/slot.c did
+ *                         from commit ccf2868 to c31bffe; spin shows that
+ *                         this can drop the mark and leave the slot out of
+ *                         use for good
  *
  * Simplifications: one slot; sequentially consistent memory (every load,
  * store and CAS is one atomic step, so the model says nothing about the
@@ -130,7 +135,11 @@ byte req_id = 0;        /* request fields (req_seq): written in CLAIMED */
 byte resp_id = 0;       /* response fields (resp_seq): written in PROCESSING */
 
 /* ---- requester-private memory (shared by the requester's threads) ---- */
-bool reusable = false;  /* struct shmipc_slot.reusable */
+bool reusable = false;  /* struct shmipc_slot.own == SHMIPC__OWN_REUSABLE: the
+                         * reuse mark */
+bool consumed = false;  /* struct shmipc_slot.consumed: released after its
+                         * answer was read, so the word reads RESP_READY of
+                         * claimed's generation; read by the mark's holder */
 int  claimed = 0;       /* struct shmipc_slot.claimed: gen | CLAIMED, or
                          * gen | RESP_READY while the claim is deferred */
 bool deferred = false;  /* struct shmipc_slot.deferred: held over our own
@@ -196,44 +205,69 @@ inline free_slot_notify() {
   atomic { fsv = 0; old = 0 }
 }
 
-/* slot.c: claim(s, load(ctrl)) -- FREE goes to CLAIMED with a new
- * generation by CAS; RESP_READY of our generation with the reuse mark is
- * claimed in private only (deferred): the word keeps reading RESP_READY until
- * publish() moves it to REQ_READY with a new generation in one CAS */
+/* slot.c: claim(), the part that judges the word read into v: FREE goes to
+ * CLAIMED with a new generation by CAS; RESP_READY of our generation, with
+ * the reuse mark taken (reuse), is claimed in private only (deferred): the
+ * word keeps reading RESP_READY until publish() moves it to REQ_READY with a
+ * new generation in one CAS */
+inline claim_word() {
+  do
+  :: ST(v) == RESP_READY && reuse && GEN(v) == GEN(claimed) ->
+     d_step { claimed = v & ~WBITS; deferred = true; ok = true };  /* deferred */
+     break
+  :: ST(v) == FREE ->
+     nv = NEXT_GEN(v) | (v & SW) | CLAIMED;      /* our stale RW goes */
+     CAS(ctrl, v, nv, old);
+     if
+     :: old == v ->
+        d_step { claimed = nv & ~WBITS; deferred = false; ok = true };
+        break
+     :: else -> v = old
+     fi
+  :: else -> break                                /* not claimable */
+  od
+}
+
+/* slot.c: claim(s). The private half first: a marked (reusable) slot is
+ * claimed by taking the mark, without reading the word before; an unmarked
+ * one only from FREE, by the CAS on the word. After taking the mark over our
+ * own consumed answer (consumed) the word is not read at all: it reads
+ * RESP_READY of our generation, only we may move it, and publish()'s CAS
+ * checks it. After a lost call the word is read only now that the mark is
+ * ours (a late answer may be in, or not yet). */
 inline try_claim() {
-  v = ctrl;
   reuse = false;
   ok = false;
-  do
-  :: ST(v) == RESP_READY && !reuse && !reusable -> break
-  :: ST(v) == RESP_READY && !reuse && reusable ->
-     d_step { got = reusable; reusable = false }    /* CAS(reusable, 1, 0) */
-     if :: got -> reuse = true :: else -> break fi;
 #ifndef STALE_CLAIM
-     /* the reuse right is ours: judge the word as it is now, not as it was
-      * before another thread's whole call went by */
-     v = ctrl
-#else
-     skip          /* src/slot.c (ccf2868) goes on with the stale v */
-#endif
-  :: else ->
+  if
+  :: reusable ->
+     d_step { got = reusable; reusable = false };   /* CAS(own, REUSABLE, HELD) */
      if
-     :: (ST(v) == RESP_READY && GEN(v) != GEN(claimed)) ||
-        (ST(v) != RESP_READY && ST(v) != FREE) -> break
-     :: ST(v) == RESP_READY ->                      /* the deferred claim */
-        d_step { claimed = v & ~WBITS; deferred = true; ok = true };
-        break
-     :: else ->
-        nv = NEXT_GEN(v) | (v & SW) | CLAIMED;      /* our stale RW goes */
-        CAS(ctrl, v, nv, old);
-        if
-        :: old == v ->
-           d_step { claimed = nv & ~WBITS; deferred = false; ok = true };
-           break
-        :: else -> v = old
-        fi
+     :: got && consumed ->
+        d_step { consumed = false; claimed = GEN(claimed) | RESP_READY;
+                 deferred = true; ok = true }
+     :: got && !consumed ->
+        reuse = true;
+        v = ctrl;
+        claim_word()
+     :: else -> skip                              /* another thread has it */
      fi
-  od;
+  :: else ->
+     v = ctrl;
+     claim_word()
+  fi;
+#else
+  /* claim() as src/slot.c had it from ccf2868 to c31bffe (no consumed
+   * shortcut): the word read first, the mark taken over the RESP_READY it
+   * read, and that value judged afterwards */
+  v = ctrl;
+  if
+  :: ST(v) == RESP_READY && reusable ->
+     d_step { got = reusable; reusable = false };   /* CAS(reusable, 1, 0) */
+     if :: got -> reuse = true; claim_word() :: else -> skip fi
+  :: else -> claim_word()
+  fi;
+#endif
   /* a reuse right is used, or handed back while the late answer is still
    * being made; dropping it would leave the slot out of use for good */
   assert(ok || !reuse || ST(v) == PROCESSING);
@@ -262,7 +296,10 @@ inline recover_lost() {
            :: else ->
               /* a new generation; only SW is kept */
               CAS(ctrl, v, NEXT_GEN(v) | (v & SW) | FREE, old);
-              if :: old == v -> free_slot_notify(); break :: else -> v = old fi
+              if
+              :: old == v -> consumed = false; free_slot_notify(); break
+              :: else -> v = old
+              fi
            od
         :: else -> skip
         fi
@@ -403,13 +440,21 @@ inline release() {
   if
   :: ph == PH_HELD && deferred ->
      /* never claimed in the word: it still reads our consumed answer, the
-      * mark goes back as it was */
+      * mark goes back as it was, consumed again */
      deferred = false;
      assert(NOBITS(ctrl) == claimed);       /* else "hostile peer" in C */
+     consumed = true;
      reusable = true;
      free_slot_notify()
   :: ph != PH_HELD ->
-     /* DONE or LOST: mark reusable; claimable at RESP_READY of our gen */
+     /* DONE or LOST: mark reusable; claimable at RESP_READY of our gen. An
+      * answer taken (DONE; take_response() checked it) is consumed: the
+      * next claim does not read the word. */
+#ifdef MUT_CONSUMED_LOST
+     consumed = true;
+#else
+     consumed = ph == PH_DONE;
+#endif
 #ifdef MUT_NOTIFY_EARLY
      free_slot_notify();
      reusable = true
