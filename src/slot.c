@@ -104,6 +104,19 @@ static void recover_lost(struct shmipc__endpoint *ep)
   }
 }
 
+/* The slot is now held by this thread with claim word @claimed (the word
+ * itself, or, @deferred, what the publish will move it from). */
+static bool hold(struct shmipc_slot *s, uint32_t claimed, bool deferred)
+{
+  s->claimed = claimed;
+  s->deferred = deferred;
+  s->phase = SHMIPC__PH_HELD;
+  s->resp_data = NULL;
+  s->resp_size = 0;
+  s->resp_type = 0;
+  return true;
+}
+
 /* Claim slot @s whose word was read as @v, if it is claimable: FREE, or
  * RESP_READY of our own generation with the reuse mark set (a consumed or
  * abandoned response: claiming it directly saves the RESP_READY -> FREE
@@ -135,13 +148,7 @@ static bool claim(struct shmipc_slot *s)
      * publish's CAS checks the word anyway. The claim is deferred to the
      * publish, which moves RESP_READY(g) -> REQ_READY(g+1) in one CAS. */
     s->consumed = false;
-    s->claimed = (s->claimed & GEN_MASK) | SHMIPC_SLOT_RESP_READY;
-    s->deferred = true;
-    s->phase = SHMIPC__PH_HELD;
-    s->resp_data = NULL;
-    s->resp_size = 0;
-    s->resp_type = 0;
-    return true;
+    return hold(s, (s->claimed & GEN_MASK) | SHMIPC_SLOT_RESP_READY, true);
   }
   if (was == SHMIPC__OWN_REUSABLE) {
     /* A late answer may have come in. Read the word only now that we hold
@@ -163,13 +170,7 @@ static bool claim(struct shmipc_slot *s)
        * publish, so the claim is deferred to the publish, as for a
        * consumed answer above. That saves a write of the word while the
        * responder is watching it: one cache-line transfer per call. */
-      s->claimed = v & ~WAIT_BITS;
-      s->deferred = true;
-      s->phase = SHMIPC__PH_HELD;
-      s->resp_data = NULL;
-      s->resp_size = 0;
-      s->resp_type = 0;
-      return true;
+      return hold(s, v & ~WAIT_BITS, true);
     }
     /* A new generation with every claim: a CAS prepared against an older
      * use of this slot can no longer succeed. Our own stale RW goes. */
@@ -178,15 +179,8 @@ static bool claim(struct shmipc_slot *s)
     /* full: the claim; pairs with the previous user's release (the CAS to
      * FREE, or the responder's publish of the RESP_READY we reuse) */
     old = shmipc__cas_full32(&s->w->ctrl, v, nv);
-    if (old == v) {
-      s->claimed = nv & ~WAIT_BITS;
-      s->deferred = false;
-      s->phase = SHMIPC__PH_HELD;
-      s->resp_data = NULL;
-      s->resp_size = 0;
-      s->resp_type = 0;
-      return true;
-    }
+    if (old == v)
+      return hold(s, nv & ~WAIT_BITS, false);
   }
   /* Not claimable after all (a late answer not yet in, or a word a peer
    * spoiled): keep it quarantined; recover_lost() frees it once the peer
