@@ -301,16 +301,25 @@ func parseStreamHeader(req []byte) streamHeader {
 	}
 }
 
-// start answers a STREAM_START.
-func (r *Reassembler) start(req []byte) (StreamReason, StreamState) {
-	size := len(req)
+// lockAndSweep begins every stream message: it parses the header (zero
+// when req is too short for one; the message's checks then refuse it),
+// takes r.mu and sweeps the idle streams first, as the spec orders. It
+// returns with r.mu held.
+func (r *Reassembler) lockAndSweep(req []byte) (streamHeader, time.Duration) {
 	var h streamHeader
-	if size >= streamHeaderSize {
+	if len(req) >= streamHeaderSize {
 		h = parseStreamHeader(req)
 	}
 	r.mu.Lock()
 	now := r.now()
 	r.sweepLocked(now)
+	return h, now
+}
+
+// start answers a STREAM_START.
+func (r *Reassembler) start(req []byte) (StreamReason, StreamState) {
+	size := len(req)
+	h, now := r.lockAndSweep(req)
 	// The checks of the STREAM_START table, in its order.
 	if size != streamHeaderSize || h.id == 0 || h.offset != 0 || h.flags != 0 {
 		r.mu.Unlock()
@@ -396,13 +405,7 @@ func allocStream(n uint64) (buf []byte) {
 // chunk answers a STREAM_CHUNK.
 func (r *Reassembler) chunk(req []byte) (StreamReason, StreamState) {
 	size := len(req)
-	var h streamHeader
-	if size >= streamHeaderSize {
-		h = parseStreamHeader(req)
-	}
-	r.mu.Lock()
-	now := r.now()
-	r.sweepLocked(now)
+	h, now := r.lockAndSweep(req)
 	// The checks of the STREAM_CHUNK table, in its order.
 	if size < streamHeaderSize || h.id == 0 || h.flags&^streamFlagAbort != 0 {
 		r.mu.Unlock()
