@@ -4,7 +4,10 @@ import "unsafe"
 
 // copyStreaming64 copies n bytes with streaming (non-temporal) stores,
 // which write the destination's cache lines without reading them first,
-// and fences them. n > 0 is a multiple of 64; dst is 16-byte aligned.
+// and fences them (SFENCE): streaming stores are weakly ordered, and the
+// fence makes them visible before the caller's next store, the unlock of
+// the Reassembler's mutex that the delivering goroutine then locks. n > 0
+// is a multiple of 64; dst is 16-byte aligned.
 //
 //go:noescape
 func copyStreaming64(dst, src *byte, n int)

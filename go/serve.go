@@ -148,6 +148,9 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) e
 		deadline: noDeadline, stop: stop, idle: true, crowded: pg != nil}
 	if pg != nil {
 		ws.aside = &pg.active
+	} else {
+		// The early take (takeNext) spends the first half of the budget.
+		ws.spun = g.opts.SpinBudget / 2
 	}
 	last := atomic.LoadUint32(ctrl)
 	for {
@@ -171,7 +174,6 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) e
 		// outright (see takeNext); pollers scan many slots and do not.
 		taken, ok := uint32(0), false
 		if pg == nil {
-			ws.spun = g.opts.SpinBudget / 2
 			taken, ok = takeNext(ctrl, last, ws.spun)
 		}
 		if !ok {

@@ -10,7 +10,6 @@
 #include "atomic.h"
 #include "internal.h"
 
-
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
                     uint32_t spin_budget, int64_t default_timeout_ns,
                     int64_t liveness_ns)
