@@ -2,7 +2,7 @@
 /*
  * Shared pieces of shmipc-bench: the parameters and result of one cell, the
  * timing helpers and the client-thread driver that baselines.c and
- * bench_shmipc.c both use, so every system is measured by the same loop.
+ * cells_shmipc.c both use, so every system is measured by the same loop.
  *
  * Timing choice: clock_gettime(CLOCK_MONOTONIC), one pair per round trip
  * (read just before the request is written, just after the response was

@@ -4,7 +4,7 @@
 #define _GNU_SOURCE
 #endif
 
-#include "bench_shmipc.h"
+#include "cells_shmipc.h"
 #include "median.h"
 
 #include <shmipc/shmipc.h>

@@ -4,8 +4,8 @@
  * guest (tests/ECHO_GUEST.md) runs as a separate process. The only file of
  * the bench that calls libshmipc.
  */
-#ifndef SHMIPC_BENCH_BENCH_SHMIPC_H
-#define SHMIPC_BENCH_BENCH_SHMIPC_H
+#ifndef SHMIPC_BENCH_CELLS_SHMIPC_H
+#define SHMIPC_BENCH_CELLS_SHMIPC_H
 
 #include <stddef.h>
 
@@ -68,4 +68,4 @@ void shmipc_bench_install_cleanup(void);
 /** "runtime X.Y.Z, headers A.B.C" into @p buf. */
 void shmipc_bench_version(char *buf, size_t len);
 
-#endif /* SHMIPC_BENCH_BENCH_SHMIPC_H */
+#endif /* SHMIPC_BENCH_CELLS_SHMIPC_H */

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmipc-bench --json: one JSON document on stdout, in the shape
+ * docs/BENCHMARKS.md documents and check_json.py checks.
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include "run.h"
+
+static void json_str(const char *s)
+{
+  putchar('"');
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      printf("\\%c", *p);
+    else if (*p < 0x20)
+      printf("\\u%04x", *p);
+    else
+      putchar(*p);
+  }
+  putchar('"');
+}
+
+static void json_num(double v, const char *fmt)
+{
+  if (isfinite(v))
+    printf(fmt, v);
+  else
+    fputs("null", stdout);
+}
+
+static void print_machine(const struct machine *m)
+{
+  printf("{\"nproc\": %ld, \"nproc_configured\": %ld, \"kernel\": ", m->nproc,
+         m->nproc_conf);
+  json_str(m->kernel);
+  printf(", \"arch\": ");
+  json_str(m->arch);
+  printf(", \"cpu_model\": ");
+  json_str(m->cpu_model);
+  printf(", \"hypervisor\": %s, \"clocksource\": ",
+         m->hypervisor ? "true" : "false");
+  json_str(m->clocksource);
+  printf(", \"clock_overhead_ns\": %.1f, \"compiler\": ", m->clock_overhead_ns);
+  json_str(m->compiler);
+  printf(", \"libshmipc\": ");
+  json_str(m->lib_version);
+  printf("}");
+}
+
+static void print_config(const struct options *o)
+{
+  printf("{\"quick\": %s, \"rounds\": %u, "
+         "\"seconds_per_cell\": %g, \"timer\": \"clock_gettime(CLOCK_MONOTONIC)"
+         " pair per round trip\", \"aggregation\": \"median over rounds\", "
+         "\"threads\": [",
+         o->quick ? "true" : "false", o->rounds, o->seconds);
+  for (unsigned i = 0; i < o->nthreads; i++)
+    printf("%s%u", i ? ", " : "", o->threads[i]);
+  printf("], \"payloads\": [");
+  for (unsigned i = 0; i < o->npayloads; i++)
+    printf("%s%zu", i ? ", " : "", o->payloads[i]);
+  printf("], \"systems\": [");
+  for (unsigned i = 0; i < o->nsystems; i++) {
+    printf("%s", i ? ", " : "");
+    json_str(system_name(o->systems[i]));
+  }
+  printf("]}");
+}
+
+/* [v0, v1, ...]: metric @p k of every round of @p c. */
+static void print_per_round(const struct cell *c, enum metric k,
+                            unsigned rounds, const char *fmt)
+{
+  printf("[");
+  for (unsigned r = 0; r < rounds; r++) {
+    printf("%s", r ? ", " : "");
+    json_num(c->m[k][r], fmt);
+  }
+  printf("]");
+}
+
+static void print_result(const struct report *rp, const struct cell *c)
+{
+  struct cell_stats s;
+  cell_stats(rp, c, &s);
+  printf("{\"system\": ");
+  json_str(system_name(c->sys));
+  printf(", \"threads\": %u, \"payload\": %zu, \"rounds_ok\": %u, "
+         "\"ops\": %llu, \"ops_per_sec\": ",
+         c->threads, c->payload, c->rounds_ok, (unsigned long long)c->ops);
+  json_num(s.ops_per_sec, "%.1f");
+  printf(", \"rtt_ns\": {\"mean\": ");
+  json_num(s.mean, "%.1f");
+  printf(", \"p50\": ");
+  json_num(s.p50, "%.0f");
+  printf(", \"p99\": ");
+  json_num(s.p99, "%.0f");
+  printf(", \"p999\": ");
+  json_num(s.p999, "%.0f");
+  printf("}, \"ratio_p50_to_spin\": ");
+  json_num(s.ratio_spin, "%.6g");
+  printf(", \"ratio_ops_to_spin_yield\": ");
+  json_num(s.ratio_yield, "%.6g");
+  printf(", \"cpu_s_per_op\": {\"host\": ");
+  json_num(s.cpu_host, "%.4e");
+  printf(", \"guest\": ");
+  json_num(s.cpu_guest, "%.4e");
+  printf("}, \"per_round\": {\"p50_ns\": ");
+  print_per_round(c, M_P50, rp->o->rounds, "%.0f");
+  printf(", \"ops_per_sec\": ");
+  print_per_round(c, M_OPS_PER_SEC, rp->o->rounds, "%.1f");
+  printf("}");
+  if (c->error[0]) {
+    printf(", \"error\": ");
+    json_str(c->error);
+  }
+  printf("}");
+}
+
+static void print_streams(const struct report *rp)
+{
+  const struct options *o = rp->o;
+  printf("[{\"system\": \"memcpy\", \"bytes\": %zu, \"bytes_per_sec\": ",
+         o->stream_bytes);
+  json_num(rp->memcpy_bps, "%.0f");
+  printf("}");
+  for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+    if (!rp->stream_ran[sy])
+      continue;
+    printf(", {\"system\": \"%s\", \"bytes\": %zu, \"bytes_per_sec\": ",
+           system_name(sy), o->stream_bytes);
+    json_num(rp->stream[sy].bps, "%.0f");
+    printf(", \"paired_memcpy_bytes_per_sec\": ");
+    json_num(rp->stream[sy].memcpy_bps, "%.0f");
+    printf(", \"ratio_to_memcpy\": ");
+    json_num(rp->stream[sy].ratio, "%.3f");
+    printf(", \"depth\": %u, \"slot_bytes\": %u}", o->stream_depth,
+           o->stream_slot_bytes);
+  }
+  printf("]");
+}
+
+static void print_idle(const struct report *rp)
+{
+  if (!rp->idle_ran) {
+    printf("null");
+    return;
+  }
+  printf("{\"host\": ");
+  json_num(rp->idle_host, "%.3f");
+  printf(", \"guest\": ");
+  json_num(rp->idle_guest, "%.3f");
+  printf(", \"seconds\": %.1f}", IDLE_SECONDS);
+}
+
+static void print_sleep_result(const struct sleep_result *sr)
+{
+  printf("{\"system\": ");
+  json_str(system_name(sr->sys));
+  printf(", \"calls\": %llu, \"interval_ns\": %lld, \"rtt_ns\": {\"p50\": ",
+         (unsigned long long)sr->calls, (long long)SLEEP_INTERVAL_NS);
+  json_num(sr->ok ? (double)sr->p50 : NAN, "%.0f");
+  printf(", \"p99\": ");
+  json_num(sr->ok ? (double)sr->p99 : NAN, "%.0f");
+  printf("}, \"ratio_p50_to_futex\": ");
+  json_num(sr->ratio, "%.3f");
+  printf("}");
+}
+
+void print_json(const struct report *rp)
+{
+  printf("{\n  \"machine\": ");
+  print_machine(rp->m);
+  printf(",\n  \"config\": ");
+  print_config(rp->o);
+  printf(",\n  \"results\": [");
+  for (unsigned i = 0; i < rp->ncells; i++) {
+    printf("%s\n    ", i ? "," : "");
+    print_result(rp, &rp->cells[i]);
+  }
+  printf("\n  ],\n  \"stream\": ");
+  print_streams(rp);
+  printf(",\n  \"idle_cpu_percent\": ");
+  print_idle(rp);
+  printf(",\n  \"sleep_path\": [");
+  for (unsigned i = 0; i < rp->nsleep; i++) {
+    printf("%s\n    ", i ? "," : "");
+    print_sleep_result(&rp->sleep[i]);
+  }
+  printf("\n  ],\n  \"errors\": [");
+  for (unsigned i = 0; i < rp->nerrors; i++) {
+    printf("%s\n    ", i ? "," : "");
+    json_str(rp->errors[i]);
+  }
+  printf("%s]\n}\n", rp->nerrors ? "\n  " : "");
+}

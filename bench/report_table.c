@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/* shmipc-bench's table on stdout: round trips, sleep path, idle, streams. */
+#include <math.h>
+#include <stdio.h>
+
+#include "run.h"
+
+static const char *fmt_time(char *buf, size_t len, double ns)
+{
+  if (!isfinite(ns))
+    snprintf(buf, len, "-");
+  else if (ns < 1e3)
+    snprintf(buf, len, "%.0f ns", ns);
+  else if (ns < 1e6)
+    snprintf(buf, len, "%.3g us", ns / 1e3);
+  else if (ns < 1e9)
+    snprintf(buf, len, "%.3g ms", ns / 1e6);
+  else
+    snprintf(buf, len, "%.3g s", ns / 1e9);
+  return buf;
+}
+
+static const char *fmt_rate(char *buf, size_t len, double v)
+{
+  if (!isfinite(v))
+    snprintf(buf, len, "-");
+  else if (v >= 1e6)
+    snprintf(buf, len, "%.3gM", v / 1e6);
+  else if (v >= 1e3)
+    snprintf(buf, len, "%.3gk", v / 1e3);
+  else
+    snprintf(buf, len, "%.3g", v);
+  return buf;
+}
+
+static const char *fmt_ratio(char *buf, size_t len, double v)
+{
+  if (!isfinite(v))
+    snprintf(buf, len, "-");
+  else if (v < 0.1)
+    snprintf(buf, len, "%.2gx", v);
+  else
+    snprintf(buf, len, "%.2fx", v);
+  return buf;
+}
+
+static void print_header(const struct options *o, const struct machine *m)
+{
+  printf("shmipc-bench%s: %u rounds x %g s per cell, systems interleaved in "
+         "each round\n",
+         o->quick ? " --quick" : "", o->rounds, o->seconds);
+  printf("machine: %ld CPUs, %s, %s%s, %s, clocksource %s, "
+         "clock_gettime %.0f ns\n",
+         m->nproc, m->arch, m->cpu_model,
+         m->hypervisor ? " (virtualised)" : "", m->kernel, m->clocksource,
+         m->clock_overhead_ns);
+  printf("libshmipc %s; %s\n\n", m->lib_version, m->compiler);
+}
+
+static void print_cell(const struct report *rp, const struct cell *c)
+{
+  char a[32], b[32], c_[32], d[32], e[32], f[32], g[32], h[32], i_[32];
+  struct cell_stats s;
+  cell_stats(rp, c, &s);
+  printf("%-11s %3u %7zu %9s %9s %9s %9s %9s %9s %14s %11s %11s",
+         system_name(c->sys), c->threads, c->payload,
+         fmt_rate(a, sizeof(a), s.ops_per_sec),
+         fmt_time(b, sizeof(b), s.mean), fmt_time(c_, sizeof(c_), s.p50),
+         fmt_time(d, sizeof(d), s.p99), fmt_time(e, sizeof(e), s.p999),
+         fmt_ratio(f, sizeof(f), s.ratio_spin),
+         fmt_ratio(g, sizeof(g), s.ratio_yield),
+         fmt_time(h, sizeof(h), s.cpu_host * 1e9),
+         fmt_time(i_, sizeof(i_), s.cpu_guest * 1e9));
+  if (c->error[0])
+    printf("  FAILED (%u/%u rounds ok)", c->rounds_ok, rp->o->rounds);
+  putchar('\n');
+}
+
+static void print_cells(const struct report *rp)
+{
+  const struct options *o = rp->o;
+  printf("Round trips: T client threads, P bytes each way. Every figure is "
+         "the median over\nrounds of that round's value; ratios are same-round "
+         "ratios (p50 / spin p50,\nops/s / spin-yield ops/s). CPU per round "
+         "trip.\n\n");
+  printf("%-11s %3s %7s %9s %9s %9s %9s %9s %9s %14s %11s %11s\n",
+         "system", "T", "P", "ops/s", "mean", "p50", "p99", "p99.9",
+         "p50/spin", "ops/spin-yield", "host cpu/op", "guest cpu/op");
+  for (unsigned ti = 0; (o->parts & PART_CELLS) && ti < o->nthreads; ti++) {
+    for (unsigned pi = 0; pi < o->npayloads; pi++) {
+      for (unsigned si = 0; si < o->nsystems; si++)
+        print_cell(rp, find_cell(rp, o->systems[si], o->threads[ti],
+                                 o->payloads[pi]));
+      putchar('\n');
+    }
+  }
+}
+
+static void print_sleep_path(const struct report *rp)
+{
+  char a[32], b[32], c[32];
+  printf("Sleep path: 1 thread, %d B, one call every %lld ms (the server has "
+         "gone to sleep),\nin rounds like the cells; p50/futex is the median "
+         "over rounds of the same-round ratio\n",
+         SLEEP_PAYLOAD, (long long)(SLEEP_INTERVAL_NS / 1000000));
+  printf("%-11s %6s %9s %9s %11s\n", "system", "calls", "p50", "p99",
+         "p50/futex");
+  for (unsigned i = 0; i < rp->nsleep; i++) {
+    const struct sleep_result *sr = &rp->sleep[i];
+    printf("%-11s %6llu %9s %9s %11s%s\n", system_name(sr->sys),
+           (unsigned long long)sr->calls,
+           fmt_time(a, sizeof(a), sr->ok ? (double)sr->p50 : NAN),
+           fmt_time(b, sizeof(b), sr->ok ? (double)sr->p99 : NAN),
+           fmt_ratio(c, sizeof(c), sr->ratio), sr->ok ? "" : "  FAILED");
+  }
+  if (!rp->nsleep)
+    printf("(no system of futex, shmipc-go, shmipc-c selected)\n");
+}
+
+static void print_idle(const struct report *rp)
+{
+  printf("\nIdle: shmipc-go host and guest connected, no calls, %.0f s right "
+         "after a loaded cell\n",
+         IDLE_SECONDS);
+  if (rp->idle_ran)
+    printf("host %.2f %% CPU, guest %.2f %% CPU (guest from "
+           "/proc/<pid>/task/*/schedstat)\n",
+           rp->idle_host, rp->idle_guest);
+  else
+    printf("not measured (shmipc-go not selected or its run failed)\n");
+}
+
+static void print_streams(const struct report *rp)
+{
+  const struct options *o = rp->o;
+  printf("\nStreams\n");
+  printf("%-11s %9s %12s\n", "system", "bytes", "bandwidth");
+  if (isfinite(rp->memcpy_bps))
+    printf("%-11s %5zu MiB %7.2f GB/s\n", "memcpy", o->stream_bytes / MIB,
+           rp->memcpy_bps / 1e9);
+  else
+    printf("%-11s %5zu MiB %12s\n", "memcpy", o->stream_bytes / MIB, "FAILED");
+  for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+    if (!rp->stream_ran[sy])
+      continue;
+    if (isfinite(rp->stream[sy].bps))
+      printf("%-11s %5zu MiB %7.2f GB/s  (%.2fx the memcpy run beside it; "
+             "%u in flight, %u KiB slots)\n",
+             system_name(sy), o->stream_bytes / MIB, rp->stream[sy].bps / 1e9,
+             rp->stream[sy].ratio, o->stream_depth,
+             o->stream_slot_bytes / 1024);
+    else
+      printf("%-11s %5zu MiB %12s\n", system_name(sy), o->stream_bytes / MIB,
+             "FAILED");
+  }
+  if (rp->nerrors) {
+    printf("\nErrors (%u):\n", rp->nerrors);
+    for (unsigned k = 0; k < rp->nerrors; k++)
+      printf("  %s\n", rp->errors[k]);
+  }
+}
+
+void print_table(const struct report *rp)
+{
+  const struct options *o = rp->o;
+  print_header(o, rp->m);
+  print_cells(rp);
+  if (o->parts & PART_SLEEP)
+    print_sleep_path(rp);
+  if (o->parts & PART_IDLE)
+    print_idle(rp);
+  if (o->parts & PART_STREAM)
+    print_streams(rp);
+}

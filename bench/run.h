@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmipc-bench's own pieces, shared by its files:
+ *
+ *   main.c          the order of the parts of a run
+ *   options.c       the command line (parse_options)
+ *   run.c           running the cells, the sleep path, the idle check and
+ *                   the streams, and the figures reported for a cell
+ *   machine.c       the facts about the machine printed with the results
+ *   report_json.c   the JSON document (--json)
+ *   report_table.c  the table
+ *
+ * The systems themselves are measured by baselines.c and cells_shmipc.c
+ * through driver.c (bench.h).
+ */
+#ifndef SHMIPC_BENCH_RUN_H
+#define SHMIPC_BENCH_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baselines.h"
+#include "bench.h"
+#include "cells_shmipc.h"
+
+#ifndef SHMIPC_BENCH_GO_ECHO
+#define SHMIPC_BENCH_GO_ECHO "shmipc-echo"
+#endif
+#ifndef SHMIPC_BENCH_C_ECHO
+#define SHMIPC_BENCH_C_ECHO "shmipc-echo-c"
+#endif
+
+#define MAX_LIST 16
+#define MAX_ROUNDS 1000
+#define MAX_ERRORS 64
+#define MAX_FAILURES_PER_SYSTEM 3
+#define SLEEP_INTERVAL_NS INT64_C(1000000)
+#define SLEEP_PAYLOAD 64
+#define IDLE_SECONDS 2.0
+#define MIB (1024u * 1024u)
+
+/* Baselines first, in enum baseline_kind order, then the library. */
+enum system {
+  SYS_SPIN = BASELINE_SPIN,
+  SYS_SPIN_YIELD = BASELINE_SPIN_YIELD,
+  SYS_FUTEX = BASELINE_FUTEX,
+  SYS_UNIX = BASELINE_UNIX,
+  SYS_PIPE = BASELINE_PIPE,
+  SYS_SHMIPC_GO = BASELINE_COUNT,
+  SYS_SHMIPC_C,
+  SYS_COUNT
+};
+
+/* The systems measured in the sleep path, in this order. */
+#define SLEEPERS 3
+
+const char *system_name(int s);
+/* The system named @p name, or -1. */
+int system_from_name(const char *name);
+
+/* The parts of a run (--parts); all by default. */
+enum { PART_CELLS = 1, PART_SLEEP = 2, PART_IDLE = 4, PART_STREAM = 8,
+       PART_ALL = 15 };
+
+struct options {
+  int quick, json;
+  unsigned rounds;
+  double seconds;
+  unsigned threads[MAX_LIST], nthreads;
+  size_t payloads[MAX_LIST];
+  unsigned npayloads;
+  int systems[SYS_COUNT];
+  unsigned nsystems;
+  const char *echo_arg[SYS_COUNT]; /* as given */
+  char echo_path[SYS_COUNT][4096]; /* resolved */
+  unsigned sleep_calls;
+  size_t stream_bytes;
+  unsigned stream_depth, stream_slots, stream_slot_bytes, stream_reps;
+  unsigned parts; /* PART_* bits */
+};
+
+/*
+ * Fill @p o from the command line, defaults included, and resolve the
+ * selected echo guests. Returns 0, -1 on a usage error, -2 when an echo
+ * guest is missing (the message is printed). --help prints the usage and
+ * exits 0.
+ */
+int parse_options(int argc, char **argv, struct options *o);
+/* Whether system @p s was selected. */
+int selected(const struct options *o, int s);
+
+/* Per-round figures of a cell; each is reported as its median over the
+ * rounds, like the ratios, so one disturbed round moves nothing. */
+enum metric {
+  M_OPS_PER_SEC,
+  M_MEAN,
+  M_P50,
+  M_P99,
+  M_P999,
+  M_CPU_HOST, /* CPU seconds per round trip */
+  M_CPU_GUEST,
+  M_COUNT
+};
+
+/* One (system, threads, payload) cell over all rounds. */
+struct cell {
+  int sys;
+  unsigned threads;
+  size_t payload;
+  uint64_t ops; /* round trips measured, all rounds */
+  unsigned rounds_ok;
+  double *m[M_COUNT]; /* [metric][round], NAN when the round failed */
+  char error[300];
+};
+
+struct sleep_result {
+  int sys;
+  int ran, ok;
+  uint64_t calls, p50, p99; /* p50, p99 over all rounds' calls */
+  double ratio;             /* median over rounds of p50 / futex p50 */
+};
+
+struct machine {
+  long nproc, nproc_conf;
+  char kernel[160], arch[80], cpu_model[128], clocksource[64];
+  char compiler[128], lib_version[96];
+  int hypervisor;
+  double clock_overhead_ns;
+};
+
+/* Gather the machine facts (and time one clock read). */
+void gather_machine(struct machine *m);
+
+/* Everything one run measured, and what went wrong. */
+struct report {
+  const struct options *o;
+  const struct machine *m;
+  struct cell *cells; /* [threads][payloads][systems], in the options' order */
+  unsigned ncells;
+  double memcpy_bps;
+  struct stream_result stream[SYS_COUNT]; /* shmipc-go and shmipc-c */
+  int stream_ran[SYS_COUNT];
+  int idle_ran;
+  double idle_host, idle_guest;
+  struct sleep_result sleep[SLEEPERS];
+  unsigned nsleep;
+  int system_failures[SYS_COUNT];
+  char *errors[MAX_ERRORS];
+  unsigned nerrors;
+};
+
+/* Set up @p rp for @p o and @p m with every cell's rounds not yet run;
+ * 0, or -1 when out of memory. report_free() releases it either way. */
+int report_init(struct report *rp, const struct options *o,
+                const struct machine *m);
+void report_free(struct report *rp);
+
+/* The parts of a run, each filling its share of @p rp. @p r is the scratch
+ * result every run writes into (its histogram owned by the caller). Each
+ * part does nothing when left out of --parts. */
+void run_cells(struct report *rp, struct bench_result *r);
+/* Returns -1 when out of memory, else 0. */
+int run_sleep_path(struct report *rp, struct bench_result *r);
+void run_idle(struct report *rp, struct bench_result *r);
+void run_streams(struct report *rp);
+
+/* The figures reported for one cell: medians over rounds and same-round
+ * ratios. */
+struct cell_stats {
+  double ops_per_sec, mean, p50, p99, p999, ratio_spin, ratio_yield;
+  double cpu_host, cpu_guest;
+};
+
+struct cell *find_cell(const struct report *rp, int sys, unsigned threads,
+                       size_t payload);
+void cell_stats(const struct report *rp, const struct cell *c,
+                struct cell_stats *s);
+
+/* Print @p rp on stdout, as one JSON document or as the table. */
+void print_json(const struct report *rp);
+void print_table(const struct report *rp);
+
+#endif /* SHMIPC_BENCH_RUN_H */
