@@ -19,14 +19,10 @@ dir=build-fuzz
 work=$(mktemp -d)
 trap 'rm -rf "$work"; rm -f /dev/shm/shmipc-fuzz-answer-*' EXIT
 
-if [ -f "$dir/build.ninja" ]; then
-  meson setup --reconfigure "$dir" >/dev/null
-else
-  CC=clang meson setup "$dir" -Dfuzz=true -Dbench=false \
-    -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dc_args=-fno-sanitize-recover=all >/dev/null
-fi
-meson compile -C "$dir" -j 2 tests/fuzz/fuzz-reassembler tests/fuzz/fuzz-answer >/dev/null
+CC=clang setup_build "$dir" -Dfuzz=true -Dbench=false \
+  -Db_sanitize=address,undefined -Db_lundef=false \
+  -Dc_args=-fno-sanitize-recover=all \
+  -- tests/fuzz/fuzz-reassembler tests/fuzz/fuzz-answer >/dev/null
 
 for t in reassembler answer; do
   mkdir -p "$work/$t"

@@ -7,5 +7,5 @@ set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 . ./scripts/env.sh
-setup_build
+setup_build "$BUILD_DIR"
 exec "$BUILD_DIR/bench/shmipc-bench" --quick "$@"

@@ -30,20 +30,15 @@ what="${*:-asan tsan valgrind}"
 SHMIPC_TEST_STREAM_MIB="${SHMIPC_TEST_STREAM_MIB:-16}"
 export SHMIPC_TEST_STREAM_MIB
 cc="${CC:-gcc}"
-jobs=2
+jobs=2 # as setup_build compiles
 start=$(date +%s)
 
 log() { printf '\n=== sanitizers: %s (%ss)\n' "$*" "$(($(date +%s) - start))"; }
 
-setup() { # DIR OPTIONS...
-  dir=$1
-  shift
-  if [ -f "$dir/build.ninja" ]; then
-    meson setup --reconfigure "$dir" "$@" >/dev/null
-  else
-    CC="$cc" meson setup "$dir" -Dbench=false "$@" >/dev/null
-  fi
-  meson compile -C "$dir" -j "$jobs" >/dev/null
+# setup DIR OPTIONS...: a sanitizer build (no benchmark: it measures nothing
+# here).
+setup() {
+  CC="$cc" setup_build "$@" -Dbench=false >/dev/null
 }
 
 # The suites to run; abi/install/go have nothing C-instrumented to add.

@@ -10,7 +10,7 @@ set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 . ./scripts/env.sh
-setup_build
+setup_build "$BUILD_DIR"
 meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2 "$@"
 if [ "${CI:-}" = true ] || [ "${WINDOWS:-0}" = 1 ]; then
   ./scripts/windows.sh
@@ -26,10 +26,4 @@ if [ "${CI:-}" = true ] || [ "${FUZZ:-0}" = 1 ]; then
   ./scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
 # One plain closing line for the main run (meson's own summary is above).
-python3 - "$BUILD_DIR/meson-logs/testlog.json" <<'PY'
-import json, sys
-res = [json.loads(l)["result"] for l in open(sys.argv[1]) if l.strip()]
-ok = sum(r in ("OK", "EXPECTEDFAIL") for r in res)
-skipped = sum(r == "SKIP" for r in res)
-print("meson: %d passed, %d failed, %d skipped" % (ok, len(res) - ok - skipped, skipped))
-PY
+summarize_tests "$BUILD_DIR/meson-logs/testlog.json" meson

@@ -52,12 +52,8 @@ ln -sfn "$(dirname "$ao_h")/atomic_ops" "$dir/ao-include/atomic_ops"
 
 log "cross build (MinGW-w64)"
 opts="--cross-file cross/mingw-w64-x86_64.ini -Dgo=enabled -Dbench=true -Datomic_ops_include=$(pwd)/$dir/ao-include"
-if [ -f "$dir/build.ninja" ]; then
-  meson setup --reconfigure "$dir" $opts >/dev/null
-else
-  meson setup "$dir" $opts >/dev/null
-fi
-meson compile -C "$dir" -j 2 >/dev/null
+# shellcheck disable=SC2086 # the options are words without spaces
+setup_build "$dir" $opts >/dev/null
 
 log "Go guest for windows/amd64: go vet, go test -c"
 (
@@ -110,39 +106,11 @@ WINEPATH="Z:$(pwd)/$dir/src" wine "$dir/bench/shmipc-bench.exe" --quick \
 }
 
 log "summary"
-python3 - "$dir/meson-logs/testlog.json" "$gopass" "$gofail" <<'PY'
-import json, sys
-res = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-ok = [r["name"] for r in res if r["result"] in ("OK", "EXPECTEDFAIL")]
-bad = [r["name"] + " " + r["result"] for r in res if r["result"] not in ("OK", "EXPECTEDFAIL")]
-print("under Wine: %d meson tests passed, %d did not%s" % (len(ok), len(bad), (": " + ", ".join(bad)) if bad else ""))
-print("under Wine: Go guest portable tests: %s passed, %s failed" % (sys.argv[2], sys.argv[3]))
-for r in res:
-    for line in r.get("stdout", "").splitlines():
-        line = line.rstrip("\r")
-        if line.startswith(("round trip", "killed guest", "killed host", "new host", "stream:", "stress:", "  ok ", "sleep path")) or "not run on this OS" in line:
-            print("  %s: %s" % (r["name"], line))
-PY
+summarize_tests "$dir/meson-logs/testlog.json" "under Wine: meson tests" \
+  '^(round trip|killed guest|killed host|new host|stream:|stress:|  ok |sleep path)|not run on this OS'
+echo "under Wine: Go guest portable tests: $gopass passed, $gofail failed"
 echo "under Wine: shmipc-bench --quick (Wine is not a performance reference):"
 tr -d '\r' <"$dir/bench-quick.txt" | grep -v '^ready$' | sed 's/^/  /'
-cat <<'EOF2'
-not run under Wine, and why:
-  liveness, access and hostile suites, and the long stress run: they
-    drive Linux directly (/dev/shm files, OFD locks, a guest run as
-    another uid) or take minutes. The Windows liveness path (abandoned
-    mutex -> PEER_GONE) is covered by the unit suite (stale host,
-    forbidden segment), the interop suite (killed guest, replacement
-    guest, killed host) and the short stress run (guests killed under
-    load).
-  the Go guest's own end-to-end suite: its test-only Go host creates
-    /dev/shm segments (Linux-only); under Wine the Go tests are the
-    portable ones plus Connect's verdicts on Windows objects, and the Go
-    guest .exe is driven by the C host in the interop suite.
-  install and Go consumer tests: they install for the build machine.
-  the benchmark's futex, Unix-socket and pipe baselines, its thread and
-    payload sweeps, sleep-path and stream cells: Linux-only (futexes, fork,
-    /proc); its Windows edition keeps the spin baseline, both library
-    cells at one thread and 64 B, guest CPU per call and the idle check.
-EOF2
+echo 'not run under Wine, and why: README.md, "Windows" ("Not run under Wine, and why")'
 log "done (rc $rc)"
 exit "$rc"
