@@ -153,11 +153,15 @@ static void print_streams(const struct report *rp)
       printf("%-11s %5zu MiB %12s\n", system_name(sy), o->stream_bytes / MIB,
              "FAILED");
   }
-  if (rp->nerrors) {
-    printf("\nErrors (%u):\n", rp->nerrors);
-    for (unsigned k = 0; k < rp->nerrors; k++)
-      printf("  %s\n", rp->errors[k]);
-  }
+}
+
+static void print_errors(const struct report *rp)
+{
+  if (!rp->nerrors)
+    return;
+  printf("\nErrors (%u):\n", rp->nerrors);
+  for (unsigned k = 0; k < rp->nerrors; k++)
+    printf("  %s\n", rp->errors[k]);
 }
 
 void print_table(const struct report *rp)
@@ -171,4 +175,5 @@ void print_table(const struct report *rp)
     print_idle(rp);
   if (o->parts & PART_STREAM)
     print_streams(rp);
+  print_errors(rp);
 }
