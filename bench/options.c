@@ -93,7 +93,8 @@ static int parse_list(const char *arg, const char *what,
   int rc = 0;
   if (!copy)
     return -1;
-  for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+  for (char *t = strtok_r(copy, ",", &save); t;
+       t = strtok_r(NULL, ",", &save)) {
     if (item(o, t) != 0) {
       fprintf(stderr, "shmipc-bench: bad %s entry '%s'\n", what, t);
       rc = -1;
@@ -145,7 +146,6 @@ static int add_part(struct options *o, const char *t)
     }
   return -1;
 }
-
 
 /* Resolve @p arg to an executable file path (PATH lookup without '/'). */
 static int resolve_exe(const char *arg, char *out, size_t len)
@@ -358,9 +358,8 @@ int parse_options(int argc, char **argv, struct options *o)
 {
   struct option longopts[OPTION_COUNT + 2];
   for (unsigned i = 0; i < OPTION_COUNT; i++)
-    longopts[i] = (struct option){option_table[i].name,
-                                  option_table[i].has_arg, NULL,
-                                  OPTION_BASE + (int)i};
+    longopts[i] = (struct option){option_table[i].name, option_table[i].has_arg,
+                                  NULL, OPTION_BASE + (int)i};
   longopts[OPTION_COUNT] = (struct option){"help", no_argument, NULL, 'h'};
   longopts[OPTION_COUNT + 1] = (struct option){NULL, 0, NULL, 0};
 

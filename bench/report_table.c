@@ -51,9 +51,8 @@ static void print_header(const struct options *o, const struct machine *m)
          o->quick ? " --quick" : "", o->rounds, o->seconds);
   printf("machine: %ld CPUs, %s, %s%s, %s, clocksource %s, "
          "clock_gettime %.0f ns\n",
-         m->nproc, m->arch, m->cpu_model,
-         m->hypervisor ? " (virtualised)" : "", m->kernel, m->clocksource,
-         m->clock_overhead_ns);
+         m->nproc, m->arch, m->cpu_model, m->hypervisor ? " (virtualised)" : "",
+         m->kernel, m->clocksource, m->clock_overhead_ns);
   printf("libshmipc %s; %s\n\n", m->lib_version, m->compiler);
 }
 
@@ -64,10 +63,9 @@ static void print_cell(const struct report *rp, const struct cell *c)
   cell_stats(rp, c, &s);
   printf("%-11s %3u %7zu %9s %9s %9s %9s %9s %9s %14s %11s %11s",
          system_name(c->sys), c->threads, c->payload,
-         fmt_rate(a, sizeof(a), s.ops_per_sec),
-         fmt_time(b, sizeof(b), s.mean), fmt_time(c_, sizeof(c_), s.p50),
-         fmt_time(d, sizeof(d), s.p99), fmt_time(e, sizeof(e), s.p999),
-         fmt_ratio(f, sizeof(f), s.ratio_spin),
+         fmt_rate(a, sizeof(a), s.ops_per_sec), fmt_time(b, sizeof(b), s.mean),
+         fmt_time(c_, sizeof(c_), s.p50), fmt_time(d, sizeof(d), s.p99),
+         fmt_time(e, sizeof(e), s.p999), fmt_ratio(f, sizeof(f), s.ratio_spin),
          fmt_ratio(g, sizeof(g), s.ratio_yield),
          fmt_time(h, sizeof(h), s.cpu_host * 1e9),
          fmt_time(i_, sizeof(i_), s.cpu_guest * 1e9));
@@ -83,14 +81,14 @@ static void print_cells(const struct report *rp)
          "the median over\nrounds of that round's value; ratios are same-round "
          "ratios (p50 / spin p50,\nops/s / spin-yield ops/s). CPU per round "
          "trip.\n\n");
-  printf("%-11s %3s %7s %9s %9s %9s %9s %9s %9s %14s %11s %11s\n",
-         "system", "T", "P", "ops/s", "mean", "p50", "p99", "p99.9",
-         "p50/spin", "ops/spin-yield", "host cpu/op", "guest cpu/op");
+  printf("%-11s %3s %7s %9s %9s %9s %9s %9s %9s %14s %11s %11s\n", "system",
+         "T", "P", "ops/s", "mean", "p50", "p99", "p99.9", "p50/spin",
+         "ops/spin-yield", "host cpu/op", "guest cpu/op");
   for (unsigned ti = 0; (o->parts & PART_CELLS) && ti < o->nthreads; ti++) {
     for (unsigned pi = 0; pi < o->npayloads; pi++) {
       for (unsigned si = 0; si < o->nsystems; si++)
-        print_cell(rp, find_cell(rp, o->systems[si], o->threads[ti],
-                                 o->payloads[pi]));
+        print_cell(
+            rp, find_cell(rp, o->systems[si], o->threads[ti], o->payloads[pi]));
       putchar('\n');
     }
   }

@@ -92,18 +92,16 @@ static void run_cell(struct report *rp, struct cell *c, unsigned round,
                MAX_FAILURES_PER_SYSTEM);
     return;
   }
-  struct bench_params p = {.threads = c->threads,
-                           .payload = c->payload,
-                           .seconds = o->seconds};
+  struct bench_params p = {
+      .threads = c->threads, .payload = c->payload, .seconds = o->seconds};
   if (run_system(o, c->sys, &p, r) != 0 || r->ops == 0 || r->wall_s <= 0) {
     if (!r->error[0])
       snprintf(r->error, sizeof(r->error), "no round trip completed");
     rp->system_failures[c->sys]++;
-    add_error(rp, "%s threads=%u payload=%zu round %u: %s",
-              system_name(c->sys), c->threads, c->payload, round + 1, r->error);
+    add_error(rp, "%s threads=%u payload=%zu round %u: %s", system_name(c->sys),
+              c->threads, c->payload, round + 1, r->error);
     if (!c->error[0])
-      snprintf(c->error, sizeof(c->error), "round %u: %s", round + 1,
-               r->error);
+      snprintf(c->error, sizeof(c->error), "round %u: %s", round + 1, r->error);
     return;
   }
   double ops = (double)r->ops;
@@ -117,7 +115,6 @@ static void run_cell(struct report *rp, struct cell *c, unsigned round,
   c->ops += r->ops;
   c->rounds_ok++;
 }
-
 
 void run_cells(struct report *rp, struct bench_result *r)
 {
@@ -335,8 +332,8 @@ static double same_round_ratio(const struct cell *c, const struct cell *ref,
   return bench_median(v, rounds);
 }
 
-struct cell *find_cell(const struct report *rp, int sys,
-                              unsigned threads, size_t payload)
+struct cell *find_cell(const struct report *rp, int sys, unsigned threads,
+                       size_t payload)
 {
   for (unsigned i = 0; i < rp->ncells; i++) {
     struct cell *c = &rp->cells[i];
@@ -347,7 +344,7 @@ struct cell *find_cell(const struct report *rp, int sys,
 }
 
 void cell_stats(const struct report *rp, const struct cell *c,
-                       struct cell_stats *s)
+                struct cell_stats *s)
 {
   unsigned rounds = rp->o->rounds;
   s->ops_per_sec = bench_median(c->m[M_OPS_PER_SEC], rounds);

@@ -59,8 +59,13 @@ const char *system_name(int s);
 int system_from_name(const char *name);
 
 /* The parts of a run (--parts); all by default. */
-enum { PART_CELLS = 1, PART_SLEEP = 2, PART_IDLE = 4, PART_STREAM = 8,
-       PART_ALL = 15 };
+enum {
+  PART_CELLS = 1,
+  PART_SLEEP = 2,
+  PART_IDLE = 4,
+  PART_STREAM = 8,
+  PART_ALL = 15
+};
 
 struct options {
   int quick, json;
