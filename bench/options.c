@@ -41,32 +41,6 @@ int selected(const struct options *o, int s)
   return 0;
 }
 
-static void usage(FILE *f)
-{
-  fprintf(f,
-          "usage: shmipc-bench [options]\n"
-          "  --quick            short run (threads 1,4; payloads 64,1024; "
-          "~30 s)\n"
-          "  --json             print one JSON document on stdout\n"
-          "  --rounds N         interleaved rounds (default 5, quick 3)\n"
-          "  --seconds S        seconds per cell per round (default 0.4, "
-          "quick 0.2)\n"
-          "  --threads LIST     e.g. 1,2,4,8 (default; quick 1,4)\n"
-          "  --payloads LIST    bytes each way, k = KiB, <= 64k "
-          "(default 64,1024,65536; quick 64,1024)\n"
-          "  --systems LIST     of spin,spin-yield,futex,unix,pipe,"
-          "shmipc-go,shmipc-c (default all)\n"
-          "  --go-echo PATH     Go echo guest (default %s)\n"
-          "  --c-echo PATH      C echo guest (default %s)\n"
-          "  --stream-depth K   stream chunks in flight (default 4)\n"
-          "  --stream-slot B    stream slot request capacity, k = KiB "
-          "(default 256k)\n"
-          "  --parts LIST       of cells,sleep,idle,stream (default all; the\n"
-          "                     JSON then lacks what was left out)\n"
-          "  -h, --help         this text\n",
-          SHMIPC_BENCH_GO_ECHO, SHMIPC_BENCH_C_ECHO);
-}
-
 static int parse_size(const char *s, size_t *out)
 {
   char *end;
@@ -279,27 +253,56 @@ static int set_parts(struct options *o, const char *arg)
   return parse_list(arg, "--parts", add_part, o);
 }
 
+/* Every option: its name, its argument's name in the usage (NULL for a
+ * flag), its help (a second line indented to the help column), and the
+ * function that takes it. */
 static const struct {
-  const char *name;
-  int has_arg; /* no_argument or required_argument */
+  const char *name, *arg, *help;
   int (*set)(struct options *o, const char *arg);
 } option_table[] = {
-    {"quick", no_argument, set_quick},
-    {"json", no_argument, set_json},
-    {"rounds", required_argument, set_rounds},
-    {"seconds", required_argument, set_seconds},
-    {"threads", required_argument, set_threads},
-    {"payloads", required_argument, set_payloads},
-    {"systems", required_argument, set_systems},
-    {"go-echo", required_argument, set_go_echo},
-    {"c-echo", required_argument, set_c_echo},
-    {"stream-depth", required_argument, set_stream_depth},
-    {"stream-slot", required_argument, set_stream_slot},
-    {"parts", required_argument, set_parts},
+    {"quick", NULL, "short run (threads 1,4; payloads 64,1024; ~30 s)",
+     set_quick},
+    {"json", NULL, "print one JSON document on stdout", set_json},
+    {"rounds", "N", "interleaved rounds (default 5, quick 3)", set_rounds},
+    {"seconds", "S", "seconds per cell per round (default 0.4, quick 0.2)",
+     set_seconds},
+    {"threads", "LIST", "e.g. 1,2,4,8 (default; quick 1,4)", set_threads},
+    {"payloads", "LIST",
+     "bytes each way, k = KiB, <= 64k (default 64,1024,65536; quick "
+     "64,1024)",
+     set_payloads},
+    {"systems", "LIST",
+     "of spin,spin-yield,futex,unix,pipe,shmipc-go,shmipc-c (default all)",
+     set_systems},
+    {"go-echo", "PATH", "Go echo guest (default " SHMIPC_BENCH_GO_ECHO ")",
+     set_go_echo},
+    {"c-echo", "PATH", "C echo guest (default " SHMIPC_BENCH_C_ECHO ")",
+     set_c_echo},
+    {"stream-depth", "K", "stream chunks in flight (default 4)",
+     set_stream_depth},
+    {"stream-slot", "B", "stream slot request capacity, k = KiB (default 256k)",
+     set_stream_slot},
+    {"parts", "LIST",
+     "of cells,sleep,idle,stream (default all; the\n"
+     "                     JSON then lacks what was left out)",
+     set_parts},
 };
 #define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
 /* getopt_long's value for option_table[i] is OPTION_BASE + i. */
 #define OPTION_BASE 256
+
+static void usage(FILE *f)
+{
+  char left[32];
+  fprintf(f, "usage: shmipc-bench [options]\n");
+  for (unsigned i = 0; i < OPTION_COUNT; i++) {
+    snprintf(left, sizeof(left), "--%s%s%s", option_table[i].name,
+             option_table[i].arg ? " " : "",
+             option_table[i].arg ? option_table[i].arg : "");
+    fprintf(f, "  %-19s%s\n", left, option_table[i].help);
+  }
+  fprintf(f, "  %-19s%s\n", "-h, --help", "this text");
+}
 
 /* What the options left unset: the full or the quick run's values. */
 static void apply_defaults(struct options *o)
@@ -358,8 +361,10 @@ int parse_options(int argc, char **argv, struct options *o)
 {
   struct option longopts[OPTION_COUNT + 2];
   for (unsigned i = 0; i < OPTION_COUNT; i++)
-    longopts[i] = (struct option){option_table[i].name, option_table[i].has_arg,
-                                  NULL, OPTION_BASE + (int)i};
+    longopts[i] =
+        (struct option){option_table[i].name,
+                        option_table[i].arg ? required_argument : no_argument,
+                        NULL, OPTION_BASE + (int)i};
   longopts[OPTION_COUNT] = (struct option){"help", no_argument, NULL, 'h'};
   longopts[OPTION_COUNT + 1] = (struct option){NULL, 0, NULL, 0};
 
