@@ -15,6 +15,10 @@
 #include "atomic.h"
 #include "internal.h"
 
+_Static_assert(offsetof(struct shmipc_wire_header, host_state) ==
+                   SHMIPC_CACHE_LINE,
+               "line 0 is the header's first cache line");
+
 int shmipc__name_valid(const char *name)
 {
   size_t n;
@@ -157,8 +161,11 @@ int shmipc__seg_open(const char *name, uint32_t guest_flags,
   r = shmipc__seg_os_read_header(&s, &h);
   if (r != SHMIPC_OK)
     goto err;
-  size = shmipc__seg_os_size_matches(st.size, h.segment_size) ? h.segment_size
-                                                             : st.size;
+  /* What the segment holds: the file's size on Linux; on Windows the
+   * view's whole pages may round up the section that h claims. */
+  size = st.size;
+  if (shmipc__seg_os_size_matches(st.size, h.segment_size))
+    size = h.segment_size;
   r = shmipc__header_validate(&h, size, &s.geom);
   if (r != SHMIPC_OK)
     goto err;
@@ -187,8 +194,7 @@ int shmipc__seg_open(const char *name, uint32_t guest_flags,
     r = state == SHMIPC_HOST_CLOSED ? SHMIPC_E_PEER_GONE : SHMIPC_E_CORRUPT;
     goto err;
   }
-  if (memcmp(s.base, &h, offsetof(struct shmipc_wire_header, host_state)) !=
-      0) {
+  if (memcmp(s.base, &h, SHMIPC_CACHE_LINE) != 0) {
     r = SHMIPC_E_CORRUPT;
     goto err;
   }

@@ -377,6 +377,7 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
     r = win_code(GetLastError());
     goto err;
   }
+  s.os->view_size = g->segment_size;
   s.base = s.os->view;
   s.geom = *g;
   s.nonce = shmipc__random64();
