@@ -38,8 +38,8 @@ import (
 //	roleLocked(f segFile, r role) (bool, error)
 //	lockBusy(err error) bool
 //
-// and, for wake-ups (futex_linux.go, futex_windows.go, futex_other.go), of
-// (*Guest).wordWait and (*Guest).wordWake.
+// and, for the wake-up of a host waiting for its guest (futex_linux.go,
+// futex_windows.go, futex_other.go), of (*Guest).wordWake.
 
 // role names a side's liveness lock (docs/PROTOCOL.md, "Liveness locks"),
 // which the kernel drops when its holder dies: a byte of the file on

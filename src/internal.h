@@ -17,9 +17,9 @@
 /* Internal result: the segment is not there or not ready yet; attach
  * retries it until the connect timeout. Never returned to users. */
 #define SHMIPC__E_RETRY (-1000)
-/* Internal result: the segment's host died (its lock byte is free); attach
- * retries it until the connect timeout for a new host to replace the
- * segment, then reports SHMIPC_E_PEER_GONE. Never returned to users. */
+/* Internal result: the segment's host died (its liveness lock is free);
+ * attach retries it until the connect timeout for a new host to replace
+ * the segment, then reports SHMIPC_E_PEER_GONE. Never returned to users. */
 #define SHMIPC__E_NO_HOST (-1001)
 
 /* C11 thread-local storage; MSVC's C compiler spells it as a declspec. */
@@ -121,7 +121,7 @@ int shmipc__lock_held(const struct shmipc__seg *s, enum shmipc__role role);
  * whole segment here: it cannot read a mapping otherwise. */
 int shmipc__seg_os_open(const char *name, struct shmipc__seg *s);
 struct shmipc__seg_stat {
-  uint64_t size; /* bytes: the file's (Linux), the view's, whole pages (Windows) */
+  uint64_t size; /* bytes: the file's (Linux), the view's (whole pages) */
   bool regular;  /* a regular file (always, on Windows) */
   int mine;      /* 1: owned by this process's user, 0: not, negative: the
                   * error finding out */

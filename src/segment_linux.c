@@ -59,8 +59,8 @@ static void lock_byte(struct flock *fl, enum shmipc__role role)
   memset(fl, 0, sizeof *fl);
   fl->l_type = F_WRLCK;
   fl->l_whence = SEEK_SET;
-  fl->l_start =
-      role == SHMIPC__ROLE_HOST ? SHMIPC_LOCK_HOST_BYTE : SHMIPC_LOCK_GUEST_BYTE;
+  fl->l_start = role == SHMIPC__ROLE_HOST ? SHMIPC_LOCK_HOST_BYTE
+                                         : SHMIPC_LOCK_GUEST_BYTE;
   fl->l_len = 1;
   fl->l_pid = 0; /* required for OFD locks */
 }
