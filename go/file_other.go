@@ -30,7 +30,7 @@ func readHeader(fd int, buf []byte) error             { return errUnsupported }
 func mapSegment(fd int, size int) ([]byte, error)     { return nil, errUnsupported }
 func unmapSegment(b []byte) error                     { return errUnsupported }
 func closeFile(fd int) error                          { return errUnsupported }
-func lockByte(fd int, b int64) error                  { return errUnsupported }
-func unlockByte(fd int, b int64) error                { return errUnsupported }
-func byteLocked(fd int, b int64) (bool, error)        { return false, errUnsupported }
+func lockRole(fd int, r role) error                   { return errUnsupported }
+func unlockRole(fd int, r role) error                 { return errUnsupported }
+func roleLocked(fd int, r role) (bool, error)         { return false, errUnsupported }
 func lockBusy(err error) bool                         { return false }

@@ -52,16 +52,16 @@ const (
 	seKernelObject    = 6
 	ownerSecurityInfo = 1
 	waitAbandoned     = 0x80
-	lockTakeMs        = 200 // see lockByte
+	lockTakeMs        = 200 // see lockRole
 )
 
 // winSeg is the open segment: the mapping, its view and the role mutexes.
 type winSeg struct {
 	name  string
 	mapH  syscall.Handle
-	view  uintptr // the whole section, mapped at open (Windows cannot read it otherwise)
-	size  int     // the view's size: the section's, rounded up to pages
-	mutex [2]syscall.Handle
+	view  uintptr           // the whole section, mapped at open (Windows cannot read it otherwise)
+	size  int               // the view's size: the section's, rounded up to pages
+	mutex [2]syscall.Handle // by role
 	hold  *mutexHolder
 
 	evOnce sync.Once
@@ -205,11 +205,11 @@ func mapSegment(s *winSeg, size int) ([]byte, error) {
 func unmapSegment(b []byte) error { return nil }
 
 // closeFile unmaps the view and closes every handle. The guest mutex is
-// released before (unlockByte).
+// released before (unlockRole).
 func closeFile(s *winSeg) error {
 	var errs []error
 	if s.hold != nil {
-		unlockByte(s, lockGuestByte)
+		unlockRole(s, roleGuest)
 	}
 	if s.view != 0 {
 		if err := syscall.UnmapViewOfFile(s.view); err != nil {
@@ -249,18 +249,18 @@ type mutexHolder struct {
 	done    chan struct{}
 }
 
-// lockByte takes role b's mutex for good, waiting at most lockTakeMs: a
-// peer's liveness check (byteLocked) holds it for a moment.
-func lockByte(s *winSeg, b int64) error {
-	m := s.mutex[b]
+// lockRole takes role r's mutex for good, waiting at most lockTakeMs: a
+// peer's liveness check (roleLocked) holds it for a moment.
+func lockRole(s *winSeg, r role) error {
+	m := s.mutex[r]
 	h := &mutexHolder{release: make(chan struct{}), done: make(chan struct{})}
 	res := make(chan error, 1)
 	go func() {
 		defer close(h.done)
 		// Never unlocked: the thread ends with this goroutine.
 		runtime.LockOSThread()
-		r, err := syscall.WaitForSingleObject(m, lockTakeMs)
-		switch r {
+		w, err := syscall.WaitForSingleObject(m, lockTakeMs)
+		switch w {
 		case syscall.WAIT_OBJECT_0, waitAbandoned: // abandoned: its holder died
 			res <- nil
 		case syscall.WAIT_TIMEOUT:
@@ -281,8 +281,8 @@ func lockByte(s *winSeg, b int64) error {
 	return nil
 }
 
-// unlockByte releases the mutex lockByte took.
-func unlockByte(s *winSeg, b int64) error {
+// unlockRole releases the mutex lockRole took.
+func unlockRole(s *winSeg, r role) error {
 	if s.hold == nil {
 		return nil
 	}
@@ -292,16 +292,16 @@ func unlockByte(s *winSeg, b int64) error {
 	return nil
 }
 
-// byteLocked reports whether role b's mutex is held, that is whether that
-// peer is alive. Windows cannot ask without taking it: taking it (or
-// finding it abandoned) means nobody held it, and it is given back at once
-// from the same thread.
-func byteLocked(s *winSeg, b int64) (bool, error) {
+// roleLocked reports whether role r's mutex is held, that is whether the
+// peer in that role is alive. Windows cannot ask without taking it: taking
+// it (or finding it abandoned) means nobody held it, and it is given back
+// at once from the same thread.
+func roleLocked(s *winSeg, r role) (bool, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	m := s.mutex[b]
-	r, err := syscall.WaitForSingleObject(m, 0)
-	switch r {
+	m := s.mutex[r]
+	w, err := syscall.WaitForSingleObject(m, 0)
+	switch w {
 	case syscall.WAIT_OBJECT_0, waitAbandoned:
 		syscall.SyscallN(procReleaseMutex.Addr(), uintptr(m))
 		return false, nil
@@ -311,5 +311,5 @@ func byteLocked(s *winSeg, b int64) (bool, error) {
 	return false, err
 }
 
-// lockBusy reports whether err from lockByte means another holder.
+// lockBusy reports whether err from lockRole means another holder.
 func lockBusy(err error) bool { return err == errLockBusy }

@@ -21,6 +21,36 @@ import (
 	"time"
 )
 
+// The attach and detach below are portable. They depend on OS-specific
+// implementations (file_linux.go and lock_linux.go, file_windows.go;
+// file_other.go refuses) of
+//
+//	supported, segmentPrefix, segFile, fileInfo
+//	openSegment(path string) (segFile, error)
+//	statSegment(f segFile) (fileInfo, error)
+//	readHeader(f segFile, buf []byte) error
+//	sizeMatches(size int64, segmentSize uint64) bool
+//	mapSegment(f segFile, size int) ([]byte, error)
+//	unmapSegment(b []byte) error
+//	closeFile(f segFile) error
+//	lockRole(f segFile, r role) error
+//	unlockRole(f segFile, r role) error
+//	roleLocked(f segFile, r role) (bool, error)
+//	lockBusy(err error) bool
+//
+// and, for the wake-up of a host waiting for its guest (futex_linux.go,
+// futex_windows.go, futex_other.go), of (*Guest).wordWake.
+
+// role names a side's liveness lock (docs/PROTOCOL.md, "Liveness locks"),
+// which the kernel drops when its holder dies: a byte of the file on
+// Linux, a named mutex on Windows.
+type role int
+
+const (
+	roleHost  role = 0
+	roleGuest role = 1
+)
+
 // Infinite is the timeout that never runs out. A wait with it still ends
 // when the host closes or dies, or when the Guest is closed. It is distinct
 // from 0, which means "the configured default".
@@ -283,7 +313,7 @@ func attach(path string, o *Options) (g *Guest, err error) {
 			return
 		}
 		if locked {
-			unlockByte(fd, lockGuestByte)
+			unlockRole(fd, roleGuest)
 		}
 		if data != nil {
 			unmapSegment(data)
@@ -318,7 +348,7 @@ func attach(path string, o *Options) (g *Guest, err error) {
 	if geo.segmentSize > uint64(maxInt) {
 		return nil, fmt.Errorf("%w: segment of %d bytes does not fit the address space", ErrNoMem, geo.segmentSize)
 	}
-	if alive, err := byteLocked(fd, lockHostByte); err != nil {
+	if alive, err := roleLocked(fd, roleHost); err != nil {
 		return nil, fmt.Errorf("%w: checking the host lock: %v", ErrSystem, err)
 	} else if !alive {
 		return nil, errHostAbsent
@@ -342,7 +372,7 @@ func attach(path string, o *Options) (g *Guest, err error) {
 		return nil, fmt.Errorf("%w: header changed during attach", ErrCorrupt)
 	}
 
-	if err := lockByte(fd, lockGuestByte); err != nil {
+	if err := lockRole(fd, roleGuest); err != nil {
 		if lockBusy(err) {
 			return nil, fmt.Errorf("%w: another guest is attached to %s", ErrBusy, path)
 		}
@@ -452,7 +482,7 @@ func (g *Guest) detach() error {
 	// Host threads asleep on a call see DETACHED now rather than at their
 	// next liveness check.
 	g.wakeSlots(g.slots)
-	if err := unlockByte(g.fd, lockGuestByte); err != nil {
+	if err := unlockRole(g.fd, roleGuest); err != nil {
 		errs = append(errs, fmt.Errorf("%w: unlock: %v", ErrSystem, err))
 	}
 	if err := unmapSegment(g.data); err != nil {

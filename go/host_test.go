@@ -86,7 +86,7 @@ func newHost(t testing.TB, cfg hostConfig) *testHost {
 		if err != nil {
 			t.Fatalf("open %s for the lock: %v", h.path, err)
 		}
-		if err := lockByte(h.lockFd, lockHostByte); err != nil {
+		if err := lockRole(h.lockFd, roleHost); err != nil {
 			t.Fatalf("lock host byte: %v", err)
 		}
 	}
@@ -193,7 +193,7 @@ func (h *testHost) dropLock() {
 // guestAttached reports the guest state of the attach word and whether the
 // guest's liveness byte is locked.
 func (h *testHost) guestAttached() (state uint32, locked bool) {
-	locked, err := byteLocked(h.fd, lockGuestByte)
+	locked, err := roleLocked(h.fd, roleGuest)
 	if err != nil {
 		h.t.Fatalf("F_OFD_GETLK: %v", err)
 	}

@@ -18,28 +18,37 @@ const (
 	fOFDSetlk = 37 // F_OFD_SETLK
 )
 
-// lockByte takes a write lock on byte b of fd without waiting. A lock held
-// by another open file description gives EAGAIN or EACCES.
-func lockByte(fd int, b int64) error {
-	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: io.SeekStart, Start: b, Len: 1}
+// roleByte is the byte of the file that is role r's lock.
+func roleByte(r role) int64 {
+	if r == roleHost {
+		return lockHostByte
+	}
+	return lockGuestByte
+}
+
+// lockRole takes role r's lock, a write lock on its byte of fd, without
+// waiting. A lock held by another open file description gives EAGAIN or
+// EACCES.
+func lockRole(fd int, r role) error {
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: io.SeekStart, Start: roleByte(r), Len: 1}
 	return syscall.FcntlFlock(uintptr(fd), fOFDSetlk, &lk)
 }
 
-// unlockByte releases the lock on byte b of fd.
-func unlockByte(fd int, b int64) error {
-	lk := syscall.Flock_t{Type: syscall.F_UNLCK, Whence: io.SeekStart, Start: b, Len: 1}
+// unlockRole releases role r's lock on fd.
+func unlockRole(fd int, r role) error {
+	lk := syscall.Flock_t{Type: syscall.F_UNLCK, Whence: io.SeekStart, Start: roleByte(r), Len: 1}
 	return syscall.FcntlFlock(uintptr(fd), fOFDSetlk, &lk)
 }
 
-// byteLocked reports whether another open file description holds a lock on
-// byte b of fd, that is whether the peer owning that byte is alive.
-func byteLocked(fd int, b int64) (bool, error) {
-	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: io.SeekStart, Start: b, Len: 1}
+// roleLocked reports whether another open file description holds role r's
+// lock on fd, that is whether the peer in that role is alive.
+func roleLocked(fd int, r role) (bool, error) {
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: io.SeekStart, Start: roleByte(r), Len: 1}
 	if err := syscall.FcntlFlock(uintptr(fd), fOFDGetlk, &lk); err != nil {
 		return false, err
 	}
 	return lk.Type != syscall.F_UNLCK, nil
 }
 
-// lockBusy reports whether err from lockByte means another holder.
+// lockBusy reports whether err from lockRole means another holder.
 func lockBusy(err error) bool { return err == syscall.EAGAIN || err == syscall.EACCES }

@@ -204,7 +204,7 @@ func (g *Guest) hostGone() error {
 	if now-last < int64(g.opts.LivenessInterval) || !g.lastCheck.CompareAndSwap(last, now) {
 		return nil
 	}
-	alive, err := byteLocked(g.fd, lockHostByte)
+	alive, err := roleLocked(g.fd, roleHost)
 	if err != nil {
 		return fmt.Errorf("%w: checking the host lock: %v", ErrSystem, err)
 	}

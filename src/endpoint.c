@@ -76,7 +76,7 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
     if (a == SHMIPC_ATTACH_DETACHED)
       return SHMIPC_E_PEER_GONE;
     if (a == SHMIPC_ATTACH_ATTACHED &&
-        shmipc__lock_held(&ep->seg, SHMIPC_LOCK_GUEST_BYTE) == 0)
+        shmipc__lock_held(&ep->seg, SHMIPC__ROLE_GUEST) == 0)
       return SHMIPC_E_PEER_GONE;
     return SHMIPC_OK; /* no guest yet: calls wait for one, bounded by their timeout */
   }
@@ -92,7 +92,7 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
   /* A different nonce: the session was replaced under us. */
   if (h->session_nonce != ep->seg.nonce)
     return SHMIPC_E_PEER_GONE;
-  if (shmipc__lock_held(&ep->seg, SHMIPC_LOCK_HOST_BYTE) == 0)
+  if (shmipc__lock_held(&ep->seg, SHMIPC__ROLE_HOST) == 0)
     return SHMIPC_E_PEER_GONE;
   return SHMIPC_OK;
 }

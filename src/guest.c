@@ -109,7 +109,7 @@ int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
   }
   if (r != SHMIPC_OK)
     goto err_free;
-  r = shmipc__lock_take(&g->ep.seg, SHMIPC_LOCK_GUEST_BYTE);
+  r = shmipc__lock_take(&g->ep.seg, SHMIPC__ROLE_GUEST);
   if (r != SHMIPC_OK)
     goto err_seg;
   r = shmipc__ep_init(&g->ep, SHMIPC__ROLE_GUEST, cfg->spin_budget,

@@ -86,7 +86,8 @@ int shmipc_host_create(const shmipc_host_config *cfg, shmipc_host **out)
   if (r != SHMIPC_OK)
     goto err_seg;
   /* release: publishes the header written by shmipc__header_init(); pairs
-   * with the guest's validation of host_state in shmipc__seg_open(). */
+   * with the guest's acquire load of host_state in shmipc__seg_open(),
+   * after it mapped the segment. */
   shmipc__store_release32(&shmipc__hdr(&h->ep.seg)->host_state,
                           SHMIPC_HOST_READY);
   *out = h;
@@ -150,7 +151,7 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
      * lock before its attach CAS, so a held lock over the old word is
      * that guest arriving. An error of the check counts as alive, as in
      * shmipc__peer_check(). */
-    if (shmipc__lock_held(&h->ep.seg, SHMIPC_LOCK_GUEST_BYTE) != 0)
+    if (shmipc__lock_held(&h->ep.seg, SHMIPC__ROLE_GUEST) != 0)
       return SHMIPC_OK;
     /* Dead: wait for the next guest's attach CAS, which moves the epoch. */
     moved.value = v & moved.mask;

@@ -17,9 +17,9 @@
 /* Internal result: the segment is not there or not ready yet; attach
  * retries it until the connect timeout. Never returned to users. */
 #define SHMIPC__E_RETRY (-1000)
-/* Internal result: the segment's host died (its lock byte is free); attach
- * retries it until the connect timeout for a new host to replace the
- * segment, then reports SHMIPC_E_PEER_GONE. Never returned to users. */
+/* Internal result: the segment's host died (its liveness lock is free);
+ * attach retries it until the connect timeout for a new host to replace
+ * the segment, then reports SHMIPC_E_PEER_GONE. Never returned to users. */
 #define SHMIPC__E_NO_HOST (-1001)
 
 /* C11 thread-local storage; MSVC's C compiler spells it as a declspec. */
@@ -47,19 +47,20 @@ struct shmipc__geom {
   uint64_t segment_size;
 };
 
+/* The OS side of a segment, defined by segment_linux.c (the file) and
+ * segment_windows.c (mapping, mutexes, events). */
 struct shmipc__seg_os;
 
 /* A mapped segment (either role). */
 struct shmipc__seg {
-  int fd;                     /* Linux: the shared-memory file */
-  struct shmipc__seg_os *os;  /* Windows: mapping, mutexes, events */
+  struct shmipc__seg_os *os;
   uint8_t *base;
   struct shmipc__geom geom;
   uint64_t nonce;
   char path[SHMIPC_MAX_NAME_LEN + 16];
 };
 
-/* segment.c: portable geometry and header validation */
+/* segment.c: portable geometry, header validation and attach */
 int shmipc__name_valid(const char *name);
 int shmipc__geom_compute(uint32_t host_slots, uint32_t guest_slots,
                          uint32_t req_cap, uint32_t resp_cap,
@@ -69,6 +70,12 @@ int shmipc__header_validate(const struct shmipc_wire_header *h,
 void shmipc__header_init(struct shmipc_wire_header *h,
                          const struct shmipc__geom *g, uint64_t nonce,
                          uint32_t pid);
+/* Attach to segment @name as its guest (docs/PROTOCOL.md, "Validation"):
+ * SHMIPC__E_RETRY while it is missing or not ready, SHMIPC__E_NO_HOST
+ * when its host died, another negative code when it may not or cannot be
+ * used. The guest's liveness lock is not taken yet. */
+int shmipc__seg_open(const char *name, uint32_t guest_flags,
+                     struct shmipc__seg *out);
 
 static inline struct shmipc_wire_header *shmipc__hdr(const struct shmipc__seg *s)
 {
@@ -92,19 +99,46 @@ static inline uint8_t *shmipc__resp_buf(const struct shmipc__seg *s, uint32_t in
   return shmipc__req_buf(s, index) + shmipc__round64(s->geom.req_capacity);
 }
 
-/* segment_linux.c, segment_windows.c: OS side of segments and liveness
- * locks. @byte names a role's lock (SHMIPC_LOCK_HOST_BYTE or
- * SHMIPC_LOCK_GUEST_BYTE): a byte of the file on Linux, a named mutex on
- * Windows. */
+/* segment_linux.c, segment_windows.c: the OS side of segments and of the
+ * liveness locks, one per role, that the kernel drops when their holder
+ * dies (docs/PROTOCOL.md, "Liveness locks": a byte of the file on Linux, a
+ * named mutex on Windows). */
 int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
                        uint32_t mode, struct shmipc__seg *out);
-int shmipc__seg_open(const char *name, uint32_t guest_flags,
-                     struct shmipc__seg *out);
+/* Unmap, drop our liveness lock, close; also undoes a partial attach (any
+ * step after shmipc__seg_os_open()). */
 void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it);
-int shmipc__lock_take(const struct shmipc__seg *s, int byte);
-/* 1 when another open file description holds the lock on @byte, 0 when
- * not, negative on error. */
-int shmipc__lock_held(const struct shmipc__seg *s, int byte);
+/* Take @role's lock for as long as the segment stays open: SHMIPC_E_BUSY
+ * when a live holder has it. */
+int shmipc__lock_take(const struct shmipc__seg *s, enum shmipc__role role);
+/* 1 when another holder (a live peer) has @role's lock, 0 when not,
+ * negative on error. */
+int shmipc__lock_held(const struct shmipc__seg *s, enum shmipc__role role);
+
+/* The operations that shmipc__seg_open() runs, in its order. */
+/* Open segment @name (valid) read-write, never through a symbolic link,
+ * into s->os: SHMIPC__E_RETRY when it does not exist. Windows maps the
+ * whole segment here: it cannot read a mapping otherwise. */
+int shmipc__seg_os_open(const char *name, struct shmipc__seg *s);
+struct shmipc__seg_stat {
+  uint64_t size; /* bytes: the file's (Linux), the view's (whole pages) */
+  bool regular;  /* a regular file (always, on Windows) */
+  int mine;      /* 1: owned by this process's user, 0: not, negative: the
+                  * error finding out */
+};
+int shmipc__seg_os_stat(const struct shmipc__seg *s,
+                        struct shmipc__seg_stat *out);
+/* A private copy of the header, the segment holding at least that much. */
+int shmipc__seg_os_read_header(const struct shmipc__seg *s,
+                               struct shmipc_wire_header *out);
+/* Whether a segment whose stat gave @size holds exactly @segment_size
+ * bytes (Linux: equal; Windows: the view rounds it up to whole pages). */
+bool shmipc__seg_os_size_matches(uint64_t size, uint64_t segment_size);
+/* Reach the roles' locks: the file itself on Linux; on Windows the named
+ * mutexes, SHMIPC__E_NO_HOST when there are none (no host holds one). */
+int shmipc__lock_open(struct shmipc__seg *s);
+/* Map s->geom.segment_size bytes shared, read-write, at s->base. */
+int shmipc__seg_os_map(struct shmipc__seg *s);
 uint32_t shmipc__getpid(void);
 uint64_t shmipc__random64(void);
 

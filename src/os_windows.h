@@ -20,7 +20,9 @@ struct shmipc__holder;
 
 struct shmipc__seg_os {
   HANDLE map;                 /* the named file mapping */
-  HANDLE mutex[2];            /* liveness: [SHMIPC_LOCK_HOST_BYTE], [..GUEST..] */
+  void *view;                 /* all of it, mapped (the segment's base) */
+  uint64_t view_size;         /* bytes, whole pages */
+  HANDLE mutex[2];            /* liveness, by enum shmipc__role */
   struct shmipc__holder *held; /* the thread that holds our role's mutex */
   SECURITY_ATTRIBUTES sa;     /* owner-only unless the mode says otherwise */
   PSECURITY_DESCRIPTOR sd;
@@ -35,7 +37,8 @@ struct shmipc__seg_os {
  * word is not a wake-up word of the segment. */
 int shmipc__win_event_index(const struct shmipc__seg *s, const uint32_t *word,
                             uint32_t bit);
-/* The kernel object name "Local\shmipc-<name>[-<nonce>]-<suffix>". */
+/* segment_windows.c: the kernel object name
+ * "Local\shmipc-<name>[-<nonce>]-<suffix>". */
 void shmipc__win_object_name(wchar_t *out, size_t len, const char *name,
                              const uint64_t *nonce, const char *suffix);
 

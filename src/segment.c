@@ -1,11 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Segment geometry and header validation: the portable half of segments.
- * Every value read from a peer's header is checked here before use.
+ * Segment geometry, header validation and the guest's attach: the portable
+ * half of segments. Every value read from a peer's header is checked here
+ * before use.
+ *
+ * This file depends on the OS operations of segment_linux.c and
+ * segment_windows.c (declared in internal.h):
+ *   shmipc__seg_os_open, shmipc__seg_os_stat, shmipc__seg_os_read_header,
+ *   shmipc__seg_os_size_matches, shmipc__seg_os_map, shmipc__seg_close,
+ *   shmipc__lock_open, shmipc__lock_held.
  */
 #include <string.h>
 
+#include "atomic.h"
 #include "internal.h"
+
+_Static_assert(offsetof(struct shmipc_wire_header, host_state) ==
+                   SHMIPC_CACHE_LINE,
+               "line 0 is the header's first cache line");
 
 int shmipc__name_valid(const char *name)
 {
@@ -107,4 +119,89 @@ void shmipc__header_init(struct shmipc_wire_header *h,
   h->segment_size = g->segment_size;
   h->session_nonce = nonce;
   h->host_pid = pid;
+}
+
+/* Attach, in the order docs/PROTOCOL.md ("Validation") gives, as the Go
+ * guest's attach() (go/guest.go) does. The header is validated as a
+ * private copy before the segment is mapped; once mapped, the acquire
+ * load of host_state makes line 0 the host's published one, which must
+ * still be the copy that was validated. */
+int shmipc__seg_open(const char *name, uint32_t guest_flags,
+                     struct shmipc__seg *out)
+{
+  struct shmipc_wire_header h;
+  struct shmipc__seg_stat st;
+  struct shmipc__seg s;
+  uint64_t size;
+  uint32_t state;
+  int r;
+
+  if (!shmipc__name_valid(name))
+    return SHMIPC_E_NAME;
+  memset(&s, 0, sizeof s);
+  r = shmipc__seg_os_open(name, &s);
+  if (r != SHMIPC_OK)
+    return r;
+  r = shmipc__seg_os_stat(&s, &st);
+  if (r != SHMIPC_OK)
+    goto err;
+  if (!st.regular) {
+    r = SHMIPC_E_ACCESS;
+    goto err;
+  }
+  if (st.mine != 1 && !(guest_flags & SHMIPC_GUEST_F_ALLOW_OTHER_USER)) {
+    r = st.mine < 0 ? st.mine : SHMIPC_E_ACCESS;
+    goto err;
+  }
+  if (st.size < sizeof h) {
+    /* The host has created but not yet sized it. */
+    r = SHMIPC__E_RETRY;
+    goto err;
+  }
+  r = shmipc__seg_os_read_header(&s, &h);
+  if (r != SHMIPC_OK)
+    goto err;
+  /* What the segment holds: the file's size on Linux; on Windows the
+   * view's whole pages may round up the section that h claims. */
+  size = st.size;
+  if (shmipc__seg_os_size_matches(st.size, h.segment_size))
+    size = h.segment_size;
+  r = shmipc__header_validate(&h, size, &s.geom);
+  if (r != SHMIPC_OK)
+    goto err;
+  /* A segment whose host died (its lock free) has nobody to serve:
+   * attaching would only end in PEER_GONE at the first liveness check.
+   * Wait instead for the next host, which replaces it - as the Go guest
+   * does (go/guest.go, errHostAbsent). */
+  r = shmipc__lock_open(&s);
+  if (r != SHMIPC_OK)
+    goto err;
+  r = shmipc__lock_held(&s, SHMIPC__ROLE_HOST);
+  if (r <= 0) {
+    r = r == 0 ? SHMIPC__E_NO_HOST : r;
+    goto err;
+  }
+  s.nonce = h.session_nonce;
+  r = shmipc__seg_os_map(&s);
+  if (r != SHMIPC_OK)
+    goto err;
+  /* acquire: pairs with the host's release store of READY in
+   * shmipc_host_create() (or of CLOSED in shmipc_host_destroy()). Line 0,
+   * written before READY and never after, must be exactly the copy that
+   * was validated. */
+  state = shmipc__load_acquire32(&shmipc__hdr(&s)->host_state);
+  if (state != SHMIPC_HOST_READY) {
+    r = state == SHMIPC_HOST_CLOSED ? SHMIPC_E_PEER_GONE : SHMIPC_E_CORRUPT;
+    goto err;
+  }
+  if (memcmp(s.base, &h, SHMIPC_CACHE_LINE) != 0) {
+    r = SHMIPC_E_CORRUPT;
+    goto err;
+  }
+  *out = s;
+  return SHMIPC_OK;
+
+err:
+  shmipc__seg_close(&s, false);
+  return r;
 }

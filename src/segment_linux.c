@@ -2,12 +2,14 @@
 /*
  * Linux side of segments: POSIX shared memory objects under /dev/shm,
  * created exclusive, and open-file-description (OFD) locks as liveness
- * facts (docs/PROTOCOL.md, "Liveness locks").
+ * facts (docs/PROTOCOL.md, "Liveness locks"). The guest's attach runs
+ * over the operations below from segment.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -16,6 +18,13 @@
 #include <unistd.h>
 
 #include "internal.h"
+
+/* Liveness locks are open-file-description locks: they belong to the open
+ * file, so two opens in one process conflict like two processes do, and
+ * the kernel drops them when the last reference to the open file goes. */
+struct shmipc__seg_os {
+  int fd; /* the shared-memory file */
+};
 
 static int seg_path(const char *name, char *buf, size_t len)
 {
@@ -44,36 +53,44 @@ static int errno_code(int e)
   }
 }
 
-static void lock_byte(struct flock *fl, int byte)
+/* A role's lock is one byte of the file (docs/PROTOCOL.md). */
+static void lock_byte(struct flock *fl, enum shmipc__role role)
 {
   memset(fl, 0, sizeof *fl);
   fl->l_type = F_WRLCK;
   fl->l_whence = SEEK_SET;
-  fl->l_start = byte;
+  fl->l_start = role == SHMIPC__ROLE_HOST ? SHMIPC_LOCK_HOST_BYTE
+                                         : SHMIPC_LOCK_GUEST_BYTE;
   fl->l_len = 1;
   fl->l_pid = 0; /* required for OFD locks */
 }
 
-int shmipc__lock_take(const struct shmipc__seg *s, int byte)
+int shmipc__lock_take(const struct shmipc__seg *s, enum shmipc__role role)
 {
   struct flock fl;
 
-  lock_byte(&fl, byte);
-  if (fcntl(s->fd, F_OFD_SETLK, &fl) == 0)
+  lock_byte(&fl, role);
+  if (fcntl(s->os->fd, F_OFD_SETLK, &fl) == 0)
     return SHMIPC_OK;
   return errno == EAGAIN || errno == EACCES ? SHMIPC_E_BUSY : SHMIPC_E_SYSTEM;
 }
 
-int shmipc__lock_held(const struct shmipc__seg *s, int byte)
+int shmipc__lock_held(const struct shmipc__seg *s, enum shmipc__role role)
 {
   struct flock fl;
 
   /* Our own description's lock never conflicts with itself, so asking
    * about the peer's byte reports only the peer's lock. */
-  lock_byte(&fl, byte);
-  if (fcntl(s->fd, F_OFD_GETLK, &fl) != 0)
+  lock_byte(&fl, role);
+  if (fcntl(s->os->fd, F_OFD_GETLK, &fl) != 0)
     return SHMIPC_E_SYSTEM;
   return fl.l_type != F_UNLCK;
+}
+
+int shmipc__lock_open(struct shmipc__seg *s)
+{
+  (void)s; /* the locks are bytes of the file, open already */
+  return SHMIPC_OK;
 }
 
 uint32_t shmipc__getpid(void)
@@ -121,15 +138,16 @@ static int still_named(const char *path, int fd)
  * else can unlink the file we checked, so check-then-unlink is safe. */
 static int reap_stale(const char *path)
 {
-  struct shmipc__seg old;
+  struct shmipc__seg_os os;
+  struct shmipc__seg old = {.os = &os};
   int r;
 
-  old.fd = shm_open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
-  if (old.fd < 0)
+  os.fd = shm_open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (os.fd < 0)
     return errno == ENOENT ? SHMIPC_OK : errno_code(errno);
-  r = shmipc__lock_take(&old, SHMIPC_LOCK_HOST_BYTE);
+  r = shmipc__lock_take(&old, SHMIPC__ROLE_HOST);
   if (r == SHMIPC_OK) {
-    r = still_named(path, old.fd);
+    r = still_named(path, os.fd);
     if (r == 1 && shm_unlink(path) != 0 && errno != ENOENT)
       r = errno_code(errno);
     else if (r >= 0)
@@ -137,7 +155,7 @@ static int reap_stale(const char *path)
   } else if (r == SHMIPC_E_BUSY) {
     r = SHMIPC_E_EXISTS;
   }
-  close(old.fd);
+  close(os.fd);
   return r;
 }
 
@@ -149,22 +167,27 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
   void *p;
 
   memset(&s, 0, sizeof s);
-  s.fd = -1;
   r = seg_path(name, s.path, sizeof s.path);
   if (r != SHMIPC_OK)
     return r;
+  s.os = malloc(sizeof *s.os);
+  if (s.os == NULL)
+    return SHMIPC_E_NOMEM;
 
   for (tries = 0;; tries++) {
+    r = SHMIPC_E_EXISTS; /* others keep winning the name */
     if (tries >= 16)
-      return SHMIPC_E_EXISTS; /* others keep winning the name */
-    s.fd = shm_open(s.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    (mode_t)mode);
-    if (s.fd < 0) {
+      goto err_free;
+    s.os->fd = shm_open(s.path,
+                        O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        (mode_t)mode);
+    if (s.os->fd < 0) {
+      r = errno_code(errno);
       if (errno != EEXIST)
-        return errno_code(errno);
+        goto err_free;
       r = reap_stale(s.path);
       if (r != SHMIPC_OK)
-        return r;
+        goto err_free;
       continue;
     }
     /* Until we hold the host lock our new file looks like a dead host's
@@ -173,28 +196,27 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
      * to our file: the file is unreachable, so drop it - never unlink by
      * name here, the name may be another host's now - and start over.
      * Once we hold the lock and the name is ours, nobody unlinks it. */
-    r = shmipc__lock_take(&s, SHMIPC_LOCK_HOST_BYTE);
+    r = shmipc__lock_take(&s, SHMIPC__ROLE_HOST);
     if (r == SHMIPC_OK)
-      r = still_named(s.path, s.fd);
+      r = still_named(s.path, s.os->fd);
     else if (r == SHMIPC_E_BUSY)
       r = 0;
     if (r == 1)
       break;
-    close(s.fd);
-    s.fd = -1;
+    close(s.os->fd);
     if (r < 0)
-      return r;
+      goto err_free;
   }
   /* From here we hold the lock on the file the name leads to: unlinking
    * by name on error removes our own file. */
   /* shm_open applied the umask; the configured mode is what we promise. */
-  if (fchmod(s.fd, (mode_t)mode) != 0 ||
-      ftruncate(s.fd, (off_t)g->segment_size) != 0) {
+  if (fchmod(s.os->fd, (mode_t)mode) != 0 ||
+      ftruncate(s.os->fd, (off_t)g->segment_size) != 0) {
     r = errno_code(errno);
     goto err_unlink;
   }
   p = mmap(NULL, (size_t)g->segment_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-           s.fd, 0);
+           s.os->fd, 0);
   if (p == MAP_FAILED) {
     r = errno_code(errno);
     goto err_unlink;
@@ -207,79 +229,67 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
 
 err_unlink:
   shm_unlink(s.path);
-  close(s.fd);
+  close(s.os->fd);
+err_free:
+  free(s.os);
   return r;
 }
 
-int shmipc__seg_open(const char *name, uint32_t guest_flags,
-                     struct shmipc__seg *out)
+int shmipc__seg_os_open(const char *name, struct shmipc__seg *s)
 {
-  struct shmipc_wire_header h;
-  struct shmipc__seg s;
-  struct stat st;
-  ssize_t n;
-  void *p;
-  int r;
+  int r = seg_path(name, s->path, sizeof s->path);
 
-  memset(&s, 0, sizeof s);
-  r = seg_path(name, s.path, sizeof s.path);
   if (r != SHMIPC_OK)
     return r;
-  s.fd = shm_open(s.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
-  if (s.fd < 0)
-    return errno == ENOENT ? SHMIPC__E_RETRY : errno_code(errno);
-  if (fstat(s.fd, &st) != 0) {
-    r = SHMIPC_E_SYSTEM;
-    goto err_close;
+  s->os = malloc(sizeof *s->os);
+  if (s->os == NULL)
+    return SHMIPC_E_NOMEM;
+  s->os->fd = shm_open(s->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (s->os->fd < 0) {
+    r = errno == ENOENT ? SHMIPC__E_RETRY : errno_code(errno);
+    free(s->os);
+    s->os = NULL;
+    return r;
   }
-  if (!S_ISREG(st.st_mode)) {
-    r = SHMIPC_E_ACCESS;
-    goto err_close;
-  }
-  if (st.st_uid != geteuid() &&
-      !(guest_flags & SHMIPC_GUEST_F_ALLOW_OTHER_USER)) {
-    r = SHMIPC_E_ACCESS;
-    goto err_close;
-  }
-  if ((uint64_t)st.st_size < sizeof h) {
-    /* The host has created but not yet sized it. */
-    r = SHMIPC__E_RETRY;
-    goto err_close;
-  }
-  /* Validate a private copy before mapping anything. */
-  n = pread(s.fd, &h, sizeof h, 0);
-  if (n != (ssize_t)sizeof h) {
-    r = SHMIPC_E_SYSTEM;
-    goto err_close;
-  }
-  r = shmipc__header_validate(&h, (uint64_t)st.st_size, &s.geom);
-  if (r != SHMIPC_OK)
-    goto err_close;
-  /* A segment whose host died (host byte unlocked) has nobody to serve:
-   * attaching would only end in PEER_GONE at the first liveness check.
-   * Wait instead for the next host, which replaces it - as the Go guest
-   * does (go/guest.go, errHostAbsent). */
-  r = shmipc__lock_held(&s, SHMIPC_LOCK_HOST_BYTE);
-  if (r == 0) {
-    r = SHMIPC__E_NO_HOST;
-    goto err_close;
-  }
-  if (r < 0)
-    goto err_close;
-  s.nonce = h.session_nonce;
-  p = mmap(NULL, (size_t)s.geom.segment_size, PROT_READ | PROT_WRITE,
-           MAP_SHARED, s.fd, 0);
-  if (p == MAP_FAILED) {
-    r = errno_code(errno);
-    goto err_close;
-  }
-  s.base = p;
-  *out = s;
   return SHMIPC_OK;
+}
 
-err_close:
-  close(s.fd);
-  return r;
+int shmipc__seg_os_stat(const struct shmipc__seg *s,
+                        struct shmipc__seg_stat *out)
+{
+  struct stat st;
+
+  if (fstat(s->os->fd, &st) != 0)
+    return SHMIPC_E_SYSTEM;
+  out->size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
+  out->regular = S_ISREG(st.st_mode);
+  out->mine = st.st_uid == geteuid();
+  return SHMIPC_OK;
+}
+
+int shmipc__seg_os_read_header(const struct shmipc__seg *s,
+                               struct shmipc_wire_header *out)
+{
+  /* Read, not mapped: nothing is mapped before the header is validated. */
+  if (pread(s->os->fd, out, sizeof *out, 0) != (ssize_t)sizeof *out)
+    return SHMIPC_E_SYSTEM;
+  return SHMIPC_OK;
+}
+
+bool shmipc__seg_os_size_matches(uint64_t size, uint64_t segment_size)
+{
+  return size == segment_size;
+}
+
+int shmipc__seg_os_map(struct shmipc__seg *s)
+{
+  void *p = mmap(NULL, (size_t)s->geom.segment_size, PROT_READ | PROT_WRITE,
+                 MAP_SHARED, s->os->fd, 0);
+
+  if (p == MAP_FAILED)
+    return errno_code(errno);
+  s->base = p;
+  return SHMIPC_OK;
 }
 
 void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it)
@@ -290,7 +300,9 @@ void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it)
   if (unlink_it)
     shm_unlink(s->path);
   /* Closing the descriptor drops our liveness lock. */
-  if (s->fd >= 0)
-    close(s->fd);
-  s->fd = -1;
+  if (s->os != NULL) {
+    close(s->os->fd);
+    free(s->os);
+  }
+  s->os = NULL;
 }

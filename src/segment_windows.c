@@ -3,7 +3,8 @@
  * Windows side of segments (docs/PROTOCOL.md, "Windows"): a named,
  * pagefile-backed file mapping in the session's Local\ namespace, a named
  * mutex per role as the liveness lock, and the security descriptor that
- * keeps both to the creating user.
+ * keeps both to the creating user. The guest's attach runs over the
+ * operations below from segment.c.
  *
  * Mutexes belong to threads, not processes: a mutex whose owning thread
  * ends is abandoned even if its process lives on. So a role's mutex is
@@ -27,7 +28,27 @@
  * notices, within its liveness interval, that its host died. */
 #define STALE_WAIT_NS INT64_C(2000000000)
 
+/* Object names by role (enum shmipc__role). */
 static const char *const role_suffix[2] = {"host", "guest"};
+
+void shmipc__win_object_name(wchar_t *out, size_t len, const char *name,
+                             const uint64_t *nonce, const char *suffix)
+{
+  char buf[SHMIPC__WIN_NAME_MAX];
+  size_t i;
+
+  if (nonce != NULL)
+    snprintf(buf, sizeof buf, "Local\\shmipc-%s-%016llx-%s", name,
+             (unsigned long long)*nonce, suffix);
+  else if (suffix != NULL)
+    snprintf(buf, sizeof buf, "Local\\shmipc-%s-%s", name, suffix);
+  else
+    snprintf(buf, sizeof buf, "Local\\shmipc-%s", name);
+  /* Names are ASCII ([A-Za-z0-9._-], checked by shmipc__name_valid()). */
+  for (i = 0; i + 1 < len && buf[i] != '\0'; i++)
+    out[i] = (wchar_t)buf[i];
+  out[i] = L'\0';
+}
 
 struct shmipc__holder {
   HANDLE mutex;
@@ -68,17 +89,17 @@ static void holder_free(struct shmipc__holder *h)
   free(h);
 }
 
-int shmipc__lock_take(const struct shmipc__seg *s, int byte)
+int shmipc__lock_take(const struct shmipc__seg *s, enum shmipc__role role)
 {
   struct shmipc__holder *h;
   int r;
 
-  if (s->os == NULL || s->os->held != NULL || s->os->mutex[byte] == NULL)
+  if (s->os == NULL || s->os->held != NULL || s->os->mutex[role] == NULL)
     return SHMIPC_E_SYSTEM;
   h = calloc(1, sizeof *h);
   if (h == NULL)
     return SHMIPC_E_NOMEM;
-  h->mutex = s->os->mutex[byte];
+  h->mutex = s->os->mutex[role];
   h->ready = CreateEventW(NULL, TRUE, FALSE, NULL);
   h->release = CreateEventW(NULL, TRUE, FALSE, NULL);
   if (h->ready == NULL || h->release == NULL) {
@@ -101,9 +122,9 @@ int shmipc__lock_take(const struct shmipc__seg *s, int byte)
   return SHMIPC_OK;
 }
 
-int shmipc__lock_held(const struct shmipc__seg *s, int byte)
+int shmipc__lock_held(const struct shmipc__seg *s, enum shmipc__role role)
 {
-  HANDLE m = s->os != NULL ? s->os->mutex[byte] : NULL;
+  HANDLE m = s->os != NULL ? s->os->mutex[role] : NULL;
   DWORD r;
 
   if (m == NULL)
@@ -260,6 +281,10 @@ static void os_free(struct shmipc__seg_os *os)
 
   if (os == NULL)
     return;
+  /* Releasing the role's mutex is the detach of the liveness lock, after
+   * the view is gone, as on Linux. */
+  if (os->view != NULL)
+    UnmapViewOfFile(os->view);
   if (os->held != NULL)
     holder_free(os->held);
   for (i = 0; i < os->n_events; i++)
@@ -283,7 +308,7 @@ static int open_mutexes(struct shmipc__seg_os *os, bool create)
   wchar_t name[SHMIPC__WIN_NAME_MAX];
   int k;
 
-  for (k = 0; k < 2; k++) {
+  for (k = SHMIPC__ROLE_HOST; k <= SHMIPC__ROLE_GUEST; k++) {
     shmipc__win_object_name(name, SHMIPC__WIN_NAME_MAX, os->name, NULL,
                             role_suffix[k]);
     os->mutex[k] = create ? CreateMutexW(&os->sa, FALSE, name)
@@ -305,7 +330,6 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
   int r;
 
   memset(&s, 0, sizeof s);
-  s.fd = -1;
   if (!shmipc__name_valid(name))
     return SHMIPC_E_NAME;
   s.os = os_new(name);
@@ -318,7 +342,7 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
   if (r != SHMIPC_OK)
     goto err;
   /* The host mutex is the name's ownership: a live host holds it. */
-  r = shmipc__lock_take(&s, SHMIPC_LOCK_HOST_BYTE);
+  r = shmipc__lock_take(&s, SHMIPC__ROLE_HOST);
   if (r != SHMIPC_OK) {
     r = r == SHMIPC_E_BUSY ? SHMIPC_E_EXISTS : r;
     goto err;
@@ -347,12 +371,14 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
     }
     Sleep(5);
   }
-  s.base = MapViewOfFile(s.os->map, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0,
-                         (SIZE_T)g->segment_size);
-  if (s.base == NULL) {
+  s.os->view = MapViewOfFile(s.os->map, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0,
+                             (SIZE_T)g->segment_size);
+  if (s.os->view == NULL) {
     r = win_code(GetLastError());
     goto err;
   }
+  s.os->view_size = g->segment_size;
+  s.base = s.os->view;
   s.geom = *g;
   s.nonce = shmipc__random64();
   r = events_alloc(s.os, g);
@@ -363,113 +389,106 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
   return SHMIPC_OK;
 
 err:
-  if (s.base != NULL)
-    UnmapViewOfFile(s.base);
   os_free(s.os);
   return r;
 }
 
-int shmipc__seg_open(const char *name, uint32_t guest_flags,
-                     struct shmipc__seg *out)
+int shmipc__seg_os_open(const char *name, struct shmipc__seg *s)
 {
   wchar_t wname[SHMIPC__WIN_NAME_MAX];
-  struct shmipc_wire_header h;
+  struct shmipc__seg_os *os = os_new(name);
   MEMORY_BASIC_INFORMATION mbi;
-  struct shmipc__seg s;
-  SYSTEM_INFO si;
-  uint64_t size, page;
   int r;
 
-  memset(&s, 0, sizeof s);
-  s.fd = -1;
-  if (!shmipc__name_valid(name))
-    return SHMIPC_E_NAME;
-  s.os = os_new(name);
-  if (s.os == NULL)
+  if (os == NULL)
     return SHMIPC_E_NOMEM;
   shmipc__win_object_name(wname, SHMIPC__WIN_NAME_MAX, name, NULL, NULL);
-  s.os->map = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE | READ_CONTROL,
-                               FALSE, wname);
-  if (s.os->map == NULL) {
+  os->map = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE | READ_CONTROL,
+                             FALSE, wname);
+  if (os->map == NULL) {
     r = win_code(GetLastError());
     r = r == SHMIPC_E_NOT_FOUND ? SHMIPC__E_RETRY : r;
     goto err;
   }
-  if (!(guest_flags & SHMIPC_GUEST_F_ALLOW_OTHER_USER)) {
-    r = owned_by_me(s.os->map);
-    if (r <= 0) {
-      r = r == 0 ? SHMIPC_E_ACCESS : r;
-      goto err;
-    }
-  }
-  /* Windows cannot read a mapping without mapping it: map it whole, then
-   * validate a private copy of the header against the view's size. */
-  s.base = MapViewOfFile(s.os->map, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0);
-  if (s.base == NULL) {
+  /* Windows cannot read a mapping without mapping it: map it whole; the
+   * header is validated as a private copy before anything else is used. */
+  os->view = MapViewOfFile(os->map, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0);
+  if (os->view == NULL) {
     r = win_code(GetLastError());
     goto err;
   }
-  if (VirtualQuery(s.base, &mbi, sizeof mbi) != sizeof mbi) {
+  if (VirtualQuery(os->view, &mbi, sizeof mbi) != sizeof mbi) {
     r = SHMIPC_E_SYSTEM;
     goto err;
   }
-  size = mbi.RegionSize;
-  if (size < sizeof h) {
-    r = SHMIPC_E_CORRUPT;
-    goto err;
-  }
-  memcpy(&h, s.base, sizeof h);
-  /* A view covers whole pages: the section is the header's size if that
-   * rounds up to the view. */
-  GetSystemInfo(&si);
-  page = si.dwPageSize;
-  if (h.segment_size <= size && h.segment_size > size - page)
-    size = h.segment_size;
-  r = shmipc__header_validate(&h, size, &s.geom);
-  if (r != SHMIPC_OK)
-    goto err;
-  r = open_mutexes(s.os, false);
-  if (r == SHMIPC_E_NOT_FOUND) {
-    r = SHMIPC__E_NO_HOST; /* nobody holds a handle: no host */
-    goto err;
-  }
-  if (r != SHMIPC_OK)
-    goto err;
-  /* A dead host's segment: wait for the next host (as on Linux). */
-  r = shmipc__lock_held(&s, SHMIPC_LOCK_HOST_BYTE);
-  if (r == 0) {
-    r = SHMIPC__E_NO_HOST;
-    goto err;
-  }
-  if (r < 0)
-    goto err;
-  s.nonce = h.session_nonce;
-  r = events_alloc(s.os, &s.geom);
-  if (r != SHMIPC_OK)
-    goto err;
-  /* Events the guest creates first get the default descriptor of its
-   * (the same) user; the host's are owner-only. */
-  s.os->sa.nLength = sizeof s.os->sa;
-  snprintf(s.path, sizeof s.path, "Local\\shmipc-%s", name);
-  *out = s;
+  os->view_size = mbi.RegionSize;
+  snprintf(s->path, sizeof s->path, "Local\\shmipc-%s", name);
+  s->os = os;
   return SHMIPC_OK;
 
 err:
-  if (s.base != NULL)
-    UnmapViewOfFile(s.base);
-  os_free(s.os);
+  os_free(os);
   return r;
+}
+
+int shmipc__seg_os_stat(const struct shmipc__seg *s,
+                        struct shmipc__seg_stat *out)
+{
+  out->size = s->os->view_size;
+  out->regular = true;
+  out->mine = owned_by_me(s->os->map);
+  return SHMIPC_OK;
+}
+
+int shmipc__seg_os_read_header(const struct shmipc__seg *s,
+                               struct shmipc_wire_header *out)
+{
+  if (s->os->view_size < sizeof *out)
+    return SHMIPC_E_CORRUPT;
+  memcpy(out, s->os->view, sizeof *out);
+  return SHMIPC_OK;
+}
+
+bool shmipc__seg_os_size_matches(uint64_t size, uint64_t segment_size)
+{
+  SYSTEM_INFO si;
+
+  /* A view covers whole pages: the section is @segment_size if that
+   * rounds up to the view. */
+  GetSystemInfo(&si);
+  return segment_size <= size && segment_size > size - si.dwPageSize;
+}
+
+int shmipc__lock_open(struct shmipc__seg *s)
+{
+  int r = open_mutexes(s->os, false);
+
+  return r == SHMIPC_E_NOT_FOUND ? SHMIPC__E_NO_HOST : r; /* nobody holds a
+                                                           * handle: no host */
+}
+
+int shmipc__seg_os_map(struct shmipc__seg *s)
+{
+  int r;
+
+  /* Mapped whole at open; validation matched the view to the geometry. */
+  if (s->geom.segment_size > s->os->view_size)
+    return SHMIPC_E_CORRUPT;
+  r = events_alloc(s->os, &s->geom);
+  if (r != SHMIPC_OK)
+    return r;
+  /* Events the guest creates first get the default descriptor of its
+   * (the same) user; the host's are owner-only. */
+  s->os->sa.nLength = sizeof s->os->sa;
+  s->base = s->os->view;
+  return SHMIPC_OK;
 }
 
 void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it)
 {
   /* Named objects go away with their last handle: nothing to unlink. */
   (void)unlink_it;
-  if (s->base != NULL)
-    UnmapViewOfFile(s->base);
-  s->base = NULL;
-  /* Releasing the role's mutex (in os_free) is the detach of the
-   * liveness lock, after the view is gone, as on Linux. */
+  s->base = NULL; /* the view is the OS side's (os_free) */
   os_free(s->os);
   s->os = NULL;
 }

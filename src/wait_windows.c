@@ -71,25 +71,6 @@ void shmipc__futex_wake(uint32_t *word)
   WakeByAddressAll(word);
 }
 
-void shmipc__win_object_name(wchar_t *out, size_t len, const char *name,
-                             const uint64_t *nonce, const char *suffix)
-{
-  char buf[SHMIPC__WIN_NAME_MAX];
-  size_t i;
-
-  if (nonce != NULL)
-    snprintf(buf, sizeof buf, "Local\\shmipc-%s-%016llx-%s", name,
-             (unsigned long long)*nonce, suffix);
-  else if (suffix != NULL)
-    snprintf(buf, sizeof buf, "Local\\shmipc-%s-%s", name, suffix);
-  else
-    snprintf(buf, sizeof buf, "Local\\shmipc-%s", name);
-  /* Names are ASCII ([A-Za-z0-9._-], checked by shmipc__name_valid()). */
-  for (i = 0; i + 1 < len && buf[i] != '\0'; i++)
-    out[i] = (wchar_t)buf[i];
-  out[i] = L'\0';
-}
-
 int shmipc__win_event_index(const struct shmipc__seg *s, const uint32_t *word,
                             uint32_t bit)
 {
