@@ -22,9 +22,20 @@ const (
 	// parkedPrealloc bounds the parked ranges allocated at STREAM_START;
 	// a stream that parks more grows its list.
 	parkedPrealloc = 64
-	// spareMin is the smallest buffer Recycle keeps: below it, allocating
-	// and zeroing a new one costs little.
+	// spareMin is the smallest buffer kept as the spare (Recycle, or a
+	// dropped stream's): below it, allocating and zeroing a new one costs
+	// little.
 	spareMin = 4 << 20
+	// A stream shorter than blockSize is reassembled in a block of
+	// blockSize bytes, taken from a pool of at most blockPool blocks, and
+	// its bytes are copied out to a buffer of their own at delivery. The
+	// blocks are reused, never left to the garbage collector, so short
+	// streams opened and abandoned make no garbage; every longer buffer is
+	// at least blockSize and gives back its pages when it is discarded
+	// (releasePages), so that what stays resident of a discarded buffer is
+	// at most its last partial page, under 1/16 of it.
+	blockSize = 64 << 10
+	blockPool = 16
 	// Streams of streamingTotal bytes or more are larger than the caches:
 	// their chunks of streamingMin bytes or more are copied with streaming
 	// stores (copyStreaming), as the C receiver does.
@@ -34,6 +45,18 @@ const (
 
 // StreamLimits bounds what a peer can make a Reassembler hold
 // (docs/PROTOCOL.md, "Receiver limits").
+//
+// MaxTotal bounds the resident memory too. On Linux the memory a
+// Reassembler holds for streams (open, dropped, kept for reuse, discarded
+// and not yet collected) stays within 1.1 x MaxTotal + 64 KiB x
+// (MaxStreams + 16) with the garbage collector's default pacing
+// (GOGC=100): a stream's buffer is reused for the next stream of the same
+// length or its pages go back to the kernel when it is dropped, and short
+// streams are reassembled in pooled 64 KiB blocks. A delivered buffer is
+// the StreamFunc's from then on and counts no more; one that is dropped
+// rather than given back with Recycle waits for the garbage collector. On
+// other systems a discarded buffer's memory waits for the garbage
+// collector too, and the process may hold about twice MaxTotal.
 type StreamLimits struct {
 	MaxStream   uint64        // largest advertised total accepted, in bytes
 	MaxTotal    uint64        // sum of the totals of open streams, in bytes
@@ -131,9 +154,9 @@ type StreamStats struct {
 	Reserved uint64
 	// PeakReserved is the largest Reserved + Cached seen.
 	PeakReserved uint64
-	// Cached is the length of a recycled buffer kept for a next stream of
-	// the same length (see Recycle). Reserved + Cached never exceeds
-	// MaxTotal.
+	// Cached is the length of a buffer kept for a next stream of the same
+	// length: a recycled one (see Recycle) or a dropped stream's.
+	// Reserved + Cached never exceeds MaxTotal.
 	Cached uint64
 	// Delivered counts streams handed to the StreamFunc and accepted.
 	Delivered uint64
@@ -188,6 +211,11 @@ type Reassembler struct {
 	// most IdleTimeout after spareAt; reserved + len(spare) <= MaxTotal.
 	spare   []byte
 	spareAt time.Duration
+	// blocks are the free blocks for streams shorter than blockSize, at
+	// most blockPool; records are free stream records. Both are reused so
+	// that a stream opened and abandoned allocates nothing.
+	blocks  [][]byte
+	records []*stream
 	// idleFloor is at most the last-activity time of every open stream, so
 	// the sweep can skip its scan while now - idleFloor <= IdleTimeout.
 	idleFloor time.Duration
@@ -237,21 +265,17 @@ func (r *Reassembler) Stats() StreamStats {
 // uses, not even through another slice. The Reassembler may keep it
 // (one buffer of 4 MiB or more, counted against MaxTotal, for at most
 // IdleTimeout) and hand it, every byte overwritten, to a later stream of
-// the same length instead of allocating and zeroing a new one. Calling it
-// is optional; a buffer not recycled is left to the garbage collector.
+// the same length instead of allocating and zeroing a new one; a buffer
+// of 4 MiB or more that it does not keep gives back its pages at once
+// (Linux) and reads as zeros. Calling it is optional; a buffer not
+// recycled is left to the garbage collector.
 func (r *Reassembler) Recycle(buf []byte) {
 	if uint64(len(buf)) < spareMin {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if uint64(len(buf)) > r.lim.MaxTotal-r.reserved {
-		return
-	}
-	r.spare, r.spareAt = buf[:len(buf):len(buf)], r.now()
-	if r.reserved+uint64(len(buf)) > r.peak {
-		r.peak = r.reserved + uint64(len(buf))
-	}
+	r.retireLocked(buf[:len(buf):len(buf)])
 }
 
 // Handle is the Reassembler's Handler. It answers MsgStreamStart and
@@ -354,24 +378,28 @@ func (r *Reassembler) start(req []byte) (StreamReason, StreamState) {
 	// it is opening the stream counts as open for DUPLICATE, TOO_MANY and
 	// the budget, and chunks for it are UNKNOWN (a sender waits for the
 	// START answer before it sends chunks).
-	s := &stream{id: h.id, total: h.total, appType: h.appType, opening: true, last: now}
+	s := r.recordLocked()
+	*s = stream{id: h.id, total: h.total, appType: h.appType, opening: true, last: now, parked: s.parked[:0]}
 	r.streams[h.id] = s
 	r.open++
 	var buf []byte
-	if uint64(len(r.spare)) == h.total {
+	switch {
+	case h.total < blockSize:
+		if n := len(r.blocks); n > 0 {
+			buf, r.blocks = r.blocks[n-1], r.blocks[:n-1]
+		}
+	case uint64(len(r.spare)) == h.total:
 		buf, r.spare = r.spare, nil // its length was counted already
-	} else if uint64(len(r.spare)) > r.lim.MaxTotal-r.reserved-h.total {
-		r.spare = nil // the new buffer and the spare would not both fit
+	}
+	if uint64(len(r.spare)) > r.lim.MaxTotal-r.reserved-h.total {
+		releasePages(r.spare) // the new buffer and the spare would not both fit
+		r.spare = nil
 	}
 	r.reserveLocked(h.total)
 	r.mu.Unlock()
 
 	if buf == nil {
-		buf = allocStream(h.total)
-	}
-	var parked []span
-	if buf != nil {
-		parked = make([]span, 0, minInt(r.lim.MaxParked, parkedPrealloc))
+		buf = allocStream(maxU64(h.total, blockSize))
 	}
 
 	r.mu.Lock()
@@ -379,15 +407,26 @@ func (r *Reassembler) start(req []byte) (StreamReason, StreamState) {
 		delete(r.streams, h.id)
 		r.open--
 		r.reserved -= h.total
+		r.records = append(r.records, s)
 		r.mu.Unlock()
 		return StreamNoMem, StreamNone
 	}
-	s.buf, s.parked, s.opening = buf, parked, false
+	s.buf, s.opening = buf[:h.total], false
 	// The idle clock starts when the stream can take chunks. now is read
 	// under the lock, so it is not below idleFloor.
 	s.last = r.now()
 	r.mu.Unlock()
 	return StreamOK, StreamOpen
+}
+
+// recordLocked returns a free stream record, with its parked list's room.
+func (r *Reassembler) recordLocked() *stream {
+	if n := len(r.records); n > 0 {
+		s := r.records[n-1]
+		r.records = r.records[:n-1]
+		return s
+	}
+	return &stream{parked: make([]span, 0, minInt(r.lim.MaxParked, parkedPrealloc))}
 }
 
 // allocStream returns a zeroed buffer of n bytes, or nil if the runtime
@@ -505,8 +544,7 @@ func (r *Reassembler) chunk(req []byte) (StreamReason, StreamState) {
 		// Dropped while this message copied: its bytes were taken, the
 		// stream is gone. The last copier releases the reservation.
 		if s.inflight == 0 {
-			r.reserved -= s.total
-			s.buf = nil
+			r.freeLocked(s)
 		}
 		r.mu.Unlock()
 		return StreamOK, StreamDropped
@@ -520,9 +558,20 @@ func (r *Reassembler) chunk(req []byte) (StreamReason, StreamState) {
 	delete(r.streams, s.id)
 	r.open--
 	r.reserved -= s.total
+	id, appType, total := s.id, s.appType, s.total
 	s.buf = nil
+	r.records = append(r.records, s)
 	r.mu.Unlock()
-	return r.hand(s.id, s.appType, buf)
+	if total < blockSize {
+		// The block goes back to the pool; the callee gets its own copy.
+		data := make([]byte, total)
+		copy(data, buf)
+		r.mu.Lock()
+		r.retireLocked(buf)
+		r.mu.Unlock()
+		buf = data
+	}
+	return r.hand(id, appType, buf)
 }
 
 // hand delivers a complete stream, outside the lock, and answers for it.
@@ -565,9 +614,41 @@ func (r *Reassembler) dropLocked(s *stream) {
 	r.nDropped++
 	s.dropped = true
 	if s.inflight == 0 {
-		r.reserved -= s.total
-		s.buf = nil
+		r.freeLocked(s)
 	}
+}
+
+// freeLocked ends a dropped stream that no message copies into any more:
+// its reservation goes, its buffer is retired and its record is free.
+func (r *Reassembler) freeLocked(s *stream) {
+	r.reserved -= s.total
+	r.retireLocked(s.buf)
+	s.buf = nil
+	r.records = append(r.records, s)
+}
+
+// retireLocked takes back a stream buffer nothing refers to any more, no
+// longer counted in reserved: a block goes back to the pool, a buffer of
+// spareMin bytes or more that fits the budget becomes the spare, and any
+// other buffer (or the spare it replaces) gives back its pages.
+func (r *Reassembler) retireLocked(buf []byte) {
+	n := uint64(len(buf))
+	switch {
+	case n < blockSize:
+		buf = buf[:blockSize]
+		if len(r.blocks) < blockPool {
+			r.blocks = append(r.blocks, buf)
+			return
+		}
+	case n >= spareMin && n <= r.lim.MaxTotal-r.reserved:
+		releasePages(r.spare)
+		r.spare, r.spareAt = buf, r.now()
+		if r.reserved+n > r.peak {
+			r.peak = r.reserved + n
+		}
+		return
+	}
+	releasePages(buf)
 }
 
 // sweepLocked drops every open stream whose START or last accepted chunk
@@ -575,6 +656,7 @@ func (r *Reassembler) dropLocked(s *stream) {
 // alone: their START has not been answered yet.
 func (r *Reassembler) sweepLocked(now time.Duration) {
 	if r.spare != nil && now-r.spareAt > r.lim.IdleTimeout {
+		releasePages(r.spare)
 		r.spare = nil
 	}
 	if now-r.idleFloor <= r.lim.IdleTimeout {
@@ -622,6 +704,14 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// maxU64 returns the larger of a and b.
+func maxU64(a, b uint64) uint64 {
+	if a > b {
+		return a
+	}
+	return b
 }
 
 // minInt returns the smaller of a and b (the built-in min is go1.21).

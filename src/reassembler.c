@@ -128,6 +128,16 @@ static void note_peak(shmipc_reassembler *r)
     r->peak_reserved = r->reserved + r->spare_len;
 }
 
+/* Free a stream buffer of @len bytes, its pages first: a block malloc
+ * keeps for reuse (in a worker thread's arena, or below the mmap threshold)
+ * would otherwise stay resident, and with several workers the process held
+ * up to half as much again as max_total. */
+static void release(unsigned char *buf, uint64_t len)
+{
+  shmipc__release_pages(buf, (size_t)len);
+  free(buf);
+}
+
 /* Under mu, with @len no longer counted in reserved: keep @buf as the
  * spare for a next stream of the same size, or free it. Its old bytes are
  * never seen: a stream is delivered only once every byte was written. */
@@ -136,10 +146,10 @@ static void retire(shmipc_reassembler *r, unsigned char *buf, uint64_t len)
   if (buf == NULL)
     return;
   if (len < SPARE_MIN || len > r->lim.max_total - r->reserved) {
-    free(buf);
+    release(buf, len);
     return;
   }
-  free(r->spare);
+  release(r->spare, r->spare_len);
   r->spare = buf;
   r->spare_len = len;
   r->spare_ns = r->now(r->now_arg);
@@ -148,7 +158,7 @@ static void retire(shmipc_reassembler *r, unsigned char *buf, uint64_t len)
 
 static void drop_spare(shmipc_reassembler *r)
 {
-  free(r->spare);
+  release(r->spare, r->spare_len);
   r->spare = NULL;
   r->spare_len = 0;
 }
