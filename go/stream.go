@@ -5,6 +5,17 @@ package shmipc
 // other message to the next Handler. One mutex guards the bookkeeping only;
 // chunk data are copied outside it, so workers serving chunks of one stream
 // copy in parallel.
+//
+// Each message is a short run of locked sections: a START is admit (the
+// checks, the reservation), the allocation without the lock, then opened;
+// a CHUNK is claim (the checks, takeRange), the copy without the lock, then
+// copied (and deliverStream when the copy completed the stream). The C
+// receiver (src/reassembler.c) has the same rules and names (copying,
+// takeRange/take_range, deliver, retire, span, drop, sweep) with one
+// difference: it calls malloc under its mutex, since malloc does not touch
+// the memory, while make() here returns zeroed memory, which can mean
+// writing the whole buffer; so the allocation runs without the lock and the
+// stream is marked opening meanwhile.
 
 import (
 	"encoding/binary"
@@ -172,17 +183,17 @@ type span struct{ start, end uint64 }
 // stream. All fields are guarded by Reassembler.mu; buf's bytes are
 // written outside it, each byte by the one message that took it.
 type stream struct {
-	id       uint64
-	total    uint64
-	appType  uint32
-	opening  bool          // STREAM_START is still allocating buf
-	dropped  bool          // no longer in the table; copiers answer DROPPED
-	buf      []byte        // total bytes
-	next     uint64        // bytes [0, next) are taken
-	parked   []span        // sorted, disjoint, non-touching, all above next
-	copied   uint64        // bytes copied into buf
-	inflight int           // messages copying into buf now
-	last     time.Duration // START or the last accepted chunk
+	id      uint64
+	total   uint64
+	appType uint32
+	opening bool          // STREAM_START is still allocating buf
+	dropped bool          // no longer in the table; copiers answer DROPPED
+	buf     []byte        // total bytes
+	next    uint64        // bytes [0, next) are taken
+	parked  []span        // sorted, disjoint, non-touching, all above next
+	copied  uint64        // bytes copied into buf
+	copying int           // messages copying into buf now
+	last    time.Duration // START or the last accepted chunk
 }
 
 // Reassembler receives streams (docs/PROTOCOL.md, "Streams") and hands
@@ -190,9 +201,9 @@ type stream struct {
 // Guest.Serve: it answers MsgStreamStart and MsgStreamChunk and passes
 // every other message to the next Handler. It is safe for concurrent use.
 type Reassembler struct {
-	lim     StreamLimits
-	deliver StreamFunc
-	next    Handler
+	lim  StreamLimits
+	fn   StreamFunc
+	next Handler
 
 	// now is the receiver's clock; tests replace it before use.
 	now func() time.Duration
@@ -200,13 +211,13 @@ type Reassembler struct {
 	// its bytes are copied (tests use it to drop a stream mid-copy).
 	copyHook func(id uint64)
 
-	mu       sync.Mutex
-	streams  map[uint64]*stream
-	open     int
-	reserved uint64
-	peak     uint64
-	nDeliv   uint64
-	nDropped uint64
+	mu           sync.Mutex
+	streams      map[uint64]*stream
+	open         int
+	reserved     uint64
+	peakReserved uint64
+	delivered    uint64
+	dropped      uint64
 	// spare is a recycled buffer for a next stream of its length, kept at
 	// most IdleTimeout after spareAt; reserved + len(spare) <= MaxTotal.
 	spare   []byte
@@ -246,7 +257,7 @@ func NewReassembler(lim StreamLimits, deliver StreamFunc, next Handler) (*Reasse
 	epoch := time.Now()
 	return &Reassembler{
 		lim:     lim,
-		deliver: deliver,
+		fn:      deliver,
 		next:    next,
 		now:     func() time.Duration { return time.Since(epoch) },
 		streams: make(map[uint64]*stream, hint),
@@ -257,8 +268,8 @@ func NewReassembler(lim StreamLimits, deliver StreamFunc, next Handler) (*Reasse
 func (r *Reassembler) Stats() StreamStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return StreamStats{Open: r.open, Reserved: r.reserved, PeakReserved: r.peak,
-		Delivered: r.nDeliv, Dropped: r.nDropped, Cached: uint64(len(r.spare))}
+	return StreamStats{Open: r.open, Reserved: r.reserved, PeakReserved: r.peakReserved,
+		Delivered: r.delivered, Dropped: r.dropped, Cached: uint64(len(r.spare))}
 }
 
 // Recycle gives back a buffer that a StreamFunc received and no longer
@@ -340,49 +351,51 @@ func (r *Reassembler) lockAndSweep(req []byte) (streamHeader, time.Duration) {
 	return h, now
 }
 
-// start answers a STREAM_START.
+// start answers a STREAM_START: lock, check and reserve, unlock, allocate
+// the buffer (unless a pooled one fits), lock, open.
 func (r *Reassembler) start(req []byte) (StreamReason, StreamState) {
-	size := len(req)
+	h, s, buf, reason, state := r.admit(req)
+	switch {
+	case reason != StreamOK:
+		return reason, state
+	case s == nil: // an empty stream is complete at once
+		return r.deliver(h.id, h.appType, []byte{})
+	}
+	if buf == nil {
+		buf = allocStream(maxU64(h.total, blockSize))
+	}
+	return r.opened(s, buf)
+}
+
+// admit runs the checks of the STREAM_START table, in its order, and
+// reserves the stream's bytes. It returns the stream, entered in the table
+// as opening (it counts as open for DUPLICATE, TOO_MANY and the budget, and
+// chunks for it are UNKNOWN: a sender waits for the START answer before it
+// sends chunks), with a pooled buffer if one fits; no stream and StreamOK
+// for an empty stream; or why the START is refused.
+func (r *Reassembler) admit(req []byte) (h streamHeader, s *stream, buf []byte, reason StreamReason, state StreamState) {
 	h, now := r.lockAndSweep(req)
-	// The checks of the STREAM_START table, in its order.
-	if size != streamHeaderSize || h.id == 0 || h.offset != 0 || h.flags != 0 {
-		r.mu.Unlock()
-		return StreamMalformed, StreamNone
+	defer r.mu.Unlock()
+	switch {
+	case len(req) != streamHeaderSize || h.id == 0 || h.offset != 0 || h.flags != 0:
+		return h, nil, nil, StreamMalformed, StreamNone
+	case r.streams[h.id] != nil:
+		return h, nil, nil, StreamDuplicate, StreamOpen
+	case h.total > r.lim.MaxStream:
+		return h, nil, nil, StreamTooBig, StreamNone
+	case r.open >= r.lim.MaxStreams:
+		return h, nil, nil, StreamTooMany, StreamNone
+	case h.total > r.lim.MaxTotal-r.reserved: // reserved <= MaxTotal: no wrap
+		return h, nil, nil, StreamTooBig, StreamNone
+	case h.total > uint64(maxInt):
+		return h, nil, nil, StreamNoMem, StreamNone
+	case h.total == 0:
+		return h, nil, nil, StreamOK, StreamComplete
 	}
-	if _, ok := r.streams[h.id]; ok {
-		r.mu.Unlock()
-		return StreamDuplicate, StreamOpen
-	}
-	if h.total > r.lim.MaxStream {
-		r.mu.Unlock()
-		return StreamTooBig, StreamNone
-	}
-	if r.open >= r.lim.MaxStreams {
-		r.mu.Unlock()
-		return StreamTooMany, StreamNone
-	}
-	// reserved <= MaxTotal always holds, so the subtraction cannot wrap.
-	if h.total > r.lim.MaxTotal-r.reserved {
-		r.mu.Unlock()
-		return StreamTooBig, StreamNone
-	}
-	if h.total > uint64(maxInt) {
-		r.mu.Unlock()
-		return StreamNoMem, StreamNone
-	}
-	if h.total == 0 {
-		r.mu.Unlock()
-		return r.hand(h.id, h.appType, []byte{})
-	}
-	// Reserve now; allocate (and zero) the buffer outside the lock. While
-	// it is opening the stream counts as open for DUPLICATE, TOO_MANY and
-	// the budget, and chunks for it are UNKNOWN (a sender waits for the
-	// START answer before it sends chunks).
-	s := r.recordLocked()
+	s = r.recordLocked()
 	*s = stream{id: h.id, total: h.total, appType: h.appType, opening: true, last: now, parked: s.parked[:0]}
 	r.streams[h.id] = s
 	r.open++
-	var buf []byte
 	switch {
 	case h.total < blockSize:
 		if n := len(r.blocks); n > 0 {
@@ -396,26 +409,25 @@ func (r *Reassembler) start(req []byte) (StreamReason, StreamState) {
 		r.spare = nil
 	}
 	r.reserveLocked(h.total)
-	r.mu.Unlock()
+	return h, s, buf, StreamOK, StreamOpen
+}
 
-	if buf == nil {
-		buf = allocStream(maxU64(h.total, blockSize))
-	}
-
+// opened ends the STREAM_START of s with its buffer, or with nil if none
+// could be allocated.
+func (r *Reassembler) opened(s *stream, buf []byte) (StreamReason, StreamState) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if buf == nil {
-		delete(r.streams, h.id)
+		delete(r.streams, s.id)
 		r.open--
-		r.reserved -= h.total
+		r.reserved -= s.total
 		r.records = append(r.records, s)
-		r.mu.Unlock()
 		return StreamNoMem, StreamNone
 	}
-	s.buf, s.opening = buf[:h.total], false
+	s.buf, s.opening = buf[:s.total], false
 	// The idle clock starts when the stream can take chunks. now is read
 	// under the lock, so it is not below idleFloor.
 	s.last = r.now()
-	r.mu.Unlock()
 	return StreamOK, StreamOpen
 }
 
@@ -441,26 +453,46 @@ func allocStream(n uint64) (buf []byte) {
 	return make([]byte, int(n))
 }
 
-// chunk answers a STREAM_CHUNK.
+// chunk answers a STREAM_CHUNK: lock, check and take its range, unlock,
+// copy its bytes, lock, count them and, if they completed the stream,
+// deliver it.
 func (r *Reassembler) chunk(req []byte) (StreamReason, StreamState) {
-	size := len(req)
+	s, dst, reason, state := r.claim(req)
+	if s == nil {
+		return reason, state
+	}
+	if r.copyHook != nil {
+		r.copyHook(s.id)
+	}
+	// The range is this message's alone: no other message can take these
+	// bytes, and the buffer lives while s.copying > 0.
+	src := req[streamHeaderSize:]
+	if s.total >= streamingTotal {
+		copyStreaming(dst, src)
+	} else {
+		copy(dst, src)
+	}
+	if state, complete := r.copied(s, uint64(len(src))); !complete {
+		return StreamOK, state
+	}
+	return r.deliverStream(s)
+}
+
+// claim runs the checks of the STREAM_CHUNK table, in its order, and takes
+// the chunk's range of its stream. It returns the stream and the bytes of
+// its buffer to copy the chunk into, its copy counted; or no stream and why
+// the chunk is refused.
+func (r *Reassembler) claim(req []byte) (s *stream, dst []byte, reason StreamReason, state StreamState) {
 	h, now := r.lockAndSweep(req)
-	// The checks of the STREAM_CHUNK table, in its order.
-	if size < streamHeaderSize || h.id == 0 || h.flags&^streamFlagAbort != 0 {
-		r.mu.Unlock()
-		return StreamMalformed, StreamNone
+	defer r.mu.Unlock()
+	if len(req) < streamHeaderSize || h.id == 0 || h.flags&^streamFlagAbort != 0 {
+		return nil, nil, StreamMalformed, StreamNone
 	}
-	s := r.streams[h.id]
+	s = r.streams[h.id]
 	if s == nil || s.opening {
-		r.mu.Unlock()
-		return StreamUnknown, StreamNone
+		return nil, nil, StreamUnknown, StreamNone
 	}
-	reason := StreamOK
-	n := uint64(size - streamHeaderSize)
-	off := h.offset
-	var end uint64
-	var lo, j int
-	var leftTouch, rightTouch bool
+	n := uint64(len(req) - streamHeaderSize)
 	switch {
 	case h.flags&streamFlagAbort != 0:
 		reason = StreamAborted
@@ -468,141 +500,145 @@ func (r *Reassembler) chunk(req []byte) (StreamReason, StreamState) {
 		reason = StreamMismatch
 	case n == 0:
 		reason = StreamEmpty
-	case off > s.total || n > s.total-off:
+	case h.offset > s.total || n > s.total-h.offset:
 		reason = StreamBounds
 	default:
-		end = off + n // no wrap: n <= total - off
-		// Bytes below next are taken. Above it, lo is the first parked
-		// range that ends at or after off; a range ending exactly at off
-		// touches on the left, and then j is the one after it. The
-		// chunk overlaps iff range j starts below end, and touches it on
-		// the right iff range j starts at end.
-		p := s.parked
-		lo = searchParked(p, off)
-		j = lo
-		if j < len(p) && p[j].end == off {
-			leftTouch = true
-			j++
-		}
-		switch {
-		case off < s.next || j < len(p) && p[j].start < end:
-			reason = StreamOverlap
-		default:
-			rightTouch = j < len(p) && p[j].start == end
-			if off > s.next && len(p)+1-b2i(leftTouch)-b2i(rightTouch) > r.lim.MaxParked {
-				reason = StreamParked
-			}
-		}
+		reason = r.takeRange(s, h.offset, h.offset+n) // no wrap: n <= total - offset
 	}
 	if reason != StreamOK {
 		r.dropLocked(s)
-		r.mu.Unlock()
-		return reason, StreamDropped
+		return nil, nil, reason, StreamDropped
 	}
-	// Take [off, end).
+	s.last = now
+	s.copying++
+	return s, s.buf[h.offset : h.offset+n], StreamOK, StreamOpen
+}
+
+// takeRange takes the range [start, end) (start < end <= total) of s, or
+// says why not: StreamOverlap or StreamParked. Under r.mu.
+func (r *Reassembler) takeRange(s *stream, start, end uint64) StreamReason {
+	if start < s.next {
+		return StreamOverlap // bytes below next are taken
+	}
+	// at is the first parked range that ends at or after start; one that
+	// ends exactly at start touches on the left, and then the range after
+	// it, p[after], is the first that can overlap [start, end) (if it
+	// starts below end) or touch it on the right (if it starts at end).
 	p := s.parked
-	switch {
-	case off == s.next:
-		// No range touches next, so none touches on the left; one that
-		// starts at end is absorbed.
+	at := searchParked(p, start)
+	left := at < len(p) && p[at].end == start
+	after := at
+	if left {
+		after++
+	}
+	if after < len(p) && p[after].start < end {
+		return StreamOverlap
+	}
+	right := after < len(p) && p[after].start == end
+	if start == s.next {
+		// Parked ranges start above next, so none touches on the left,
+		// and p[0] is absorbed if it starts at end.
 		s.next = end
-		if rightTouch {
+		if right {
 			s.next = p[0].end
 			s.parked = removeSpan(p, 0)
 		}
-	case leftTouch && rightTouch:
-		p[lo].end = p[j].end
-		s.parked = removeSpan(p, j)
-	case leftTouch:
-		p[lo].end = end
-	case rightTouch:
-		p[j].start = off
+		return StreamOK
+	}
+	switch {
+	case left && right:
+		p[at].end = p[after].end
+		s.parked = removeSpan(p, after)
+	case left:
+		p[at].end = end
+	case right:
+		p[after].start = start
 	default:
+		if len(p) >= r.lim.MaxParked {
+			return StreamParked
+		}
 		p = append(p, span{})
-		copy(p[j+1:], p[j:])
-		p[j] = span{off, end}
+		copy(p[after+1:], p[after:])
+		p[after] = span{start, end}
 		s.parked = p
 	}
-	s.last = now
-	s.inflight++
-	buf := s.buf
-	r.mu.Unlock()
+	return StreamOK
+}
 
-	if r.copyHook != nil {
-		r.copyHook(h.id)
-	}
-	if uint64(len(buf)) >= streamingTotal {
-		copyStreaming(buf[off:end], req[streamHeaderSize:])
-	} else {
-		copy(buf[off:end], req[streamHeaderSize:])
-	}
-
+// copied counts n bytes copied into s by a chunk and returns the chunk's
+// answer state. complete is true when this copy completed the stream: s
+// is then out of the table and no other message refers to it, and the
+// caller delivers it (deliverStream).
+func (r *Reassembler) copied(s *stream, n uint64) (state StreamState, complete bool) {
 	r.mu.Lock()
-	s.inflight--
+	defer r.mu.Unlock()
+	s.copying--
 	s.copied += n
-	if s.dropped {
+	switch {
+	case s.dropped:
 		// Dropped while this message copied: its bytes were taken, the
-		// stream is gone. The last copier releases the reservation.
-		if s.inflight == 0 {
-			r.freeLocked(s)
+		// stream is gone. The last copier frees it.
+		if s.copying == 0 {
+			r.freeStreamLocked(s)
 		}
-		r.mu.Unlock()
-		return StreamOK, StreamDropped
+		return StreamDropped, false
+	case s.copied < s.total:
+		return StreamOpen, false
 	}
-	if s.copied < s.total {
-		r.mu.Unlock()
-		return StreamOK, StreamOpen
-	}
-	// This copy completed the stream: every taken byte is copied, so no
-	// other message still copies into it.
+	// Every taken byte is copied, so no other message copies into s.
 	delete(r.streams, s.id)
 	r.open--
 	r.reserved -= s.total
-	id, appType, total := s.id, s.appType, s.total
+	return StreamComplete, true
+}
+
+// deliverStream delivers the complete stream s, which copied took out of
+// the table, and frees its record. A short stream's block goes back to the
+// pool and the callee gets its own copy of the bytes.
+func (r *Reassembler) deliverStream(s *stream) (StreamReason, StreamState) {
+	id, appType, data := s.id, s.appType, s.buf
+	if s.total < blockSize {
+		data = append(make([]byte, 0, s.total), s.buf...)
+	}
+	r.mu.Lock()
+	if s.total < blockSize {
+		r.retireLocked(s.buf)
+	}
 	s.buf = nil
 	r.records = append(r.records, s)
 	r.mu.Unlock()
-	if total < blockSize {
-		// The block goes back to the pool; the callee gets its own copy.
-		data := make([]byte, total)
-		copy(data, buf)
-		r.mu.Lock()
-		r.retireLocked(buf)
-		r.mu.Unlock()
-		buf = data
-	}
-	return r.hand(id, appType, buf)
+	return r.deliver(id, appType, data)
 }
 
-// hand delivers a complete stream, outside the lock, and answers for it.
-// If the StreamFunc panics the stream counts as dropped and the panic goes
-// on to Serve, which answers MsgSystemError.
-func (r *Reassembler) hand(id uint64, appType uint32, data []byte) (StreamReason, StreamState) {
+// deliver hands a complete stream to the StreamFunc, outside the lock, and
+// answers for it. If the StreamFunc panics the stream counts as dropped
+// and the panic goes on to Serve, which answers MsgSystemError.
+func (r *Reassembler) deliver(id uint64, appType uint32, data []byte) (StreamReason, StreamState) {
 	returned := false
 	defer func() {
 		if !returned {
 			r.mu.Lock()
-			r.nDropped++
+			r.dropped++
 			r.mu.Unlock()
 		}
 	}()
-	err := r.deliver(id, appType, data)
+	err := r.fn(id, appType, data)
 	returned = true
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
-		r.nDropped++
+		r.dropped++
 		return StreamRefused, StreamDropped
 	}
-	r.nDeliv++
+	r.delivered++
 	return StreamOK, StreamComplete
 }
 
 // reserveLocked adds n bytes to the reservation.
 func (r *Reassembler) reserveLocked(n uint64) {
 	r.reserved += n
-	if r.reserved+uint64(len(r.spare)) > r.peak {
-		r.peak = r.reserved + uint64(len(r.spare))
+	if r.reserved+uint64(len(r.spare)) > r.peakReserved {
+		r.peakReserved = r.reserved + uint64(len(r.spare))
 	}
 }
 
@@ -611,16 +647,16 @@ func (r *Reassembler) reserveLocked(n uint64) {
 func (r *Reassembler) dropLocked(s *stream) {
 	delete(r.streams, s.id)
 	r.open--
-	r.nDropped++
+	r.dropped++
 	s.dropped = true
-	if s.inflight == 0 {
-		r.freeLocked(s)
+	if s.copying == 0 {
+		r.freeStreamLocked(s)
 	}
 }
 
-// freeLocked ends a dropped stream that no message copies into any more:
+// freeStreamLocked ends a dropped stream that no message copies into any more:
 // its reservation goes, its buffer is retired and its record is free.
-func (r *Reassembler) freeLocked(s *stream) {
+func (r *Reassembler) freeStreamLocked(s *stream) {
 	r.reserved -= s.total
 	r.retireLocked(s.buf)
 	s.buf = nil
@@ -643,8 +679,8 @@ func (r *Reassembler) retireLocked(buf []byte) {
 	case n >= spareMin && n <= r.lim.MaxTotal-r.reserved:
 		releasePages(r.spare)
 		r.spare, r.spareAt = buf, r.now()
-		if r.reserved+n > r.peak {
-			r.peak = r.reserved + n
+		if r.reserved+n > r.peakReserved {
+			r.peakReserved = r.reserved + n
 		}
 		return
 	}
@@ -697,13 +733,6 @@ func searchParked(p []span, off uint64) int {
 func removeSpan(p []span, i int) []span {
 	copy(p[i:], p[i+1:])
 	return p[:len(p)-1]
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // maxU64 returns the larger of a and b.
