@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,8 +109,8 @@ func (w *hostileWriter) check(base uint64, what string) {
 	peak := procStatusKiB(w.t, w.p.cmd.Process.Pid, "VmHWM")
 	grew := (peak - base) << 10
 	limit := uint64(hostileMaxTotal+hostileMaxTotal/10+64<<10*(16+16)) + 8<<20
-	w.t.Logf("echo guest, %s: VmHWM %d KiB at start, %d KiB after: grew %.2f x MaxTotal (limit %.2f x)",
-		what, base, peak, float64(grew)/hostileMaxTotal, float64(limit)/hostileMaxTotal)
+	w.t.Logf("%s, %s: VmHWM %d KiB at start, %d KiB after: grew %.2f x MaxTotal (limit %.2f x)",
+		filepath.Base(w.p.cmd.Path), what, base, peak, float64(grew)/hostileMaxTotal, float64(limit)/hostileMaxTotal)
 	if grew > limit {
 		w.t.Errorf("%s: resident memory grew by %d MiB with MaxTotal %d MiB, want at most %d MiB",
 			what, grew>>20, hostileMaxTotal>>20, limit>>20)
