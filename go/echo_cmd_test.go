@@ -75,8 +75,15 @@ type echoProc struct {
 // startEcho starts the echo guest on h and waits (bounded) for "ready".
 func startEcho(t *testing.T, h *testHost, args ...string) *echoProc {
 	t.Helper()
+	return startGuest(t, h, buildEcho(t), args...)
+}
+
+// startGuest starts the echo guest bin (either language's, with the
+// command line of tests/ECHO_GUEST.md) on h and waits (bounded) for "ready".
+func startGuest(t *testing.T, h *testHost, bin string, args ...string) *echoProc {
+	t.Helper()
 	p := &echoProc{exited: make(chan struct{})}
-	p.cmd = exec.Command(buildEcho(t), append([]string{"-name", h.name}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"-name", h.name}, args...)...)
 	p.cmd.Stderr = &p.stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {

@@ -3,7 +3,7 @@ package shmipc
 // This is the only file that turns raw memory into typed values with
 // unsafe (futex_linux.go and futex_windows.go convert word addresses for
 // the system call or the event lookup, file_windows.go the mapped view into
-// a slice). The
+// a slice, release_linux.go a buffer's address to align it to pages). The
 // mapping is checked once, here, for size and alignment; everything else
 // works with the typed views below, touches the shared words only through
 // sync/atomic and indexes the payload buffers as ordinary bounds-checked

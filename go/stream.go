@@ -5,6 +5,17 @@ package shmipc
 // other message to the next Handler. One mutex guards the bookkeeping only;
 // chunk data are copied outside it, so workers serving chunks of one stream
 // copy in parallel.
+//
+// Each message is a short run of locked sections: a START is admit (the
+// checks, the reservation), the allocation without the lock, then opened;
+// a CHUNK is claim (the checks, takeRange), the copy without the lock, then
+// copied (and deliverStream when the copy completed the stream). The C
+// receiver (src/reassembler.c) has the same rules and names (copying,
+// takeRange/take_range, deliver, retire, span, drop, sweep) with one
+// difference: it calls malloc under its mutex, since malloc does not touch
+// the memory, while make() here returns zeroed memory, which can mean
+// writing the whole buffer; so the allocation runs without the lock and the
+// stream is marked opening meanwhile.
 
 import (
 	"encoding/binary"
@@ -22,9 +33,20 @@ const (
 	// parkedPrealloc bounds the parked ranges allocated at STREAM_START;
 	// a stream that parks more grows its list.
 	parkedPrealloc = 64
-	// spareMin is the smallest buffer Recycle keeps: below it, allocating
-	// and zeroing a new one costs little.
+	// spareMin is the smallest buffer kept as the spare (Recycle, or a
+	// dropped stream's): below it, allocating and zeroing a new one costs
+	// little.
 	spareMin = 4 << 20
+	// A stream shorter than blockSize is reassembled in a block of
+	// blockSize bytes, taken from a pool of at most blockPool blocks, and
+	// its bytes are copied out to a buffer of their own at delivery. The
+	// blocks are reused, never left to the garbage collector, so short
+	// streams opened and abandoned make no garbage; every longer buffer is
+	// at least blockSize and gives back its pages when it is discarded
+	// (releasePages), so that what stays resident of a discarded buffer is
+	// at most its last partial page, under 1/16 of it.
+	blockSize = 64 << 10
+	blockPool = 16
 	// Streams of streamingTotal bytes or more are larger than the caches:
 	// their chunks of streamingMin bytes or more are copied with streaming
 	// stores (copyStreaming), as the C receiver does.
@@ -34,6 +56,18 @@ const (
 
 // StreamLimits bounds what a peer can make a Reassembler hold
 // (docs/PROTOCOL.md, "Receiver limits").
+//
+// MaxTotal bounds the resident memory too. On Linux the memory a
+// Reassembler holds for streams (open, dropped, kept for reuse, discarded
+// and not yet collected) stays within 1.1 x MaxTotal + 64 KiB x
+// (MaxStreams + 16) with the garbage collector's default pacing
+// (GOGC=100): a stream's buffer is reused for the next stream of the same
+// length or its pages go back to the kernel when it is dropped, and short
+// streams are reassembled in pooled 64 KiB blocks. A delivered buffer is
+// the StreamFunc's from then on and counts no more; one that is dropped
+// rather than given back with Recycle waits for the garbage collector. On
+// other systems a discarded buffer's memory waits for the garbage
+// collector too, and the process may hold about twice MaxTotal.
 type StreamLimits struct {
 	MaxStream   uint64        // largest advertised total accepted, in bytes
 	MaxTotal    uint64        // sum of the totals of open streams, in bytes
@@ -131,9 +165,9 @@ type StreamStats struct {
 	Reserved uint64
 	// PeakReserved is the largest Reserved + Cached seen.
 	PeakReserved uint64
-	// Cached is the length of a recycled buffer kept for a next stream of
-	// the same length (see Recycle). Reserved + Cached never exceeds
-	// MaxTotal.
+	// Cached is the length of a buffer kept for a next stream of the same
+	// length: a recycled one (see Recycle) or a dropped stream's.
+	// Reserved + Cached never exceeds MaxTotal.
 	Cached uint64
 	// Delivered counts streams handed to the StreamFunc and accepted.
 	Delivered uint64
@@ -149,17 +183,17 @@ type span struct{ start, end uint64 }
 // stream. All fields are guarded by Reassembler.mu; buf's bytes are
 // written outside it, each byte by the one message that took it.
 type stream struct {
-	id       uint64
-	total    uint64
-	appType  uint32
-	opening  bool          // STREAM_START is still allocating buf
-	dropped  bool          // no longer in the table; copiers answer DROPPED
-	buf      []byte        // total bytes
-	next     uint64        // bytes [0, next) are taken
-	parked   []span        // sorted, disjoint, non-touching, all above next
-	copied   uint64        // bytes copied into buf
-	inflight int           // messages copying into buf now
-	last     time.Duration // START or the last accepted chunk
+	id      uint64
+	total   uint64
+	appType uint32
+	opening bool          // STREAM_START is still allocating buf
+	dropped bool          // no longer in the table; copiers answer DROPPED
+	buf     []byte        // total bytes
+	next    uint64        // bytes [0, next) are taken
+	parked  []span        // sorted, disjoint, non-touching, all above next
+	copied  uint64        // bytes copied into buf
+	copying int           // messages copying into buf now
+	last    time.Duration // START or the last accepted chunk
 }
 
 // Reassembler receives streams (docs/PROTOCOL.md, "Streams") and hands
@@ -167,9 +201,9 @@ type stream struct {
 // Guest.Serve: it answers MsgStreamStart and MsgStreamChunk and passes
 // every other message to the next Handler. It is safe for concurrent use.
 type Reassembler struct {
-	lim     StreamLimits
-	deliver StreamFunc
-	next    Handler
+	lim  StreamLimits
+	fn   StreamFunc
+	next Handler
 
 	// now is the receiver's clock; tests replace it before use.
 	now func() time.Duration
@@ -177,17 +211,22 @@ type Reassembler struct {
 	// its bytes are copied (tests use it to drop a stream mid-copy).
 	copyHook func(id uint64)
 
-	mu       sync.Mutex
-	streams  map[uint64]*stream
-	open     int
-	reserved uint64
-	peak     uint64
-	nDeliv   uint64
-	nDropped uint64
+	mu           sync.Mutex
+	streams      map[uint64]*stream
+	open         int
+	reserved     uint64
+	peakReserved uint64
+	delivered    uint64
+	dropped      uint64
 	// spare is a recycled buffer for a next stream of its length, kept at
 	// most IdleTimeout after spareAt; reserved + len(spare) <= MaxTotal.
 	spare   []byte
 	spareAt time.Duration
+	// blocks are the free blocks for streams shorter than blockSize, at
+	// most blockPool; records are free stream records. Both are reused so
+	// that a stream opened and abandoned allocates nothing.
+	blocks  [][]byte
+	records []*stream
 	// idleFloor is at most the last-activity time of every open stream, so
 	// the sweep can skip its scan while now - idleFloor <= IdleTimeout.
 	idleFloor time.Duration
@@ -218,7 +257,7 @@ func NewReassembler(lim StreamLimits, deliver StreamFunc, next Handler) (*Reasse
 	epoch := time.Now()
 	return &Reassembler{
 		lim:     lim,
-		deliver: deliver,
+		fn:      deliver,
 		next:    next,
 		now:     func() time.Duration { return time.Since(epoch) },
 		streams: make(map[uint64]*stream, hint),
@@ -229,29 +268,25 @@ func NewReassembler(lim StreamLimits, deliver StreamFunc, next Handler) (*Reasse
 func (r *Reassembler) Stats() StreamStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return StreamStats{Open: r.open, Reserved: r.reserved, PeakReserved: r.peak,
-		Delivered: r.nDeliv, Dropped: r.nDropped, Cached: uint64(len(r.spare))}
+	return StreamStats{Open: r.open, Reserved: r.reserved, PeakReserved: r.peakReserved,
+		Delivered: r.delivered, Dropped: r.dropped, Cached: uint64(len(r.spare))}
 }
 
 // Recycle gives back a buffer that a StreamFunc received and no longer
 // uses, not even through another slice. The Reassembler may keep it
 // (one buffer of 4 MiB or more, counted against MaxTotal, for at most
 // IdleTimeout) and hand it, every byte overwritten, to a later stream of
-// the same length instead of allocating and zeroing a new one. Calling it
-// is optional; a buffer not recycled is left to the garbage collector.
+// the same length instead of allocating and zeroing a new one; a buffer
+// of 4 MiB or more that it does not keep gives back its pages at once
+// (Linux) and reads as zeros. Calling it is optional; a buffer not
+// recycled is left to the garbage collector.
 func (r *Reassembler) Recycle(buf []byte) {
 	if uint64(len(buf)) < spareMin {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if uint64(len(buf)) > r.lim.MaxTotal-r.reserved {
-		return
-	}
-	r.spare, r.spareAt = buf[:len(buf):len(buf)], r.now()
-	if r.reserved+uint64(len(buf)) > r.peak {
-		r.peak = r.reserved + uint64(len(buf))
-	}
+	r.retireLocked(buf[:len(buf):len(buf)])
 }
 
 // Handle is the Reassembler's Handler. It answers MsgStreamStart and
@@ -316,78 +351,94 @@ func (r *Reassembler) lockAndSweep(req []byte) (streamHeader, time.Duration) {
 	return h, now
 }
 
-// start answers a STREAM_START.
+// start answers a STREAM_START: lock, check and reserve, unlock, allocate
+// the buffer (unless a pooled one fits), lock, open.
 func (r *Reassembler) start(req []byte) (StreamReason, StreamState) {
-	size := len(req)
+	h, s, buf, reason, state := r.admit(req)
+	switch {
+	case reason != StreamOK:
+		return reason, state
+	case s == nil: // an empty stream is complete at once
+		return r.deliver(h.id, h.appType, []byte{})
+	}
+	if buf == nil {
+		buf = allocStream(maxU64(h.total, blockSize))
+	}
+	return r.opened(s, buf)
+}
+
+// admit runs the checks of the STREAM_START table, in its order, and
+// reserves the stream's bytes. It returns the stream, entered in the table
+// as opening (it counts as open for DUPLICATE, TOO_MANY and the budget, and
+// chunks for it are UNKNOWN: a sender waits for the START answer before it
+// sends chunks), with a pooled buffer if one fits; no stream and StreamOK
+// for an empty stream; or why the START is refused.
+func (r *Reassembler) admit(req []byte) (h streamHeader, s *stream, buf []byte, reason StreamReason, state StreamState) {
 	h, now := r.lockAndSweep(req)
-	// The checks of the STREAM_START table, in its order.
-	if size != streamHeaderSize || h.id == 0 || h.offset != 0 || h.flags != 0 {
-		r.mu.Unlock()
-		return StreamMalformed, StreamNone
+	defer r.mu.Unlock()
+	switch {
+	case len(req) != streamHeaderSize || h.id == 0 || h.offset != 0 || h.flags != 0:
+		return h, nil, nil, StreamMalformed, StreamNone
+	case r.streams[h.id] != nil:
+		return h, nil, nil, StreamDuplicate, StreamOpen
+	case h.total > r.lim.MaxStream:
+		return h, nil, nil, StreamTooBig, StreamNone
+	case r.open >= r.lim.MaxStreams:
+		return h, nil, nil, StreamTooMany, StreamNone
+	case h.total > r.lim.MaxTotal-r.reserved: // reserved <= MaxTotal: no wrap
+		return h, nil, nil, StreamTooBig, StreamNone
+	case h.total > uint64(maxInt):
+		return h, nil, nil, StreamNoMem, StreamNone
+	case h.total == 0:
+		return h, nil, nil, StreamOK, StreamComplete
 	}
-	if _, ok := r.streams[h.id]; ok {
-		r.mu.Unlock()
-		return StreamDuplicate, StreamOpen
-	}
-	if h.total > r.lim.MaxStream {
-		r.mu.Unlock()
-		return StreamTooBig, StreamNone
-	}
-	if r.open >= r.lim.MaxStreams {
-		r.mu.Unlock()
-		return StreamTooMany, StreamNone
-	}
-	// reserved <= MaxTotal always holds, so the subtraction cannot wrap.
-	if h.total > r.lim.MaxTotal-r.reserved {
-		r.mu.Unlock()
-		return StreamTooBig, StreamNone
-	}
-	if h.total > uint64(maxInt) {
-		r.mu.Unlock()
-		return StreamNoMem, StreamNone
-	}
-	if h.total == 0 {
-		r.mu.Unlock()
-		return r.hand(h.id, h.appType, []byte{})
-	}
-	// Reserve now; allocate (and zero) the buffer outside the lock. While
-	// it is opening the stream counts as open for DUPLICATE, TOO_MANY and
-	// the budget, and chunks for it are UNKNOWN (a sender waits for the
-	// START answer before it sends chunks).
-	s := &stream{id: h.id, total: h.total, appType: h.appType, opening: true, last: now}
+	s = r.recordLocked()
+	*s = stream{id: h.id, total: h.total, appType: h.appType, opening: true, last: now, parked: s.parked[:0]}
 	r.streams[h.id] = s
 	r.open++
-	var buf []byte
-	if uint64(len(r.spare)) == h.total {
+	switch {
+	case h.total < blockSize:
+		if n := len(r.blocks); n > 0 {
+			buf, r.blocks = r.blocks[n-1], r.blocks[:n-1]
+		}
+	case uint64(len(r.spare)) == h.total:
 		buf, r.spare = r.spare, nil // its length was counted already
-	} else if uint64(len(r.spare)) > r.lim.MaxTotal-r.reserved-h.total {
-		r.spare = nil // the new buffer and the spare would not both fit
+	}
+	if uint64(len(r.spare)) > r.lim.MaxTotal-r.reserved-h.total {
+		releasePages(r.spare) // the new buffer and the spare would not both fit
+		r.spare = nil
 	}
 	r.reserveLocked(h.total)
-	r.mu.Unlock()
+	return h, s, buf, StreamOK, StreamOpen
+}
 
-	if buf == nil {
-		buf = allocStream(h.total)
-	}
-	var parked []span
-	if buf != nil {
-		parked = make([]span, 0, minInt(r.lim.MaxParked, parkedPrealloc))
-	}
-
+// opened ends the STREAM_START of s with its buffer, or with nil if none
+// could be allocated.
+func (r *Reassembler) opened(s *stream, buf []byte) (StreamReason, StreamState) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if buf == nil {
-		delete(r.streams, h.id)
+		delete(r.streams, s.id)
 		r.open--
-		r.reserved -= h.total
-		r.mu.Unlock()
+		r.reserved -= s.total
+		r.records = append(r.records, s)
 		return StreamNoMem, StreamNone
 	}
-	s.buf, s.parked, s.opening = buf, parked, false
+	s.buf, s.opening = buf[:s.total], false
 	// The idle clock starts when the stream can take chunks. now is read
 	// under the lock, so it is not below idleFloor.
 	s.last = r.now()
-	r.mu.Unlock()
 	return StreamOK, StreamOpen
+}
+
+// recordLocked returns a free stream record, with its parked list's room.
+func (r *Reassembler) recordLocked() *stream {
+	if n := len(r.records); n > 0 {
+		s := r.records[n-1]
+		r.records = r.records[:n-1]
+		return s
+	}
+	return &stream{parked: make([]span, 0, minInt(r.lim.MaxParked, parkedPrealloc))}
 }
 
 // allocStream returns a zeroed buffer of n bytes, or nil if the runtime
@@ -402,26 +453,46 @@ func allocStream(n uint64) (buf []byte) {
 	return make([]byte, int(n))
 }
 
-// chunk answers a STREAM_CHUNK.
+// chunk answers a STREAM_CHUNK: lock, check and take its range, unlock,
+// copy its bytes, lock, count them and, if they completed the stream,
+// deliver it.
 func (r *Reassembler) chunk(req []byte) (StreamReason, StreamState) {
-	size := len(req)
+	s, dst, reason, state := r.claim(req)
+	if s == nil {
+		return reason, state
+	}
+	if r.copyHook != nil {
+		r.copyHook(s.id)
+	}
+	// The range is this message's alone: no other message can take these
+	// bytes, and the buffer lives while s.copying > 0.
+	src := req[streamHeaderSize:]
+	if s.total >= streamingTotal {
+		copyStreaming(dst, src)
+	} else {
+		copy(dst, src)
+	}
+	if state, complete := r.copied(s, uint64(len(src))); !complete {
+		return StreamOK, state
+	}
+	return r.deliverStream(s)
+}
+
+// claim runs the checks of the STREAM_CHUNK table, in its order, and takes
+// the chunk's range of its stream. It returns the stream and the bytes of
+// its buffer to copy the chunk into, its copy counted; or no stream and why
+// the chunk is refused.
+func (r *Reassembler) claim(req []byte) (s *stream, dst []byte, reason StreamReason, state StreamState) {
 	h, now := r.lockAndSweep(req)
-	// The checks of the STREAM_CHUNK table, in its order.
-	if size < streamHeaderSize || h.id == 0 || h.flags&^streamFlagAbort != 0 {
-		r.mu.Unlock()
-		return StreamMalformed, StreamNone
+	defer r.mu.Unlock()
+	if len(req) < streamHeaderSize || h.id == 0 || h.flags&^streamFlagAbort != 0 {
+		return nil, nil, StreamMalformed, StreamNone
 	}
-	s := r.streams[h.id]
+	s = r.streams[h.id]
 	if s == nil || s.opening {
-		r.mu.Unlock()
-		return StreamUnknown, StreamNone
+		return nil, nil, StreamUnknown, StreamNone
 	}
-	reason := StreamOK
-	n := uint64(size - streamHeaderSize)
-	off := h.offset
-	var end uint64
-	var lo, j int
-	var leftTouch, rightTouch bool
+	n := uint64(len(req) - streamHeaderSize)
 	switch {
 	case h.flags&streamFlagAbort != 0:
 		reason = StreamAborted
@@ -429,131 +500,145 @@ func (r *Reassembler) chunk(req []byte) (StreamReason, StreamState) {
 		reason = StreamMismatch
 	case n == 0:
 		reason = StreamEmpty
-	case off > s.total || n > s.total-off:
+	case h.offset > s.total || n > s.total-h.offset:
 		reason = StreamBounds
 	default:
-		end = off + n // no wrap: n <= total - off
-		// Bytes below next are taken. Above it, lo is the first parked
-		// range that ends at or after off; a range ending exactly at off
-		// touches on the left, and then j is the one after it. The
-		// chunk overlaps iff range j starts below end, and touches it on
-		// the right iff range j starts at end.
-		p := s.parked
-		lo = searchParked(p, off)
-		j = lo
-		if j < len(p) && p[j].end == off {
-			leftTouch = true
-			j++
-		}
-		switch {
-		case off < s.next || j < len(p) && p[j].start < end:
-			reason = StreamOverlap
-		default:
-			rightTouch = j < len(p) && p[j].start == end
-			if off > s.next && len(p)+1-b2i(leftTouch)-b2i(rightTouch) > r.lim.MaxParked {
-				reason = StreamParked
-			}
-		}
+		reason = r.takeRange(s, h.offset, h.offset+n) // no wrap: n <= total - offset
 	}
 	if reason != StreamOK {
 		r.dropLocked(s)
-		r.mu.Unlock()
-		return reason, StreamDropped
+		return nil, nil, reason, StreamDropped
 	}
-	// Take [off, end).
+	s.last = now
+	s.copying++
+	return s, s.buf[h.offset : h.offset+n], StreamOK, StreamOpen
+}
+
+// takeRange takes the range [start, end) (start < end <= total) of s, or
+// says why not: StreamOverlap or StreamParked. Under r.mu.
+func (r *Reassembler) takeRange(s *stream, start, end uint64) StreamReason {
+	if start < s.next {
+		return StreamOverlap // bytes below next are taken
+	}
+	// at is the first parked range that ends at or after start; one that
+	// ends exactly at start touches on the left, and then the range after
+	// it, p[after], is the first that can overlap [start, end) (if it
+	// starts below end) or touch it on the right (if it starts at end).
 	p := s.parked
-	switch {
-	case off == s.next:
-		// No range touches next, so none touches on the left; one that
-		// starts at end is absorbed.
+	at := searchParked(p, start)
+	left := at < len(p) && p[at].end == start
+	after := at
+	if left {
+		after++
+	}
+	if after < len(p) && p[after].start < end {
+		return StreamOverlap
+	}
+	right := after < len(p) && p[after].start == end
+	if start == s.next {
+		// Parked ranges start above next, so none touches on the left,
+		// and p[0] is absorbed if it starts at end.
 		s.next = end
-		if rightTouch {
+		if right {
 			s.next = p[0].end
 			s.parked = removeSpan(p, 0)
 		}
-	case leftTouch && rightTouch:
-		p[lo].end = p[j].end
-		s.parked = removeSpan(p, j)
-	case leftTouch:
-		p[lo].end = end
-	case rightTouch:
-		p[j].start = off
+		return StreamOK
+	}
+	switch {
+	case left && right:
+		p[at].end = p[after].end
+		s.parked = removeSpan(p, after)
+	case left:
+		p[at].end = end
+	case right:
+		p[after].start = start
 	default:
+		if len(p) >= r.lim.MaxParked {
+			return StreamParked
+		}
 		p = append(p, span{})
-		copy(p[j+1:], p[j:])
-		p[j] = span{off, end}
+		copy(p[after+1:], p[after:])
+		p[after] = span{start, end}
 		s.parked = p
 	}
-	s.last = now
-	s.inflight++
-	buf := s.buf
-	r.mu.Unlock()
+	return StreamOK
+}
 
-	if r.copyHook != nil {
-		r.copyHook(h.id)
-	}
-	if uint64(len(buf)) >= streamingTotal {
-		copyStreaming(buf[off:end], req[streamHeaderSize:])
-	} else {
-		copy(buf[off:end], req[streamHeaderSize:])
-	}
-
+// copied counts n bytes copied into s by a chunk and returns the chunk's
+// answer state. complete is true when this copy completed the stream: s
+// is then out of the table and no other message refers to it, and the
+// caller delivers it (deliverStream).
+func (r *Reassembler) copied(s *stream, n uint64) (state StreamState, complete bool) {
 	r.mu.Lock()
-	s.inflight--
+	defer r.mu.Unlock()
+	s.copying--
 	s.copied += n
-	if s.dropped {
+	switch {
+	case s.dropped:
 		// Dropped while this message copied: its bytes were taken, the
-		// stream is gone. The last copier releases the reservation.
-		if s.inflight == 0 {
-			r.reserved -= s.total
-			s.buf = nil
+		// stream is gone. The last copier frees it.
+		if s.copying == 0 {
+			r.freeStreamLocked(s)
 		}
-		r.mu.Unlock()
-		return StreamOK, StreamDropped
+		return StreamDropped, false
+	case s.copied < s.total:
+		return StreamOpen, false
 	}
-	if s.copied < s.total {
-		r.mu.Unlock()
-		return StreamOK, StreamOpen
-	}
-	// This copy completed the stream: every taken byte is copied, so no
-	// other message still copies into it.
+	// Every taken byte is copied, so no other message copies into s.
 	delete(r.streams, s.id)
 	r.open--
 	r.reserved -= s.total
-	s.buf = nil
-	r.mu.Unlock()
-	return r.hand(s.id, s.appType, buf)
+	return StreamComplete, true
 }
 
-// hand delivers a complete stream, outside the lock, and answers for it.
-// If the StreamFunc panics the stream counts as dropped and the panic goes
-// on to Serve, which answers MsgSystemError.
-func (r *Reassembler) hand(id uint64, appType uint32, data []byte) (StreamReason, StreamState) {
+// deliverStream delivers the complete stream s, which copied took out of
+// the table, and frees its record. A short stream's block goes back to the
+// pool and the callee gets its own copy of the bytes.
+func (r *Reassembler) deliverStream(s *stream) (StreamReason, StreamState) {
+	id, appType, data := s.id, s.appType, s.buf
+	if s.total < blockSize {
+		data = append(make([]byte, 0, s.total), s.buf...)
+	}
+	r.mu.Lock()
+	if s.total < blockSize {
+		r.retireLocked(s.buf)
+	}
+	s.buf = nil
+	r.records = append(r.records, s)
+	r.mu.Unlock()
+	return r.deliver(id, appType, data)
+}
+
+// deliver hands a complete stream to the StreamFunc, outside the lock, and
+// answers for it. If the StreamFunc panics the stream counts as dropped
+// and the panic goes on to Serve, which answers MsgSystemError.
+func (r *Reassembler) deliver(id uint64, appType uint32, data []byte) (StreamReason, StreamState) {
 	returned := false
 	defer func() {
 		if !returned {
 			r.mu.Lock()
-			r.nDropped++
+			r.dropped++
 			r.mu.Unlock()
 		}
 	}()
-	err := r.deliver(id, appType, data)
+	err := r.fn(id, appType, data)
 	returned = true
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
-		r.nDropped++
+		r.dropped++
 		return StreamRefused, StreamDropped
 	}
-	r.nDeliv++
+	r.delivered++
 	return StreamOK, StreamComplete
 }
 
 // reserveLocked adds n bytes to the reservation.
 func (r *Reassembler) reserveLocked(n uint64) {
 	r.reserved += n
-	if r.reserved+uint64(len(r.spare)) > r.peak {
-		r.peak = r.reserved + uint64(len(r.spare))
+	if r.reserved+uint64(len(r.spare)) > r.peakReserved {
+		r.peakReserved = r.reserved + uint64(len(r.spare))
 	}
 }
 
@@ -562,12 +647,44 @@ func (r *Reassembler) reserveLocked(n uint64) {
 func (r *Reassembler) dropLocked(s *stream) {
 	delete(r.streams, s.id)
 	r.open--
-	r.nDropped++
+	r.dropped++
 	s.dropped = true
-	if s.inflight == 0 {
-		r.reserved -= s.total
-		s.buf = nil
+	if s.copying == 0 {
+		r.freeStreamLocked(s)
 	}
+}
+
+// freeStreamLocked ends a dropped stream that no message copies into any more:
+// its reservation goes, its buffer is retired and its record is free.
+func (r *Reassembler) freeStreamLocked(s *stream) {
+	r.reserved -= s.total
+	r.retireLocked(s.buf)
+	s.buf = nil
+	r.records = append(r.records, s)
+}
+
+// retireLocked takes back a stream buffer nothing refers to any more, no
+// longer counted in reserved: a block goes back to the pool, a buffer of
+// spareMin bytes or more that fits the budget becomes the spare, and any
+// other buffer (or the spare it replaces) gives back its pages.
+func (r *Reassembler) retireLocked(buf []byte) {
+	n := uint64(len(buf))
+	switch {
+	case n < blockSize:
+		buf = buf[:blockSize]
+		if len(r.blocks) < blockPool {
+			r.blocks = append(r.blocks, buf)
+			return
+		}
+	case n >= spareMin && n <= r.lim.MaxTotal-r.reserved:
+		releasePages(r.spare)
+		r.spare, r.spareAt = buf, r.now()
+		if r.reserved+n > r.peakReserved {
+			r.peakReserved = r.reserved + n
+		}
+		return
+	}
+	releasePages(buf)
 }
 
 // sweepLocked drops every open stream whose START or last accepted chunk
@@ -575,6 +692,7 @@ func (r *Reassembler) dropLocked(s *stream) {
 // alone: their START has not been answered yet.
 func (r *Reassembler) sweepLocked(now time.Duration) {
 	if r.spare != nil && now-r.spareAt > r.lim.IdleTimeout {
+		releasePages(r.spare)
 		r.spare = nil
 	}
 	if now-r.idleFloor <= r.lim.IdleTimeout {
@@ -617,11 +735,12 @@ func removeSpan(p []span, i int) []span {
 	return p[:len(p)-1]
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
+// maxU64 returns the larger of a and b.
+func maxU64(a, b uint64) uint64 {
+	if a > b {
+		return a
 	}
-	return 0
+	return b
 }
 
 // minInt returns the smaller of a and b (the built-in min is go1.21).

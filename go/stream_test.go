@@ -562,3 +562,62 @@ func TestReassemblerRecycle(t *testing.T) {
 		t.Fatal("spare kept past IdleTimeout")
 	}
 }
+
+// A stream opened and abandoned allocates nothing once the Reassembler has
+// warmed up: a short one reuses a pooled block and its record, a long one
+// the buffer of the last dropped stream of its length, which counts as
+// Cached meanwhile.
+func TestReassemblerAbandonedReuse(t *testing.T) {
+	lim := StreamLimits{MaxStream: 2 * spareMin, MaxTotal: 2 * spareMin, MaxStreams: 2, MaxParked: 4, IdleTimeout: time.Hour}
+	c := &collector{}
+	r := newTestReassembler(t, lim, c)
+	for _, total := range []uint64{100, blockSize - 1, spareMin, 2 * spareMin} {
+		start, abort := startMsg(7, total, 300), abortMsg(7, total, 300)
+		chunk := chunkMsg(7, total, total-10, 300, pattern(10, 3))
+		var resp [streamRespSize]byte
+		answer := func(typ MsgType, req []byte, want StreamReason) {
+			if n, _ := r.Handle(req, resp[:], typ); n != streamRespSize || StreamReason(resp[0]) != want {
+				t.Fatalf("total %d, type %d: answer %x, want %s", total, typ, resp, want)
+			}
+		}
+		cycle := func() {
+			answer(MsgStreamStart, start, StreamOK)
+			answer(MsgStreamChunk, chunk, StreamOK)
+			answer(MsgStreamChunk, abort, StreamAborted)
+		}
+		cycle()
+		if total >= spareMin {
+			if st := r.Stats(); st.Cached != total || st.Reserved != 0 {
+				t.Errorf("total %d: after a drop %+v, want the buffer cached", total, st)
+			}
+		}
+		if a := testing.AllocsPerRun(20, cycle); a != 0 {
+			t.Errorf("total %d: %v allocations per stream opened and abandoned, want 0", total, a)
+		}
+	}
+	if st := r.Stats(); st.Dropped != 4*22 || st.Open != 0 || st.Reserved != 0 {
+		t.Errorf("after the cycles: %+v", st)
+	}
+}
+
+// A short stream is reassembled in a pooled block and delivered as a copy
+// of its own, exactly its length.
+func TestReassemblerShortCopy(t *testing.T) {
+	c := &collector{}
+	r := newTestReassembler(t, testLimits(), c)
+	data := pattern(1000, 9)
+	for id := uint64(1); id <= 2; id++ {
+		st, sa := send(t, r, MsgStreamStart, startMsg(id, 1000, 300))
+		expect(t, "start", st, sa, StreamOK, StreamOpen)
+		st, sa = send(t, r, MsgStreamChunk, chunkMsg(id, 1000, 0, 300, data))
+		expect(t, "chunk", st, sa, StreamOK, StreamComplete)
+	}
+	got := c.deliveries()
+	if len(got) != 2 || !bytes.Equal(got[0].data, data) || !bytes.Equal(got[1].data, data) ||
+		cap(got[0].data) != 1000 || &got[0].data[0] == &got[1].data[0] {
+		t.Fatalf("short streams delivered as %d buffers, caps %d", len(got), cap(got[0].data))
+	}
+	if len(r.blocks) != 1 {
+		t.Errorf("%d pooled blocks after two short streams, want 1", len(r.blocks))
+	}
+}

@@ -335,6 +335,9 @@ int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
 /* memory_linux.c: a hint that @p (malloc'd, @len bytes) will be written
  * whole soon: large pages if the system offers them. */
 void shmipc__advise_large(void *p, size_t len);
+/* memory_linux.c: give the pages wholly inside @p (malloc'd, @len bytes,
+ * about to be freed) back to the system at once. */
+void shmipc__release_pages(void *p, size_t len);
 
 /* copy.c: memcpy with streaming stores (the destination's lines are not
  * read first) where the CPU has them, for copies of at least

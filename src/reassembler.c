@@ -10,6 +10,14 @@
  * it, then its bytes are copied without it (several workers copy into one
  * stream at once), then the copied count is added under it again. A stream
  * dropped while a copy runs keeps its buffer until the last copier leaves.
+ * start() allocates the buffer under the mutex: malloc does not touch the
+ * memory, whose pages the chunk copies fault in outside it. The Go receiver
+ * (go/stream.go) gets zeroed memory from make(), which can mean writing the
+ * whole buffer, so it allocates without its lock and marks the stream
+ * "opening" meanwhile; otherwise the two receivers have the same shape and
+ * the same names: copying (messages copying into a buffer), take_range()
+ * (takeRange), deliver(), retire() (the spare, or Recycle in Go), struct
+ * span, drop(), sweep().
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +31,15 @@
  * receiver's time for large streams. */
 #define SPARE_MIN ((uint64_t)4 << 20)
 
-struct range {
+struct span {
   uint64_t start, end;
 };
 
 struct stream {
   bool in_use;         /* the entry holds a stream (open or dropped) */
-  bool dropped;        /* no longer open; freed when busy reaches 0 */
+  bool dropped;        /* no longer open; freed when copying reaches 0 */
   uint32_t app_type;
-  uint32_t busy;       /* workers copying into buf */
+  uint32_t copying;    /* messages copying into buf */
   uint32_t nparked;
   uint64_t id;
   uint64_t total;
@@ -39,7 +47,7 @@ struct stream {
   uint64_t copied;     /* bytes copied into buf */
   int64_t last_ns;     /* START or the last accepted chunk */
   unsigned char *buf;
-  struct range *parked; /* sorted, disjoint, above next; max_parked long */
+  struct span *parked; /* sorted, disjoint, above next; max_parked long */
 };
 
 struct shmipc_reassembler {
@@ -128,6 +136,16 @@ static void note_peak(shmipc_reassembler *r)
     r->peak_reserved = r->reserved + r->spare_len;
 }
 
+/* Free a stream buffer of @len bytes, its pages first: a block malloc
+ * keeps for reuse (in a worker thread's arena, or below the mmap threshold)
+ * would otherwise stay resident, and with several workers the process held
+ * up to half as much again as max_total. */
+static void release(unsigned char *buf, uint64_t len)
+{
+  shmipc__release_pages(buf, (size_t)len);
+  free(buf);
+}
+
 /* Under mu, with @len no longer counted in reserved: keep @buf as the
  * spare for a next stream of the same size, or free it. Its old bytes are
  * never seen: a stream is delivered only once every byte was written. */
@@ -136,10 +154,10 @@ static void retire(shmipc_reassembler *r, unsigned char *buf, uint64_t len)
   if (buf == NULL)
     return;
   if (len < SPARE_MIN || len > r->lim.max_total - r->reserved) {
-    free(buf);
+    release(buf, len);
     return;
   }
-  free(r->spare);
+  release(r->spare, r->spare_len);
   r->spare = buf;
   r->spare_len = len;
   r->spare_ns = r->now(r->now_arg);
@@ -148,12 +166,12 @@ static void retire(shmipc_reassembler *r, unsigned char *buf, uint64_t len)
 
 static void drop_spare(shmipc_reassembler *r)
 {
-  free(r->spare);
+  release(r->spare, r->spare_len);
   r->spare = NULL;
   r->spare_len = 0;
 }
 
-static void free_entry(shmipc_reassembler *r, struct stream *st)
+static void free_stream(shmipc_reassembler *r, struct stream *st)
 {
   unsigned char *buf = st->buf;
   uint64_t len = st->total;
@@ -172,7 +190,7 @@ void shmipc_reassembler_destroy(shmipc_reassembler *r)
     return;
   for (i = 0; i < r->lim.max_streams; i++)
     if (r->streams[i].in_use)
-      free_entry(r, &r->streams[i]);
+      free_stream(r, &r->streams[i]);
   drop_spare(r);
   shmipc__mutex_destroy(r->mu);
   free(r->streams);
@@ -212,8 +230,8 @@ static void drop(shmipc_reassembler *r, struct stream *st)
   st->dropped = true;
   r->open--;
   r->dropped++;
-  if (st->busy == 0)
-    free_entry(r, st);
+  if (st->copying == 0)
+    free_stream(r, st);
 }
 
 /* Under mu: drop every open stream idle for more than the timeout, and a
@@ -246,10 +264,10 @@ static struct stream *find_open(shmipc_reassembler *r, uint64_t id)
 
 /* Under mu: take the range [start, end) (start < end <= total) of @st, or
  * say why not: SHMIPC_STREAM_OVERLAP or SHMIPC_STREAM_PARKED. */
-static uint32_t take(const shmipc_reassembler *r, struct stream *st,
-                     uint64_t start, uint64_t end)
+static uint32_t take_range(const shmipc_reassembler *r, struct stream *st,
+                           uint64_t start, uint64_t end)
 {
-  struct range *p = st->parked;
+  struct span *p = st->parked;
   uint32_t n = st->nparked, i, at;
   bool left, right;
 
@@ -417,30 +435,30 @@ static void chunk(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
   else if (h->offset > st->total || len > st->total - h->offset)
     *status = SHMIPC_STREAM_BOUNDS;
   else
-    *status = take(r, st, h->offset, h->offset + len);
+    *status = take_range(r, st, h->offset, h->offset + len);
   if (*status != SHMIPC_STREAM_OK) {
     drop(r, st);
     *state = SHMIPC__SST_DROPPED;
     goto out;
   }
   st->last_ns = r->now(r->now_arg);
-  st->busy++;
+  st->copying++;
   shmipc__mutex_unlock(r->mu);
 
   /* The range is ours alone: no other message can take these bytes, and
-   * the buffer lives while busy > 0. */
+   * the buffer lives while copying > 0. */
   if (st->total >= SHMIPC__STREAMING_TOTAL)
     shmipc__copy_streaming(st->buf + h->offset, data, (size_t)len);
   else
     memcpy(st->buf + h->offset, data, (size_t)len);
 
   shmipc__mutex_lock(r->mu);
-  st->busy--;
+  st->copying--;
   st->copied += len;
   if (st->dropped) {
     /* another message dropped the stream while we copied */
-    if (st->busy == 0)
-      free_entry(r, st);
+    if (st->copying == 0)
+      free_stream(r, st);
     *state = SHMIPC__SST_DROPPED;
     goto out;
   }
@@ -456,7 +474,7 @@ static void chunk(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
   buf = st->buf;
   st->buf = NULL;
   r->open--;
-  free_entry(r, st);
+  free_stream(r, st);
   shmipc__mutex_unlock(r->mu);
   *status = deliver(r, id, app_type, buf, total);
   *state = *status == SHMIPC_STREAM_OK ? SHMIPC__SST_COMPLETE

@@ -429,7 +429,18 @@ SHMIPC_EXPORT int shmipc_stream_send(shmipc_stream_sender *s,
                                      size_t len, int64_t timeout_ns,
                                      shmipc_stream_result *res);
 
-/** Receiver limits; initialise with shmipc_stream_limits_init(). */
+/**
+ * Receiver limits; initialise with shmipc_stream_limits_init().
+ *
+ * max_total bounds resident memory too: on Linux, what a receiver holds for
+ * streams (open, dropped, kept for reuse) stays within
+ * 1.1 x max_total + 64 KiB x (max_streams + 16), whatever a peer opens and
+ * abandons. A freed stream buffer gives its pages back to the system at
+ * once, rather than staying resident in the allocator's free lists. A
+ * buffer kept with SHMIPC_STREAM_KEEP is the callee's and counts no more.
+ * The Go guest's receiver keeps the same bound (go/stream.go,
+ * StreamLimits).
+ */
 typedef struct shmipc_stream_limits {
   uint32_t struct_size;   /**< sizeof(shmipc_stream_limits) */
   uint32_t max_streams;   /**< open streams at once, >= 1 (default 16) */
