@@ -20,7 +20,6 @@
 
 #include <cmocka.h>
 
-#include "atomic.h"
 #include "internal.h"
 
 #define MS INT64_C(1000000)
@@ -28,6 +27,8 @@
 #define GUEST_SLOTS 2u
 #define CAP 64u
 #define WAIT_BITS (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
+/* A shared word as the peer published it. */
+#define ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 
 static const char *tname(void)
 {
@@ -47,7 +48,7 @@ static int echo(void *user, uint32_t type, const void *req, size_t req_len,
 {
   uint32_t *count = user;
 
-  shmipc__fetch_add_full32(count, 1);
+  __atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
   if (req_len > resp_cap)
     return -1;
   memcpy(resp, req, req_len);
@@ -137,16 +138,15 @@ static void snap(const struct world *w, struct trace *t)
   memset(t, 0, sizeof *t);
   for (i = 0; i < HOST_SLOTS + GUEST_SLOTS; i++) {
     struct shmipc_wire_slot *s = shmipc__wslot(w->seg, i);
-    t->ctrl[i] = shmipc__load_acquire32(&s->ctrl) & ~WAIT_BITS;
+    t->ctrl[i] = ACQ(&s->ctrl) & ~WAIT_BITS;
     t->req_seq[i] = s->req_seq;
     t->req_size[i] = s->req_size;
   }
-  t->attach = shmipc__load_acquire32(&hd->attach) & ~SHMIPC_ATTACH_HOST_WAITING;
+  t->attach = ACQ(&hd->attach) & ~SHMIPC_ATTACH_HOST_WAITING;
   t->guest_pid = hd->guest_pid;
-  t->doorbell = shmipc__load_acquire32(&hd->doorbell) &
-                SHMIPC_DOORBELL_COUNTER_MASK;
-  t->guest_served = shmipc__load_acquire32(&guest_served);
-  t->host_served = shmipc__load_acquire32(&host_served);
+  t->doorbell = ACQ(&hd->doorbell) & SHMIPC_DOORBELL_COUNTER_MASK;
+  t->guest_served = ACQ(&guest_served);
+  t->host_served = ACQ(&host_served);
   if (w->r != NULL) {
     shmipc_stream_stats st;
     memset(&st, 0, sizeof st);
@@ -396,10 +396,9 @@ static void host_serve_takes_nothing(void **state)
   (void)state;
   assert_int_equal(pthread_create(&th, NULL, pending_call, &p), 0);
   t0 = shmipc__now_ns();
-  while (shmipc__ctrl_state(shmipc__load_acquire32(
-             &shmipc__wslot(w.seg, HOST_SLOTS)->ctrl)) != SHMIPC_SLOT_REQ_READY &&
-         shmipc__ctrl_state(shmipc__load_acquire32(
-             &shmipc__wslot(w.seg, HOST_SLOTS + 1)->ctrl)) !=
+  while (shmipc__ctrl_state(ACQ(&shmipc__wslot(w.seg, HOST_SLOTS)->ctrl)) !=
+             SHMIPC_SLOT_REQ_READY &&
+         shmipc__ctrl_state(ACQ(&shmipc__wslot(w.seg, HOST_SLOTS + 1)->ctrl)) !=
              SHMIPC_SLOT_REQ_READY) {
     if (shmipc__now_ns() - t0 > 2000 * MS)
       fail_msg("waited 2 s for the guest call to be published");

@@ -22,7 +22,6 @@
 
 #include <cmocka.h>
 
-#include "atomic.h"
 #include "internal.h"
 
 #define MS INT64_C(1000000)
@@ -206,7 +205,7 @@ static void corrupt_host_slot_is_not_closed(void **state)
   assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
   assert_int_equal(shmipc_host_listen_start(h, echo, NULL), SHMIPC_OK);
   assert_int_equal(guest_call(g), SHMIPC_OK);
-  shmipc__store_release32(ctrl, 0x5); /* no such state */
+  __atomic_store_n(ctrl, 0x5u, __ATOMIC_RELEASE); /* no such state */
   shmipc__word_wake(seg, ctrl, SHMIPC_CTRL_RESPONDER_WAITING);
   assert_int_equal(shmipc_guest_wait(g, 2000 * MS), SHMIPC_E_CORRUPT);
   assert_int_equal(guest_call(g), SHMIPC_OK);

@@ -413,20 +413,20 @@ static void run_case(const struct op *op, const struct klass *c)
   printf("%-42s %-14s -> %4d after %7.2f ms\n", op->name, c->name, r,
          (double)dt / 1e6);
   if (r != want) {
-    print_error("%s with timeout %s: %d (%s), want %d (%s)\n", op->name,
+    fprintf(stderr, "%s with timeout %s: %d (%s), want %d (%s)\n", op->name,
                 c->name, r, shmipc_strerror(r), want, shmipc_strerror(want));
     failures++;
   }
   /* A millisecond below the bound: clocks read at slightly different
    * points than the call's own. */
   if (dt < lo - MS || dt > hi) {
-    print_error("%s with timeout %s: took %.2f ms, want %.2f to %.2f ms\n",
+    fprintf(stderr, "%s with timeout %s: took %.2f ms, want %.2f to %.2f ms\n",
                 op->name, c->name, (double)dt / 1e6, (double)lo / 1e6,
                 (double)hi / 1e6);
     failures++;
   }
   if (op->end == end_guest_call && k == K_ENDED && f.ender_rc != SHMIPC_OK) {
-    print_error("%s with timeout %s: the guest call that ended it: %d\n",
+    fprintf(stderr, "%s with timeout %s: the guest call that ended it: %d\n",
                 op->name, c->name, f.ender_rc);
     failures++;
   }
