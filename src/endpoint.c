@@ -104,11 +104,16 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
   }
   /* A host that went away never comes back to this session: the latch
    * answers every later look, whoever made the first (a worker, a call). */
+  /* acquire: pairs with the release store below, by whichever thread
+   * looked first */
   if (shmipc__load_acquire32(&ep->peer_gone))
     return SHMIPC_E_PEER_GONE;
   r = host_check(ep);
-  if (r == SHMIPC_E_PEER_GONE)
+  if (r == SHMIPC_E_PEER_GONE) {
+    /* release: pairs with the acquire above and in
+     * shmipc__slot_acquire() */
     shmipc__store_release32(&ep->peer_gone, 1);
+  }
   return r;
 }
 

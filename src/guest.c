@@ -154,8 +154,11 @@ static void record_end(shmipc_guest *g, int reason)
    * wait and guest call reads; corruption stops the workers alone (guest
    * calls go on while the guest slots hold up). Neither is closing: that
    * is the local handle's shutdown only. */
-  if (reason == SHMIPC_E_CORRUPT)
+  if (reason == SHMIPC_E_CORRUPT) {
+    /* release: pairs with the acquire of u->stop in shmipc__wait_word();
+     * the wake below makes sleeping workers look */
     shmipc__store_release32(&g->halt, 1);
+  }
   if (reason == SHMIPC_E_CORRUPT || reason == SHMIPC_E_PEER_GONE)
     shmipc__ep_wake_all(&g->ep);
 }

@@ -219,6 +219,8 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep,
     return SHMIPC_E_INVALID;
   if (shmipc__load_acquire32(&ep->closing))
     return SHMIPC_E_CLOSED;
+  /* acquire: pairs with the latch's release store in shmipc__peer_check()
+   * (a guest's only; a host's stays 0) */
   if (shmipc__load_acquire32(&ep->peer_gone))
     return SHMIPC_E_PEER_GONE;
   s = try_claim(ep);
@@ -247,7 +249,7 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep,
       return SHMIPC_E_TIMEOUT;
     if (shmipc__load_acquire32(&ep->closing))
       return SHMIPC_E_CLOSED;
-    if (shmipc__load_acquire32(&ep->peer_gone))
+    if (shmipc__load_acquire32(&ep->peer_gone)) /* acquire: as above */
       return SHMIPC_E_PEER_GONE;
     /* Announce, then look again (see free_slot_notify()). */
     seen = shmipc__load_relaxed32(&ep->free_seq);
