@@ -3,6 +3,7 @@
 package shmipc
 
 import (
+	"context"
 	"errors"
 	"math"
 	"sync/atomic"
@@ -234,6 +235,46 @@ func TestConnectTimeoutClasses(t *testing.T) {
 			}
 			g.Close()
 			checkElapsed(t, "Connect", d, classEnd)
+		})
+	}
+}
+
+// Serve is bounded by its context: a short deadline ends it with the
+// context's error at that deadline; one far off (up to the largest
+// Duration) lets it serve until the host goes.
+func TestServeContextDeadlines(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"40ms", 40 * time.Millisecond},
+		{"2^62ns", 1 << 62},
+		{"MaxInt64", math.MaxInt64},
+	} {
+		c := c
+		t.Run(c.name, func(t *testing.T) {
+			h := newHost(t, hostConfig{hostSlots: 2})
+			g := connect(t, h, testOptions())
+			ctx, cancel := context.WithTimeout(context.Background(), c.d)
+			defer cancel()
+			bounded := c.d < time.Second
+			if !bounded {
+				time.AfterFunc(classEnd, func() { h.close() })
+			}
+			start := time.Now()
+			err := g.Serve(ctx, echo)
+			d := time.Since(start)
+			if bounded {
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("Serve: %v, want context.DeadlineExceeded", err)
+				}
+				checkElapsed(t, "Serve", d, c.d)
+				return
+			}
+			if !errors.Is(err, ErrPeerGone) {
+				t.Errorf("Serve: %v, want ErrPeerGone", err)
+			}
+			checkElapsed(t, "Serve", d, classEnd)
 		})
 	}
 }
