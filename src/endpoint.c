@@ -22,6 +22,7 @@ int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
   ep->default_timeout_ns = default_timeout_ns;
   ep->liveness_ns = liveness_ns;
   ep->closing = 0;
+  ep->peer_gone = 0;
   ep->free_seq = 0;
   ep->n_req = role == SHMIPC__ROLE_HOST ? g->host_slots : g->guest_slots;
   first = role == SHMIPC__ROLE_HOST ? 0 : g->host_slots;
@@ -50,36 +51,23 @@ void shmipc__ep_fini(struct shmipc__endpoint *ep)
 }
 
 int shmipc__timeout(const struct shmipc__endpoint *ep, int64_t timeout_ns,
-                    int64_t *out)
+                    struct shmipc__deadline *out)
 {
-  if (timeout_ns == SHMIPC_TIMEOUT_DEFAULT)
-    timeout_ns = ep->default_timeout_ns;
-  if (timeout_ns == SHMIPC_TIMEOUT_INFINITE) {
-    *out = INT64_MAX;
-    return SHMIPC_OK;
-  }
-  if (timeout_ns < 0)
-    return SHMIPC_E_INVALID;
-  *out = timeout_ns;
+  int64_t budget;
+  int r = shmipc__budget(timeout_ns, ep->default_timeout_ns, &budget);
+
+  if (r != SHMIPC_OK)
+    return r;
+  *out = shmipc__deadline(budget);
   return SHMIPC_OK;
 }
 
-int shmipc__peer_check(struct shmipc__endpoint *ep)
+/* The guest's look at its host: is the session it attached to still
+ * served? */
+static int host_check(struct shmipc__endpoint *ep)
 {
   struct shmipc_wire_header *h = shmipc__hdr(&ep->seg);
 
-  if (shmipc__load_acquire32(&ep->closing))
-    return SHMIPC_E_CLOSED;
-  if (ep->role == SHMIPC__ROLE_HOST) {
-    /* acquire: pairs with the guest's CAS on attach in guest attach/detach */
-    uint32_t a = shmipc__load_acquire32(&h->attach) & SHMIPC_ATTACH_STATE_MASK;
-    if (a == SHMIPC_ATTACH_DETACHED)
-      return SHMIPC_E_PEER_GONE;
-    if (a == SHMIPC_ATTACH_ATTACHED &&
-        shmipc__lock_held(&ep->seg, SHMIPC__ROLE_GUEST) == 0)
-      return SHMIPC_E_PEER_GONE;
-    return SHMIPC_OK; /* no guest yet: calls wait for one, bounded by their timeout */
-  }
   /* acquire: pairs with the host's release store of CLOSED in destroy */
   switch (shmipc__load_acquire32(&h->host_state)) {
   case SHMIPC_HOST_READY:
@@ -95,6 +83,38 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
   if (shmipc__lock_held(&ep->seg, SHMIPC__ROLE_HOST) == 0)
     return SHMIPC_E_PEER_GONE;
   return SHMIPC_OK;
+}
+
+int shmipc__peer_check(struct shmipc__endpoint *ep)
+{
+  struct shmipc_wire_header *h = shmipc__hdr(&ep->seg);
+  int r;
+
+  if (shmipc__load_acquire32(&ep->closing))
+    return SHMIPC_E_CLOSED;
+  if (ep->role == SHMIPC__ROLE_HOST) {
+    /* acquire: pairs with the guest's CAS on attach in guest attach/detach */
+    uint32_t a = shmipc__load_acquire32(&h->attach) & SHMIPC_ATTACH_STATE_MASK;
+    if (a == SHMIPC_ATTACH_DETACHED)
+      return SHMIPC_E_PEER_GONE;
+    if (a == SHMIPC_ATTACH_ATTACHED &&
+        shmipc__lock_held(&ep->seg, SHMIPC__ROLE_GUEST) == 0)
+      return SHMIPC_E_PEER_GONE;
+    return SHMIPC_OK; /* no guest yet: calls wait for one, bounded by their timeout */
+  }
+  /* A host that went away never comes back to this session: the latch
+   * answers every later look, whoever made the first (a worker, a call). */
+  /* acquire: pairs with the release store below, by whichever thread
+   * looked first */
+  if (shmipc__load_acquire32(&ep->peer_gone))
+    return SHMIPC_E_PEER_GONE;
+  r = host_check(ep);
+  if (r == SHMIPC_E_PEER_GONE) {
+    /* release: pairs with the acquire above and in
+     * shmipc__slot_acquire() */
+    shmipc__store_release32(&ep->peer_gone, 1);
+  }
+  return r;
 }
 
 uint32_t shmipc__peer_epoch(const struct shmipc__endpoint *ep)
@@ -120,11 +140,11 @@ static inline int judge(const struct shmipc__until *u, uint32_t v)
 }
 
 int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
-                      const struct shmipc__until *u, int64_t timeout_ns,
-                      uint32_t *out)
+                      const struct shmipc__until *u,
+                      struct shmipc__deadline *dl, uint32_t *out)
 {
-  int64_t deadline = -1, now;
   int64_t sleep_ns = u->max_sleep_ns > 0 ? u->max_sleep_ns : ep->liveness_ns;
+  int64_t left;
   uint32_t v, i;
   int r;
 
@@ -132,7 +152,8 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
     shmipc__yield();
   /* Fast phase: no clock read and no system call until the first yield
    * point, so a prompt peer costs nothing but the loads. Timeouts are
-   * therefore honoured to within one yield period (~128 pauses). */
+   * therefore honoured to within one yield period (~128 pauses); the
+   * first clock read fixes a deadline that no earlier wait fixed. */
   for (i = u->spun + 1;; i++) {
     /* acquire: pairs with the CAS by which the peer moved the word into
      * the state we wait for (e.g. PROCESSING -> RESP_READY in
@@ -142,15 +163,12 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
       *out = v;
       return r > 0 ? SHMIPC_OK : r;
     }
-    if (timeout_ns == 0)
+    if (dl->budget == 0)
       return SHMIPC_E_TIMEOUT;
     if (i >= ep->spin_budget)
       break;
     if (i % SHMIPC__YIELD_EVERY == 0) {
-      now = shmipc__now_ns();
-      if (deadline < 0)
-        deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-      else if (now >= deadline)
+      if (shmipc__left(dl, shmipc__now_ns()) == 0)
         return SHMIPC_E_TIMEOUT;
       shmipc__yield();
     } else {
@@ -165,10 +183,8 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
       *out = v;
       return r > 0 ? SHMIPC_OK : r;
     }
-    now = shmipc__now_ns();
-    if (deadline < 0)
-      deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
-    if (now >= deadline)
+    left = shmipc__left(dl, shmipc__now_ns());
+    if (left == 0)
       return SHMIPC_E_TIMEOUT;
     if (u->stop != NULL && shmipc__load_acquire32(u->stop))
       return SHMIPC_E_CLOSED;
@@ -187,9 +203,8 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
         continue;
       v |= u->announce_bit;
     }
-    now = deadline - now;
     shmipc__word_wait(&ep->seg, word, v, u->announce_bit,
-                      now < sleep_ns ? now : sleep_ns);
+                      left < sleep_ns ? left : sleep_ns);
   }
 }
 

@@ -12,6 +12,13 @@
 struct shmipc_guest;
 
 #define IDLE_SLEEP_NS INT64_C(1000000000)
+/* Attach retries a segment that is not there yet after a pause that
+ * starts here and doubles up to ATTACH_PAUSE_MAX_NS. */
+#define ATTACH_PAUSE_FIRST_NS INT64_C(1000000)
+#define ATTACH_PAUSE_MAX_NS INT64_C(20000000)
+/* Longest sleep of shmipc_guest_wait() on the workers' count. The last
+ * worker wakes it; the slice only bounds a wake-up lost to a signal. */
+#define GUEST_WAIT_SLICE_NS INT64_C(100000000)
 
 struct worker {
   struct shmipc_guest *g;
@@ -26,6 +33,8 @@ struct shmipc_guest {
   uint32_t started;      /* workers were started */
   uint32_t running;      /* atomic, futex word: workers still running */
   uint32_t reason_set;   /* atomic: first worker to end records its reason */
+  uint32_t halt;         /* atomic: a worker found the segment corrupt; the
+                          * others stop too */
   int reason;
   shmipc_handler_fn fn;
   void *user;
@@ -72,7 +81,8 @@ static int set_attach(struct shmipc__seg *seg, uint32_t state)
 
 int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
 {
-  int64_t deadline, pause_ns = 1000000;
+  int64_t pause_ns = ATTACH_PAUSE_FIRST_NS, connect_ns, call_ns, left;
+  struct shmipc__deadline dl;
   shmipc_guest *g;
   int r;
 
@@ -80,9 +90,10 @@ int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
     return SHMIPC_E_INVALID;
   *out = NULL;
   if (cfg == NULL || cfg->struct_size != sizeof *cfg ||
-      cfg->connect_timeout_ns < 0 ||
-      (cfg->default_timeout_ns <= 0 &&
-       cfg->default_timeout_ns != SHMIPC_TIMEOUT_INFINITE) ||
+      shmipc__budget(cfg->connect_timeout_ns, SHMIPC__DEFAULT_CONNECT_NS,
+                     &connect_ns) != SHMIPC_OK ||
+      shmipc__budget(cfg->default_timeout_ns, SHMIPC__DEFAULT_TIMEOUT_NS,
+                     &call_ns) != SHMIPC_OK ||
       cfg->liveness_interval_ns <= 0 ||
       (cfg->flags & ~SHMIPC_GUEST_F_ALLOW_OTHER_USER) != 0)
     return SHMIPC_E_INVALID;
@@ -92,19 +103,20 @@ int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
   if (g == NULL)
     return SHMIPC_E_NOMEM;
 
-  deadline = shmipc__now_ns() + cfg->connect_timeout_ns;
+  dl = shmipc__deadline_now(connect_ns);
   for (;;) {
     r = shmipc__seg_open(cfg->name, cfg->flags, &g->ep.seg);
     if (r != SHMIPC__E_RETRY && r != SHMIPC__E_NO_HOST)
       break;
-    if (shmipc__now_ns() >= deadline) {
+    left = shmipc__left(&dl, shmipc__now_ns());
+    if (left == 0) {
       /* Only a dead host's segment was there: the host is gone (the Go
        * guest reports the same). */
       r = r == SHMIPC__E_NO_HOST ? SHMIPC_E_PEER_GONE : SHMIPC_E_TIMEOUT;
       break;
     }
-    shmipc__sleep_ns(pause_ns);
-    if (pause_ns < 20000000)
+    shmipc__sleep_ns(pause_ns < left ? pause_ns : left);
+    if (pause_ns < ATTACH_PAUSE_MAX_NS)
       pause_ns *= 2;
   }
   if (r != SHMIPC_OK)
@@ -112,10 +124,7 @@ int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
   r = shmipc__lock_take(&g->ep.seg, SHMIPC__ROLE_GUEST);
   if (r != SHMIPC_OK)
     goto err_seg;
-  r = shmipc__ep_init(&g->ep, SHMIPC__ROLE_GUEST, cfg->spin_budget,
-                      cfg->default_timeout_ns == SHMIPC_TIMEOUT_INFINITE
-                          ? INT64_MAX
-                          : cfg->default_timeout_ns,
+  r = shmipc__ep_init(&g->ep, SHMIPC__ROLE_GUEST, cfg->spin_budget, call_ns,
                       cfg->liveness_interval_ns);
   if (r != SHMIPC_OK)
     goto err_seg;
@@ -140,11 +149,18 @@ static void record_end(shmipc_guest *g, int reason)
   if (shmipc__cas_full32(&g->reason_set, 0, 1) == 0)
     g->reason = reason;
   /* A corrupt segment or a gone host ends every worker, not just the one
-   * that saw it (only worker 0 watches the host while idle). */
-  if (reason == SHMIPC_E_CORRUPT || reason == SHMIPC_E_PEER_GONE) {
-    shmipc__store_release32(&g->ep.closing, 1);
-    shmipc__ep_wake_all(&g->ep);
+   * that saw it (only worker 0 watches the host while idle). A gone host
+   * is already latched in peer_gone by shmipc__peer_check(), which every
+   * wait and guest call reads; corruption stops the workers alone (guest
+   * calls go on while the guest slots hold up). Neither is closing: that
+   * is the local handle's shutdown only. */
+  if (reason == SHMIPC_E_CORRUPT) {
+    /* release: pairs with the acquire of u->stop in shmipc__wait_word();
+     * the wake below makes sleeping workers look */
+    shmipc__store_release32(&g->halt, 1);
   }
+  if (reason == SHMIPC_E_CORRUPT || reason == SHMIPC_E_PEER_GONE)
+    shmipc__ep_wake_all(&g->ep);
 }
 
 static void *worker_main(void *arg)
@@ -163,7 +179,9 @@ static void *worker_main(void *arg)
       .check_ctrl = true,
       .check_peer = true,
       .max_sleep_ns = wk->index == 0 ? 0 : IDLE_SLEEP_NS,
+      .stop = &g->halt,
   };
+  struct shmipc__deadline none = shmipc__deadline(INT64_MAX);
   uint32_t v = shmipc__load_acquire32(ctrl);
   int r;
 
@@ -174,7 +192,7 @@ static void *worker_main(void *arg)
     if (shmipc__take_next(ctrl, v, u.spun, &v))
       r = SHMIPC_OK;
     else
-      r = shmipc__wait_word(&g->ep, ctrl, &u, INT64_MAX, &v);
+      r = shmipc__wait_word(&g->ep, ctrl, &u, &none, &v);
     if (r == SHMIPC_OK)
       r = shmipc__respond(&g->ep, wk->index, v, g->fn, g->user);
     if (r < 0)
@@ -230,26 +248,25 @@ void shmipc_guest_stop(shmipc_guest *g)
 
 int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns)
 {
-  int64_t deadline, now;
+  struct shmipc__deadline dl;
+  int64_t left;
   uint32_t n;
   int r;
 
   if (g == NULL)
     return SHMIPC_E_INVALID;
-  if (!g->started)
-    return SHMIPC_E_STATE;
-  r = shmipc__timeout(&g->ep, timeout_ns, &timeout_ns);
+  r = shmipc__timeout(&g->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return r;
-  now = shmipc__now_ns();
-  deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+  if (!g->started)
+    return SHMIPC_E_STATE;
   /* acquire: pairs with the workers' decrement as they end */
   while ((n = shmipc__load_acquire32(&g->running)) != 0) {
-    now = shmipc__now_ns();
-    if (now >= deadline)
+    left = shmipc__left(&dl, shmipc__now_ns());
+    if (left == 0)
       return SHMIPC_E_TIMEOUT;
     shmipc__futex_wait(&g->running, n,
-                       deadline - now < 100000000 ? deadline - now : 100000000);
+                       left < GUEST_WAIT_SLICE_NS ? left : GUEST_WAIT_SLICE_NS);
   }
   return shmipc__load_acquire32(&g->reason_set) ? g->reason : SHMIPC_OK;
 }

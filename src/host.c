@@ -50,6 +50,7 @@ void shmipc_host_config_init(shmipc_host_config *cfg)
 int shmipc_host_create(const shmipc_host_config *cfg, shmipc_host **out)
 {
   struct shmipc__geom g;
+  int64_t call_ns;
   shmipc_host *h;
   int r;
 
@@ -61,8 +62,8 @@ int shmipc_host_create(const shmipc_host_config *cfg, shmipc_host **out)
   if (!shmipc__name_valid(cfg->name))
     return SHMIPC_E_NAME;
   if ((cfg->mode & ~0777u) != 0 || (cfg->mode & 0600u) != 0600u ||
-      (cfg->default_timeout_ns <= 0 &&
-       cfg->default_timeout_ns != SHMIPC_TIMEOUT_INFINITE) ||
+      shmipc__budget(cfg->default_timeout_ns, SHMIPC__DEFAULT_TIMEOUT_NS,
+                     &call_ns) != SHMIPC_OK ||
       cfg->liveness_interval_ns <= 0)
     return SHMIPC_E_INVALID;
   r = shmipc__geom_compute(cfg->host_slots, cfg->guest_slots,
@@ -78,10 +79,7 @@ int shmipc_host_create(const shmipc_host_config *cfg, shmipc_host **out)
     goto err_free;
   shmipc__header_init(shmipc__hdr(&h->ep.seg), &g, h->ep.seg.nonce,
                       shmipc__getpid());
-  r = shmipc__ep_init(&h->ep, SHMIPC__ROLE_HOST, cfg->spin_budget,
-                      cfg->default_timeout_ns == SHMIPC_TIMEOUT_INFINITE
-                          ? INT64_MAX
-                          : cfg->default_timeout_ns,
+  r = shmipc__ep_init(&h->ep, SHMIPC__ROLE_HOST, cfg->spin_budget, call_ns,
                       cfg->liveness_interval_ns);
   if (r != SHMIPC_OK)
     goto err_seg;
@@ -129,21 +127,19 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
       .equal = false,
       .announce_bit = SHMIPC_ATTACH_HOST_WAITING,
   };
+  struct shmipc__deadline dl;
   uint32_t *word;
-  int64_t deadline, now;
   uint32_t v;
   int r;
 
   if (h == NULL)
     return SHMIPC_E_INVALID;
-  r = shmipc__timeout(&h->ep, timeout_ns, &timeout_ns);
+  r = shmipc__timeout(&h->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return r;
   word = &shmipc__hdr(&h->ep.seg)->attach;
-  now = shmipc__now_ns();
-  deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
   for (;;) {
-    r = shmipc__wait_word(&h->ep, word, &attached, timeout_ns, &v);
+    r = shmipc__wait_word(&h->ep, word, &attached, &dl, &v);
     if (r != SHMIPC_OK)
       return r;
     /* A guest that died leaves the word ATTACHED: only a held guest lock
@@ -153,19 +149,12 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
      * shmipc__peer_check(). */
     if (shmipc__lock_held(&h->ep.seg, SHMIPC__ROLE_GUEST) != 0)
       return SHMIPC_OK;
-    /* Dead: wait for the next guest's attach CAS, which moves the epoch. */
+    /* Dead: wait for the next guest's attach CAS, which moves the epoch.
+     * Both waits share the one deadline. */
     moved.value = v & moved.mask;
-    if (deadline != INT64_MAX) {
-      now = shmipc__now_ns();
-      timeout_ns = deadline > now ? deadline - now : 0;
-    }
-    r = shmipc__wait_word(&h->ep, word, &moved, timeout_ns, &v);
+    r = shmipc__wait_word(&h->ep, word, &moved, &dl, &v);
     if (r != SHMIPC_OK)
       return r;
-    if (deadline != INT64_MAX) {
-      now = shmipc__now_ns();
-      timeout_ns = deadline > now ? deadline - now : 0;
-    }
   }
 }
 
@@ -191,28 +180,29 @@ int shmipc_host_call(shmipc_host *h, uint32_t type, const void *req,
 
 int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns, shmipc_slot **out)
 {
+  struct shmipc__deadline dl;
   int r;
 
   if (out != NULL)
     *out = NULL;
   if (h == NULL || out == NULL)
     return SHMIPC_E_INVALID;
-  r = shmipc__timeout(&h->ep, timeout_ns, &timeout_ns);
+  r = shmipc__timeout(&h->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return r;
-  return shmipc__slot_acquire(&h->ep, &timeout_ns, out);
+  return shmipc__slot_acquire(&h->ep, &dl, out);
 }
 
 int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
 {
-  int64_t none = 0;
+  struct shmipc__deadline now = shmipc__deadline(0);
   int r;
 
   if (out != NULL)
     *out = NULL;
   if (h == NULL || out == NULL)
     return SHMIPC_E_INVALID;
-  r = shmipc__slot_acquire(&h->ep, &none, out);
+  r = shmipc__slot_acquire(&h->ep, &now, out);
   return r == SHMIPC_E_TIMEOUT ? SHMIPC_E_BUSY : r;
 }
 
@@ -237,7 +227,7 @@ static int serve_pending(shmipc_host *h, shmipc_handler_fn fn, void *user)
 
 /* Wait for the doorbell to move from @seen, then serve what is pending. */
 static int serve_once(shmipc_host *h, shmipc_handler_fn fn, void *user,
-                      const uint32_t *stop, int64_t timeout_ns)
+                      const uint32_t *stop, struct shmipc__deadline *dl)
 {
   uint32_t *bell = &shmipc__hdr(&h->ep.seg)->doorbell;
   struct shmipc__until u = {
@@ -256,7 +246,7 @@ static int serve_once(shmipc_host *h, shmipc_handler_fn fn, void *user,
   if (n > 0)
     return n;
   u.value = seen & SHMIPC_DOORBELL_COUNTER_MASK;
-  r = shmipc__wait_word(&h->ep, bell, &u, timeout_ns, &seen);
+  r = shmipc__wait_word(&h->ep, bell, &u, dl, &seen);
   if (r != SHMIPC_OK)
     return r;
   return serve_pending(h, fn, user);
@@ -271,8 +261,9 @@ static void *listener_main(void *arg)
    * the doorbell word could otherwise make a real ring look like no
    * change. */
   while (!shmipc__load_acquire32(&h->listener_stop)) {
+    struct shmipc__deadline tick = shmipc__deadline(h->ep.liveness_ns);
     int r = serve_once(h, h->listen_fn, h->listen_user, &h->listener_stop,
-                       h->ep.liveness_ns);
+                       &tick);
     if (r == SHMIPC_E_CLOSED)
       break;
   }
@@ -315,33 +306,26 @@ int shmipc_host_listen_stop(shmipc_host *h)
 int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
                       int64_t timeout_ns)
 {
-  int64_t start = -1, now;
+  struct shmipc__deadline dl, round;
   int r;
 
   if (h == NULL || fn == NULL || h->ep.seg.geom.guest_slots == 0)
     return SHMIPC_E_INVALID;
-  if (shmipc__load_acquire32(&h->listening))
-    return SHMIPC_E_BUSY;
-  r = shmipc__timeout(&h->ep, timeout_ns, &timeout_ns);
+  r = shmipc__timeout(&h->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return r;
+  if (shmipc__load_acquire32(&h->listening))
+    return SHMIPC_E_BUSY;
   for (;;) {
     /* At most one liveness interval per wait, as in listener_main(). */
-    r = serve_once(h, fn, user, NULL,
-                   timeout_ns < h->ep.liveness_ns ? timeout_ns : h->ep.liveness_ns);
+    round = dl.budget == 0 ? dl
+                           : shmipc__deadline_cap(&dl, h->ep.liveness_ns,
+                                                  shmipc__now_ns());
+    r = serve_once(h, fn, user, NULL, &round);
     if (r != 0 && r != SHMIPC_E_TIMEOUT)
       return r;
-    if (r == SHMIPC_E_TIMEOUT && timeout_ns <= h->ep.liveness_ns)
-      return r;
     /* Nothing yet (or the call was cancelled before we took it). */
-    now = shmipc__now_ns();
-    if (start < 0)
-      start = now;
-    if (timeout_ns != INT64_MAX) {
-      if (now - start >= timeout_ns)
-        return SHMIPC_E_TIMEOUT;
-      timeout_ns -= now - start;
-      start = now;
-    }
+    if (dl.budget == 0 || shmipc__left(&dl, shmipc__now_ns()) == 0)
+      return SHMIPC_E_TIMEOUT;
   }
 }

@@ -143,6 +143,7 @@ uint32_t shmipc__getpid(void);
 uint64_t shmipc__random64(void);
 
 /* wait_linux.c, wait_windows.c: time, yielding and wake-ups on words */
+/* A monotonic clock in nanoseconds; never negative. */
 int64_t shmipc__now_ns(void);
 void shmipc__yield(void);
 void shmipc__sleep_ns(int64_t ns);
@@ -174,6 +175,83 @@ int shmipc__mutex_create(struct shmipc__mutex **out);
 void shmipc__mutex_destroy(struct shmipc__mutex *m);
 void shmipc__mutex_lock(struct shmipc__mutex *m);
 void shmipc__mutex_unlock(struct shmipc__mutex *m);
+
+/* ------------------------------------------------------------------ */
+/* Time limits. Every user timeout (include/shmipc/shmipc.h, "Conventions")
+ * is resolved once into a budget: 0 (do not wait), a positive number of
+ * nanoseconds, or INT64_MAX (no limit: SHMIPC_TIMEOUT_INFINITE, or a
+ * value that no wait can outlast). The budget becomes a deadline, which
+ * is passed down to every wait of the operation instead of being worked
+ * out again by each. A deadline is fixed (its budget added to the clock)
+ * at its first look at the clock, so an operation that ends in its spin
+ * phase never reads the clock; this is the only place the sum is made. */
+struct shmipc__deadline {
+  int64_t budget; /* 0, > 0, or INT64_MAX for no limit */
+  int64_t at;     /* shmipc__now_ns() limit once fixed, -1 before;
+                   * INT64_MAX: no limit */
+};
+
+/* Resolve @timeout_ns as a user timeout: SHMIPC_TIMEOUT_DEFAULT takes
+ * @def (a resolved budget), SHMIPC_TIMEOUT_INFINITE gives INT64_MAX, any
+ * other negative value is SHMIPC_E_INVALID. */
+static inline int shmipc__budget(int64_t timeout_ns, int64_t def,
+                                 int64_t *out)
+{
+  if (timeout_ns == SHMIPC_TIMEOUT_DEFAULT)
+    timeout_ns = def;
+  else if (timeout_ns == SHMIPC_TIMEOUT_INFINITE)
+    timeout_ns = INT64_MAX;
+  if (timeout_ns < 0)
+    return SHMIPC_E_INVALID;
+  *out = timeout_ns;
+  return SHMIPC_OK;
+}
+
+/* A deadline of @budget, fixed at its first look at the clock. */
+static inline struct shmipc__deadline shmipc__deadline(int64_t budget)
+{
+  struct shmipc__deadline d;
+
+  d.budget = budget;
+  d.at = budget == INT64_MAX ? INT64_MAX : -1;
+  return d;
+}
+
+/* Nanoseconds left of @d at time @now (>= 0), INT64_MAX for no limit.
+ * The first call fixes the deadline at @now + budget; a sum past
+ * INT64_MAX means no limit (now >= 0, so the test cannot overflow). */
+static inline int64_t shmipc__left(struct shmipc__deadline *d, int64_t now)
+{
+  if (d->at < 0)
+    d->at = d->budget > INT64_MAX - now ? INT64_MAX : now + d->budget;
+  if (d->at == INT64_MAX)
+    return INT64_MAX;
+  return d->at > now ? d->at - now : 0;
+}
+
+/* A deadline of @budget fixed now (reads the clock). */
+static inline struct shmipc__deadline shmipc__deadline_now(int64_t budget)
+{
+  struct shmipc__deadline d = shmipc__deadline(budget);
+
+  (void)shmipc__left(&d, shmipc__now_ns());
+  return d;
+}
+
+/* The sooner of @d and @cap nanoseconds after @now, fixed. */
+static inline struct shmipc__deadline
+shmipc__deadline_cap(struct shmipc__deadline *d, int64_t cap, int64_t now)
+{
+  struct shmipc__deadline c = shmipc__deadline(cap);
+  int64_t left = shmipc__left(d, now);
+
+  (void)shmipc__left(&c, now);
+  if (left < cap) {
+    c.budget = left;
+    c.at = d->at;
+  }
+  return c;
+}
 
 /* ------------------------------------------------------------------ */
 /* endpoint.c: one side of a session and the waiting discipline */
@@ -228,9 +306,14 @@ struct shmipc__endpoint {
   struct shmipc__seg seg;
   enum shmipc__role role;
   uint32_t spin_budget;
-  int64_t default_timeout_ns;
+  int64_t default_timeout_ns; /* resolved: >= 0, or INT64_MAX for none */
   int64_t liveness_ns;
-  uint32_t closing;       /* atomic: set when the handle shuts down */
+  uint32_t closing;       /* atomic: set when this handle shuts down
+                           * (destroy, detach, shmipc_guest_stop()), and by
+                           * nothing else: SHMIPC_E_CLOSED */
+  uint32_t peer_gone;     /* atomic, guest role: the host closed, was
+                           * replaced or died. Set once, never cleared (a
+                           * new host is a new session): SHMIPC_E_PEER_GONE */
   /* requester side: host slots for the host, guest slots for the guest */
   struct shmipc_slot *req_slots;
   uint32_t n_req;
@@ -258,17 +341,21 @@ int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
                     uint32_t spin_budget, int64_t default_timeout_ns,
                     int64_t liveness_ns);
 void shmipc__ep_fini(struct shmipc__endpoint *ep);
-/* Resolve a user timeout: 0 on success with *out >= 0 or INT64_MAX. */
+/* Resolve a user timeout into a deadline (see struct shmipc__deadline):
+ * SHMIPC_OK, or SHMIPC_E_INVALID for a negative value other than
+ * SHMIPC_TIMEOUT_DEFAULT and SHMIPC_TIMEOUT_INFINITE. Reads no clock. */
 int shmipc__timeout(const struct shmipc__endpoint *ep, int64_t timeout_ns,
-                    int64_t *out);
-/* 0 while the peer may answer; SHMIPC_E_PEER_GONE when it closed, detached
- * or died; SHMIPC_E_CLOSED when this side is closing. */
+                    struct shmipc__deadline *out);
+/* 0 while the peer may answer; SHMIPC_E_CLOSED when this side is closing;
+ * SHMIPC_E_PEER_GONE when the peer closed, detached or died (a guest
+ * latches it in peer_gone); SHMIPC_E_CORRUPT for an illegal host state. */
 int shmipc__peer_check(struct shmipc__endpoint *ep);
 /* The host's view of the current guest's attach epoch (0 for a guest). */
 uint32_t shmipc__peer_epoch(const struct shmipc__endpoint *ep);
+/* Wait until @u holds for @word, or @dl passes (SHMIPC_E_TIMEOUT). */
 int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
-                      const struct shmipc__until *u, int64_t timeout_ns,
-                      uint32_t *out);
+                      const struct shmipc__until *u,
+                      struct shmipc__deadline *dl, uint32_t *out);
 /* Move the guest-call doorbell's counter; wake the listener if it
  * announced a sleep (or always). */
 void shmipc__ring_doorbell(struct shmipc__endpoint *ep, bool always_wake);
@@ -280,10 +367,12 @@ void shmipc__ep_wake_all(struct shmipc__endpoint *ep);
 #define SHMIPC__YIELD_EVERY 128u
 
 /* slot.c: requester and responder halves of the slot state machine */
-/* Claim a free requester slot. *timeout_io (resolved, >= 0 or INT64_MAX)
- * is reduced by the time spent waiting. */
-int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
-                         struct shmipc_slot **out);
+/* Claim a free requester slot, waiting until @dl. The caller passes the
+ * same deadline on to the wait for the answer: one budget for both. */
+int shmipc__slot_acquire(struct shmipc__endpoint *ep,
+                         struct shmipc__deadline *dl, struct shmipc_slot **out);
+/* shmipc_slot_wait() with a deadline (the slot was checked to be SENT). */
+int shmipc__slot_wait(struct shmipc_slot *s, struct shmipc__deadline *dl);
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
                  size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
                  uint32_t *resp_type, int64_t timeout_ns);

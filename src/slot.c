@@ -20,6 +20,9 @@
 /* Longest sleep of a thread waiting for a free slot: late responses make
  * quarantined slots claimable without notifying, so we look this often. */
 #define FREE_WAIT_CAP_NS INT64_C(1000000)
+/* Claim attempts (a pause apart) before a thread that found no free slot
+ * reads the clock and announces that it waits. */
+#define ACQUIRE_SPINS 64u
 
 static inline uint32_t with_state(uint32_t v, uint32_t state, uint32_t clear)
 {
@@ -205,17 +208,21 @@ static struct shmipc_slot *try_claim(struct shmipc__endpoint *ep)
   return NULL;
 }
 
-int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
-                         struct shmipc_slot **out)
+int shmipc__slot_acquire(struct shmipc__endpoint *ep,
+                         struct shmipc__deadline *dl, struct shmipc_slot **out)
 {
   struct shmipc_slot *s;
-  int64_t timeout_ns = *timeout_io, start = -1, now, left;
+  int64_t left;
   uint32_t seen, i;
 
   if (ep->n_req == 0)
     return SHMIPC_E_INVALID;
   if (shmipc__load_acquire32(&ep->closing))
     return SHMIPC_E_CLOSED;
+  /* acquire: pairs with the latch's release store in shmipc__peer_check()
+   * (a guest's only; a host's stays 0) */
+  if (shmipc__load_acquire32(&ep->peer_gone))
+    return SHMIPC_E_PEER_GONE;
   s = try_claim(ep);
   if (s != NULL) {
     *out = s;
@@ -224,7 +231,7 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
   recover_lost(ep);
   /* A short spin first: with more threads than slots, a slot usually
    * frees within a round trip. */
-  for (i = 0; i < 64 && timeout_ns != 0; i++) {
+  for (i = 0; i < ACQUIRE_SPINS && dl->budget != 0; i++) {
     shmipc__cpu_pause();
     if ((s = try_claim(ep)) != NULL) {
       *out = s;
@@ -234,17 +241,16 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
   for (;;) {
     if ((s = try_claim(ep)) != NULL)
       break;
-    if (timeout_ns == 0)
+    if (dl->budget == 0)
       return SHMIPC_E_TIMEOUT;
     /* Slow path only: the clock is read once we know we must wait. */
-    now = shmipc__now_ns();
-    if (start < 0)
-      start = now;
-    if (timeout_ns != INT64_MAX && now - start >= timeout_ns)
+    left = shmipc__left(dl, shmipc__now_ns());
+    if (left == 0)
       return SHMIPC_E_TIMEOUT;
     if (shmipc__load_acquire32(&ep->closing))
       return SHMIPC_E_CLOSED;
-    left = timeout_ns == INT64_MAX ? INT64_MAX : timeout_ns - (now - start);
+    if (shmipc__load_acquire32(&ep->peer_gone)) /* acquire: as above */
+      return SHMIPC_E_PEER_GONE;
     /* Announce, then look again (see free_slot_notify()). */
     seen = shmipc__load_relaxed32(&ep->free_seq);
     if (!(seen & FREE_WAITING)) {
@@ -261,10 +267,6 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
      * at least every FREE_WAIT_CAP_NS. */
     shmipc__futex_wait(&ep->free_seq, seen,
                        left < FREE_WAIT_CAP_NS ? left : FREE_WAIT_CAP_NS);
-  }
-  if (start >= 0 && timeout_ns != INT64_MAX) {
-    left = timeout_ns - (shmipc__now_ns() - start);
-    *timeout_io = left > 0 ? left : 0;
   }
   *out = s;
   return SHMIPC_OK;
@@ -389,7 +391,7 @@ static int abandon(shmipc_slot *s, int why)
   }
 }
 
-int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
+int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl)
 {
   struct shmipc__until u = {
       .mask = SHMIPC_CTRL_STATE_MASK,
@@ -404,17 +406,10 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
   uint32_t v;
   int r;
 
-  if (s == NULL)
-    return SHMIPC_E_INVALID;
-  if (s->phase != SHMIPC__PH_SENT)
-    return SHMIPC_E_STATE;
-  r = shmipc__timeout(s->ep, timeout_ns, &timeout_ns);
-  if (r != SHMIPC_OK)
-    return r;
   /* The kernel often queues a woken thread on the waker's CPU; spinning
    * here would then delay the very answer we wait for. */
   u.yield_first = s->woke_peer;
-  r = shmipc__wait_word(s->ep, &s->w->ctrl, &u, timeout_ns, &v);
+  r = shmipc__wait_word(s->ep, &s->w->ctrl, &u, dl, &v);
   if (r == SHMIPC_OK) {
     if ((v & GEN_MASK) != (s->claimed & GEN_MASK)) {
       lose(s);
@@ -429,12 +424,36 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
   return abandon(s, r);
 }
 
+int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
+{
+  struct shmipc__deadline dl;
+  int r;
+
+  if (s == NULL)
+    return SHMIPC_E_INVALID;
+  if (s->phase != SHMIPC__PH_SENT)
+    return SHMIPC_E_STATE;
+  r = shmipc__timeout(s->ep, timeout_ns, &dl);
+  if (r != SHMIPC_OK)
+    return r;
+  return shmipc__slot_wait(s, &dl);
+}
+
 int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
                      uint32_t flags, int64_t timeout_ns)
 {
-  int r = shmipc_slot_publish(s, type, len, flags);
+  struct shmipc__deadline dl;
+  int r;
 
-  return r != SHMIPC_OK ? r : shmipc_slot_wait(s, timeout_ns);
+  /* Every argument is checked before the publish: an error other than
+   * the wait's own means that nothing was sent. */
+  if (s == NULL)
+    return SHMIPC_E_INVALID;
+  r = shmipc__timeout(s->ep, timeout_ns, &dl);
+  if (r != SHMIPC_OK)
+    return r;
+  r = shmipc_slot_publish(s, type, len, flags);
+  return r != SHMIPC_OK ? r : shmipc__slot_wait(s, &dl);
 }
 
 void *shmipc_slot_req_buf(shmipc_slot *s)
@@ -524,26 +543,27 @@ int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
                  size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
                  uint32_t *resp_type, int64_t timeout_ns)
 {
+  struct shmipc__deadline dl;
   struct shmipc_slot *s;
-  int64_t budget;
   int r;
 
   if ((req == NULL && req_len > 0) || (resp == NULL && resp_cap > 0))
     return SHMIPC_E_INVALID;
-  r = shmipc__timeout(ep, timeout_ns, &budget);
+  r = shmipc__timeout(ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return r;
   if (req_len > ep->seg.geom.req_capacity)
     return SHMIPC_E_TOO_BIG;
-  /* One budget for both waits: acquiring deducts what it spent. */
-  r = shmipc__slot_acquire(ep, &budget, &s);
+  /* One deadline for both waits: the acquire's wait counts against the
+   * answer's. */
+  r = shmipc__slot_acquire(ep, &dl, &s);
   if (r != SHMIPC_OK)
     return r;
   if (req_len > 0)
     memcpy(s->req, req, req_len);
   r = shmipc_slot_publish(s, type, req_len, 0);
   if (r == SHMIPC_OK)
-    r = shmipc_slot_wait(s, budget == INT64_MAX ? SHMIPC_TIMEOUT_INFINITE : budget);
+    r = shmipc__slot_wait(s, &dl);
   if (r == SHMIPC_OK || r == SHMIPC_E_REMOTE) {
     if (resp_len != NULL)
       *resp_len = s->resp_size;

@@ -26,7 +26,7 @@ struct send {
   struct shmipc__stream_hdr hdr;
   const unsigned char *data;
   uint64_t len;
-  int64_t deadline;   /* INT64_MAX: none */
+  struct shmipc__deadline dl; /* of the whole send */
   shmipc_stream_result res;
   uint32_t completes; /* answers that said COMPLETE */
   uint32_t max_parked; /* the receiver's limit, from the START answer */
@@ -83,16 +83,6 @@ void shmipc_stream_sender_destroy(shmipc_stream_sender *s)
   free(s);
 }
 
-static int64_t left_ns(const struct send *x)
-{
-  int64_t now;
-
-  if (x->deadline == INT64_MAX)
-    return INT64_MAX;
-  now = shmipc__now_ns();
-  return now < x->deadline ? x->deadline - now : 0;
-}
-
 /* Record the first failure of the send. */
 static void fail(struct send *x, int err, uint32_t reason, uint64_t index,
                  uint64_t offset)
@@ -127,7 +117,7 @@ static int collect(struct send *x, shmipc_slot *s, uint32_t type,
                    uint64_t index, uint64_t offset)
 {
   uint32_t status, state;
-  int r = shmipc_slot_wait(s, left_ns(x));
+  int r = shmipc__slot_wait(s, &x->dl);
 
   if (r != SHMIPC_OK) {
     shmipc_slot_release(s);
@@ -160,14 +150,16 @@ static int collect(struct send *x, shmipc_slot *s, uint32_t type,
 /* Best effort: tell the receiver to free a stream we gave up on. */
 static void abort_stream(struct send *x)
 {
-  int64_t t = ABORT_TIMEOUT_NS;
+  struct shmipc__deadline acquire = shmipc__deadline(ABORT_TIMEOUT_NS);
+  struct shmipc__deadline answer = shmipc__deadline(ABORT_TIMEOUT_NS);
   shmipc_slot *s;
 
-  if (shmipc_slot_acquire(x->s->h, t, &s) != SHMIPC_OK)
+  if (shmipc__slot_acquire(shmipc__host_ep(x->s->h), &acquire, &s) !=
+      SHMIPC_OK)
     return;
   if (post(x, s, SHMIPC_MSG_STREAM_CHUNK, 0, 0, SHMIPC__STREAM_F_ABORT) ==
       SHMIPC_OK)
-    (void)shmipc_slot_wait(s, t);
+    (void)shmipc__slot_wait(s, &answer);
   shmipc_slot_release(s);
 }
 
@@ -187,8 +179,9 @@ static void send_chunks(struct send *x, uint32_t depth)
     if (next < n && x->err == 0 && count < depth) {
       /* With answers pending, take a free slot only if one is there now;
        * otherwise the oldest answer frees ours. */
-      r = count == 0 ? shmipc_slot_acquire(x->s->h, left_ns(x), &s)
-                     : shmipc_slot_try_acquire(x->s->h, &s);
+      r = count == 0
+              ? shmipc__slot_acquire(shmipc__host_ep(x->s->h), &x->dl, &s)
+              : shmipc_slot_try_acquire(x->s->h, &s);
       if (r == SHMIPC_OK) {
         off = next * chunk;
         r = post(x, s, SHMIPC_MSG_STREAM_CHUNK, off,
@@ -220,25 +213,24 @@ int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
                        const void *data, size_t len, int64_t timeout_ns,
                        shmipc_stream_result *res)
 {
+  struct shmipc__deadline dl;
   struct send x;
   shmipc_slot *s;
-  int64_t t;
   int r, state;
   uint32_t depth;
 
   if (snd == NULL || (data == NULL && len > 0) ||
       (res != NULL && res->struct_size < sizeof *res))
     return SHMIPC_E_INVALID;
-  r = shmipc__timeout(shmipc__host_ep(snd->h), timeout_ns, &t);
+  r = shmipc__timeout(shmipc__host_ep(snd->h), timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return r;
   memset(&x, 0, sizeof x);
   x.s = snd;
   x.data = data;
   x.len = len;
-  x.deadline = t == INT64_MAX || t > INT64_MAX - shmipc__now_ns()
-                   ? INT64_MAX
-                   : shmipc__now_ns() + t;
+  /* Fixed now: the whole send counts, not only its waits. */
+  x.dl = shmipc__deadline_now(dl.budget);
   x.res.struct_size = sizeof x.res;
   x.res.failed_chunk = UINT64_MAX;
   x.hdr.id = shmipc__host_stream_id(snd->h);
@@ -246,7 +238,7 @@ int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
   x.hdr.app_type = app_type;
   x.res.stream_id = x.hdr.id;
 
-  r = shmipc_slot_acquire(snd->h, left_ns(&x), &s);
+  r = shmipc__slot_acquire(shmipc__host_ep(snd->h), &x.dl, &s);
   if (r != SHMIPC_OK) {
     fail(&x, r, 0, UINT64_MAX, 0);
     goto out;

@@ -194,7 +194,8 @@ static void config_errors(void **state)
   BAD(resp_capacity, SHMIPC_MAX_CAPACITY + 1, SHMIPC_E_INVALID);
   BAD(mode, 01600, SHMIPC_E_INVALID);
   BAD(mode, 0400, SHMIPC_E_INVALID);
-  BAD(default_timeout_ns, 0, SHMIPC_E_INVALID);
+  BAD(default_timeout_ns, -3, SHMIPC_E_INVALID);
+  BAD(default_timeout_ns, INT64_MIN, SHMIPC_E_INVALID);
   BAD(liveness_interval_ns, 0, SHMIPC_E_INVALID);
   BAD(name, "", SHMIPC_E_NAME);
   BAD(name, "a/b", SHMIPC_E_NAME);

@@ -18,7 +18,18 @@
  * - Every call that can block takes a timeout in nanoseconds:
  *   `SHMIPC_TIMEOUT_DEFAULT` uses the handle's configured default,
  *   `SHMIPC_TIMEOUT_INFINITE` waits without limit (peer death still ends the
- *   wait), 0 does not wait, any other negative value is `SHMIPC_E_INVALID`.
+ *   wait), 0 does not wait (one look, no sleep), any positive value up to
+ *   INT64_MAX waits that long (values past the clock's range never run
+ *   out), any other negative value is `SHMIPC_E_INVALID`. A timeout bounds
+ *   the whole call, including the wait for a free slot. The config fields
+ *   that hold a timeout take the same values, `SHMIPC_TIMEOUT_DEFAULT`
+ *   meaning the built-in default.
+ * - A function that returns `SHMIPC_E_INVALID` (or `SHMIPC_E_TOO_BIG`,
+ *   `SHMIPC_E_STATE`) checked its arguments before it changed anything:
+ *   nothing was published, no slot is held, no counter moved.
+ * - `SHMIPC_E_PEER_GONE` means the other side closed, detached or died, on
+ *   every path and whoever saw it first; `SHMIPC_E_CLOSED` means only that
+ *   this handle is shutting down (destroy, detach, shmipc_guest_stop()).
  * - Destroy/detach functions accept NULL. A create/attach/acquire that fails
  *   sets its out-parameter to NULL (when the out-parameter itself is not NULL).
  * - The wire protocol is documented in docs/PROTOCOL.md.
@@ -60,7 +71,8 @@ extern "C" {
 #define SHMIPC_E_VERSION (-7)    /**< protocol version mismatch */
 #define SHMIPC_E_CORRUPT (-8)    /**< segment holds an illegal value */
 #define SHMIPC_E_TIMEOUT (-9)    /**< the wait ran out */
-#define SHMIPC_E_PEER_GONE (-10) /**< the peer died, detached or closed */
+#define SHMIPC_E_PEER_GONE (-10) /**< the peer died, detached or closed (a
+                                      guest's host: for good) */
 #define SHMIPC_E_TOO_BIG (-11)   /**< request larger than slot capacity */
 #define SHMIPC_E_TRUNCATED (-12) /**< response larger than caller's buffer */
 #define SHMIPC_E_REMOTE (-13)    /**< peer answered SHMIPC_MSG_SYSTEM_ERROR */
@@ -136,7 +148,10 @@ typedef struct shmipc_host_config {
   uint32_t resp_capacity; /**< response bytes per slot, 1 B - 1 GiB (default 64 KiB) */
   uint32_t spin_budget;   /**< pause iterations before yielding (default 4096) */
   uint32_t mode;          /**< segment file mode (default 0600) */
-  int64_t default_timeout_ns; /**< used for SHMIPC_TIMEOUT_DEFAULT (default 10 s) */
+  int64_t default_timeout_ns; /**< used for SHMIPC_TIMEOUT_DEFAULT (default
+                                   10 s, also given by SHMIPC_TIMEOUT_DEFAULT
+                                   here; INFINITE, 0 and positive values
+                                   allowed) */
   int64_t liveness_interval_ns; /**< peer check period while asleep (default 50 ms) */
 } shmipc_host_config;
 
@@ -146,8 +161,12 @@ typedef struct shmipc_guest_config {
   const char *name;      /**< segment name, as given to the host */
   uint32_t flags;        /**< SHMIPC_GUEST_F_* */
   uint32_t spin_budget;  /**< pause iterations before yielding (default 4096) */
-  int64_t connect_timeout_ns; /**< how long attach retries (default 5 s) */
-  int64_t default_timeout_ns; /**< used for SHMIPC_TIMEOUT_DEFAULT (default 10 s) */
+  int64_t connect_timeout_ns; /**< how long attach retries (default 5 s, also
+                                   given by SHMIPC_TIMEOUT_DEFAULT here;
+                                   SHMIPC_TIMEOUT_INFINITE retries without
+                                   limit, 0 tries once) */
+  int64_t default_timeout_ns; /**< used for SHMIPC_TIMEOUT_DEFAULT (default
+                                   10 s, as for the host) */
   int64_t liveness_interval_ns; /**< host check period while asleep (default 50 ms) */
 } shmipc_guest_config;
 
@@ -324,7 +343,11 @@ SHMIPC_EXPORT int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns);
 SHMIPC_EXPORT void shmipc_guest_stop(shmipc_guest *g);
 
 /** Guest-to-host call on a guest slot; same contract as shmipc_host_call().
- *  @return also SHMIPC_E_INVALID when the segment has no guest slots. */
+ *  Once the host has gone (closed, replaced or died) every call gives
+ *  SHMIPC_E_PEER_GONE, whether or not the workers saw it first; a corrupt
+ *  host slot stops the workers, not guest calls.
+ *  @return also SHMIPC_E_INVALID when the segment has no guest slots,
+ *  SHMIPC_E_CLOSED after shmipc_guest_stop() or during detach. */
 SHMIPC_EXPORT int shmipc_guest_call(shmipc_guest *g, uint32_t type,
                                     const void *req, size_t req_len,
                                     void *resp, size_t resp_cap,
