@@ -24,10 +24,12 @@
  * - **Timeout 0 differs between the languages.** In C, 0 means "do not
  *   wait": the call looks once and gives `SHMIPC_E_TIMEOUT` if it would
  *   have to wait. In the Go guest (`go/`), a zero `time.Duration` means "the
- *   configured default" (C's `SHMIPC_TIMEOUT_DEFAULT`), and `Infinite` (-1)
- *   means no limit. A port from Go to C turns 0 into
- *   `SHMIPC_TIMEOUT_DEFAULT`; a port from C to Go turns 0 into the smallest
- *   positive duration.
+ *   configured default" (C's `SHMIPC_TIMEOUT_DEFAULT`), and Go's `Infinite`
+ *   is -1, which in C is `SHMIPC_TIMEOUT_DEFAULT`, not
+ *   `SHMIPC_TIMEOUT_INFINITE` (-2). A port from Go to C writes 0 as
+ *   `SHMIPC_TIMEOUT_DEFAULT` and `Infinite` as `SHMIPC_TIMEOUT_INFINITE`; a
+ *   port from C to Go writes 0 as the shortest wait it accepts (Go has no
+ *   "do not wait").
  * - Destroy/detach functions accept NULL. A create/attach/acquire that fails
  *   sets its out-parameter to NULL (when the out-parameter itself is not NULL).
  * - Threads: each handle's documentation says which of its functions may
