@@ -15,8 +15,8 @@
  * Conventions:
  * - Functions return 0 (`SHMIPC_OK`) or a negative `SHMIPC_E_*` code; handles
  *   come back through an out-parameter. `shmipc_strerror()` names a code.
- *   Each function lists the codes it can return; a NULL handle or a
- *   required pointer that is NULL is always `SHMIPC_E_INVALID`.
+ *   Each function lists the codes it can return; to one that returns a
+ *   code, a NULL handle or required pointer is `SHMIPC_E_INVALID`.
  * - Every call that can block takes a timeout in nanoseconds:
  *   `SHMIPC_TIMEOUT_DEFAULT` uses the handle's configured default,
  *   `SHMIPC_TIMEOUT_INFINITE` waits without limit (peer death still ends the
@@ -138,8 +138,9 @@ typedef struct shmipc_host shmipc_host;
  * Threads: shmipc_guest_call() may run on any number of threads at once,
  * handlers included. shmipc_guest_stop() may be called from any thread at
  * any time, as often as wanted, handlers included. shmipc_guest_wait() may
- * run on several threads at once. shmipc_guest_start() is called once,
- * before any shmipc_guest_wait(), and not at the same time as itself.
+ * run on several threads at once. shmipc_guest_start() starts the workers
+ * once; it must not run at the same time as itself, shmipc_guest_wait() or
+ * shmipc_guest_detach().
  * shmipc_guest_detach() may run only when nothing else runs on the guest,
  * and never from a handler (it waits for the workers).
  */
@@ -390,7 +391,7 @@ SHMIPC_EXPORT void shmipc_slot_release(shmipc_slot *s);
  *  @param user  passed to @p fn
  *  @return 0, SHMIPC_E_BUSY (a listener runs, or another thread is starting
  *  or stopping one), SHMIPC_E_INVALID (no guest slots or no @p fn),
- *  SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM (no thread). */
+ *  SHMIPC_E_SYSTEM (the thread could not start). */
 SHMIPC_EXPORT int shmipc_host_listen_start(shmipc_host *h,
                                            shmipc_handler_fn fn, void *user);
 
