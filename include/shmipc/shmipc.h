@@ -452,7 +452,8 @@ SHMIPC_EXPORT void shmipc_guest_detach(shmipc_guest *g);
  *  @param g     the guest
  *  @param fn    the handler, called on the workers
  *  @param user  passed to @p fn
- *  @return 0, SHMIPC_E_BUSY (already started, even if that start failed),
+ *  @return 0, SHMIPC_E_BUSY (already started, also by a start that gave
+ *          SHMIPC_E_SYSTEM),
  *          SHMIPC_E_INVALID (no @p fn), SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM (a
  *          thread could not start: the workers that did are stopped). */
 SHMIPC_EXPORT int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn,
