@@ -16,49 +16,54 @@ func (e *Error) Error() string { return "shmipc: " + e.msg }
 // SHMIPC_E_* constant.
 func (e *Error) Code() int { return e.code }
 
-// The sentinel errors, one per code.
+// The sentinel errors, one per code. Their texts are the C library's
+// shmipc_strerror() texts: tests/errors.txt lists both, and the C and Go
+// tests check them against it.
 var (
 	// ErrInvalid reports a bad argument or configuration.
-	ErrInvalid = &Error{-1, "invalid argument"}
+	ErrInvalid = &Error{-1, "invalid argument or configuration"}
 	// ErrName reports a segment name that is not valid.
 	ErrName = &Error{-2, "invalid segment name"}
 	// ErrNoMem reports that memory ran out.
 	ErrNoMem = &Error{-3, "out of memory"}
 	// ErrExists reports a segment that exists and whose host is alive.
-	ErrExists = &Error{-4, "segment exists"}
+	ErrExists = &Error{-4, "segment exists and its host is alive"}
 	// ErrNotFound reports that there is no such segment.
 	ErrNotFound = &Error{-5, "no such segment"}
 	// ErrAccess reports a permission problem or a segment owned by another
 	// user.
-	ErrAccess = &Error{-6, "access denied"}
+	ErrAccess = &Error{-6, "permission denied or segment owned by another user"}
 	// ErrVersion reports a protocol version mismatch.
 	ErrVersion = &Error{-7, "protocol version mismatch"}
 	// ErrCorrupt reports an illegal value in the shared segment.
-	ErrCorrupt = &Error{-8, "corrupt segment"}
+	ErrCorrupt = &Error{-8, "segment holds an illegal value"}
 	// ErrTimeout reports that a wait ran out.
-	ErrTimeout = &Error{-9, "timeout"}
+	ErrTimeout = &Error{-9, "timed out"}
 	// ErrPeerGone reports that the peer died, detached or closed.
-	ErrPeerGone = &Error{-10, "peer gone"}
+	ErrPeerGone = &Error{-10, "peer gone (closed, detached or died)"}
 	// ErrTooBig reports a request larger than the slot's capacity.
-	ErrTooBig = &Error{-11, "request too big"}
+	ErrTooBig = &Error{-11, "request larger than the slot's capacity"}
 	// ErrTruncated reports a response larger than the caller's buffer.
-	ErrTruncated = &Error{-12, "response truncated"}
+	ErrTruncated = &Error{-12, "response larger than the caller's buffer"}
 	// ErrRemote reports that the peer answered with MsgSystemError.
-	ErrRemote = &Error{-13, "remote error"}
+	ErrRemote = &Error{-13, "peer answered with a system error"}
 	// ErrBusy reports that no slot is free or that a guest is already
 	// attached.
-	ErrBusy = &Error{-14, "busy"}
+	ErrBusy = &Error{-14, "busy: no free slot, or a guest is already attached"}
 	// ErrClosed reports that the local handle is closed or closing.
-	ErrClosed = &Error{-15, "closed"}
+	ErrClosed = &Error{-15, "handle is closed or closing"}
 	// ErrSystem reports that an operating-system call failed.
-	ErrSystem = &Error{-16, "system error"}
+	ErrSystem = &Error{-16, "operating-system call failed"}
 	// ErrState reports a call that is not valid in the slot's current state.
-	ErrState = &Error{-17, "invalid state"}
+	ErrState = &Error{-17, "not valid in the slot's current state"}
 	// ErrRefused reports that the receiver refused the stream. A
 	// StreamFunc may return it to refuse a stream.
 	ErrRefused = &Error{-18, "the receiver refused the stream"}
 )
 
 // ErrHostGone is ErrPeerGone under the name a guest uses: the host closed
-// the session, died or was replaced.
+// the session, died or was replaced. It is the same value, not a second
+// sentinel: errors.Is(err, ErrHostGone) and errors.Is(err, ErrPeerGone)
+// always agree, and its code is SHMIPC_E_PEER_GONE (-10). Both names are
+// part of the API.
 var ErrHostGone = ErrPeerGone

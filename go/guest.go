@@ -7,6 +7,23 @@
 // docs/PROTOCOL.md in the libshmipc repository. Linux and Windows (named
 // file mappings, mutexes and events, through the standard syscall package,
 // still without cgo); on other systems Connect returns ErrSystem.
+//
+// # Timeouts
+//
+// Every wait takes a time.Duration: 0 means the configured default
+// (Options.ConnectTimeout, Options.CallTimeout), Infinite means no limit
+// (the host's death or Close still end the wait), and other negative values
+// are ErrInvalid. This differs from the C library, where a timeout of 0
+// means "do not wait" and the default is SHMIPC_TIMEOUT_DEFAULT, which is
+// -1: the value of Infinite here. A port from C writes
+// SHMIPC_TIMEOUT_DEFAULT as 0, SHMIPC_TIMEOUT_INFINITE as Infinite, and C's
+// 0 as the shortest wait it accepts (the Go guest has no "do not wait").
+//
+// # Errors
+//
+// Errors wrap the sentinels (ErrTimeout, ErrPeerGone, ...), each carrying
+// the C library's code and its shmipc_strerror() text; test them with
+// errors.Is.
 package shmipc
 
 import (

@@ -4,9 +4,10 @@
 # skipping what is already there. Runs apt-get as root (sudo if needed).
 set -eu
 
-# The MinGW-w64 cross compilers and Wine run the Windows port
+# Doxygen checks the header manual (tests/docs, warnings fail). The
+# MinGW-w64 cross compilers and Wine run the Windows port
 # (scripts/windows.sh).
-pkgs="meson ninja-build pkg-config gcc g++ libc6-dev libatomic-ops-dev libcmocka-dev python3 binutils spin valgrind clang libclang-rt-dev gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64"
+pkgs="meson ninja-build pkg-config gcc g++ libc6-dev libatomic-ops-dev libcmocka-dev python3 binutils spin valgrind clang libclang-rt-dev doxygen gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64"
 missing=""
 for p in $pkgs; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

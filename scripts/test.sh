@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # All the tests: install what is missing, build, run every default suite
-# (unit, interop, abi, go). The slow suites run with
+# (unit, interop, abi, docs, go). The slow suites run with
 #   meson test -C build --setup all
 # The Windows port (cross-built, run under Wine: scripts/windows.sh) and the
 # sanitizer runs come after: always under CI, on request elsewhere

@@ -9,10 +9,20 @@
 #include "atomic.h"
 #include "internal.h"
 
+/* h->listening. Start and stop each move it with one CAS, so of two
+ * threads that start (or stop) at once exactly one does it, and a stop
+ * never joins a thread that is not yet, or no longer, there. */
+enum {
+  LISTEN_OFF,      /* no listener; listen_start may begin one */
+  LISTEN_STARTING, /* listen_start is creating the thread */
+  LISTEN_ON,       /* the thread runs; listen_stop may end it */
+  LISTEN_STOPPING, /* listen_stop is joining the thread */
+};
+
 struct shmipc_host {
   struct shmipc__endpoint ep;
   struct shmipc__thread *listener;
-  uint32_t listening;     /* atomic: a listener thread runs */
+  uint32_t listening;     /* atomic: LISTEN_* (who owns the listener) */
   uint32_t listener_stop; /* atomic: asks the listener to return */
   shmipc_handler_fn listen_fn;
   void *listen_user;
@@ -274,14 +284,22 @@ int shmipc_host_listen_start(shmipc_host *h, shmipc_handler_fn fn, void *user)
 {
   if (h == NULL || fn == NULL || h->ep.seg.geom.guest_slots == 0)
     return SHMIPC_E_INVALID;
-  if (shmipc__load_acquire32(&h->listening))
+  /* full: one caller wins the start; pairs with the release stores of
+   * LISTEN_OFF below and in shmipc_host_listen_stop(), after which the
+   * previous listener's fields are ours to overwrite. */
+  if (shmipc__cas_full32(&h->listening, LISTEN_OFF, LISTEN_STARTING) !=
+      LISTEN_OFF)
     return SHMIPC_E_BUSY;
   h->listen_fn = fn;
   h->listen_user = user;
   shmipc__store_release32(&h->listener_stop, 0);
-  if (shmipc__thread_start(&h->listener, listener_main, h) != SHMIPC_OK)
+  if (shmipc__thread_start(&h->listener, listener_main, h) != SHMIPC_OK) {
+    shmipc__store_release32(&h->listening, LISTEN_OFF);
     return SHMIPC_E_SYSTEM;
-  shmipc__store_release32(&h->listening, 1);
+  }
+  /* release: publishes h->listener; pairs with the CAS in
+   * shmipc_host_listen_stop() */
+  shmipc__store_release32(&h->listening, LISTEN_ON);
   return SHMIPC_OK;
 }
 
@@ -289,7 +307,10 @@ int shmipc_host_listen_stop(shmipc_host *h)
 {
   if (h == NULL)
     return SHMIPC_E_INVALID;
-  if (!shmipc__load_acquire32(&h->listening))
+  /* full: one caller wins the stop (and joins); pairs with the release
+   * store of LISTEN_ON in shmipc_host_listen_start() */
+  if (shmipc__cas_full32(&h->listening, LISTEN_ON, LISTEN_STOPPING) !=
+      LISTEN_ON)
     return SHMIPC_E_STATE;
   /* release: pairs with the listener's acquire of listener_stop in
    * shmipc__wait_word(); the wake makes a sleeping listener look. */
@@ -299,7 +320,8 @@ int shmipc_host_listen_stop(shmipc_host *h)
    * once instead of at its next liveness tick. */
   shmipc__ring_doorbell(&h->ep, true);
   shmipc__thread_join(h->listener);
-  shmipc__store_release32(&h->listening, 0);
+  /* release: pairs with the CAS in shmipc_host_listen_start() */
+  shmipc__store_release32(&h->listening, LISTEN_OFF);
   return SHMIPC_OK;
 }
 

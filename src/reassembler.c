@@ -210,9 +210,9 @@ void shmipc_reassembler_stats(shmipc_reassembler *r, shmipc_stream_stats *out)
     return;
   shmipc__mutex_lock(r->mu);
   out->open = r->open;
-  out->reserved = r->reserved;
+  out->held = r->reserved;
   out->cached = r->spare_len;
-  out->peak_reserved = r->peak_reserved;
+  out->peak_held = r->peak_reserved;
   out->delivered = r->delivered;
   out->dropped = r->dropped;
   shmipc__mutex_unlock(r->mu);

@@ -102,8 +102,8 @@ static int stream_query(uint32_t type, const unsigned char *req,
       return -1;
     shmipc_reassembler_stats(reasm, &st);
     put64(resp, st.open);
-    put64(resp + 8, st.reserved);
-    put64(resp + 16, st.peak_reserved);
+    put64(resp + 8, st.held);
+    put64(resp + 16, st.peak_held);
     put64(resp + 24, st.delivered);
     put64(resp + 32, st.dropped);
     *resp_len = 40;

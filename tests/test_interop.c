@@ -423,7 +423,7 @@ static void seen_query(shmipc_host *h, uint64_t id, struct seen *out)
   memcpy(out->sha, resp + 16, 32);
 }
 
-/* The guest's reassembler counters (205): open, reserved, peak, delivered,
+/* The guest's reassembler counters (205): open, held, peak held, delivered,
  * dropped. */
 static void stats_query(shmipc_host *h, uint64_t v[5])
 {
@@ -522,7 +522,7 @@ static void stream_256mib_with_calls(void **state)
   }
   stats_query(s.h, st);
   assert_int_equal(st[0], 0); /* open */
-  assert_int_equal(st[1], 0); /* reserved */
+  assert_int_equal(st[1], 0); /* held */
   assert_int_equal(st[3], 1); /* delivered */
   assert_int_equal(st[4], 0); /* dropped */
   printf("stream: %zu MiB in %.0f MB/s, SHA-256 equal on both sides\n", mib,

@@ -163,9 +163,9 @@ static void parallel_stream(size_t chunk, size_t chunks)
   shmipc_stream_buffer_free(g.data);
   shmipc_reassembler_stats(r, &st);
   assert_int_equal(st.open, 0);
-  assert_int_equal(st.reserved, 0);
+  assert_int_equal(st.held, 0);
   assert_int_equal(st.delivered, 1);
-  assert_int_equal(st.peak_reserved, total);
+  assert_int_equal(st.peak_held, total);
   shmipc_reassembler_destroy(r);
   pthread_mutex_destroy(&g.mu);
   free(data);
@@ -389,16 +389,16 @@ static void spare_buffer(void **state)
     assert_int_equal(g.last, 0x11 * (k + 1));
     shmipc_reassembler_stats(r, &st);
     assert_int_equal(st.cached, N);
-    assert_int_equal(st.reserved, 0);
+    assert_int_equal(st.held, 0);
   }
-  assert_int_equal(st.peak_reserved, N);
+  assert_int_equal(st.peak_held, N);
   /* a stream that needs the room takes it from the spare */
   assert_int_equal(msg(r, SHMIPC_MSG_STREAM_START, 3, 2 * N, 0, 300, 0, NULL,
                        0),
                    SHMIPC__SST_OPEN);
   shmipc_reassembler_stats(r, &st);
   assert_int_equal(st.cached, 0);
-  assert_true(st.peak_reserved <= 2 * N);
+  assert_true(st.peak_held <= 2 * N);
   assert_int_equal(msg(r, SHMIPC_MSG_STREAM_CHUNK, 3, 2 * N, 0, 300, 1, NULL,
                        0),
                    SHMIPC_STREAM_ABORTED << 8 | SHMIPC__SST_DROPPED);

@@ -415,8 +415,8 @@ int main(int argc, char **argv)
         continue;
       }
       shmipc_reassembler_stats(V.r, &st);
-      if (st.reserved != want)
-        failf("reserved %" PRIu64 " want %" PRIu64, st.reserved, want);
+      if (st.held != want)
+        failf("reserved %" PRIu64 " want %" PRIu64, st.held, want);
     } else if (strcmp(tok[0], "end") == 0 && ntok == 1) {
       finish_case();
     } else {

@@ -15,6 +15,8 @@
  * Conventions:
  * - Functions return 0 (`SHMIPC_OK`) or a negative `SHMIPC_E_*` code; handles
  *   come back through an out-parameter. `shmipc_strerror()` names a code.
+ *   Each function lists the codes it can return; to one that returns a
+ *   code, a NULL handle or required pointer is `SHMIPC_E_INVALID`.
  * - Every call that can block takes a timeout in nanoseconds:
  *   `SHMIPC_TIMEOUT_DEFAULT` uses the handle's configured default,
  *   `SHMIPC_TIMEOUT_INFINITE` waits without limit (peer death still ends the
@@ -30,8 +32,20 @@
  * - `SHMIPC_E_PEER_GONE` means the other side closed, detached or died, on
  *   every path and whoever saw it first; `SHMIPC_E_CLOSED` means only that
  *   this handle is shutting down (destroy, detach, shmipc_guest_stop()).
+ * - **Timeout 0 differs between the languages.** In C, 0 means "do not
+ *   wait": the call looks once and gives `SHMIPC_E_TIMEOUT` if it would
+ *   have to wait. In the Go guest (`go/`), a zero `time.Duration` means "the
+ *   configured default" (C's `SHMIPC_TIMEOUT_DEFAULT`), and Go's `Infinite`
+ *   is -1, which in C is `SHMIPC_TIMEOUT_DEFAULT`, not
+ *   `SHMIPC_TIMEOUT_INFINITE` (-2). A port from Go to C writes 0 as
+ *   `SHMIPC_TIMEOUT_DEFAULT` and `Infinite` as `SHMIPC_TIMEOUT_INFINITE`; a
+ *   port from C to Go writes 0 as the shortest wait it accepts (Go has no
+ *   "do not wait").
  * - Destroy/detach functions accept NULL. A create/attach/acquire that fails
  *   sets its out-parameter to NULL (when the out-parameter itself is not NULL).
+ * - Threads: each handle's documentation says which of its functions may
+ *   run at the same time on several threads. A destroy, detach or free may
+ *   run only when no other function runs or will run on that handle.
  * - The wire protocol is documented in docs/PROTOCOL.md.
  */
 #ifndef SHMIPC_SHMIPC_H
@@ -59,9 +73,11 @@ extern "C" {
 #endif
 #endif
 
-/** @name Error codes (stable values, see docs/PROTOCOL.md) */
+/** @name Error codes
+ * Stable values (docs/PROTOCOL.md, "Error codes"); shmipc_strerror() gives
+ * each one's text, the same text as the Go guest's error of that code. */
 /**@{*/
-#define SHMIPC_OK 0
+#define SHMIPC_OK 0              /**< success */
 #define SHMIPC_E_INVALID (-1)    /**< bad argument or configuration */
 #define SHMIPC_E_NAME (-2)       /**< segment name not valid */
 #define SHMIPC_E_NOMEM (-3)      /**< out of memory */
@@ -83,15 +99,18 @@ extern "C" {
 #define SHMIPC_E_REFUSED (-18)   /**< the receiver refused the stream */
 /**@}*/
 
-/** @name Message types. 0-127 belong to the library, 128+ to applications. */
+/** @name Message types
+ * 0-127 belong to the library, 128 and up to applications (carried
+ * untouched both ways). */
 /**@{*/
-#define SHMIPC_MSG_NORMAL 0u
-#define SHMIPC_MSG_SHUTDOWN 1u
-#define SHMIPC_MSG_SYSTEM_ERROR 2u
-#define SHMIPC_MSG_GUEST_CALL 3u
-#define SHMIPC_MSG_STREAM_START 4u
-#define SHMIPC_MSG_STREAM_CHUNK 5u
-#define SHMIPC_MSG_APP_START 128u
+#define SHMIPC_MSG_NORMAL 0u       /**< an ordinary request or response */
+#define SHMIPC_MSG_SHUTDOWN 1u     /**< reserved for an orderly end of a session */
+#define SHMIPC_MSG_SYSTEM_ERROR 2u /**< a response that reports a failure; its
+                                        bytes are the reason as text */
+#define SHMIPC_MSG_GUEST_CALL 3u   /**< a guest-to-host request */
+#define SHMIPC_MSG_STREAM_START 4u /**< opens a stream (Streams) */
+#define SHMIPC_MSG_STREAM_CHUNK 5u /**< carries a stream's chunk (Streams) */
+#define SHMIPC_MSG_APP_START 128u  /**< the first application type */
 /**@}*/
 
 /** @name Timeouts (nanoseconds) */
@@ -107,12 +126,48 @@ extern "C" {
 /** Guest flag: accept a segment owned by another user. */
 #define SHMIPC_GUEST_F_ALLOW_OTHER_USER (1u << 0)
 
-/** Opaque host handle. */
+/**
+ * Opaque host handle.
+ *
+ * Threads: shmipc_host_call(), shmipc_slot_acquire(),
+ * shmipc_slot_try_acquire(), shmipc_host_wait_guest(), the capacity getters
+ * and shmipc_stream_send() may run on any number of threads at once, each
+ * call on its own slot. shmipc_host_listen_start() and
+ * shmipc_host_listen_stop() may be called from any thread, even at the same
+ * time: of concurrent starts exactly one starts the listener (the others
+ * get SHMIPC_E_BUSY), of concurrent stops exactly one stops it (the others
+ * get SHMIPC_E_STATE); neither may be called from the listener's handler
+ * (a stop there would wait for itself). shmipc_host_serve() may run on
+ * several threads at once (each guest call is answered once), but gives
+ * SHMIPC_E_BUSY while the listener runs. A handler may make host calls.
+ * shmipc_host_destroy() may run only when nothing else runs on the host:
+ * no call, no serve, no handler, no held slot, no stream sender in use.
+ */
 typedef struct shmipc_host shmipc_host;
-/** Opaque guest handle. */
+/**
+ * Opaque guest handle.
+ *
+ * Threads: shmipc_guest_call() may run on any number of threads at once,
+ * handlers included. shmipc_guest_stop() may be called from any thread at
+ * any time, as often as wanted, handlers included. shmipc_guest_wait() may
+ * run on several threads at once. shmipc_guest_start() starts the workers
+ * once; it must not run at the same time as itself, shmipc_guest_wait() or
+ * shmipc_guest_detach().
+ * shmipc_guest_detach() may run only when nothing else runs on the guest,
+ * and never from a handler (it waits for the workers).
+ */
 typedef struct shmipc_guest shmipc_guest;
-/** Opaque zero-copy slot handle, owned by its host; valid from acquire to
- *  release. */
+/**
+ * Opaque zero-copy slot handle, owned by its host; valid from acquire to
+ * release.
+ *
+ * Threads: a slot belongs to whoever acquired it. Its functions (buffers,
+ * publish, wait, the response getters, release) must not run on two
+ * threads at once for the same slot; a slot may move between threads (say,
+ * published on one and waited for on another) when the program orders the
+ * hand-over itself (a mutex, a queue, a join). Different slots of one host
+ * are independent.
+ */
 typedef struct shmipc_slot shmipc_slot;
 
 /**
@@ -131,7 +186,9 @@ typedef struct shmipc_slot shmipc_slot;
  *         SHMIPC_MSG_SYSTEM_ERROR instead. A @p resp_len above @p resp_cap
  *         also answers SHMIPC_MSG_SYSTEM_ERROR.
  *
- * The handler may be called from several threads at once (one per slot).
+ * The handler may be called from several threads at once: the guest's
+ * workers (one per host slot), or the host's listener and every thread in
+ * shmipc_host_serve(). It must not destroy or detach the handle it serves.
  */
 typedef int (*shmipc_handler_fn)(void *user, uint32_t type, const void *req,
                                  size_t req_len, void *resp, size_t resp_cap,
@@ -174,11 +231,16 @@ typedef struct shmipc_guest_config {
 /** @name Library */
 /**@{*/
 
-/** Runtime library version as `(major << 16) | (minor << 8) | patch`. */
+/** Runtime library version.
+ *  @return `(major << 16) | (minor << 8) | patch`, comparable with
+ *          SHMIPC_VERSION_NUMBER. */
 SHMIPC_EXPORT uint32_t shmipc_version(void);
 
-/** Static, never-NULL description of an error code ("unknown error" for a
- *  value outside the set). */
+/** Describe an error code. Any thread, any time.
+ *  @param code  SHMIPC_OK or a SHMIPC_E_* code
+ *  @return a static, never-NULL text ("unknown error" for a value outside
+ *          the set); the Go guest's error of the same code has the same
+ *          text. */
 SHMIPC_EXPORT const char *shmipc_strerror(int code);
 
 /**@}*/
@@ -186,7 +248,8 @@ SHMIPC_EXPORT const char *shmipc_strerror(int code);
 /** @name Host */
 /**@{*/
 
-/** Fill @p cfg with defaults (name NULL). */
+/** Fill @p cfg with defaults (name NULL).
+ *  @param cfg  the configuration to fill (NULL is ignored) */
 SHMIPC_EXPORT void shmipc_host_config_init(shmipc_host_config *cfg);
 
 /**
@@ -195,39 +258,59 @@ SHMIPC_EXPORT void shmipc_host_config_init(shmipc_host_config *cfg);
  * A segment of the same name left by a host that died is replaced; one whose
  * host is alive gives SHMIPC_E_EXISTS.
  *
- * @return 0, or SHMIPC_E_INVALID (config out of range), SHMIPC_E_NAME,
- *         SHMIPC_E_EXISTS, SHMIPC_E_ACCESS, SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM.
+ * @param cfg  the configuration, from shmipc_host_config_init()
+ * @param out  receives the host handle (NULL on failure)
+ * @return 0, or SHMIPC_E_INVALID (config out of range, or @p cfg or @p out
+ *         NULL), SHMIPC_E_NAME, SHMIPC_E_EXISTS (a live host has the name),
+ *         SHMIPC_E_ACCESS, SHMIPC_E_NOMEM (memory, or room for the segment),
+ *         SHMIPC_E_NOT_FOUND (the system has no shared-memory file system),
+ *         SHMIPC_E_SYSTEM.
  */
 SHMIPC_EXPORT int shmipc_host_create(const shmipc_host_config *cfg,
                                      shmipc_host **out);
 
 /** Close the session: stops the listener, marks the segment closed (guests
  *  see SHMIPC_E_PEER_GONE), unmaps and removes it, frees @p h. Slots must
- *  have been released and no call may be running. Accepts NULL. */
+ *  have been released and no call may be running.
+ *  @param h  the host, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_host_destroy(shmipc_host *h);
 
 /** Wait until a live guest is attached (a guest that died while attached
  *  does not count: the wait goes on for the next one).
- *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_CLOSED. */
+ *  @param h           the host
+ *  @param timeout_ns  how long to wait (see the Conventions)
+ *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host
+ *          is being destroyed). */
 SHMIPC_EXPORT int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns);
 
-/** Request capacity per slot, in bytes. */
+/** Request capacity per slot.
+ *  @param h  the host
+ *  @return the capacity in bytes, 0 if @p h is NULL */
 SHMIPC_EXPORT size_t shmipc_host_req_capacity(const shmipc_host *h);
-/** Response capacity per slot, in bytes. */
+/** Response capacity per slot.
+ *  @param h  the host
+ *  @return the capacity in bytes, 0 if @p h is NULL */
 SHMIPC_EXPORT size_t shmipc_host_resp_capacity(const shmipc_host *h);
 
 /**
  * Copying call: send @p req_len bytes of type @p type and wait for the
  * response.
  *
- * @param resp      buffer for the response (may be NULL if @p resp_cap is 0)
- * @param resp_len  out (optional): response length; on SHMIPC_E_TRUNCATED,
- *                  the length that did not fit
- * @param resp_type out (optional): response type
+ * @param h          the host
+ * @param type       request message type
+ * @param req        request bytes (may be NULL if @p req_len is 0)
+ * @param req_len    request length, at most the request capacity
+ * @param resp       buffer for the response (may be NULL if @p resp_cap is 0)
+ * @param resp_cap   size of @p resp
+ * @param resp_len   out (optional): response length; on SHMIPC_E_TRUNCATED,
+ *                   the length that did not fit
+ * @param resp_type  out (optional): response type
+ * @param timeout_ns bounds the whole call, the wait for a free slot included
  * @return 0; SHMIPC_E_TOO_BIG (request above capacity); SHMIPC_E_TRUNCATED
  *         (response above @p resp_cap, nothing copied); SHMIPC_E_REMOTE (the
  *         guest answered SYSTEM_ERROR; its reason is copied like a response);
- *         SHMIPC_E_TIMEOUT; SHMIPC_E_PEER_GONE; SHMIPC_E_CORRUPT; SHMIPC_E_INVALID.
+ *         SHMIPC_E_TIMEOUT; SHMIPC_E_PEER_GONE; SHMIPC_E_CORRUPT;
+ *         SHMIPC_E_INVALID; SHMIPC_E_CLOSED (the host is being destroyed).
  */
 SHMIPC_EXPORT int shmipc_host_call(shmipc_host *h, uint32_t type,
                                    const void *req, size_t req_len, void *resp,
@@ -237,68 +320,118 @@ SHMIPC_EXPORT int shmipc_host_call(shmipc_host *h, uint32_t type,
 /** Acquire a free host slot for zero-copy use, waiting up to @p timeout_ns.
  *  Holding one slot while acquiring another works while slots remain; when
  *  none frees up in time the result is SHMIPC_E_TIMEOUT.
- *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_CLOSED, SHMIPC_E_INVALID. */
+ *  @param h           the host
+ *  @param timeout_ns  how long to wait for a free slot
+ *  @param out         receives the slot (NULL on failure)
+ *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host
+ *          is being destroyed). */
 SHMIPC_EXPORT int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns,
                                       shmipc_slot **out);
 
-/** Acquire a slot only if one is free now. @return 0 or SHMIPC_E_BUSY. */
+/** Acquire a slot only if one is free now.
+ *  @param h    the host
+ *  @param out  receives the slot (NULL on failure)
+ *  @return 0, SHMIPC_E_BUSY (none free now), SHMIPC_E_INVALID,
+ *          SHMIPC_E_CLOSED (the host is being destroyed). */
 SHMIPC_EXPORT int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out);
 
-/** The request buffer, in shared memory; write the request here. */
+/** The request buffer, in shared memory; write the request here.
+ *  @param s  the slot
+ *  @return the buffer (shmipc_slot_req_capacity() bytes), NULL if @p s is
+ *          NULL */
 SHMIPC_EXPORT void *shmipc_slot_req_buf(shmipc_slot *s);
-/** Capacity of the request buffer, in bytes. */
+/** Capacity of the request buffer.
+ *  @param s  the slot
+ *  @return the capacity in bytes, 0 if @p s is NULL */
 SHMIPC_EXPORT size_t shmipc_slot_req_capacity(const shmipc_slot *s);
 
 /**
  * Publish the request written in the slot's buffer and wait for the
  * response. Equivalent to shmipc_slot_publish() then shmipc_slot_wait().
  *
- * @param flags 0, or SHMIPC_F_END_ALIGNED when the @p len bytes sit at the
- *              end of the buffer
- * @return as shmipc_slot_wait(), or SHMIPC_E_TOO_BIG, SHMIPC_E_INVALID,
- *         SHMIPC_E_STATE (slot already sent).
+ * @param s          the slot
+ * @param type       request message type
+ * @param len        request length in bytes
+ * @param flags      0, or SHMIPC_F_END_ALIGNED when the @p len bytes sit at
+ *                   the end of the buffer
+ * @param timeout_ns how long to wait for the response
+ * @return as shmipc_slot_publish() when the publish fails, else as
+ *         shmipc_slot_wait().
  */
 SHMIPC_EXPORT int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
                                    uint32_t flags, int64_t timeout_ns);
 
 /** Publish the request without waiting (for keeping several slots in
- *  flight). @return 0, SHMIPC_E_TOO_BIG, SHMIPC_E_INVALID, SHMIPC_E_STATE. */
+ *  flight).
+ *  @param s      the slot
+ *  @param type   request message type
+ *  @param len    request length in bytes
+ *  @param flags  0, or SHMIPC_F_END_ALIGNED
+ *  @return 0, SHMIPC_E_TOO_BIG (@p len above the capacity),
+ *          SHMIPC_E_INVALID (unknown @p flags), SHMIPC_E_STATE (already
+ *          published since the acquire), SHMIPC_E_CORRUPT (the peer wrote
+ *          the slot while we held it: release it, it stays quarantined). */
 SHMIPC_EXPORT int shmipc_slot_publish(shmipc_slot *s, uint32_t type,
                                       size_t len, uint32_t flags);
 
 /** Wait for the response to a published request.
+ *  @param s           the slot
+ *  @param timeout_ns  how long to wait
  *  @return 0 (response readable until release), SHMIPC_E_REMOTE (the
  *  guest's reason is the response), SHMIPC_E_TIMEOUT (the slot stays
  *  quarantined after release until the late response arrives),
- *  SHMIPC_E_PEER_GONE, SHMIPC_E_CORRUPT, SHMIPC_E_STATE (nothing published). */
+ *  SHMIPC_E_PEER_GONE, SHMIPC_E_CORRUPT, SHMIPC_E_STATE (nothing published),
+ *  SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host is being destroyed). */
 SHMIPC_EXPORT int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns);
 
-/** Response bytes (valid until release), or NULL if there is no response. */
+/** The response, in shared memory.
+ *  @param s  the slot
+ *  @return the response bytes (valid until release), or NULL if there is no
+ *          response */
 SHMIPC_EXPORT const void *shmipc_slot_resp_data(const shmipc_slot *s);
-/** Response length in bytes (0 if there is no response). */
+/** The response's length.
+ *  @param s  the slot
+ *  @return the length in bytes (0 if there is no response) */
 SHMIPC_EXPORT size_t shmipc_slot_resp_size(const shmipc_slot *s);
-/** Response message type (0 if there is no response). */
+/** The response's message type.
+ *  @param s  the slot
+ *  @return the type (0 if there is no response) */
 SHMIPC_EXPORT uint32_t shmipc_slot_resp_type(const shmipc_slot *s);
 
 /** Give the slot back. A slot whose call timed out is quarantined until its
- *  late response arrives. Accepts NULL. */
+ *  late response arrives.
+ *  @param s  the slot, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_slot_release(shmipc_slot *s);
 
-/** Start a listener thread that serves guest calls with @p fn.
- *  @return 0, SHMIPC_E_BUSY (already running), SHMIPC_E_INVALID (no guest
- *  slots or no @p fn), SHMIPC_E_SYSTEM. */
+/** Start a listener thread that serves guest calls with @p fn. Safe to call
+ *  from several threads at once: one of them starts the listener.
+ *  @param h     the host
+ *  @param fn    the handler, called on the listener thread
+ *  @param user  passed to @p fn
+ *  @return 0, SHMIPC_E_BUSY (a listener runs, or another thread is starting
+ *  or stopping one), SHMIPC_E_INVALID (no guest slots or no @p fn),
+ *  SHMIPC_E_SYSTEM (the thread could not start). */
 SHMIPC_EXPORT int shmipc_host_listen_start(shmipc_host *h,
                                            shmipc_handler_fn fn, void *user);
 
-/** Stop the listener thread and wait for it. Returns 0, or SHMIPC_E_STATE if
- *  no listener runs. */
+/** Stop the listener thread and wait for it. Safe to call from several
+ *  threads at once: one of them stops the listener; never from the
+ *  listener's handler.
+ *  @param h  the host
+ *  @return 0, SHMIPC_E_STATE (no listener runs, or another thread is
+ *          starting or stopping it), SHMIPC_E_INVALID. */
 SHMIPC_EXPORT int shmipc_host_listen_stop(shmipc_host *h);
 
 /** Serve guest calls from the caller's own loop: serve every pending call,
- *  waiting up to @p timeout_ns for the first one. Must not run at the same
- *  time as the listener thread.
- *  @return number of calls served (>= 0), or SHMIPC_E_TIMEOUT when none came,
- *  SHMIPC_E_BUSY (the listener runs), SHMIPC_E_INVALID, SHMIPC_E_CLOSED. */
+ *  waiting up to @p timeout_ns for the first one. Refused while the
+ *  listener thread runs.
+ *  @param h           the host
+ *  @param fn          the handler, called on this thread
+ *  @param user        passed to @p fn
+ *  @param timeout_ns  how long to wait for the first call
+ *  @return number of calls served (> 0), or SHMIPC_E_TIMEOUT when none came,
+ *  SHMIPC_E_BUSY (the listener runs), SHMIPC_E_INVALID (no guest slots, no
+ *  @p fn), SHMIPC_E_CLOSED (the host is being destroyed). */
 SHMIPC_EXPORT int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn,
                                     void *user, int64_t timeout_ns);
 
@@ -307,7 +440,8 @@ SHMIPC_EXPORT int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn,
 /** @name Guest */
 /**@{*/
 
-/** Fill @p cfg with defaults (name NULL). */
+/** Fill @p cfg with defaults (name NULL).
+ *  @param cfg  the configuration to fill (NULL is ignored) */
 SHMIPC_EXPORT void shmipc_guest_config_init(shmipc_guest_config *cfg);
 
 /**
@@ -317,7 +451,10 @@ SHMIPC_EXPORT void shmipc_guest_config_init(shmipc_guest_config *cfg);
  * A segment whose host died is waited on too, for a new host to replace
  * it; if none does before the timeout the result is SHMIPC_E_PEER_GONE.
  *
- * @return 0, SHMIPC_E_NAME, SHMIPC_E_TIMEOUT (no segment in time),
+ * @param cfg  the configuration, from shmipc_guest_config_init()
+ * @param out  receives the guest handle (NULL on failure)
+ * @return 0, SHMIPC_E_INVALID (config out of range, or @p cfg or @p out
+ *         NULL), SHMIPC_E_NAME, SHMIPC_E_TIMEOUT (no segment in time),
  *         SHMIPC_E_ACCESS, SHMIPC_E_VERSION, SHMIPC_E_CORRUPT, SHMIPC_E_BUSY
  *         (another guest is attached), SHMIPC_E_PEER_GONE (host closed),
  *         SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM.
@@ -325,55 +462,77 @@ SHMIPC_EXPORT void shmipc_guest_config_init(shmipc_guest_config *cfg);
 SHMIPC_EXPORT int shmipc_guest_attach(const shmipc_guest_config *cfg,
                                       shmipc_guest **out);
 
-/** Stop serving, mark the guest detached, unmap, free @p g. Accepts NULL. */
+/** Stop serving, mark the guest detached, unmap, free @p g.
+ *  @param g  the guest, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_guest_detach(shmipc_guest *g);
 
 /** Start one worker thread per host slot, each answering requests with
- *  @p fn. @return 0, SHMIPC_E_BUSY (already started), SHMIPC_E_SYSTEM. */
+ *  @p fn.
+ *  @param g     the guest
+ *  @param fn    the handler, called on the workers
+ *  @param user  passed to @p fn
+ *  @return 0, SHMIPC_E_BUSY (already started, also by a start that gave
+ *          SHMIPC_E_SYSTEM),
+ *          SHMIPC_E_INVALID (no @p fn), SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM (a
+ *          thread could not start: the workers that did are stopped). */
 SHMIPC_EXPORT int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn,
                                      void *user);
 
 /** Wait until the workers end: the host closed or died
  *  (SHMIPC_E_PEER_GONE), shmipc_guest_stop() was called (0), or the segment
- *  turned corrupt (SHMIPC_E_CORRUPT). @return that reason, or
- *  SHMIPC_E_TIMEOUT if they still run, SHMIPC_E_STATE if never started. */
+ *  turned corrupt (SHMIPC_E_CORRUPT).
+ *  @param g           the guest
+ *  @param timeout_ns  how long to wait
+ *  @return that reason, or SHMIPC_E_TIMEOUT if they still run,
+ *          SHMIPC_E_STATE if never started, SHMIPC_E_INVALID. */
 SHMIPC_EXPORT int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns);
 
-/** Ask the workers to stop (returns at once; shmipc_guest_wait() joins). */
+/** Ask the workers to stop (returns at once; shmipc_guest_wait() joins).
+ *  Guest calls made from now on give SHMIPC_E_CLOSED.
+ *  @param g  the guest, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_guest_stop(shmipc_guest *g);
 
 /** Guest-to-host call on a guest slot; same contract as shmipc_host_call().
  *  Once the host has gone (closed, replaced or died) every call gives
  *  SHMIPC_E_PEER_GONE, whether or not the workers saw it first; a corrupt
  *  host slot stops the workers, not guest calls.
- *  @return also SHMIPC_E_INVALID when the segment has no guest slots,
- *  SHMIPC_E_CLOSED after shmipc_guest_stop() or during detach. */
+ *  @param g          the guest
+ *  @param type       request message type
+ *  @param req        request bytes (may be NULL if @p req_len is 0)
+ *  @param req_len    request length, at most the request capacity
+ *  @param resp       buffer for the response (may be NULL if @p resp_cap is 0)
+ *  @param resp_cap   size of @p resp
+ *  @param resp_len   out (optional): response length, as shmipc_host_call()
+ *  @param resp_type  out (optional): response type
+ *  @param timeout_ns bounds the whole call, the wait for a free slot included
+ *  @return 0; SHMIPC_E_TOO_BIG; SHMIPC_E_TRUNCATED; SHMIPC_E_REMOTE;
+ *          SHMIPC_E_TIMEOUT; SHMIPC_E_PEER_GONE; SHMIPC_E_CORRUPT;
+ *          SHMIPC_E_INVALID (also when the segment has no guest slots);
+ *          SHMIPC_E_CLOSED (shmipc_guest_stop() was called, or the guest is
+ *          being detached). */
 SHMIPC_EXPORT int shmipc_guest_call(shmipc_guest *g, uint32_t type,
                                     const void *req, size_t req_len,
                                     void *resp, size_t resp_cap,
                                     size_t *resp_len, uint32_t *resp_type,
                                     int64_t timeout_ns);
 
-/** Request capacity per slot of the attached segment. */
+/** Request capacity per slot of the attached segment.
+ *  @param g  the guest
+ *  @return the capacity in bytes, 0 if @p g is NULL */
 SHMIPC_EXPORT size_t shmipc_guest_req_capacity(const shmipc_guest *g);
-/** Response capacity per slot of the attached segment. */
+/** Response capacity per slot of the attached segment.
+ *  @param g  the guest
+ *  @return the capacity in bytes, 0 if @p g is NULL */
 SHMIPC_EXPORT size_t shmipc_guest_resp_capacity(const shmipc_guest *g);
 
 /**@}*/
 
 /* ------------------------------------------------------------------ */
-/** @name Streams
- *
- * A stream carries a payload of any size up to the receiver's limits from
- * the host to the guest, split into chunks that travel on several slots at
- * once and are reassembled by the guest into one buffer, delivered once.
- * The wire format, the receiver's limits and every rejection are in
- * docs/PROTOCOL.md, "Streams". */
+/** @name Stream reasons
+ * Why a receiver refused a stream message (shmipc_stream_result.reason,
+ * shmipc_stream_reason_name()). */
 /**@{*/
-
-/** @name Stream reasons: why a receiver refused a stream message. */
-/**@{*/
-#define SHMIPC_STREAM_OK 0u
+#define SHMIPC_STREAM_OK 0u        /**< accepted */
 #define SHMIPC_STREAM_MALFORMED 1u /**< not a well-formed stream message */
 #define SHMIPC_STREAM_UNKNOWN 2u   /**< no open stream with this id */
 #define SHMIPC_STREAM_DUPLICATE 3u /**< the id is already open */
@@ -389,14 +548,26 @@ SHMIPC_EXPORT size_t shmipc_guest_resp_capacity(const shmipc_guest *g);
 #define SHMIPC_STREAM_REFUSED 13u  /**< the delivery callback refused it */
 /**@}*/
 
-/** Name of a stream reason ("overlap", ...); "unknown reason" otherwise. */
+/** @name Streams
+ *
+ * A stream carries a payload of any size up to the receiver's limits from
+ * the host to the guest, split into chunks that travel on several slots at
+ * once and are reassembled by the guest into one buffer, delivered once.
+ * The wire format, the receiver's limits and every rejection are in
+ * docs/PROTOCOL.md, "Streams". */
+/**@{*/
+
+/** Name a stream reason.
+ *  @param reason  a SHMIPC_STREAM_* reason
+ *  @return a static, never-NULL name ("overlap", ...), "unknown reason" for
+ *          a value outside the set */
 SHMIPC_EXPORT const char *shmipc_stream_reason_name(uint32_t reason);
 
 /** Stream sender configuration; initialise with shmipc_stream_config_init(). */
 typedef struct shmipc_stream_config {
   uint32_t struct_size; /**< sizeof(shmipc_stream_config) */
-  uint32_t depth;       /**< chunks in flight, 1 to the host's slot count
-                             (default: min(4, host slots)) */
+  uint32_t depth;       /**< chunks in flight, 1-64 (default 4); a depth
+                             above the host's slot count counts as that */
   uint32_t chunk_size;  /**< data bytes per chunk, at most the request
                              capacity minus 32 (default and 0: that maximum) */
 } shmipc_stream_config;
@@ -413,14 +584,24 @@ typedef struct shmipc_stream_result {
   uint64_t failed_offset; /**< byte offset of that chunk */
 } shmipc_stream_result;
 
-/** Opaque stream sender, bound to one host. */
+/**
+ * Opaque stream sender, bound to one host.
+ *
+ * Threads: shmipc_stream_send() may run on any number of threads at once
+ * with one sender; each send uses its own slots and its own stream id.
+ * shmipc_stream_sender_destroy() may run only when no send runs.
+ */
 typedef struct shmipc_stream_sender shmipc_stream_sender;
 
-/** Fill @p cfg with defaults. */
+/** Fill @p cfg with defaults.
+ *  @param cfg  the configuration to fill (NULL is ignored) */
 SHMIPC_EXPORT void shmipc_stream_config_init(shmipc_stream_config *cfg);
 
 /** Create a sender for @p h (the host must outlive it). A sender may be used
  *  by several threads at once; each send uses its own slots.
+ *  @param h    the host
+ *  @param cfg  the configuration, or NULL for the defaults
+ *  @param out  receives the sender (NULL on failure)
  *  @return 0, SHMIPC_E_INVALID (bad config, or slots too small: the request
  *  capacity must exceed 32 bytes and the response capacity hold 16),
  *  SHMIPC_E_NOMEM. */
@@ -428,7 +609,8 @@ SHMIPC_EXPORT int shmipc_stream_sender_create(shmipc_host *h,
                                               const shmipc_stream_config *cfg,
                                               shmipc_stream_sender **out);
 
-/** Free a sender (NULL is allowed). No send may be running. */
+/** Free a sender. No send may be running.
+ *  @param s  the sender, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_stream_sender_destroy(shmipc_stream_sender *s);
 
 /**
@@ -437,7 +619,13 @@ SHMIPC_EXPORT void shmipc_stream_sender_destroy(shmipc_stream_sender *s);
  * Returns once every chunk was accepted and the receiver delivered the
  * stream, or on the first failure; @p timeout_ns bounds the whole send.
  *
- * @param res  optional; which chunk failed and why
+ * @param s          the sender
+ * @param app_type   the stream's application type, handed to the receiver
+ * @param data       the payload (may be NULL if @p len is 0)
+ * @param len        the payload's length in bytes
+ * @param timeout_ns bounds the whole send
+ * @param res        optional (its struct_size set); which chunk failed and
+ *                   why
  * @return 0; SHMIPC_E_REFUSED (the receiver refused a message: see
  *         res->reason, res->failed_chunk); SHMIPC_E_TIMEOUT,
  *         SHMIPC_E_PEER_GONE, SHMIPC_E_CLOSED (after a timeout or a closing
@@ -445,7 +633,7 @@ SHMIPC_EXPORT void shmipc_stream_sender_destroy(shmipc_stream_sender *s);
  *         which can add up to 200 ms); SHMIPC_E_REMOTE (the guest
  *         has no stream receiver and answered SYSTEM_ERROR);
  *         SHMIPC_E_CORRUPT (an answer that is not a legal stream answer);
- *         SHMIPC_E_INVALID.
+ *         SHMIPC_E_INVALID (also a @p res whose struct_size is too small).
  */
 SHMIPC_EXPORT int shmipc_stream_send(shmipc_stream_sender *s,
                                      uint32_t app_type, const void *data,
@@ -466,8 +654,9 @@ SHMIPC_EXPORT int shmipc_stream_send(shmipc_stream_sender *s,
  */
 typedef struct shmipc_stream_limits {
   uint32_t struct_size;   /**< sizeof(shmipc_stream_limits) */
-  uint32_t max_streams;   /**< open streams at once, >= 1 (default 16) */
-  uint32_t max_parked;    /**< out-of-order ranges per stream (default 64) */
+  uint32_t max_streams;   /**< open streams at once, 1-65536 (default 16) */
+  uint32_t max_parked;    /**< out-of-order ranges per stream, 0-65536
+                               (default 64) */
   uint32_t reserved0;     /**< 0 */
   uint64_t max_stream;    /**< largest stream in bytes (default 1 GiB) */
   uint64_t max_total;     /**< bytes of all open streams (default 1 GiB) */
@@ -479,46 +668,70 @@ typedef struct shmipc_stream_limits {
 typedef struct shmipc_stream_stats {
   uint32_t struct_size;   /**< sizeof(shmipc_stream_stats), set by the caller */
   uint32_t open;          /**< open streams */
-  uint64_t reserved;      /**< bytes held for open streams */
-  uint64_t peak_reserved; /**< the most ever held at once (reserved + cached) */
+  uint64_t held;          /**< bytes held for open streams */
+  uint64_t peak_held;     /**< the most ever held at once (held + cached) */
   uint64_t delivered;     /**< streams delivered */
   uint64_t dropped;       /**< streams dropped (any reason) */
   uint64_t cached;        /**< bytes of a finished stream's buffer kept for a
                                next stream of the same size (4 MiB and up;
-                               freed after the idle timeout); reserved +
-                               cached never exceeds max_total */
+                               freed after the idle timeout); held + cached
+                               never exceeds max_total */
 } shmipc_stream_stats;
 
 /** Return value of a stream callback that keeps the buffer: the callee then
- *  owns it and frees it with shmipc_stream_buffer_free(). */
+ *  owns it and frees it with shmipc_stream_buffer_free(). A plain (signed)
+ *  1, unlike the unsigned constants above, because the callback returns an
+ *  int whose negative values refuse the stream. */
 #define SHMIPC_STREAM_KEEP 1
 
 /**
  * Delivery callback: a complete stream.
- * @param data  the stream's bytes (NULL when @p len is 0)
+ * @param user      the @p fn_user given to shmipc_reassembler_create()
+ * @param id        the stream's identifier (unique per host session)
+ * @param app_type  the application type the sender gave
+ * @param data      the stream's bytes (NULL when @p len is 0)
+ * @param len       the stream's length in bytes
  * @return 0 (the library frees @p data after the return), SHMIPC_STREAM_KEEP
  *         (the callee keeps @p data), or a negative value to refuse the
  *         stream: the sender gets SHMIPC_E_REFUSED with
  *         SHMIPC_STREAM_REFUSED and the library frees @p data.
- * Called on the worker thread that received the last chunk, before that
- * chunk is answered; may run on several threads at once for different
- * streams.
+ * Called on the worker thread that received the last chunk (or the start,
+ * for an empty stream), before that message is answered; may run on
+ * several threads at once for different streams. It may call
+ * shmipc_reassembler_stats(), not shmipc_reassembler_destroy().
  */
 typedef int (*shmipc_stream_fn)(void *user, uint64_t id, uint32_t app_type,
                                 void *data, size_t len);
 
-/** Opaque stream receiver. */
+/**
+ * Opaque stream receiver.
+ *
+ * Threads: shmipc_reassembler_handle() may run on any number of threads at
+ * once (a guest's workers, one per slot); one lock guards the bookkeeping,
+ * and chunks of one stream are copied in parallel without it.
+ * shmipc_reassembler_stats() may run on any thread at any time.
+ * shmipc_reassembler_destroy() may run only when nothing serves through the
+ * receiver any more (the guest's workers have ended) and no stats call
+ * runs.
+ */
 typedef struct shmipc_reassembler shmipc_reassembler;
 
-/** Fill @p lim with the defaults. */
+/** Fill @p lim with the defaults.
+ *  @param lim  the limits to fill (NULL is ignored) */
 SHMIPC_EXPORT void shmipc_stream_limits_init(shmipc_stream_limits *lim);
 
 /**
  * Create a receiver. Serve with shmipc_reassembler_handle as the handler
  * and the reassembler as its user pointer: stream messages are consumed,
  * every other message goes to @p next with @p next_user.
- * @return 0, SHMIPC_E_INVALID (limits out of range, no @p fn or @p next),
- *         SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM.
+ * @param lim        the limits, from shmipc_stream_limits_init()
+ * @param fn         called with each complete stream
+ * @param fn_user    passed to @p fn
+ * @param next       the handler for every message that is not a stream's
+ * @param next_user  passed to @p next
+ * @param out        receives the receiver (NULL on failure)
+ * @return 0, SHMIPC_E_INVALID (limits out of range, no @p lim, @p fn,
+ *         @p next or @p out), SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM.
  */
 SHMIPC_EXPORT int shmipc_reassembler_create(const shmipc_stream_limits *lim,
                                             shmipc_stream_fn fn, void *fn_user,
@@ -526,23 +739,38 @@ SHMIPC_EXPORT int shmipc_reassembler_create(const shmipc_stream_limits *lim,
                                             void *next_user,
                                             shmipc_reassembler **out);
 
-/** Free a receiver and every open stream (NULL is allowed). Nothing may be
- *  serving through it any more. */
+/** Free a receiver and every open stream. Nothing may be serving through
+ *  it any more.
+ *  @param r  the receiver, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_reassembler_destroy(shmipc_reassembler *r);
 
-/** The handler (a shmipc_handler_fn) that serves through a receiver:
- *  @p user is the shmipc_reassembler. */
+/** The handler (a shmipc_handler_fn) that serves through a receiver.
+ *  @param user       the shmipc_reassembler
+ *  @param type       request message type
+ *  @param req        request bytes
+ *  @param req_len    request length
+ *  @param resp       response buffer
+ *  @param resp_cap   response buffer capacity
+ *  @param resp_len   out: bytes written to @p resp
+ *  @param resp_type  out: response type
+ *  @return for a stream message, 0 (the answer says accepted or refused), or
+ *          non-zero when @p resp_cap cannot hold an answer (16 bytes); for
+ *          any other message, what the next handler returns. */
 SHMIPC_EXPORT int shmipc_reassembler_handle(void *user, uint32_t type,
                                             const void *req, size_t req_len,
                                             void *resp, size_t resp_cap,
                                             size_t *resp_len,
                                             uint32_t *resp_type);
 
-/** Read the receiver's counters into @p out. */
+/** Read the receiver's counters into @p out.
+ *  @param r    the receiver (NULL: nothing is read)
+ *  @param out  filled in; its struct_size must be set (a smaller one, or a
+ *              NULL @p out, leaves it untouched) */
 SHMIPC_EXPORT void shmipc_reassembler_stats(shmipc_reassembler *r,
                                             shmipc_stream_stats *out);
 
-/** Free a buffer kept by a stream callback (NULL is allowed). */
+/** Free a buffer kept by a stream callback (SHMIPC_STREAM_KEEP).
+ *  @param data  the buffer, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_stream_buffer_free(void *data);
 
 /**@}*/

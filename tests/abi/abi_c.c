@@ -280,8 +280,8 @@ static void check_public_structs(void)
   CHECK_EQ_INT(offsetof(shmipc_stream_limits, idle_timeout_ns), 32);
   CHECK_EQ_INT(sizeof(shmipc_stream_limits), 40);
   CHECK_EQ_INT(offsetof(shmipc_stream_stats, open), 4);
-  CHECK_EQ_INT(offsetof(shmipc_stream_stats, reserved), 8);
-  CHECK_EQ_INT(offsetof(shmipc_stream_stats, peak_reserved), 16);
+  CHECK_EQ_INT(offsetof(shmipc_stream_stats, held), 8);
+  CHECK_EQ_INT(offsetof(shmipc_stream_stats, peak_held), 16);
   CHECK_EQ_INT(offsetof(shmipc_stream_stats, delivered), 24);
   CHECK_EQ_INT(offsetof(shmipc_stream_stats, dropped), 32);
   CHECK_EQ_INT(offsetof(shmipc_stream_stats, cached), 40);

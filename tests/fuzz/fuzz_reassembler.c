@@ -177,8 +177,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     if (F.delivered == 0 && state == SHMIPC__SST_COMPLETE)
       die("COMPLETE without a delivery");
     shmipc_reassembler_stats(F.r, &st);
-    if (st.reserved > MAX_TOTAL || st.open > lim.max_streams ||
-        st.peak_reserved > MAX_TOTAL)
+    if (st.held > MAX_TOTAL || st.open > lim.max_streams ||
+        st.peak_held > MAX_TOTAL)
       die("a bound was exceeded");
 
     /* Keep the shadow in step with the answers. */
