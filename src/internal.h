@@ -201,6 +201,8 @@ struct shmipc__endpoint {
   struct shmipc_slot *req_slots;
   uint32_t n_req;
   uint32_t free_seq;      /* atomic futex word (private memory): bumped on release */
+  uint32_t repaired_attach; /* atomic: attach state and epoch the host last
+                             * repaired its slots for (slot.c) */
 };
 
 /* What a wait is waiting for: done when ((v & mask) == value) == equal. */
@@ -250,6 +252,19 @@ void shmipc__ep_wake_all(struct shmipc__endpoint *ep);
  * is reduced by the time spent waiting. */
 int shmipc__slot_acquire(struct shmipc__endpoint *ep, int64_t *timeout_io,
                          struct shmipc_slot **out);
+/* Bring every requester slot that no thread of ours holds back to a known
+ * state (docs/PROTOCOL.md, "Repair"): FREE with a new generation, unless
+ * the responder may still own it. The host does it when the attach word
+ * moves; a guest once at attach, for its guest slots. */
+void shmipc__slot_repair(struct shmipc__endpoint *ep);
+/* A guest at attach, before it serves: answer every host slot left in
+ * PROCESSING by the guest before it with SYSTEM_ERROR, so that a host
+ * thread still waiting there ends (REMOTE) and the slot is claimable. */
+void shmipc__slot_inherit(struct shmipc__endpoint *ep);
+/* The host's trigger: shmipc__slot_repair() once per change of the attach
+ * word's state or epoch (a guest attached, detached, or replaced a dead
+ * one); nothing for a guest. */
+void shmipc__slot_repair_epoch(struct shmipc__endpoint *ep);
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
                  size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
                  uint32_t *resp_type, int64_t timeout_ns);
