@@ -165,7 +165,6 @@ struct shmipc_slot {
                         * shared word untouched: publish claims and
                         * publishes in one CAS */
   uint32_t own;        /* atomic, enum shmipc__own: who has the record */
-  uint32_t lost_epoch; /* attach epoch of the responder that owns it */
   uint64_t seq;
   const uint8_t *resp_data;
   uint32_t resp_size;

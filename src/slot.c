@@ -57,18 +57,48 @@ static void free_slot_notify(struct shmipc__endpoint *ep)
   shmipc__futex_wake(&ep->free_seq);
 }
 
+/* Whether no guest lives that may have taken a slot whose word we just
+ * read as PROCESSING, so that the slot is ours again. Called with the
+ * record held, after that read (acquire), so a guest that attached after
+ * our look at the attach word cannot have made that PROCESSING (a guest
+ * takes a slot only after its attach CAS, and takes its lock before that).
+ * For a guest's requester side, the host is gone (then the session ends
+ * anyway) or it answers what it took. */
+static bool taker_gone(struct shmipc__endpoint *ep)
+{
+  uint32_t st;
+
+  if (ep->role != SHMIPC__ROLE_HOST)
+    return shmipc__peer_check(ep) == SHMIPC_E_PEER_GONE;
+  /* acquire: pairs with the guest's attach CAS in set_attach(). No guest
+   * lives, or none ever attached. A live guest may have taken it, even if
+   * the slot was quarantined in an epoch that has ended: a peer may have
+   * turned the word into a request that guest took (tests/model,
+   * MUT_REPAIR_STEALS). */
+  st = shmipc__load_acquire32(&shmipc__hdr(&ep->seg)->attach) &
+       SHMIPC_ATTACH_STATE_MASK;
+  if (st == SHMIPC_ATTACH_NONE || st == SHMIPC_ATTACH_DETACHED)
+    return true;
+  return st == SHMIPC_ATTACH_ATTACHED &&
+         shmipc__lock_held(&ep->seg, SHMIPC_LOCK_GUEST_BYTE) == 0;
+}
+
 /* Free the quarantined slots whose responder is gone: nobody can answer
  * them any more (docs/PROTOCOL.md, "Timeouts and quarantine", rule 3).
  * The mark is taken first, so the slot's private fields are ours to read
- * (the holder wrote them before its release store of the mark). */
+ * (the holder wrote them before its release store of the mark). Only a
+ * guest that is gone now counts, judged after the word is read (see
+ * taker_gone()): that the epoch of the loss has ended says nothing of the
+ * word as it reads now (a peer may have turned it into a request that the
+ * new guest took; tests/model, MUT_REPAIR_STEALS). What the guest before
+ * left in PROCESSING the new guest answers at attach
+ * (shmipc__slot_inherit()). */
 static void recover_lost(struct shmipc__endpoint *ep)
 {
-  uint32_t i, v, old, epoch = shmipc__peer_epoch(ep);
-  int gone = -1;
+  uint32_t i, v;
 
   for (i = 0; i < ep->n_req; i++) {
     struct shmipc_slot *s = &ep->req_slots[i];
-    bool mine;
 
     /* full: pairs with the release store of own in shmipc_slot_release();
      * the record's fields are ours to read after it */
@@ -76,62 +106,27 @@ static void recover_lost(struct shmipc__endpoint *ep)
         shmipc__cas_full32(&s->own, SHMIPC__OWN_REUSABLE, SHMIPC__OWN_HELD) !=
             SHMIPC__OWN_REUSABLE)
       continue;
-    mine = s->lost_epoch != epoch;
-    if (!mine) {
-      if (gone < 0)
-        gone = shmipc__peer_check(ep) == SHMIPC_E_PEER_GONE;
-      mine = gone;
-    }
-    for (v = shmipc__load_acquire32(&s->w->ctrl); mine; v = old) {
-      if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
-          (v & GEN_MASK) == (s->claimed & GEN_MASK))
-        break; /* answered after all: claimable, keep the mark */
-      /* The responder that could write this slot is gone: whatever it
-       * left (PROCESSING, or garbage), the slot is ours. A new generation
-       * makes any CAS prepared against the old one fail.
-       * full: pairs with the next claim CAS in claim() */
-      old = shmipc__cas_full32(&s->w->ctrl, v,
-                               ((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) |
-                                   (v & SHMIPC_CTRL_RESPONDER_WAITING) |
-                                   SHMIPC_SLOT_FREE);
-      if (old == v) {
-        s->consumed = false;
-        shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
-        free_slot_notify(ep);
-        return;
-      }
+    v = shmipc__load_acquire32(&s->w->ctrl);
+    /* Answered after all (claimable, keep the mark), or the responder
+     * may still write it. Otherwise whatever it left (PROCESSING, or
+     * garbage) is ours: a new generation makes any CAS prepared against
+     * the old one fail. A CAS that fails leaves it for the next look.
+     * full: pairs with the next claim CAS in claim() */
+    if ((shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY ||
+         (v & GEN_MASK) != (s->claimed & GEN_MASK)) &&
+        taker_gone(ep) &&
+        shmipc__cas_full32(&s->w->ctrl, v,
+                           (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
+                               (v & SHMIPC_CTRL_RESPONDER_WAITING) |
+                               SHMIPC_SLOT_FREE) == v) {
+      s->consumed = false;
+      shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
+      free_slot_notify(ep);
+      return;
     }
     /* not yet: keep it quarantined */
     shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
   }
-}
-
-/* Whether the responder that may have taken a slot whose word we just
- * read as PROCESSING is gone, so that the slot is ours again. Called with
- * the record held, after that read (acquire), so a guest that attached
- * after our look at the attach word cannot have made that PROCESSING (a
- * guest takes a slot only after its attach CAS, and takes its lock before
- * that). A guest's requester side never sees the host gone and live: the
- * host answers what it took, or the session ends. */
-static bool taker_gone(struct shmipc__endpoint *ep, struct shmipc_slot *s,
-                       uint32_t was)
-{
-  uint32_t a, st;
-
-  if (ep->role != SHMIPC__ROLE_HOST)
-    return false;
-  /* acquire: pairs with the guest's attach CAS in set_attach() */
-  a = shmipc__load_acquire32(&shmipc__hdr(&ep->seg)->attach);
-  st = a & SHMIPC_ATTACH_STATE_MASK;
-  /* Quarantined in an epoch that has ended: the guest that took it was of
-   * that epoch or an older one. */
-  if (was == SHMIPC__OWN_REUSABLE && !s->consumed &&
-      s->lost_epoch != (a & SHMIPC_ATTACH_EPOCH_MASK))
-    return true;
-  if (st == SHMIPC_ATTACH_NONE || st == SHMIPC_ATTACH_DETACHED)
-    return true;
-  return st == SHMIPC_ATTACH_ATTACHED &&
-         shmipc__lock_held(&ep->seg, SHMIPC_LOCK_GUEST_BYTE) == 0;
 }
 
 /* Bring requester slot @s back to a known state if no thread of ours holds
@@ -167,11 +162,10 @@ static bool repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
         shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
         return true;
       }
-      if (st == SHMIPC_SLOT_PROCESSING && !taker_gone(ep, s, was)) {
+      if (st == SHMIPC_SLOT_PROCESSING && !taker_gone(ep)) {
         /* The responder may still be inside it: quarantine it until its
-         * answer comes (claimed below over that generation) or its epoch
-         * ends. The epoch is read after the word, so the taker is of it
-         * or an older one. */
+         * answer comes (claimed over that generation) or the guest is
+         * gone. A new guest answers what an earlier one left. */
         s->claimed = (v & GEN_MASK) | SHMIPC_SLOT_CLAIMED;
         s->consumed = false;
         lose(s);
@@ -492,12 +486,11 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
 }
 
 /* The responder keeps the slot (it took the request, or wrote something we
- * cannot vouch for): the slot stays quarantined until its answer comes or
- * the responder of this epoch is gone. */
+ * cannot vouch for): the slot stays quarantined until its answer comes
+ * (from it, or from the guest after it at attach) or no guest lives. */
 static void lose(shmipc_slot *s)
 {
   s->phase = SHMIPC__PH_LOST;
-  s->lost_epoch = shmipc__peer_epoch(s->ep);
 }
 
 /* The response is in (state RESP_READY of our generation): check it and
