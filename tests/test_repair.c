@@ -11,6 +11,7 @@
  *
  * Usage: test-repair GUEST_BINARY
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +33,7 @@
 #define GUEST_SLOTS 2u
 #define CAP 4096u
 #define ECHO_GUEST_CALL 202u
+#define ECHO_DELAY 201u
 
 static const char *guest_path;
 
@@ -83,7 +85,8 @@ static void kill_guest(struct sess *s)
   s->g_running = 0;
 }
 
-static void sess_start(struct sess *s, const char *tag)
+static void sess_start_liveness(struct sess *s, const char *tag,
+                                int64_t liveness_ns)
 {
   static int counter;
   shmipc_host_config c;
@@ -98,7 +101,7 @@ static void sess_start(struct sess *s, const char *tag)
   c.guest_slots = GUEST_SLOTS;
   c.req_capacity = CAP;
   c.resp_capacity = CAP;
-  c.liveness_interval_ns = 20 * MS;
+  c.liveness_interval_ns = liveness_ns;
   r = shmipc_host_create(&c, &s->h);
   if (r != SHMIPC_OK)
     fail_msg("shmipc_host_create: %s", shmipc_strerror(r));
@@ -107,6 +110,11 @@ static void sess_start(struct sess *s, const char *tag)
     fail_msg("shmipc_host_listen_start: %s", shmipc_strerror(r));
   if (raw_open(s->name, &s->r) != 0)
     fail_msg("raw_open(%s) failed", s->name);
+}
+
+static void sess_start(struct sess *s, const char *tag)
+{
+  sess_start_liveness(s, tag, 20 * MS);
 }
 
 /* Close the host; a guest still running must end by itself, cleanly. */
@@ -339,6 +347,64 @@ static void spoiled_while_attached(void **state)
   sess_end(&s);
 }
 
+struct bg_call {
+  shmipc_host *h;
+  int rc;
+  int64_t took_ns;
+  int done; /* atomic */
+};
+
+static void *bg_call_main(void *arg)
+{
+  struct bg_call *b = arg;
+  uint8_t req[4] = {0xB8, 0x0B, 0, 0}; /* the handler sleeps 3000 ms */
+  char resp[256];
+  int64_t t0 = proc_now_ns();
+
+  b->rc = shmipc_host_call(b->h, ECHO_DELAY, req, sizeof req, resp,
+                           sizeof resp, NULL, NULL, 8000 * MS);
+  b->took_ns = proc_now_ns() - t0;
+  __atomic_store_n(&b->done, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+/* A host thread waits on a request the guest took; the guest is killed and
+ * replaced before the host's next liveness check (a long interval). The
+ * new guest answers what its predecessor took: the call ends at once
+ * (REMOTE, the request may have run), not at its timeout, and its slot is
+ * handed out again only after it was released. */
+static void replaced_mid_call(void **state)
+{
+  struct sess s;
+  struct bg_call b = {0};
+  pthread_t th;
+  int64_t end;
+
+  (void)state;
+  sess_start_liveness(&s, "midcall", 5000 * MS);
+  spawn_guest(&s);
+  all_host_slots_answer(&s, "first guest");
+  b.h = s.h;
+  assert_int_equal(pthread_create(&th, NULL, bg_call_main, &b), 0);
+  proc_sleep_ms(200); /* the guest is inside the handler */
+  kill_guest(&s);
+  spawn_guest(&s);
+  for (end = proc_now_ns() + 7000 * MS;
+       !__atomic_load_n(&b.done, __ATOMIC_SEQ_CST) && proc_now_ns() < end;)
+    proc_sleep_ms(1);
+  if (!__atomic_load_n(&b.done, __ATOMIC_SEQ_CST))
+    fail_msg("the call on the dead guest's slot did not end within 7 s");
+  pthread_join(th, NULL);
+  print_message("  the call on the dead guest's slot ended with %s after %lld ms\n",
+                shmipc_strerror(b.rc), (long long)(b.took_ns / MS));
+  if (b.rc != SHMIPC_E_REMOTE && b.rc != SHMIPC_E_PEER_GONE)
+    fail_msg("the call on the dead guest's slot ended with %s after %lld ms",
+             shmipc_strerror(b.rc), (long long)(b.took_ns / MS));
+  all_host_slots_answer(&s, "after the replacement");
+  guest_still_runs(&s, "after the replacement");
+  sess_end(&s);
+}
+
 int main(int argc, char **argv)
 {
   const struct CMUnitTest tests[] = {
@@ -346,6 +412,7 @@ int main(int argc, char **argv)
       cmocka_unit_test(all_claimed_after_kill),
       cmocka_unit_test(spoiled_after_detach),
       cmocka_unit_test(spoiled_while_attached),
+      cmocka_unit_test(replaced_mid_call),
   };
 
   if (argc != 2 || !proc_executable(argv[1])) {
