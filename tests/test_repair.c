@@ -347,6 +347,33 @@ static void spoiled_while_attached(void **state)
   sess_end(&s);
 }
 
+/* The C guest's own rule, in process (no host call before the check, so
+ * the host has not repaired yet): a host slot word that is illegal before
+ * the guest ever saw it legal is waited for, not a reason to end; once
+ * repaired and seen legal, an illegal value there ends the guest with
+ * CORRUPT. */
+static void c_guest_waits_for_repair(void **state)
+{
+  struct sess s;
+  shmipc_guest_config c;
+  shmipc_guest *g;
+
+  (void)state;
+  sess_start(&s, "cwait");
+  spoil(&s, 1, 7);
+  shmipc_guest_config_init(&c);
+  c.name = s.name;
+  assert_int_equal(shmipc_guest_attach(&c, &g), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(g, host_answer, NULL), SHMIPC_OK);
+  if (shmipc_guest_wait(g, 100 * MS) != SHMIPC_E_TIMEOUT)
+    fail_msg("the guest ended over a word it never saw legal");
+  all_host_slots_answer(&s, "in-process guest, slot 1 repaired");
+  spoil(&s, 1, 7);
+  assert_int_equal(shmipc_guest_wait(g, 3000 * MS), SHMIPC_E_CORRUPT);
+  shmipc_guest_detach(g);
+  sess_end(&s);
+}
+
 struct bg_call {
   shmipc_host *h;
   int rc;
@@ -413,6 +440,7 @@ int main(int argc, char **argv)
       cmocka_unit_test(spoiled_after_detach),
       cmocka_unit_test(spoiled_while_attached),
       cmocka_unit_test(replaced_mid_call),
+      cmocka_unit_test(c_guest_waits_for_repair),
   };
 
   if (argc != 2 || !proc_executable(argv[1])) {

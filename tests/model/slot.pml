@@ -11,6 +11,8 @@
  *                           t*4 + k + 1
  *   Responder               the peer's worker for this slot
  *   Killer     (-DDEATH)    kills the responder at an arbitrary point
+ *   Guest2     (-DREPAIR)   a peer's spoiling write, then the next guest:
+ *                           attach, answer of a PROCESSING left, serve
  *   Monitor                 checks the final (stuck) state: nobody sleeps on
  *                           a word that already holds what it waits for
  *
