@@ -414,7 +414,78 @@ func attach(path string, o *Options) (g *Guest, err error) {
 	if err := g.setAttach(attachAttached); err != nil {
 		return nil, err
 	}
+	g.inheritHostSlots()
+	g.repairGuestSlots()
 	return g, nil
+}
+
+// orphanReason answers the requests inheritHostSlots finds.
+const orphanReason = "shmipc: the guest that took this request is gone"
+
+// inheritHostSlots answers, with MsgSystemError, every host slot left in
+// PROCESSING by the guest before this one (docs/PROTOCOL.md, "Repair"):
+// that guest is gone (we hold the guest lock, and a guest that detached
+// had answered all it took), so the responder side is ours, and nothing of
+// ours serves yet. A host thread still waiting there ends, and the slot is
+// claimable again.
+func (g *Guest) inheritHostSlots() {
+	for _, s := range g.slots[:g.geo.hostSlots] {
+		ctrl := &s.hdr.ctrl
+		v := atomic.LoadUint32(ctrl)
+		if !ctrlLegal(v) || ctrlState(v) != stateProcessing {
+			continue
+		}
+		hd := s.hdr
+		n := copy(s.resp, orphanReason)
+		hd.respType = uint32(MsgSystemError)
+		hd.respSize = uint32(n)
+		hd.respFlags = 0
+		hd.respSeq = atomic.LoadUint64(&hd.reqSeq)
+		for {
+			// release (full barrier): publishes the answer, as in serveOne.
+			if atomic.CompareAndSwapUint32(ctrl, v, v&^(ctrlStateMask|ctrlRW)|stateRespReady) {
+				if v&ctrlRW != 0 {
+					g.wordWake(ctrl, ctrlRW)
+				}
+				break
+			}
+			old := atomic.LoadUint32(ctrl)
+			if old&^(ctrlRW|ctrlSW) != v&^(ctrlRW|ctrlSW) {
+				break // the host repaired it meanwhile
+			}
+			v = old
+		}
+	}
+}
+
+// repairGuestSlots brings the guest slots back to a known state at attach
+// (docs/PROTOCOL.md, "Repair"). This guest is now their only requester, so
+// whatever an earlier guest (or a peer) left in a state the requester owns
+// (CLAIMED, RESP_READY, an illegal word) goes to FREE with a new
+// generation. REQ_READY is cancelled the same way unless the host takes it
+// first; a request the host holds (PROCESSING) is quarantined until its
+// answer comes, as a call that timed out.
+func (g *Guest) repairGuestSlots() {
+	for i, s := range g.slots[g.geo.hostSlots:] {
+		ctrl := &s.hdr.ctrl
+		for {
+			v := atomic.LoadUint32(ctrl)
+			st := ctrlState(v)
+			if ctrlLegal(v) && st == stateFree {
+				break
+			}
+			if ctrlLegal(v) && st == stateProcessing {
+				g.quarantine[i].Store(1)
+				break
+			}
+			nv := (ctrlGen(v)+1)&ctrlGenMask<<ctrlGenShift | v&ctrlSW | stateFree
+			// Full barrier; pairs with the next claimer's CAS (and makes a
+			// take by the host prepared against the old word fail).
+			if atomic.CompareAndSwapUint32(ctrl, v, nv) {
+				break
+			}
+		}
+	}
 }
 
 const maxInt = int(^uint(0) >> 1)

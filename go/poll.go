@@ -126,8 +126,9 @@ func (pg *pollGroup) poll(first int) {
 			// acquire: as in waitState
 			v := atomic.LoadUint32(ctrl)
 			if !ctrlLegal(v) {
-				pg.st.finish(fmt.Errorf("host slot %d: %w: illegal control word %#x", i, ErrCorrupt, v))
-				return
+				// The slot's worker judges it: CORRUPT once it has seen
+				// the word legal, else the host's to repair (see work).
+				continue
 			}
 			if ctrlState(v) != stateReqReady {
 				continue

@@ -153,6 +153,9 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) e
 		ws.spun = g.opts.SpinBudget / 2
 	}
 	last := atomic.LoadUint32(ctrl)
+	// A word illegal before it was ever seen legal is the host's to repair
+	// (docs/PROTOCOL.md, "Repair"): wait for it rather than end Serve.
+	ws.settle = !ctrlLegal(last)
 	for {
 		// A busy worker never sleeps, so it checks here too.
 		if stop.Load() {

@@ -61,6 +61,11 @@ type waitSpec struct {
 	// aside: optional; when set, a wait that has not found its target
 	// ends with errStandAside (the pollers serve this slot meanwhile).
 	aside *atomic.Bool
+	// settle: the word has not been seen legal yet. An illegal value is
+	// then what an earlier epoch (or a peer) left for the host to repair:
+	// "not yet", not ErrCorrupt. Cleared by the first legal value
+	// (docs/PROTOCOL.md, "Repair").
+	settle bool
 }
 
 // idleSleep bounds the sleep of a Serve worker: Serve watches the host,
@@ -89,17 +94,19 @@ func (g *Guest) waitState(ws *waitSpec) (uint32, error) {
 		// PROCESSING->RESP_READY), which published the data we read next.
 		v := atomic.LoadUint32(ws.word)
 		st := ctrlState(v)
-		if !ctrlLegal(v) {
+		if ctrlLegal(v) {
+			ws.settle = false
+			if ws.checkGen && ctrlGen(v) != ws.gen {
+				return v, fmt.Errorf("%w: control word %#x changed generation (want %d)", ErrCorrupt, v, ws.gen)
+			}
+			if st == ws.target {
+				return v, nil
+			}
+			if ws.keep&(1<<st) == 0 {
+				return v, fmt.Errorf("%w: control word %#x in unexpected state %d", ErrCorrupt, v, st)
+			}
+		} else if !ws.settle {
 			return v, fmt.Errorf("%w: illegal control word %#x", ErrCorrupt, v)
-		}
-		if ws.checkGen && ctrlGen(v) != ws.gen {
-			return v, fmt.Errorf("%w: control word %#x changed generation (want %d)", ErrCorrupt, v, ws.gen)
-		}
-		if st == ws.target {
-			return v, nil
-		}
-		if ws.keep&(1<<st) == 0 {
-			return v, fmt.Errorf("%w: control word %#x in unexpected state %d", ErrCorrupt, v, st)
 		}
 		if ws.aside != nil && ws.aside.Load() {
 			return v, errStandAside

@@ -132,6 +132,11 @@ int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
   r = set_attach(&g->ep.seg, SHMIPC_ATTACH_ATTACHED);
   if (r != SHMIPC_OK)
     goto err_ep;
+  /* We succeed the guest before us: its unanswered requests are answered,
+   * and what it (or a peer) left in the guest slots goes back to FREE
+   * (docs/PROTOCOL.md, "Repair"). */
+  shmipc__slot_inherit(&g->ep);
+  shmipc__slot_repair(&g->ep);
   *out = g;
   return SHMIPC_OK;
 
@@ -182,21 +187,35 @@ static void *worker_main(void *arg)
       .stop = &g->halt,
   };
   struct shmipc__deadline none = shmipc__deadline(INT64_MAX);
+  /* A word that is illegal before we ever saw it legal is what an earlier
+   * epoch (or a peer meanwhile) left: the host repairs it, so we wait for
+   * it to change instead of ending the session (docs/PROTOCOL.md,
+   * "Repair"). Once seen legal, an illegal word is CORRUPT. */
+  struct shmipc__until settle = {
+      .mask = ~(uint32_t)(SHMIPC_CTRL_REQUESTER_WAITING |
+                          SHMIPC_CTRL_RESPONDER_WAITING),
+      .equal = false,
+      .announce_bit = SHMIPC_CTRL_RESPONDER_WAITING,
+      .check_peer = true,
+      .max_sleep_ns = u.max_sleep_ns,
+  };
   uint32_t v = shmipc__load_acquire32(ctrl);
-  int r;
+  int r = SHMIPC_OK;
 
+  while (!shmipc__ctrl_legal(v) && r == SHMIPC_OK) {
+    settle.value = v & settle.mask;
+    r = shmipc__wait_word(&g->ep, ctrl, &settle, &none, &v);
+  }
   /* The first half of the spin phase tries to take the next request
    * outright; the usual wait (the rest of the spins, then sleep) after. */
   u.spun = g->ep.spin_budget / 2;
-  for (;;) {
+  while (r >= 0) {
     if (shmipc__take_next(ctrl, v, u.spun, &v))
       r = SHMIPC_OK;
     else
       r = shmipc__wait_word(&g->ep, ctrl, &u, &none, &v);
     if (r == SHMIPC_OK)
       r = shmipc__respond(&g->ep, wk->index, v, g->fn, g->user);
-    if (r < 0)
-      break;
   }
   record_end(g, r == SHMIPC_E_CLOSED ? SHMIPC_OK : r);
   /* release: pairs with the acquire in shmipc_guest_wait() */

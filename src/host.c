@@ -157,10 +157,13 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
      * lock before its attach CAS, so a held lock over the old word is
      * that guest arriving. An error of the check counts as alive, as in
      * shmipc__peer_check(). */
-    if (shmipc__lock_held(&h->ep.seg, SHMIPC__ROLE_GUEST) != 0)
+    if (shmipc__lock_held(&h->ep.seg, SHMIPC__ROLE_GUEST) != 0) {
+      /* The previous guest's epoch has ended: what it or anyone else left
+       * in our slots is repaired before the caller uses them. */
+      shmipc__slot_repair_epoch(&h->ep);
       return SHMIPC_OK;
-    /* Dead: wait for the next guest's attach CAS, which moves the epoch.
-     * Both waits share the one deadline. */
+    }
+    /* Dead: wait for the next guest's attach CAS, which moves the epoch. */
     moved.value = v & moved.mask;
     r = shmipc__wait_word(&h->ep, word, &moved, &dl, &v);
     if (r != SHMIPC_OK)

@@ -277,7 +277,6 @@ struct shmipc_slot {
                         * shared word untouched: publish claims and
                         * publishes in one CAS */
   uint32_t own;        /* atomic, enum shmipc__own: who has the record */
-  uint32_t lost_epoch; /* attach epoch of the responder that owns it */
   uint64_t seq;
   const uint8_t *resp_data;
   uint32_t resp_size;
@@ -318,6 +317,8 @@ struct shmipc__endpoint {
   struct shmipc_slot *req_slots;
   uint32_t n_req;
   uint32_t free_seq;      /* atomic futex word (private memory): bumped on release */
+  uint32_t repaired_attach; /* atomic: attach state and epoch the host last
+                             * repaired its slots for (slot.c) */
 };
 
 /* What a wait is waiting for: done when ((v & mask) == value) == equal. */
@@ -373,6 +374,19 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep,
                          struct shmipc__deadline *dl, struct shmipc_slot **out);
 /* shmipc_slot_wait() with a deadline (the slot was checked to be SENT). */
 int shmipc__slot_wait(struct shmipc_slot *s, struct shmipc__deadline *dl);
+/* Bring every requester slot that no thread of ours holds back to a known
+ * state (docs/PROTOCOL.md, "Repair"): FREE with a new generation, unless
+ * the responder may still own it. The host does it when the attach word
+ * moves; a guest once at attach, for its guest slots. */
+void shmipc__slot_repair(struct shmipc__endpoint *ep);
+/* A guest at attach, before it serves: answer every host slot left in
+ * PROCESSING by the guest before it with SYSTEM_ERROR, so that a host
+ * thread still waiting there ends (REMOTE) and the slot is claimable. */
+void shmipc__slot_inherit(struct shmipc__endpoint *ep);
+/* The host's trigger: shmipc__slot_repair() once per change of the attach
+ * word's state or epoch (a guest attached, detached, or replaced a dead
+ * one); nothing for a guest. */
+void shmipc__slot_repair_epoch(struct shmipc__endpoint *ep);
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
                  size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
                  uint32_t *resp_type, int64_t timeout_ns);

@@ -29,6 +29,8 @@ static inline uint32_t with_state(uint32_t v, uint32_t state, uint32_t clear)
   return (v & ~(SHMIPC_CTRL_STATE_MASK | clear)) | state;
 }
 
+static void lose(shmipc_slot *s);
+
 /* Preferred slot of this thread: a thread that keeps finding its slot free
  * keeps a 1:1 mapping and never contends with others. */
 static SHMIPC__THREAD_LOCAL uint32_t slot_hint;
@@ -58,18 +60,48 @@ static void free_slot_notify(struct shmipc__endpoint *ep)
   shmipc__futex_wake(&ep->free_seq);
 }
 
+/* Whether no guest lives that may have taken a slot whose word we just
+ * read as PROCESSING, so that the slot is ours again. Called with the
+ * record held, after that read (acquire), so a guest that attached after
+ * our look at the attach word cannot have made that PROCESSING (a guest
+ * takes a slot only after its attach CAS, and takes its lock before that).
+ * For a guest's requester side, the host is gone (then the session ends
+ * anyway) or it answers what it took. */
+static bool taker_gone(struct shmipc__endpoint *ep)
+{
+  uint32_t st;
+
+  if (ep->role != SHMIPC__ROLE_HOST)
+    return shmipc__peer_check(ep) == SHMIPC_E_PEER_GONE;
+  /* acquire: pairs with the guest's attach CAS in set_attach(). No guest
+   * lives, or none ever attached. A live guest may have taken it, even if
+   * the slot was quarantined in an epoch that has ended: a peer may have
+   * turned the word into a request that guest took (tests/model,
+   * MUT_REPAIR_STEALS). */
+  st = shmipc__load_acquire32(&shmipc__hdr(&ep->seg)->attach) &
+       SHMIPC_ATTACH_STATE_MASK;
+  if (st == SHMIPC_ATTACH_NONE || st == SHMIPC_ATTACH_DETACHED)
+    return true;
+  return st == SHMIPC_ATTACH_ATTACHED &&
+         shmipc__lock_held(&ep->seg, SHMIPC_LOCK_GUEST_BYTE) == 0;
+}
+
 /* Free the quarantined slots whose responder is gone: nobody can answer
  * them any more (docs/PROTOCOL.md, "Timeouts and quarantine", rule 3).
  * The mark is taken first, so the slot's private fields are ours to read
- * (the holder wrote them before its release store of the mark). */
+ * (the holder wrote them before its release store of the mark). Only a
+ * guest that is gone now counts, judged after the word is read (see
+ * taker_gone()): that the epoch of the loss has ended says nothing of the
+ * word as it reads now (a peer may have turned it into a request that the
+ * new guest took; tests/model, MUT_REPAIR_STEALS). What the guest before
+ * left in PROCESSING the new guest answers at attach
+ * (shmipc__slot_inherit()). */
 static void recover_lost(struct shmipc__endpoint *ep)
 {
-  uint32_t i, v, old, epoch = shmipc__peer_epoch(ep);
-  int gone = -1;
+  uint32_t i, v;
 
   for (i = 0; i < ep->n_req; i++) {
     struct shmipc_slot *s = &ep->req_slots[i];
-    bool mine;
 
     /* full: pairs with the release store of own in shmipc_slot_release();
      * the record's fields are ours to read after it */
@@ -77,34 +109,158 @@ static void recover_lost(struct shmipc__endpoint *ep)
         shmipc__cas_full32(&s->own, SHMIPC__OWN_REUSABLE, SHMIPC__OWN_HELD) !=
             SHMIPC__OWN_REUSABLE)
       continue;
-    mine = s->lost_epoch != epoch;
-    if (!mine) {
-      if (gone < 0)
-        gone = shmipc__peer_check(ep) == SHMIPC_E_PEER_GONE;
-      mine = gone;
-    }
-    for (v = shmipc__load_acquire32(&s->w->ctrl); mine; v = old) {
-      if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
-          (v & GEN_MASK) == (s->claimed & GEN_MASK))
-        break; /* answered after all: claimable, keep the mark */
-      /* The responder that could write this slot is gone: whatever it
-       * left (PROCESSING, or garbage), the slot is ours. A new generation
-       * makes any CAS prepared against the old one fail.
-       * full: pairs with the next claim CAS in claim() */
-      old = shmipc__cas_full32(&s->w->ctrl, v,
-                               ((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) |
-                                   (v & SHMIPC_CTRL_RESPONDER_WAITING) |
-                                   SHMIPC_SLOT_FREE);
-      if (old == v) {
-        s->consumed = false;
-        shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
-        free_slot_notify(ep);
-        return;
-      }
+    v = shmipc__load_acquire32(&s->w->ctrl);
+    /* Answered after all (claimable, keep the mark), or the responder
+     * may still write it. Otherwise whatever it left (PROCESSING, or
+     * garbage) is ours: a new generation makes any CAS prepared against
+     * the old one fail. A CAS that fails leaves it for the next look.
+     * full: pairs with the next claim CAS in claim() */
+    if ((shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY ||
+         (v & GEN_MASK) != (s->claimed & GEN_MASK)) &&
+        taker_gone(ep) &&
+        shmipc__cas_full32(&s->w->ctrl, v,
+                           (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
+                               (v & SHMIPC_CTRL_RESPONDER_WAITING) |
+                               SHMIPC_SLOT_FREE) == v) {
+      s->consumed = false;
+      shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
+      free_slot_notify(ep);
+      return;
     }
     /* not yet: keep it quarantined */
     shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
   }
+}
+
+/* Bring requester slot @s back to a known state if no thread of ours holds
+ * it (docs/PROTOCOL.md, "Repair"). A held record is left to its holder:
+ * its call ends (answered, timed out or PEER_GONE) and its release
+ * quarantines what it cannot vouch for. Returns true when the slot was
+ * made claimable. */
+static bool repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
+{
+  uint32_t was = shmipc__load_relaxed32(&s->own), v, old, st;
+
+  if (was == SHMIPC__OWN_HELD)
+    return false;
+  v = shmipc__load_acquire32(&s->w->ctrl);
+  if (was == SHMIPC__OWN_IDLE && shmipc__ctrl_legal(v) &&
+      shmipc__ctrl_state(v) == SHMIPC_SLOT_FREE)
+    return false; /* as it should be: no write, no mark taken */
+  /* full: pairs with the release store of own in shmipc_slot_release();
+   * the record's fields are ours to read and write after it */
+  if (shmipc__cas_full32(&s->own, was, SHMIPC__OWN_HELD) != was)
+    return false;
+  for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
+    st = shmipc__ctrl_state(v);
+    if (shmipc__ctrl_legal(v)) {
+      if (st == SHMIPC_SLOT_FREE) {
+        s->consumed = false;
+        shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
+        return true;
+      }
+      if (st == SHMIPC_SLOT_RESP_READY && was == SHMIPC__OWN_REUSABLE &&
+          (v & GEN_MASK) == (s->claimed & GEN_MASK)) {
+        /* our own answer (consumed or late): claimable as it is */
+        shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
+        return true;
+      }
+      if (st == SHMIPC_SLOT_PROCESSING && !taker_gone(ep)) {
+        /* The responder may still be inside it: quarantine it until its
+         * answer comes (claimed over that generation) or the guest is
+         * gone. A new guest answers what an earlier one left. */
+        s->claimed = (v & GEN_MASK) | SHMIPC_SLOT_CLAIMED;
+        s->consumed = false;
+        lose(s);
+        s->phase = SHMIPC__PH_IDLE;
+        shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
+        return false;
+      }
+    }
+    /* Nobody of ours uses it and the responder cannot own it (CLAIMED,
+     * REQ_READY, an answer nobody waits for, an illegal word, or a
+     * PROCESSING whose taker is gone): FREE with a new generation, so
+     * that a CAS prepared against the old word fails. A responder that
+     * took a stray REQ_READY first keeps it (our CAS fails). SW stays:
+     * a responder asleep on the word is woken by the next publish.
+     * full: pairs with the next claim CAS in claim() */
+    old = shmipc__cas_full32(&s->w->ctrl, v,
+                             (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
+                                 (v & SHMIPC_CTRL_RESPONDER_WAITING) |
+                                 SHMIPC_SLOT_FREE);
+    if (old == v) {
+      s->consumed = false;
+      shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
+      return true;
+    }
+  }
+}
+
+void shmipc__slot_repair(struct shmipc__endpoint *ep)
+{
+  uint32_t i;
+  bool freed = false;
+
+  for (i = 0; i < ep->n_req; i++)
+    freed |= repair_one(ep, &ep->req_slots[i]);
+  if (freed)
+    free_slot_notify(ep);
+}
+
+void shmipc__slot_inherit(struct shmipc__endpoint *ep)
+{
+  static const char why[] = "shmipc: the guest that took this request is gone";
+  const struct shmipc__geom *g = &ep->seg.geom;
+  uint32_t i, v, old;
+  size_t n = sizeof why - 1 < g->resp_capacity ? sizeof why - 1
+                                               : g->resp_capacity;
+
+  for (i = 0; i < g->host_slots; i++) {
+    struct shmipc_wire_slot *w = shmipc__wslot(&ep->seg, i);
+
+    v = shmipc__load_acquire32(&w->ctrl);
+    if (!shmipc__ctrl_legal(v) || shmipc__ctrl_state(v) != SHMIPC_SLOT_PROCESSING)
+      continue;
+    /* Taken by a guest that is gone (we hold the guest lock, and a guest
+     * that detached had answered all it took): the responder side is
+     * ours, and no thread of ours serves yet. */
+    memcpy(shmipc__resp_buf(&ep->seg, i), why, n);
+    w->resp_type = SHMIPC_MSG_SYSTEM_ERROR;
+    w->resp_size = (uint32_t)n;
+    w->resp_flags = 0;
+    w->resp_seq = w->req_seq;
+    for (;; v = old) {
+      /* full (release side): publishes the answer, as in
+       * shmipc__respond() */
+      old = shmipc__cas_full32(&w->ctrl, v,
+                               with_state(v, SHMIPC_SLOT_RESP_READY,
+                                          SHMIPC_CTRL_REQUESTER_WAITING));
+      if (old == v) {
+        if (v & SHMIPC_CTRL_REQUESTER_WAITING)
+          shmipc__word_wake(&ep->seg, &w->ctrl, SHMIPC_CTRL_REQUESTER_WAITING);
+        break;
+      }
+      if ((old & ~WAIT_BITS) != (v & ~WAIT_BITS))
+        break; /* the host repaired it meanwhile */
+    }
+  }
+}
+
+/* One load of a word that changes only at attach and detach, on every
+ * acquire. */
+void shmipc__slot_repair_epoch(struct shmipc__endpoint *ep)
+{
+  uint32_t a, seen;
+
+  if (ep->role != SHMIPC__ROLE_HOST)
+    return;
+  /* acquire: pairs with the guest's attach CAS in set_attach() */
+  a = shmipc__load_acquire32(&shmipc__hdr(&ep->seg)->attach) &
+      (SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK);
+  seen = shmipc__load_relaxed32(&ep->repaired_attach);
+  if (a == seen || shmipc__cas_full32(&ep->repaired_attach, seen, a) != seen)
+    return;
+  shmipc__slot_repair(ep);
 }
 
 /* The slot is now held by this thread with claim word @claimed (the word
@@ -138,8 +294,9 @@ static bool claim(struct shmipc_slot *s)
     return false;
   if (was == SHMIPC__OWN_IDLE) {
     v = shmipc__load_acquire32(&s->w->ctrl);
-    if (shmipc__ctrl_state(v) != SHMIPC_SLOT_FREE)
-      return false; /* a slot the peer spoiled stays unclaimable */
+    if (shmipc__ctrl_state(v) != SHMIPC_SLOT_FREE &&
+        shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY)
+      return false; /* spoiled: shmipc__slot_repair() brings it back */
   }
   /* full: pairs with the release store of own in shmipc_slot_release() */
   if (shmipc__cas_full32(&s->own, was, SHMIPC__OWN_HELD) != was)
@@ -164,18 +321,21 @@ static bool claim(struct shmipc_slot *s)
 
     if (!shmipc__ctrl_legal(v) ||
         (st == SHMIPC_SLOT_RESP_READY
-             ? was != SHMIPC__OWN_REUSABLE ||
+             ? was == SHMIPC__OWN_REUSABLE &&
                    (v & GEN_MASK) != (s->claimed & GEN_MASK)
              : st != SHMIPC_SLOT_FREE))
       break;
-    if (st == SHMIPC_SLOT_RESP_READY) {
+    if (st == SHMIPC_SLOT_RESP_READY && was == SHMIPC__OWN_REUSABLE) {
       /* A late answer is in: nobody else may write this slot until we
        * publish, so the claim is deferred to the publish, as for a
        * consumed answer above. That saves a write of the word while the
        * responder is watching it: one cache-line transfer per call. */
       return hold(s, v & ~WAIT_BITS, true);
     }
-    /* A new generation with every claim: a CAS prepared against an older
+    /* FREE, or an answer over an idle record that nobody of ours waits
+     * for (the previous guest's last guest call, answered after it went):
+     * the responder is done with it, so a CAS claims it.
+     * A new generation with every claim: a CAS prepared against an older
      * use of this slot can no longer succeed. Our own stale RW goes. */
     nv = (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
          (v & SHMIPC_CTRL_RESPONDER_WAITING) | SHMIPC_SLOT_CLAIMED;
@@ -223,6 +383,7 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep,
    * (a guest's only; a host's stays 0) */
   if (shmipc__load_acquire32(&ep->peer_gone))
     return SHMIPC_E_PEER_GONE;
+  shmipc__slot_repair_epoch(ep);
   s = try_claim(ep);
   if (s != NULL) {
     *out = s;
@@ -327,12 +488,11 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
 }
 
 /* The responder keeps the slot (it took the request, or wrote something we
- * cannot vouch for): the slot stays quarantined until its answer comes or
- * the responder of this epoch is gone. */
+ * cannot vouch for): the slot stays quarantined until its answer comes
+ * (from it, or from the guest after it at attach) or no guest lives. */
 static void lose(shmipc_slot *s)
 {
   s->phase = SHMIPC__PH_LOST;
-  s->lost_epoch = shmipc__peer_epoch(s->ep);
 }
 
 /* The response is in (state RESP_READY of our generation): check it and

@@ -28,6 +28,14 @@ export SPIN CC MEMLIM
 checks() {
   cat <<'EOF'
 # (The longest run first: xargs starts the runs in this order.)
+# Repair (docs/PROTOCOL.md, "Repair"): the responder dies, a peer spoils the
+# idle slot (CLAIMED, REQ_READY, PROCESSING, illegal) while no guest is
+# attached, a new guest attaches and answers what its predecessor left; the
+# host repairs at the epoch change. Every later call is answered, the slot
+# is never held twice, the new guest never sees its slot taken. (COLLAPSE:
+# about 700 MB each.)
+slot-repair          | slot.pml     | -DNREQ=2 -DNCALLS=2 -DNCALLS1=1 -DDEATH -DREPAIR | -O1 -DSAFETY -DCOLLAPSE |  | pass
+slot-repair-timeouts | slot.pml     | -DNREQ=1 -DNCALLS=3 -DDEATH -DREPAIR -DTIMEOUTS  | -O1 -DSAFETY -DCOLLAPSE |  | pass
 # Property 4: infinite timeouts, responder may die anywhere: <> all calls end
 # (weak fairness: a thread that holds the slot is not starved forever).
 slot-death-ltl-2     | slot.pml     | -DNREQ=2 -DNCALLS=1 -DNCALLS1=1 -DDEATH -DLTL_PROGRESS | -O1 -DNFAIR=3 | -a -f | pass
@@ -69,6 +77,11 @@ mut-consumed-lost    | slot.pml     | -DNREQ=1 -DNCALLS=3 -DTIMEOUTS -DMUT_CONSU
 mut-cancel-store     | slot.pml     | -DNREQ=1 -DNCALLS=3 -DTIMEOUTS -DMUT_CANCEL_STORE  | -O0 -DSAFETY |  | assertion violated
 mut-no-peer-check    | slot.pml     | -DNREQ=1 -DNCALLS=3 -DDEATH -DLTL_PROGRESS -DMUT_NO_PEER_CHECK | -O0 | -a | acceptance cycle
 mut-no-recover       | slot.pml     | -DNREQ=1 -DNCALLS=3 -DDEATH -DLTL_PROGRESS -DMUT_NO_RECOVER    | -O0 | -a | acceptance cycle
+# No repair at the epoch change: the spoiled slot is never claimable again.
+mut-no-repair        | slot.pml     | -DNREQ=1 -DNCALLS=2 -DDEATH -DREPAIR -DMUT_NO_REPAIR | -O0 -DSAFETY |  | invalid end state|assertion violated
+# A repair that frees a PROCESSING while a guest lives (the rule "the
+# quarantine's epoch has ended"): the new guest finds its slot taken.
+mut-repair-steals    | slot.pml     | -DNREQ=1 -DNCALLS=2 -DDEATH -DREPAIR -DMUT_REPAIR_STEALS | -O0 -DSAFETY |  | assertion violated
 mut-scan-before-read | doorbell.pml | -DNCALLS=2 -DMUT_SCAN_BEFORE_READ                  | -O0 -DSAFETY |  | assertion violated.*lsleep
 mut-no-take-retry    | doorbell.pml | -DNCALLS=2 -DMUT_NO_TAKE_RETRY                     | -O0 -DSAFETY |  | assertion violated.*lsleep
 EOF

@@ -11,6 +11,8 @@
  *                           t*4 + k + 1
  *   Responder               the peer's worker for this slot
  *   Killer     (-DDEATH)    kills the responder at an arbitrary point
+ *   Guest2     (-DREPAIR)   a peer's spoiling write, then the next guest:
+ *                           attach, answer of a PROCESSING left, serve
  *   Monitor                 checks the final (stuck) state: nobody sleeps on
  *                           a word that already holds what it waits for
  *
@@ -26,6 +28,17 @@
  *   -DNO_RESEND    a cancelled call's slot is released, never re-published
  *   -DGIVE_UP      a thread may release a slot it acquired without sending
  *                  (the zero-copy API); such a call counts as ended
+ *   -DREPAIR       (with -DDEATH) two attach epochs: every requester thread
+ *                  makes its first call, then waits for the next guest
+ *                  (shmipc_host_wait_guest); once the responder is dead
+ *                  and no thread holds the slot, a peer may spoil the word
+ *                  (CLAIMED, REQ_READY, PROCESSING or the illegal state 7);
+ *                  a new guest attaches (the epoch moves), answers a
+ *                  PROCESSING its predecessor left, and serves, waiting
+ *                  while the word is illegal. The host repairs the slot
+ *                  when it sees the epoch move (docs/PROTOCOL.md,
+ *                  "Repair"); every later call must be answered, and the
+ *                  slot is never held by two threads
  *   -DNREQ=, -DNCALLS=, -DNCALLS1=, -DGEN_N=  the bounds (defaults below)
  *
  * Mutations (-DMUT_x) break one rule each; run_model.sh requires spin to
@@ -48,6 +61,13 @@
  *                         a plain store from its load ("nobody else writes
  *                         a slot we hold"), not a CAS: the responder's SW
  *                         announce in between is lost, and its wake-up
+ *   MUT_NO_REPAIR         (with -DREPAIR) the host does not repair at the
+ *                         epoch change: the spoiled slot is lost
+ *   MUT_REPAIR_STEALS     (with -DREPAIR) the repair frees a PROCESSING
+ *                         although a guest lives that may have taken it (as
+ *                         a rule "the quarantine's epoch has ended" would:
+ *                         a peer may have turned the word into a request
+ *                         the new guest took)
  *   MUT_CONSUMED_LOST     a slot released after a lost call (quarantined)
  *                         is marked consumed too, so its next claim does not
  *                         read the word (needs -DTIMEOUTS): it defers over a
@@ -64,7 +84,10 @@
  * re-reads the word); request and response are one byte, the call's id;
  * the 1 ms cap of the free-slot wait and the liveness interval are modelled
  * as timers that fire only when a call may time out or the responder is
- * dead; one responder lifetime (no new guest, so no attach epochs).
+ * dead; one responder lifetime (no new guest, so no attach epochs) except
+ * with -DREPAIR, where a second guest attaches once; without -DREPAIR the
+ * private "held by a thread" state of the record (own == HELD) is not
+ * modelled, nor the claim over a RESP_READY that an idle record finds.
  */
 
 #ifndef NREQ
@@ -121,6 +144,14 @@
  * and calls have no deadline these returns only re-check and sleep again, so
  * the model leaves them out: a lost wake-up then shows as a stuck sleeper. */
 #define TIMER (CALL_TIMEOUT || dead)
+/* The free-slot wait's 1 ms cap: with -DREPAIR a slot quarantined under a
+ * live responder (it took a stray request) becomes claimable by its answer,
+ * which notifies nobody; the cap is what finds it. */
+#ifdef REPAIR
+#define FS_TIMER (TIMER || (reusable && !consumed))
+#else
+#define FS_TIMER TIMER
+#endif
 
 /* thread 1 may make a different number of calls (NCALLS1) */
 #ifndef NCALLS1
@@ -153,9 +184,37 @@ bool rs_sleep = false;  /* responder sleeps on ctrl */
 
 /* ---- bookkeeping ---- */
 bool dead = false;      /* the responder died (its liveness lock is gone) */
+bool killed = false;    /* the first responder died (dead is reset when a
+                         * new guest attaches, -DREPAIR) */
 byte answered = 0;      /* calls that received their response */
 byte finished = 0;      /* requester threads that made all their calls */
 byte gave_up = 0;       /* calls released without sending (-DGIVE_UP) */
+
+/* ---- -DREPAIR: attach epochs ---- */
+byte epoch = 1;         /* the attach word's epoch */
+byte repaired = 1;      /* struct shmipc__endpoint.repaired_attach */
+bool idle = true;       /* struct shmipc_slot.own == SHMIPC__OWN_IDLE */
+byte parked = 0;        /* requester threads waiting for the next guest */
+byte holders = 0;       /* requester threads holding the slot */
+byte answered2 = 0;     /* calls answered in the second epoch */
+
+#define LEGAL(v)    (ST(v) <= RESP_READY)
+#ifdef REPAIR
+/* the claim over a RESP_READY found by an idle record (nobody of ours
+ * waits for that answer) */
+#define IDLE_RESP(v) (ST(v) == RESP_READY && !reuse)
+#else
+#define IDLE_RESP(v) false
+#endif
+/* The responder that took a PROCESSING is gone only if no guest lives: a
+ * quarantine's epoch that has ended says nothing of the word as it reads
+ * now (a peer may have turned it into a request the new guest took). What
+ * the guest before left in PROCESSING the new guest answers at attach. */
+#ifdef MUT_REPAIR_STEALS
+#define TAKER_GONE true
+#else
+#define TAKER_GONE dead
+#endif
 
 /* compare-and-swap of a whole word: o_ = the value found */
 inline CAS(w_, e_, d_, o_) {
@@ -190,6 +249,14 @@ inline futex_wait(word, expected, me) {
   fi
 }
 
+inline futex_wait_fs(word, expected, me) {
+  futex_enter(word, expected, me);
+  if
+  :: !me -> skip
+  :: FS_TIMER -> me = false
+  fi
+}
+
 /* slot.c: free_slot_notify() -- after the slot was made claimable */
 inline free_slot_notify() {
   fsv = free_seq;                         /* after a full fence */
@@ -215,7 +282,7 @@ inline claim_word() {
   :: ST(v) == RESP_READY && reuse && GEN(v) == GEN(claimed) ->
      d_step { claimed = v & ~WBITS; deferred = true; ok = true };  /* deferred */
      break
-  :: ST(v) == FREE ->
+  :: ST(v) == FREE || IDLE_RESP(v) ->
      nv = NEXT_GEN(v) | (v & SW) | CLAIMED;      /* our stale RW goes */
      CAS(ctrl, v, nv, old);
      if
@@ -254,7 +321,20 @@ inline try_claim() {
      fi
   :: else ->
      v = ctrl;
+#ifdef REPAIR
+     /* CAS(own, IDLE, HELD) after a look at the word */
+     if
+     :: idle && (ST(v) == FREE || ST(v) == RESP_READY) ->
+        d_step { got = idle; idle = false };
+        if
+        :: got -> claim_word(); if :: !ok -> idle = true :: else -> skip fi
+        :: else -> skip
+        fi
+     :: else -> skip
+     fi
+#else
      claim_word()
+#endif
   fi;
 #else
   /* claim() as src/slot.c had it from ccf2868 to c31bffe (no consumed
@@ -270,8 +350,14 @@ inline try_claim() {
 #endif
   /* a reuse right is used, or handed back while the late answer is still
    * being made; dropping it would leave the slot out of use for good */
+#ifdef REPAIR
+  /* a spoiled word keeps the mark too (repaired at the epoch change) */
+  if :: !ok && reuse -> reusable = true :: else -> skip fi;
+  if :: ok -> holders++; assert(holders == 1) :: else -> skip fi;
+#else
   assert(ok || !reuse || ST(v) == PROCESSING);
   if :: !ok && reuse && ST(v) == PROCESSING -> reusable = true :: else -> skip fi;
+#endif
   atomic { v = 0; old = 0; nv = 0; got = false; reuse = false }
 }
 
@@ -297,7 +383,12 @@ inline recover_lost() {
               /* a new generation; only SW is kept */
               CAS(ctrl, v, NEXT_GEN(v) | (v & SW) | FREE, old);
               if
-              :: old == v -> consumed = false; free_slot_notify(); break
+              :: old == v ->
+                 consumed = false;
+#ifdef REPAIR
+                 idle = true;
+#endif
+                 free_slot_notify(); break
               :: else -> v = old
               fi
            od
@@ -313,8 +404,61 @@ inline recover_lost() {
 #endif
 }
 
+/* slot.c: shmipc__slot_repair_epoch() and repair_one() -- the host's
+ * repair once the attach epoch has moved: the record is taken (unless a
+ * thread holds it) and the word judged as it reads now. */
+inline repair_epoch() {
+#if defined(REPAIR) && !defined(MUT_NO_REPAIR)
+  if
+  :: repaired != epoch ->
+     repaired = epoch;
+     v = ctrl;
+     if
+     :: idle && ST(v) == FREE -> skip              /* as it should be */
+     :: else ->
+        d_step {
+          if
+          :: idle -> got = true; idle = false; was_reusable = false
+          :: !idle && reusable -> got = true; reusable = false; was_reusable = true
+          :: else -> got = false                  /* a thread holds it */
+          fi
+        };
+        if
+        :: got ->
+           v = ctrl;
+           do
+           :: LEGAL(v) && ST(v) == FREE ->
+              consumed = false; idle = true; go = true; break
+           :: LEGAL(v) && ST(v) == RESP_READY && was_reusable &&
+              GEN(v) == GEN(claimed) ->
+              reusable = true; go = true; break    /* our own answer */
+           :: LEGAL(v) && ST(v) == PROCESSING && !TAKER_GONE ->
+              /* quarantined over that generation until its answer */
+              d_step { claimed = GEN(v) | CLAIMED; consumed = false;
+                       reusable = true };
+              break
+           :: else ->
+              CAS(ctrl, v, NEXT_GEN(v) | (v & SW) | FREE, old);
+              if
+              :: old == v -> consumed = false; idle = true; go = true; break
+              :: else -> v = old
+              fi
+           od;
+           if :: go -> free_slot_notify() :: else -> skip fi
+        :: else -> skip
+        fi
+     fi;
+     atomic { v = 0; old = 0; got = false; go = false; was_reusable = false }
+  :: else -> skip
+  fi
+#else
+  skip
+#endif
+}
+
 /* slot.c: shmipc__slot_acquire() -- out: ok (false: TIMEOUT) */
 inline acquire() {
+  repair_epoch();
   try_claim();
   if
   :: !ok ->
@@ -335,7 +479,7 @@ inline acquire() {
            try_claim();
            if :: ok -> break :: else -> skip fi;
            recover_lost();
-           futex_wait(free_seq, fsv, fs_sleep[t])
+           futex_wait_fs(free_seq, fsv, fs_sleep[t])
         :: else -> skip
         fi;
         atomic { fsv = 0; old = 0; go = false }
@@ -411,7 +555,10 @@ inline wait_resp() {
 /* slot.c: take_response() -- property 2 */
 inline take_response() {
   assert(resp_id == req_id && req_id == id);
-  answered++
+  answered++;
+#ifdef REPAIR
+  if :: epoch == 2 -> answered2++ :: else -> skip fi
+#endif
 }
 
 /* slot.c: abandon() -- out: ph */
@@ -427,7 +574,8 @@ inline abandon() {
         CAS(ctrl, v, WITH_STATE(v, CLAIMED, RW), old);   /* cancel */
         if :: old == v -> ph = PH_HELD; break :: else -> v = old fi
 #endif
-     :: ST(v) == PROCESSING -> ph = PH_LOST; break       /* quarantine */
+     :: ST(v) == PROCESSING ->                           /* quarantine */
+        ph = PH_LOST; break
      :: ST(v) == RESP_READY -> ph = PH_DONE; take_response(); break
      :: else -> assert(false)
      fi
@@ -437,6 +585,9 @@ inline abandon() {
 
 /* slot.c: shmipc_slot_release() for a HELD, DONE or LOST slot */
 inline release() {
+#ifdef REPAIR
+  holders--;
+#endif
   if
   :: ph == PH_HELD && deferred ->
      /* never claimed in the word: it still reads our consumed answer, the
@@ -469,6 +620,9 @@ inline release() {
         CAS(ctrl, v, WITH_STATE(v, FREE, RW), old);
         if :: old == v -> break :: else -> v = old fi
      od;
+#ifdef REPAIR
+     idle = true;
+#endif
      free_slot_notify()
   fi
 }
@@ -477,12 +631,26 @@ proctype Requester(byte t)
 {
   byte k = 0, id, r, ph, fsv;
   int v, old, nv, pre;
-  bool ok, reuse, got, go, held = false;
+  bool ok, reuse, got, go, held = false, was_reusable;
 
   do
   :: k == NCALLS_OF(t) -> break
   :: else ->
      id = t * 4 + k + 1;
+#ifdef REPAIR
+     if
+     :: k == 1 ->
+        /* shmipc_host_wait_guest(): the next guest, and the repair */
+        if
+        :: held -> held = false; ph = PH_HELD; release(); ph = 0
+        :: else -> skip
+        fi;
+        parked++;
+        (epoch == 2);
+        repair_epoch()
+     :: else -> skip
+     fi;
+#endif
      if
      :: held -> ok = true; held = false
      :: else ->
@@ -525,22 +693,18 @@ proctype Requester(byte t)
 #if !defined(TIMEOUTS) && !defined(DEATH)
     /* property 1/3: without timeouts and deaths every call is answered */
     assert(finished < NREQ || answered + gave_up == TOTAL)
+#elif defined(REPAIR) && !defined(TIMEOUTS)
+    /* every call of the second epoch is answered, whatever the slot held */
+    assert(finished < NREQ || answered2 == TOTAL - NREQ)
 #else
     skip
 #endif
   }
 }
 
-/* guest.c: worker_main() = shmipc__wait_word(REQ_READY, SW) + respond() */
-active proctype Responder()
-{
-  int v, old, pre;
-  byte id;
-  bool took, go;
-
-#ifdef DEATH
-  {
-#endif
+/* guest.c: worker_main() = shmipc__wait_word(REQ_READY, SW) + respond().
+ * Anything but REQ_READY (an illegal word too) is waited for. */
+inline serve() {
   do
   :: v = ctrl;
      if
@@ -602,15 +766,67 @@ end_sleep:
      fi;
      d_step { v = 0; old = 0; pre = 0; id = 0; took = false; go = false }
   od
+}
+
+active proctype Responder()
+{
+  int v, old, pre;
+  byte id;
+  bool took, go;
+
 #ifdef DEATH
-  } unless { dead }
+  {
+#endif
+  serve()
+#ifdef DEATH
+  } unless { killed }
 #endif
 }
+
+#ifdef REPAIR
+/* A peer spoils the idle slot while no guest is attached, then a new guest
+ * attaches (its attach CAS moves the epoch; it holds the guest lock, so the
+ * host sees it alive), answers a PROCESSING its predecessor left
+ * (shmipc__slot_inherit) and serves. */
+active proctype Guest2()
+{
+  int v, old, pre;
+  byte id;
+  bool took, go;
+
+  (dead && parked + finished == NREQ);   /* no call in flight */
+  if
+  :: ctrl = GEN(ctrl) | (ctrl & WBITS) | CLAIMED
+  :: ctrl = GEN(ctrl) | (ctrl & WBITS) | REQ_READY
+  :: ctrl = GEN(ctrl) | (ctrl & WBITS) | PROCESSING
+  :: ctrl = GEN(ctrl) | (ctrl & WBITS) | 7          /* illegal */
+  :: skip
+  fi;
+  d_step { epoch = 2; dead = false };
+  v = ctrl;
+  if
+  :: ST(v) == PROCESSING ->
+     resp_id = req_id;                     /* SYSTEM_ERROR for that request */
+     do
+     :: CAS(ctrl, v, WITH_STATE(v, RESP_READY, RW), old);
+        if
+        :: old == v -> break
+        :: NOBITS(old) != NOBITS(v) -> break  /* the host repaired it */
+        :: else -> v = old
+        fi
+     od;
+     if :: (v & RW) != 0 -> wake_ctrl() :: else -> skip fi
+  :: else -> skip
+  fi;
+  d_step { v = 0; old = 0 };
+  serve()
+}
+#endif
 
 #ifdef DEATH
 active proctype Killer()
 {
-  dead = true
+  d_step { killed = true; dead = true }
 }
 #endif
 
@@ -625,6 +841,9 @@ end_mon:
   assert(!(rq_sleep[1] && ST(ctrl) == RESP_READY));
   assert(!((fs_sleep[0] || fs_sleep[1]) &&
            (ST(ctrl) == FREE ||
+#ifdef REPAIR
+            (ST(ctrl) == RESP_READY && idle) ||
+#endif
             (ST(ctrl) == RESP_READY && reusable && GEN(ctrl) == GEN(claimed)))))
 }
 
