@@ -8,7 +8,18 @@
 # (WINDOWS=1, SANITIZERS=1).
 set -eu
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
+# What to install: the default suites' tools, and those of the parts below
+# only when they run (all of them under CI).
+if [ "${CI:-}" = true ]; then
+  deps=all
+else
+  deps=test
+  [ "${WINDOWS:-0}" != 1 ] || deps="$deps windows"
+  [ "${SANITIZERS:-0}" != 1 ] || deps="$deps sanitizers"
+  [ "${FUZZ:-0}" != 1 ] || deps="$deps fuzz"
+fi
+# shellcheck disable=SC2086 # a word list
+./scripts/install-deps.sh $deps
 . ./scripts/env.sh
 setup_build "$BUILD_DIR"
 meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2 "$@"

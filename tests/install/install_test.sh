@@ -1,25 +1,34 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# Install test: install the build into a temporary DESTDIR, check the
-# installed tree, build examples/host_example.c out of tree against it with
-# pkg-config only, and (when GUEST is given) run it against that guest with
-# the installed library.
+# Install test: install the build into a temporary DESTDIR and check the
+# installed tree (headers, library and its links, libshmipc.pc, the CMake
+# package, the docs). Then move the installed prefix somewhere else, as a
+# user who unpacks a tarball or copies an installation does, and check
+# that libshmipc.pc still points inside the moved tree (it is relocatable:
+# its prefix is ${pcfiledir}-relative). Finally build examples/host_example.c
+# out of tree from the moved tree with pkg-config only and, when GUEST is
+# given, run it against that guest with the moved library.
 #
-# usage: install_test.sh MESON BUILD_DIR PREFIX LIBDIR INCLUDEDIR VERSION \
-#                        EXAMPLE_C [GUEST]
+# With -Dpkgconfig.relocatable=false (RELOCATABLE=false) the .pc holds the
+# absolute prefix: the tree is then not moved and pkg-config is pointed
+# into the DESTDIR with PKG_CONFIG_SYSROOT_DIR instead.
+#
+# usage: install_test.sh MESON BUILD_DIR PREFIX LIBDIR INCLUDEDIR DATADIR \
+#                        VERSION RELOCATABLE EXAMPLE_C [GUEST]
 # env:   CC (default cc), PKG_CONFIG (default pkg-config), CI
 #
 # A GUEST that is named but missing fails under CI=true and skips (77)
 # otherwise.
 set -eu
 
-if [ $# -lt 7 ] || [ $# -gt 8 ]; then
-  echo "usage: $0 MESON BUILD_DIR PREFIX LIBDIR INCLUDEDIR VERSION EXAMPLE_C [GUEST]" >&2
+if [ $# -lt 9 ] || [ $# -gt 10 ]; then
+  echo "usage: $0 MESON BUILD_DIR PREFIX LIBDIR INCLUDEDIR DATADIR VERSION RELOCATABLE EXAMPLE_C [GUEST]" >&2
   exit 2
 fi
-meson=$1 build=$2 prefix=$3 libdir=$4 includedir=$5 version=$6 example=$7
-guest=${8:-}
+meson=$1 build=$2 prefix=$3 libdir=$4 includedir=$5 datadir=$6 version=$7
+relocatable=$8 example=$9
+guest=${10:-}
 CC=${CC:-cc}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 
@@ -28,15 +37,16 @@ fail() {
   exit 1
 }
 
-# Meson gives libdir/includedir relative to the prefix unless set absolute.
+# Meson gives these relative to the prefix unless set absolute.
 case $libdir in /*) ;; *) libdir=$prefix/$libdir ;; esac
 case $includedir in /*) ;; *) includedir=$prefix/$includedir ;; esac
+case $datadir in /*) ;; *) datadir=$prefix/$datadir ;; esac
 
 if [ -n "$guest" ] && [ ! -x "$guest" ]; then
   if [ "${CI:-}" = true ]; then
-    fail "echo guest $guest is missing (CI=true: the Go guest must build)"
+    fail "echo guest $guest is missing (CI=true: it must build)"
   fi
-  echo "SKIP: echo guest $guest is missing (Go guest not built)"
+  echo "SKIP: echo guest $guest is missing (not built)"
   exit 77
 fi
 
@@ -53,9 +63,15 @@ dest=$tmp/dest
 
 inc=$dest$includedir
 lib=$dest$libdir
+doc=$dest$datadir/doc/libshmipc
+cmakedir=$lib/cmake/libshmipc
 for f in "$inc/shmipc/shmipc.h" "$inc/shmipc/version.h" \
          "$lib/libshmipc.so" "$lib/libshmipc.so.0" \
-         "$lib/libshmipc.so.$version" "$lib/pkgconfig/libshmipc.pc"; do
+         "$lib/libshmipc.so.$version" "$lib/pkgconfig/libshmipc.pc" \
+         "$cmakedir/libshmipcConfig.cmake" \
+         "$cmakedir/libshmipcConfigVersion.cmake" \
+         "$doc/README.md" "$doc/CHANGELOG.md" "$doc/PROTOCOL.md" \
+         "$doc/LICENSE"; do
   [ -e "$f" ] || fail "not installed: ${f#"$dest"}"
 done
 [ -L "$lib/libshmipc.so.0" ] || fail "${libdir}/libshmipc.so.0 is not a symlink"
@@ -73,16 +89,50 @@ fi
 grep -q "^#define SHMIPC_VERSION_MAJOR ${version%%.*}\$" "$inc/shmipc/version.h" ||
   fail "installed version.h does not say major version ${version%%.*}"
 
-# --- pkg-config, pointed into the DESTDIR -------------------------------
-PKG_CONFIG_PATH=$lib/pkgconfig
-PKG_CONFIG_LIBDIR=$lib/pkgconfig
-PKG_CONFIG_SYSROOT_DIR=$dest
-# Keep -I/-L even when the prefix is a system one (/usr): they get the
-# sysroot prepended and must not be filtered out.
+# The .pc: no package a user would have to install (libatomic_ops is used
+# header-only, inside the library); -pthread only for a static link.
+pc=$lib/pkgconfig/libshmipc.pc
+echo "--- libshmipc.pc"
+cat "$pc"
+echo "---"
+if grep -q '^Requires' "$pc"; then
+  fail "libshmipc.pc requires other packages: $(grep '^Requires' "$pc")"
+fi
+grep -q '^Libs: -L${libdir} -lshmipc$' "$pc" ||
+  fail "libshmipc.pc: Libs is not '-L\${libdir} -lshmipc'"
+grep -q '^Libs.private: -pthread$' "$pc" ||
+  fail "libshmipc.pc: Libs.private is not '-pthread'"
+
+# Keep -I/-L even when the prefix is a system one (/usr): the checks below
+# look for them.
 PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1
 PKG_CONFIG_ALLOW_SYSTEM_LIBS=1
-export PKG_CONFIG_PATH PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR \
-  PKG_CONFIG_ALLOW_SYSTEM_CFLAGS PKG_CONFIG_ALLOW_SYSTEM_LIBS
+export PKG_CONFIG_ALLOW_SYSTEM_CFLAGS PKG_CONFIG_ALLOW_SYSTEM_LIBS
+unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR 2>/dev/null || true
+
+case $libdir/ in "$prefix"/*) under_prefix=true ;; *) under_prefix=false ;; esac
+case $includedir/ in "$prefix"/*) ;; *) under_prefix=false ;; esac
+if [ "$relocatable" = true ] && [ "$under_prefix" = true ]; then
+  # --- move the installed prefix, use it from there -----------------
+  if [ "$prefix" != / ] && grep -v "^#" "$pc" | grep -qF "$prefix"; then
+    fail "libshmipc.pc names the install prefix $prefix: it cannot be moved"
+  fi
+  moved=$tmp/moved/elsewhere
+  mkdir -p "$tmp/moved"
+  mv "$dest$prefix" "$moved"
+  rm -rf "$dest"
+  inc=$moved${includedir#"$prefix"}
+  lib=$moved${libdir#"$prefix"}
+  where=$moved
+  PKG_CONFIG_LIBDIR=$lib/pkgconfig
+  export PKG_CONFIG_LIBDIR
+else
+  # --- not relocatable: point pkg-config into the DESTDIR -----------
+  where=$dest
+  PKG_CONFIG_LIBDIR=$lib/pkgconfig
+  PKG_CONFIG_SYSROOT_DIR=$dest
+  export PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR
+fi
 
 pc_version=$("$PKG_CONFIG" --modversion libshmipc) ||
   fail "pkg-config cannot read the installed libshmipc.pc"
@@ -92,6 +142,27 @@ cflags=$("$PKG_CONFIG" --cflags libshmipc)
 libs=$("$PKG_CONFIG" --libs libshmipc)
 echo "pkg-config --cflags: $cflags"
 echo "pkg-config --libs:   $libs"
+
+# Every -I and -L must lead into the installed tree (after .. and symlinks
+# are resolved), to the folders holding the header and the library.
+where_real=$(cd "$where" && pwd -P)
+for flag in $cflags $libs; do
+  case $flag in
+  -I*) d=${flag#-I} want=$inc ;;
+  -L*) d=${flag#-L} want=$lib ;;
+  *) continue ;;
+  esac
+  real=$(cd "$d" 2>/dev/null && pwd -P) ||
+    fail "pkg-config names $d, which does not exist"
+  case $real/ in
+  "$where_real"/*) ;;
+  *) fail "pkg-config names $d ($real), outside the installed tree $where" ;;
+  esac
+  [ "$real" = "$(cd "$want" && pwd -P)" ] ||
+    fail "pkg-config names $d, expected $want"
+done
+case " $cflags " in *" -I"*) ;; *) fail "pkg-config --cflags gives no -I" ;; esac
+case " $libs " in *" -L"*) ;; *) fail "pkg-config --libs gives no -L" ;; esac
 
 # --- out-of-tree build of the example -----------------------------------
 # Copied alone into an empty directory: nothing from the source tree is on
@@ -114,7 +185,7 @@ if command -v ldd >/dev/null 2>&1; then
 fi
 
 if [ -z "$guest" ]; then
-  echo "ok: installed tree and out-of-tree build (no guest run requested)"
+  echo "ok: installed tree ($where) and out-of-tree build (no guest run requested)"
   exit 0
 fi
 
@@ -129,4 +200,4 @@ if ! $run "$tmp/host_example" "$name" "$guest"; then
   rm -f "/dev/shm/shmipc-$name" 2>/dev/null || true
   fail "host_example against $guest failed (see above)"
 fi
-echo "ok: installed tree, out-of-tree build and a run against $(basename "$guest")"
+echo "ok: installed tree ($where), out-of-tree build and a run against $(basename "$guest")"
