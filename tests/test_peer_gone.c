@@ -200,11 +200,20 @@ static void corrupt_host_slot_is_not_closed(void **state)
   shmipc_guest *g = guest_new(name);
   struct shmipc__seg *seg = &shmipc__host_ep(h)->seg;
   uint32_t *ctrl = &shmipc__wslot(seg, 0)->ctrl;
+  int i;
 
   (void)state;
   assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
   assert_int_equal(shmipc_host_listen_start(h, echo, NULL), SHMIPC_OK);
   assert_int_equal(guest_call(g), SHMIPC_OK);
+  /* The worker must have seen the word legal first: a word that was never
+   * legal for it is one the host repairs, and it waits (docs/PROTOCOL.md,
+   * "Repair"). It announces its sleep on the FREE word it saw. */
+  for (i = 0; !(__atomic_load_n(ctrl, __ATOMIC_ACQUIRE) &
+                SHMIPC_CTRL_RESPONDER_WAITING); i++) {
+    assert_true(i < 2000); /* 2 s for the worker to go to sleep on slot 0 */
+    shmipc__sleep_ns(MS);
+  }
   __atomic_store_n(ctrl, 0x5u, __ATOMIC_RELEASE); /* no such state */
   shmipc__word_wake(seg, ctrl, SHMIPC_CTRL_RESPONDER_WAITING);
   assert_int_equal(shmipc_guest_wait(g, 2000 * MS), SHMIPC_E_CORRUPT);
