@@ -34,7 +34,9 @@ import (
 // a token only while 0 < free < target, else it stops; and the poller
 // that takes free to 0 by stopping ends the group. Hence 0 < free <=
 // target while the group is active, except within a hand-over and between
-// the stop that takes free to 0 and the end of the group it then makes.
+// the stop that takes free to 0 and the end of the group it then makes;
+// and no more than target pollers plus one per handler running in a
+// poller are alive.
 
 // errStandAside ends a worker's wait because the pollers are running.
 var errStandAside = errors.New("pollers are running")
@@ -146,8 +148,8 @@ func (pg *pollGroup) standAside() bool {
 
 // poll scans every host slot, starting at slot first, and answers each
 // request it can take, until it has found nothing for a spin budget. It
-// starts holding a token, and stops holding one unless it stops after a
-// handler.
+// starts with a token and gives it back through stop, unless it ends right
+// after a handler, holding none.
 func (pg *pollGroup) poll(first int) {
 	defer pg.wg.Done()
 	g, n := pg.g, len(pg.slots)
