@@ -77,7 +77,7 @@ func (pg *pollGroup) start() {
 		return
 	}
 	// free is 0: the group ended when it reached 0, and nothing but start
-	// adds to 0.
+	// raises it from 0 (a hand-over needs a token, and there is none).
 	pg.gate = make(chan struct{})
 	pg.free.Add(pg.target)
 	pg.active.Store(true)
