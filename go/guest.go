@@ -264,7 +264,7 @@ type Guest struct {
 	closeErr  error
 	serving   atomic.Bool
 
-	lastCheck atomic.Int64 // g.now() of the last host lock check
+	lastCheck atomic.Int64 // g.now() when the last host lock check that saw it alive began
 	hostDead  atomic.Bool
 
 	seq        atomic.Uint64   // req_seq of guest calls

@@ -20,9 +20,23 @@ import (
 // take over with the usual spin, announce and sleep on their own slot;
 // the first request a worker answers starts the pollers again.
 //
-// Handlers still never wait for one another: a poller that is about to
-// run a handler while no other poller is free starts one more (up to one
-// per slot), so a handler that blocks leaves the other slots served.
+// Handlers still never wait for one another, and the workers stand aside
+// only while a poller is looking: a poller that is about to run a handler
+// while no other poller is free starts one more, and the group ends (the
+// workers take over) when the last poller that is not inside a handler
+// stops, however many are still inside one. So a handler that blocks
+// leaves the other slots served, by a poller or by their workers.
+//
+// The pollers not inside a handler are counted in free, as tokens: start
+// hands out target of them to new pollers, only while free is 0 (the group
+// is inactive); a poller about to run a handler gives its token up, to a
+// new poller if it held the last one; a poller back from a handler takes
+// a token only while 0 < free < target, else it stops; and the poller
+// that takes free to 0 by stopping ends the group. Hence 0 < free <=
+// target while the group is active, except within a hand-over and between
+// the stop that takes free to 0 and the end of the group it then makes;
+// and no more than target pollers plus one per handler running in a
+// poller are alive.
 
 // errStandAside ends a worker's wait because the pollers are running.
 var errStandAside = errors.New("pollers are running")
@@ -35,12 +49,11 @@ type pollGroup struct {
 	slots  []slotView
 	target int32 // pollers to start: GOMAXPROCS + 1, at most one per slot
 
-	active atomic.Bool  // pollers are running: workers stand aside
-	free   atomic.Int32 // running pollers not inside a handler
+	active atomic.Bool  // a poller is looking: workers stand aside
+	free   atomic.Int32 // pollers not inside a handler (tokens, see above)
 
-	mu      sync.Mutex
-	running int32         // pollers alive
-	gate    chan struct{} // closed when the last poller stops
+	mu   sync.Mutex    // orders start against the end of the group
+	gate chan struct{} // closed when the group ends
 }
 
 func newPollGroup(g *Guest, h Handler, st *serveState, wg *sync.WaitGroup, slots []slotView) *pollGroup {
@@ -60,33 +73,62 @@ func (pg *pollGroup) start() {
 	}
 	pg.mu.Lock()
 	defer pg.mu.Unlock()
-	if pg.running > 0 || pg.st.stop.Load() {
+	if pg.active.Load() || pg.st.stop.Load() {
 		return
 	}
+	// free is 0: the group ended when it reached 0, and nothing but start
+	// raises it from 0 (a hand-over needs a token, and there is none).
 	pg.gate = make(chan struct{})
+	pg.free.Add(pg.target)
 	pg.active.Store(true)
 	for k := int32(0); k < pg.target; k++ {
-		pg.spawnLocked(int(k))
+		pg.spawn(int(k))
 	}
 }
 
-// spawnLocked starts one poller; pg.mu is held.
-func (pg *pollGroup) spawnLocked(first int) {
-	pg.running++
-	pg.free.Add(1)
+// spawn starts one poller, holding a token, at slot first.
+func (pg *pollGroup) spawn(first int) {
 	pg.wg.Add(1)
 	go pg.poll(first)
 }
 
-// exit is a poller's last step; the last one out lets the workers back.
-func (pg *pollGroup) exit() {
+// stop is the last step of a poller that holds a token; the last one
+// ends the group and lets the workers back.
+func (pg *pollGroup) stop() {
+	if pg.free.Add(-1) != 0 {
+		return
+	}
 	pg.mu.Lock()
 	defer pg.mu.Unlock()
-	pg.free.Add(-1)
-	pg.running--
-	if pg.running == 0 {
-		pg.active.Store(false)
-		close(pg.gate)
+	pg.active.Store(false)
+	close(pg.gate)
+}
+
+// enter gives up the token of a poller about to run a handler for slot i.
+// The last free poller hands it to a new poller that goes on looking from
+// slot i+1, so that the handler, if it blocks, holds up no other slot. The
+// moment free is 0 here makes a poller back from a handler stop, which is
+// harmless, and no poller can end the group then (none holds a token).
+func (pg *pollGroup) enter(i int) {
+	if pg.free.Add(-1) == 0 {
+		pg.free.Add(1)
+		pg.spawn(i + 1)
+	}
+}
+
+// rejoin takes a token for a poller back from a handler. It fails, and the
+// poller stops, when the group has ended (free is 0: the workers serve) or
+// enough pollers are looking.
+func (pg *pollGroup) rejoin() bool {
+	// The usual value first: every other poller free. A load before the
+	// CAS would fetch the line shared and then upgrade it.
+	for f := pg.target - 1; ; f = pg.free.Load() {
+		if f <= 0 || f >= pg.target {
+			return false
+		}
+		if pg.free.CompareAndSwap(f, f+1) {
+			return true
+		}
 	}
 }
 
@@ -105,15 +147,16 @@ func (pg *pollGroup) standAside() bool {
 }
 
 // poll scans every host slot, starting at slot first, and answers each
-// request it can take, until it has found nothing for a spin budget.
+// request it can take, until it has found nothing for a spin budget. It
+// starts with a token and gives it back through stop, unless it ends right
+// after a handler, holding none.
 func (pg *pollGroup) poll(first int) {
 	defer pg.wg.Done()
-	defer pg.exit()
 	g, n := pg.g, len(pg.slots)
 	budget := g.opts.SpinBudget
 	for spins := budget; spins > 0; {
 		if pg.st.stop.Load() || g.closing.Load() {
-			return
+			break
 		}
 		found := false
 		for j := 0; j < n; j++ {
@@ -140,7 +183,12 @@ func (pg *pollGroup) poll(first int) {
 				continue
 			}
 			found = true
-			if !pg.serve(i, s, taken) {
+			pg.enter(i)
+			if err := g.serveOne(s, pg.h, taken); err != nil {
+				pg.st.finish(fmt.Errorf("host slot %d: %w", i, err))
+				return
+			}
+			if !pg.rejoin() {
 				return
 			}
 		}
@@ -159,25 +207,5 @@ func (pg *pollGroup) poll(first int) {
 			cpuPause()
 		}
 	}
-}
-
-// serve answers the request taken in slot i. It returns false when this
-// poller must stop: Serve failed, or there are more free pollers than
-// needed after a handler that blocked.
-func (pg *pollGroup) serve(i int, s *slotView, taken uint32) bool {
-	if pg.free.Add(-1) == 0 {
-		// Every other poller is inside a handler: keep one looking.
-		pg.mu.Lock()
-		if pg.running < int32(len(pg.slots)) && !pg.st.stop.Load() {
-			pg.spawnLocked(i + 1)
-		}
-		pg.mu.Unlock()
-	}
-	err := pg.g.serveOne(s, pg.h, taken)
-	if err != nil {
-		pg.free.Add(1)
-		pg.st.finish(fmt.Errorf("host slot %d: %w", i, err))
-		return false
-	}
-	return pg.free.Add(1) <= pg.target
+	pg.stop()
 }

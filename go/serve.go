@@ -88,7 +88,11 @@ func (g *Guest) Serve(ctx context.Context, h Handler) error {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 
-	watch := time.NewTicker(g.opts.LivenessInterval)
+	// A timer set to when the check is due, not a ticker: a tick that came
+	// a little less than an interval after the last check (made by this
+	// loop or by a Call) would skip it, and the host would be seen dead up
+	// to two intervals late.
+	watch := time.NewTimer(g.untilCheck())
 	defer watch.Stop()
 wait:
 	for {
@@ -108,6 +112,7 @@ wait:
 				st.finish(err)
 				break wait
 			}
+			watch.Reset(g.untilCheck())
 		}
 	}
 	// Workers check the stop flag before every sleep; wake the sleepers so

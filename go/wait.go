@@ -160,9 +160,10 @@ func (g *Guest) waitState(ws *waitSpec) (uint32, error) {
 	}
 }
 
-// sleepFor returns how long one futex sleep may last.
+// sleepFor returns how long one futex sleep may last: until the next host
+// check is due, or the deadline.
 func (g *Guest) sleepFor(deadline time.Duration) time.Duration {
-	d := g.opts.LivenessInterval
+	d := g.untilCheck()
 	if deadline != noDeadline {
 		if left := deadline - g.now(); left < d {
 			d = left
@@ -189,9 +190,34 @@ func (g *Guest) checkWait(stop *atomic.Bool, deadline time.Duration) error {
 	return nil
 }
 
+// minCheckSleep is the shortest sleep untilCheck gives, so that a waiter
+// whose check was just made by another never spins on the clock.
+const minCheckSleep = 100 * time.Microsecond
+
+// untilCheck returns how long until the host lock check is due: one
+// LivenessInterval after the last one, whoever made it. Periodic waiters
+// sleep that long (not a whole interval from their own last look), so the
+// check runs every interval as long as anyone sleeps, even when the waiter
+// that made the last one has left or another woke early, and a dead host
+// is seen within one interval (plus the wake-up) of its death.
+func (g *Guest) untilCheck() time.Duration {
+	d := time.Duration(g.lastCheck.Load()) + g.opts.LivenessInterval - g.now()
+	switch {
+	case d < minCheckSleep:
+		return minCheckSleep
+	case d > g.opts.LivenessInterval:
+		return g.opts.LivenessInterval
+	}
+	return d
+}
+
 // hostGone reports whether the host closed the session, was replaced, or
-// died. The lock check is a system call, so it runs at most once per
-// LivenessInterval for the whole Guest, whichever waiter gets there first.
+// died. The lock check is a system call, so it runs once per
+// LivenessInterval for the whole Guest, by whichever waiter finds it due
+// (see untilCheck). Only a check that has answered counts: a waiter that
+// comes while another's check is still in the kernel makes its own rather
+// than skip it and sleep on, which would see a host dead in that check an
+// interval late.
 func (g *Guest) hostGone() error {
 	// acquire: pairs with the host's release store of host_state.
 	switch atomic.LoadUint32(&g.hdr.hostState) {
@@ -207,8 +233,8 @@ func (g *Guest) hostGone() error {
 	if g.hostDead.Load() {
 		return errHostDied
 	}
-	now, last := int64(g.now()), g.lastCheck.Load()
-	if now-last < int64(g.opts.LivenessInterval) || !g.lastCheck.CompareAndSwap(last, now) {
+	now := int64(g.now())
+	if now-g.lastCheck.Load() < int64(g.opts.LivenessInterval) {
 		return nil
 	}
 	alive, err := roleLocked(g.fd, roleHost)
@@ -218,6 +244,12 @@ func (g *Guest) hostGone() error {
 	if !alive {
 		g.hostDead.Store(true)
 		return errHostDied
+	}
+	// The host lived at now (or later): the latest such time wins.
+	for last := g.lastCheck.Load(); now > last; last = g.lastCheck.Load() {
+		if g.lastCheck.CompareAndSwap(last, now) {
+			break
+		}
 	}
 	return nil
 }

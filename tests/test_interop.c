@@ -343,6 +343,99 @@ static void late_response_never_misdelivered(void **state)
   stop(&s);
 }
 
+/* A call whose handler sleeps DELAY_MS (type 201), from its own thread. */
+struct blocked_call {
+  shmipc_host *h;
+  uint32_t delay_ms;
+  int rc;
+  int echoed;
+};
+
+static void *blocked_call_main(void *arg)
+{
+  struct blocked_call *b = arg;
+  uint8_t req[8], resp[64];
+  uint32_t t;
+  size_t n = 0;
+
+  memcpy(req, &b->delay_ms, 4);
+  memcpy(req + 4, "HOLD", 4);
+  b->rc = shmipc_host_call(b->h, 201, req, sizeof req, resp, sizeof resp, &n,
+                           &t, 10000 * MS);
+  b->echoed = n == sizeof req && memcmp(req, resp, n) == 0;
+  return NULL;
+}
+
+/* A handler that blocks holds up no other slot. With more host slots than
+ * GOMAXPROCS the Go guest answers through pollers while requests flow (64
+ * slots make that so on any machine this runs on), and a blocked handler
+ * may be running in one of them when the others stop for want of work.
+ * Calls beside BLOCKED sleeping handlers, made right after traffic and
+ * after idle gaps, must each be answered well within their timeout. */
+static void blocked_handlers_leave_other_slots(void **state)
+{
+  enum { SLOTS = 64, BLOCKED = 8, CALLS = 6, DELAY_MS = 1500 };
+  struct session s;
+  struct blocked_call b[BLOCKED];
+  pthread_t th[BLOCKED];
+  char req[16], resp[64], what[128] = "";
+  int64_t t0, dt, worst = 0;
+  uint32_t t;
+  size_t n;
+  int i, k, failures = 0;
+
+  (void)state;
+  start(&s, SLOTS, 0);
+  /* Traffic first, so that the pollers run and take the blocking calls. */
+  for (i = 0; i < 200; i++)
+    assert_int_equal(shmipc_host_call(s.h, 0, "warm", 4, resp, sizeof resp,
+                                      &n, &t, 5000 * MS),
+                     SHMIPC_OK);
+  for (k = 0; k < BLOCKED; k++) {
+    b[k] = (struct blocked_call){s.h, DELAY_MS, -1, 0};
+    assert_int_equal(pthread_create(&th[k], NULL, blocked_call_main, &b[k]), 0);
+  }
+  proc_sleep_ms(20); /* the blocking calls are taken */
+  for (i = 0; i < 2 * CALLS; i++) {
+    int len = snprintf(req, sizeof req, "beside %d", i);
+    int r;
+
+    if (i % 2 == 0)
+      proc_sleep_ms(50); /* idle: the pollers that found no work stop */
+    else
+      for (k = 0; k < 20; k++) /* right after traffic */
+        if (shmipc_host_call(s.h, 0, "busy", 4, resp, sizeof resp, &n, &t,
+                             500 * MS) != SHMIPC_OK)
+          break; /* the measured call below says what is wrong */
+    t0 = now_ns();
+    r = shmipc_host_call(s.h, 150, req, (size_t)len, resp, sizeof resp, &n, &t,
+                         500 * MS);
+    dt = now_ns() - t0;
+    if ((r != SHMIPC_OK || n != (size_t)len || memcmp(req, resp, n) != 0) &&
+        failures++ == 0)
+      snprintf(what, sizeof what, "call %d (%s): %s after %.1f ms", i,
+               i % 2 == 0 ? "after an idle gap" : "after traffic",
+               shmipc_strerror(r), (double)dt / MS);
+    if (dt > worst)
+      worst = dt;
+  }
+  /* The blocked calls use b[] and s.h: join them before any failure. */
+  for (k = 0; k < BLOCKED; k++)
+    pthread_join(th[k], NULL);
+  printf("calls beside %d blocked handlers: %d of %d unanswered, slowest "
+         "%.2f ms\n",
+         BLOCKED, failures, 2 * CALLS, (double)worst / MS);
+  if (failures)
+    fail_msg("%d of %d calls beside %d blocked handlers failed; first: %s",
+             failures, 2 * CALLS, BLOCKED, what);
+  assert_true(worst < 250 * MS);
+  for (k = 0; k < BLOCKED; k++)
+    if (b[k].rc != SHMIPC_OK || !b[k].echoed)
+      fail_msg("blocked call %d: %s (echoed: %d)", k, shmipc_strerror(b[k].rc),
+               b[k].echoed);
+  stop(&s);
+}
+
 static void killed_guest_detected(void **state)
 {
   struct session s;
@@ -902,6 +995,7 @@ int main(int argc, char **argv)
       cmocka_unit_test(system_errors),
       cmocka_unit_test(guest_calls),
       cmocka_unit_test(late_response_never_misdelivered),
+      cmocka_unit_test(blocked_handlers_leave_other_slots),
       cmocka_unit_test(killed_guest_detected),
       cmocka_unit_test(guest_replaced_after_kill),
       cmocka_unit_test(killed_host_detected),
