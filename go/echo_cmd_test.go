@@ -82,8 +82,16 @@ func startEcho(t *testing.T, h *testHost, args ...string) *echoProc {
 // command line of tests/ECHO_GUEST.md) on h and waits (bounded) for "ready".
 func startGuest(t *testing.T, h *testHost, bin string, args ...string) *echoProc {
 	t.Helper()
+	return startGuestEnv(t, h, bin, nil, args...)
+}
+
+// startGuestEnv is startGuest with the guest's environment (nil: this
+// process's).
+func startGuestEnv(t *testing.T, h *testHost, bin string, env []string, args ...string) *echoProc {
+	t.Helper()
 	p := &echoProc{exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"-name", h.name}, args...)...)
+	p.cmd.Env = env
 	p.cmd.Stderr = &p.stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
