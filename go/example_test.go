@@ -65,7 +65,7 @@ func ExampleNewReassembler() {
 	lim := shmipc.DefaultStreamLimits()
 	lim.MaxStream = 64 << 20 // nothing larger than 64 MiB
 	r, err := shmipc.NewReassembler(lim,
-		func(id uint64, appType uint32, data []byte) error {
+		func(id uint64, appType shmipc.MsgType, data []byte) error {
 			if appType != 300 {
 				return shmipc.ErrRefused // the sender sees REFUSED
 			}
