@@ -163,7 +163,8 @@ const (
 	StreamOpen StreamState = 1
 	// StreamComplete: every byte arrived and the stream was delivered.
 	StreamComplete StreamState = 2
-	// StreamDropped: dropped; the receiver holds nothing more for it.
+	// StreamDropped: dropped (refused, aborted or idle too long); later
+	// messages for it are refused.
 	StreamDropped StreamState = 3
 )
 
