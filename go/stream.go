@@ -163,7 +163,7 @@ const (
 	StreamOpen StreamState = 1
 	// StreamComplete: every byte arrived and the stream was delivered.
 	StreamComplete StreamState = 2
-	// StreamDropped: dropped (refused, aborted or idle too long); later
+	// StreamDropped: the stream is dropped (refused or aborted); later
 	// messages for it are refused.
 	StreamDropped StreamState = 3
 )
