@@ -29,9 +29,11 @@ var (
 	echoErr  error
 )
 
-// TestMain removes the echo guest built by buildEcho.
+// TestMain removes the echo guest built by buildEcho, once the examples'
+// hosts have removed their segments.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	examplesHosts.Wait() // each ends within 10 s (example_host_linux_test.go)
 	if echoBin != "" {
 		os.RemoveAll(filepath.Dir(echoBin))
 	}

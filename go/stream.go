@@ -95,28 +95,46 @@ func DefaultStreamLimits() StreamLimits {
 // goroutines at once (for different streams). A non-nil error refuses the
 // stream: the sender's message is answered StreamRefused, state
 // StreamDropped.
-type StreamFunc func(id uint64, appType uint32, data []byte) error
+//
+// appType is the application type the sender gave the stream (a MsgType,
+// usually MsgAppStart or above, as for ordinary requests).
+type StreamFunc func(id uint64, appType MsgType, data []byte) error
 
 // StreamReason is the status field of a stream response: 0 for accepted,
 // otherwise why the message was refused.
 type StreamReason uint32
 
-// The stream status codes (docs/PROTOCOL.md, "Receiver rules").
+// The stream status codes (docs/PROTOCOL.md, "Receiver rules"), the same
+// values as the C header's SHMIPC_STREAM_* reasons.
 const (
-	StreamOK        StreamReason = 0
+	// StreamOK: accepted.
+	StreamOK StreamReason = 0
+	// StreamMalformed: not a well-formed stream message.
 	StreamMalformed StreamReason = 1
-	StreamUnknown   StreamReason = 2
+	// StreamUnknown: no open stream with this id.
+	StreamUnknown StreamReason = 2
+	// StreamDuplicate: the id is already open.
 	StreamDuplicate StreamReason = 3
-	StreamTooBig    StreamReason = 4
-	StreamTooMany   StreamReason = 5
-	StreamBounds    StreamReason = 6
-	StreamOverlap   StreamReason = 7
-	StreamEmpty     StreamReason = 8
-	StreamParked    StreamReason = 9
-	StreamMismatch  StreamReason = 10
-	StreamAborted   StreamReason = 11
-	StreamNoMem     StreamReason = 12
-	StreamRefused   StreamReason = 13
+	// StreamTooBig: above the size or memory limit.
+	StreamTooBig StreamReason = 4
+	// StreamTooMany: too many open streams.
+	StreamTooMany StreamReason = 5
+	// StreamBounds: chunk outside the advertised total.
+	StreamBounds StreamReason = 6
+	// StreamOverlap: chunk repeats bytes already received.
+	StreamOverlap StreamReason = 7
+	// StreamEmpty: chunk without data.
+	StreamEmpty StreamReason = 8
+	// StreamParked: too many out-of-order chunks.
+	StreamParked StreamReason = 9
+	// StreamMismatch: total or type differ from the start.
+	StreamMismatch StreamReason = 10
+	// StreamAborted: the sender aborted the stream.
+	StreamAborted StreamReason = 11
+	// StreamNoMem: the receiver ran out of memory.
+	StreamNoMem StreamReason = 12
+	// StreamRefused: the StreamFunc refused it.
+	StreamRefused StreamReason = 13
 )
 
 var streamReasonNames = [...]string{
@@ -137,12 +155,17 @@ func (s StreamReason) String() string {
 // the message.
 type StreamState uint32
 
-// The stream states.
+// The stream states (docs/PROTOCOL.md, "Streams").
 const (
-	StreamNone     StreamState = 0 // no such stream
-	StreamOpen     StreamState = 1
-	StreamComplete StreamState = 2 // delivered
-	StreamDropped  StreamState = 3
+	// StreamNone: no such stream (never opened, or already forgotten).
+	StreamNone StreamState = 0
+	// StreamOpen: open, waiting for more chunks.
+	StreamOpen StreamState = 1
+	// StreamComplete: every byte arrived and the stream was delivered.
+	StreamComplete StreamState = 2
+	// StreamDropped: the stream is dropped (refused or aborted); later
+	// messages for it are refused.
+	StreamDropped StreamState = 3
 )
 
 var streamStateNames = [...]string{"none", "open", "complete", "dropped"}
@@ -622,7 +645,7 @@ func (r *Reassembler) deliver(id uint64, appType uint32, data []byte) (StreamRea
 			r.mu.Unlock()
 		}
 	}()
-	err := r.fn(id, appType, data)
+	err := r.fn(id, MsgType(appType), data)
 	returned = true
 	r.mu.Lock()
 	defer r.mu.Unlock()

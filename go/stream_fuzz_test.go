@@ -58,7 +58,7 @@ func fuzzScript(t *testing.T, in []byte) {
 	}
 	lim := fuzzLimits(in)
 	var got []delivery
-	r, err := NewReassembler(lim, func(id uint64, appType uint32, data []byte) error {
+	r, err := NewReassembler(lim, func(id uint64, appType MsgType, data []byte) error {
 		got = append(got, delivery{id, appType, data})
 		if appType == fuzzRefuse {
 			return ErrRefused
@@ -255,7 +255,7 @@ func fuzzScript(t *testing.T, in []byte) {
 				}
 				want, wantType = s.data, s.appType
 			}
-			if d.id != h.id || d.appType != wantType || !bytes.Equal(d.data, want) {
+			if d.id != h.id || d.appType != MsgType(wantType) || !bytes.Equal(d.data, want) {
 				t.Fatalf("step %d: delivered %d/%d %x, want %d/%d %x", step, d.id, d.appType, d.data, h.id, wantType, want)
 			}
 		}

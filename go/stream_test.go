@@ -25,10 +25,10 @@ func testLimits() StreamLimits {
 type collector struct {
 	mu     sync.Mutex
 	got    []delivery
-	refuse uint32
+	refuse MsgType
 }
 
-func (c *collector) deliver(id uint64, appType uint32, data []byte) error {
+func (c *collector) deliver(id uint64, appType MsgType, data []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.got = append(c.got, delivery{id, appType, data})
@@ -230,7 +230,7 @@ func TestReassemblerRefused(t *testing.T) {
 }
 
 func TestReassemblerDeliverPanics(t *testing.T) {
-	r, err := NewReassembler(testLimits(), func(uint64, uint32, []byte) error { panic("deliver fails") }, echoNext)
+	r, err := NewReassembler(testLimits(), func(uint64, MsgType, []byte) error { panic("deliver fails") }, echoNext)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +417,7 @@ func TestReassemblerConcurrentChunks(t *testing.T) {
 	}
 	for _, d := range got {
 		i := d.id - 1
-		if d.appType != uint32(500+i) || !bytes.Equal(d.data, payload[i]) || complete[d.id] != 1 {
+		if d.appType != MsgType(500+i) || !bytes.Equal(d.data, payload[i]) || complete[d.id] != 1 {
 			t.Errorf("stream %d: type %d, intact %v, %d COMPLETE answers", d.id, d.appType,
 				bytes.Equal(d.data, payload[i]), complete[d.id])
 		}

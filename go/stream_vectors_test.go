@@ -20,7 +20,7 @@ const streamVectorsPath = "../tests/stream_vectors.txt"
 // delivery is one stream a StreamFunc received.
 type delivery struct {
 	id      uint64
-	appType uint32
+	appType MsgType
 	data    []byte
 }
 
@@ -113,7 +113,7 @@ func (c *vectorCase) step(t *testing.T, line int, f []string) error {
 		c.lim = StreamLimits{MaxStream: n[0], MaxTotal: n[1], MaxStreams: int(n[2]),
 			MaxParked: int(n[3]), IdleTimeout: time.Duration(n[4]) * time.Millisecond}
 		c.clock = &fakeClock{}
-		c.r, err = NewReassembler(c.lim, func(id uint64, appType uint32, data []byte) error {
+		c.r, err = NewReassembler(c.lim, func(id uint64, appType MsgType, data []byte) error {
 			c.delivered = append(c.delivered, delivery{id, appType, data})
 			return nil
 		}, func(req, resp []byte, t MsgType) (int, MsgType) { return -1, t })

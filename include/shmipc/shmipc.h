@@ -183,8 +183,25 @@ typedef struct shmipc_slot shmipc_slot;
  * @param resp_len  out: bytes written to @p resp (0 on entry)
  * @param resp_type out: response type (the request type on entry)
  * @return 0 to send the response; non-zero to answer
- *         SHMIPC_MSG_SYSTEM_ERROR instead. A @p resp_len above @p resp_cap
- *         also answers SHMIPC_MSG_SYSTEM_ERROR.
+ *         SHMIPC_MSG_SYSTEM_ERROR with the fixed reason
+ *         "shmipc: handler failed" instead (whatever was written to @p resp
+ *         is replaced). A @p resp_len above @p resp_cap also answers
+ *         SHMIPC_MSG_SYSTEM_ERROR.
+ *
+ * To fail with a reason of its own, a handler writes the reason's text
+ * into @p resp (no terminating NUL is needed), sets @p resp_len to its
+ * length and @p resp_type to SHMIPC_MSG_SYSTEM_ERROR, and returns 0. The
+ * caller then gets SHMIPC_E_REMOTE with the reason as the response:
+ * shmipc_host_call() and shmipc_guest_call() copy it into their @p resp
+ * like any response (not NUL-terminated; *resp_len its length, *resp_type
+ * SHMIPC_MSG_SYSTEM_ERROR; a reason longer than their @p resp_cap is not
+ * copied, the result stays SHMIPC_E_REMOTE and *resp_len says how long it
+ * was); after shmipc_slot_send() or shmipc_slot_wait(),
+ * shmipc_slot_resp_data() and shmipc_slot_resp_size() give it until the
+ * release; the Go guest's Call returns an error wrapping ErrRemote that
+ * quotes the reason, and copies it into resp as shmipc_guest_call() does.
+ * A Go Handler does the same with
+ * `return copy(resp, reason), shmipc.MsgSystemError`.
  *
  * The handler may be called from several threads at once: the guest's
  * workers (one per host slot), or the host's listener and every thread in
@@ -579,10 +596,20 @@ typedef struct shmipc_stream_result {
   uint64_t stream_id;    /**< the stream's identifier (0 if none assigned) */
   uint64_t chunks;       /**< number of chunks of the stream */
   uint64_t accepted;     /**< chunks the receiver accepted */
-  uint64_t failed_chunk; /**< index of the chunk that failed, or UINT64_MAX
-                              for the start message or when none failed */
-  uint64_t failed_offset; /**< byte offset of that chunk */
+  uint64_t failed_chunk; /**< index of the chunk that failed; UINT64_MAX
+                              when no chunk did: the start message was
+                              refused (see reason) or failed, the send
+                              failed before its first chunk, or it
+                              succeeded */
+  uint64_t failed_offset; /**< byte offset of that chunk (0 when
+                               failed_chunk is UINT64_MAX) */
 } shmipc_stream_result;
+
+/** An initialiser for a shmipc_stream_result that sets struct_size and
+ *  zeroes the rest, valid in C and C++ alike:
+ *  `shmipc_stream_result res = SHMIPC_STREAM_RESULT_INIT;` */
+#define SHMIPC_STREAM_RESULT_INIT                                           \
+  { sizeof(shmipc_stream_result), 0, 0, 0, 0, 0, 0 }
 
 /**
  * Opaque stream sender, bound to one host.
@@ -677,6 +704,12 @@ typedef struct shmipc_stream_stats {
                                freed after the idle timeout); held + cached
                                never exceeds max_total */
 } shmipc_stream_stats;
+
+/** An initialiser for a shmipc_stream_stats that sets struct_size and
+ *  zeroes the rest, valid in C and C++ alike:
+ *  `shmipc_stream_stats st = SHMIPC_STREAM_STATS_INIT;` */
+#define SHMIPC_STREAM_STATS_INIT                                            \
+  { sizeof(shmipc_stream_stats), 0, 0, 0, 0, 0, 0 }
 
 /** Return value of a stream callback that keeps the buffer: the callee then
  *  owns it and frees it with shmipc_stream_buffer_free(). A plain (signed)

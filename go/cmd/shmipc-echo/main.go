@@ -210,7 +210,7 @@ type digestTable struct {
 
 // deliver is the echo guest's StreamFunc: it refuses streams of type 210
 // and records the SHA-256 of every other one.
-func (d *digestTable) deliver(id uint64, appType uint32, data []byte) error {
+func (d *digestTable) deliver(id uint64, appType shmipc.MsgType, data []byte) error {
 	if appType == typeRefused {
 		return shmipc.ErrRefused
 	}
@@ -239,7 +239,7 @@ func (d *digestTable) deliver(id uint64, appType uint32, data []byte) error {
 		}
 		*e = digest{id: id}
 	}
-	e.appType, e.length, e.sum, e.used = appType, uint64(len(data)), sum, d.clock
+	e.appType, e.length, e.sum, e.used = uint32(appType), uint64(len(data)), sum, d.clock
 	e.deliveries++
 	return nil
 }
