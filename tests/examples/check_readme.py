@@ -36,6 +36,7 @@ NOT_PROGRAMS = {
     "bat": "Windows commands (MSVC build), not run on Linux",
     "cmake": "a consumer project's build file, not a program",
     "meson": "a consumer project's build file, not a program",
+    "ini": "a consumer project's .wrap file, not a program (the install suite builds a Meson subproject consumer)",
     "": "a plain listing (the repository layout)",
 }
 # Languages whose blocks must be regions of the example programs.
