@@ -10,9 +10,9 @@
  * CRASH_HOST is tests/crash_host.c, PROBE is tests/attach_probe.c. The
  * "liveness" group (the default) kills guests and hosts with SIGKILL and
  * checks recovery; the "access" group runs guests as another user (uid
- * 65534) and needs root: without it the group exits 77 (skipped), or fails
- * under CI=true. A missing binary is a failure under CI=true and a skip
- * (77) otherwise.
+ * 65534) and needs root: without it, or with a binary missing, the test
+ * cannot run (tests/common/strict.h: a skip, or a failure under
+ * strict_tests).
  *
  * Every wait is bounded and says what it waited for; every child process
  * is killed and reaped on every path (the teardown kills what a failed
@@ -46,6 +46,8 @@
 #include <cmocka.h>
 
 #include <shmipc/shmipc.h>
+
+#include "strict.h"
 
 #define MS INT64_C(1000000)
 #define CAP 4096u
@@ -1357,13 +1359,11 @@ static void concurrent_create_one_winner(void **state)
 
 static bool can_switch_users(void)
 {
-  const char *ci = getenv("CI");
-
   if (geteuid() == 0)
     return true;
-  if (ci != NULL && strcmp(ci, "true") == 0)
-    fail_msg("the access tests need root to run a guest as uid %d (CI=true: "
-             "not skipped)",
+  if (t_strict())
+    fail_msg("the access tests need root to run a guest as uid %d "
+             "(strict_tests: not skipped)",
              NOBODY);
   return false;
 }
@@ -1565,8 +1565,7 @@ int main(int argc, char **argv)
       cmocka_unit_test_teardown(other_user_open_mode, teardown),
       cmocka_unit_test_teardown(segment_of_other_user, teardown),
   };
-  const char *ci = getenv("CI"), *group = argc > 4 ? argv[4] : "liveness";
-  bool in_ci = ci != NULL && strcmp(ci, "true") == 0;
+  const char *group = argc > 4 ? argv[4] : "liveness";
   char title[256];
 
   if (argc < 4 || argc > 5 ||
@@ -1582,22 +1581,14 @@ int main(int argc, char **argv)
   if (!usable(guest_path, "guest binary") ||
       !usable(crash_host_path, "crash_host binary") ||
       !usable(probe_path, "attach_probe binary"))
-    /* 77: meson's "skipped" - allowed only outside CI */
-    return in_ci ? 1 : 77;
+    return t_cannot_run("a binary the tests need is missing");
   /* Children are reaped explicitly; a write to a dead child's pipe must
    * not kill the test. */
   signal(SIGPIPE, SIG_IGN);
   snprintf(title, sizeof title, "%s %s", group, guest_label);
   if (strcmp(group, "access") == 0) {
-    if (geteuid() != 0) {
-      if (in_ci) {
-        fprintf(stderr, "the access tests need root to switch users "
-                        "(CI=true: a failure, not a skip)\n");
-        return 1;
-      }
-      fprintf(stderr, "the access tests need root to switch users: skipped\n");
-      return 77;
-    }
+    if (geteuid() != 0)
+      return t_cannot_run("the access tests need root to switch users");
     return cmocka_run_group_tests_name(title, access, NULL, NULL);
   }
   return cmocka_run_group_tests_name(title, liveness, NULL, NULL);
