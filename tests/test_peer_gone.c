@@ -17,12 +17,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "internal.h"
+#include "proc.h"
 
 #define MS INT64_C(1000000)
 
@@ -82,20 +82,20 @@ static shmipc_guest *guest_new(const char *name)
 /* A peer in a child process: it sets up its side, says so on the pipe and
  * waits to be killed. */
 struct child {
-  pid_t pid;
+  struct proc p;
   const char *name;
 };
 
 static struct child spawn(const char *name, bool as_host)
 {
-  struct child c = {0, name};
-  int fds[2];
+  struct child c = {{0}, name};
+  int fds[2], r;
   char b;
 
   assert_int_equal(pipe(fds), 0);
-  c.pid = fork();
-  assert_true(c.pid >= 0);
-  if (c.pid == 0) {
+  r = proc_fork(&c.p);
+  assert_true(r >= 0);
+  if (r == 0) {
     close(fds[0]);
     if (as_host) {
       if (host_new(name) == NULL)
@@ -120,11 +120,11 @@ static struct child spawn(const char *name, bool as_host)
 
 static void kill_child(struct child *c)
 {
-  int st;
+  struct proc_status st;
 
-  assert_int_equal(kill(c->pid, SIGKILL), 0);
-  assert_int_equal(waitpid(c->pid, &st, 0), c->pid);
-  assert_true(WIFSIGNALED(st));
+  proc_kill(&c->p);
+  assert_int_equal(proc_wait(&c->p, 5000, &st), 0);
+  assert_true(st.killed);
 }
 
 static int guest_call(shmipc_guest *g)
@@ -156,7 +156,7 @@ static void guest_sees_host_gone(void **state)
   (void)state;
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const char *name = tname();
-    struct child c = {0, name};
+    struct child c = {{0}, name};
     shmipc_host *h = NULL;
     shmipc_guest *g;
     char path[128];
@@ -223,7 +223,7 @@ static void host_sees_guest_gone(void **state)
   for (dies = 0; dies <= 1; dies++) {
     const char *name = tname();
     shmipc_host *h = host_new(name);
-    struct child c = {0, name};
+    struct child c = {{0}, name};
     shmipc_stream_sender *snd;
     shmipc_slot *s;
     shmipc_guest *g = NULL;

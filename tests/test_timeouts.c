@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "internal.h"
 
 #define MS INT64_C(1000000)
@@ -350,7 +351,7 @@ static void *ender_main(void *arg)
 {
   struct ender *e = arg;
 
-  shmipc__sleep_ns(END_AFTER_NS);
+  t_sleep_ns(END_AFTER_NS);
   e->op->end(e->f);
   return NULL;
 }
@@ -384,9 +385,9 @@ static void run_case(const struct op *op, const struct klass *c)
   op->setup(&f);
   if (k == K_ENDED)
     assert_int_equal(pthread_create(&th, NULL, ender_main, &e), 0);
-  t0 = shmipc__now_ns();
+  t0 = t_now_ns();
   r = op->call(&f, c->t);
-  dt = shmipc__now_ns() - t0;
+  dt = t_now_ns() - t0;
   if (k == K_ENDED)
     pthread_join(th, NULL);
 
@@ -484,14 +485,14 @@ static void config_default_timeout(void **state)
     assert_int_equal(shmipc_guest_attach(&gc, &g), SHMIPC_OK);
     if (cases[i].v == 0 || cases[i].v == 1) {
       /* a default that does not wait (nobody answers here) */
-      t0 = shmipc__now_ns();
+      t0 = t_now_ns();
       assert_int_equal(shmipc_host_call(h, 0, "x", 1, resp, sizeof resp, NULL,
                                         NULL, SHMIPC_TIMEOUT_DEFAULT),
                        SHMIPC_E_TIMEOUT);
       assert_int_equal(shmipc_guest_call(g, 0, "x", 1, resp, sizeof resp,
                                          NULL, NULL, SHMIPC_TIMEOUT_DEFAULT),
                        SHMIPC_E_TIMEOUT);
-      dt = shmipc__now_ns() - t0;
+      dt = t_now_ns() - t0;
       assert_true(dt < SLACK_NS);
     }
     shmipc_guest_detach(g);

@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "hostile.h"
 
 static void usage(void)
@@ -90,8 +91,8 @@ static void info(const struct hostile_seg *s)
   const struct shmipc_wire_header *h = hostile_hdr(s);
   uint32_t i;
 
-  printf("size %zu\n", s->size);
-  if (s->size < sizeof *h)
+  printf("size %zu\n", s->r.size);
+  if (s->r.size < sizeof *h)
     return;
   printf("magic %#llx version %u header_size %u host_slots %u guest_slots %u\n",
          (unsigned long long)h->magic, h->version, h->header_size,
@@ -167,7 +168,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "shmipc-hostile: open %s: %s\n", name, strerror(-r));
     return 1;
   }
-  end = hostile_now_ms() + (for_ms > 0 ? for_ms : 0);
+  end = t_now_ms() + (for_ms > 0 ? for_ms : 0);
   r = 0;
 
   if (!strcmp(cmd, "info") && argc == 0) {
@@ -183,7 +184,7 @@ int main(int argc, char **argv)
           break;
         }
         sleep_us(200);
-      } while (hostile_now_ms() < end);
+      } while (t_now_ms() < end);
     }
   } else if (!strcmp(cmd, "slot") && argc == 3) {
     uint64_t idx;
@@ -198,7 +199,7 @@ int main(int argc, char **argv)
           break;
         }
         sleep_us(200);
-      } while (hostile_now_ms() < end);
+      } while (t_now_ms() < end);
     }
   } else if (!strcmp(cmd, "random-slot") && argc == 1) {
     uint64_t idx = 0, x = seed;
@@ -212,7 +213,7 @@ int main(int argc, char **argv)
           if (hostile_random_slot(&s, all ? k : (uint32_t)idx, &x) != 0 && !all)
             r = 2;
         sleep_us(200);
-      } while (r == 0 && hostile_now_ms() < end);
+      } while (r == 0 && t_now_ms() < end);
     }
   } else if (!strcmp(cmd, "flood") && argc == 1) {
     uint64_t x = seed;
@@ -232,7 +233,7 @@ int main(int argc, char **argv)
         if (bell)
           (void)hostile_set_header(&s, "doorbell", hostile_rand(&x));
         sleep_us(50);
-      } while (hostile_now_ms() < end);
+      } while (t_now_ms() < end);
     }
   } else if (!strcmp(cmd, "request") && (argc == 4 || argc == 5)) {
     uint64_t idx, type, size, flags, seq = 0x5EED;

@@ -44,6 +44,8 @@
 
 #include <shmipc/shmipc.h>
 
+#include "clock.h"
+#include "handlers.h"
 #include "hostile.h"
 #include "strict.h"
 
@@ -51,19 +53,6 @@
 #define CAP 256u
 
 static const char *tool_path, *guest_path;
-
-static int64_t now_ms(void)
-{
-  return hostile_now_ms();
-}
-
-static void sleep_ms(int ms)
-{
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    ;
-}
 
 /* Open findings (reported, not yet fixed in src/) fail their tests. With
  * SHMIPC_HOSTILE_KNOWN=skip in the environment they are printed instead,
@@ -135,7 +124,7 @@ static void spawn_guest(struct child *c, const char *name, int timeout_ms)
 /* Wait up to @ms for the child to end; true when it has. */
 static bool child_reap(struct child *c, int ms)
 {
-  int64_t end = now_ms() + ms;
+  int64_t end = t_now_ms() + ms;
 
   while (!c->done) {
     pid_t p = waitpid(c->pid, &c->status, WNOHANG);
@@ -143,9 +132,9 @@ static bool child_reap(struct child *c, int ms)
       c->done = true;
       break;
     }
-    if (now_ms() >= end)
+    if (t_now_ms() >= end)
       return false;
-    sleep_ms(2);
+    t_sleep_ms(2);
   }
   return true;
 }
@@ -298,7 +287,7 @@ static unsigned expect(struct sess *s, unsigned allowed, int settle_ms,
   }
   /* Alive: it must still serve (a slot the corruption took out of use is
    * skipped by the host). */
-  for (end = now_ms() + 3000; now_ms() < end;) {
+  for (end = t_now_ms() + 3000; t_now_ms() < end;) {
     r = ping(s, 1000 * MS);
     if (r == SHMIPC_OK)
       return ALIVE;
@@ -365,25 +354,6 @@ static void new_guest_refused(const char *name, const char *what)
   child_close(&c);
 }
 
-static int shout(void *user, uint32_t type, const void *req, size_t req_len,
-                 void *resp, size_t resp_cap, size_t *resp_len,
-                 uint32_t *resp_type)
-{
-  size_t i;
-
-  (void)user;
-  (void)type;
-  if (req_len > resp_cap)
-    return -1;
-  for (i = 0; i < req_len; i++) {
-    char c = ((const char *)req)[i];
-    ((char *)resp)[i] = c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
-  }
-  *resp_len = req_len;
-  *resp_type = SHMIPC_MSG_APP_START + 1;
-  return 0;
-}
-
 /* ================================================================== */
 /* (a) hostile host */
 
@@ -401,7 +371,7 @@ static void ctrl_illegal_ends_guest(void **state)
     snprintf(what, sizeof what, "ctrl %#x", bad[i]);
     sess_start(&s, 2, 0);
     assert_int_equal(ping(&s, 2000 * MS), SHMIPC_OK);
-    sleep_ms(20); /* let the workers go to sleep on their words */
+    t_sleep_ms(20); /* let the workers go to sleep on their words */
     assert_int_equal(hostile_set_slot(&s.raw, 0, "ctrl",
                                       (ctrl_of(&s, 0) & ~0xFFu) | bad[i]),
                      0);
@@ -457,7 +427,7 @@ static void ctrl_changed_while_guest_processes(void **state)
     b.len = 8;
     b.timeout_ns = 5000 * MS;
     assert_int_equal(pthread_create(&th, NULL, bg_call_main, &b), 0);
-    for (end = now_ms() + 2000; slot == UINT32_MAX && now_ms() < end;) {
+    for (end = t_now_ms() + 2000; slot == UINT32_MAX && t_now_ms() < end;) {
       for (i = 0; i < 2; i++) {
         v = ctrl_of(&s, i);
         if ((v & 7) == SHMIPC_SLOT_PROCESSING) {
@@ -465,7 +435,7 @@ static void ctrl_changed_while_guest_processes(void **state)
           break;
         }
       }
-      sleep_ms(1);
+      t_sleep_ms(1);
     }
     assert_true(slot != UINT32_MAX);
     switch (variant) {
@@ -742,7 +712,7 @@ static void doorbell_garbage(void **state)
 
   (void)state;
   sess_start(&s, 2, 1);
-  assert_int_equal(shmipc_host_listen_start(s.h, shout, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_host_listen_start(s.h, t_upper, NULL), SHMIPC_OK);
   for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     for (k = 0; k < 4; k++) {
       char resp[CAP];
@@ -785,7 +755,7 @@ static void random_slot_headers(void **state)
     snprintf(what, sizeof what, "random slot header, seed %llu",
              (unsigned long long)seed);
     sess_start(&s, 2, 1);
-    sleep_ms(10);
+    t_sleep_ms(10);
     assert_int_equal(hostile_random_slot(&s.raw, (uint32_t)(seed % 3), &x), 0);
     (void)expect(&s, ALIVE | EXITERR, 300, what);
     sess_end(&s, what);
@@ -816,7 +786,7 @@ static void *flood_worker_main(void *arg)
   uint8_t req[CAP], resp[CAP];
   unsigned i = 0;
 
-  while (now_ms() < w->until_ms) {
+  while (t_now_ms() < w->until_ms) {
     size_t len = (size_t)(hostile_rand(&x) % (CAP + 1)), n = 0, k;
     uint32_t type = 1000 + (uint32_t)(hostile_rand(&x) % 1000), t = 0;
     int r;
@@ -859,7 +829,7 @@ static void *flood_worker_main(void *arg)
     } else {
       w->err[-r < 20 ? -r : 0]++;
       if (r == SHMIPC_E_PEER_GONE)
-        sleep_ms(5);
+        t_sleep_ms(5);
     }
   }
   return NULL;
@@ -877,14 +847,14 @@ static void flood_while_calling(void **state)
 
   (void)state;
   sess_start(&s, 3, 1);
-  assert_int_equal(shmipc_host_listen_start(s.h, shout, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_host_listen_start(s.h, t_upper, NULL), SHMIPC_OK);
   {
     const char *argv[] = {tool_path, "-for-ms", "400", "-seed", "77", s.name,
                           "flood", "all", NULL};
     child_spawn(&fl, argv);
   }
   for (i = 0; i < THREADS; i++) {
-    w[i] = (struct flood_worker){s.h, i, now_ms() + 600, 0, {0}, "", ""};
+    w[i] = (struct flood_worker){s.h, i, t_now_ms() + 600, 0, {0}, "", ""};
     assert_int_equal(pthread_create(&th[i], NULL, flood_worker_main, &w[i]), 0);
   }
   for (i = 0; i < THREADS; i++)
@@ -930,7 +900,7 @@ static void truncated_segment_at_attach(void **state)
   host_create(&s, 2, 1);
   seg = hostile_hdr(&s.raw)->segment_size;
   stride = hostile_hdr(&s.raw)->slot_stride;
-  memcpy(saved, s.raw.base, sizeof saved);
+  memcpy(saved, s.raw.r.base, sizeof saved);
   snprintf(path, sizeof path, "/dev/shm/shmipc-%s", s.name);
   {
     const uint64_t sizes[] = {0, 100, 255, 256, seg - 1, seg - stride, seg + 4096};
@@ -989,7 +959,7 @@ static void *caller_main(void *arg)
   static _Thread_local uint8_t req[CAP], resp[CAP];
   unsigned i = 0;
 
-  while (now_ms() < c->until_ms) {
+  while (t_now_ms() < c->until_ms) {
     size_t len = 1 + (size_t)(hostile_rand(&x) % CAP), n = 0, k;
     uint32_t type = 1000 + (uint32_t)(hostile_rand(&x) % 100000), t = 0;
     int r;
@@ -1064,7 +1034,7 @@ static void run_callers_w(shmipc_host *h, int threads, int ms, int64_t timeout_n
     memset(&c[i], 0, sizeof c[i]);
     c[i].h = h;
     c[i].id = i;
-    c[i].until_ms = now_ms() + ms;
+    c[i].until_ms = t_now_ms() + ms;
     c[i].timeout_ns = timeout_ns;
     assert_int_equal(pthread_create(&th[i], NULL, caller_main, &c[i]), 0);
   }
@@ -1253,7 +1223,7 @@ static void garbage_left_behind(void **state)
   spawn_guest(&s.g, s.name, 5000);
   /* The guest may attach, meet the garbage and detach before the host
    * looks: then the host never sees it ATTACHED, which is fine. */
-  for (end = now_ms() + 10000; now_ms() < end;) {
+  for (end = t_now_ms() + 10000; t_now_ms() < end;) {
     if (shmipc_host_wait_guest(s.h, 50 * MS) == SHMIPC_OK || child_reap(&s.g, 0))
       break;
   }
@@ -1352,7 +1322,7 @@ static void lying_guest_calls(void **state)
   host_create(&s, 1, 2);
   gs0 = s.hs;
   assert_int_equal(hostile_guest_attach(&s.raw), 0);
-  assert_int_equal(shmipc_host_listen_start(s.h, shout, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_host_listen_start(s.h, t_upper, NULL), SHMIPC_OK);
   /* garbage on the other guest slot and in the doorbell first */
   hostile_store32(&hostile_slot(&s.raw, gs0 + 1)->ctrl, 0x7u);
   hostile_set_header(&s.raw, "doorbell", 0xFFFFFFFFu);
@@ -1370,7 +1340,7 @@ static void lying_guest_calls(void **state)
   }
   /* and a good one is served exactly */
   assert_int_equal(hostile_request(&s.raw, gs0, 3, 4, 0, seq, "abcd", 4, 3000, &resp), 0);
-  assert_int_equal(resp.resp_type, SHMIPC_MSG_APP_START + 1);
+  assert_int_equal(resp.resp_type, T_UPPER_TYPE);
   assert_int_equal(resp.resp_size, 4);
   assert_memory_equal(hostile_resp_buf(&s.raw, gs0), "ABCD", 4);
   assert_int_equal(shmipc_host_listen_stop(s.h), SHMIPC_OK);
@@ -1592,7 +1562,7 @@ static void hostile_stream_sender(void **state)
   }
   receiver_stats(&s, v);
   /* idle streams are swept by the next stream message after 300 ms */
-  sleep_ms(400);
+  t_sleep_ms(400);
   raw_stream(&s, 5, 99, 1, 0, 300, 0, data, 1, 0, &st, &sa);
   assert_int_equal(st, SHMIPC_STREAM_UNKNOWN);
   receiver_stats(&s, v);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Raw segment access for the unit suite on Linux (see raw.h). */
+/* A raw view of a segment on Linux (see raw.h). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -31,16 +31,19 @@ int raw_open(const char *name, struct raw *r)
   path_of(name, path, sizeof path);
   fd = shm_open(path, O_RDWR, 0);
   if (fd < 0)
-    return -1;
+    return -errno;
   if (fstat(fd, &st) != 0) {
+    int e = errno;
     close(fd);
-    return -1;
+    return -e;
   }
   r->size = (size_t)st.st_size;
+  /* an empty file (size 0) fails here with EINVAL */
   p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
+    int e = errno;
     close(fd);
-    return -1;
+    return -e;
   }
   r->handle = fd;
   r->base = p;
