@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * attach_probe: attach a C guest with chosen flags and report the result,
- * for the access-control cases of test_liveness.c.
+ * for the access-control cases of test_access.c.
  *
  *   attach_probe -name NAME [-allow-other-user] [-timeout-ms MS] [-serve]
  *

@@ -5,8 +5,7 @@
  * hostile values a peer can write. Host and guest run in this one process
  * (liveness locks belong to open file descriptions on Linux and to holder
  * threads on Windows, so that works); the cross-process cases live in
- * test_interop.c. The raw segment access is per OS: raw_linux.c,
- * raw_windows.c.
+ * test_interop.c. The raw segment access is tests/common/raw.h.
  */
 #include <pthread.h>
 #include <setjmp.h>

@@ -111,8 +111,8 @@ void raw_wake(struct raw *r, uint32_t *word, uint32_t bit)
   syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* The owner (often root in CI) passes any mode bits: another user's
- * segment is checked by the access tests of test_liveness.c, which run the
+/* The owner (often root) passes any mode bits: another user's
+ * segment is checked by the access tests of test_access.c, which run the
  * guest as uid 65534. */
 int raw_make_forbidden(const char *name)
 {
@@ -126,6 +126,6 @@ void raw_forbidden_drop(void)
 
 const char *raw_forbidden_unsupported(void)
 {
-  return "its owner (root in CI) opens any file: test_liveness.c's access "
-         "tests run a guest as another uid instead";
+  return "its owner (often root) opens any file: test_access.c runs a guest "
+         "as another uid instead";
 }

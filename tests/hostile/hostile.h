@@ -3,7 +3,8 @@
  * A hostile peer, for tests only: a raw view of a LIVE segment (opened
  * O_RDWR and mapped, no validation, no liveness lock unless asked for) and
  * the garbage it can write into it while the other side runs. Used by the
- * shmipc-hostile tool (hostile_main.c) and by test_hostile.c.
+ * shmipc-hostile tool (hostile_main.c) and by test_hostile_host.c and
+ * test_hostile_guest.c.
  *
  * Nothing here trusts the header: the raw geometry is whatever the header
  * says, and every slot access is bounds-checked against the mapping's real
