@@ -167,84 +167,108 @@ static void no_segment_left(void **state)
   assert_no_segments("after crash + new host + clean shutdown");
 }
 
+enum { RACERS = 4 };
+
+/* Leave a dead host's segment behind under @name. */
+static void leave_dead_host(const char *name)
+{
+  struct proc p;
+  struct proc_status st;
+  int r = proc_fork(&p);
+
+  assert_true(r >= 0);
+  if (r == 0) {
+    shmipc_host *h;
+    _exit(host_try(name, &h) == SHMIPC_OK ? 0 : 1);
+  }
+  assert_int_equal(proc_wait(&p, 5000, &st), 0);
+  assert_true(st.exited && st.code == 0);
+  assert_true(seg_exists(name, NULL));
+}
+
+/* A racer: waits for the start, creates the host, reports the code on
+ * @res and keeps its host until @done closes. */
+static _Noreturn void racer_main(const char *name, int go, int done, int res)
+{
+  shmipc_host *h = NULL;
+  char c;
+  int r;
+
+  /* all start when the parent closes its end */
+  while (read(go, &c, 1) < 0 && errno == EINTR)
+    ;
+  r = host_try(name, &h);
+  if (write(res, &r, sizeof r) != (ssize_t)sizeof r)
+    _exit(3);
+  /* keep the host alive until every racer has tried */
+  while (read(done, &c, 1) < 0 && errno == EINTR)
+    ;
+  shmipc_host_destroy(h);
+  _exit(0);
+}
+
+/* RACERS processes create a host of @name at once; their codes in
+ * @results. */
+static void race(const char *name, int trial, int results[RACERS])
+{
+  struct proc racer[RACERS];
+  int go[2], done[2], res[2], i;
+
+  assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+  assert_int_equal(pipe2(done, O_CLOEXEC), 0);
+  assert_int_equal(pipe2(res, O_CLOEXEC), 0);
+  for (i = 0; i < RACERS; i++) {
+    int f = proc_fork(&racer[i]);
+    assert_true(f >= 0);
+    if (f == 0) {
+      close(go[1]);
+      close(done[1]);
+      racer_main(name, go[0], done[0], res[1]);
+    }
+  }
+  close(go[0]);
+  close(done[0]);
+  close(res[1]);
+  close(go[1]); /* start */
+  for (i = 0; i < RACERS; i++) {
+    struct pollfd p = {res[0], POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0 ||
+        read(res[0], &results[i], sizeof results[i]) != (ssize_t)sizeof results[i]) {
+      close(done[1]);
+      close(res[0]);
+      for (i = 0; i < RACERS; i++)
+        proc_reap(&racer[i]);
+      fail_msg("trial %d: a racing host did not report within 5 s", trial);
+    }
+  }
+  close(done[1]); /* let them go */
+  close(res[0]);
+  for (i = 0; i < RACERS; i++) {
+    if (!ended_within(&racer[i], 5000)) {
+      int j;
+      for (j = 0; j < RACERS; j++)
+        proc_reap(&racer[j]);
+      fail_msg("trial %d: a racing host did not exit", trial);
+    }
+  }
+}
+
 /* Hosts racing for one name: exactly one wins, the others see EXISTS
  * (also when the name holds a dead host's segment). */
 static void concurrent_create_one_winner(void **state)
 {
-  enum { RACERS = 4, TRIALS = 150 };
+  enum { TRIALS = 150 };
   int trial, wins_total = 0;
 
   (void)state;
   for (trial = 0; trial < TRIALS; trial++) {
-    struct proc racer[RACERS];
-    int go[2], done[2], res[2], results[RACERS], wins = 0, i;
+    int results[RACERS], wins = 0, i;
     char name[64];
 
     new_name(name, sizeof name);
-    if (trial % 2 == 1) {
-      /* leave a dead host's segment behind */
-      struct proc p;
-      struct proc_status st;
-      int r = proc_fork(&p);
-      assert_true(r >= 0);
-      if (r == 0) {
-        shmipc_host *h;
-        _exit(host_try(name, &h) == SHMIPC_OK ? 0 : 1);
-      }
-      assert_int_equal(proc_wait(&p, 5000, &st), 0);
-      assert_true(st.exited && st.code == 0);
-      assert_true(seg_exists(name, NULL));
-    }
-    assert_int_equal(pipe2(go, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(done, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(res, O_CLOEXEC), 0);
-    for (i = 0; i < RACERS; i++) {
-      int f = proc_fork(&racer[i]);
-      assert_true(f >= 0);
-      if (f == 0) {
-        shmipc_host *h = NULL;
-        char c;
-        int r;
-        close(go[1]);
-        close(done[1]);
-        /* all start when the parent closes its end */
-        while (read(go[0], &c, 1) < 0 && errno == EINTR)
-          ;
-        r = host_try(name, &h);
-        if (write(res[1], &r, sizeof r) != (ssize_t)sizeof r)
-          _exit(3);
-        /* keep the host alive until every racer has tried */
-        while (read(done[0], &c, 1) < 0 && errno == EINTR)
-          ;
-        shmipc_host_destroy(h);
-        _exit(0);
-      }
-    }
-    close(go[0]);
-    close(done[0]);
-    close(res[1]);
-    close(go[1]); /* start */
-    for (i = 0; i < RACERS; i++) {
-      struct pollfd p = {res[0], POLLIN, 0};
-      if (poll(&p, 1, 5000) <= 0 ||
-          read(res[0], &results[i], sizeof results[i]) != (ssize_t)sizeof results[i]) {
-        close(done[1]);
-        close(res[0]);
-        for (i = 0; i < RACERS; i++)
-          proc_reap(&racer[i]);
-        fail_msg("trial %d: a racing host did not report within 5 s", trial);
-      }
-    }
-    close(done[1]); /* let them go */
-    close(res[0]);
-    for (i = 0; i < RACERS; i++) {
-      if (!ended_within(&racer[i], 5000)) {
-        int j;
-        for (j = 0; j < RACERS; j++)
-          proc_reap(&racer[j]);
-        fail_msg("trial %d: a racing host did not exit", trial);
-      }
-    }
+    if (trial % 2 == 1)
+      leave_dead_host(name);
+    race(name, trial, results);
     for (i = 0; i < RACERS; i++) {
       if (results[i] == SHMIPC_OK)
         wins++;
