@@ -19,6 +19,7 @@
 #include <shmipc/shmipc.h>
 
 #include "clock.h"
+#include "handlers.h"
 #include "proc.h"
 #include "sha256.h"
 #include "strict.h"
@@ -714,19 +715,6 @@ static int host_child(const char *name)
   return 0;
 }
 
-static int echo_handler(void *user, uint32_t type, const void *req,
-                        size_t req_len, void *resp, size_t resp_cap,
-                        size_t *resp_len, uint32_t *resp_type)
-{
-  (void)user;
-  if (req_len > resp_cap)
-    return -1;
-  memcpy(resp, req, req_len);
-  *resp_len = req_len;
-  *resp_type = type;
-  return 0;
-}
-
 struct detacher {
   shmipc_guest *g;
   int after_ms;
@@ -769,7 +757,7 @@ static void killed_host_detected(void **state)
   c.name = name;
   c.connect_timeout_ns = 10000 * MS;
   assert_int_equal(shmipc_guest_attach(&c, &g), SHMIPC_OK);
-  assert_int_equal(shmipc_guest_start(g, echo_handler, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(g, t_echo, NULL), SHMIPC_OK);
   assert_int_equal(shmipc_guest_wait(g, 100 * MS), SHMIPC_E_TIMEOUT);
   /* At an arbitrary point of the guest's liveness interval (its checks
    * would otherwise be in step with the wait above). */

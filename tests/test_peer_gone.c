@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "handlers.h"
 #include "internal.h"
 #include "proc.h"
 
@@ -33,19 +34,6 @@ static const char *tname(void)
 
   snprintf(buf, sizeof buf, "peergone-%u-%d", (unsigned)getpid(), n++);
   return buf;
-}
-
-static int echo(void *user, uint32_t type, const void *req, size_t req_len,
-                void *resp, size_t resp_cap, size_t *resp_len,
-                uint32_t *resp_type)
-{
-  (void)user;
-  if (req_len > resp_cap)
-    return -1;
-  memcpy(resp, req, req_len);
-  *resp_len = req_len;
-  *resp_type = type;
-  return 0;
 }
 
 static shmipc_host *host_new(const char *name)
@@ -102,7 +90,7 @@ static struct child spawn(const char *name, bool as_host)
         _exit(2);
     } else {
       shmipc_guest *g = guest_new(name);
-      if (g == NULL || shmipc_guest_start(g, echo, NULL) != SHMIPC_OK)
+      if (g == NULL || shmipc_guest_start(g, t_echo, NULL) != SHMIPC_OK)
         _exit(2);
     }
     if (write(fds[1], "r", 1) != 1)
@@ -168,7 +156,7 @@ static void guest_sees_host_gone(void **state)
       assert_non_null(h = host_new(name));
     assert_non_null(g = guest_new(name));
     if (cases[i].workers)
-      assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
+      assert_int_equal(shmipc_guest_start(g, t_echo, NULL), SHMIPC_OK);
     if (cases[i].dies)
       kill_child(&c);
     else
@@ -202,8 +190,8 @@ static void corrupt_host_slot_is_not_closed(void **state)
   uint32_t *ctrl = &shmipc__wslot(seg, 0)->ctrl;
 
   (void)state;
-  assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
-  assert_int_equal(shmipc_host_listen_start(h, echo, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(g, t_echo, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_host_listen_start(h, t_echo, NULL), SHMIPC_OK);
   assert_int_equal(guest_call(g), SHMIPC_OK);
   __atomic_store_n(ctrl, 0x5u, __ATOMIC_RELEASE); /* no such state */
   shmipc__word_wake(seg, ctrl, SHMIPC_CTRL_RESPONDER_WAITING);
@@ -234,7 +222,7 @@ static void host_sees_guest_gone(void **state)
       c = spawn(name, false);
     } else {
       assert_non_null(g = guest_new(name));
-      assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
+      assert_int_equal(shmipc_guest_start(g, t_echo, NULL), SHMIPC_OK);
     }
     assert_int_equal(shmipc_host_wait_guest(h, 2000 * MS), SHMIPC_OK);
     assert_int_equal(host_call(h), SHMIPC_OK);

@@ -1,6 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* Small guest-call handlers (see handlers.h). */
+#include <string.h>
+
 #include "handlers.h"
+
+int t_echo(void *user, uint32_t type, const void *req, size_t req_len,
+           void *resp, size_t resp_cap, size_t *resp_len, uint32_t *resp_type)
+{
+  (void)user;
+  if (req_len > resp_cap)
+    return -1;
+  memcpy(resp, req, req_len);
+  *resp_len = req_len;
+  *resp_type = type;
+  return 0;
+}
 
 int t_upper(void *user, uint32_t type, const void *req, size_t req_len,
             void *resp, size_t resp_cap, size_t *resp_len,
