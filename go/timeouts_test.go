@@ -220,7 +220,7 @@ func TestConnectTimeoutClasses(t *testing.T) {
 				fd, err := syscall.Open(h.path, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 				if err == nil {
 					h.lockFd = fd
-					err = lockByte(fd, lockHostByte)
+					err = lockRole(fd, roleHost)
 				}
 				locked <- err
 			})
