@@ -132,15 +132,15 @@ func withoutMallocPerturb() []string {
 	return env
 }
 
-// eachGuest runs f against the Go echo guest and, when SHMIPC_ECHO_C
+// eachGuest runs f against the Go echo guest and, when SHMIPC_TEST_ECHO_C
 // names it (the Meson suite builds it and sets it), the C echo guest: the
 // two receivers state the same bound.
 func eachGuest(t *testing.T, f func(t *testing.T, bin string)) {
 	t.Run("go", func(t *testing.T) { f(t, buildEcho(t)) })
 	t.Run("c", func(t *testing.T) {
-		bin := os.Getenv("SHMIPC_ECHO_C")
+		bin := os.Getenv("SHMIPC_TEST_ECHO_C")
 		if bin == "" {
-			t.Skip("SHMIPC_ECHO_C is not set: the C echo guest is built by Meson (tests/shmipc-echo-c)")
+			cannotRun(t, "SHMIPC_TEST_ECHO_C is not set: the C echo guest is built by Meson (tests/shmipc-echo-c)")
 		}
 		f(t, bin)
 	})

@@ -6,10 +6,32 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 fi
 BUILD_DIR="${BUILD_DIR:-build}"
 
+# STRICT_TESTS=1 (set by .ci/run) is the one switch for "a test that
+# cannot run here is a failure": setup_build turns it into the Meson option
+# strict_tests of every build it configures, and Meson hands that to the
+# tests; scripts that find a tool missing ask cannot_run.
+if [ "${STRICT_TESTS:-0}" = 1 ]; then
+  _strict_opt=-Dstrict_tests=true
+else
+  _strict_opt=-Dstrict_tests=false
+fi
+
+# cannot_run MESSAGE: say why this script cannot run here and exit 77
+# (skipped), or 1 under STRICT_TESTS=1.
+cannot_run() {
+  if [ "${STRICT_TESTS:-0}" = 1 ]; then
+    echo "$* (STRICT_TESTS=1: a failure, not a skip)" >&2
+    exit 1
+  fi
+  echo "$*: skipped" >&2
+  exit 77
+}
+
 # setup_build DIR [MESON OPTIONS...] [-- TARGETS...]
-# Configure build directory DIR with the options (reconfigure it when it
-# exists, so a second run keeps its state), then compile TARGETS (default:
-# everything). CC and other variables given before the call reach meson.
+# Configure build directory DIR with the options and strict_tests as
+# STRICT_TESTS says (reconfigure it when it exists, so a second run keeps
+# its state), then compile TARGETS (default: everything). CC and other
+# variables given before the call reach meson.
 setup_build() {
   _sb_dir=$1
   shift
@@ -30,9 +52,9 @@ setup_build() {
     fi
   done
   if [ -f "$_sb_dir/build.ninja" ]; then
-    meson setup --reconfigure "$_sb_dir" "$@" >/dev/null
+    meson setup --reconfigure "$_sb_dir" "$_strict_opt" "$@" >/dev/null
   else
-    meson setup "$_sb_dir" "$@"
+    meson setup "$_sb_dir" "$_strict_opt" "$@"
   fi
   # shellcheck disable=SC2086 # target names have no spaces
   meson compile -C "$_sb_dir" -j 2 $_sb_targets

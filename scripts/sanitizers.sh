@@ -96,7 +96,7 @@ EOF
   # The hostile suite checks that a guest that ends does so cleanly; a
   # valgrind report in its stderr counts as a crash there. Part (a) only:
   # in part (b) the guest is a fake (the host side ran under ASan above).
-  HOSTILE_GROUPS=host build-valgrind/tests/hostile/test-hostile \
+  build-valgrind/tests/hostile/test-hostile-host \
     build-valgrind/tests/hostile/shmipc-hostile "$wrap/shmipc-echo-c"
 }
 

@@ -16,8 +16,8 @@
 #   - the Go guest's portable tests and its Windows Connect tests,
 #   - the benchmark's quick run (its Windows edition: spin baseline, C and
 #     Go guests, one thread, 64 B, and the idle check).
-# Under CI=true a missing tool is a failure; elsewhere the script says what
-# is missing and exits 77 (skipped).
+# A missing tool makes the script say what is missing and exit 77
+# (skipped), or fail under STRICT_TESTS=1 (scripts/env.sh: cannot_run).
 #
 #   ./scripts/windows.sh          (BUILD_WIN_DIR, default build-win)
 set -eu
@@ -31,9 +31,7 @@ for t in x86_64-w64-mingw32-gcc x86_64-w64-mingw32-g++ x86_64-w64-mingw32-objdum
   command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
 done
 if [ -n "$missing" ]; then
-  echo "windows: missing tools:$missing (scripts/install-deps.sh installs them)" >&2
-  [ "${CI:-}" = true ] && exit 1
-  exit 77
+  cannot_run "windows: missing tools:$missing (scripts/install-deps.sh installs them)"
 fi
 
 dir="${BUILD_WIN_DIR:-build-win}"

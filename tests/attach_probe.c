@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * attach_probe: attach a C guest with chosen flags and report the result,
- * for the access-control cases of test_liveness.c.
+ * for the access-control cases of test_access.c.
  *
  *   attach_probe -name NAME [-allow-other-user] [-timeout-ms MS] [-serve]
  *
@@ -22,18 +22,7 @@
 
 #include <shmipc/shmipc.h>
 
-static int echo(void *user, uint32_t type, const void *req, size_t req_len,
-                void *resp, size_t resp_cap, size_t *resp_len,
-                uint32_t *resp_type)
-{
-  (void)user;
-  if (req_len > resp_cap)
-    return -1;
-  memcpy(resp, req, req_len);
-  *resp_len = req_len;
-  *resp_type = type;
-  return 0;
-}
+#include "handlers.h"
 
 int main(int argc, char **argv)
 {
@@ -72,7 +61,7 @@ int main(int argc, char **argv)
   if (r != SHMIPC_OK)
     return -r;
   if (serve) {
-    r = shmipc_guest_start(g, echo, NULL);
+    r = shmipc_guest_start(g, t_echo, NULL);
     if (r == SHMIPC_OK) {
       printf("ready\n");
       fflush(stdout);

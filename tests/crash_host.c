@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * crash_host: a C host that test_liveness.c kills on purpose.
+ * crash_host: a C host that test_liveness_kill.c and test_names.c kill on
+ * purpose.
  *
  *   crash_host -name NAME [-mode OCTAL] [-calls N] [-busy] [-no-guest]
  *              [-life-ms MS]

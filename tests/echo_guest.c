@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <pthread.h>
 #include <shmipc/shmipc.h>
 
+#include "clock.h"
 #include "sha256.h"
 
 enum {
@@ -127,14 +127,6 @@ static int stream_query(uint32_t type, const unsigned char *req,
   return 0;
 }
 
-static void sleep_ms(uint32_t ms)
-{
-  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    ;
-}
-
 static int handler(void *user, uint32_t type, const void *req, size_t req_len,
                    void *resp, size_t resp_cap, size_t *resp_len,
                    uint32_t *resp_type)
@@ -146,8 +138,9 @@ static int handler(void *user, uint32_t type, const void *req, size_t req_len,
   case T_DELAY:
     if (req_len >= 4) {
       const unsigned char *p = req;
-      sleep_ms((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-               (uint32_t)p[3] << 24);
+      uint32_t ms = (uint32_t)p[0] | (uint32_t)p[1] << 8 |
+                    (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+      t_sleep_ns((int64_t)ms * T_MS);
     }
     break;
   case T_GUEST_CALL: {

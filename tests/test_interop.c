@@ -2,8 +2,8 @@
 /*
  * Interop: this C host against a guest in another process (the Go echo
  * guest or the C one, given as argv[1]; behaviour in ECHO_GUEST.md).
- * Under CI=true a missing guest binary is a failure, not a skip. Child
- * processes are per OS: proc_linux.c, proc_windows.c.
+ * A missing guest binary is a skip, or a failure under strict_tests. Child
+ * processes: tests/common/proc.h.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -18,18 +18,16 @@
 
 #include <shmipc/shmipc.h>
 
+#include "clock.h"
+#include "handlers.h"
 #include "proc.h"
 #include "sha256.h"
+#include "strict.h"
 
 #define MS INT64_C(1000000)
 #define CAP 4096u
 
 static const char *guest_path;
-
-static int64_t now_ns(void)
-{
-  return proc_now_ns();
-}
 
 struct session {
   char name[64];
@@ -61,7 +59,7 @@ static void start_with(struct session *s, uint32_t host_slots,
     argv[k++] = *extra;
   argv[k] = NULL;
   assert_int_equal(shmipc_host_create(&c, &s->h), SHMIPC_OK);
-  if (proc_spawn(&s->guest, argv) != 0)
+  if (proc_spawn(&s->guest, argv, 0) != 0)
     fail_msg("cannot start guest %s", guest_path);
   if (shmipc_host_wait_guest(s->h, 10000 * MS) != SHMIPC_OK)
     fail_msg("guest %s did not attach within 10 s", guest_path);
@@ -105,7 +103,7 @@ static void *kill_later(void *arg)
 {
   struct killer *k = arg;
 
-  proc_sleep_ms(k->after_ms);
+  t_sleep_ms(k->after_ms);
   proc_kill(k->victim);
   return NULL;
 }
@@ -322,11 +320,11 @@ static void late_response_never_misdelivered(void **state)
   start(&s, 1, 0);
   memcpy(req, &ms, 4);
   memcpy(req + 4, "OLD!", 4);
-  t0 = now_ns();
+  t0 = t_now_ns();
   assert_int_equal(shmipc_host_call(s.h, 201, req, 8, resp, sizeof resp, &n, &t,
                                     50 * MS),
                    SHMIPC_E_TIMEOUT);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   assert_true(dt >= 50 * MS && dt < 250 * MS);
   /* The one slot is quarantined; these calls wait for it and each gets
    * its own answer. The late "OLD!" response is never delivered. */
@@ -456,11 +454,11 @@ static void killed_guest_detected(void **state)
   k.victim = &s.guest;
   k.after_ms = 100;
   assert_int_equal(pthread_create(&th, NULL, kill_later, &k), 0);
-  t0 = now_ns();
+  t0 = t_now_ns();
   assert_int_equal(shmipc_host_call(s.h, 201, resp, 4, resp, sizeof resp, NULL,
                                     NULL, 10000 * MS),
                    SHMIPC_E_PEER_GONE);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   pthread_join(th, NULL);
   printf("killed guest detected as PEER_GONE %.1f ms after the call began "
          "(killed at 100 ms)\n", (double)dt / 1e6);
@@ -561,9 +559,9 @@ static void stream_and_check(shmipc_host *h, shmipc_stream_sender *snd,
   uint8_t sha[32];
   uint8_t *data = random_bytes(len, seed, sha);
   struct seen got;
-  int64_t t0 = now_ns();
+  int64_t t0 = t_now_ns();
   int r = shmipc_stream_send(snd, app_type, data, len, 60000 * MS, &res);
-  int64_t dt = now_ns() - t0;
+  int64_t dt = t_now_ns() - t0;
 
   free(data);
   if (r != SHMIPC_OK)
@@ -772,13 +770,13 @@ static void stream_guest_killed(void **state)
   k.victim = &s.guest;
   k.after_ms = 50;
   assert_int_equal(pthread_create(&th, NULL, kill_later, &k), 0);
-  t0 = now_ns();
+  t0 = t_now_ns();
   /* a fast machine may finish a stream before the kill: send until one
    * fails (at most 5 s) */
   do
     r = shmipc_stream_send(snd, 300, data, len, 30000 * MS, &res);
-  while (r == SHMIPC_OK && now_ns() - t0 < 5000 * MS);
-  dt = now_ns() - t0;
+  while (r == SHMIPC_OK && t_now_ns() - t0 < 5000 * MS);
+  dt = t_now_ns() - t0;
   if (r != SHMIPC_E_PEER_GONE)
     fail_msg("send ended with %s after %lld ms, not PEER_GONE",
              shmipc_strerror(r), (long long)(dt / MS));
@@ -805,21 +803,8 @@ static int host_child(const char *name)
   if (shmipc_host_create(&c, &h) != SHMIPC_OK)
     return 3;
   (void)shmipc_host_wait_guest(h, 10000 * MS);
-  proc_sleep_ms(30000);
+  t_sleep_ms(30000);
   shmipc_host_destroy(h);
-  return 0;
-}
-
-static int echo_handler(void *user, uint32_t type, const void *req,
-                        size_t req_len, void *resp, size_t resp_cap,
-                        size_t *resp_len, uint32_t *resp_type)
-{
-  (void)user;
-  if (req_len > resp_cap)
-    return -1;
-  memcpy(resp, req, req_len);
-  *resp_len = req_len;
-  *resp_type = type;
   return 0;
 }
 
@@ -832,7 +817,7 @@ static void *detach_later(void *arg)
 {
   struct detacher *d = arg;
 
-  proc_sleep_ms(d->after_ms);
+  t_sleep_ms(d->after_ms);
   shmipc_guest_detach(d->g);
   return NULL;
 }
@@ -859,21 +844,21 @@ static void killed_host_detected(void **state)
            n++);
   {
     const char *argv[] = {self, "--host", name, NULL};
-    assert_int_equal(proc_spawn(&host, argv), 0);
+    assert_int_equal(proc_spawn(&host, argv, 0), 0);
   }
   shmipc_guest_config_init(&c);
   c.name = name;
   c.connect_timeout_ns = 10000 * MS;
   assert_int_equal(shmipc_guest_attach(&c, &g), SHMIPC_OK);
-  assert_int_equal(shmipc_guest_start(g, echo_handler, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(g, t_echo, NULL), SHMIPC_OK);
   assert_int_equal(shmipc_guest_wait(g, 100 * MS), SHMIPC_E_TIMEOUT);
   /* At an arbitrary point of the guest's liveness interval (its checks
    * would otherwise be in step with the wait above). */
-  proc_sleep_ms(1 + (int)((now_ns() / 1000) % 50));
-  t0 = now_ns(); /* before the kill: it may return only once done */
+  t_sleep_ms(1 + (int)((t_now_ns() / 1000) % 50));
+  t0 = t_now_ns(); /* before the kill: it may return only once done */
   proc_kill(&host);
   assert_int_equal(shmipc_guest_wait(g, 5000 * MS), SHMIPC_E_PEER_GONE);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   printf("killed host detected by the guest as PEER_GONE after %.1f ms\n",
          (double)dt / 1e6);
   assert_true(dt < 1000 * MS);
@@ -888,11 +873,11 @@ static void killed_host_detected(void **state)
     assert_int_equal(pthread_create(&th, NULL, detach_later, &d), 0);
     shmipc_host_config_init(&hc);
     hc.name = name;
-    t0 = now_ns();
+    t0 = t_now_ns();
     assert_int_equal(shmipc_host_create(&hc, &h2), SHMIPC_OK);
     printf("new host of the dead host's name created after %.1f ms (its "
            "guest let go at 200 ms)\n",
-           (double)(now_ns() - t0) / 1e6);
+           (double)(t_now_ns() - t0) / 1e6);
     pthread_join(th, NULL);
     shmipc_host_destroy(h2);
   }
@@ -924,7 +909,7 @@ static void guest_replaced_after_kill(void **state)
   {
     const char *argv[] = {guest_path, "-name", s.name, "-timeout-ms", "10000",
                           NULL};
-    if (proc_spawn(&s.guest, argv) != 0)
+    if (proc_spawn(&s.guest, argv, 0) != 0)
       fail_msg("cannot start the second guest %s", guest_path);
   }
   if (shmipc_host_wait_guest(s.h, 10000 * MS) != SHMIPC_OK)
@@ -968,12 +953,12 @@ static void round_trip_64b(void **state)
   memset(req, 0x5a, sizeof req);
   for (i = 0; i < WARMUP + CALLS; i++) {
     req[0] = (uint8_t)i;
-    t0 = now_ns();
+    t0 = t_now_ns();
     assert_int_equal(shmipc_host_call(s.h, 150, req, sizeof req, resp,
                                       sizeof resp, &n, &t, 5000 * MS),
                      SHMIPC_OK);
     if (i >= WARMUP) {
-      lat[i - WARMUP] = now_ns() - t0;
+      lat[i - WARMUP] = t_now_ns() - t0;
       sum += lat[i - WARMUP];
     }
     assert_int_equal(n, sizeof req);
@@ -1005,8 +990,6 @@ int main(int argc, char **argv)
       cmocka_unit_test(stream_refusals),
       cmocka_unit_test(stream_guest_killed),
   };
-  const char *ci = getenv("CI");
-
   if (argc == 3 && strcmp(argv[1], "--host") == 0)
     return host_child(argv[2]);
   if (argc != 2) {
@@ -1014,10 +997,7 @@ int main(int argc, char **argv)
     return 2;
   }
   guest_path = argv[1];
-  if (!proc_executable(guest_path)) {
-    fprintf(stderr, "guest binary %s is missing\n", guest_path);
-    /* 77: meson's "skipped" - allowed only outside CI */
-    return ci != NULL && strcmp(ci, "true") == 0 ? 1 : 77;
-  }
+  if (!proc_executable(guest_path))
+    return t_cannot_run("guest binary %s is missing", guest_path);
   return cmocka_run_group_tests_name(guest_path, tests, NULL, NULL);
 }

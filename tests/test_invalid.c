@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "internal.h"
 
 #define MS INT64_C(1000000)
@@ -166,7 +167,7 @@ static void no_trace(const struct world *w, const struct trace *before,
   struct trace now;
   uint32_t i;
 
-  shmipc__sleep_ns(20 * MS);
+  t_sleep_ns(20 * MS);
   snap(w, &now);
   for (i = 0; i < HOST_SLOTS + GUEST_SLOTS; i++)
     if (now.ctrl[i] != before->ctrl[i] || now.req_seq[i] != before->req_seq[i] ||
@@ -395,14 +396,14 @@ static void host_serve_takes_nothing(void **state)
 
   (void)state;
   assert_int_equal(pthread_create(&th, NULL, pending_call, &p), 0);
-  t0 = shmipc__now_ns();
+  t0 = t_now_ns();
   while (shmipc__ctrl_state(ACQ(&shmipc__wslot(w.seg, HOST_SLOTS)->ctrl)) !=
              SHMIPC_SLOT_REQ_READY &&
          shmipc__ctrl_state(ACQ(&shmipc__wslot(w.seg, HOST_SLOTS + 1)->ctrl)) !=
              SHMIPC_SLOT_REQ_READY) {
-    if (shmipc__now_ns() - t0 > 2000 * MS)
+    if (t_now_ns() - t0 > 2000 * MS)
       fail_msg("waited 2 s for the guest call to be published");
-    shmipc__sleep_ns(MS);
+    t_sleep_ns(MS);
   }
   snap(&w, &t);
   for (i = 0; i < sizeof bad_timeouts / sizeof bad_timeouts[0]; i++)

@@ -17,12 +17,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "handlers.h"
 #include "internal.h"
+#include "proc.h"
 
 #define MS INT64_C(1000000)
 
@@ -33,19 +34,6 @@ static const char *tname(void)
 
   snprintf(buf, sizeof buf, "peergone-%u-%d", (unsigned)getpid(), n++);
   return buf;
-}
-
-static int echo(void *user, uint32_t type, const void *req, size_t req_len,
-                void *resp, size_t resp_cap, size_t *resp_len,
-                uint32_t *resp_type)
-{
-  (void)user;
-  if (req_len > resp_cap)
-    return -1;
-  memcpy(resp, req, req_len);
-  *resp_len = req_len;
-  *resp_type = type;
-  return 0;
 }
 
 static shmipc_host *host_new(const char *name)
@@ -82,27 +70,27 @@ static shmipc_guest *guest_new(const char *name)
 /* A peer in a child process: it sets up its side, says so on the pipe and
  * waits to be killed. */
 struct child {
-  pid_t pid;
+  struct proc p;
   const char *name;
 };
 
 static struct child spawn(const char *name, bool as_host)
 {
-  struct child c = {0, name};
-  int fds[2];
+  struct child c = {{0}, name};
+  int fds[2], r;
   char b;
 
   assert_int_equal(pipe(fds), 0);
-  c.pid = fork();
-  assert_true(c.pid >= 0);
-  if (c.pid == 0) {
+  r = proc_fork(&c.p);
+  assert_true(r >= 0);
+  if (r == 0) {
     close(fds[0]);
     if (as_host) {
       if (host_new(name) == NULL)
         _exit(2);
     } else {
       shmipc_guest *g = guest_new(name);
-      if (g == NULL || shmipc_guest_start(g, echo, NULL) != SHMIPC_OK)
+      if (g == NULL || shmipc_guest_start(g, t_echo, NULL) != SHMIPC_OK)
         _exit(2);
     }
     if (write(fds[1], "r", 1) != 1)
@@ -120,11 +108,11 @@ static struct child spawn(const char *name, bool as_host)
 
 static void kill_child(struct child *c)
 {
-  int st;
+  struct proc_status st;
 
-  assert_int_equal(kill(c->pid, SIGKILL), 0);
-  assert_int_equal(waitpid(c->pid, &st, 0), c->pid);
-  assert_true(WIFSIGNALED(st));
+  proc_kill(&c->p);
+  assert_int_equal(proc_wait(&c->p, 5000, &st), 0);
+  assert_true(st.killed);
 }
 
 static int guest_call(shmipc_guest *g)
@@ -156,7 +144,7 @@ static void guest_sees_host_gone(void **state)
   (void)state;
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const char *name = tname();
-    struct child c = {0, name};
+    struct child c = {{0}, name};
     shmipc_host *h = NULL;
     shmipc_guest *g;
     char path[128];
@@ -168,7 +156,7 @@ static void guest_sees_host_gone(void **state)
       assert_non_null(h = host_new(name));
     assert_non_null(g = guest_new(name));
     if (cases[i].workers)
-      assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
+      assert_int_equal(shmipc_guest_start(g, t_echo, NULL), SHMIPC_OK);
     if (cases[i].dies)
       kill_child(&c);
     else
@@ -203,8 +191,8 @@ static void corrupt_host_slot_is_not_closed(void **state)
   int i;
 
   (void)state;
-  assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
-  assert_int_equal(shmipc_host_listen_start(h, echo, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(g, t_echo, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_host_listen_start(h, t_echo, NULL), SHMIPC_OK);
   assert_int_equal(guest_call(g), SHMIPC_OK);
   /* The worker must have seen the word legal first: a word that was never
    * legal for it is one the host repairs, and it waits (docs/PROTOCOL.md,
@@ -232,7 +220,7 @@ static void host_sees_guest_gone(void **state)
   for (dies = 0; dies <= 1; dies++) {
     const char *name = tname();
     shmipc_host *h = host_new(name);
-    struct child c = {0, name};
+    struct child c = {{0}, name};
     shmipc_stream_sender *snd;
     shmipc_slot *s;
     shmipc_guest *g = NULL;
@@ -243,7 +231,7 @@ static void host_sees_guest_gone(void **state)
       c = spawn(name, false);
     } else {
       assert_non_null(g = guest_new(name));
-      assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
+      assert_int_equal(shmipc_guest_start(g, t_echo, NULL), SHMIPC_OK);
     }
     assert_int_equal(shmipc_host_wait_guest(h, 2000 * MS), SHMIPC_OK);
     assert_int_equal(host_call(h), SHMIPC_OK);

@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
+#include "handlers.h"
 #include "internal.h"
 
 #define MS INT64_C(1000000)
@@ -46,19 +48,6 @@ static const char *tname(void)
   snprintf(buf, sizeof buf, "timeouts-%u-%d", (unsigned)shmipc__getpid(),
            n++);
   return buf;
-}
-
-static int echo(void *user, uint32_t type, const void *req, size_t req_len,
-                void *resp, size_t resp_cap, size_t *resp_len,
-                uint32_t *resp_type)
-{
-  (void)user;
-  if (req_len > resp_cap)
-    return -1;
-  memcpy(resp, req, req_len);
-  *resp_len = req_len;
-  *resp_type = type;
-  return 0;
 }
 
 static int keep_stream(void *user, uint64_t id, uint32_t app_type, void *data,
@@ -152,7 +141,7 @@ static void with_slot_held(struct fx *f)
 static void with_workers(struct fx *f)
 {
   host_and_guest(f);
-  assert_int_equal(shmipc_guest_start(f->g, echo, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(f->g, t_echo, NULL), SHMIPC_OK);
 }
 
 static void host_only(struct fx *f)
@@ -172,7 +161,7 @@ static void with_sender(struct fx *f)
   host_and_guest(f);
   shmipc_stream_limits_init(&lim);
   assert_int_equal(
-      shmipc_reassembler_create(&lim, keep_stream, NULL, echo, NULL, &f->r),
+      shmipc_reassembler_create(&lim, keep_stream, NULL, t_echo, NULL, &f->r),
       SHMIPC_OK);
   assert_int_equal(shmipc_stream_sender_create(f->h, NULL, &f->snd), SHMIPC_OK);
 }
@@ -206,7 +195,7 @@ static int do_wait(struct fx *f, int64_t t)
 
 static int do_serve(struct fx *f, int64_t t)
 {
-  return shmipc_host_serve(f->h, echo, NULL, t);
+  return shmipc_host_serve(f->h, t_echo, NULL, t);
 }
 
 static int do_guest_wait(struct fx *f, int64_t t)
@@ -243,7 +232,7 @@ static void end_attach_guest(struct fx *f)
 
 static void end_answer(struct fx *f)
 {
-  assert_int_equal(shmipc_guest_start(f->g, echo, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(f->g, t_echo, NULL), SHMIPC_OK);
 }
 
 static void end_release(struct fx *f)
@@ -267,7 +256,7 @@ static void end_stop(struct fx *f)
 
 static void end_listen(struct fx *f)
 {
-  assert_int_equal(shmipc_host_listen_start(f->h, echo, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_host_listen_start(f->h, t_echo, NULL), SHMIPC_OK);
 }
 
 static void end_receive(struct fx *f)
@@ -350,7 +339,7 @@ static void *ender_main(void *arg)
 {
   struct ender *e = arg;
 
-  shmipc__sleep_ns(END_AFTER_NS);
+  t_sleep_ns(END_AFTER_NS);
   e->op->end(e->f);
   return NULL;
 }
@@ -384,9 +373,9 @@ static void run_case(const struct op *op, const struct klass *c)
   op->setup(&f);
   if (k == K_ENDED)
     assert_int_equal(pthread_create(&th, NULL, ender_main, &e), 0);
-  t0 = shmipc__now_ns();
+  t0 = t_now_ns();
   r = op->call(&f, c->t);
-  dt = shmipc__now_ns() - t0;
+  dt = t_now_ns() - t0;
   if (k == K_ENDED)
     pthread_join(th, NULL);
 
@@ -484,14 +473,14 @@ static void config_default_timeout(void **state)
     assert_int_equal(shmipc_guest_attach(&gc, &g), SHMIPC_OK);
     if (cases[i].v == 0 || cases[i].v == 1) {
       /* a default that does not wait (nobody answers here) */
-      t0 = shmipc__now_ns();
+      t0 = t_now_ns();
       assert_int_equal(shmipc_host_call(h, 0, "x", 1, resp, sizeof resp, NULL,
                                         NULL, SHMIPC_TIMEOUT_DEFAULT),
                        SHMIPC_E_TIMEOUT);
       assert_int_equal(shmipc_guest_call(g, 0, "x", 1, resp, sizeof resp,
                                          NULL, NULL, SHMIPC_TIMEOUT_DEFAULT),
                        SHMIPC_E_TIMEOUT);
-      dt = shmipc__now_ns() - t0;
+      dt = t_now_ns() - t0;
       assert_true(dt < SLACK_NS);
     }
     shmipc_guest_detach(g);

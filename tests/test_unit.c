@@ -5,8 +5,7 @@
  * hostile values a peer can write. Host and guest run in this one process
  * (liveness locks belong to open file descriptions on Linux and to holder
  * threads on Windows, so that works); the cross-process cases live in
- * test_interop.c. The raw segment access is per OS: raw_linux.c,
- * raw_windows.c.
+ * test_interop.c. The raw segment access is tests/common/raw.h.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -20,14 +19,11 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "clock.h"
+#include "handlers.h"
 #include "raw.h"
 
 #define MS INT64_C(1000000)
-
-static int64_t now_ns(void)
-{
-  return shmipc__now_ns();
-}
 
 static const char *tname(void)
 {
@@ -114,7 +110,7 @@ static int echo(void *user, uint32_t type, const void *req, size_t req_len,
   if (type == 201 && req_len >= 4) {
     uint32_t ms;
     memcpy(&ms, req, 4);
-    shmipc__sleep_ns((int64_t)ms * MS);
+    t_sleep_ns((int64_t)ms * MS);
   }
   if (type == 203) {
     *resp_len = resp_cap + 1;
@@ -253,19 +249,19 @@ static void attach_forbidden_is_access(void **state)
     return;
   }
   assert_int_equal(raw_make_forbidden(name), 0);
-  t0 = now_ns();
+  t0 = t_now_ns();
   assert_int_equal(guest_attach_rc(name, 2000 * MS), SHMIPC_E_ACCESS);
-  assert_true(now_ns() - t0 < 1000 * MS);
+  assert_true(t_now_ns() - t0 < 1000 * MS);
   raw_forbidden_drop();
 }
 
 static void attach_missing_times_out(void **state)
 {
-  int64_t t0 = now_ns(), dt;
+  int64_t t0 = t_now_ns(), dt;
 
   (void)state;
   assert_int_equal(guest_attach_rc(tname(), 100 * MS), SHMIPC_E_TIMEOUT);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   assert_true(dt >= 100 * MS);
   assert_true(dt < 1000 * MS);
   assert_int_equal(guest_attach_rc(tname(), 0), SHMIPC_E_TIMEOUT);
@@ -336,12 +332,12 @@ static void wait_guest_bounded(void **state)
 {
   const char *name = tname();
   shmipc_host *h = host_new(name, 1, 0, 64);
-  int64_t t0 = now_ns(), dt;
+  int64_t t0 = t_now_ns(), dt;
   shmipc_guest *g;
 
   (void)state;
   assert_int_equal(shmipc_host_wait_guest(h, 30 * MS), SHMIPC_E_TIMEOUT);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   assert_true(dt >= 30 * MS && dt < 1000 * MS);
   assert_int_equal(shmipc_host_wait_guest(h, -7), SHMIPC_E_INVALID);
   g = guest_new(name);
@@ -439,11 +435,11 @@ static void sleep_path_no_lost_wakeup(void **state)
   assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
   for (i = 0; i < CALLS; i++) {
     req[0] = (uint8_t)i;
-    t0 = now_ns();
+    t0 = t_now_ns();
     assert_int_equal(shmipc_host_call(h, 150, req, sizeof req, resp,
                                       sizeof resp, &n, &t, 10000 * MS),
                      SHMIPC_OK);
-    dt = now_ns() - t0;
+    dt = t_now_ns() - t0;
     worst = dt > worst ? dt : worst;
     if (dt >= 1000 * MS)
       fail_msg("call %d took %.0f ms: a wake-up was lost", i, (double)dt / 1e6);
@@ -507,9 +503,9 @@ static void nested_acquire(void **state)
   assert_int_equal(shmipc_slot_acquire(h, 100 * MS, &b), SHMIPC_OK);
   assert_ptr_not_equal(a, b);
   assert_int_equal(shmipc_slot_try_acquire(h, &c), SHMIPC_E_BUSY);
-  t0 = now_ns();
+  t0 = t_now_ns();
   assert_int_equal(shmipc_slot_acquire(h, 30 * MS, &c), SHMIPC_E_TIMEOUT);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   assert_true(dt >= 30 * MS && dt < 1000 * MS);
   shmipc_slot_release(a);
   assert_int_equal(shmipc_slot_try_acquire(h, &c), SHMIPC_OK);
@@ -528,7 +524,7 @@ static void *release_later(void *arg)
 {
   struct releaser *r = arg;
 
-  shmipc__sleep_ns(r->after_ns);
+  t_sleep_ns(r->after_ns);
   shmipc_slot_release(r->s);
   return NULL;
 }
@@ -545,9 +541,9 @@ static void acquire_wakes_on_release(void **state)
   (void)state;
   assert_int_equal(shmipc_slot_acquire(h, 0, &rel.s), SHMIPC_OK);
   assert_int_equal(pthread_create(&th, NULL, release_later, &rel), 0);
-  t0 = now_ns();
+  t0 = t_now_ns();
   assert_int_equal(shmipc_slot_acquire(h, 5000 * MS, &s), SHMIPC_OK);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   assert_true(dt >= 40 * MS && dt < 2000 * MS);
   pthread_join(th, NULL);
   shmipc_slot_release(s);
@@ -558,7 +554,7 @@ static void call_without_guest_cancels(void **state)
 {
   const char *name = tname();
   shmipc_host *h = host_new(name, 1, 0, 64);
-  int64_t t0 = now_ns(), dt;
+  int64_t t0 = t_now_ns(), dt;
   shmipc_slot *s;
   struct raw r;
 
@@ -566,7 +562,7 @@ static void call_without_guest_cancels(void **state)
   assert_int_equal(shmipc_host_call(h, 0, "abc", 3, NULL, 0, NULL, NULL,
                                     30 * MS),
                    SHMIPC_E_TIMEOUT);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   assert_true(dt >= 30 * MS && dt < 1000 * MS);
   /* the request was taken back: the slot is free, not quarantined */
   r = raw_map(name);
@@ -608,11 +604,11 @@ static void late_response_quarantined(void **state)
                    SHMIPC_SLOT_PROCESSING);
   /* The only slot is quarantined: the next call waits for the late answer,
    * reclaims the slot and gets its own response, never the old one. */
-  t0 = now_ns();
+  t0 = t_now_ns();
   assert_int_equal(shmipc_host_call(h, 0, "NEW!", 4, resp, sizeof resp, &n, &t,
                                     2000 * MS),
                    SHMIPC_OK);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   assert_int_equal(n, 4);
   assert_memory_equal(resp, "NEW!", 4);
   assert_true(dt >= 50 * MS); /* it really had to wait for the late answer */
@@ -691,12 +687,12 @@ static void corrupt_request_answered_with_error(void **state)
   __atomic_store_n(&w->ctrl, SHMIPC_CTRL_GEN_ONE | SHMIPC_SLOT_REQ_READY,
                    __ATOMIC_SEQ_CST);
   raw_wake(&r, &w->ctrl, SHMIPC_CTRL_RESPONDER_WAITING);
-  t0 = now_ns();
+  t0 = t_now_ns();
   while ((__atomic_load_n(&w->ctrl, __ATOMIC_SEQ_CST) &
           SHMIPC_CTRL_STATE_MASK) != SHMIPC_SLOT_RESP_READY) {
-    if (now_ns() - t0 > 2000 * MS)
+    if (t_now_ns() - t0 > 2000 * MS)
       fail_msg("guest did not answer the corrupt request within 2 s");
-    shmipc__sleep_ns(MS);
+    t_sleep_ns(MS);
   }
   assert_int_equal(w->resp_type, SHMIPC_MSG_SYSTEM_ERROR);
   assert_int_equal(w->resp_seq, 99);
@@ -723,11 +719,11 @@ static void detached_guest_is_gone(void **state)
                                     1000 * MS),
                    SHMIPC_E_TRUNCATED);
   shmipc_guest_detach(g);
-  t0 = now_ns();
+  t0 = t_now_ns();
   assert_int_equal(shmipc_host_call(h, 0, "x", 1, NULL, 0, NULL, NULL,
                                     5000 * MS),
                    SHMIPC_E_PEER_GONE);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   assert_true(dt < 1000 * MS);
   shmipc_host_destroy(h);
 }
@@ -743,11 +739,11 @@ static void destroyed_host_is_gone(void **state)
   assert_int_equal(shmipc_guest_wait(g, 0), SHMIPC_E_STATE);
   assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
   assert_int_equal(shmipc_guest_wait(g, 10 * MS), SHMIPC_E_TIMEOUT);
-  shmipc__sleep_ns(20 * MS); /* let the workers fall asleep */
-  t0 = now_ns();
+  t_sleep_ns(20 * MS); /* let the workers fall asleep */
+  t0 = t_now_ns();
   shmipc_host_destroy(h);
   assert_int_equal(shmipc_guest_wait(g, 2000 * MS), SHMIPC_E_PEER_GONE);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   assert_true(dt < 1000 * MS);
   shmipc_guest_detach(g);
 }
@@ -769,25 +765,6 @@ static void *guest_call_thread(void *arg)
   return NULL;
 }
 
-static int upper(void *user, uint32_t type, const void *req, size_t req_len,
-                 void *resp, size_t resp_cap, size_t *resp_len,
-                 uint32_t *resp_type)
-{
-  size_t i;
-
-  (void)user;
-  (void)type;
-  if (req_len > resp_cap)
-    return -1;
-  for (i = 0; i < req_len; i++) {
-    char c = ((const char *)req)[i];
-    ((char *)resp)[i] = c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
-  }
-  *resp_len = req_len;
-  *resp_type = SHMIPC_MSG_APP_START + 7;
-  return 0;
-}
-
 static void guest_calls(void **state)
 {
   const char *name = tname();
@@ -802,33 +779,33 @@ static void guest_calls(void **state)
 
   (void)state;
   /* no listener: bounded timeout */
-  t0 = now_ns();
+  t0 = t_now_ns();
   assert_int_equal(shmipc_guest_call(g, 3, "a", 1, resp, sizeof resp, &n, &t,
                                      30 * MS),
                    SHMIPC_E_TIMEOUT);
-  dt = now_ns() - t0;
+  dt = t_now_ns() - t0;
   assert_true(dt >= 30 * MS && dt < 1000 * MS);
   assert_int_equal(shmipc_guest_call(g, 3, resp, 65, NULL, 0, NULL, NULL,
                                      30 * MS),
                    SHMIPC_E_TOO_BIG);
-  assert_int_equal(shmipc_host_serve(h, upper, NULL, 10 * MS), SHMIPC_E_TIMEOUT);
+  assert_int_equal(shmipc_host_serve(h, t_upper, NULL, 10 * MS), SHMIPC_E_TIMEOUT);
 
   /* listener thread */
-  assert_int_equal(shmipc_host_listen_start(h, upper, NULL), SHMIPC_OK);
-  assert_int_equal(shmipc_host_listen_start(h, upper, NULL), SHMIPC_E_BUSY);
-  assert_int_equal(shmipc_host_serve(h, upper, NULL, 0), SHMIPC_E_BUSY);
+  assert_int_equal(shmipc_host_listen_start(h, t_upper, NULL), SHMIPC_OK);
+  assert_int_equal(shmipc_host_listen_start(h, t_upper, NULL), SHMIPC_E_BUSY);
+  assert_int_equal(shmipc_host_serve(h, t_upper, NULL, 0), SHMIPC_E_BUSY);
   assert_int_equal(shmipc_guest_call(g, 3, "hello", 5, resp, sizeof resp, &n,
                                      &t, 1000 * MS),
                    SHMIPC_OK);
   assert_int_equal(n, 5);
   assert_memory_equal(resp, "HELLO", 5);
-  assert_int_equal(t, SHMIPC_MSG_APP_START + 7);
+  assert_int_equal(t, T_UPPER_TYPE);
   assert_int_equal(shmipc_host_listen_stop(h), SHMIPC_OK);
   assert_int_equal(shmipc_host_listen_stop(h), SHMIPC_E_STATE);
 
   /* the application's own loop */
   assert_int_equal(pthread_create(&th, NULL, guest_call_thread, &c), 0);
-  assert_int_equal(shmipc_host_serve(h, upper, NULL, 2000 * MS), 1);
+  assert_int_equal(shmipc_host_serve(h, t_upper, NULL, 2000 * MS), 1);
   pthread_join(th, NULL);
   assert_int_equal(c.rc, SHMIPC_OK);
   assert_memory_equal(c.resp, "PING", 4);
@@ -841,7 +818,7 @@ static void guest_calls(void **state)
   g = guest_new(name);
   assert_int_equal(shmipc_guest_call(g, 3, "a", 1, NULL, 0, NULL, NULL, 0),
                    SHMIPC_E_INVALID);
-  assert_int_equal(shmipc_host_listen_start(h, upper, NULL), SHMIPC_E_INVALID);
+  assert_int_equal(shmipc_host_listen_start(h, t_upper, NULL), SHMIPC_E_INVALID);
   shmipc_guest_detach(g);
   shmipc_host_destroy(h);
 }

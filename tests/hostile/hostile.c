@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include "hostile.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,42 +22,17 @@
 #include <time.h>
 #include <unistd.h>
 
-int64_t hostile_now_ms(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int hostile_open(const char *name, struct hostile_seg *s)
 {
-  char path[128];
-  struct stat st;
-  void *p;
+  int r;
 
   memset(s, 0, sizeof *s);
-  s->fd = -1;
-  snprintf(path, sizeof path, "/dev/shm/shmipc-%s", name);
-  s->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  if (s->fd < 0)
-    return -errno;
-  if (fstat(s->fd, &st) != 0 || st.st_size <= 0) {
-    int e = st.st_size <= 0 ? EINVAL : errno;
-    close(s->fd);
-    s->fd = -1;
-    return -e;
+  r = raw_open(name, &s->r);
+  if (r != 0) {
+    s->r.base = NULL;
+    return r;
   }
-  s->size = (size_t)st.st_size;
-  p = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
-  if (p == MAP_FAILED) {
-    int e = errno;
-    close(s->fd);
-    s->fd = -1;
-    return -e;
-  }
-  s->base = p;
-  if (s->size >= sizeof(struct shmipc_wire_header)) {
+  if (s->r.size >= sizeof(struct shmipc_wire_header)) {
     const struct shmipc_wire_header *h = hostile_hdr(s);
     s->host_slots = h->host_slots;
     s->guest_slots = h->guest_slots;
@@ -68,12 +45,9 @@ int hostile_open(const char *name, struct hostile_seg *s)
 
 void hostile_close(struct hostile_seg *s)
 {
-  if (s->base != NULL)
-    munmap(s->base, s->size);
-  if (s->fd >= 0)
-    close(s->fd);
-  s->base = NULL;
-  s->fd = -1;
+  if (s->r.base != NULL)
+    raw_close(&s->r);
+  s->r.base = NULL;
 }
 
 /* Byte offset of slot @i, or 0 when the slot (header and both buffers as
@@ -86,7 +60,7 @@ static uint64_t slot_off(const struct hostile_seg *s, uint32_t i)
     return 0;
   off = SHMIPC_SLOTS_OFFSET + (uint64_t)i * s->slot_stride;
   need = off + s->slot_stride;
-  if (need > s->size)
+  if (need > s->r.size)
     return 0;
   return off;
 }
@@ -95,7 +69,7 @@ struct shmipc_wire_slot *hostile_slot(const struct hostile_seg *s, uint32_t i)
 {
   uint64_t off = slot_off(s, i);
 
-  return off ? (struct shmipc_wire_slot *)(void *)(s->base + off) : NULL;
+  return off ? (struct shmipc_wire_slot *)(void *)(s->r.base + off) : NULL;
 }
 
 uint8_t *hostile_req_buf(const struct hostile_seg *s, uint32_t i)
@@ -104,7 +78,7 @@ uint8_t *hostile_req_buf(const struct hostile_seg *s, uint32_t i)
 
   if (!off || SHMIPC_SLOT_HEADER_SIZE + (uint64_t)s->req_capacity > s->slot_stride)
     return NULL;
-  return s->base + off + SHMIPC_SLOT_HEADER_SIZE;
+  return s->r.base + off + SHMIPC_SLOT_HEADER_SIZE;
 }
 
 uint8_t *hostile_resp_buf(const struct hostile_seg *s, uint32_t i)
@@ -114,7 +88,7 @@ uint8_t *hostile_resp_buf(const struct hostile_seg *s, uint32_t i)
 
   if (!off || r + s->resp_capacity > s->slot_stride)
     return NULL;
-  return s->base + off + r;
+  return s->r.base + off + r;
 }
 
 /* The tool uses compiler atomics directly: it is a test peer, not part of
@@ -157,7 +131,7 @@ int hostile_set_header(struct hostile_seg *s, const char *f, uint64_t v)
   struct shmipc_wire_header *h = hostile_hdr(s);
   uint32_t v32 = (uint32_t)v;
 
-  if (s->size < sizeof *h)
+  if (s->r.size < sizeof *h)
     return -1;
   if (!strcmp(f, "magic"))
     store64(&h->magic, v);
@@ -281,7 +255,7 @@ int hostile_request(struct hostile_seg *s, uint32_t slot, uint32_t type,
   struct shmipc_wire_slot *w = hostile_slot(s, slot);
   uint8_t *req = hostile_req_buf(s, slot);
   uint32_t v, nv, gen, old;
-  int64_t deadline = hostile_now_ms() + timeout_ms;
+  int64_t deadline = t_now_ms() + timeout_ms;
 
   if (w == NULL || req == NULL)
     return -1;
@@ -290,7 +264,7 @@ int hostile_request(struct hostile_seg *s, uint32_t slot, uint32_t type,
     v = hostile_load32(&w->ctrl);
     if ((v & SHMIPC_CTRL_STATE_MASK) != SHMIPC_SLOT_FREE ||
         !shmipc__ctrl_legal(v)) {
-      if (hostile_now_ms() >= deadline)
+      if (t_now_ms() >= deadline)
         return -1;
       pause_us(100);
       continue;
@@ -323,7 +297,7 @@ int hostile_request(struct hostile_seg *s, uint32_t slot, uint32_t type,
   }
   if (v & SHMIPC_CTRL_RESPONDER_WAITING)
     hostile_wake(&w->ctrl);
-  if (slot >= s->host_slots && s->size >= sizeof(struct shmipc_wire_header)) {
+  if (slot >= s->host_slots && s->r.size >= sizeof(struct shmipc_wire_header)) {
     /* a guest call: ring the doorbell so that the host's listener looks */
     uint32_t *bell = &hostile_hdr(s)->doorbell, d;
     for (d = hostile_load32(bell);; d = old) {
@@ -341,7 +315,7 @@ int hostile_request(struct hostile_seg *s, uint32_t slot, uint32_t type,
       return -3;
     if ((v & SHMIPC_CTRL_STATE_MASK) == SHMIPC_SLOT_RESP_READY)
       break;
-    if (hostile_now_ms() >= deadline)
+    if (t_now_ms() >= deadline)
       return -2;
     pause_us(100);
   }
@@ -375,10 +349,10 @@ int hostile_guest_attach(struct hostile_seg *s)
   struct flock fl;
   uint32_t v, nv;
 
-  if (s->size < sizeof *h)
+  if (s->r.size < sizeof *h)
     return -1;
   lock_byte(&fl, F_WRLCK, SHMIPC_LOCK_GUEST_BYTE);
-  if (fcntl(s->fd, F_OFD_SETLK, &fl) != 0)
+  if (fcntl((int)s->r.handle, F_OFD_SETLK, &fl) != 0)
     return -1;
   hostile_store32(&h->guest_pid, (uint32_t)getpid());
   for (;;) {
@@ -398,7 +372,7 @@ void hostile_guest_detach(struct hostile_seg *s)
   struct flock fl;
   uint32_t v;
 
-  if (s->size < sizeof *h)
+  if (s->r.size < sizeof *h)
     return;
   for (;;) {
     v = hostile_load32(&h->attach);
@@ -408,7 +382,7 @@ void hostile_guest_detach(struct hostile_seg *s)
   }
   hostile_wake(&h->attach);
   lock_byte(&fl, F_UNLCK, SHMIPC_LOCK_GUEST_BYTE);
-  (void)fcntl(s->fd, F_OFD_SETLK, &fl);
+  (void)fcntl((int)s->r.handle, F_OFD_SETLK, &fl);
 }
 
 static const char *const mode_names[HM_COUNT] = {
@@ -557,14 +531,14 @@ int hostile_respond(struct hostile_seg *s, const struct hostile_respond_opts *o,
   uint64_t prev_seq[SHMIPC_MAX_SLOTS];
   uint64_t x = o->seed ? o->seed : 1;
   uint32_t n = s->host_slots, i;
-  int64_t end = hostile_now_ms() + o->for_ms;
+  int64_t end = t_now_ms() + o->for_ms;
 
   memset(held, 0, sizeof held);
   memset(prev_seq, 0, sizeof prev_seq);
   memset(st, 0, sizeof *st);
   if (n > SHMIPC_MAX_SLOTS)
     n = SHMIPC_MAX_SLOTS;
-  while (hostile_now_ms() < end) {
+  while (t_now_ms() < end) {
     int busy = 0;
     for (i = 0; i < n; i++) {
       struct shmipc_wire_slot *w = hostile_slot(s, i);
@@ -572,7 +546,7 @@ int hostile_respond(struct hostile_seg *s, const struct hostile_respond_opts *o,
       if (w == NULL)
         break;
       if (held[i].active) {
-        if (held[i].mode != HM_SILENT && hostile_now_ms() >= held[i].due_ms) {
+        if (held[i].mode != HM_SILENT && t_now_ms() >= held[i].due_ms) {
           /* Only answer while the slot is still as we took it: the host
            * may have reclaimed it meanwhile (epoch change). */
           v = hostile_load32(&w->ctrl);
@@ -604,7 +578,7 @@ int hostile_respond(struct hostile_seg *s, const struct hostile_respond_opts *o,
         held[i].active = 1;
         held[i].mode = mode;
         held[i].taken = nv;
-        held[i].due_ms = hostile_now_ms() + (mode == HM_LATE ? o->late_ms : 0);
+        held[i].due_ms = t_now_ms() + (mode == HM_LATE ? o->late_ms : 0);
         held[i].dirty = 0;
         busy = 1;
         if (mode != HM_LATE && mode != HM_SILENT) {
@@ -640,7 +614,7 @@ int hostile_serve_one(struct hostile_seg *s, uint32_t slot, int mode,
   struct shmipc_wire_slot *w = hostile_slot(s, slot);
   struct held hd;
   uint64_t prev = 0;
-  int64_t deadline = hostile_now_ms() + timeout_ms;
+  int64_t deadline = t_now_ms() + timeout_ms;
   uint32_t v, nv;
 
   if (w == NULL || hostile_resp_buf(s, slot) == NULL)
@@ -654,7 +628,7 @@ int hostile_serve_one(struct hostile_seg *s, uint32_t slot, int mode,
         break;
       continue;
     }
-    if (hostile_now_ms() >= deadline)
+    if (t_now_ms() >= deadline)
       return -1;
     pause_us(50);
   }

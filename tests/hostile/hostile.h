@@ -3,7 +3,8 @@
  * A hostile peer, for tests only: a raw view of a LIVE segment (opened
  * O_RDWR and mapped, no validation, no liveness lock unless asked for) and
  * the garbage it can write into it while the other side runs. Used by the
- * shmipc-hostile tool (hostile_main.c) and by test_hostile.c.
+ * shmipc-hostile tool (hostile_main.c) and by test_hostile_host.c and
+ * test_hostile_guest.c.
  *
  * Nothing here trusts the header: the raw geometry is whatever the header
  * says, and every slot access is bounds-checked against the mapping's real
@@ -16,11 +17,10 @@
 #include <stdint.h>
 
 #include "layout.h"
+#include "raw.h"
 
 struct hostile_seg {
-  int fd;
-  uint8_t *base;
-  size_t size; /* bytes mapped: the file's size at open time */
+  struct raw r; /* r.base, r.size: the file's size at open time */
   /* Geometry as read from the header at open time (unvalidated). */
   uint32_t host_slots;
   uint32_t guest_slots;
@@ -29,13 +29,13 @@ struct hostile_seg {
   uint32_t slot_stride;
 };
 
-/* Open and map /dev/shm/shmipc-NAME. Returns 0 or -errno. */
+/* Open and map the segment NAME (raw_open()). Returns 0 or -errno. */
 int hostile_open(const char *name, struct hostile_seg *s);
 void hostile_close(struct hostile_seg *s);
 
 static inline struct shmipc_wire_header *hostile_hdr(const struct hostile_seg *s)
 {
-  return (struct shmipc_wire_header *)(void *)s->base;
+  return (struct shmipc_wire_header *)(void *)s->r.base;
 }
 
 /* The header of slot @i (host slots first), or NULL when it lies outside
@@ -144,6 +144,5 @@ int hostile_respond(struct hostile_seg *s, const struct hostile_respond_opts *o,
 int hostile_serve_one(struct hostile_seg *s, uint32_t slot, int mode,
                       uint64_t *x, int timeout_ms);
 
-int64_t hostile_now_ms(void);
 
 #endif /* SHMIPC_HOSTILE_H */

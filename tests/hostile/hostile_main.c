@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "hostile.h"
 
 static void usage(void)
@@ -90,8 +91,8 @@ static void info(const struct hostile_seg *s)
   const struct shmipc_wire_header *h = hostile_hdr(s);
   uint32_t i;
 
-  printf("size %zu\n", s->size);
-  if (s->size < sizeof *h)
+  printf("size %zu\n", s->r.size);
+  if (s->r.size < sizeof *h)
     return;
   printf("magic %#llx version %u header_size %u host_slots %u guest_slots %u\n",
          (unsigned long long)h->magic, h->version, h->header_size,
@@ -111,183 +112,269 @@ static void info(const struct hostile_seg *s)
   }
 }
 
-int main(int argc, char **argv)
-{
-  struct hostile_seg s;
-  int for_ms = -1, timeout_ms = 2000, late_ms = 300, leave_mess = 0,
-      detach = 1, i = 1, r;
-  uint64_t seed = 1, v;
-  const char *name, *cmd;
-  int64_t end;
+/* The options (before NAME). */
+struct opts {
+  const char *name;
+  int for_ms; /* -1: once */
+  int timeout_ms;
+  int late_ms;
+  int leave_mess;
+  int detach;
+  uint64_t seed;
+  int64_t end; /* t_now_ms() at which -for-ms runs out */
+};
 
-  for (; i < argc && argv[i][0] == '-'; i++) {
-    const char *o = argv[i];
-    if (!strcmp(o, "-leave-mess"))
-      leave_mess = 1;
-    else if (!strcmp(o, "-no-detach"))
-      detach = 0;
-    else if (i + 1 < argc && !strcmp(o, "-for-ms"))
-      for_ms = atoi(argv[++i]);
-    else if (i + 1 < argc && !strcmp(o, "-timeout-ms"))
-      timeout_ms = atoi(argv[++i]);
-    else if (i + 1 < argc && !strcmp(o, "-late-ms"))
-      late_ms = atoi(argv[++i]);
-    else if (i + 1 < argc && !strcmp(o, "-seed"))
-      seed = strtoull(argv[++i], NULL, 0);
-    else {
-      usage();
+/* Each command returns the exit status: 0, 1 (failed), 2 (bad arguments:
+ * the usage is printed), or its own (request: 3, 4). */
+
+static int cmd_truncate(struct hostile_seg *s, const struct opts *o,
+                        char **argv, int argc)
+{
+  char path[128];
+  uint64_t v;
+
+  (void)s;
+  (void)argc;
+  if (parse_u64(argv[0], 0, &v) != 0)
+    return 2;
+  snprintf(path, sizeof path, "/dev/shm/shmipc-%s", o->name);
+  if (truncate(path, (off_t)v) != 0) {
+    fprintf(stderr, "shmipc-hostile: truncate %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+
+static int cmd_info(struct hostile_seg *s, const struct opts *o, char **argv,
+                    int argc)
+{
+  (void)o;
+  (void)argv;
+  (void)argc;
+  info(s);
+  return 0;
+}
+
+static int cmd_header(struct hostile_seg *s, const struct opts *o, char **argv,
+                      int argc)
+{
+  uint64_t v;
+
+  (void)argc;
+  if (parse_u64(argv[1], 0, &v) != 0)
+    return 2;
+  do {
+    if (hostile_set_header(s, argv[0], v) != 0) {
+      fprintf(stderr, "shmipc-hostile: no header field %s\n", argv[0]);
       return 2;
     }
+    sleep_us(200);
+  } while (t_now_ms() < o->end);
+  return 0;
+}
+
+static int cmd_slot(struct hostile_seg *s, const struct opts *o, char **argv,
+                    int argc)
+{
+  uint64_t idx, v;
+  uint64_t cap = !strcmp(argv[1], "req_size") ? s->req_capacity : s->resp_capacity;
+
+  (void)argc;
+  if (parse_u64(argv[0], 0, &idx) != 0 || parse_u64(argv[2], cap, &v) != 0)
+    return 2;
+  do {
+    if (hostile_set_slot(s, (uint32_t)idx, argv[1], v) != 0) {
+      fprintf(stderr, "shmipc-hostile: no slot %s / field %s\n", argv[0], argv[1]);
+      return 2;
+    }
+    sleep_us(200);
+  } while (t_now_ms() < o->end);
+  return 0;
+}
+
+static int cmd_random_slot(struct hostile_seg *s, const struct opts *o,
+                           char **argv, int argc)
+{
+  uint64_t idx = 0, x = o->seed;
+  int all = !strcmp(argv[0], "all"), r = 0;
+
+  (void)argc;
+  if (!all && parse_u64(argv[0], 0, &idx) != 0)
+    return 2;
+  do {
+    uint32_t k, n = all ? s->host_slots + s->guest_slots : 1;
+    for (k = 0; k < n && k < 2 * SHMIPC_MAX_SLOTS; k++)
+      if (hostile_random_slot(s, all ? k : (uint32_t)idx, &x) != 0 && !all)
+        r = 2;
+    sleep_us(200);
+  } while (r == 0 && t_now_ms() < o->end);
+  return r;
+}
+
+static int cmd_flood(struct hostile_seg *s, const struct opts *o, char **argv,
+                     int argc)
+{
+  uint64_t x = o->seed;
+  int slots = !strcmp(argv[0], "slots") || !strcmp(argv[0], "all");
+  int attach = !strcmp(argv[0], "attach") || !strcmp(argv[0], "all");
+  int bell = !strcmp(argv[0], "doorbell") || !strcmp(argv[0], "all");
+
+  (void)argc;
+  if (!slots && !attach && !bell)
+    return 2;
+  do {
+    if (slots) {
+      uint32_t k = (uint32_t)(hostile_rand(&x) % (s->host_slots + s->guest_slots + 1u));
+      (void)hostile_random_slot(s, k, &x);
+    }
+    if (attach)
+      (void)hostile_set_header(s, "attach", hostile_rand(&x));
+    if (bell)
+      (void)hostile_set_header(s, "doorbell", hostile_rand(&x));
+    sleep_us(50);
+  } while (t_now_ms() < o->end);
+  return 0;
+}
+
+static int cmd_request(struct hostile_seg *s, const struct opts *o,
+                       char **argv, int argc)
+{
+  static const char payload[] = "hostile request";
+  uint64_t idx, type, size, flags, seq = 0x5EED;
+  struct shmipc_wire_slot resp;
+  int r;
+
+  if (parse_u64(argv[0], 0, &idx) || parse_u64(argv[1], 0, &type) ||
+      parse_u64(argv[2], s->req_capacity, &size) || parse_u64(argv[3], 0, &flags) ||
+      (argc == 5 && parse_u64(argv[4], 0, &seq)))
+    return 2;
+  r = hostile_request(s, (uint32_t)idx, (uint32_t)type, (uint32_t)size,
+                      (uint32_t)flags, seq, payload, sizeof payload - 1,
+                      o->timeout_ms, &resp);
+  if (r == 0)
+    printf("resp_type %u resp_size %u resp_flags %#x resp_seq %llu\n",
+           resp.resp_type, resp.resp_size, resp.resp_flags,
+           (unsigned long long)resp.resp_seq);
+  else
+    fprintf(stderr, "shmipc-hostile: request: %s\n",
+            r == -2 ? "timeout" : r == -1 ? "no free slot" : "word went illegal");
+  return r == 0 ? 0 : r == -2 ? 3 : r == -3 ? 4 : 1;
+}
+
+static int cmd_respond(struct hostile_seg *s, const struct opts *o,
+                       char **argv, int argc)
+{
+  struct hostile_respond_opts ro;
+  struct hostile_stats st;
+  int m = hostile_mode_parse(argv[0]);
+
+  (void)argc;
+  if (m < 0) {
+    fprintf(stderr, "shmipc-hostile: unknown mode %s\n", argv[0]);
+    return 2;
   }
-  if (argc - i < 2) {
+  if (hostile_guest_attach(s) != 0) {
+    fprintf(stderr, "shmipc-hostile: cannot take the guest role (busy)\n");
+    return 1;
+  }
+  memset(&ro, 0, sizeof ro);
+  ro.mode = m;
+  ro.seed = o->seed;
+  ro.for_ms = o->for_ms > 0 ? o->for_ms : 1000;
+  ro.late_ms = o->late_ms;
+  ro.leave_mess = o->leave_mess;
+  ro.detach = o->detach;
+  printf("ready\n");
+  fflush(stdout);
+  (void)hostile_respond(s, &ro, &st);
+  if (o->detach)
+    hostile_guest_detach(s);
+  printf("taken %lu\n", st.taken);
+  for (m = 0; m < HM_COUNT; m++)
+    if (st.per_mode[m])
+      printf("  %s %lu\n", hostile_mode_name(m), st.per_mode[m]);
+  return 0;
+}
+
+static const struct command {
+  const char *name;
+  int min_args, max_args;
+  int maps; /* 0: works on the file, without mapping the segment */
+  int (*run)(struct hostile_seg *s, const struct opts *o, char **argv,
+             int argc);
+} commands[] = {
+    {"truncate", 1, 1, 0, cmd_truncate},
+    {"info", 0, 0, 1, cmd_info},
+    {"header", 2, 2, 1, cmd_header},
+    {"slot", 3, 3, 1, cmd_slot},
+    {"random-slot", 1, 1, 1, cmd_random_slot},
+    {"flood", 1, 1, 1, cmd_flood},
+    {"request", 4, 5, 1, cmd_request},
+    {"respond", 1, 1, 1, cmd_respond},
+};
+
+/* Parse the options into *o; the index of NAME, or -1. */
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+  int i;
+
+  *o = (struct opts){.for_ms = -1, .timeout_ms = 2000, .late_ms = 300,
+                     .detach = 1, .seed = 1};
+  for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-leave-mess"))
+      o->leave_mess = 1;
+    else if (!strcmp(a, "-no-detach"))
+      o->detach = 0;
+    else if (i + 1 < argc && !strcmp(a, "-for-ms"))
+      o->for_ms = atoi(argv[++i]);
+    else if (i + 1 < argc && !strcmp(a, "-timeout-ms"))
+      o->timeout_ms = atoi(argv[++i]);
+    else if (i + 1 < argc && !strcmp(a, "-late-ms"))
+      o->late_ms = atoi(argv[++i]);
+    else if (i + 1 < argc && !strcmp(a, "-seed"))
+      o->seed = strtoull(argv[++i], NULL, 0);
+    else
+      return -1;
+  }
+  return argc - i < 2 ? -1 : i;
+}
+
+int main(int argc, char **argv)
+{
+  const struct command *c = NULL;
+  struct hostile_seg s;
+  struct opts o;
+  size_t k;
+  int i = parse_opts(argc, argv, &o), n, r;
+
+  if (i < 0) {
     usage();
     return 2;
   }
-  name = argv[i++];
-  cmd = argv[i++];
-  argc -= i;
-  argv += i;
-
-  if (!strcmp(cmd, "truncate")) {
-    char path[128];
-    if (argc != 1 || parse_u64(argv[0], 0, &v) != 0) {
-      usage();
-      return 2;
-    }
-    snprintf(path, sizeof path, "/dev/shm/shmipc-%s", name);
-    if (truncate(path, (off_t)v) != 0) {
-      fprintf(stderr, "shmipc-hostile: truncate %s: %s\n", path, strerror(errno));
+  o.name = argv[i];
+  n = argc - i - 2;
+  for (k = 0; k < sizeof commands / sizeof commands[0]; k++)
+    if (!strcmp(argv[i + 1], commands[k].name) && n >= commands[k].min_args &&
+        n <= commands[k].max_args)
+      c = &commands[k];
+  if (c == NULL) {
+    usage();
+    return 2;
+  }
+  if (!c->maps) {
+    r = c->run(NULL, &o, argv + i + 2, n);
+  } else {
+    r = hostile_open(o.name, &s);
+    if (r != 0) {
+      fprintf(stderr, "shmipc-hostile: open %s: %s\n", o.name, strerror(-r));
       return 1;
     }
-    return 0;
-  }
-
-  r = hostile_open(name, &s);
-  if (r != 0) {
-    fprintf(stderr, "shmipc-hostile: open %s: %s\n", name, strerror(-r));
-    return 1;
-  }
-  end = hostile_now_ms() + (for_ms > 0 ? for_ms : 0);
-  r = 0;
-
-  if (!strcmp(cmd, "info") && argc == 0) {
-    info(&s);
-  } else if (!strcmp(cmd, "header") && argc == 2) {
-    if (parse_u64(argv[1], 0, &v) != 0) {
-      r = 2;
-    } else {
-      do {
-        if (hostile_set_header(&s, argv[0], v) != 0) {
-          fprintf(stderr, "shmipc-hostile: no header field %s\n", argv[0]);
-          r = 2;
-          break;
-        }
-        sleep_us(200);
-      } while (hostile_now_ms() < end);
-    }
-  } else if (!strcmp(cmd, "slot") && argc == 3) {
-    uint64_t idx;
-    uint64_t cap = !strcmp(argv[1], "req_size") ? s.req_capacity : s.resp_capacity;
-    if (parse_u64(argv[0], 0, &idx) != 0 || parse_u64(argv[2], cap, &v) != 0) {
-      r = 2;
-    } else {
-      do {
-        if (hostile_set_slot(&s, (uint32_t)idx, argv[1], v) != 0) {
-          fprintf(stderr, "shmipc-hostile: no slot %s / field %s\n", argv[0], argv[1]);
-          r = 2;
-          break;
-        }
-        sleep_us(200);
-      } while (hostile_now_ms() < end);
-    }
-  } else if (!strcmp(cmd, "random-slot") && argc == 1) {
-    uint64_t idx = 0, x = seed;
-    int all = !strcmp(argv[0], "all");
-    if (!all && parse_u64(argv[0], 0, &idx) != 0) {
-      r = 2;
-    } else {
-      do {
-        uint32_t k, n = all ? s.host_slots + s.guest_slots : 1;
-        for (k = 0; k < n && k < 2 * SHMIPC_MAX_SLOTS; k++)
-          if (hostile_random_slot(&s, all ? k : (uint32_t)idx, &x) != 0 && !all)
-            r = 2;
-        sleep_us(200);
-      } while (r == 0 && hostile_now_ms() < end);
-    }
-  } else if (!strcmp(cmd, "flood") && argc == 1) {
-    uint64_t x = seed;
-    int slots = !strcmp(argv[0], "slots") || !strcmp(argv[0], "all");
-    int attach = !strcmp(argv[0], "attach") || !strcmp(argv[0], "all");
-    int bell = !strcmp(argv[0], "doorbell") || !strcmp(argv[0], "all");
-    if (!slots && !attach && !bell) {
-      r = 2;
-    } else {
-      do {
-        if (slots) {
-          uint32_t k = (uint32_t)(hostile_rand(&x) % (s.host_slots + s.guest_slots + 1u));
-          (void)hostile_random_slot(&s, k, &x);
-        }
-        if (attach)
-          (void)hostile_set_header(&s, "attach", hostile_rand(&x));
-        if (bell)
-          (void)hostile_set_header(&s, "doorbell", hostile_rand(&x));
-        sleep_us(50);
-      } while (hostile_now_ms() < end);
-    }
-  } else if (!strcmp(cmd, "request") && (argc == 4 || argc == 5)) {
-    uint64_t idx, type, size, flags, seq = 0x5EED;
-    struct shmipc_wire_slot resp;
-    if (parse_u64(argv[0], 0, &idx) || parse_u64(argv[1], 0, &type) ||
-        parse_u64(argv[2], s.req_capacity, &size) || parse_u64(argv[3], 0, &flags) ||
-        (argc == 5 && parse_u64(argv[4], 0, &seq))) {
-      r = 2;
-    } else {
-      static const char payload[] = "hostile request";
-      r = hostile_request(&s, (uint32_t)idx, (uint32_t)type, (uint32_t)size,
-                          (uint32_t)flags, seq, payload, sizeof payload - 1,
-                          timeout_ms, &resp);
-      if (r == 0)
-        printf("resp_type %u resp_size %u resp_flags %#x resp_seq %llu\n",
-               resp.resp_type, resp.resp_size, resp.resp_flags,
-               (unsigned long long)resp.resp_seq);
-      else
-        fprintf(stderr, "shmipc-hostile: request: %s\n",
-                r == -2 ? "timeout" : r == -1 ? "no free slot" : "word went illegal");
-      r = r == 0 ? 0 : r == -2 ? 3 : r == -3 ? 4 : 1;
-    }
-  } else if (!strcmp(cmd, "respond") && argc == 1) {
-    struct hostile_respond_opts o;
-    struct hostile_stats st;
-    int m = hostile_mode_parse(argv[0]);
-    if (m < 0) {
-      fprintf(stderr, "shmipc-hostile: unknown mode %s\n", argv[0]);
-      r = 2;
-    } else if (hostile_guest_attach(&s) != 0) {
-      fprintf(stderr, "shmipc-hostile: cannot take the guest role (busy)\n");
-      r = 1;
-    } else {
-      memset(&o, 0, sizeof o);
-      o.mode = m;
-      o.seed = seed;
-      o.for_ms = for_ms > 0 ? for_ms : 1000;
-      o.late_ms = late_ms;
-      o.leave_mess = leave_mess;
-      o.detach = detach;
-      printf("ready\n");
-      fflush(stdout);
-      (void)hostile_respond(&s, &o, &st);
-      if (detach)
-        hostile_guest_detach(&s);
-      printf("taken %lu\n", st.taken);
-      for (m = 0; m < HM_COUNT; m++)
-        if (st.per_mode[m])
-          printf("  %s %lu\n", hostile_mode_name(m), st.per_mode[m]);
-    }
-  } else {
-    r = 2;
+    o.end = t_now_ms() + (o.for_ms > 0 ? o.for_ms : 0);
+    r = c->run(&s, &o, argv + i + 2, n);
+    hostile_close(&s);
   }
   if (r == 2)
     usage();
-  hostile_close(&s);
   return r;
 }

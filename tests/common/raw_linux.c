@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Raw segment access for the unit suite on Linux (see raw.h). */
+/* A raw view of a segment on Linux (see raw.h). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -31,16 +31,19 @@ int raw_open(const char *name, struct raw *r)
   path_of(name, path, sizeof path);
   fd = shm_open(path, O_RDWR, 0);
   if (fd < 0)
-    return -1;
+    return -errno;
   if (fstat(fd, &st) != 0) {
+    int e = errno;
     close(fd);
-    return -1;
+    return -e;
   }
   r->size = (size_t)st.st_size;
+  /* an empty file (size 0) fails here with EINVAL */
   p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
+    int e = errno;
     close(fd);
-    return -1;
+    return -e;
   }
   r->handle = fd;
   r->base = p;
@@ -108,8 +111,8 @@ void raw_wake(struct raw *r, uint32_t *word, uint32_t bit)
   syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-/* The owner (often root in CI) passes any mode bits: another user's
- * segment is checked by the access tests of test_liveness.c, which run the
+/* The owner (often root) passes any mode bits: another user's
+ * segment is checked by the access tests of test_access.c, which run the
  * guest as uid 65534. */
 int raw_make_forbidden(const char *name)
 {
@@ -123,6 +126,6 @@ void raw_forbidden_drop(void)
 
 const char *raw_forbidden_unsupported(void)
 {
-  return "its owner (root in CI) opens any file: test_liveness.c's access "
-         "tests run a guest as another uid instead";
+  return "its owner (often root) opens any file: test_access.c runs a guest "
+         "as another uid instead";
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Child processes for the interop suite on Windows (see proc.h). */
+/* Child processes on Windows (see proc.h): start, wait, kill. */
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
 
@@ -11,7 +11,7 @@
 /* The exit code TerminateProcess gives a killed child. */
 #define KILLED_CODE 0xDEADu
 
-int proc_spawn(struct proc *p, const char *const argv[])
+int proc_spawn(struct proc *p, const char *const argv[], unsigned flags)
 {
   char cmd[4096];
   size_t n = 0;
@@ -19,6 +19,10 @@ int proc_spawn(struct proc *p, const char *const argv[])
   PROCESS_INFORMATION pi;
   int i;
 
+  memset(p, 0, sizeof *p);
+  p->out = p->err = -1;
+  if (flags != 0)
+    return -1; /* capture and another user are Linux only */
   /* Arguments here have no quotes or backslashes before quotes: quoting
    * each is enough. */
   for (i = 0; argv[i] != NULL; i++) {
@@ -44,14 +48,19 @@ int proc_wait(struct proc *p, int ms, struct proc_status *st)
     return -1;
   if (!GetExitCodeProcess((HANDLE)p->id, &code))
     return -1;
-  st->killed = code == KILLED_CODE;
-  st->exited = !st->killed;
-  st->code = (int)code;
+  p->done = true;
+  if (st != NULL) {
+    st->killed = code == KILLED_CODE;
+    st->exited = !st->killed;
+    st->code = (int)code;
+  }
   return 0;
 }
 
 void proc_kill(struct proc *p)
 {
+  if (p->done)
+    return;
   TerminateProcess((HANDLE)p->id, KILLED_CODE);
 }
 
@@ -72,19 +81,4 @@ int proc_self_path(char *buf, size_t len)
 uint32_t proc_self_id(void)
 {
   return (uint32_t)GetCurrentProcessId();
-}
-
-int64_t proc_now_ns(void)
-{
-  LARGE_INTEGER c, f;
-
-  QueryPerformanceFrequency(&f);
-  QueryPerformanceCounter(&c);
-  return (c.QuadPart / f.QuadPart) * 1000000000 +
-         (c.QuadPart % f.QuadPart) * 1000000000 / f.QuadPart;
-}
-
-void proc_sleep_ms(int ms)
-{
-  Sleep((DWORD)ms);
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A raw view of a segment, as a hostile peer or a crashed host would have
- * it, for the unit suite: raw_linux.c and raw_windows.c. Functions return
- * 0 (or the asked fact) and a negative value when the OS call failed; the
- * test asserts.
+ * it (the unit suite, and under the hostile suite's hostile.h):
+ * raw_linux.c and raw_windows.c. Functions return 0 (or the asked fact)
+ * and a negative value when the OS call failed (Linux: -errno); the test
+ * asserts.
  */
 #ifndef SHMIPC_TEST_RAW_H
 #define SHMIPC_TEST_RAW_H
