@@ -393,22 +393,22 @@ static void blocked_handlers_leave_other_slots(void **state)
     b[k] = (struct blocked_call){s.h, DELAY_MS, -1, 0};
     assert_int_equal(pthread_create(&th[k], NULL, blocked_call_main, &b[k]), 0);
   }
-  proc_sleep_ms(20); /* the blocking calls are taken */
+  t_sleep_ms(20); /* the blocking calls are taken */
   for (i = 0; i < 2 * CALLS; i++) {
     int len = snprintf(req, sizeof req, "beside %d", i);
     int r;
 
     if (i % 2 == 0)
-      proc_sleep_ms(50); /* idle: the pollers that found no work stop */
+      t_sleep_ms(50); /* idle: the pollers that found no work stop */
     else
       for (k = 0; k < 20; k++) /* right after traffic */
         if (shmipc_host_call(s.h, 0, "busy", 4, resp, sizeof resp, &n, &t,
                              500 * MS) != SHMIPC_OK)
           break; /* the measured call below says what is wrong */
-    t0 = now_ns();
+    t0 = t_now_ns();
     r = shmipc_host_call(s.h, 150, req, (size_t)len, resp, sizeof resp, &n, &t,
                          500 * MS);
-    dt = now_ns() - t0;
+    dt = t_now_ns() - t0;
     if ((r != SHMIPC_OK || n != (size_t)len || memcmp(req, resp, n) != 0) &&
         failures++ == 0)
       snprintf(what, sizeof what, "call %d (%s): %s after %.1f ms", i,

@@ -25,6 +25,7 @@
 #include <shmipc/shmipc.h>
 
 #include "layout.h"
+#include "clock.h"
 #include "proc.h"
 #include "raw.h"
 
@@ -64,7 +65,7 @@ static void spawn_guest(struct sess *s)
                         NULL};
   int r;
 
-  if (proc_spawn(&s->g, argv) != 0)
+  if (proc_spawn(&s->g, argv, 0) != 0)
     fail_msg("cannot start %s", guest_path);
   s->g_running = 1;
   r = shmipc_host_wait_guest(s->h, 10000 * MS);
@@ -333,14 +334,14 @@ static void spoiled_while_attached(void **state)
   all_host_slots_answer(&s, "first guest");
   spoil(&s, 0, SHMIPC_SLOT_CLAIMED);
   spoil(&s, 1, 7);
-  for (end = proc_now_ns() + 100 * MS; proc_now_ns() < end;) {
+  for (end = t_now_ns() + 100 * MS; t_now_ns() < end;) {
     for (i = 0; i < HOST_SLOTS + GUEST_SLOTS; i++) {
       x ^= x << 13;
       x ^= x >> 7;
       x ^= x << 17;
       __atomic_store_n(ctrl_of(&s, i), (uint32_t)x, __ATOMIC_SEQ_CST);
     }
-    proc_sleep_ms(1);
+    t_sleep_ms(1);
   }
   kill_guest(&s);
   fresh_guest_serves(&s, "after a writer stopped");
@@ -386,11 +387,11 @@ static void *bg_call_main(void *arg)
   struct bg_call *b = arg;
   uint8_t req[4] = {0xB8, 0x0B, 0, 0}; /* the handler sleeps 3000 ms */
   char resp[256];
-  int64_t t0 = proc_now_ns();
+  int64_t t0 = t_now_ns();
 
   b->rc = shmipc_host_call(b->h, ECHO_DELAY, req, sizeof req, resp,
                            sizeof resp, NULL, NULL, 8000 * MS);
-  b->took_ns = proc_now_ns() - t0;
+  b->took_ns = t_now_ns() - t0;
   __atomic_store_n(&b->done, 1, __ATOMIC_SEQ_CST);
   return NULL;
 }
@@ -413,12 +414,12 @@ static void replaced_mid_call(void **state)
   all_host_slots_answer(&s, "first guest");
   b.h = s.h;
   assert_int_equal(pthread_create(&th, NULL, bg_call_main, &b), 0);
-  proc_sleep_ms(200); /* the guest is inside the handler */
+  t_sleep_ms(200); /* the guest is inside the handler */
   kill_guest(&s);
   spawn_guest(&s);
-  for (end = proc_now_ns() + 7000 * MS;
-       !__atomic_load_n(&b.done, __ATOMIC_SEQ_CST) && proc_now_ns() < end;)
-    proc_sleep_ms(1);
+  for (end = t_now_ns() + 7000 * MS;
+       !__atomic_load_n(&b.done, __ATOMIC_SEQ_CST) && t_now_ns() < end;)
+    t_sleep_ms(1);
   if (!__atomic_load_n(&b.done, __ATOMIC_SEQ_CST))
     fail_msg("the call on the dead guest's slot did not end within 7 s");
   pthread_join(th, NULL);
