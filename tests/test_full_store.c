@@ -11,6 +11,10 @@
  * which vanishes with them. That needs root (CAP_SYS_ADMIN): without it
  * the program exits 77 (skipped), or fails under CI=true.
  *
+ * Linked with -Wl,--wrap=fallocate64 (glibc's name for fallocate with a
+ * 64-bit off_t), so that tests can make the library's reservation meet
+ * EINTR or EOPNOTSUPP.
+ *
  * Usage: test-full-store GUEST... (echo guests, ECHO_GUEST.md)
  */
 #define _GNU_SOURCE
@@ -49,6 +53,29 @@ static const char *guests[MAX_GUESTS];
 static shmipc_host *live_host;
 static struct proc live_guest;
 static int guest_running;
+
+/* The library's fallocate() calls, through -Wl,--wrap: a test arms
+ * inject_errno for the next inject_count calls (-1: all), which then fail
+ * with it without allocating. */
+int __real_fallocate64(int fd, int mode, off_t off, off_t len);
+int __wrap_fallocate64(int fd, int mode, off_t off, off_t len);
+static int inject_errno, inject_count;
+static int fallocate_calls;
+static uint64_t smallest_len;
+
+int __wrap_fallocate64(int fd, int mode, off_t off, off_t len)
+{
+  fallocate_calls++;
+  if ((uint64_t)len < smallest_len)
+    smallest_len = (uint64_t)len;
+  if (inject_count != 0) {
+    if (inject_count > 0)
+      inject_count--;
+    errno = inject_errno;
+    return -1;
+  }
+  return __real_fallocate64(fd, mode, off, len);
+}
 
 /* Under CI=true nothing may be skipped: a test that cannot run fails. */
 static int cannot_run(const char *why)
@@ -143,6 +170,7 @@ static int teardown(void **state)
   shmipc_host_destroy(live_host);
   live_host = NULL;
   (void)unlink(FILLER);
+  inject_count = 0;
   return 0;
 }
 
@@ -192,6 +220,43 @@ static void larger_than_free_space(void **state)
   assert_int_equal(store_entries(), 1);
   assert_int_equal(store_used(), used);
   shmipc_host_destroy(a);
+  assert_store_empty();
+}
+
+/* An interrupted reservation (EINTR: the kernel undid that call's pages;
+ * tmpfs gives it for a signal, recent kernels for a fatal one only) goes
+ * on in smaller pieces, and create gets the whole segment. */
+static void reserve_interrupted(void **state)
+{
+  (void)state;
+  inject_errno = EINTR;
+  inject_count = 3;
+  fallocate_calls = 0;
+  smallest_len = UINT64_MAX;
+  assert_int_equal(create("full-store-eintr", 2, 0, 3 * MIB, &live_host),
+                   SHMIPC_OK);
+  assert_int_equal(inject_count, 0);
+  assert_true(fallocate_calls > 4);
+  assert_true(smallest_len < 12 * MIB);
+  assert_true(store_used() >= 12 * MIB);
+  shmipc_host_destroy(live_host);
+  live_host = NULL;
+  assert_store_empty();
+}
+
+/* A file system without fallocate: create succeeds as it did before
+ * reservations, with the segment unreserved (README, "A full store fails
+ * at create"). */
+static void reserve_unsupported(void **state)
+{
+  (void)state;
+  inject_errno = EOPNOTSUPP;
+  inject_count = -1;
+  assert_int_equal(create("full-store-nofalloc", 2, 0, 3 * MIB, &live_host),
+                   SHMIPC_OK);
+  assert_true(store_used() < 1 * MIB);
+  shmipc_host_destroy(live_host);
+  live_host = NULL;
   assert_store_empty();
 }
 
@@ -269,13 +334,15 @@ static void fits_then_store_filled(void **state)
 
 int main(int argc, char **argv)
 {
-  struct CMUnitTest tests[3 + MAX_GUESTS] = {
+  struct CMUnitTest tests[5 + MAX_GUESTS] = {
       cmocka_unit_test_teardown(larger_than_store, teardown),
       cmocka_unit_test_teardown(one_tib_at_once, teardown),
       cmocka_unit_test_teardown(larger_than_free_space, teardown),
+      cmocka_unit_test_teardown(reserve_interrupted, teardown),
+      cmocka_unit_test_teardown(reserve_unsupported, teardown),
   };
   char titles[MAX_GUESTS][128];
-  size_t n = 3;
+  size_t n = 5;
   struct statvfs v;
   char why[256];
   int k, e;
