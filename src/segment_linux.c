@@ -164,7 +164,8 @@ static int reap_stale(const char *path)
  * in host or guest at the first touch of a page it has no room for. tmpfs
  * refuses a length beyond its own size before allocating anything; one
  * beyond its free space allocates until full, then gives back what that
- * call took. A signal interrupts the allocation (EINTR) and undoes that
+ * call took. A signal interrupts the allocation (EINTR: older kernels'
+ * tmpfs for any signal, newer ones for a fatal one only) and undoes that
  * call's pages too, so after one the rest goes in pieces that a signal
  * cannot undo all at once. A file system without fallocate (EOPNOTSUPP;
  * tmpfs has it since Linux 3.5) leaves the file sparse, as ftruncate made
