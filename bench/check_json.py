@@ -20,12 +20,20 @@ def main(argv):
     if proc.returncode != 0:
         fail("shmipc-bench exited %d" % proc.returncode)
     doc = json.loads(proc.stdout)
-    for key in ("results", "stream", "idle_cpu_percent", "sleep_path"):
+    for key in ("results", "stream", "idle_cpu_percent", "sleep_path", "load"):
         if key not in doc:
             fail("missing key %r" % key)
+    load = doc["load"]
+    if not isinstance(load, dict) or not {"loadavg_1min_start", "loadavg_1min_end",
+                                          "other_processes_cpus", "warning"} <= set(load):
+        fail("load must have loadavg_1min_start, loadavg_1min_end, "
+             "other_processes_cpus and warning: %r" % load)
+    if not isinstance(load["warning"], bool):
+        fail("load warning must be a boolean: %r" % load)
     seen = set()
     for r in doc["results"]:
-        for key in ("system", "threads", "payload", "ops_per_sec", "rtt_ns", "ratio_p50_to_spin"):
+        for key in ("system", "threads", "payload", "ops_per_sec", "rtt_ns", "ratio_p50_to_spin",
+                    "spin_baseline_collapsed"):
             if key not in r:
                 fail("result without %r: %r" % (key, r))
         if r["system"] not in SYSTEMS:
@@ -35,7 +43,15 @@ def main(argv):
                 fail("%s T=%d P=%d: rtt %s missing" % (r["system"], r["threads"], r["payload"], p))
         if not r["ops_per_sec"] > 0:
             fail("%s: no round trips" % r["system"])
-        if r["system"] != "spin" and not r["ratio_p50_to_spin"] > 0:
+        collapsed = r["spin_baseline_collapsed"]
+        if collapsed is not None:
+            # No ratio against a collapsed baseline, and a reason for it.
+            if not (isinstance(collapsed, str) and collapsed):
+                fail("%s T=%d: spin_baseline_collapsed must be null or a reason" %
+                     (r["system"], r["threads"]))
+            if r["ratio_p50_to_spin"] is not None:
+                fail("%s T=%d: a ratio to a collapsed spin baseline" % (r["system"], r["threads"]))
+        elif r["system"] != "spin" and not (r["ratio_p50_to_spin"] or 0) > 0:
             fail("%s: no ratio to spin" % r["system"])
         seen.add(r["system"])
     if seen != SYSTEMS:

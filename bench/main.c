@@ -46,11 +46,13 @@ int main(int argc, char **argv)
   struct bench_result r = {.hist = hist_create()};
   if (report_init(&rp, &o, &m) != 0 || !r.hist)
     return out_of_memory();
+  load_start(&rp.load, m.nproc);
   run_cells(&rp, &r);
   if (run_sleep_path(&rp, &r) != 0)
     return out_of_memory();
   run_idle(&rp, &r);
   run_streams(&rp);
+  load_end(&rp.load, m.nproc);
   fprintf(stderr, "shmipc-bench: done in %.1f s\n",
           (double)(bench_now_ns() - t_start) / (double)BENCH_NS_PER_S);
 

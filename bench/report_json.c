@@ -101,6 +101,11 @@ static void print_result(const struct report *rp, const struct cell *c)
   json_num(s.p999, "%.0f");
   printf("}, \"ratio_p50_to_spin\": ");
   json_num(s.ratio_spin, "%.6g");
+  printf(", \"spin_baseline_collapsed\": ");
+  if (s.spin_collapsed[0])
+    json_str(s.spin_collapsed);
+  else
+    fputs("null", stdout);
   printf(", \"ratio_ops_to_spin_yield\": ");
   json_num(s.ratio_yield, "%.6g");
   printf(", \"cpu_s_per_op\": {\"host\": ");
@@ -142,6 +147,17 @@ static void print_streams(const struct report *rp)
   printf("]");
 }
 
+static void print_load(const struct load *l)
+{
+  printf("{\"loadavg_1min_start\": ");
+  json_num(l->loadavg_start, "%.2f");
+  printf(", \"loadavg_1min_end\": ");
+  json_num(l->loadavg_end, "%.2f");
+  printf(", \"other_processes_cpus\": ");
+  json_num(l->others_cpus, "%.2f");
+  printf(", \"warning\": %s}", l->warn ? "true" : "false");
+}
+
 static void print_idle(const struct report *rp)
 {
   if (!rp->idle_ran) {
@@ -175,6 +191,8 @@ void print_json(const struct report *rp)
   print_machine(rp->m);
   printf(",\n  \"config\": ");
   print_config(rp->o);
+  printf(",\n  \"load\": ");
+  print_load(&rp->load);
   printf(",\n  \"results\": [");
   for (unsigned i = 0; i < rp->ncells; i++) {
     printf("%s\n    ", i ? "," : "");

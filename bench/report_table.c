@@ -44,6 +44,20 @@ static const char *fmt_ratio(char *buf, size_t len, double v)
   return buf;
 }
 
+static void print_load(const struct load *l, long nproc)
+{
+  printf("load: 1-min average %.2f before, %.2f after (own threads "
+         "counted); other processes kept %.2f of %ld CPUs busy during the "
+         "run\n",
+         l->loadavg_start, l->loadavg_end, l->others_cpus, nproc);
+  if (l->warn)
+    printf("WARNING: the machine was loaded (above %.1f x its CPUs): other "
+           "processes took CPUs\nfrom the spinning waiters, so figures show "
+           "their sleeps and preemptions (small\npayloads may even look "
+           "slower than large ones); run again on a quiet machine.\n",
+           LOAD_WARN_SHARE);
+}
+
 static void print_header(const struct options *o, const struct machine *m)
 {
   printf("shmipc-bench%s: %u rounds x %g s per cell, systems interleaved in "
@@ -53,7 +67,7 @@ static void print_header(const struct options *o, const struct machine *m)
          "clock_gettime %.0f ns\n",
          m->nproc, m->arch, m->cpu_model, m->hypervisor ? " (virtualised)" : "",
          m->kernel, m->clocksource, m->clock_overhead_ns);
-  printf("libshmipc %s; %s\n\n", m->lib_version, m->compiler);
+  printf("libshmipc %s; %s\n", m->lib_version, m->compiler);
 }
 
 static void print_cell(const struct report *rp, const struct cell *c)
@@ -65,10 +79,13 @@ static void print_cell(const struct report *rp, const struct cell *c)
          system_name(c->sys), c->threads, c->payload,
          fmt_rate(a, sizeof(a), s.ops_per_sec), fmt_time(b, sizeof(b), s.mean),
          fmt_time(c_, sizeof(c_), s.p50), fmt_time(d, sizeof(d), s.p99),
-         fmt_time(e, sizeof(e), s.p999), fmt_ratio(f, sizeof(f), s.ratio_spin),
+         fmt_time(e, sizeof(e), s.p999),
+         s.spin_collapsed[0] ? "n/a" : fmt_ratio(f, sizeof(f), s.ratio_spin),
          fmt_ratio(g, sizeof(g), s.ratio_yield),
          fmt_time(h, sizeof(h), s.cpu_host * 1e9),
          fmt_time(i_, sizeof(i_), s.cpu_guest * 1e9));
+  if (c->sys == SYS_SPIN && s.spin_collapsed[0])
+    printf("  COLLAPSED");
   if (c->error[0])
     printf("  FAILED (%u/%u rounds ok)", c->rounds_ok, rp->o->rounds);
   putchar('\n');
@@ -86,9 +103,15 @@ static void print_cells(const struct report *rp)
          "ops/spin-yield", "host cpu/op", "guest cpu/op");
   for (unsigned ti = 0; (o->parts & PART_CELLS) && ti < o->nthreads; ti++) {
     for (unsigned pi = 0; pi < o->npayloads; pi++) {
+      char why[96];
       for (unsigned si = 0; si < o->nsystems; si++)
         print_cell(
             rp, find_cell(rp, o->systems[si], o->threads[ti], o->payloads[pi]));
+      if (spin_collapsed(rp, o->threads[ti], o->payloads[pi], why,
+                         sizeof(why)))
+        printf("p50/spin n/a: spin baseline collapsed (%s); it measures "
+               "the scheduler, not the hardware\n",
+               why);
       putchar('\n');
     }
   }
@@ -138,9 +161,11 @@ static void print_streams(const struct report *rp)
            rp->memcpy_bps / 1e9);
   else
     printf("%-11s %5zu MiB %12s\n", "memcpy", o->stream_bytes / MIB, "FAILED");
+  int above = 0;
   for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
     if (!rp->stream_ran[sy])
       continue;
+    above |= rp->stream[sy].ratio > 1;
     if (isfinite(rp->stream[sy].bps))
       printf("%-11s %5zu MiB %7.2f GB/s  (%.2fx the memcpy run beside it; "
              "%u in flight, %u KiB slots)\n",
@@ -151,6 +176,10 @@ static void print_streams(const struct report *rp)
       printf("%-11s %5zu MiB %12s\n", system_name(sy), o->stream_bytes / MIB,
              "FAILED");
   }
+  if (above)
+    printf("(>1x: two copies on two CPUs at once, host into cached slots, "
+           "guest out with streaming stores that skip reading the "
+           "destination; memcpy: one copy, one CPU)\n");
 }
 
 static void print_errors(const struct report *rp)
@@ -166,6 +195,8 @@ void print_table(const struct report *rp)
 {
   const struct options *o = rp->o;
   print_header(o, rp->m);
+  print_load(&rp->load, rp->m->nproc);
+  putchar('\n');
   print_cells(rp);
   if (o->parts & PART_SLEEP)
     print_sleep_path(rp);

@@ -343,17 +343,52 @@ struct cell *find_cell(const struct report *rp, int sys, unsigned threads,
   return NULL;
 }
 
+int spin_collapsed(const struct report *rp, unsigned threads, size_t payload,
+                   char *why, size_t len)
+{
+  const struct cell *spin = find_cell(rp, SYS_SPIN, threads, payload);
+  const struct cell *futex = find_cell(rp, SYS_FUTEX, threads, payload);
+  unsigned rounds = rp->o->rounds;
+  long cpus = rp->m->nproc;
+
+  if (!spin)
+    return 0;
+  if (cpus > 0 && 2 * (long)threads > cpus) {
+    snprintf(why, len, "threads > CPUs: %u spinning threads on %ld CPUs",
+             2 * threads, cpus);
+    return 1;
+  }
+  if (futex) {
+    double sp = bench_median(spin->m[M_P50], rounds);
+    double fu = bench_median(futex->m[M_P50], rounds);
+    if (isfinite(sp) && isfinite(fu) && sp > fu) {
+      snprintf(why, len, "p50 slower than futex's: its CPUs were busy");
+      return 1;
+    }
+  }
+  return 0;
+}
+
 void cell_stats(const struct report *rp, const struct cell *c,
                 struct cell_stats *s)
 {
   unsigned rounds = rp->o->rounds;
+  s->spin_collapsed[0] = '\0';
+  int collapsed = spin_collapsed(rp, c->threads, c->payload,
+                                 s->spin_collapsed, sizeof(s->spin_collapsed));
   s->ops_per_sec = bench_median(c->m[M_OPS_PER_SEC], rounds);
   s->mean = bench_median(c->m[M_MEAN], rounds);
   s->p50 = bench_median(c->m[M_P50], rounds);
   s->p99 = bench_median(c->m[M_P99], rounds);
   s->p999 = bench_median(c->m[M_P999], rounds);
-  s->ratio_spin = same_round_ratio(
-      c, find_cell(rp, SYS_SPIN, c->threads, c->payload), rounds, 0);
+  /* A ratio to a collapsed baseline says how badly it collapsed, not how
+   * close the cell comes to the hardware. */
+  s->ratio_spin = collapsed ? NAN
+                            : same_round_ratio(c,
+                                               find_cell(rp, SYS_SPIN,
+                                                         c->threads,
+                                                         c->payload),
+                                               rounds, 0);
   s->ratio_yield = same_round_ratio(
       c, find_cell(rp, SYS_SPIN_YIELD, c->threads, c->payload), rounds, 1);
   s->cpu_host = bench_median(c->m[M_CPU_HOST], rounds);

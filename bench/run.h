@@ -136,10 +136,34 @@ struct machine {
 /* Gather the machine facts (and time one clock read). */
 void gather_machine(struct machine *m);
 
+/* How busy the machine was around the run (machine.c). Every figure is
+ * meant for a quiet machine: other processes' threads take the CPUs that
+ * spinning waiters need, so a loaded run shows sleeps and preemptions, not
+ * the library. */
+struct load {
+  double loadavg_start; /* 1-minute load average before the run, NAN if unknown */
+  double loadavg_end;   /* after it (this run's own threads counted) */
+  double others_cpus;   /* CPUs kept busy by other processes, on average over
+                           the run (all busy CPU time minus this process's and
+                           its reaped children's), NAN if unknown */
+  int warn;             /* either of loadavg_start, others_cpus above
+                           LOAD_WARN_SHARE of the CPUs */
+  double busy_s0, own_s0; /* counters at the start */
+  int64_t t0_ns;
+};
+#define LOAD_WARN_SHARE 0.5
+
+/* Read the counters at the start; warns on stderr at once when the load
+ * average is already high. */
+void load_start(struct load *l, long nproc);
+/* Read them at the end and set the figures and the warning. */
+void load_end(struct load *l, long nproc);
+
 /* Everything one run measured, and what went wrong. */
 struct report {
   const struct options *o;
   const struct machine *m;
+  struct load load;
   struct cell *cells; /* [threads][payloads][systems], in the options' order */
   unsigned ncells;
   double memcpy_bps;
@@ -174,10 +198,19 @@ void run_streams(struct report *rp);
 struct cell_stats {
   double ops_per_sec, mean, p50, p99, p999, ratio_spin, ratio_yield;
   double cpu_host, cpu_guest;
+  /* Why the cell's spin baseline collapsed (its ratio_spin is then NAN), or
+   * empty: it needs a CPU for each of its 2 x T spinning threads. */
+  char spin_collapsed[96];
 };
 
 struct cell *find_cell(const struct report *rp, int sys, unsigned threads,
                        size_t payload);
+/* Whether the spin baseline of (@p threads, @p payload) collapsed: more
+ * spinning threads (2 per pair) than CPUs, or a median round trip slower
+ * than the futex baseline's in the same cell (other processes took its
+ * CPUs). Writes the reason into @p why and returns 1, else 0. */
+int spin_collapsed(const struct report *rp, unsigned threads, size_t payload,
+                   char *why, size_t len);
 void cell_stats(const struct report *rp, const struct cell *c,
                 struct cell_stats *s);
 

@@ -159,6 +159,44 @@ static int reap_stale(const char *path)
   return r;
 }
 
+/* Reserve the segment's memory in its file now, so that a store too small
+ * for it fails here (ENOSPC: SHMIPC_E_NOMEM) instead of faulting (SIGBUS)
+ * in host or guest at the first touch of a page it has no room for. tmpfs
+ * refuses a length beyond its own size before allocating anything; one
+ * beyond its free space allocates until full, then gives back what that
+ * call took. A signal interrupts the allocation (EINTR: older kernels'
+ * tmpfs for any signal, newer ones for a fatal one only) and undoes that
+ * call's pages too, so after one the rest goes in pieces that a signal
+ * cannot undo all at once. A file system without fallocate (EOPNOTSUPP;
+ * tmpfs has it since Linux 3.5) leaves the file sparse, as ftruncate made
+ * it: such a store is not reserved. */
+static int reserve(int fd, uint64_t size)
+{
+  const uint64_t min_step = (uint64_t)1 << 20;
+  uint64_t off = 0, step = size, len;
+
+  while (off < size) {
+    len = size - off < step ? size - off : step;
+    if (fallocate(fd, 0, (off_t)off, (off_t)len) == 0) {
+      off += len;
+      continue;
+    }
+    switch (errno) {
+    case EINTR:
+      step = len / 2 > min_step ? len / 2 : min_step;
+      continue;
+    case EOPNOTSUPP:
+    case ENOSYS:
+      return SHMIPC_OK;
+    case EFBIG:
+      return SHMIPC_E_NOMEM;
+    default:
+      return errno_code(errno);
+    }
+  }
+  return SHMIPC_OK;
+}
+
 int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
                        uint32_t mode, struct shmipc__seg *out)
 {
@@ -215,6 +253,9 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
     r = errno_code(errno);
     goto err_unlink;
   }
+  r = reserve(s.os->fd, g->segment_size);
+  if (r != SHMIPC_OK)
+    goto err_unlink; /* the pages reserved so far go with the file */
   p = mmap(NULL, (size_t)g->segment_size, PROT_READ | PROT_WRITE, MAP_SHARED,
            s.os->fd, 0);
   if (p == MAP_FAILED) {

@@ -350,6 +350,10 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
   shmipc__win_object_name(wname, SHMIPC__WIN_NAME_MAX, name, NULL, NULL);
   deadline = shmipc__now_ns() + STALE_WAIT_NS;
   for (;;) {
+    /* Pagefile-backed and SEC_COMMIT: the whole size is charged against
+     * the commit limit here, so a segment that does not fit fails now
+     * (ERROR_COMMITMENT_LIMIT: SHMIPC_E_NOMEM) and no later touch of it
+     * lacks backing; a failed create leaves no mapping. */
     s.os->map = CreateFileMappingW(INVALID_HANDLE_VALUE, &s.os->sa,
                                    PAGE_READWRITE | SEC_COMMIT,
                                    (DWORD)(g->segment_size >> 32),

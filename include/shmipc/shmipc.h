@@ -275,11 +275,20 @@ SHMIPC_EXPORT void shmipc_host_config_init(shmipc_host_config *cfg);
  * A segment of the same name left by a host that died is replaced; one whose
  * host is alive gives SHMIPC_E_EXISTS.
  *
+ * The segment's memory is reserved here (Linux: fallocate on the file in
+ * /dev/shm; Windows: the mapping is committed against the pagefile), so a
+ * segment that does not fit its backing store fails now with
+ * SHMIPC_E_NOMEM, leaving nothing behind, instead of faulting (SIGBUS) in
+ * host or guest later. On a file system without fallocate (not tmpfs) the
+ * segment is created unreserved.
+ *
  * @param cfg  the configuration, from shmipc_host_config_init()
  * @param out  receives the host handle (NULL on failure)
  * @return 0, or SHMIPC_E_INVALID (config out of range, or @p cfg or @p out
  *         NULL), SHMIPC_E_NAME, SHMIPC_E_EXISTS (a live host has the name),
- *         SHMIPC_E_ACCESS, SHMIPC_E_NOMEM (memory, or room for the segment),
+ *         SHMIPC_E_ACCESS, SHMIPC_E_NOMEM (memory, or the segment does not
+ *         fit its backing store: a full or too small /dev/shm, the commit
+ *         limit on Windows),
  *         SHMIPC_E_NOT_FOUND (the system has no shared-memory file system),
  *         SHMIPC_E_SYSTEM.
  */
