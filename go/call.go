@@ -79,9 +79,7 @@ func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int,
 	}
 	g.ringDoorbell()
 
-	ws := waitSpec{word: ctrl, target: stateRespReady, bit: ctrlRW,
-		keep: 1<<stateReqReady | 1<<stateProcessing, gen: gen, checkGen: true, deadline: deadline}
-	if _, err := g.waitState(&ws); err != nil {
+	if err := g.awaitResponse(ctrl, gen, deadline); err != nil {
 		return g.abandon(s, i, gen, seq, resp, err)
 	}
 	return g.consume(s, i, seq, resp)

@@ -166,7 +166,7 @@ func (pg *pollGroup) poll(first int) {
 			}
 			s := &pg.slots[i]
 			ctrl := &s.hdr.ctrl
-			// acquire: as in waitState
+			// acquire: as in awaitRequest
 			v := atomic.LoadUint32(ctrl)
 			if !ctrlLegal(v) {
 				// The slot's worker judges it: CORRUPT once it has seen
