@@ -117,21 +117,8 @@ wait:
 	}
 	// Workers check the stop flag before every sleep; wake the sleepers so
 	// that they do it now rather than after LivenessInterval.
-	for pause := 50 * time.Microsecond; ; pause = minDuration(2*pause, 10*time.Millisecond) {
-		select {
-		case <-done:
-			return st.result()
-		default:
-		}
-		g.wakeSlots(host)
-		t := time.NewTimer(pause)
-		select {
-		case <-done:
-			t.Stop()
-			return st.result()
-		case <-t.C:
-		}
-	}
+	g.wakeUntil(host, func() bool { return isClosed(done) }, done)
+	return st.result()
 }
 
 // result turns the recorded cause into Serve's return value.

@@ -297,3 +297,31 @@ func (g *Guest) wakeSlots(slots []slotView) {
 		g.wordWake(&slots[i].hdr.ctrl, ctrlRW|ctrlSW)
 	}
 }
+
+// wakeUntil wakes the sleepers on the control words of slots, round after
+// round, until allGone reports that the waiters it is for have left. Each
+// checks its flag (closing, Serve's stop) before it sleeps, but one may
+// have checked just before the flag was set and then sleep through a
+// single round. The pause between two rounds doubles from 50 µs up to
+// 10 ms; a close of done (optional) ends a pause early.
+func (g *Guest) wakeUntil(slots []slotView, allGone func() bool, done <-chan struct{}) {
+	for pause := 50 * time.Microsecond; !allGone(); pause = minDuration(2*pause, 10*time.Millisecond) {
+		g.wakeSlots(slots)
+		t := time.NewTimer(pause)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// isClosed reports whether ch is closed (or has a value ready).
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
