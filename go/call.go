@@ -115,7 +115,7 @@ func (g *Guest) claim(deadline time.Duration) (int, uint32, error) {
 	n := len(gs)
 	pause := 20 * time.Microsecond
 	for round := 0; ; round++ {
-		start := int(g.next.Add(1) % uint32(n))
+		start := int(g.scanStart.Add(1) % uint32(n))
 		for k := 0; k < n; k++ {
 			i := (start + k) % n
 			ctrl := &gs[i].hdr.ctrl

@@ -268,7 +268,7 @@ type Guest struct {
 	hostDead  atomic.Bool
 
 	seq        atomic.Uint64   // req_seq of guest calls
-	next       atomic.Uint32   // where the next guest-slot scan starts
+	scanStart  atomic.Uint32   // claim's scans of the guest slots start here, one further each time
 	quarantine []atomic.Uint32 // per guest slot: 1 while its timed-out call is owed a response
 }
 
