@@ -79,9 +79,7 @@ func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int,
 	}
 	g.ringDoorbell()
 
-	ws := waitSpec{word: ctrl, target: stateRespReady, bit: ctrlRW,
-		keep: 1<<stateReqReady | 1<<stateProcessing, gen: gen, checkGen: true, deadline: deadline}
-	if _, err := g.waitState(&ws); err != nil {
+	if err := g.awaitResponse(ctrl, gen, deadline); err != nil {
 		return g.abandon(s, i, gen, seq, resp, err)
 	}
 	return g.consume(s, i, seq, resp)
@@ -91,10 +89,14 @@ func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int,
 func (g *Guest) ringDoorbell() {
 	db := &g.hdr.doorbell
 	for {
+		// Only the CAS's guess, which the CAS checks; it orders nothing
+		// (relaxed would do, as in the host's shmipc__ring_doorbell).
 		d := atomic.LoadUint32(db)
-		// Full barrier after our REQ_READY: pairs with the listener's read
-		// of the doorbell before it scans the slots. Clears
-		// LISTENER_WAITING and wakes if the listener announced it sleeps.
+		// Full barrier after our REQ_READY: pairs with the listener's
+		// acquire load of the doorbell before it scans the slots
+		// (serve_once in src/host.c) and with its announce CAS on the
+		// doorbell. Clears LISTENER_WAITING and wakes if the listener
+		// announced it sleeps.
 		if atomic.CompareAndSwapUint32(db, d, (d+1)&doorbellCounterMask) {
 			if d&doorbellListenerWaiting != 0 {
 				g.wordWake(db, doorbellListenerWaiting)
@@ -113,10 +115,13 @@ func (g *Guest) claim(deadline time.Duration) (int, uint32, error) {
 	n := len(gs)
 	pause := 20 * time.Microsecond
 	for round := 0; ; round++ {
-		start := int(g.next.Add(1) % uint32(n))
+		start := int(g.scanStart.Add(1) % uint32(n))
 		for k := 0; k < n; k++ {
 			i := (start + k) % n
 			ctrl := &gs[i].hdr.ctrl
+			// acquire: pairs with the CAS that last moved the word: a CAS
+			// to FREE, or, for a quarantined slot, the host's publish of
+			// the late answer. The claim CAS below checks the value again.
 			v := atomic.LoadUint32(ctrl)
 			if !ctrlLegal(v) {
 				return 0, 0, fmt.Errorf("%w: guest slot %d: illegal control word %#x", ErrCorrupt, i, v)
@@ -131,6 +136,10 @@ func (g *Guest) claim(deadline time.Duration) (int, uint32, error) {
 			}
 			gen := (ctrlGen(v) + 1) & ctrlGenMask
 			// Waiter bits stay as they are (PROTOCOL: unmarked transitions).
+			// Full barrier: the claim; pairs with the previous user's CAS
+			// to FREE (release, releaseClaimed or repairGuestSlots), so
+			// that its reads of the slot happen before our writes. It fails
+			// if another Call claimed the slot first.
 			if atomic.CompareAndSwapUint32(ctrl, v, gen<<ctrlGenShift|v&(ctrlRW|ctrlSW)|stateClaimed) {
 				return i, gen, nil
 			}
@@ -240,6 +249,9 @@ func (g *Guest) abandon(s *slotView, i int, gen uint32, seq uint64, resp []byte,
 	}
 	ctrl := &s.hdr.ctrl
 	for {
+		// acquire: pairs with the host's CASes on the word (its take
+		// REQ_READY->PROCESSING and its publish PROCESSING->RESP_READY),
+		// so that a RESP_READY seen here makes the response readable.
 		v := atomic.LoadUint32(ctrl)
 		if !ctrlLegal(v) || ctrlGen(v) != gen {
 			return 0, 0, fmt.Errorf("%w: guest slot %d: control word %#x", ErrCorrupt, i, v)

@@ -268,7 +268,7 @@ type Guest struct {
 	hostDead  atomic.Bool
 
 	seq        atomic.Uint64   // req_seq of guest calls
-	next       atomic.Uint32   // where the next guest-slot scan starts
+	scanStart  atomic.Uint32   // claim's scans of the guest slots start here, one further each time
 	quarantine []atomic.Uint32 // per guest slot: 1 while its timed-out call is owed a response
 }
 
@@ -520,14 +520,9 @@ func (g *Guest) Close() error {
 	g.closeOnce.Do(func() {
 		g.closing.Store(true)
 		close(g.closeCh)
-		// Sleepers check closing before they sleep, but one may have checked
-		// just before the store above; keep waking until all have left.
-		pause := 50 * time.Microsecond
-		for g.users.Load() != 0 {
-			g.wakeSlots(g.slots)
-			time.Sleep(pause)
-			pause = minDuration(2*pause, 10*time.Millisecond)
-		}
+		// Sleepers check closing before they sleep; wake them until all
+		// have left.
+		g.wakeUntil(g.slots, func() bool { return g.users.Load() == 0 }, nil)
 		g.closeErr = g.detach()
 	})
 	return g.closeErr

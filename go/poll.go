@@ -22,21 +22,21 @@ import (
 //
 // Handlers still never wait for one another, and the workers stand aside
 // only while a poller is looking: a poller that is about to run a handler
-// while no other poller is free starts one more, and the group ends (the
-// workers take over) when the last poller that is not inside a handler
+// while no other poller is looking starts one more, and the group ends
+// (the workers take over) when the last poller that is not inside a handler
 // stops, however many are still inside one. So a handler that blocks
 // leaves the other slots served, by a poller or by their workers.
 //
-// The pollers not inside a handler are counted in free, as tokens: start
-// hands out target of them to new pollers, only while free is 0 (the group
-// is inactive); a poller about to run a handler gives its token up, to a
-// new poller if it held the last one; a poller back from a handler takes
-// a token only while 0 < free < target, else it stops; and the poller
-// that takes free to 0 by stopping ends the group. Hence 0 < free <=
-// target while the group is active, except within a hand-over and between
-// the stop that takes free to 0 and the end of the group it then makes;
-// and no more than target pollers plus one per handler running in a
-// poller are alive.
+// The pollers not inside a handler are counted in looking, as tokens:
+// start hands out target of them to new pollers, only while looking is 0
+// (the group is inactive); a poller about to run a handler gives its
+// token up, to a new poller if it held the last one; a poller back from a
+// handler takes a token only while 0 < looking < target, else it stops;
+// and the poller that takes looking to 0 by stopping ends the group.
+// Hence 0 < looking <= target while the group is active, except within a
+// hand-over and between the stop that takes looking to 0 and the end of
+// the group it then makes; and no more than target pollers plus one per
+// handler running in a poller are alive.
 
 // errStandAside ends a worker's wait because the pollers are running.
 var errStandAside = errors.New("pollers are running")
@@ -49,11 +49,11 @@ type pollGroup struct {
 	slots  []slotView
 	target int32 // pollers to start: GOMAXPROCS + 1, at most one per slot
 
-	active atomic.Bool  // a poller is looking: workers stand aside
-	free   atomic.Int32 // pollers not inside a handler (tokens, see above)
+	active  atomic.Bool  // a poller is looking: workers stand aside
+	looking atomic.Int32 // pollers not inside a handler (tokens, see above)
 
-	mu   sync.Mutex    // orders start against the end of the group
-	gate chan struct{} // closed when the group ends
+	mu    sync.Mutex    // orders start against the end of the group
+	ended chan struct{} // closed when the group ends: the workers serve
 }
 
 func newPollGroup(g *Guest, h Handler, st *serveState, wg *sync.WaitGroup, slots []slotView) *pollGroup {
@@ -61,9 +61,9 @@ func newPollGroup(g *Guest, h Handler, st *serveState, wg *sync.WaitGroup, slots
 	if int(target) > len(slots) {
 		target = int32(len(slots))
 	}
-	gate := make(chan struct{})
-	close(gate)
-	return &pollGroup{g: g, h: h, st: st, wg: wg, slots: slots, target: target, gate: gate}
+	ended := make(chan struct{})
+	close(ended)
+	return &pollGroup{g: g, h: h, st: st, wg: wg, slots: slots, target: target, ended: ended}
 }
 
 // start brings the pollers up unless they are running.
@@ -76,10 +76,10 @@ func (pg *pollGroup) start() {
 	if pg.active.Load() || pg.st.stop.Load() {
 		return
 	}
-	// free is 0: the group ended when it reached 0, and nothing but start
+	// looking is 0: the group ended when it reached 0, and nothing but start
 	// raises it from 0 (a hand-over needs a token, and there is none).
-	pg.gate = make(chan struct{})
-	pg.free.Add(pg.target)
+	pg.ended = make(chan struct{})
+	pg.looking.Add(pg.target)
 	pg.active.Store(true)
 	for k := int32(0); k < pg.target; k++ {
 		pg.spawn(int(k))
@@ -95,38 +95,38 @@ func (pg *pollGroup) spawn(first int) {
 // stop is the last step of a poller that holds a token; the last one
 // ends the group and lets the workers back.
 func (pg *pollGroup) stop() {
-	if pg.free.Add(-1) != 0 {
+	if pg.looking.Add(-1) != 0 {
 		return
 	}
 	pg.mu.Lock()
 	defer pg.mu.Unlock()
 	pg.active.Store(false)
-	close(pg.gate)
+	close(pg.ended)
 }
 
 // enter gives up the token of a poller about to run a handler for slot i.
-// The last free poller hands it to a new poller that goes on looking from
+// The last looking poller hands it to a new poller that goes on looking from
 // slot i+1, so that the handler, if it blocks, holds up no other slot. The
-// moment free is 0 here makes a poller back from a handler stop, which is
+// moment looking is 0 here makes a poller back from a handler stop, which is
 // harmless, and no poller can end the group then (none holds a token).
 func (pg *pollGroup) enter(i int) {
-	if pg.free.Add(-1) == 0 {
-		pg.free.Add(1)
+	if pg.looking.Add(-1) == 0 {
+		pg.looking.Add(1)
 		pg.spawn(i + 1)
 	}
 }
 
 // rejoin takes a token for a poller back from a handler. It fails, and the
-// poller stops, when the group has ended (free is 0: the workers serve) or
+// poller stops, when the group has ended (looking is 0: the workers serve) or
 // enough pollers are looking.
 func (pg *pollGroup) rejoin() bool {
-	// The usual value first: every other poller free. A load before the
+	// The usual value first: every other poller looking. A load before the
 	// CAS would fetch the line shared and then upgrade it.
-	for f := pg.target - 1; ; f = pg.free.Load() {
+	for f := pg.target - 1; ; f = pg.looking.Load() {
 		if f <= 0 || f >= pg.target {
 			return false
 		}
-		if pg.free.CompareAndSwap(f, f+1) {
+		if pg.looking.CompareAndSwap(f, f+1) {
 			return true
 		}
 	}
@@ -136,10 +136,10 @@ func (pg *pollGroup) rejoin() bool {
 // Serve is stopping.
 func (pg *pollGroup) standAside() bool {
 	pg.mu.Lock()
-	gate := pg.gate
+	ended := pg.ended
 	pg.mu.Unlock()
 	select {
-	case <-gate:
+	case <-ended:
 		return true
 	case <-pg.st.stopped:
 		return false
@@ -166,7 +166,7 @@ func (pg *pollGroup) poll(first int) {
 			}
 			s := &pg.slots[i]
 			ctrl := &s.hdr.ctrl
-			// acquire: as in waitState
+			// acquire: as in awaitRequest
 			v := atomic.LoadUint32(ctrl)
 			if !ctrlLegal(v) {
 				// The slot's worker judges it: CORRUPT once it has seen

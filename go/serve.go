@@ -117,21 +117,8 @@ wait:
 	}
 	// Workers check the stop flag before every sleep; wake the sleepers so
 	// that they do it now rather than after LivenessInterval.
-	for pause := 50 * time.Microsecond; ; pause = minDuration(2*pause, 10*time.Millisecond) {
-		select {
-		case <-done:
-			return st.result()
-		default:
-		}
-		g.wakeSlots(host)
-		t := time.NewTimer(pause)
-		select {
-		case <-done:
-			t.Stop()
-			return st.result()
-		case <-t.C:
-		}
-	}
+	g.wakeUntil(host, func() bool { return isClosed(done) }, done)
+	return st.result()
 }
 
 // result turns the recorded cause into Serve's return value.
@@ -149,18 +136,23 @@ func (st *serveState) result() error {
 // they run, and starts them after each request it answered itself.
 func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) error {
 	ctrl := &s.hdr.ctrl
-	ws := waitSpec{word: ctrl, target: stateReqReady, bit: ctrlSW, keep: anyState,
-		deadline: noDeadline, stop: stop, idle: true, crowded: pg != nil}
+	// The phases of every wait but one right after the pollers stopped.
+	var spin spinner
+	var pollers *atomic.Bool
 	if pg != nil {
-		ws.aside = &pg.active
+		spin = g.spinner(0)
+		spin.shareP = true // more workers than Ps
+		pollers = &pg.active
 	} else {
 		// The early take (takeNext) spends the first half of the budget.
-		ws.spun = g.opts.SpinBudget / 2
+		spin = g.spinner(g.opts.SpinBudget / 2)
 	}
 	last := atomic.LoadUint32(ctrl)
 	// A word illegal before it was ever seen legal is the host's to repair
 	// (docs/PROTOCOL.md, "Repair"): wait for it rather than end Serve.
-	ws.settle = !ctrlLegal(last)
+	// Cleared by the first legal value awaitRequest sees.
+	settle := !ctrlLegal(last)
+	sleepNow := false
 	for {
 		// A busy worker never sleeps, so it checks here too.
 		if stop.Load() {
@@ -175,18 +167,21 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) e
 			}
 			// The pollers stopped because they spun a whole budget without
 			// a request: go to sleep at once rather than spin again.
-			ws.noSpin = true
+			sleepNow = true
 			continue
 		}
 		// The sole spinner of its slot first tries to take the next request
 		// outright (see takeNext); pollers scan many slots and do not.
 		taken, ok := uint32(0), false
 		if pg == nil {
-			taken, ok = takeNext(ctrl, last, ws.spun)
+			taken, ok = takeNext(ctrl, last, g.opts.SpinBudget/2)
 		}
 		if !ok {
-			v, err := g.waitState(&ws)
-			ws.noSpin = false
+			sp := spin
+			if sleepNow {
+				sp, sleepNow = spinner{}, false
+			}
+			v, err := g.awaitRequest(ctrl, sp, stop, pollers, &settle)
 			if err == errStandAside {
 				continue
 			}

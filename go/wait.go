@@ -13,17 +13,19 @@ import (
 // CPU's pause hint, yielding the thread every yieldEvery spins so that a
 // peer waiting for this CPU gets it; then yield a bounded number of times;
 // then announce and sleep on the futex word, at most LivenessInterval at a
-// time, checking the host and the local handle between sleeps.
+// time (a Serve worker longer: Serve watches the host for it), checking the
+// host and the local handle between sleeps.
+//
+// The phases are one policy for every wait (spinner, checkWait, sleepOn);
+// what a wait waits for is its own loop over them: awaitResponse for a
+// Call, awaitRequest for a Serve worker. A new kind of wait is a new loop,
+// not a new option of a shared one.
 
 const (
 	yieldEvery  = 128                          // spins between two thread yields
 	yieldBudget = 32                           // yields after the spins, before sleeping
 	noDeadline  = time.Duration(math.MaxInt64) // a wait without time limit
 )
-
-// anyState is every legal slot state, as a mask of 1<<state.
-const anyState = 1<<stateFree | 1<<stateClaimed | 1<<stateReqReady |
-	1<<stateProcessing | 1<<stateRespReady
 
 // Why a wait ended early. They are values, not built per call, so the wait
 // loop does not allocate.
@@ -37,128 +39,161 @@ var (
 	errClosedLocally = fmt.Errorf("%w: Close was called", ErrClosed)
 )
 
-// waitSpec describes one wait on a slot's control word.
-type waitSpec struct {
-	word     *uint32
-	target   uint32 // the state waited for
-	bit      uint32 // this side's waiter bit: ctrlSW or ctrlRW
-	keep     uint32 // states (1<<state) that mean "not yet"; any other is corrupt
-	gen      uint32 // with checkGen: the generation the word must keep
-	checkGen bool
-	deadline time.Duration // g.now() limit, or noDeadline
-	stop     *atomic.Bool  // optional: Serve's stop flag
-	// crowded: more spinning workers than Ps. A worker then hands its P on
-	// every few spins, so that the worker whose slot has work gets to run
-	// soon (the Go scheduler only switches goroutines at such points).
-	crowded bool
-	// idle: a Serve worker; it may sleep up to idleSleep, since Serve
-	// watches the host and wakes it (as do Close and ctx).
-	idle bool
-	// noSpin: skip the spins and yields, announce and sleep at once.
-	noSpin bool
-	// spun: spins of the budget the caller has already spent.
-	spun int
-	// aside: optional; when set, a wait that has not found its target
-	// ends with errStandAside (the pollers serve this slot meanwhile).
-	aside *atomic.Bool
-	// settle: the word has not been seen legal yet. An illegal value is
-	// then what an earlier epoch (or a peer) left for the host to repair:
-	// "not yet", not ErrCorrupt. Cleared by the first legal value
-	// (docs/PROTOCOL.md, "Repair").
-	settle bool
+// spinner is the phase policy of a wait on a shared word: spin with the
+// CPU's pause hint, yielding the thread every yieldEvery spins and the P
+// every 4*yieldEvery, then yield a bounded number of times; once both are
+// spent the waiter checks (checkWait) and sleeps (sleepOn). It holds no
+// completion test: each wait (awaitResponse, awaitRequest) is its own
+// loop of load, test and spin. Deadlines and liveness are checked only
+// once the spins and yields are spent, so a timeout is honoured to within
+// that phase (a few hundred microseconds with the default budget); the
+// spin phase reads no clock.
+type spinner struct {
+	spins  int // pause steps left
+	yields int // yield steps left once the spins are spent
+	// shareP: more spinning goroutines than Ps. The spinner then hands its
+	// P on every crowdedGosched spins, so that the goroutine whose word has
+	// changed gets to run soon (the Go scheduler only switches goroutines
+	// at such points).
+	shareP bool
+}
+
+// crowdedGosched is the number of spins between two runtime.Gosched calls
+// of a spinner with shareP.
+const crowdedGosched = 4
+
+// spinner returns the spin and yield phases of a wait that has already
+// spent spent spins of the budget elsewhere. The zero spinner sleeps at
+// once.
+func (g *Guest) spinner(spent int) spinner {
+	return spinner{spins: g.opts.SpinBudget - spent, yields: yieldBudget}
+}
+
+// spin takes one step of the spin or yield phase and reports whether it
+// did; false means both are spent, and the waiter should check and sleep.
+func (sp *spinner) spin() bool {
+	if sp.spins > 0 {
+		sp.spins--
+		if sp.shareP && sp.spins%crowdedGosched == 0 {
+			runtime.Gosched()
+		}
+		if sp.spins%yieldEvery == 0 {
+			// Now and then let the other goroutines of this process have
+			// this P; doing it at every yield point costs more latency
+			// than it saves (it wakes idle Ps that then compete with the
+			// peer for CPUs).
+			if sp.spins%(4*yieldEvery) == 0 {
+				runtime.Gosched()
+			}
+			osYield()
+		} else {
+			cpuPause()
+		}
+		return true
+	}
+	if sp.yields > 0 {
+		sp.yields--
+		runtime.Gosched() // other goroutines of this process
+		osYield()         // other threads, such as the peer's
+		return true
+	}
+	return false
+}
+
+// sleepOn announces this side's waiter bit on word, last seen as v, and
+// sleeps until woken, for at most d. It returns at once, without sleeping,
+// if the word is no longer v; the waiter then looks at it again.
+func (g *Guest) sleepOn(word *uint32, v, bit uint32, d time.Duration) {
+	if v&bit == 0 {
+		// Announce. Full barrier, on the same word as the other side's
+		// transition CAS: if that comes first this CAS fails and we
+		// re-read; if this comes first the mover sees the bit and wakes.
+		if !atomic.CompareAndSwapUint32(word, v, v|bit) {
+			return
+		}
+		v |= bit
+	}
+	// Returns at once if the word is no longer v.
+	g.wordWait(word, v, bit, d)
+}
+
+// awaitResponse is a requester's wait: until guest slot word ctrl, which
+// this call published in generation gen, reads RESP_READY. It fails with
+// ErrCorrupt on an illegal word, another generation or a state the host
+// cannot have moved it to, ErrTimeout at the deadline, ErrClosed when
+// Close begins, and ErrPeerGone when the host closes, dies or is replaced.
+func (g *Guest) awaitResponse(ctrl *uint32, gen uint32, deadline time.Duration) error {
+	sp := g.spinner(0)
+	for {
+		// acquire: pairs with the host's publishing CAS
+		// PROCESSING->RESP_READY (shmipc__respond in src/slot.c), which
+		// published the response that consume reads next.
+		v := atomic.LoadUint32(ctrl)
+		if !ctrlLegal(v) {
+			return fmt.Errorf("%w: illegal control word %#x", ErrCorrupt, v)
+		}
+		if ctrlGen(v) != gen {
+			return fmt.Errorf("%w: control word %#x changed generation (want %d)", ErrCorrupt, v, gen)
+		}
+		switch st := ctrlState(v); st {
+		case stateRespReady:
+			return nil
+		case stateReqReady, stateProcessing: // only the host moves it, and only this far
+		default:
+			return fmt.Errorf("%w: control word %#x in unexpected state %d", ErrCorrupt, v, st)
+		}
+		if sp.spin() {
+			continue
+		}
+		if err := g.checkWait(nil, deadline); err != nil {
+			return err
+		}
+		g.sleepOn(ctrl, v, ctrlRW, g.sleepFor(deadline))
+	}
+}
+
+// awaitRequest is a Serve worker's wait: until host slot word ctrl reads
+// REQ_READY, returning that value, with the spin and yield phases of sp.
+// It fails with ErrCorrupt on an illegal word, unless *settle (see work),
+// errStopped when *stop is set, ErrClosed when Close begins, ErrPeerGone
+// when the host closes, dies or is replaced, and errStandAside as soon as
+// *pollers (optional) is set: the pollers serve the slot meanwhile. It has
+// no deadline and sleeps up to idleSleep at a time, since Serve watches
+// the host and wakes it (as do Close and ctx).
+func (g *Guest) awaitRequest(ctrl *uint32, sp spinner, stop, pollers *atomic.Bool, settle *bool) (uint32, error) {
+	for {
+		// acquire: pairs with the host's publishing CAS into REQ_READY
+		// (shmipc_slot_publish in src/slot.c), which published the request
+		// that serveOne reads next.
+		v := atomic.LoadUint32(ctrl)
+		if ctrlLegal(v) {
+			*settle = false
+			if ctrlState(v) == stateReqReady {
+				return v, nil
+			}
+			// Any other legal state is "not yet": the host's to move.
+		} else if !*settle {
+			return v, fmt.Errorf("%w: illegal control word %#x", ErrCorrupt, v)
+		}
+		if pollers != nil && pollers.Load() {
+			return v, errStandAside
+		}
+		if sp.spin() {
+			continue
+		}
+		if err := g.checkWait(stop, noDeadline); err != nil {
+			return v, err
+		}
+		g.sleepOn(ctrl, v, ctrlSW, idleSleep)
+	}
 }
 
 // idleSleep bounds the sleep of a Serve worker: Serve watches the host,
 // so an idle guest wakes once per LivenessInterval, not once per slot.
 const idleSleep = time.Second
 
-// crowdedGosched is the number of spins between two runtime.Gosched calls
-// of a crowded worker.
-const crowdedGosched = 4
-
 // now returns the monotonic time since Connect.
 func (g *Guest) now() time.Duration { return time.Since(g.epoch) }
-
-// waitState waits until the state of *ws.word is ws.target and returns the
-// word's value. It fails with ErrCorrupt on an illegal word, ErrTimeout at
-// the deadline, ErrClosed when Close begins, errStopped when *ws.stop is
-// set, and ErrPeerGone when the host closes, dies or is replaced.
-func (g *Guest) waitState(ws *waitSpec) (uint32, error) {
-	spins, yields := g.opts.SpinBudget-ws.spun, yieldBudget
-	if ws.noSpin {
-		spins, yields = 0, 0
-	}
-	for {
-		// acquire: pairs with the other side's CAS into ws.target (the
-		// requester's CLAIMED->REQ_READY or the responder's
-		// PROCESSING->RESP_READY), which published the data we read next.
-		v := atomic.LoadUint32(ws.word)
-		st := ctrlState(v)
-		if ctrlLegal(v) {
-			ws.settle = false
-			if ws.checkGen && ctrlGen(v) != ws.gen {
-				return v, fmt.Errorf("%w: control word %#x changed generation (want %d)", ErrCorrupt, v, ws.gen)
-			}
-			if st == ws.target {
-				return v, nil
-			}
-			if ws.keep&(1<<st) == 0 {
-				return v, fmt.Errorf("%w: control word %#x in unexpected state %d", ErrCorrupt, v, st)
-			}
-		} else if !ws.settle {
-			return v, fmt.Errorf("%w: illegal control word %#x", ErrCorrupt, v)
-		}
-		if ws.aside != nil && ws.aside.Load() {
-			return v, errStandAside
-		}
-		// Deadlines and liveness are checked only once the spins and
-		// yields are spent, so a timeout is honoured to within that phase
-		// (a few hundred microseconds with the default budget).
-		if spins > 0 {
-			spins--
-			if ws.crowded && spins%crowdedGosched == 0 {
-				runtime.Gosched()
-			}
-			if spins%yieldEvery == 0 {
-				// Now and then let the other workers of this process have
-				// this P; doing it at every yield point costs more latency
-				// than it saves (it wakes idle Ps that then compete with
-				// the peer for CPUs).
-				if spins%(4*yieldEvery) == 0 {
-					runtime.Gosched()
-				}
-				osYield()
-			} else {
-				cpuPause()
-			}
-			continue
-		}
-		if yields > 0 {
-			yields--
-			runtime.Gosched() // other goroutines of this process
-			osYield()         // other threads, such as the peer's
-			continue
-		}
-		if err := g.checkWait(ws.stop, ws.deadline); err != nil {
-			return v, err
-		}
-		if v&ws.bit == 0 {
-			// Announce. Full barrier, on the same word as the other side's
-			// transition CAS: if that comes first this CAS fails and we
-			// re-read; if this comes first the mover sees the bit and wakes.
-			if !atomic.CompareAndSwapUint32(ws.word, v, v|ws.bit) {
-				continue
-			}
-			v |= ws.bit
-		}
-		// Returns at once if the word is no longer v.
-		d := g.sleepFor(ws.deadline)
-		if ws.idle {
-			d = idleSleep
-		}
-		g.wordWait(ws.word, v, ws.bit, d)
-	}
-}
 
 // sleepFor returns how long one futex sleep may last: until the next host
 // check is due, or the deadline.
@@ -260,5 +295,33 @@ func (g *Guest) hostGone() error {
 func (g *Guest) wakeSlots(slots []slotView) {
 	for i := range slots {
 		g.wordWake(&slots[i].hdr.ctrl, ctrlRW|ctrlSW)
+	}
+}
+
+// wakeUntil wakes the sleepers on the control words of slots, round after
+// round, until allGone reports that the waiters it is for have left. Each
+// checks its flag (closing, Serve's stop) before it sleeps, but one may
+// have checked just before the flag was set and then sleep through a
+// single round. The pause between two rounds doubles from 50 µs up to
+// 10 ms; a close of done (optional) ends a pause early.
+func (g *Guest) wakeUntil(slots []slotView, allGone func() bool, done <-chan struct{}) {
+	for pause := 50 * time.Microsecond; !allGone(); pause = minDuration(2*pause, 10*time.Millisecond) {
+		g.wakeSlots(slots)
+		t := time.NewTimer(pause)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// isClosed reports whether ch is closed (or has a value ready).
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
