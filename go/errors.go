@@ -47,15 +47,17 @@ var (
 	ErrTruncated = &Error{-12, "response larger than the caller's buffer"}
 	// ErrRemote reports that the peer answered with MsgSystemError.
 	ErrRemote = &Error{-13, "peer answered with a system error"}
-	// ErrBusy reports that no slot is free or that a guest is already
-	// attached.
-	ErrBusy = &Error{-14, "busy: no free slot, or a guest is already attached"}
+	// ErrBusy reports that no slot is free, or that what was asked for is
+	// in use by another guest or goroutine (a second guest, a second
+	// Serve).
+	ErrBusy = &Error{-14, "busy: no free slot, or in use by another guest or thread"}
 	// ErrClosed reports that the local handle is closed or closing.
 	ErrClosed = &Error{-15, "handle is closed or closing"}
 	// ErrSystem reports that an operating-system call failed.
 	ErrSystem = &Error{-16, "operating-system call failed"}
-	// ErrState reports a call that is not valid in the slot's current state.
-	ErrState = &Error{-17, "not valid in the slot's current state"}
+	// ErrState reports a call that is not valid in the handle's current
+	// state.
+	ErrState = &Error{-17, "not valid in the handle's current state"}
 	// ErrRefused reports that the receiver refused the stream. A
 	// StreamFunc may return it to refuse a stream.
 	ErrRefused = &Error{-18, "the receiver refused the stream"}

@@ -14,7 +14,9 @@
  *
  * Conventions:
  * - Functions return 0 (`SHMIPC_OK`) or a negative `SHMIPC_E_*` code; handles
- *   come back through an out-parameter. `shmipc_strerror()` names a code.
+ *   come back through an out-parameter. `shmipc_strerror()` names a code;
+ *   `shmipc_last_error()` tells the calling thread what its last failure
+ *   was about (the field, value and limit, or the path).
  *   Each function lists the codes it can return; to one that returns a
  *   code, a NULL handle or required pointer is `SHMIPC_E_INVALID`.
  * - Every call that can block takes a timeout in nanoseconds:
@@ -95,7 +97,7 @@ extern "C" {
 #define SHMIPC_E_BUSY (-14)      /**< no free slot / guest already attached */
 #define SHMIPC_E_CLOSED (-15)    /**< the local handle is shutting down */
 #define SHMIPC_E_SYSTEM (-16)    /**< an operating-system call failed */
-#define SHMIPC_E_STATE (-17)     /**< not valid in the slot's current state */
+#define SHMIPC_E_STATE (-17)     /**< not valid in the handle's current state */
 #define SHMIPC_E_REFUSED (-18)   /**< the receiver refused the stream */
 /**@}*/
 
@@ -242,6 +244,27 @@ SHMIPC_EXPORT uint32_t shmipc_version(void);
  *          the set); the Go guest's error of the same code has the same
  *          text. */
 SHMIPC_EXPORT const char *shmipc_strerror(int code);
+
+/** Describe the calling thread's last failure, as dlerror() and
+ *  sqlite3_errmsg() do. Any thread, any time.
+ *
+ *  Every function of this header that returns a negative code (and
+ *  shmipc_stream_send(), shmipc_host_serve()) sets it before it returns,
+ *  on the thread that called it, to describe that failure; a function that
+ *  succeeds leaves it unchanged, and so do the functions that return no
+ *  code. The text starts with shmipc_strerror() of the code and, where
+ *  the library knows more, goes on after ": " with what the failure was
+ *  about, as the Go guest's error of the same failure does:
+ *  `invalid argument or configuration: host_slots 5000 outside 1..1024`,
+ *  `no such segment: no segment /dev/shm/shmipc-x after 500ms`,
+ *  `timed out: no guest attached`.
+ *  The detail is for people and logs; programs test the code.
+ *
+ *  @return the text, in a buffer of the calling thread (never NULL; "" if
+ *          nothing failed on this thread yet). It stays valid until the
+ *          thread's next failing call into the library or the thread's
+ *          end; copy it to keep it. Recording it never allocates. */
+SHMIPC_EXPORT const char *shmipc_last_error(void);
 
 /**@}*/
 /* ------------------------------------------------------------------ */
