@@ -1,5 +1,7 @@
 package shmipc
 
+import "fmt"
+
 // Error is a libshmipc error with one of the protocol's stable codes
 // (docs/PROTOCOL.md, "Error codes"). The package's sentinel values (ErrTimeout,
 // ErrPeerGone, ...) are *Error; functions return them wrapped with context, so
@@ -62,6 +64,11 @@ var (
 	// StreamFunc may return it to refuse a stream.
 	ErrRefused = &Error{-18, "the receiver refused the stream"}
 )
+
+// errNotTaken is a Call's timeout when the host never took the request: a
+// host whose segment has guest slots but that serves no guest calls (no
+// listener, no serve loop) answers nothing.
+var errNotTaken = fmt.Errorf("%w: no response in time: the host did not take the request (is it serving guest calls?)", ErrTimeout)
 
 // ErrHostGone is ErrPeerGone under the name a guest uses: the host closed
 // the session, died or was replaced. It is the same value, not a second

@@ -207,21 +207,22 @@ int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
   return shmipc__failed(guest_attach(cfg, out));
 }
 
-/* Why this session's host is gone: SHMIPC_OK when it closed the session
- * in order (shmipc_host_destroy() stored CLOSED in the header we mapped,
- * of the session we attached to), SHMIPC_E_PEER_GONE with the reason
- * otherwise (it died, or the session was replaced). Failure path only. */
+/* Why this session's host is gone, in the order of the Go guest's
+ * hostGone() (go/wait.go): SHMIPC_OK when it closed the session in order
+ * (shmipc_host_destroy() stored CLOSED in the header we mapped),
+ * SHMIPC_E_PEER_GONE with the reason otherwise (the session was replaced,
+ * or the host died). Failure path only. */
 static int host_gone_why(shmipc_guest *g)
 {
   struct shmipc_wire_header *h = shmipc__hdr(&g->ep.seg);
 
-  if (h->session_nonce != g->ep.seg.nonce)
-    return shmipc__fail(SHMIPC_E_PEER_GONE,
-                        "host session replaced (session_nonce changed)");
   /* acquire: pairs with the host's release store of CLOSED in
    * shmipc_host_destroy() */
   if (shmipc__load_acquire32(&h->host_state) == SHMIPC_HOST_CLOSED)
     return SHMIPC_OK;
+  if (h->session_nonce != g->ep.seg.nonce)
+    return shmipc__fail(SHMIPC_E_PEER_GONE,
+                        "host session replaced (session_nonce changed)");
   return shmipc__fail(SHMIPC_E_PEER_GONE,
                       "host died (its liveness lock is free)");
 }

@@ -187,7 +187,7 @@ static int handler(void *user, uint32_t type, const void *req, size_t req_len,
 #define USAGE                                                                  \
   "usage: %s -name NAME [-timeout-ms MS] [-stream-max-stream BYTES]\n"        \
   "       [-stream-max-total BYTES] [-stream-max-streams N]\n"                \
-  "       [-stream-max-parked N] [-stream-idle-ms MS]\n"
+  "       [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]\n"
 
 /* "-flag VALUE" with VALUE an unsigned decimal number no larger than max. */
 static int num_arg(const char *s, uint64_t max, uint64_t *out)
@@ -206,7 +206,7 @@ int main(int argc, char **argv)
   const char *name = NULL;
   long timeout_ms = 5000;
   uint64_t v[5];
-  int i, r, k;
+  int i, r, k, streams = 1;
   static const char *const flags[5] = {
       "-stream-max-stream", "-stream-max-total", "-stream-max-streams",
       "-stream-max-parked", "-stream-idle-ms"};
@@ -224,6 +224,8 @@ int main(int argc, char **argv)
       ;
     if (strcmp(argv[i], "-name") == 0 && i + 1 < argc)
       name = argv[++i];
+    else if (strcmp(argv[i], "-no-streams") == 0)
+      streams = 0;
     else if (strcmp(argv[i], "-timeout-ms") == 0 && i + 1 < argc)
       timeout_ms = strtol(argv[++i], NULL, 10);
     else if (k < 5 && i + 1 < argc && num_arg(argv[i + 1], max[k], &v[k]) == 0)
@@ -256,7 +258,9 @@ int main(int argc, char **argv)
     shmipc_reassembler_destroy(reasm);
     return 1;
   }
-  r = shmipc_guest_start(guest, shmipc_reassembler_handle, reasm);
+  /* -no-streams: the plain handler answers stream messages too */
+  r = streams ? shmipc_guest_start(guest, shmipc_reassembler_handle, reasm)
+              : shmipc_guest_start(guest, handler, NULL);
   if (r != SHMIPC_OK) {
     fprintf(stderr, "shmipc-echo-c: start: %s\n", shmipc_strerror(r));
     shmipc_guest_detach(guest);
