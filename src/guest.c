@@ -229,13 +229,8 @@ static int host_gone_why(shmipc_guest *g)
 
 static void record_end(shmipc_guest *g, int reason)
 {
-  /* The host's orderly close ends the session without an error:
-   * shmipc_guest_wait() gives 0 for it, PEER_GONE for a host that died
-   * or was replaced. */
-  int code = reason == SHMIPC_E_PEER_GONE ? host_gone_why(g) : reason;
-
   if (shmipc__cas_full32(&g->reason_set, 0, 1) == 0)
-    g->reason = code;
+    g->reason = reason;
   /* A corrupt segment or a gone host ends every worker, not just the one
    * that saw it (only worker 0 watches the host while idle). A gone host
    * is already latched in peer_gone by shmipc__peer_check(), which every
@@ -386,8 +381,10 @@ int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns)
                        left < GUEST_WAIT_SLICE_NS ? left : GUEST_WAIT_SLICE_NS);
   }
   r = shmipc__load_acquire32(&g->reason_set) ? g->reason : SHMIPC_OK;
+  /* The host's orderly close ends the session without an error: 0, and
+   * PEER_GONE (with why) for a host that died or was replaced. */
   if (r == SHMIPC_E_PEER_GONE)
-    r = host_gone_why(g); /* the text, on this thread */
+    r = host_gone_why(g);
   else if (r == SHMIPC_E_CORRUPT)
     r = shmipc__fail(r, "a host slot held an illegal value; the workers "
                         "stopped");
