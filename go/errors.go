@@ -71,7 +71,9 @@ var (
 var errNotTaken = fmt.Errorf("%w: no response in time: the host did not take the request (is it serving guest calls?)", ErrTimeout)
 
 // ErrHostGone is ErrPeerGone under the name a guest uses: the host closed
-// the session, died or was replaced. It is the same value, not a second
+// the session, died or was replaced (a Call's error says which). Serve
+// returns it only for a host that died or was replaced: the host's orderly
+// close ends Serve with nil. It is the same value, not a second
 // sentinel: errors.Is(err, ErrHostGone) and errors.Is(err, ErrPeerGone)
 // always agree, and its code is SHMIPC_E_PEER_GONE (-10). Both names are
 // part of the API.

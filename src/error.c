@@ -105,10 +105,8 @@ int shmipc__refail(int code)
   return code;
 }
 
-int shmipc__failed(int code)
+int shmipc__failed_set(int code)
 {
-  if (code >= 0)
-    return code;
   /* A detail recorded for this very failure stays; anything else (an
    * older failure's text, or none) gives way to the code's own text. */
   if (!last_error.fresh || last_error.code != code)

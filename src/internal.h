@@ -48,8 +48,13 @@ int shmipc__fail(int code, const char *fmt, ...);
 int shmipc__refail(int code);
 /* At the end of a public function: @code unchanged; a negative one that
  * no shmipc__fail() described (or another code's was left over) gets the
- * code's own text. Touches nothing for @code >= 0. */
-int shmipc__failed(int code);
+ * code's own text. Inline, so that a success costs one compare and never
+ * reaches the thread-local text. */
+int shmipc__failed_set(int code);
+static inline int shmipc__failed(int code)
+{
+  return code < 0 ? shmipc__failed_set(code) : code;
+}
 /* The detail of the failure of @code being recorded, "" if none. */
 const char *shmipc__last_detail(int code);
 /* @s in double quotes, non-printable bytes as \xNN, cut with "..." to
