@@ -246,7 +246,8 @@ int main(int argc, char **argv)
   }
   r = shmipc_reassembler_create(&lim, on_stream, NULL, handler, NULL, &reasm);
   if (r != SHMIPC_OK) {
-    fprintf(stderr, "shmipc-echo-c: stream limits: %s\n", shmipc_strerror(r));
+    fprintf(stderr, "shmipc-echo-c: stream limits: %s\n",
+            shmipc_last_error());
     return 2;
   }
   shmipc_guest_config_init(&cfg);
@@ -254,7 +255,8 @@ int main(int argc, char **argv)
   cfg.connect_timeout_ns = (int64_t)timeout_ms * 1000000;
   r = shmipc_guest_attach(&cfg, &guest);
   if (r != SHMIPC_OK) {
-    fprintf(stderr, "shmipc-echo-c: attach %s: %s\n", name, shmipc_strerror(r));
+    fprintf(stderr, "shmipc-echo-c: attach %s: %s\n", name,
+            shmipc_last_error());
     shmipc_reassembler_destroy(reasm);
     return 1;
   }
@@ -262,7 +264,7 @@ int main(int argc, char **argv)
   r = streams ? shmipc_guest_start(guest, shmipc_reassembler_handle, reasm)
               : shmipc_guest_start(guest, handler, NULL);
   if (r != SHMIPC_OK) {
-    fprintf(stderr, "shmipc-echo-c: start: %s\n", shmipc_strerror(r));
+    fprintf(stderr, "shmipc-echo-c: start: %s\n", shmipc_last_error());
     shmipc_guest_detach(guest);
     shmipc_reassembler_destroy(reasm);
     return 1;
@@ -273,7 +275,7 @@ int main(int argc, char **argv)
   shmipc_guest_detach(guest);
   shmipc_reassembler_destroy(reasm);
   if (r != SHMIPC_OK && r != SHMIPC_E_PEER_GONE) {
-    fprintf(stderr, "shmipc-echo-c: %s\n", shmipc_strerror(r));
+    fprintf(stderr, "shmipc-echo-c: %s\n", shmipc_last_error());
     return 1;
   }
   return 0;

@@ -252,11 +252,13 @@ SHMIPC_EXPORT const char *shmipc_strerror(int code);
 /** Describe the calling thread's last failure, as dlerror() and
  *  sqlite3_errmsg() do. Any thread, any time.
  *
- *  Every function of this header that returns a negative code (and
- *  shmipc_stream_send(), shmipc_host_serve()) sets it before it returns,
- *  on the thread that called it, to describe that failure; a function that
- *  succeeds leaves it unchanged, and so do the functions that return no
- *  code. The text starts with shmipc_strerror() of the code and, where
+ *  Every function of this header that returns a negative `SHMIPC_E_*`
+ *  code sets it before it returns, on the thread that called it, to
+ *  describe that failure; a function that succeeds leaves it unchanged,
+ *  and so do the functions that return no code (and
+ *  shmipc_reassembler_handle(), whose non-zero result is a handler's
+ *  verdict, not a code). Handlers run on the library's threads: what fails
+ *  there is recorded there. The text starts with shmipc_strerror() of the code and, where
  *  the library knows more, goes on after ": " with what the failure was
  *  about, as the Go guest's error of the same failure does:
  *  `invalid argument or configuration: host_slots 5000 outside 1..1024`,
