@@ -182,9 +182,23 @@ void shmipc__duration(char *buf, size_t cap, int64_t ns)
 }
 
 int shmipc__call_detail(const struct shmipc__endpoint *ep, int r,
-                        size_t req_len, size_t resp_cap,
-                        const size_t *resp_len)
+                        const void *req, size_t req_len, const void *resp,
+                        size_t resp_cap, const size_t *resp_len,
+                        int64_t timeout_ns)
 {
+  struct shmipc__deadline dl;
+
+  if (r == SHMIPC_E_INVALID && req == NULL && req_len > 0)
+    return shmipc__fail(r, "req is NULL with req_len %llu",
+                        (unsigned long long)req_len);
+  if (r == SHMIPC_E_INVALID && resp == NULL && resp_cap > 0)
+    return shmipc__fail(r, "resp is NULL with resp_cap %llu",
+                        (unsigned long long)resp_cap);
+  if (r == SHMIPC_E_INVALID && shmipc__timeout(ep, timeout_ns, &dl) != 0)
+    return shmipc__fail(r,
+                        "timeout_ns %lld, want 0 or more, "
+                        "SHMIPC_TIMEOUT_DEFAULT or SHMIPC_TIMEOUT_INFINITE",
+                        (long long)timeout_ns);
   /* The Go guest's texts for the same facts (go/call.go). */
   if (r == SHMIPC_E_TOO_BIG && req_len > ep->seg.geom.req_capacity)
     return shmipc__fail(r, "%llu bytes, capacity %lu",

@@ -417,7 +417,8 @@ void shmipc_guest_detach(shmipc_guest *g)
  * path only. */
 static int call_failed(shmipc_guest *g, int r)
 {
-  if (r == SHMIPC_E_INVALID && g->ep.n_req == 0)
+  if (r == SHMIPC_E_INVALID && g->ep.n_req == 0 &&
+      shmipc__last_detail(r)[0] == '\0')
     r = shmipc__fail(r, "the segment has no guest slots");
   else if (r == SHMIPC_E_PEER_GONE && host_gone_why(g) == SHMIPC_OK)
     r = shmipc__fail(r, "host closed the session");
@@ -442,8 +443,8 @@ int shmipc_guest_call(shmipc_guest *g, uint32_t type, const void *req,
   r = shmipc__call(&g->ep, type, req, req_len, resp, resp_cap, resp_len,
                    resp_type, timeout_ns);
   if (r < 0)
-    return call_failed(g, shmipc__call_detail(&g->ep, r, req_len, resp_cap,
-                                              resp_len));
+    return call_failed(g, shmipc__call_detail(&g->ep, r, req, req_len, resp,
+                                              resp_cap, resp_len, timeout_ns));
   return r;
 }
 

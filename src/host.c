@@ -265,8 +265,8 @@ int shmipc_host_call(shmipc_host *h, uint32_t type, const void *req,
   r = shmipc__call(&h->ep, type, req, req_len, resp, resp_cap, resp_len,
                    resp_type, timeout_ns);
   if (r < 0)
-    return call_failed(h, shmipc__call_detail(&h->ep, r, req_len, resp_cap,
-                                              resp_len));
+    return call_failed(h, shmipc__call_detail(&h->ep, r, req, req_len, resp,
+                                              resp_cap, resp_len, timeout_ns));
   return r;
 }
 

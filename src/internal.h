@@ -408,10 +408,11 @@ void shmipc__ep_wake_all(struct shmipc__endpoint *ep);
 #define SHMIPC__YIELD_EVERY 128u
 
 /* error.c: the detail of a failed shmipc__call() that its arguments tell
- * (TOO_BIG, TRUNCATED, REMOTE); returns @r. */
+ * (INVALID, TOO_BIG, TRUNCATED, REMOTE); returns @r. */
 int shmipc__call_detail(const struct shmipc__endpoint *ep, int r,
-                        size_t req_len, size_t resp_cap,
-                        const size_t *resp_len);
+                        const void *req, size_t req_len, const void *resp,
+                        size_t resp_cap, const size_t *resp_len,
+                        int64_t timeout_ns);
 
 /* slot.c: requester and responder halves of the slot state machine */
 /* Claim a free requester slot, waiting until @dl. The caller passes the

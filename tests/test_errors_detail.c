@@ -329,6 +329,13 @@ static void call_facts(void **state)
                                     20 * MS),
                    SHMIPC_E_TIMEOUT);
   TEXT_IS("timed out: no guest attached");
+  assert_int_equal(shmipc_host_call(h, 128, NULL, 3, NULL, 0, NULL, NULL,
+                                    20 * MS),
+                   SHMIPC_E_INVALID);
+  TEXT_IS("invalid argument or configuration: req is NULL with req_len 3");
+  assert_int_equal(shmipc_host_call(h, 128, "x", 1, NULL, 0, NULL, NULL, -9),
+                   SHMIPC_E_INVALID);
+  TEXT_HAS(SHMIPC_E_INVALID, "timeout_ns -9");
   assert_int_equal(shmipc_host_call(h, 128, big, sizeof big, NULL, 0, NULL,
                                     NULL, 20 * MS),
                    SHMIPC_E_TOO_BIG);
