@@ -131,6 +131,8 @@ const char *shmipc_last_error(void)
 void shmipc__quote(char *buf, size_t cap, const char *s)
 {
   static const char hex[] = "0123456789abcdef";
+  /* Go's named escapes, for bytes 7 to 13: \a \b \t \n \v \f \r */
+  static const char named[] = "abtnvfr";
   size_t n = 0, i;
 
   if (cap < 8) {
@@ -150,9 +152,13 @@ void shmipc__quote(char *buf, size_t cap, const char *s)
       memcpy(buf + n, "\"...", 5);
       return;
     }
+    /* the escapes of Go's %q (strconv.Quote), for the same text */
     if (c == '"' || c == '\\') {
       buf[n++] = '\\';
       buf[n++] = (char)c;
+    } else if (c >= 7 && c <= 13) {
+      buf[n++] = '\\';
+      buf[n++] = named[c - 7];
     } else if (c >= 0x20 && c < 0x7f) {
       buf[n++] = (char)c;
     } else {

@@ -57,8 +57,9 @@ static inline int shmipc__failed(int code)
 }
 /* The detail of the failure of @code being recorded, "" if none. */
 const char *shmipc__last_detail(int code);
-/* @s in double quotes, non-printable bytes as \xNN, cut with "..." to
- * fit @cap (at least 8); "(NULL)" for NULL. */
+/* @s in double quotes as Go's %q writes ASCII (\", \\, \a to \r, other
+ * non-printable bytes as \xNN), cut with "..." to fit @cap (at least 8);
+ * "(NULL)" for NULL. */
 void shmipc__quote(char *buf, size_t cap, const char *s);
 /* A timeout as Go prints a time.Duration ("500ms", "5s"). */
 void shmipc__duration(char *buf, size_t cap, int64_t ns);

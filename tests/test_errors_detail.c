@@ -158,7 +158,10 @@ static void config_fields_named(void **state)
           "no leading '.')");
   c.name = "tab\there";
   assert_int_equal(shmipc_host_create(&c, &h), SHMIPC_E_NAME);
-  TEXT_HAS(SHMIPC_E_NAME, "\"tab\\x09here\"");
+  TEXT_HAS(SHMIPC_E_NAME, "\"tab\\there\"");
+  c.name = "bell\a\x01\x7f";
+  assert_int_equal(shmipc_host_create(&c, &h), SHMIPC_E_NAME);
+  TEXT_HAS(SHMIPC_E_NAME, "\"bell\\a\\x01\\x7f\"");
   c.name = NULL;
   assert_int_equal(shmipc_host_create(&c, &h), SHMIPC_E_NAME);
   TEXT_IS("invalid segment name: no name (NULL)");
