@@ -3,8 +3,11 @@
 package shmipc
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +119,29 @@ func TestConnectNotFound(t *testing.T) {
 	want := "shmipc: no such segment: no segment " + segmentPrefix + name + " after 50ms"
 	if !errors.Is(err, ErrNotFound) || err.Error() != want {
 		t.Errorf("Connect: %v, want %q", err, want)
+	}
+}
+
+// The C library's shmipc_last_error() and the Go guest's errors say the
+// same thing for the same failure: the C echo guest prints the C text.
+func TestErrorTextsMatchC(t *testing.T) {
+	bin := os.Getenv("SHMIPC_ECHO_C")
+	if bin == "" {
+		t.Skip("SHMIPC_ECHO_C is not set: the C echo guest is built by Meson (tests/shmipc-echo-c)")
+	}
+	for _, name := range []string{uniqueName(), "my ipc", "tab\there", ".hidden"} {
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, "-name", name, "-timeout-ms", "50")
+		cmd.Stderr = &stderr
+		_ = cmd.Run()
+		cText := strings.TrimSuffix(strings.TrimPrefix(stderr.String(), "shmipc-echo-c: attach "+name+": "), "\n")
+		_, err := Connect(name, &Options{ConnectTimeout: 50 * time.Millisecond})
+		if err == nil {
+			t.Fatalf("Connect(%q) succeeded", name)
+		}
+		goText := strings.TrimPrefix(err.Error(), "shmipc: ")
+		if cText != goText {
+			t.Errorf("name %q: C says %q, Go says %q", name, cText, goText)
+		}
 	}
 }
