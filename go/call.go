@@ -264,6 +264,9 @@ func (g *Guest) abandon(s *slotView, i int, gen uint32, seq uint64, resp []byte,
 			// barrier: the host's take CAS of the old value now fails.
 			if atomic.CompareAndSwapUint32(ctrl, v, v&^ctrlStateMask|stateClaimed) {
 				g.releaseClaimed(ctrl)
+				if errors.Is(cause, ErrTimeout) {
+					return 0, 0, errNotTaken
+				}
 				return 0, 0, cause
 			}
 		case stateProcessing:

@@ -47,8 +47,8 @@ func TestConnectVerdictsWindows(t *testing.T) {
 		want error
 		max  time.Duration // Connect must decide within this
 	}{
-		// Nothing there: retried until the connect timeout.
-		{"missing", "-", ErrTimeout, 2 * time.Second},
+		// Nothing there: retried until the connect timeout, then not found.
+		{"missing", "-", ErrNotFound, 2 * time.Second},
 		// A DACL that grants nobody access, as another user's segment:
 		// refused at once, not retried.
 		{"forbidden", "D:P", ErrAccess, 150 * time.Millisecond},

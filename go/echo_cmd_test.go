@@ -225,7 +225,7 @@ func TestEchoGuestErrors(t *testing.T) {
 	}{
 		{"no name", nil, "usage"},
 		{"bad name", []string{"-name", ".x"}, "invalid segment name"},
-		{"missing", []string{"-name", uniqueName(), "-timeout-ms", "50"}, "timed out"},
+		{"missing", []string{"-name", uniqueName(), "-timeout-ms", "50"}, "no such segment"},
 		{"stream limits", []string{"-name", uniqueName(), "-stream-max-streams", "0"}, "MaxStreams"},
 		{"stream idle", []string{"-name", uniqueName(), "-stream-idle-ms", "0"}, "usage"},
 	} {

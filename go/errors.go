@@ -1,5 +1,7 @@
 package shmipc
 
+import "fmt"
+
 // Error is a libshmipc error with one of the protocol's stable codes
 // (docs/PROTOCOL.md, "Error codes"). The package's sentinel values (ErrTimeout,
 // ErrPeerGone, ...) are *Error; functions return them wrapped with context, so
@@ -47,22 +49,31 @@ var (
 	ErrTruncated = &Error{-12, "response larger than the caller's buffer"}
 	// ErrRemote reports that the peer answered with MsgSystemError.
 	ErrRemote = &Error{-13, "peer answered with a system error"}
-	// ErrBusy reports that no slot is free or that a guest is already
-	// attached.
-	ErrBusy = &Error{-14, "busy: no free slot, or a guest is already attached"}
+	// ErrBusy reports that no slot is free, or that what was asked for is
+	// in use by another guest or goroutine (a second guest, a second
+	// Serve).
+	ErrBusy = &Error{-14, "busy: no free slot, or in use by another guest or thread"}
 	// ErrClosed reports that the local handle is closed or closing.
 	ErrClosed = &Error{-15, "handle is closed or closing"}
 	// ErrSystem reports that an operating-system call failed.
 	ErrSystem = &Error{-16, "operating-system call failed"}
-	// ErrState reports a call that is not valid in the slot's current state.
-	ErrState = &Error{-17, "not valid in the slot's current state"}
+	// ErrState reports a call that is not valid in the handle's current
+	// state.
+	ErrState = &Error{-17, "not valid in the handle's current state"}
 	// ErrRefused reports that the receiver refused the stream. A
 	// StreamFunc may return it to refuse a stream.
 	ErrRefused = &Error{-18, "the receiver refused the stream"}
 )
 
+// errNotTaken is a Call's timeout when the host never took the request: a
+// host whose segment has guest slots but that serves no guest calls (no
+// listener, no serve loop) answers nothing.
+var errNotTaken = fmt.Errorf("%w: no response in time: the host did not take the request (is it serving guest calls?)", ErrTimeout)
+
 // ErrHostGone is ErrPeerGone under the name a guest uses: the host closed
-// the session, died or was replaced. It is the same value, not a second
+// the session, died or was replaced (a Call's error says which). Serve
+// returns it only for a host that died or was replaced: the host's orderly
+// close ends Serve with nil. It is the same value, not a second
 // sentinel: errors.Is(err, ErrHostGone) and errors.Is(err, ErrPeerGone)
 // always agree, and its code is SHMIPC_E_PEER_GONE (-10). Both names are
 // part of the API.

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -259,7 +260,8 @@ type Guest struct {
 
 	users     atomic.Int64 // Serve and Call in progress (they use the mapping)
 	closing   atomic.Bool
-	closeCh   chan struct{}
+	closeCh   chan struct{} // closed when Close begins
+	closed    chan struct{} // closed when the detach is done; closeErr set
 	closeOnce sync.Once
 	closeErr  error
 	serving   atomic.Bool
@@ -275,7 +277,9 @@ type Guest struct {
 // Connect attaches to the segment of the host named name, retrying for
 // Options.ConnectTimeout while the segment is missing or still being set up.
 //
-// It returns ErrName (bad name), ErrTimeout (no ready segment in time),
+// It returns ErrName (bad name), ErrNotFound (no segment of that name when
+// the timeout ran out), ErrTimeout (a segment that did not get ready in
+// time),
 // ErrAccess (not a regular file, owned by another user, or permission
 // denied), ErrVersion, ErrCorrupt (the header or the file's size is not
 // valid), ErrPeerGone (the host closed the session, or its host is not
@@ -304,8 +308,11 @@ func Connect(name string, opts *Options) (*Guest, error) {
 		}
 		left := o.ConnectTimeout - time.Since(start)
 		if o.ConnectTimeout != Infinite && left <= 0 {
-			if err == errHostAbsent {
+			switch err {
+			case errHostAbsent:
 				return nil, fmt.Errorf("%w: %s: %v", ErrPeerGone, path, err)
+			case errNoSegment:
+				return nil, fmt.Errorf("%w: %v %s after %v", ErrNotFound, err, path, o.ConnectTimeout)
 			}
 			return nil, fmt.Errorf("%w: %v %s after %v", ErrTimeout, err, path, o.ConnectTimeout)
 		}
@@ -406,6 +413,7 @@ func attach(path string, o *Options) (g *Guest, err error) {
 		slots:      slots,
 		epoch:      time.Now(),
 		closeCh:    make(chan struct{}),
+		closed:     make(chan struct{}),
 		quarantine: make([]atomic.Uint32, geo.guestSlots),
 	}
 	// NONE or DETACHED, or ATTACHED by a guest that died: we hold byte 1, so
@@ -514,18 +522,66 @@ func (g *Guest) leave() { g.users.Add(-1) }
 // Close stops Serve (which then returns nil), makes Calls in progress return
 // ErrClosed, waits until they have returned and running handlers have
 // finished, then detaches from the segment and unmaps it. It is idempotent
-// and safe for concurrent use; it must not be called from a Handler, which
-// Close would wait for.
+// and safe for concurrent use.
+//
+// Called from a Handler (or from what a Handler calls, such as a
+// StreamFunc), Close cannot wait: the Handler it would wait for is its own
+// caller. It then begins the same shutdown and returns nil at once; the
+// detach follows when that Handler has returned and Serve has ended, and
+// a Close from outside any Handler still waits for it and returns its
+// error. A goroutine that a Handler starts and waits for is not a Handler:
+// its Close waits, and so the Handler never returns.
 func (g *Guest) Close() error {
+	inHandler := calledFromHandler()
 	g.closeOnce.Do(func() {
 		g.closing.Store(true)
 		close(g.closeCh)
-		// Sleepers check closing before they sleep; wake them until all
-		// have left.
-		g.wakeUntil(g.slots, func() bool { return g.users.Load() == 0 }, nil)
-		g.closeErr = g.detach()
+		go g.finishClose()
 	})
+	if inHandler {
+		return nil
+	}
+	<-g.closed
 	return g.closeErr
+}
+
+// finishClose waits until nothing uses the mapping any more, then
+// detaches.
+func (g *Guest) finishClose() {
+	// Sleepers check closing before they sleep; wake them until all have
+	// left.
+	g.wakeUntil(g.slots, func() bool { return g.users.Load() == 0 }, nil)
+	g.closeErr = g.detach()
+	close(g.closed)
+}
+
+// invokeName is the name of the function through which every Handler
+// runs (serve.go, invoke).
+var invokeName = runtime.FuncForPC(reflect.ValueOf(invoke).Pointer()).Name()
+
+// calledFromHandler reports whether the calling goroutine is running a
+// Handler: whether invoke is among its callers. It walks the stack, which
+// is slow but only Close asks.
+func calledFromHandler() bool {
+	pcs := make([]uintptr, 64)
+	for {
+		n := runtime.Callers(2, pcs)
+		if n < len(pcs) || len(pcs) >= 1<<20 {
+			pcs = pcs[:n]
+			break
+		}
+		pcs = make([]uintptr, 2*len(pcs))
+	}
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		if f.Function == invokeName {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // setAttach moves the attach word to state: ATTACHED with the epoch

@@ -269,12 +269,13 @@ func TestCorruptControlWordEndsServe(t *testing.T) {
 
 func TestHostGoneEndsServe(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		kill func(h *testHost)
+		name    string
+		kill    func(h *testHost)
+		crashed bool // Serve's verdict: ErrHostGone; an orderly close is nil
 	}{
-		{"closed", (*testHost).close},
-		{"lock dropped", (*testHost).dropLock},
-		{"nonce changed", func(h *testHost) { atomic.AddUint64(&h.hdr.sessionNonce, 1) }},
+		{"closed", (*testHost).close, false},
+		{"lock dropped", (*testHost).dropLock, true},
+		{"nonce changed", func(h *testHost) { atomic.AddUint64(&h.hdr.sessionNonce, 1) }, true},
 	} {
 		tc := tc // go1.19: one variable for the whole loop
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,8 +291,11 @@ func TestHostGoneEndsServe(t *testing.T) {
 			start := time.Now()
 			tc.kill(h)
 			err := s.wait(t, 5*time.Second, "Serve to notice the host is gone")
-			if !errors.Is(err, ErrHostGone) {
+			if tc.crashed && !errors.Is(err, ErrHostGone) {
 				t.Errorf("Serve: %v, want ErrHostGone", err)
+			}
+			if !tc.crashed && err != nil {
+				t.Errorf("Serve after the host's orderly close: %v, want nil", err)
 			}
 			select {
 			case err := <-callErr:
@@ -589,7 +593,7 @@ func TestConnectErrors(t *testing.T) {
 			h.resize(int64(h.geo.segmentSize) + mib)
 			return h.name
 		}},
-		{name: "missing", want: ErrTimeout, maxTime: short + time.Second,
+		{name: "missing", want: ErrNotFound, maxTime: short + time.Second,
 			after: func(t *testing.T, h *testHost) string { return uniqueName() }},
 		{name: "bad name", want: ErrName, after: func(*testing.T, *testHost) string { return "../etc" }},
 		{name: "symlink", want: ErrAccess, after: func(t *testing.T, h *testHost) string {

@@ -43,9 +43,10 @@ func (st *serveState) finish(err error) {
 
 // Serve answers the host's requests with h, one worker goroutine per host
 // slot (and, with more slots than GOMAXPROCS, a few goroutines that poll
-// every slot while requests flow), until something ends the session. It returns nil after Close,
-// ctx.Err() when ctx is cancelled, ErrHostGone (wrapped) when the host
-// closes the session, dies or is replaced, ErrCorrupt (wrapped) when the
+// every slot while requests flow), until something ends the session. It
+// returns nil after Close and when the host closes the session in order
+// (shmipc_host_destroy), ctx.Err() when ctx is cancelled, ErrHostGone
+// (wrapped) when the host dies or is replaced, ErrCorrupt (wrapped) when the
 // segment holds an illegal value, ErrClosed if the Guest was already
 // closed, and ErrBusy if another Serve is running. A request in progress is
 // always answered before Serve returns. Serve may be called again after it
@@ -125,7 +126,9 @@ wait:
 func (st *serveState) result() error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.cause == nil || errors.Is(st.cause, ErrClosed) {
+	// Close, and the host's orderly close of the session, end Serve
+	// without an error; a host that died or was replaced is ErrHostGone.
+	if st.cause == nil || errors.Is(st.cause, ErrClosed) || errors.Is(st.cause, errHostClosed) {
 		return nil
 	}
 	return st.cause

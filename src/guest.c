@@ -79,40 +79,90 @@ static int set_attach(struct shmipc__seg *seg, uint32_t state)
   return SHMIPC_OK;
 }
 
-int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
+/* The checks of shmipc_guest_attach() that come before any resource. */
+static int config_check(const shmipc_guest_config *cfg, int64_t *connect_ns,
+                        int64_t *call_ns)
 {
-  int64_t pause_ns = ATTACH_PAUSE_FIRST_NS, connect_ns, call_ns, left;
+  if (cfg == NULL)
+    return shmipc__fail(SHMIPC_E_INVALID, "cfg is NULL");
+  if (cfg->struct_size != sizeof *cfg)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "struct_size %lu, want %lu (fill the config with "
+                        "shmipc_guest_config_init())",
+                        (unsigned long)cfg->struct_size,
+                        (unsigned long)sizeof *cfg);
+  if (shmipc__budget(cfg->connect_timeout_ns, SHMIPC__DEFAULT_CONNECT_NS,
+                     connect_ns) != SHMIPC_OK)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "connect_timeout_ns %lld, want 0 or more, "
+                        "SHMIPC_TIMEOUT_DEFAULT or SHMIPC_TIMEOUT_INFINITE",
+                        (long long)cfg->connect_timeout_ns);
+  if (shmipc__budget(cfg->default_timeout_ns, SHMIPC__DEFAULT_TIMEOUT_NS,
+                     call_ns) != SHMIPC_OK)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "default_timeout_ns %lld, want 0 or more, "
+                        "SHMIPC_TIMEOUT_DEFAULT or SHMIPC_TIMEOUT_INFINITE",
+                        (long long)cfg->default_timeout_ns);
+  if (cfg->liveness_interval_ns <= 0)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "liveness_interval_ns %lld, want more than 0",
+                        (long long)cfg->liveness_interval_ns);
+  if ((cfg->flags & ~SHMIPC_GUEST_F_ALLOW_OTHER_USER) != 0)
+    return shmipc__fail(SHMIPC_E_INVALID, "flags %#lx: unknown bits %#lx",
+                        (unsigned long)cfg->flags,
+                        (unsigned long)(cfg->flags &
+                                        ~SHMIPC_GUEST_F_ALLOW_OTHER_USER));
+  return shmipc__name_check(cfg->name);
+}
+
+/* Attach's last "not yet" when the connect timeout ran out, as the Go
+ * guest words it (go/guest.go, Connect). */
+static int attach_gave_up(int r, const char *name, int64_t connect_ns)
+{
+  char d[32];
+
+  shmipc__duration(d, sizeof d, connect_ns);
+  if (r == SHMIPC__E_NO_HOST)
+    return shmipc__fail(SHMIPC_E_PEER_GONE,
+                        "%s%s: segment's host is not running",
+                        shmipc__seg_prefix, name);
+  if (r == SHMIPC__E_NO_SEGMENT)
+    return shmipc__fail(SHMIPC_E_NOT_FOUND, "no segment %s%s after %s",
+                        shmipc__seg_prefix, name, d);
+  return shmipc__fail(SHMIPC_E_TIMEOUT,
+                      "segment not ready (host_state INIT) %s%s after %s",
+                      shmipc__seg_prefix, name, d);
+}
+
+static int guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
+{
+  int64_t pause_ns = ATTACH_PAUSE_FIRST_NS, connect_ns = 0, call_ns = 0, left;
   struct shmipc__deadline dl;
   shmipc_guest *g;
   int r;
 
   if (out == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__fail(SHMIPC_E_INVALID, "out is NULL");
   *out = NULL;
-  if (cfg == NULL || cfg->struct_size != sizeof *cfg ||
-      shmipc__budget(cfg->connect_timeout_ns, SHMIPC__DEFAULT_CONNECT_NS,
-                     &connect_ns) != SHMIPC_OK ||
-      shmipc__budget(cfg->default_timeout_ns, SHMIPC__DEFAULT_TIMEOUT_NS,
-                     &call_ns) != SHMIPC_OK ||
-      cfg->liveness_interval_ns <= 0 ||
-      (cfg->flags & ~SHMIPC_GUEST_F_ALLOW_OTHER_USER) != 0)
-    return SHMIPC_E_INVALID;
-  if (!shmipc__name_valid(cfg->name))
-    return SHMIPC_E_NAME;
+  r = config_check(cfg, &connect_ns, &call_ns);
+  if (r != SHMIPC_OK)
+    return r;
   g = calloc(1, sizeof *g);
   if (g == NULL)
-    return SHMIPC_E_NOMEM;
+    return shmipc__fail(SHMIPC_E_NOMEM, "allocating the guest handle");
 
   dl = shmipc__deadline_now(connect_ns);
   for (;;) {
     r = shmipc__seg_open(cfg->name, cfg->flags, &g->ep.seg);
-    if (r != SHMIPC__E_RETRY && r != SHMIPC__E_NO_HOST)
+    if (r != SHMIPC__E_RETRY && r != SHMIPC__E_NO_HOST &&
+        r != SHMIPC__E_NO_SEGMENT)
       break;
     left = shmipc__left(&dl, shmipc__now_ns());
     if (left == 0) {
       /* Only a dead host's segment was there: the host is gone (the Go
-       * guest reports the same). */
-      r = r == SHMIPC__E_NO_HOST ? SHMIPC_E_PEER_GONE : SHMIPC_E_TIMEOUT;
+       * guest reports the same). No segment at all is NOT_FOUND; one
+       * that never got ready, TIMEOUT. */
+      r = attach_gave_up(r, cfg->name, connect_ns);
       break;
     }
     shmipc__sleep_ns(pause_ns < left ? pause_ns : left);
@@ -122,6 +172,9 @@ int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
   if (r != SHMIPC_OK)
     goto err_free;
   r = shmipc__lock_take(&g->ep.seg, SHMIPC__ROLE_GUEST);
+  if (r == SHMIPC_E_BUSY)
+    r = shmipc__fail(r, "another guest is attached to %s%s",
+                     shmipc__seg_prefix, cfg->name);
   if (r != SHMIPC_OK)
     goto err_seg;
   r = shmipc__ep_init(&g->ep, SHMIPC__ROLE_GUEST, cfg->spin_budget, call_ns,
@@ -147,6 +200,31 @@ err_seg:
 err_free:
   free(g);
   return r;
+}
+
+int shmipc_guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
+{
+  return shmipc__failed(guest_attach(cfg, out));
+}
+
+/* Why this session's host is gone, in the order of the Go guest's
+ * hostGone() (go/wait.go): SHMIPC_OK when it closed the session in order
+ * (shmipc_host_destroy() stored CLOSED in the header we mapped),
+ * SHMIPC_E_PEER_GONE with the reason otherwise (the session was replaced,
+ * or the host died). Failure path only. */
+static int host_gone_why(shmipc_guest *g)
+{
+  struct shmipc_wire_header *h = shmipc__hdr(&g->ep.seg);
+
+  /* acquire: pairs with the host's release store of CLOSED in
+   * shmipc_host_destroy() */
+  if (shmipc__load_acquire32(&h->host_state) == SHMIPC_HOST_CLOSED)
+    return SHMIPC_OK;
+  if (h->session_nonce != g->ep.seg.nonce)
+    return shmipc__fail(SHMIPC_E_PEER_GONE,
+                        "host session replaced (session_nonce changed)");
+  return shmipc__fail(SHMIPC_E_PEER_GONE,
+                      "host died (its liveness lock is free)");
 }
 
 static void record_end(shmipc_guest *g, int reason)
@@ -229,13 +307,18 @@ int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn, void *user)
   uint32_t i, n;
 
   if (g == NULL || fn == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__failed(
+        shmipc__fail(SHMIPC_E_INVALID, g == NULL ? "g is NULL" : "fn is NULL"));
   if (g->started)
-    return SHMIPC_E_BUSY;
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_STATE, "the workers were started already (start once per "
+                        "attach)"));
   n = g->ep.seg.geom.host_slots;
   g->workers = calloc(n, sizeof *g->workers);
   if (g->workers == NULL)
-    return SHMIPC_E_NOMEM;
+    return shmipc__failed(
+        shmipc__fail(SHMIPC_E_NOMEM, "allocating %lu workers",
+                     (unsigned long)n));
   g->fn = fn;
   g->user = user;
   g->started = 1;
@@ -248,7 +331,9 @@ int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn, void *user)
       shmipc__fetch_add_full32(&g->running, (uint32_t)-1);
       g->n_workers = i;
       shmipc_guest_stop(g);
-      return SHMIPC_E_SYSTEM;
+      return shmipc__failed(shmipc__fail(
+          SHMIPC_E_SYSTEM, "starting worker thread %lu of %lu",
+          (unsigned long)i + 1, (unsigned long)n));
     }
     g->n_workers = i + 1;
   }
@@ -273,21 +358,37 @@ int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns)
   int r;
 
   if (g == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__failed(SHMIPC_E_INVALID);
   r = shmipc__timeout(&g->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return r;
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID,
+        "timeout_ns %lld, want 0 or more, SHMIPC_TIMEOUT_DEFAULT or "
+        "SHMIPC_TIMEOUT_INFINITE",
+        (long long)timeout_ns));
   if (!g->started)
-    return SHMIPC_E_STATE;
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_STATE, "the workers were never started "
+                        "(shmipc_guest_start())"));
   /* acquire: pairs with the workers' decrement as they end */
   while ((n = shmipc__load_acquire32(&g->running)) != 0) {
     left = shmipc__left(&dl, shmipc__now_ns());
     if (left == 0)
-      return SHMIPC_E_TIMEOUT;
+      return shmipc__failed(shmipc__fail(
+          SHMIPC_E_TIMEOUT, "%lu of %lu workers still run",
+          (unsigned long)n, (unsigned long)g->n_workers));
     shmipc__futex_wait(&g->running, n,
                        left < GUEST_WAIT_SLICE_NS ? left : GUEST_WAIT_SLICE_NS);
   }
-  return shmipc__load_acquire32(&g->reason_set) ? g->reason : SHMIPC_OK;
+  r = shmipc__load_acquire32(&g->reason_set) ? g->reason : SHMIPC_OK;
+  /* The host's orderly close ends the session without an error: 0, and
+   * PEER_GONE (with why) for a host that died or was replaced. */
+  if (r == SHMIPC_E_PEER_GONE)
+    r = host_gone_why(g);
+  else if (r == SHMIPC_E_CORRUPT)
+    r = shmipc__fail(r, "a host slot held an illegal value; the workers "
+                        "stopped");
+  return r < 0 ? shmipc__failed(r) : r;
 }
 
 void shmipc_guest_detach(shmipc_guest *g)
@@ -311,15 +412,40 @@ void shmipc_guest_detach(shmipc_guest *g)
   free(g);
 }
 
+/* Why a guest call failed, where the segment tells: no guest slots, the
+ * host gone, or no answer (with the hint the Go guest gives). Failure
+ * path only. */
+static int call_failed(shmipc_guest *g, int r)
+{
+  if (r == SHMIPC_E_INVALID && g->ep.n_req == 0 &&
+      shmipc__last_detail(r)[0] == '\0')
+    r = shmipc__fail(r, "the segment has no guest slots");
+  else if (r == SHMIPC_E_PEER_GONE && host_gone_why(g) == SHMIPC_OK)
+    r = shmipc__fail(r, "host closed the session");
+  else if (r == SHMIPC_E_TIMEOUT)
+    r = shmipc__fail(r, "no response in time (is the host serving guest "
+                        "calls?)");
+  else if (r == SHMIPC_E_CLOSED)
+    r = shmipc__fail(r, "shmipc_guest_stop() was called, or the guest is "
+                        "being detached");
+  return shmipc__failed(r);
+}
+
 int shmipc_guest_call(shmipc_guest *g, uint32_t type, const void *req,
                       size_t req_len, void *resp, size_t resp_cap,
                       size_t *resp_len, uint32_t *resp_type,
                       int64_t timeout_ns)
 {
+  int r;
+
   if (g == NULL)
-    return SHMIPC_E_INVALID;
-  return shmipc__call(&g->ep, type, req, req_len, resp, resp_cap, resp_len,
-                      resp_type, timeout_ns);
+    return shmipc__failed(SHMIPC_E_INVALID);
+  r = shmipc__call(&g->ep, type, req, req_len, resp, resp_cap, resp_len,
+                   resp_type, timeout_ns);
+  if (r < 0)
+    return call_failed(g, shmipc__call_detail(&g->ep, r, req, req_len, resp,
+                                              resp_cap, resp_len, timeout_ns));
+  return r;
 }
 
 size_t shmipc_guest_req_capacity(const shmipc_guest *g)

@@ -57,34 +57,63 @@ void shmipc_host_config_init(shmipc_host_config *cfg)
   cfg->liveness_interval_ns = SHMIPC__DEFAULT_LIVENESS_NS;
 }
 
-int shmipc_host_create(const shmipc_host_config *cfg, shmipc_host **out)
+/* The checks of shmipc_host_create() that come before any resource. */
+static int config_check(const shmipc_host_config *cfg, int64_t *call_ns,
+                        struct shmipc__geom *g)
+{
+  int r;
+
+  if (cfg == NULL)
+    return shmipc__fail(SHMIPC_E_INVALID, "cfg is NULL");
+  if (cfg->struct_size != sizeof *cfg)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "struct_size %lu, want %lu (fill the config with "
+                        "shmipc_host_config_init())",
+                        (unsigned long)cfg->struct_size,
+                        (unsigned long)sizeof *cfg);
+  r = shmipc__name_check(cfg->name);
+  if (r != SHMIPC_OK)
+    return r;
+  if ((cfg->mode & ~0777u) != 0 || (cfg->mode & 0600u) != 0600u)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "mode %#lo, want permission bits (0777) that "
+                        "include 0600",
+                        (unsigned long)cfg->mode);
+  if (shmipc__budget(cfg->default_timeout_ns, SHMIPC__DEFAULT_TIMEOUT_NS,
+                     call_ns) != SHMIPC_OK)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "default_timeout_ns %lld, want 0 or more, "
+                        "SHMIPC_TIMEOUT_DEFAULT or SHMIPC_TIMEOUT_INFINITE",
+                        (long long)cfg->default_timeout_ns);
+  if (cfg->liveness_interval_ns <= 0)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "liveness_interval_ns %lld, want more than 0",
+                        (long long)cfg->liveness_interval_ns);
+  return shmipc__geom_compute(cfg->host_slots, cfg->guest_slots,
+                              cfg->req_capacity, cfg->resp_capacity, g);
+}
+
+static int host_create(const shmipc_host_config *cfg, shmipc_host **out)
 {
   struct shmipc__geom g;
-  int64_t call_ns;
+  int64_t call_ns = 0;
   shmipc_host *h;
   int r;
 
   if (out == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__fail(SHMIPC_E_INVALID, "out is NULL");
   *out = NULL;
-  if (cfg == NULL || cfg->struct_size != sizeof *cfg)
-    return SHMIPC_E_INVALID;
-  if (!shmipc__name_valid(cfg->name))
-    return SHMIPC_E_NAME;
-  if ((cfg->mode & ~0777u) != 0 || (cfg->mode & 0600u) != 0600u ||
-      shmipc__budget(cfg->default_timeout_ns, SHMIPC__DEFAULT_TIMEOUT_NS,
-                     &call_ns) != SHMIPC_OK ||
-      cfg->liveness_interval_ns <= 0)
-    return SHMIPC_E_INVALID;
-  r = shmipc__geom_compute(cfg->host_slots, cfg->guest_slots,
-                           cfg->req_capacity, cfg->resp_capacity, &g);
+  r = config_check(cfg, &call_ns, &g);
   if (r != SHMIPC_OK)
     return r;
 
   h = calloc(1, sizeof *h);
   if (h == NULL)
-    return SHMIPC_E_NOMEM;
+    return shmipc__fail(SHMIPC_E_NOMEM, "allocating the host handle");
   r = shmipc__seg_create(cfg->name, &g, cfg->mode, &h->ep.seg);
+  if (r == SHMIPC_E_EXISTS)
+    r = shmipc__fail(r, "%s%s belongs to a live host", shmipc__seg_prefix,
+                     cfg->name);
   if (r != SHMIPC_OK)
     goto err_free;
   shmipc__header_init(shmipc__hdr(&h->ep.seg), &g, h->ep.seg.nonce,
@@ -108,6 +137,11 @@ err_free:
   return r;
 }
 
+int shmipc_host_create(const shmipc_host_config *cfg, shmipc_host **out)
+{
+  return shmipc__failed(host_create(cfg, out));
+}
+
 void shmipc_host_destroy(shmipc_host *h)
 {
   if (h == NULL)
@@ -122,6 +156,45 @@ void shmipc_host_destroy(shmipc_host *h)
   shmipc__seg_close(&h->ep.seg, true);
   shmipc__ep_fini(&h->ep);
   free(h);
+}
+
+/* A timeout argument that shmipc__timeout() refused. */
+static int bad_timeout(int64_t timeout_ns)
+{
+  return shmipc__failed(shmipc__fail(
+      SHMIPC_E_INVALID,
+      "timeout_ns %lld, want 0 or more, SHMIPC_TIMEOUT_DEFAULT or "
+      "SHMIPC_TIMEOUT_INFINITE",
+      (long long)timeout_ns));
+}
+
+static int wait_guest_failed(int r)
+{
+  if (r == SHMIPC_E_TIMEOUT)
+    r = shmipc__fail(r, "no guest attached in time");
+  return shmipc__failed(r);
+}
+
+/* Why a host call or acquire failed, when the guest is the reason: no
+ * guest at all, one that detached, or one that died. Failure path only. */
+static int call_failed(shmipc_host *h, int r)
+{
+  uint32_t a;
+
+  if (r != SHMIPC_E_TIMEOUT && r != SHMIPC_E_PEER_GONE)
+    return shmipc__failed(r);
+  /* acquire: pairs with the guest's attach CAS (guest.c set_attach()) */
+  a = shmipc__load_acquire32(&shmipc__hdr(&h->ep.seg)->attach) &
+      SHMIPC_ATTACH_STATE_MASK;
+  if (a == SHMIPC_ATTACH_DETACHED)
+    r = shmipc__fail(r, "the guest detached");
+  else if (a != SHMIPC_ATTACH_ATTACHED)
+    r = shmipc__fail(r, "no guest attached");
+  else if (shmipc__lock_held(&h->ep.seg, SHMIPC__ROLE_GUEST) == 0)
+    r = shmipc__fail(r, "the guest died (its liveness lock is free)");
+  else if (r == SHMIPC_E_TIMEOUT)
+    r = shmipc__fail(r, "no answer in time");
+  return shmipc__failed(r);
 }
 
 int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
@@ -143,15 +216,15 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
   int r;
 
   if (h == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__failed(SHMIPC_E_INVALID);
   r = shmipc__timeout(&h->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return r;
+    return bad_timeout(timeout_ns);
   word = &shmipc__hdr(&h->ep.seg)->attach;
   for (;;) {
     r = shmipc__wait_word(&h->ep, word, &attached, &dl, &v);
     if (r != SHMIPC_OK)
-      return r;
+      return wait_guest_failed(r);
     /* A guest that died leaves the word ATTACHED: only a held guest lock
      * is a live guest (docs/PROTOCOL.md, "Attach"). A new guest takes the
      * lock before its attach CAS, so a held lock over the old word is
@@ -167,7 +240,7 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
     moved.value = v & moved.mask;
     r = shmipc__wait_word(&h->ep, word, &moved, &dl, &v);
     if (r != SHMIPC_OK)
-      return r;
+      return wait_guest_failed(r);
   }
 }
 
@@ -185,10 +258,16 @@ int shmipc_host_call(shmipc_host *h, uint32_t type, const void *req,
                      size_t req_len, void *resp, size_t resp_cap,
                      size_t *resp_len, uint32_t *resp_type, int64_t timeout_ns)
 {
+  int r;
+
   if (h == NULL)
-    return SHMIPC_E_INVALID;
-  return shmipc__call(&h->ep, type, req, req_len, resp, resp_cap, resp_len,
-                      resp_type, timeout_ns);
+    return shmipc__failed(SHMIPC_E_INVALID);
+  r = shmipc__call(&h->ep, type, req, req_len, resp, resp_cap, resp_len,
+                   resp_type, timeout_ns);
+  if (r < 0)
+    return call_failed(h, shmipc__call_detail(&h->ep, r, req, req_len, resp,
+                                              resp_cap, resp_len, timeout_ns));
+  return r;
 }
 
 int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns, shmipc_slot **out)
@@ -199,11 +278,16 @@ int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns, shmipc_slot **out)
   if (out != NULL)
     *out = NULL;
   if (h == NULL || out == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__failed(SHMIPC_E_INVALID);
   r = shmipc__timeout(&h->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return r;
-  return shmipc__slot_acquire(&h->ep, &dl, out);
+    return bad_timeout(timeout_ns);
+  r = shmipc__slot_acquire(&h->ep, &dl, out);
+  if (r == SHMIPC_E_TIMEOUT)
+    return shmipc__failed(shmipc__fail(
+        r, "no free host slot in time (%lu in all)",
+        (unsigned long)h->ep.seg.geom.host_slots));
+  return r < 0 ? shmipc__failed(r) : r;
 }
 
 int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
@@ -214,9 +298,13 @@ int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
   if (out != NULL)
     *out = NULL;
   if (h == NULL || out == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__failed(SHMIPC_E_INVALID);
   r = shmipc__slot_acquire(&h->ep, &now, out);
-  return r == SHMIPC_E_TIMEOUT ? SHMIPC_E_BUSY : r;
+  if (r == SHMIPC_E_TIMEOUT)
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_BUSY, "no free host slot now (%lu in all)",
+        (unsigned long)h->ep.seg.geom.host_slots));
+  return r < 0 ? shmipc__failed(r) : r;
 }
 
 /* Serve every guest call pending now; returns how many were answered. */
@@ -283,22 +371,40 @@ static void *listener_main(void *arg)
   return NULL;
 }
 
+/* The arguments of shmipc_host_listen_start() and shmipc_host_serve(). */
+static int serve_check(shmipc_host *h, shmipc_handler_fn fn)
+{
+  if (h == NULL)
+    return shmipc__fail(SHMIPC_E_INVALID, "h is NULL");
+  if (fn == NULL)
+    return shmipc__fail(SHMIPC_E_INVALID, "fn is NULL");
+  if (h->ep.seg.geom.guest_slots == 0)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "the segment has no guest slots (guest_slots 0)");
+  return SHMIPC_OK;
+}
+
 int shmipc_host_listen_start(shmipc_host *h, shmipc_handler_fn fn, void *user)
 {
-  if (h == NULL || fn == NULL || h->ep.seg.geom.guest_slots == 0)
-    return SHMIPC_E_INVALID;
+  int r = serve_check(h, fn);
+
+  if (r != SHMIPC_OK)
+    return shmipc__failed(r);
   /* full: one caller wins the start; pairs with the release stores of
    * LISTEN_OFF below and in shmipc_host_listen_stop(), after which the
    * previous listener's fields are ours to overwrite. */
   if (shmipc__cas_full32(&h->listening, LISTEN_OFF, LISTEN_STARTING) !=
       LISTEN_OFF)
-    return SHMIPC_E_BUSY;
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_BUSY, "a listener runs already, or another thread is "
+                       "starting or stopping one"));
   h->listen_fn = fn;
   h->listen_user = user;
   shmipc__store_release32(&h->listener_stop, 0);
   if (shmipc__thread_start(&h->listener, listener_main, h) != SHMIPC_OK) {
     shmipc__store_release32(&h->listening, LISTEN_OFF);
-    return SHMIPC_E_SYSTEM;
+    return shmipc__failed(
+        shmipc__fail(SHMIPC_E_SYSTEM, "starting the listener thread"));
   }
   /* release: publishes h->listener; pairs with the CAS in
    * shmipc_host_listen_stop() */
@@ -309,12 +415,14 @@ int shmipc_host_listen_start(shmipc_host *h, shmipc_handler_fn fn, void *user)
 int shmipc_host_listen_stop(shmipc_host *h)
 {
   if (h == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__failed(SHMIPC_E_INVALID);
   /* full: one caller wins the stop (and joins); pairs with the release
    * store of LISTEN_ON in shmipc_host_listen_start() */
   if (shmipc__cas_full32(&h->listening, LISTEN_ON, LISTEN_STOPPING) !=
       LISTEN_ON)
-    return SHMIPC_E_STATE;
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_STATE, "no listener is running (or another thread is "
+                        "starting or stopping it)"));
   /* release: pairs with the listener's acquire of listener_stop in
    * shmipc__wait_word(); the wake makes a sleeping listener look. */
   shmipc__store_release32(&h->listener_stop, 1);
@@ -334,13 +442,15 @@ int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
   struct shmipc__deadline dl, round;
   int r;
 
-  if (h == NULL || fn == NULL || h->ep.seg.geom.guest_slots == 0)
-    return SHMIPC_E_INVALID;
+  r = serve_check(h, fn);
+  if (r != SHMIPC_OK)
+    return shmipc__failed(r);
   r = shmipc__timeout(&h->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return r;
+    return bad_timeout(timeout_ns);
   if (shmipc__load_acquire32(&h->listening))
-    return SHMIPC_E_BUSY;
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_BUSY, "the listener thread serves guest calls"));
   for (;;) {
     /* At most one liveness interval per wait, as in listener_main(). */
     round = dl.budget == 0 ? dl
@@ -348,9 +458,10 @@ int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
                                                   shmipc__now_ns());
     r = serve_once(h, fn, user, NULL, &round);
     if (r != 0 && r != SHMIPC_E_TIMEOUT)
-      return r;
+      return r < 0 ? shmipc__failed(r) : r;
     /* Nothing yet (or the call was cancelled before we took it). */
     if (dl.budget == 0 || shmipc__left(&dl, shmipc__now_ns()) == 0)
-      return SHMIPC_E_TIMEOUT;
+      return shmipc__failed(
+          shmipc__fail(SHMIPC_E_TIMEOUT, "no guest call in time"));
   }
 }

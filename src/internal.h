@@ -21,6 +21,10 @@
  * attach retries it until the connect timeout for a new host to replace
  * the segment, then reports SHMIPC_E_PEER_GONE. Never returned to users. */
 #define SHMIPC__E_NO_HOST (-1001)
+/* Internal result: there is no segment of that name (yet); attach retries
+ * it until the connect timeout, then reports SHMIPC_E_NOT_FOUND. Never
+ * returned to users. */
+#define SHMIPC__E_NO_SEGMENT (-1002)
 
 /* C11 thread-local storage; MSVC's C compiler spells it as a declspec. */
 #if defined(_MSC_VER) && !defined(__clang__)
@@ -28,6 +32,39 @@
 #else
 #define SHMIPC__THREAD_LOCAL _Thread_local
 #endif
+
+/* error.c: the calling thread's last error (shmipc_last_error()). Only
+ * failure paths call these; a success leaves the text alone. */
+#define SHMIPC__ERROR_TEXT_MAX 320
+/* Record a failure of @code with a detail (printf-style; NULL for none)
+ * naming the field, value and limit, or the path; returns @code, so a
+ * site reads "return shmipc__fail(SHMIPC_E_INVALID, ...)". */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+int shmipc__fail(int code, const char *fmt, ...);
+/* The same detail under another code (a geometry that is INVALID in a
+ * config is CORRUPT in a peer's header); returns @code. */
+int shmipc__refail(int code);
+/* At the end of a public function: @code unchanged; a negative one that
+ * no shmipc__fail() described (or another code's was left over) gets the
+ * code's own text. Inline, so that a success costs one compare and never
+ * reaches the thread-local text. */
+int shmipc__failed_set(int code);
+static inline int shmipc__failed(int code)
+{
+  return code < 0 ? shmipc__failed_set(code) : code;
+}
+/* The detail of the failure of @code being recorded, "" if none. */
+const char *shmipc__last_detail(int code);
+/* @s in double quotes as Go's %q writes ASCII (\", \\, \a to \r, other
+ * non-printable bytes as \xNN), cut with "..." to fit @cap (at least 8);
+ * "(NULL)" for NULL. */
+void shmipc__quote(char *buf, size_t cap, const char *s);
+/* A timeout as Go prints a time.Duration ("500ms", "5s"). */
+void shmipc__duration(char *buf, size_t cap, int64_t ns);
+/* Where segments live, for texts: "/dev/shm/shmipc-", "Local\\shmipc-". */
+extern const char shmipc__seg_prefix[];
 
 #define SHMIPC__DEFAULT_SPIN 4096u
 #define SHMIPC__DEFAULT_TIMEOUT_NS INT64_C(10000000000)
@@ -62,6 +99,9 @@ struct shmipc__seg {
 
 /* segment.c: portable geometry, header validation and attach */
 int shmipc__name_valid(const char *name);
+/* SHMIPC_OK for a valid name, else SHMIPC_E_NAME with a text that quotes
+ * it and gives the rule. */
+int shmipc__name_check(const char *name);
 int shmipc__geom_compute(uint32_t host_slots, uint32_t guest_slots,
                          uint32_t req_cap, uint32_t resp_cap,
                          struct shmipc__geom *out);
@@ -71,7 +111,8 @@ void shmipc__header_init(struct shmipc_wire_header *h,
                          const struct shmipc__geom *g, uint64_t nonce,
                          uint32_t pid);
 /* Attach to segment @name as its guest (docs/PROTOCOL.md, "Validation"):
- * SHMIPC__E_RETRY while it is missing or not ready, SHMIPC__E_NO_HOST
+ * SHMIPC__E_NO_SEGMENT while it is missing, SHMIPC__E_RETRY while it is
+ * not ready, SHMIPC__E_NO_HOST
  * when its host died, another negative code when it may not or cannot be
  * used. The guest's liveness lock is not taken yet. */
 int shmipc__seg_open(const char *name, uint32_t guest_flags,
@@ -117,7 +158,7 @@ int shmipc__lock_held(const struct shmipc__seg *s, enum shmipc__role role);
 
 /* The operations that shmipc__seg_open() runs, in its order. */
 /* Open segment @name (valid) read-write, never through a symbolic link,
- * into s->os: SHMIPC__E_RETRY when it does not exist. Windows maps the
+ * into s->os: SHMIPC__E_NO_SEGMENT when it does not exist. Windows maps the
  * whole segment here: it cannot read a mapping otherwise. */
 int shmipc__seg_os_open(const char *name, struct shmipc__seg *s);
 struct shmipc__seg_stat {
@@ -367,6 +408,13 @@ void shmipc__ep_wake_all(struct shmipc__endpoint *ep);
  * outnumber cores, pure spinning starves the peer we wait for. */
 #define SHMIPC__YIELD_EVERY 128u
 
+/* error.c: the detail of a failed shmipc__call() that its arguments tell
+ * (INVALID, TOO_BIG, TRUNCATED, REMOTE); returns @r. */
+int shmipc__call_detail(const struct shmipc__endpoint *ep, int r,
+                        const void *req, size_t req_len, const void *resp,
+                        size_t resp_cap, const size_t *resp_len,
+                        int64_t timeout_ns);
+
 /* slot.c: requester and responder halves of the slot state machine */
 /* Claim a free requester slot, waiting until @dl. The caller passes the
  * same deadline on to the wait for the answer: one budget for both. */
@@ -429,8 +477,10 @@ void shmipc__stream_resp_put(void *p, uint32_t status, uint32_t state,
                              uint32_t max_parked);
 void shmipc__stream_resp_get(const void *p, uint32_t *status,
                              uint32_t *state, uint32_t *max_parked);
-/* Judge a stream answer as the sender does: SHMIPC_OK with its fields, or
- * SHMIPC_E_CORRUPT for anything that is not a legal answer to @req_type. */
+/* Judge a stream answer as the sender does: SHMIPC_OK with its fields;
+ * SHMIPC_E_REMOTE for an answer to STREAM_START that is no stream answer
+ * at all (the guest has no stream receiver); SHMIPC_E_CORRUPT for any
+ * other answer that is not a legal answer to @req_type. */
 int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
                           size_t resp_size, const void *resp, uint32_t *status,
                           uint32_t *state, uint32_t *max_parked);

@@ -89,22 +89,68 @@ void shmipc_stream_limits_init(shmipc_stream_limits *lim)
   lim->idle_timeout_ns = 10 * (int64_t)1000000000;
 }
 
+/* The arguments of shmipc_reassembler_create(). */
+static int limits_check(const shmipc_stream_limits *lim, shmipc_stream_fn fn,
+                        shmipc_handler_fn next)
+{
+  if (lim == NULL)
+    return shmipc__fail(SHMIPC_E_INVALID, "lim is NULL");
+  if (fn == NULL)
+    return shmipc__fail(SHMIPC_E_INVALID, "fn is NULL");
+  if (next == NULL)
+    return shmipc__fail(SHMIPC_E_INVALID, "next is NULL");
+  if (lim->struct_size != sizeof *lim)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "struct_size %lu, want %lu (fill the limits with "
+                        "shmipc_stream_limits_init())",
+                        (unsigned long)lim->struct_size,
+                        (unsigned long)sizeof *lim);
+  if (lim->max_streams < 1 || lim->max_streams > MAX_STREAMS_LIMIT)
+    return shmipc__fail(SHMIPC_E_INVALID, "max_streams %lu outside 1..%lu",
+                        (unsigned long)lim->max_streams,
+                        (unsigned long)MAX_STREAMS_LIMIT);
+  if (lim->max_parked > MAX_PARKED_LIMIT)
+    return shmipc__fail(SHMIPC_E_INVALID, "max_parked %lu outside 0..%lu",
+                        (unsigned long)lim->max_parked,
+                        (unsigned long)MAX_PARKED_LIMIT);
+  if (lim->reserved0 != 0)
+    return shmipc__fail(SHMIPC_E_INVALID, "reserved0 %lu, want 0",
+                        (unsigned long)lim->reserved0);
+  if (lim->idle_timeout_ns <= 0)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "idle_timeout_ns %lld, want more than 0",
+                        (long long)lim->idle_timeout_ns);
+  return SHMIPC_OK;
+}
+
+static int reassembler_create(const shmipc_stream_limits *lim,
+                              shmipc_stream_fn fn, void *fn_user,
+                              shmipc_handler_fn next, void *next_user,
+                              shmipc_reassembler **out);
+
 int shmipc_reassembler_create(const shmipc_stream_limits *lim,
                               shmipc_stream_fn fn, void *fn_user,
                               shmipc_handler_fn next, void *next_user,
                               shmipc_reassembler **out)
 {
+  return shmipc__failed(
+      reassembler_create(lim, fn, fn_user, next, next_user, out));
+}
+
+static int reassembler_create(const shmipc_stream_limits *lim,
+                              shmipc_stream_fn fn, void *fn_user,
+                              shmipc_handler_fn next, void *next_user,
+                              shmipc_reassembler **out)
+{
   shmipc_reassembler *r;
+  int rc;
 
   if (out == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__fail(SHMIPC_E_INVALID, "out is NULL");
   *out = NULL;
-  if (lim == NULL || lim->struct_size != sizeof *lim || fn == NULL ||
-      next == NULL || lim->max_streams < 1 ||
-      lim->max_streams > MAX_STREAMS_LIMIT ||
-      lim->max_parked > MAX_PARKED_LIMIT || lim->reserved0 != 0 ||
-      lim->idle_timeout_ns <= 0)
-    return SHMIPC_E_INVALID;
+  rc = limits_check(lim, fn, next);
+  if (rc != SHMIPC_OK)
+    return rc;
   r = calloc(1, sizeof *r);
   if (r == NULL)
     return SHMIPC_E_NOMEM;

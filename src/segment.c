@@ -36,26 +36,56 @@ int shmipc__name_valid(const char *name)
   return n > 0 && name[0] != '.';
 }
 
+int shmipc__name_check(const char *name)
+{
+  char q[96];
+
+  if (shmipc__name_valid(name))
+    return SHMIPC_OK;
+  if (name == NULL)
+    return shmipc__fail(SHMIPC_E_NAME, "no name (NULL)");
+  /* The Go guest's text for the same rule (go/guest.go, Connect). */
+  shmipc__quote(q, sizeof q, name);
+  return shmipc__fail(SHMIPC_E_NAME,
+                      "%s (want 1-%u of [A-Za-z0-9._-], no leading '.')", q,
+                      (unsigned)SHMIPC_MAX_NAME_LEN);
+}
+
+/* "<field> <v> outside <min>..<max>", as the Go guest words it. */
+static int out_of_range(const char *field, uint32_t v, uint32_t min,
+                        uint32_t max)
+{
+  return shmipc__fail(SHMIPC_E_INVALID, "%s %lu outside %lu..%lu", field,
+                      (unsigned long)v, (unsigned long)min,
+                      (unsigned long)max);
+}
+
 int shmipc__geom_compute(uint32_t host_slots, uint32_t guest_slots,
                          uint32_t req_cap, uint32_t resp_cap,
                          struct shmipc__geom *out)
 {
   uint64_t stride, size;
 
-  if (host_slots < 1 || host_slots > SHMIPC_MAX_SLOTS ||
-      guest_slots > SHMIPC_MAX_SLOTS || req_cap < 1 ||
-      req_cap > SHMIPC_MAX_CAPACITY || resp_cap < 1 ||
-      resp_cap > SHMIPC_MAX_CAPACITY)
-    return SHMIPC_E_INVALID;
+  if (host_slots < 1 || host_slots > SHMIPC_MAX_SLOTS)
+    return out_of_range("host_slots", host_slots, 1, SHMIPC_MAX_SLOTS);
+  if (guest_slots > SHMIPC_MAX_SLOTS)
+    return out_of_range("guest_slots", guest_slots, 0, SHMIPC_MAX_SLOTS);
+  if (req_cap < 1 || req_cap > SHMIPC_MAX_CAPACITY)
+    return out_of_range("req_capacity", req_cap, 1, SHMIPC_MAX_CAPACITY);
+  if (resp_cap < 1 || resp_cap > SHMIPC_MAX_CAPACITY)
+    return out_of_range("resp_capacity", resp_cap, 1, SHMIPC_MAX_CAPACITY);
   /* 64-bit arithmetic: at most 64 + 2 * 2^30 per slot and 2048 slots,
    * far below 2^64. The stride itself must fit its 32-bit field. */
   stride = SHMIPC_SLOT_HEADER_SIZE + shmipc__round64(req_cap) +
            shmipc__round64(resp_cap);
   if (stride > UINT32_MAX)
-    return SHMIPC_E_INVALID;
+    return shmipc__fail(SHMIPC_E_INVALID, "slot stride %llu above %lu",
+                        (unsigned long long)stride, (unsigned long)UINT32_MAX);
   size = SHMIPC_SLOTS_OFFSET + ((uint64_t)host_slots + guest_slots) * stride;
   if (size > (uint64_t)SIZE_MAX)
-    return SHMIPC_E_INVALID;
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "segment of %llu bytes does not fit the address space",
+                        (unsigned long long)size);
   out->host_slots = host_slots;
   out->guest_slots = guest_slots;
   out->req_capacity = req_cap;
@@ -75,26 +105,55 @@ int shmipc__header_validate(const struct shmipc_wire_header *h,
 
   /* The host sizes the file before it writes the header: until READY the
    * header may still be zeros. */
+  /* The texts are the Go guest's for the same checks (go/guest.go,
+   * parseHeader). */
   if (h->host_state == SHMIPC_HOST_INIT)
     return SHMIPC__E_RETRY;
   if (h->magic != SHMIPC_MAGIC)
-    return SHMIPC_E_CORRUPT;
+    return shmipc__fail(SHMIPC_E_CORRUPT, "bad magic %#llx",
+                        (unsigned long long)h->magic);
   if (h->version != SHMIPC_PROTOCOL_VERSION)
-    return SHMIPC_E_VERSION;
+    return shmipc__fail(SHMIPC_E_VERSION,
+                        "segment has protocol version %lu, this guest "
+                        "speaks %lu",
+                        (unsigned long)h->version,
+                        (unsigned long)SHMIPC_PROTOCOL_VERSION);
   if (h->host_state == SHMIPC_HOST_CLOSED)
-    return SHMIPC_E_PEER_GONE;
+    return shmipc__fail(SHMIPC_E_PEER_GONE, "host closed the session");
   if (h->host_state != SHMIPC_HOST_READY)
-    return SHMIPC_E_CORRUPT;
-  if (h->header_size != SHMIPC_HEADER_SIZE ||
-      h->slot_header_size != SHMIPC_SLOT_HEADER_SIZE ||
-      h->slots_offset != SHMIPC_SLOTS_OFFSET || h->flags != 0)
-    return SHMIPC_E_CORRUPT;
+    return shmipc__fail(SHMIPC_E_CORRUPT, "host_state %lu",
+                        (unsigned long)h->host_state);
+  if (h->header_size != SHMIPC_HEADER_SIZE)
+    return shmipc__fail(SHMIPC_E_CORRUPT, "header_size is %lu, not %lu",
+                        (unsigned long)h->header_size,
+                        (unsigned long)SHMIPC_HEADER_SIZE);
+  if (h->slot_header_size != SHMIPC_SLOT_HEADER_SIZE)
+    return shmipc__fail(SHMIPC_E_CORRUPT, "slot_header_size is %lu, not %lu",
+                        (unsigned long)h->slot_header_size,
+                        (unsigned long)SHMIPC_SLOT_HEADER_SIZE);
+  if (h->slots_offset != SHMIPC_SLOTS_OFFSET)
+    return shmipc__fail(SHMIPC_E_CORRUPT, "slots_offset is %lu, not %lu",
+                        (unsigned long)h->slots_offset,
+                        (unsigned long)SHMIPC_SLOTS_OFFSET);
+  if (h->flags != 0)
+    return shmipc__fail(SHMIPC_E_CORRUPT, "flags is %lu, not 0",
+                        (unsigned long)h->flags);
   if (shmipc__geom_compute(h->host_slots, h->guest_slots, h->req_capacity,
                            h->resp_capacity, &g) != SHMIPC_OK)
-    return SHMIPC_E_CORRUPT;
-  if (h->slot_stride != g.slot_stride || h->segment_size != g.segment_size ||
-      file_size != g.segment_size)
-    return SHMIPC_E_CORRUPT;
+    return shmipc__refail(SHMIPC_E_CORRUPT);
+  if (h->slot_stride != g.slot_stride)
+    return shmipc__fail(SHMIPC_E_CORRUPT, "slot_stride %lu, expected %lu",
+                        (unsigned long)h->slot_stride,
+                        (unsigned long)g.slot_stride);
+  if (h->segment_size != g.segment_size)
+    return shmipc__fail(SHMIPC_E_CORRUPT, "segment_size %llu, expected %llu",
+                        (unsigned long long)h->segment_size,
+                        (unsigned long long)g.segment_size);
+  if (file_size != g.segment_size)
+    return shmipc__fail(SHMIPC_E_CORRUPT,
+                        "file is %llu bytes, segment_size is %llu",
+                        (unsigned long long)file_size,
+                        (unsigned long long)g.segment_size);
   *out = g;
   return SHMIPC_OK;
 }
@@ -136,8 +195,9 @@ int shmipc__seg_open(const char *name, uint32_t guest_flags,
   uint32_t state;
   int r;
 
-  if (!shmipc__name_valid(name))
-    return SHMIPC_E_NAME;
+  r = shmipc__name_check(name);
+  if (r != SHMIPC_OK)
+    return r;
   memset(&s, 0, sizeof s);
   r = shmipc__seg_os_open(name, &s);
   if (r != SHMIPC_OK)
@@ -146,11 +206,16 @@ int shmipc__seg_open(const char *name, uint32_t guest_flags,
   if (r != SHMIPC_OK)
     goto err;
   if (!st.regular) {
-    r = SHMIPC_E_ACCESS;
+    r = shmipc__fail(SHMIPC_E_ACCESS, "%s%s is not a regular file",
+                     shmipc__seg_prefix, name);
     goto err;
   }
   if (st.mine != 1 && !(guest_flags & SHMIPC_GUEST_F_ALLOW_OTHER_USER)) {
-    r = st.mine < 0 ? st.mine : SHMIPC_E_ACCESS;
+    r = st.mine < 0 ? st.mine
+                    : shmipc__fail(SHMIPC_E_ACCESS,
+                                   "%s%s is owned by another user (allow it "
+                                   "with SHMIPC_GUEST_F_ALLOW_OTHER_USER)",
+                                   shmipc__seg_prefix, name);
     goto err;
   }
   if (st.size < sizeof h) {
@@ -191,11 +256,14 @@ int shmipc__seg_open(const char *name, uint32_t guest_flags,
    * was validated. */
   state = shmipc__load_acquire32(&shmipc__hdr(&s)->host_state);
   if (state != SHMIPC_HOST_READY) {
-    r = state == SHMIPC_HOST_CLOSED ? SHMIPC_E_PEER_GONE : SHMIPC_E_CORRUPT;
+    r = shmipc__fail(state == SHMIPC_HOST_CLOSED ? SHMIPC_E_PEER_GONE
+                                                 : SHMIPC_E_CORRUPT,
+                     "host_state changed to %lu during attach",
+                     (unsigned long)state);
     goto err;
   }
   if (memcmp(s.base, &h, SHMIPC_CACHE_LINE) != 0) {
-    r = SHMIPC_E_CORRUPT;
+    r = shmipc__fail(SHMIPC_E_CORRUPT, "header changed during attach");
     goto err;
   }
   *out = s;

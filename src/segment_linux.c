@@ -26,6 +26,10 @@ struct shmipc__seg_os {
   int fd; /* the shared-memory file */
 };
 
+/* The file of segment "X" is /dev/shm/shmipc-X (docs/PROTOCOL.md, "Names
+ * and files"); shm_open() takes the part after /dev/shm. */
+const char shmipc__seg_prefix[] = "/dev/shm/shmipc-";
+
 static int seg_path(const char *name, char *buf, size_t len)
 {
   if (!shmipc__name_valid(name))
@@ -51,6 +55,14 @@ static int errno_code(int e)
   default:
     return SHMIPC_E_SYSTEM;
   }
+}
+
+/* Record that @what of segment file @path (a shm_open() name) failed with
+ * errno @e; returns the code. */
+static int os_fail(const char *what, const char *path, int e)
+{
+  return shmipc__fail(errno_code(e), "%s /dev/shm%s: %s", what, path,
+                      strerror(e));
 }
 
 /* A role's lock is one byte of the file (docs/PROTOCOL.md). */
@@ -221,8 +233,10 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
                         (mode_t)mode);
     if (s.os->fd < 0) {
       r = errno_code(errno);
-      if (errno != EEXIST)
+      if (errno != EEXIST) {
+        r = os_fail("creating", s.path, errno);
         goto err_free;
+      }
       r = reap_stale(s.path);
       if (r != SHMIPC_OK)
         goto err_free;
@@ -250,7 +264,7 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
   /* shm_open applied the umask; the configured mode is what we promise. */
   if (fchmod(s.os->fd, (mode_t)mode) != 0 ||
       ftruncate(s.os->fd, (off_t)g->segment_size) != 0) {
-    r = errno_code(errno);
+    r = os_fail("sizing", s.path, errno);
     goto err_unlink;
   }
   r = reserve(s.os->fd, g->segment_size);
@@ -259,7 +273,7 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
   p = mmap(NULL, (size_t)g->segment_size, PROT_READ | PROT_WRITE, MAP_SHARED,
            s.os->fd, 0);
   if (p == MAP_FAILED) {
-    r = errno_code(errno);
+    r = os_fail("mapping", s.path, errno);
     goto err_unlink;
   }
   s.base = p;
@@ -287,7 +301,8 @@ int shmipc__seg_os_open(const char *name, struct shmipc__seg *s)
     return SHMIPC_E_NOMEM;
   s->os->fd = shm_open(s->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
   if (s->os->fd < 0) {
-    r = errno == ENOENT ? SHMIPC__E_RETRY : errno_code(errno);
+    r = errno == ENOENT ? SHMIPC__E_NO_SEGMENT
+                        : os_fail("opening", s->path, errno);
     free(s->os);
     s->os = NULL;
     return r;

@@ -397,6 +397,10 @@ err:
   return r;
 }
 
+/* Segment "X" is the file mapping Local\shmipc-X (docs/PROTOCOL.md, "Names
+ * and files"). */
+const char shmipc__seg_prefix[] = "Local\\shmipc-";
+
 int shmipc__seg_os_open(const char *name, struct shmipc__seg *s)
 {
   wchar_t wname[SHMIPC__WIN_NAME_MAX];
@@ -411,7 +415,7 @@ int shmipc__seg_os_open(const char *name, struct shmipc__seg *s)
                              FALSE, wname);
   if (os->map == NULL) {
     r = win_code(GetLastError());
-    r = r == SHMIPC_E_NOT_FOUND ? SHMIPC__E_RETRY : r;
+    r = r == SHMIPC_E_NOT_FOUND ? SHMIPC__E_NO_SEGMENT : r;
     goto err;
   }
   /* Windows cannot read a mapping without mapping it: map it whole; the

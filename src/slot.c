@@ -440,12 +440,12 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
   uint32_t v, old;
 
   if (s == NULL || (flags & ~SHMIPC_F_END_ALIGNED) != 0)
-    return SHMIPC_E_INVALID;
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, s == NULL ? "s is NULL" : "unknown flags"));
   if (s->phase != SHMIPC__PH_HELD)
-    return SHMIPC_E_STATE;
+    return shmipc__failed(shmipc__fail(SHMIPC_E_STATE, "the slot was published already since its acquire"));
   ep = s->ep;
   if (len > ep->seg.geom.req_capacity)
-    return SHMIPC_E_TOO_BIG;
+    return shmipc__failed(shmipc__fail(SHMIPC_E_TOO_BIG, "%llu bytes, capacity %lu", (unsigned long long)len, (unsigned long)ep->seg.geom.req_capacity));
   s->w->req_type = type;
   s->w->req_size = (uint32_t)len;
   s->w->req_flags = (flags & SHMIPC_F_END_ALIGNED) ? SHMIPC_WIRE_END_ALIGNED : 0;
@@ -457,7 +457,7 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
     uint32_t nv;
 
     if ((v & ~WAIT_BITS) != s->claimed)
-      return SHMIPC_E_CORRUPT; /* the peer wrote a slot it does not own */
+      return shmipc__failed(shmipc__fail(SHMIPC_E_CORRUPT, "slot %lu: control word %#lx changed while we held it", (unsigned long)s->index, (unsigned long)v)); /* the peer wrote a slot it does not own */
     /* Deferred: claim and publish at once, a new generation (our stale
      * RW goes too). */
     nv = s->deferred ? (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
@@ -590,13 +590,13 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
   int r;
 
   if (s == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "s is NULL"));
   if (s->phase != SHMIPC__PH_SENT)
-    return SHMIPC_E_STATE;
+    return shmipc__failed(shmipc__fail(SHMIPC_E_STATE, "nothing was published on the slot"));
   r = shmipc__timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return r;
-  return shmipc__slot_wait(s, &dl);
+    return shmipc__failed(shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
+  return shmipc__failed(shmipc__slot_wait(s, &dl));
 }
 
 int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
@@ -608,12 +608,12 @@ int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
   /* Every argument is checked before the publish: an error other than
    * the wait's own means that nothing was sent. */
   if (s == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "s is NULL"));
   r = shmipc__timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return r;
+    return shmipc__failed(shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
   r = shmipc_slot_publish(s, type, len, flags);
-  return r != SHMIPC_OK ? r : shmipc__slot_wait(s, &dl);
+  return r != SHMIPC_OK ? r : shmipc__failed(shmipc__slot_wait(s, &dl));
 }
 
 void *shmipc_slot_req_buf(shmipc_slot *s)

@@ -6,6 +6,7 @@
  * oldest chunk before it sends another, which bounds how far ahead of the
  * receiver's in-order point accepted chunks can be.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,7 @@ struct send {
   uint32_t completes; /* answers that said COMPLETE */
   uint32_t max_parked; /* the receiver's limit, from the START answer */
   int err;            /* first failure, 0 while none */
+  char why[160];      /* its detail, kept for shmipc_last_error() */
 };
 
 void shmipc_stream_config_init(shmipc_stream_config *cfg)
@@ -51,25 +53,47 @@ int shmipc_stream_sender_create(shmipc_host *h, const shmipc_stream_config *cfg,
   size_t room;
 
   if (out == NULL)
-    return SHMIPC_E_INVALID;
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "out is NULL"));
   *out = NULL;
   if (cfg == NULL) {
     shmipc_stream_config_init(&def);
     cfg = &def;
   }
-  if (h == NULL || cfg->struct_size != sizeof *cfg || cfg->depth == 0 ||
-      cfg->depth > MAX_DEPTH)
-    return SHMIPC_E_INVALID;
+  if (h == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "h is NULL"));
+  if (cfg->struct_size != sizeof *cfg)
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID,
+        "struct_size %lu, want %lu (fill the config with "
+        "shmipc_stream_config_init())",
+        (unsigned long)cfg->struct_size, (unsigned long)sizeof *cfg));
+  if (cfg->depth == 0 || cfg->depth > MAX_DEPTH)
+    return shmipc__failed(
+        shmipc__fail(SHMIPC_E_INVALID, "depth %lu outside 1..%u",
+                     (unsigned long)cfg->depth, MAX_DEPTH));
   ep = shmipc__host_ep(h);
-  if (ep->seg.geom.req_capacity <= SHMIPC__STREAM_HDR ||
-      ep->seg.geom.resp_capacity < SHMIPC__STREAM_RESP)
-    return SHMIPC_E_INVALID;
+  if (ep->seg.geom.req_capacity <= SHMIPC__STREAM_HDR)
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID,
+        "req_capacity %lu leaves no room after the %u-byte stream header",
+        (unsigned long)ep->seg.geom.req_capacity, SHMIPC__STREAM_HDR));
+  if (ep->seg.geom.resp_capacity < SHMIPC__STREAM_RESP)
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID,
+        "resp_capacity %lu cannot hold the %u-byte stream answer",
+        (unsigned long)ep->seg.geom.resp_capacity, SHMIPC__STREAM_RESP));
   room = ep->seg.geom.req_capacity - SHMIPC__STREAM_HDR;
   if (cfg->chunk_size > room)
-    return SHMIPC_E_INVALID;
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID,
+        "chunk_size %lu above %llu (req_capacity %lu minus the %u-byte "
+        "header)",
+        (unsigned long)cfg->chunk_size, (unsigned long long)room,
+        (unsigned long)ep->seg.geom.req_capacity, SHMIPC__STREAM_HDR));
   s = calloc(1, sizeof *s);
   if (s == NULL)
-    return SHMIPC_E_NOMEM;
+    return shmipc__failed(
+        shmipc__fail(SHMIPC_E_NOMEM, "allocating the stream sender"));
   s->h = h;
   s->depth = cfg->depth < ep->seg.geom.host_slots ? cfg->depth
                                                   : ep->seg.geom.host_slots;
@@ -90,6 +114,9 @@ static void fail(struct send *x, int err, uint32_t reason, uint64_t index,
   if (x->err != 0)
     return;
   x->err = err;
+  /* Later failures (of slots still in flight, of the abort) record their
+   * own texts: keep this one's. */
+  snprintf(x->why, sizeof x->why, "%s", shmipc__last_detail(err));
   x->res.reason = reason;
   x->res.failed_chunk = index;
   x->res.failed_offset = offset;
@@ -209,6 +236,24 @@ static void send_chunks(struct send *x, uint32_t depth)
   }
 }
 
+/* The text of a failed send: the first failure's detail, or the refusal's
+ * reason and where it came. */
+static int send_failed(struct send *x)
+{
+  if (x->why[0] != '\0')
+    return shmipc__failed(shmipc__fail(x->err, "%s", x->why));
+  if (x->err == SHMIPC_E_REFUSED && x->res.failed_chunk == UINT64_MAX)
+    return shmipc__failed(shmipc__fail(
+        x->err, "%s at the start", shmipc_stream_reason_name(x->res.reason)));
+  if (x->err == SHMIPC_E_REFUSED)
+    return shmipc__failed(shmipc__fail(
+        x->err, "%s at chunk %llu (offset %llu)",
+        shmipc_stream_reason_name(x->res.reason),
+        (unsigned long long)x->res.failed_chunk,
+        (unsigned long long)x->res.failed_offset));
+  return shmipc__failed(x->err);
+}
+
 int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
                        const void *data, size_t len, int64_t timeout_ns,
                        shmipc_stream_result *res)
@@ -219,12 +264,20 @@ int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
   int r, state;
   uint32_t depth;
 
-  if (snd == NULL || (data == NULL && len > 0) ||
-      (res != NULL && res->struct_size < sizeof *res))
-    return SHMIPC_E_INVALID;
+  if (snd == NULL || (data == NULL && len > 0))
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID, snd == NULL ? "s is NULL" : "data is NULL"));
+  if (res != NULL && res->struct_size < sizeof *res)
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID, "res->struct_size %lu, want at least %lu",
+        (unsigned long)res->struct_size, (unsigned long)sizeof *res));
   r = shmipc__timeout(shmipc__host_ep(snd->h), timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return r;
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID,
+        "timeout_ns %lld, want 0 or more, SHMIPC_TIMEOUT_DEFAULT or "
+        "SHMIPC_TIMEOUT_INFINITE",
+        (long long)timeout_ns));
   memset(&x, 0, sizeof x);
   x.s = snd;
   x.data = data;
@@ -258,13 +311,22 @@ int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
   if (state == SHMIPC__SST_OPEN && len > 0)
     send_chunks(&x, depth);
   else if (state != SHMIPC__SST_COMPLETE || len > 0)
-    fail(&x, SHMIPC_E_CORRUPT, 0, UINT64_MAX, 0);
+    fail(&x,
+         shmipc__fail(SHMIPC_E_CORRUPT,
+                      "the start of a %llu-byte stream was answered with "
+                      "state %d",
+                      (unsigned long long)len, state),
+         0, UINT64_MAX, 0);
   if (x.err == 0 && x.completes != 1)
-    fail(&x, SHMIPC_E_CORRUPT, 0, UINT64_MAX, 0);
+    fail(&x,
+         shmipc__fail(SHMIPC_E_CORRUPT,
+                      "%lu answers said the stream was complete, not 1",
+                      (unsigned long)x.completes),
+         0, UINT64_MAX, 0);
   if (x.err != 0 && x.err != SHMIPC_E_REFUSED && x.err != SHMIPC_E_PEER_GONE)
     abort_stream(&x);
 out:
   if (res != NULL)
     memcpy(res, &x.res, sizeof x.res);
-  return x.err;
+  return x.err == 0 ? 0 : send_failed(&x);
 }

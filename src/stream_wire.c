@@ -85,14 +85,33 @@ int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
                           uint32_t *state, uint32_t *max_parked)
 {
   if (resp_type != req_type || resp_size != SHMIPC__STREAM_RESP ||
-      resp == NULL)
-    return SHMIPC_E_CORRUPT;
+      resp == NULL) {
+    /* A guest whose handler is no stream receiver answers the start as
+     * any other request (an echo handler sends it back): a legal answer
+     * from a guest that does not speak streams, not a corrupt segment.
+     * Once the start was accepted, a receiver answers: anything else from
+     * it is corrupt. */
+    if (req_type == SHMIPC_MSG_STREAM_START)
+      return shmipc__fail(SHMIPC_E_REMOTE,
+                          "the guest has no stream receiver (it answered "
+                          "STREAM_START with type %lu, %llu bytes)",
+                          (unsigned long)resp_type,
+                          (unsigned long long)resp_size);
+    return shmipc__fail(SHMIPC_E_CORRUPT,
+                        "stream answer of type %lu, %llu bytes (want type "
+                        "%lu, %u bytes)",
+                        (unsigned long)resp_type,
+                        (unsigned long long)resp_size,
+                        (unsigned long)req_type, SHMIPC__STREAM_RESP);
+  }
   shmipc__stream_resp_get(resp, status, state, max_parked);
   /* legal pairs: accepted with OPEN, COMPLETE or DROPPED; refused with any
    * state (docs/PROTOCOL.md, "Stream response") */
   if (*state > SHMIPC__SST_DROPPED ||
       (*status == SHMIPC_STREAM_OK && *state == SHMIPC__SST_NONE))
-    return SHMIPC_E_CORRUPT;
+    return shmipc__fail(SHMIPC_E_CORRUPT,
+                        "stream answer with status %lu and state %lu",
+                        (unsigned long)*status, (unsigned long)*state);
   return SHMIPC_OK;
 }
 

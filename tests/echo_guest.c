@@ -180,7 +180,7 @@ static int handler(void *user, uint32_t type, const void *req, size_t req_len,
 #define USAGE                                                                  \
   "usage: %s -name NAME [-timeout-ms MS] [-stream-max-stream BYTES]\n"        \
   "       [-stream-max-total BYTES] [-stream-max-streams N]\n"                \
-  "       [-stream-max-parked N] [-stream-idle-ms MS]\n"
+  "       [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]\n"
 
 /* "-flag VALUE" with VALUE an unsigned decimal number no larger than max. */
 static int num_arg(const char *s, uint64_t max, uint64_t *out)
@@ -199,7 +199,7 @@ int main(int argc, char **argv)
   const char *name = NULL;
   long timeout_ms = 5000;
   uint64_t v[5];
-  int i, r, k;
+  int i, r, k, streams = 1;
   static const char *const flags[5] = {
       "-stream-max-stream", "-stream-max-total", "-stream-max-streams",
       "-stream-max-parked", "-stream-idle-ms"};
@@ -217,6 +217,8 @@ int main(int argc, char **argv)
       ;
     if (strcmp(argv[i], "-name") == 0 && i + 1 < argc)
       name = argv[++i];
+    else if (strcmp(argv[i], "-no-streams") == 0)
+      streams = 0;
     else if (strcmp(argv[i], "-timeout-ms") == 0 && i + 1 < argc)
       timeout_ms = strtol(argv[++i], NULL, 10);
     else if (k < 5 && i + 1 < argc && num_arg(argv[i + 1], max[k], &v[k]) == 0)
@@ -237,7 +239,8 @@ int main(int argc, char **argv)
   }
   r = shmipc_reassembler_create(&lim, on_stream, NULL, handler, NULL, &reasm);
   if (r != SHMIPC_OK) {
-    fprintf(stderr, "shmipc-echo-c: stream limits: %s\n", shmipc_strerror(r));
+    fprintf(stderr, "shmipc-echo-c: stream limits: %s\n",
+            shmipc_last_error());
     return 2;
   }
   shmipc_guest_config_init(&cfg);
@@ -245,13 +248,16 @@ int main(int argc, char **argv)
   cfg.connect_timeout_ns = (int64_t)timeout_ms * 1000000;
   r = shmipc_guest_attach(&cfg, &guest);
   if (r != SHMIPC_OK) {
-    fprintf(stderr, "shmipc-echo-c: attach %s: %s\n", name, shmipc_strerror(r));
+    fprintf(stderr, "shmipc-echo-c: attach %s: %s\n", name,
+            shmipc_last_error());
     shmipc_reassembler_destroy(reasm);
     return 1;
   }
-  r = shmipc_guest_start(guest, shmipc_reassembler_handle, reasm);
+  /* -no-streams: the plain handler answers stream messages too */
+  r = streams ? shmipc_guest_start(guest, shmipc_reassembler_handle, reasm)
+              : shmipc_guest_start(guest, handler, NULL);
   if (r != SHMIPC_OK) {
-    fprintf(stderr, "shmipc-echo-c: start: %s\n", shmipc_strerror(r));
+    fprintf(stderr, "shmipc-echo-c: start: %s\n", shmipc_last_error());
     shmipc_guest_detach(guest);
     shmipc_reassembler_destroy(reasm);
     return 1;
@@ -262,7 +268,7 @@ int main(int argc, char **argv)
   shmipc_guest_detach(guest);
   shmipc_reassembler_destroy(reasm);
   if (r != SHMIPC_OK && r != SHMIPC_E_PEER_GONE) {
-    fprintf(stderr, "shmipc-echo-c: %s\n", shmipc_strerror(r));
+    fprintf(stderr, "shmipc-echo-c: %s\n", shmipc_last_error());
     return 1;
   }
   return 0;

@@ -161,8 +161,10 @@ static void guest_sees_host_gone(void **state)
       kill_child(&c);
     else
       shmipc_host_destroy(h);
+    /* the workers end without an error on an orderly close */
     if (cases[i].workers)
-      assert_int_equal(shmipc_guest_wait(g, 2000 * MS), SHMIPC_E_PEER_GONE);
+      assert_int_equal(shmipc_guest_wait(g, 2000 * MS),
+                       cases[i].dies ? SHMIPC_E_PEER_GONE : SHMIPC_OK);
     r = guest_call(g);
     printf("host %s, workers %s: guest_call %d (%s)\n",
            cases[i].dies ? "died" : "closed", cases[i].workers ? "ran" : "none",

@@ -330,9 +330,15 @@ static void sender_judges_answers(void **state)
   shmipc__stream_resp_put(a, 0, SHMIPC__SST_OPEN, 4);
   assert_int_equal(shmipc__stream_answer(4, 4, 16, a, &st, &sa, &mp), 0);
   assert_int_equal(mp, 4);
+  /* a start answered with no stream answer at all: a guest without a
+   * stream receiver; a chunk answered so: corrupt */
   assert_int_equal(shmipc__stream_answer(4, 5, 16, a, &st, &sa, &mp),
-                   SHMIPC_E_CORRUPT);
+                   SHMIPC_E_REMOTE);
   assert_int_equal(shmipc__stream_answer(4, 4, 15, a, &st, &sa, &mp),
+                   SHMIPC_E_REMOTE);
+  assert_int_equal(shmipc__stream_answer(5, 4, 16, a, &st, &sa, &mp),
+                   SHMIPC_E_CORRUPT);
+  assert_int_equal(shmipc__stream_answer(5, 5, 32, a, &st, &sa, &mp),
                    SHMIPC_E_CORRUPT);
   shmipc__stream_resp_put(a, 0, SHMIPC__SST_NONE, 4);
   assert_int_equal(shmipc__stream_answer(4, 4, 16, a, &st, &sa, &mp),

@@ -303,7 +303,7 @@ static const struct op ops[] = {
     {"shmipc_stream_send", with_sender, do_stream, end_receive,
      SHMIPC_E_TIMEOUT, SHMIPC_OK, ABORT_NS, true},
     {"shmipc_guest_attach (connect_timeout_ns)", nothing, do_attach,
-     end_create_host, SHMIPC_E_TIMEOUT, SHMIPC_OK, 0, false},
+     end_create_host, SHMIPC_E_NOT_FOUND, SHMIPC_OK, 0, false},
 };
 
 enum kind {

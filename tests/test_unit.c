@@ -260,11 +260,11 @@ static void attach_missing_times_out(void **state)
   int64_t t0 = t_now_ns(), dt;
 
   (void)state;
-  assert_int_equal(guest_attach_rc(tname(), 100 * MS), SHMIPC_E_TIMEOUT);
+  assert_int_equal(guest_attach_rc(tname(), 100 * MS), SHMIPC_E_NOT_FOUND);
   dt = t_now_ns() - t0;
   assert_true(dt >= 100 * MS);
   assert_true(dt < 1000 * MS);
-  assert_int_equal(guest_attach_rc(tname(), 0), SHMIPC_E_TIMEOUT);
+  assert_int_equal(guest_attach_rc(tname(), 0), SHMIPC_E_NOT_FOUND);
 }
 
 /* Corrupt one header field, check the guest's verdict, restore it. */
@@ -359,7 +359,7 @@ static void echo_calls(void **state)
 
   (void)state;
   assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
-  assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_E_BUSY);
+  assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_E_STATE);
   srand(7);
   for (i = 0; i < 500; i++) {
     size_t len = (size_t)rand() % (CAP + 1), k;
@@ -742,7 +742,8 @@ static void destroyed_host_is_gone(void **state)
   t_sleep_ns(20 * MS); /* let the workers fall asleep */
   t0 = t_now_ns();
   shmipc_host_destroy(h);
-  assert_int_equal(shmipc_guest_wait(g, 2000 * MS), SHMIPC_E_PEER_GONE);
+  /* an orderly close ends the session without an error */
+  assert_int_equal(shmipc_guest_wait(g, 2000 * MS), SHMIPC_OK);
   dt = t_now_ns() - t0;
   assert_true(dt < 1000 * MS);
   shmipc_guest_detach(g);

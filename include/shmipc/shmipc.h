@@ -14,7 +14,9 @@
  *
  * Conventions:
  * - Functions return 0 (`SHMIPC_OK`) or a negative `SHMIPC_E_*` code; handles
- *   come back through an out-parameter. `shmipc_strerror()` names a code.
+ *   come back through an out-parameter. `shmipc_strerror()` names a code;
+ *   `shmipc_last_error()` tells the calling thread what its last failure
+ *   was about (the field, value and limit, or the path).
  *   Each function lists the codes it can return; to one that returns a
  *   code, a NULL handle or required pointer is `SHMIPC_E_INVALID`.
  * - Every call that can block takes a timeout in nanoseconds:
@@ -32,6 +34,9 @@
  * - `SHMIPC_E_PEER_GONE` means the other side closed, detached or died, on
  *   every path and whoever saw it first; `SHMIPC_E_CLOSED` means only that
  *   this handle is shutting down (destroy, detach, shmipc_guest_stop()).
+ *   shmipc_last_error() says which (`the guest detached`, `host closed the
+ *   session`, `host died (its liveness lock is free)`); shmipc_guest_wait()
+ *   alone tells them apart by code: 0 for the host's orderly close.
  * - **Timeout 0 differs between the languages.** In C, 0 means "do not
  *   wait": the call looks once and gives `SHMIPC_E_TIMEOUT` if it would
  *   have to wait. In the Go guest (`go/`), a zero `time.Duration` means "the
@@ -92,10 +97,11 @@ extern "C" {
 #define SHMIPC_E_TOO_BIG (-11)   /**< request larger than slot capacity */
 #define SHMIPC_E_TRUNCATED (-12) /**< response larger than caller's buffer */
 #define SHMIPC_E_REMOTE (-13)    /**< peer answered SHMIPC_MSG_SYSTEM_ERROR */
-#define SHMIPC_E_BUSY (-14)      /**< no free slot / guest already attached */
+#define SHMIPC_E_BUSY (-14)      /**< no free slot, or in use by another guest
+                                      or thread */
 #define SHMIPC_E_CLOSED (-15)    /**< the local handle is shutting down */
 #define SHMIPC_E_SYSTEM (-16)    /**< an operating-system call failed */
-#define SHMIPC_E_STATE (-17)     /**< not valid in the slot's current state */
+#define SHMIPC_E_STATE (-17)     /**< not valid in the handle's current state */
 #define SHMIPC_E_REFUSED (-18)   /**< the receiver refused the stream */
 /**@}*/
 
@@ -260,6 +266,29 @@ SHMIPC_EXPORT uint32_t shmipc_version(void);
  *          text. */
 SHMIPC_EXPORT const char *shmipc_strerror(int code);
 
+/** Describe the calling thread's last failure, as dlerror() and
+ *  sqlite3_errmsg() do. Any thread, any time.
+ *
+ *  Every function of this header that returns a negative `SHMIPC_E_*`
+ *  code sets it before it returns, on the thread that called it, to
+ *  describe that failure; a function that succeeds leaves it unchanged,
+ *  and so do the functions that return no code (and
+ *  shmipc_reassembler_handle(), whose non-zero result is a handler's
+ *  verdict, not a code). Handlers run on the library's threads: what fails
+ *  there is recorded there. The text starts with shmipc_strerror() of the code and, where
+ *  the library knows more, goes on after ": " with what the failure was
+ *  about, as the Go guest's error of the same failure does:
+ *  `invalid argument or configuration: host_slots 5000 outside 1..1024`,
+ *  `no such segment: no segment /dev/shm/shmipc-x after 500ms`,
+ *  `timed out: no guest attached`.
+ *  The detail is for people and logs; programs test the code.
+ *
+ *  @return the text, in a buffer of the calling thread (never NULL; "" if
+ *          nothing failed on this thread yet). It stays valid until the
+ *          thread's next failing call into the library or the thread's
+ *          end; copy it to keep it. Recording it never allocates. */
+SHMIPC_EXPORT const char *shmipc_last_error(void);
+
 /**@}*/
 /* ------------------------------------------------------------------ */
 /** @name Host */
@@ -295,8 +324,10 @@ SHMIPC_EXPORT void shmipc_host_config_init(shmipc_host_config *cfg);
 SHMIPC_EXPORT int shmipc_host_create(const shmipc_host_config *cfg,
                                      shmipc_host **out);
 
-/** Close the session: stops the listener, marks the segment closed (guests
- *  see SHMIPC_E_PEER_GONE), unmaps and removes it, frees @p h. Slots must
+/** Close the session: stops the listener, marks the segment closed (the
+ *  guest's workers end and shmipc_guest_wait() gives 0; its calls give
+ *  SHMIPC_E_PEER_GONE, "host closed the session"; a Go guest's Serve
+ *  returns nil), unmaps and removes it, frees @p h. Slots must
  *  have been released and no call may be running.
  *  @param h  the host, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_host_destroy(shmipc_host *h);
@@ -335,7 +366,8 @@ SHMIPC_EXPORT size_t shmipc_host_resp_capacity(const shmipc_host *h);
  * @return 0; SHMIPC_E_TOO_BIG (request above capacity); SHMIPC_E_TRUNCATED
  *         (response above @p resp_cap, nothing copied); SHMIPC_E_REMOTE (the
  *         guest answered SYSTEM_ERROR; its reason is copied like a response);
- *         SHMIPC_E_TIMEOUT; SHMIPC_E_PEER_GONE; SHMIPC_E_CORRUPT;
+ *         SHMIPC_E_TIMEOUT (with no guest attached, the last error says
+ *         "no guest attached"); SHMIPC_E_PEER_GONE; SHMIPC_E_CORRUPT;
  *         SHMIPC_E_INVALID; SHMIPC_E_CLOSED (the host is being destroyed).
  */
 SHMIPC_EXPORT int shmipc_host_call(shmipc_host *h, uint32_t type,
@@ -480,7 +512,9 @@ SHMIPC_EXPORT void shmipc_guest_config_init(shmipc_guest_config *cfg);
  * @param cfg  the configuration, from shmipc_guest_config_init()
  * @param out  receives the guest handle (NULL on failure)
  * @return 0, SHMIPC_E_INVALID (config out of range, or @p cfg or @p out
- *         NULL), SHMIPC_E_NAME, SHMIPC_E_TIMEOUT (no segment in time),
+ *         NULL), SHMIPC_E_NAME, SHMIPC_E_NOT_FOUND (no segment of that
+ *         name when the connect timeout ran out, or at once with 0),
+ *         SHMIPC_E_TIMEOUT (a segment that did not get ready in time),
  *         SHMIPC_E_ACCESS, SHMIPC_E_VERSION, SHMIPC_E_CORRUPT, SHMIPC_E_BUSY
  *         (another guest is attached), SHMIPC_E_PEER_GONE (host closed),
  *         SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM.
@@ -497,16 +531,18 @@ SHMIPC_EXPORT void shmipc_guest_detach(shmipc_guest *g);
  *  @param g     the guest
  *  @param fn    the handler, called on the workers
  *  @param user  passed to @p fn
- *  @return 0, SHMIPC_E_BUSY (already started, also by a start that gave
+ *  @return 0, SHMIPC_E_STATE (already started, also by a start that gave
  *          SHMIPC_E_SYSTEM),
  *          SHMIPC_E_INVALID (no @p fn), SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM (a
  *          thread could not start: the workers that did are stopped). */
 SHMIPC_EXPORT int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn,
                                      void *user);
 
-/** Wait until the workers end: the host closed or died
- *  (SHMIPC_E_PEER_GONE), shmipc_guest_stop() was called (0), or the segment
- *  turned corrupt (SHMIPC_E_CORRUPT).
+/** Wait until the workers end: the host closed the session in order
+ *  (shmipc_host_destroy(): 0), the host died or was replaced
+ *  (SHMIPC_E_PEER_GONE; shmipc_last_error() says which),
+ *  shmipc_guest_stop() was called (0), or the segment turned corrupt
+ *  (SHMIPC_E_CORRUPT).
  *  @param g           the guest
  *  @param timeout_ns  how long to wait
  *  @return that reason, or SHMIPC_E_TIMEOUT if they still run,
@@ -532,8 +568,11 @@ SHMIPC_EXPORT void shmipc_guest_stop(shmipc_guest *g);
  *  @param resp_type  out (optional): response type
  *  @param timeout_ns bounds the whole call, the wait for a free slot included
  *  @return 0; SHMIPC_E_TOO_BIG; SHMIPC_E_TRUNCATED; SHMIPC_E_REMOTE;
- *          SHMIPC_E_TIMEOUT; SHMIPC_E_PEER_GONE; SHMIPC_E_CORRUPT;
- *          SHMIPC_E_INVALID (also when the segment has no guest slots);
+ *          SHMIPC_E_TIMEOUT (the last error asks whether the host serves
+ *          guest calls: one that runs no listener and no serve loop
+ *          answers nothing); SHMIPC_E_PEER_GONE; SHMIPC_E_CORRUPT;
+ *          SHMIPC_E_INVALID (also when the segment has no guest slots, which
+ *          the last error says);
  *          SHMIPC_E_CLOSED (shmipc_guest_stop() was called, or the guest is
  *          being detached). */
 SHMIPC_EXPORT int shmipc_guest_call(shmipc_guest *g, uint32_t type,
@@ -666,9 +705,12 @@ SHMIPC_EXPORT void shmipc_stream_sender_destroy(shmipc_stream_sender *s);
  *         res->reason, res->failed_chunk); SHMIPC_E_TIMEOUT,
  *         SHMIPC_E_PEER_GONE, SHMIPC_E_CLOSED (after a timeout or a closing
  *         handle the sender tries to abort the stream on the receiver,
- *         which can add up to 200 ms); SHMIPC_E_REMOTE (the guest
- *         has no stream receiver and answered SYSTEM_ERROR);
- *         SHMIPC_E_CORRUPT (an answer that is not a legal stream answer);
+ *         which can add up to 200 ms); SHMIPC_E_REMOTE (the guest has no
+ *         stream receiver: it answered the start with SYSTEM_ERROR, or as
+ *         any other request, as an echo handler does; the last error says
+ *         "the guest has no stream receiver");
+ *         SHMIPC_E_CORRUPT (an answer of a receiver that is not a legal
+ *         stream answer);
  *         SHMIPC_E_INVALID (also a @p res whose struct_size is too small).
  */
 SHMIPC_EXPORT int shmipc_stream_send(shmipc_stream_sender *s,

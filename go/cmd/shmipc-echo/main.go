@@ -5,7 +5,7 @@
 //
 //	shmipc-echo -name NAME [-timeout-ms MS] [-stream-max-stream BYTES]
 //	    [-stream-max-total BYTES] [-stream-max-streams N]
-//	    [-stream-max-parked N] [-stream-idle-ms MS]
+//	    [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]
 //
 // It attaches to segment NAME, waiting up to MS milliseconds (default 5000)
 // for it, prints "ready" once attached, and answers requests until the host
@@ -14,7 +14,8 @@
 // with the limits of the -stream-* flags (default: the protocol's
 // defaults); it remembers the SHA-256 of each delivered stream for the last
 // 64 stream ids (type 211: delivered without computing one) and refuses
-// streams of application type 210. By request
+// streams of application type 210. With -no-streams it has no stream
+// receiver: stream messages are echoed like any other request. By request
 // type:
 //
 //	200        the handler panics (the host sees SYSTEM_ERROR)
@@ -73,7 +74,7 @@ const (
 )
 
 const usage = "usage: shmipc-echo -name NAME [-timeout-ms MS] [-stream-max-stream BYTES] " +
-	"[-stream-max-total BYTES] [-stream-max-streams N] [-stream-max-parked N] [-stream-idle-ms MS]"
+	"[-stream-max-total BYTES] [-stream-max-streams N] [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -91,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	maxStreams := fs.Int("stream-max-streams", def.MaxStreams, "open streams at once")
 	maxParked := fs.Int("stream-max-parked", def.MaxParked, "parked chunk ranges per stream")
 	idleMs := fs.Int64("stream-idle-ms", def.IdleTimeout.Milliseconds(), "idle timeout of an open stream in milliseconds")
+	noStreams := fs.Bool("no-streams", false, "no stream receiver: echo stream messages like any other request")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -125,7 +127,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	e.g, e.r = g, r
 	e.digests.recycle = r.Recycle
 	fmt.Fprintln(stdout, "ready")
-	err = g.Serve(context.Background(), r.Handle)
+	serve := r.Handle
+	if *noStreams {
+		serve = e.handle
+	}
+	err = g.Serve(context.Background(), serve)
 	if cerr := g.Close(); err == nil {
 		err = cerr
 	}
