@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "proc.h"
 #include "shmipc/shmipc.h"
 
@@ -81,7 +82,7 @@ static void stream_to_guest_without_receiver(void **state)
   c.req_capacity = 4096;
   c.resp_capacity = 4096;
   assert_int_equal(shmipc_host_create(&c, &h), SHMIPC_OK);
-  if (proc_spawn(&guest, argv) != 0)
+  if (proc_spawn(&guest, argv, 0) != 0)
     fail_msg("cannot start guest %s", guest_path);
   if (shmipc_host_wait_guest(h, 10000 * MS) != SHMIPC_OK)
     fail_msg("guest %s did not attach within 10 s", guest_path);
@@ -124,7 +125,7 @@ static int host_child(const char *name)
     fprintf(stderr, "host child: %s\n", shmipc_last_error());
     return 1;
   }
-  proc_sleep_ms(30000);
+  t_sleep_ms(30000);
   shmipc_host_destroy(h);
   return 0;
 }
@@ -142,7 +143,7 @@ static void guest_wait_tells_crash_from_close(void **state)
 
   (void)state;
   assert_int_equal(proc_self_path(self, sizeof self), 0);
-  assert_int_equal(proc_spawn(&host, argv), 0);
+  assert_int_equal(proc_spawn(&host, argv, 0), 0);
   shmipc_guest_config_init(&gc);
   gc.name = name;
   gc.connect_timeout_ns = 10000 * MS;
