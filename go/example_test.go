@@ -66,9 +66,11 @@ func Example() {
 		return copy(resp, req), t
 	})
 	switch {
-	case errors.Is(err, shmipc.ErrHostGone):
+	case err == nil:
 		fmt.Println("the host closed the session")
-	case err != nil && !errors.Is(err, context.Canceled):
+	case errors.Is(err, shmipc.ErrHostGone):
+		fmt.Println("the host died or was replaced:", err)
+	case !errors.Is(err, context.Canceled):
 		log.Fatal(err)
 	}
 	// Output:
@@ -108,9 +110,9 @@ func ExampleNewReassembler() {
 	}
 	defer g.Close()
 	err = g.Serve(context.Background(), r.Handle)
-	if errors.Is(err, shmipc.ErrHostGone) {
+	if err == nil {
 		fmt.Println("the host closed the session")
-	} else if err != nil {
+	} else {
 		log.Fatal(err)
 	}
 	// Output:

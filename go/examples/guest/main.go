@@ -68,15 +68,18 @@ func main() {
 	}
 
 	// Serve runs one worker per host slot until ctx ends (Ctrl-C), Close,
-	// or the host goes away (shmipc.ErrHostGone): it blocks main, so the
-	// program serves until then.
+	// or the host closes the session (nil) or dies (shmipc.ErrHostGone):
+	// it blocks main, so the program serves until then.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	err = g.Serve(ctx, handle)
-	if err != nil && !errors.Is(err, shmipc.ErrHostGone) && !errors.Is(err, context.Canceled) {
+	switch err = g.Serve(ctx, handle); {
+	case err == nil:
+		fmt.Println("guest: the host closed the session")
+	case errors.Is(err, context.Canceled):
+		fmt.Println("guest: interrupted")
+	default: // shmipc.ErrHostGone: the host died or was replaced
 		log.Fatal("serve: ", err)
 	}
-	fmt.Println("guest: the host closed the session")
 }
 
 // README:go-quickstart end

@@ -71,8 +71,12 @@ func main() {
 	// README:hide end
 	err = g.Serve(ctx, ra.Handle)
 	// README:go-streams end
-	if err != nil && !errors.Is(err, shmipc.ErrHostGone) && !errors.Is(err, context.Canceled) {
+	switch {
+	case err == nil:
+		fmt.Println("streams: the host closed the session")
+	case errors.Is(err, context.Canceled):
+		fmt.Println("streams: interrupted")
+	default: // shmipc.ErrHostGone: the host died or was replaced
 		log.Fatal("serve: ", err)
 	}
-	fmt.Println("streams: the host closed the session")
 }
