@@ -258,6 +258,26 @@ shmipc__deadline_cap(struct shmipc__deadline *d, int64_t cap, int64_t now)
 
 struct shmipc__endpoint;
 
+/* The state of a requester slot's private record (struct shmipc_slot):
+ * src/slot.c opens with the table of who moves each state and what the
+ * shared control word reads meanwhile. Released states come first; a
+ * record in any later state is held by one thread of this side, which
+ * alone moves it. */
+enum shmipc__rec {
+  SHMIPC__REC_IDLE = 0,       /* released; the word reads FREE */
+  SHMIPC__REC_REUSE_CONSUMED, /* released over our own consumed answer */
+  SHMIPC__REC_REUSE_LATE,     /* released over an answer that may come */
+  SHMIPC__REC_TAKEN,          /* held to judge the word: claim, recovery,
+                               * repair */
+  SHMIPC__REC_CLAIMED,        /* held, word CLAIMED: request being written */
+  SHMIPC__REC_DEFERRED,       /* held, word still RESP_READY: request being
+                               * written, the publish claims */
+  SHMIPC__REC_SENT,           /* held, request published */
+  SHMIPC__REC_DONE,           /* held, answer taken and readable */
+  SHMIPC__REC_LOST,           /* held, call ended without an answer we can
+                               * vouch for */
+};
+
 /* Host-private state of one slot on which this side is the requester. */
 struct shmipc_slot {
   struct shmipc__endpoint *ep;
@@ -265,40 +285,21 @@ struct shmipc_slot {
   uint8_t *req;
   uint8_t *resp;
   uint32_t index;      /* slot index in the segment */
-  uint32_t claimed;    /* ctrl value of our claim: generation | CLAIMED,
-                        * or generation | RESP_READY while deferred */
-  uint32_t phase;      /* enum shmipc__phase; only the holder touches it */
+  uint32_t state;      /* atomic, enum shmipc__rec: the one state of the
+                        * record; a claimer takes it by CAS, the holder
+                        * moves it with relaxed stores and gives it up with
+                        * a release store */
+  uint32_t gen_word;   /* the word our use of the slot expects, without
+                        * waiter bits: generation | CLAIMED from the claim
+                        * on (after the publish only its generation
+                        * counts), or generation | RESP_READY of the answer
+                        * a deferred claim sits on. Written by the holder,
+                        * read by whoever holds the record next */
   bool woke_peer;      /* the last publish had to wake the responder */
-  bool consumed;       /* released after its answer was read: the word
-                        * reads RESP_READY of claimed's generation and only
-                        * this side may move it (private; read by whoever
-                        * holds the record) */
-  bool deferred;       /* held over RESP_READY of claimed's generation, the
-                        * shared word untouched: publish claims and
-                        * publishes in one CAS */
-  uint32_t own;        /* atomic, enum shmipc__own: who has the record */
   uint64_t seq;
-  const uint8_t *resp_data;
+  const uint8_t *resp_data; /* DONE: the answer, checked */
   uint32_t resp_size;
   uint32_t resp_type;
-};
-
-/* A slot's private record is held by one thread at a time, whatever the
- * shared word says. Released records are IDLE (the shared word is FREE) or
- * REUSABLE (it reads, or will read once a late answer comes, RESP_READY of
- * our generation, and may be claimed directly over it). */
-enum shmipc__own {
-  SHMIPC__OWN_IDLE = 0,
-  SHMIPC__OWN_HELD = 1,
-  SHMIPC__OWN_REUSABLE = 2,
-};
-
-enum shmipc__phase {
-  SHMIPC__PH_IDLE = 0, /* not held */
-  SHMIPC__PH_HELD,     /* CLAIMED (or deferred), request being written */
-  SHMIPC__PH_SENT,     /* REQ_READY published, response pending */
-  SHMIPC__PH_DONE,     /* RESP_READY taken, response readable */
-  SHMIPC__PH_LOST,     /* call abandoned while the responder owns it */
 };
 
 struct shmipc__endpoint {
