@@ -210,8 +210,8 @@ static void recover_lost(struct shmipc__endpoint *ep)
 
     /* A REUSE_CONSUMED record is claimable as it is; only a late answer
      * may never come.
-     * full: pairs with the release store of s->state in park(); the
-     * record's fields are ours to read after it */
+     * full: pairs with the release store of s->state in park() or
+     * put_back(); the record's fields are ours to read after it */
     if (shmipc__load_relaxed32(&s->state) != SHMIPC__REC_REUSE_LATE ||
         shmipc__cas_full32(&s->state, SHMIPC__REC_REUSE_LATE,
                            SHMIPC__REC_TAKEN) != SHMIPC__REC_REUSE_LATE)
@@ -251,8 +251,8 @@ static void repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
   if (was == SHMIPC__REC_IDLE && shmipc__ctrl_legal(v) &&
       shmipc__ctrl_state(v) == SHMIPC_SLOT_FREE)
     return; /* as it should be: no write, no record taken */
-  /* full: pairs with the release store of s->state in park(); the
-   * record's fields are ours to read and write after it */
+  /* full: pairs with the release store of s->state in park() or
+   * put_back(); the record's fields are ours to read and write after it */
   if (shmipc__cas_full32(&s->state, was, SHMIPC__REC_TAKEN) != was)
     return;
   for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
@@ -405,7 +405,9 @@ static bool claim(struct shmipc_slot *s)
   /* A consumed answer is claimed by this CAS alone (DEFERRED): the word
    * reads RESP_READY of our generation, with SW perhaps, and only we may
    * move it; the publish's CAS checks it.
-   * full: pairs with the release store of s->state in park() */
+   * full: pairs with the release store of s->state in park() or
+   * put_back(); the consumer's acquire load that saw the answer is
+   * ordered before our request through it */
   if (shmipc__cas_full32(&s->state, was,
                          was == SHMIPC__REC_REUSE_CONSUMED
                              ? SHMIPC__REC_DEFERRED
