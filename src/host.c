@@ -126,17 +126,7 @@ void shmipc_host_destroy(shmipc_host *h)
 
 int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
 {
-  const struct shmipc__until attached = {
-      .mask = SHMIPC_ATTACH_STATE_MASK,
-      .value = SHMIPC_ATTACH_ATTACHED,
-      .equal = true,
-      .announce_bit = SHMIPC_ATTACH_HOST_WAITING,
-  };
-  struct shmipc__until moved = {
-      .mask = SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK,
-      .equal = false,
-      .announce_bit = SHMIPC_ATTACH_HOST_WAITING,
-  };
+  struct shmipc__until attached, moved;
   struct shmipc__deadline dl;
   uint32_t *word;
   uint32_t v;
@@ -148,8 +138,11 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
   if (r != SHMIPC_OK)
     return r;
   word = &shmipc__hdr(&h->ep.seg)->attach;
+  attached = shmipc__until_state(word, SHMIPC_ATTACH_STATE_MASK,
+                                 SHMIPC_ATTACH_ATTACHED,
+                                 SHMIPC_ATTACH_HOST_WAITING);
   for (;;) {
-    r = shmipc__wait_word(&h->ep, word, &attached, &dl, &v);
+    r = shmipc__wait_word(&h->ep, &attached, NULL, &dl, &v);
     if (r != SHMIPC_OK)
       return r;
     /* A guest that died leaves the word ATTACHED: only a held guest lock
@@ -164,8 +157,10 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
       return SHMIPC_OK;
     }
     /* Dead: wait for the next guest's attach CAS, which moves the epoch. */
-    moved.value = v & moved.mask;
-    r = shmipc__wait_word(&h->ep, word, &moved, &dl, &v);
+    moved = shmipc__until_changed(
+        word, SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK, v,
+        SHMIPC_ATTACH_HOST_WAITING);
+    r = shmipc__wait_word(&h->ep, &moved, NULL, &dl, &v);
     if (r != SHMIPC_OK)
       return r;
   }
@@ -243,12 +238,7 @@ static int serve_once(shmipc_host *h, shmipc_handler_fn fn, void *user,
                       const uint32_t *stop, struct shmipc__deadline *dl)
 {
   uint32_t *bell = &shmipc__hdr(&h->ep.seg)->doorbell;
-  struct shmipc__until u = {
-      .mask = SHMIPC_DOORBELL_COUNTER_MASK,
-      .equal = false,
-      .announce_bit = SHMIPC_DOORBELL_LISTENER_WAITING,
-      .stop = stop,
-  };
+  struct shmipc__until u;
   uint32_t seen;
   int n, r;
 
@@ -258,8 +248,10 @@ static int serve_once(shmipc_host *h, shmipc_handler_fn fn, void *user,
   n = serve_pending(h, fn, user);
   if (n > 0)
     return n;
-  u.value = seen & SHMIPC_DOORBELL_COUNTER_MASK;
-  r = shmipc__wait_word(&h->ep, bell, &u, dl, &seen);
+  u = shmipc__until_changed(bell, SHMIPC_DOORBELL_COUNTER_MASK, seen,
+                            SHMIPC_DOORBELL_LISTENER_WAITING);
+  u.stop = stop;
+  r = shmipc__wait_word(&h->ep, &u, NULL, dl, &seen);
   if (r != SHMIPC_OK)
     return r;
   return serve_pending(h, fn, user);

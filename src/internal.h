@@ -322,21 +322,72 @@ struct shmipc__endpoint {
                              * repaired its slots for (slot.c) */
 };
 
-/* What a wait is waiting for: done when ((v & mask) == value) == equal. */
+/* What a wait on a word waits for: its completion test, and what else
+ * ends it. Made by the constructors below, never by hand; a caller may
+ * then set check_peer and stop. */
+enum shmipc__until_test {
+  SHMIPC__UNTIL_STATE,   /* done when (*word & mask) == value */
+  SHMIPC__UNTIL_CHANGED, /* done when (*word & mask) != value */
+};
 struct shmipc__until {
+  uint32_t *word;
+  enum shmipc__until_test test;
   uint32_t mask;
   uint32_t value;
-  bool equal;
   uint32_t announce_bit; /* set on the word before sleeping */
-  bool check_ctrl;       /* the word is a slot control word: reject illegal values */
+  bool slot_word;        /* a slot control word: an illegal value, or a
+                          * state outside not_yet, is CORRUPT */
+  uint32_t not_yet;      /* slot_word: the states (1 << state) that mean
+                          * "not yet" (0: any legal one) */
   bool check_peer;       /* a dead or closed peer ends the wait */
-  const uint32_t *stop;  /* optional extra stop flag (atomic), e.g. a listener's */
-  int64_t max_sleep_ns;  /* longest futex sleep; 0: the liveness interval */
-  bool yield_first;      /* we just woke the peer: it may have been queued
-                          * on this CPU, so give the CPU up once first */
-  uint32_t keep;         /* with check_ctrl: states (1 << state) that mean
-                          * "not yet"; any other is corrupt (0: any) */
-  uint32_t spun;         /* spins of the budget already spent by the caller */
+  const uint32_t *stop;  /* optional extra stop flag (atomic), e.g. a
+                          * listener's: SHMIPC_E_CLOSED */
+};
+
+/* Wait until the bits @mask of @word read @value; the waiter announces
+ * itself with @announce_bit. */
+static inline struct shmipc__until
+shmipc__until_state(uint32_t *word, uint32_t mask, uint32_t value,
+                    uint32_t announce_bit)
+{
+  struct shmipc__until u = {word, SHMIPC__UNTIL_STATE, mask, value & mask,
+                            announce_bit, false, 0, false, NULL};
+  return u;
+}
+
+/* Wait until the bits @mask of @word differ from those of @seen. */
+static inline struct shmipc__until
+shmipc__until_changed(uint32_t *word, uint32_t mask, uint32_t seen,
+                      uint32_t announce_bit)
+{
+  struct shmipc__until u = {word, SHMIPC__UNTIL_CHANGED, mask, seen & mask,
+                            announce_bit, false, 0, false, NULL};
+  return u;
+}
+
+/* Wait until slot control word @ctrl reads @state, while it reads one of
+ * the states @not_yet (1 << state; 0: any legal one); anything else is
+ * CORRUPT, and a dead or closed peer ends the wait. */
+static inline struct shmipc__until
+shmipc__until_slot(uint32_t *ctrl, uint32_t state, uint32_t not_yet,
+                   uint32_t announce_bit)
+{
+  struct shmipc__until u = {ctrl, SHMIPC__UNTIL_STATE, SHMIPC_CTRL_STATE_MASK,
+                            state, announce_bit, true, not_yet, true, NULL};
+  return u;
+}
+
+/* How a wait spends its time (docs/PROTOCOL.md, "Sleep and wake-up"): the
+ * spin phase (loads a pause apart, a yield every SHMIPC__YIELD_EVERY, up
+ * to the endpoint's spin budget), then sleeps on the word, announced.
+ * NULL, or the zero value with sleep_cap_ns 0, is the endpoint's default:
+ * the whole budget, the liveness interval as the longest sleep. */
+struct shmipc__pace {
+  uint32_t spins_spent;  /* of the spin budget, by the caller already */
+  bool yield_first;      /* give the CPU up once before the first load: the
+                          * caller just woke the peer, which the kernel may
+                          * have queued on this CPU */
+  int64_t sleep_cap_ns;  /* longest sleep; 0: the liveness interval */
 };
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
@@ -352,11 +403,11 @@ int shmipc__timeout(const struct shmipc__endpoint *ep, int64_t timeout_ns,
  * SHMIPC_E_PEER_GONE when the peer closed, detached or died (a guest
  * latches it in peer_gone); SHMIPC_E_CORRUPT for an illegal host state. */
 int shmipc__peer_check(struct shmipc__endpoint *ep);
-/* The host's view of the current guest's attach epoch (0 for a guest). */
-uint32_t shmipc__peer_epoch(const struct shmipc__endpoint *ep);
-/* Wait until @u holds for @word, or @dl passes (SHMIPC_E_TIMEOUT). */
-int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
+/* Wait until @u holds, at the pace @pace (NULL: the default), or until
+ * @dl passes (SHMIPC_E_TIMEOUT); *out is the word that ended it. */
+int shmipc__wait_word(struct shmipc__endpoint *ep,
                       const struct shmipc__until *u,
+                      const struct shmipc__pace *pace,
                       struct shmipc__deadline *dl, uint32_t *out);
 /* Move the guest-call doorbell's counter; wake the listener if it
  * announced a sleep (or always). */

@@ -658,23 +658,18 @@ static int abandon(shmipc_slot *s, int why)
 
 int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl)
 {
-  struct shmipc__until u = {
-      .mask = SHMIPC_CTRL_STATE_MASK,
-      .value = SHMIPC_SLOT_RESP_READY,
-      .equal = true,
-      .announce_bit = SHMIPC_CTRL_REQUESTER_WAITING,
-      .check_ctrl = true,
-      .check_peer = true,
-      /* only the responder moves a published slot, and only this far */
-      .keep = 1u << SHMIPC_SLOT_REQ_READY | 1u << SHMIPC_SLOT_PROCESSING,
-  };
+  /* Only the responder moves a published slot, and only this far. */
+  const struct shmipc__until u = shmipc__until_slot(
+      &s->w->ctrl, SHMIPC_SLOT_RESP_READY,
+      1u << SHMIPC_SLOT_REQ_READY | 1u << SHMIPC_SLOT_PROCESSING,
+      SHMIPC_CTRL_REQUESTER_WAITING);
+  /* The kernel often queues a woken thread on the waker's CPU; spinning
+   * here would then delay the very answer we wait for. */
+  const struct shmipc__pace pace = {0, s->woke_peer, 0};
   uint32_t v;
   int r;
 
-  /* The kernel often queues a woken thread on the waker's CPU; spinning
-   * here would then delay the very answer we wait for. */
-  u.yield_first = s->woke_peer;
-  r = shmipc__wait_word(s->ep, &s->w->ctrl, &u, dl, &v);
+  r = shmipc__wait_word(s->ep, &u, &pace, dl, &v);
   if (r == SHMIPC_OK) {
     if ((v & GEN_MASK) != (s->gen_word & GEN_MASK)) {
       set_state(s, SHMIPC__REC_LOST);
