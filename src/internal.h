@@ -142,7 +142,7 @@ int shmipc__seg_os_map(struct shmipc__seg *s);
 uint32_t shmipc__getpid(void);
 uint64_t shmipc__random64(void);
 
-/* wait_linux.c, wait_windows.c: time, yielding and wake-ups on words */
+/* futex_linux.c, event_windows.c: time, yielding and wake-ups on words */
 /* A monotonic clock in nanoseconds; never negative. */
 int64_t shmipc__now_ns(void);
 void shmipc__yield(void);
@@ -254,7 +254,7 @@ shmipc__deadline_cap(struct shmipc__deadline *d, int64_t cap, int64_t now)
 }
 
 /* ------------------------------------------------------------------ */
-/* endpoint.c: one side of a session and the waiting discipline */
+/* wait.c: one side of a session and the waiting discipline */
 
 struct shmipc__endpoint;
 

@@ -3,7 +3,7 @@
  * slot.pml -- a Promela model of one slot of docs/PROTOCOL.md ("Slot state
  * machine", "Timeouts and quarantine", "Sleep and wake-up"), written after
  * src/slot.c (claim, publish, wait, abandon, release, recover_lost,
- * free_slot_notify, shmipc__respond) and src/endpoint.c (shmipc__wait_word).
+ * free_slot_notify, shmipc__respond) and src/wait.c (shmipc__wait_word).
  *
  * Processes:
  *   Requester(t), t < NREQ  host threads that share the one slot; each makes
@@ -520,7 +520,7 @@ inline publish() {
   atomic { v = 0; old = 0; nv = 0; pre = 0 }
 }
 
-/* endpoint.c: shmipc__wait_word() for RESP_READY, announcing RW.
+/* wait.c: shmipc__wait_word() for RESP_READY, announcing RW.
  * out: r, v */
 inline wait_resp() {
   do
