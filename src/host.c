@@ -36,10 +36,8 @@ uint64_t shmipc__host_stream_id(shmipc_host *h)
   return (uint64_t)shmipc__fetch_add_fullsz(&h->stream_ids, 1) + 1;
 }
 
-struct shmipc__endpoint *shmipc__host_ep(shmipc_host *h)
-{
-  return &h->ep;
-}
+_Static_assert(offsetof(struct shmipc_host, ep) == 0,
+               "shmipc__host_ep() needs the endpoint first");
 
 void shmipc_host_config_init(shmipc_host_config *cfg)
 {
@@ -184,34 +182,6 @@ int shmipc_host_call(shmipc_host *h, uint32_t type, const void *req,
     return SHMIPC_E_INVALID;
   return shmipc__call(&h->ep, type, req, req_len, resp, resp_cap, resp_len,
                       resp_type, timeout_ns);
-}
-
-int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns, shmipc_slot **out)
-{
-  struct shmipc__deadline dl;
-  int r;
-
-  if (out != NULL)
-    *out = NULL;
-  if (h == NULL || out == NULL)
-    return SHMIPC_E_INVALID;
-  r = shmipc__timeout(&h->ep, timeout_ns, &dl);
-  if (r != SHMIPC_OK)
-    return r;
-  return shmipc__slot_acquire(&h->ep, &dl, out);
-}
-
-int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
-{
-  struct shmipc__deadline now = shmipc__deadline(0);
-  int r;
-
-  if (out != NULL)
-    *out = NULL;
-  if (h == NULL || out == NULL)
-    return SHMIPC_E_INVALID;
-  r = shmipc__slot_acquire(&h->ep, &now, out);
-  return r == SHMIPC_E_TIMEOUT ? SHMIPC_E_BUSY : r;
 }
 
 /* Serve every guest call pending now; returns how many were answered. */

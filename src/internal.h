@@ -457,9 +457,14 @@ bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
 int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
                     shmipc_handler_fn fn, void *user);
 
-/* host.c: the pieces of a host the stream sender needs */
+/* host.c: the pieces of a host that slot.c and the stream sender need */
 uint64_t shmipc__host_stream_id(shmipc_host *h);
-struct shmipc__endpoint *shmipc__host_ep(shmipc_host *h);
+/* A host's endpoint: the first member of struct shmipc_host (host.c
+ * asserts it), reached without a call on the acquire path. */
+static inline struct shmipc__endpoint *shmipc__host_ep(shmipc_host *h)
+{
+  return (struct shmipc__endpoint *)(void *)h;
+}
 
 /* stream_wire.c: the stream header and answer (docs/PROTOCOL.md, "Streams") */
 #define SHMIPC__STREAM_HDR 32u

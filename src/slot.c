@@ -538,6 +538,34 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep,
   return SHMIPC_OK;
 }
 
+int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns, shmipc_slot **out)
+{
+  struct shmipc__deadline dl;
+  int r;
+
+  if (out != NULL)
+    *out = NULL;
+  if (h == NULL || out == NULL)
+    return SHMIPC_E_INVALID;
+  r = shmipc__timeout(shmipc__host_ep(h), timeout_ns, &dl);
+  if (r != SHMIPC_OK)
+    return r;
+  return shmipc__slot_acquire(shmipc__host_ep(h), &dl, out);
+}
+
+int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
+{
+  struct shmipc__deadline now = shmipc__deadline(0);
+  int r;
+
+  if (out != NULL)
+    *out = NULL;
+  if (h == NULL || out == NULL)
+    return SHMIPC_E_INVALID;
+  r = shmipc__slot_acquire(shmipc__host_ep(h), &now, out);
+  return r == SHMIPC_E_TIMEOUT ? SHMIPC_E_BUSY : r;
+}
+
 int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
                         uint32_t flags)
 {
