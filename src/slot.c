@@ -147,7 +147,7 @@ static void free_slot_notify(struct shmipc__endpoint *ep)
  * a free slot are told, whatever the kind. A REUSE_LATE slot may be
  * claimable by now too (its late answer may be in), and telling costs a
  * fence and a load of a line that stays shared while nobody waits. */
-static void park(shmipc_slot *s, uint32_t kind)
+static inline void park(shmipc_slot *s, uint32_t kind)
 {
   /* release: the record's fields written before are the next holder's to
    * read; pairs with the CAS on s->state in claim(), recover_lost() and
