@@ -39,6 +39,13 @@ static inline uint32_t shmipc__load_relaxed32(const uint32_t *p)
   return (uint32_t)AO_int_load((const volatile unsigned *)p);
 }
 
+/* No ordering: for a word only its writer's own later loads depend on
+ * (the holder's moves of a slot record, src/slot.c). */
+static inline void shmipc__store_relaxed32(uint32_t *p, uint32_t v)
+{
+  AO_int_store((volatile unsigned *)p, v);
+}
+
 static inline void shmipc__store_release32(uint32_t *p, uint32_t v)
 {
   AO_int_store_release((volatile unsigned *)p, v);

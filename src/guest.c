@@ -251,47 +251,40 @@ static void *worker_main(void *arg)
   struct worker *wk = arg;
   shmipc_guest *g = wk->g;
   uint32_t *ctrl = &shmipc__wslot(&g->ep.seg, wk->index)->ctrl;
-  /* Worker 0 checks the host every liveness interval while idle; the
+  struct shmipc__until u = shmipc__until_slot(
+      ctrl, SHMIPC_SLOT_REQ_READY, 0, SHMIPC_CTRL_RESPONDER_WAITING);
+  /* The first half of the spin phase tries to take the next request
+   * outright; the usual wait (the rest of the spins, then sleep) after.
+   * Worker 0 checks the host every liveness interval while idle; the
    * others sleep up to IDLE_SLEEP_NS and are woken when it finds the host
    * gone, so an idle guest wakes once per interval, not once per slot. */
-  struct shmipc__until u = {
-      .mask = SHMIPC_CTRL_STATE_MASK,
-      .value = SHMIPC_SLOT_REQ_READY,
-      .equal = true,
-      .announce_bit = SHMIPC_CTRL_RESPONDER_WAITING,
-      .check_ctrl = true,
-      .check_peer = true,
-      .max_sleep_ns = wk->index == 0 ? 0 : IDLE_SLEEP_NS,
-      .stop = &g->halt,
-  };
+  const struct shmipc__pace pace = {g->ep.spin_budget / 2, false,
+                                    wk->index == 0 ? 0 : IDLE_SLEEP_NS};
+  const struct shmipc__pace settle_pace = {0, false, pace.sleep_cap_ns};
   struct shmipc__deadline none = shmipc__deadline(INT64_MAX);
+  uint32_t v = shmipc__load_acquire32(ctrl);
+  int r = SHMIPC_OK;
+
+  u.stop = &g->halt;
   /* A word that is illegal before we ever saw it legal is what an earlier
    * epoch (or a peer meanwhile) left: the host repairs it, so we wait for
    * it to change instead of ending the session (docs/PROTOCOL.md,
    * "Repair"). Once seen legal, an illegal word is CORRUPT. */
-  struct shmipc__until settle = {
-      .mask = ~(uint32_t)(SHMIPC_CTRL_REQUESTER_WAITING |
-                          SHMIPC_CTRL_RESPONDER_WAITING),
-      .equal = false,
-      .announce_bit = SHMIPC_CTRL_RESPONDER_WAITING,
-      .check_peer = true,
-      .max_sleep_ns = u.max_sleep_ns,
-  };
-  uint32_t v = shmipc__load_acquire32(ctrl);
-  int r = SHMIPC_OK;
-
   while (!shmipc__ctrl_legal(v) && r == SHMIPC_OK) {
-    settle.value = v & settle.mask;
-    r = shmipc__wait_word(&g->ep, ctrl, &settle, &none, &v);
+    struct shmipc__until settle = shmipc__until_changed(
+        ctrl,
+        ~(uint32_t)(SHMIPC_CTRL_REQUESTER_WAITING |
+                    SHMIPC_CTRL_RESPONDER_WAITING),
+        v, SHMIPC_CTRL_RESPONDER_WAITING);
+
+    settle.check_peer = true;
+    r = shmipc__wait_word(&g->ep, &settle, &settle_pace, &none, &v);
   }
-  /* The first half of the spin phase tries to take the next request
-   * outright; the usual wait (the rest of the spins, then sleep) after. */
-  u.spun = g->ep.spin_budget / 2;
   while (r >= 0) {
-    if (shmipc__take_next(ctrl, v, u.spun, &v))
+    if (shmipc__take_next(ctrl, v, pace.spins_spent, &v))
       r = SHMIPC_OK;
     else
-      r = shmipc__wait_word(&g->ep, ctrl, &u, &none, &v);
+      r = shmipc__wait_word(&g->ep, &u, &pace, &none, &v);
     if (r == SHMIPC_OK)
       r = shmipc__respond(&g->ep, wk->index, v, g->fn, g->user);
   }

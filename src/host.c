@@ -36,10 +36,8 @@ uint64_t shmipc__host_stream_id(shmipc_host *h)
   return (uint64_t)shmipc__fetch_add_fullsz(&h->stream_ids, 1) + 1;
 }
 
-struct shmipc__endpoint *shmipc__host_ep(shmipc_host *h)
-{
-  return &h->ep;
-}
+_Static_assert(offsetof(struct shmipc_host, ep) == 0,
+               "shmipc__host_ep() needs the endpoint first");
 
 void shmipc_host_config_init(shmipc_host_config *cfg)
 {
@@ -199,17 +197,7 @@ static int call_failed(shmipc_host *h, int r)
 
 int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
 {
-  const struct shmipc__until attached = {
-      .mask = SHMIPC_ATTACH_STATE_MASK,
-      .value = SHMIPC_ATTACH_ATTACHED,
-      .equal = true,
-      .announce_bit = SHMIPC_ATTACH_HOST_WAITING,
-  };
-  struct shmipc__until moved = {
-      .mask = SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK,
-      .equal = false,
-      .announce_bit = SHMIPC_ATTACH_HOST_WAITING,
-  };
+  struct shmipc__until attached, moved;
   struct shmipc__deadline dl;
   uint32_t *word;
   uint32_t v;
@@ -221,8 +209,11 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
   if (r != SHMIPC_OK)
     return bad_timeout(timeout_ns);
   word = &shmipc__hdr(&h->ep.seg)->attach;
+  attached = shmipc__until_state(word, SHMIPC_ATTACH_STATE_MASK,
+                                 SHMIPC_ATTACH_ATTACHED,
+                                 SHMIPC_ATTACH_HOST_WAITING);
   for (;;) {
-    r = shmipc__wait_word(&h->ep, word, &attached, &dl, &v);
+    r = shmipc__wait_word(&h->ep, &attached, NULL, &dl, &v);
     if (r != SHMIPC_OK)
       return wait_guest_failed(r);
     /* A guest that died leaves the word ATTACHED: only a held guest lock
@@ -237,8 +228,10 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
       return SHMIPC_OK;
     }
     /* Dead: wait for the next guest's attach CAS, which moves the epoch. */
-    moved.value = v & moved.mask;
-    r = shmipc__wait_word(&h->ep, word, &moved, &dl, &v);
+    moved = shmipc__until_changed(
+        word, SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK, v,
+        SHMIPC_ATTACH_HOST_WAITING);
+    r = shmipc__wait_word(&h->ep, &moved, NULL, &dl, &v);
     if (r != SHMIPC_OK)
       return wait_guest_failed(r);
   }
@@ -331,12 +324,7 @@ static int serve_once(shmipc_host *h, shmipc_handler_fn fn, void *user,
                       const uint32_t *stop, struct shmipc__deadline *dl)
 {
   uint32_t *bell = &shmipc__hdr(&h->ep.seg)->doorbell;
-  struct shmipc__until u = {
-      .mask = SHMIPC_DOORBELL_COUNTER_MASK,
-      .equal = false,
-      .announce_bit = SHMIPC_DOORBELL_LISTENER_WAITING,
-      .stop = stop,
-  };
+  struct shmipc__until u;
   uint32_t seen;
   int n, r;
 
@@ -346,8 +334,10 @@ static int serve_once(shmipc_host *h, shmipc_handler_fn fn, void *user,
   n = serve_pending(h, fn, user);
   if (n > 0)
     return n;
-  u.value = seen & SHMIPC_DOORBELL_COUNTER_MASK;
-  r = shmipc__wait_word(&h->ep, bell, &u, dl, &seen);
+  u = shmipc__until_changed(bell, SHMIPC_DOORBELL_COUNTER_MASK, seen,
+                            SHMIPC_DOORBELL_LISTENER_WAITING);
+  u.stop = stop;
+  r = shmipc__wait_word(&h->ep, &u, NULL, dl, &seen);
   if (r != SHMIPC_OK)
     return r;
   return serve_pending(h, fn, user);

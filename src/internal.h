@@ -183,7 +183,7 @@ int shmipc__seg_os_map(struct shmipc__seg *s);
 uint32_t shmipc__getpid(void);
 uint64_t shmipc__random64(void);
 
-/* wait_linux.c, wait_windows.c: time, yielding and wake-ups on words */
+/* futex_linux.c, event_windows.c: time, yielding and wake-ups on words */
 /* A monotonic clock in nanoseconds; never negative. */
 int64_t shmipc__now_ns(void);
 void shmipc__yield(void);
@@ -295,9 +295,29 @@ shmipc__deadline_cap(struct shmipc__deadline *d, int64_t cap, int64_t now)
 }
 
 /* ------------------------------------------------------------------ */
-/* endpoint.c: one side of a session and the waiting discipline */
+/* wait.c: one side of a session and the waiting discipline */
 
 struct shmipc__endpoint;
+
+/* The state of a requester slot's private record (struct shmipc_slot):
+ * src/slot.c opens with the table of who moves each state and what the
+ * shared control word reads meanwhile. Released states come first; a
+ * record in any later state is held by one thread of this side, which
+ * alone moves it. */
+enum shmipc__rec {
+  SHMIPC__REC_IDLE = 0,       /* released; the word reads FREE */
+  SHMIPC__REC_REUSE_CONSUMED, /* released over our own consumed answer */
+  SHMIPC__REC_REUSE_LATE,     /* released over an answer that may come */
+  SHMIPC__REC_TAKEN,          /* held to judge the word: claim, recovery,
+                               * repair */
+  SHMIPC__REC_CLAIMED,        /* held, word CLAIMED: request being written */
+  SHMIPC__REC_DEFERRED,       /* held, word still RESP_READY: request being
+                               * written, the publish claims */
+  SHMIPC__REC_SENT,           /* held, request published */
+  SHMIPC__REC_DONE,           /* held, answer taken and readable */
+  SHMIPC__REC_LOST,           /* held, call ended without an answer we can
+                               * vouch for */
+};
 
 /* Host-private state of one slot on which this side is the requester. */
 struct shmipc_slot {
@@ -306,40 +326,21 @@ struct shmipc_slot {
   uint8_t *req;
   uint8_t *resp;
   uint32_t index;      /* slot index in the segment */
-  uint32_t claimed;    /* ctrl value of our claim: generation | CLAIMED,
-                        * or generation | RESP_READY while deferred */
-  uint32_t phase;      /* enum shmipc__phase; only the holder touches it */
+  uint32_t state;      /* atomic, enum shmipc__rec: the one state of the
+                        * record; a claimer takes it by CAS, the holder
+                        * moves it with relaxed stores and gives it up with
+                        * a release store */
+  uint32_t gen_word;   /* the word our use of the slot expects, without
+                        * waiter bits: generation | CLAIMED from the claim
+                        * on (after the publish only its generation
+                        * counts), or generation | RESP_READY of the answer
+                        * a deferred claim sits on. Written by the holder,
+                        * read by whoever holds the record next */
   bool woke_peer;      /* the last publish had to wake the responder */
-  bool consumed;       /* released after its answer was read: the word
-                        * reads RESP_READY of claimed's generation and only
-                        * this side may move it (private; read by whoever
-                        * holds the record) */
-  bool deferred;       /* held over RESP_READY of claimed's generation, the
-                        * shared word untouched: publish claims and
-                        * publishes in one CAS */
-  uint32_t own;        /* atomic, enum shmipc__own: who has the record */
   uint64_t seq;
-  const uint8_t *resp_data;
+  const uint8_t *resp_data; /* DONE: the answer, checked */
   uint32_t resp_size;
   uint32_t resp_type;
-};
-
-/* A slot's private record is held by one thread at a time, whatever the
- * shared word says. Released records are IDLE (the shared word is FREE) or
- * REUSABLE (it reads, or will read once a late answer comes, RESP_READY of
- * our generation, and may be claimed directly over it). */
-enum shmipc__own {
-  SHMIPC__OWN_IDLE = 0,
-  SHMIPC__OWN_HELD = 1,
-  SHMIPC__OWN_REUSABLE = 2,
-};
-
-enum shmipc__phase {
-  SHMIPC__PH_IDLE = 0, /* not held */
-  SHMIPC__PH_HELD,     /* CLAIMED (or deferred), request being written */
-  SHMIPC__PH_SENT,     /* REQ_READY published, response pending */
-  SHMIPC__PH_DONE,     /* RESP_READY taken, response readable */
-  SHMIPC__PH_LOST,     /* call abandoned while the responder owns it */
 };
 
 struct shmipc__endpoint {
@@ -362,21 +363,72 @@ struct shmipc__endpoint {
                              * repaired its slots for (slot.c) */
 };
 
-/* What a wait is waiting for: done when ((v & mask) == value) == equal. */
+/* What a wait on a word waits for: its completion test, and what else
+ * ends it. Made by the constructors below, never by hand; a caller may
+ * then set check_peer and stop. */
+enum shmipc__until_test {
+  SHMIPC__UNTIL_STATE,   /* done when (*word & mask) == value */
+  SHMIPC__UNTIL_CHANGED, /* done when (*word & mask) != value */
+};
 struct shmipc__until {
+  uint32_t *word;
+  enum shmipc__until_test test;
   uint32_t mask;
   uint32_t value;
-  bool equal;
   uint32_t announce_bit; /* set on the word before sleeping */
-  bool check_ctrl;       /* the word is a slot control word: reject illegal values */
+  bool slot_word;        /* a slot control word: an illegal value, or a
+                          * state outside not_yet, is CORRUPT */
+  uint32_t not_yet;      /* slot_word: the states (1 << state) that mean
+                          * "not yet" (0: any legal one) */
   bool check_peer;       /* a dead or closed peer ends the wait */
-  const uint32_t *stop;  /* optional extra stop flag (atomic), e.g. a listener's */
-  int64_t max_sleep_ns;  /* longest futex sleep; 0: the liveness interval */
-  bool yield_first;      /* we just woke the peer: it may have been queued
-                          * on this CPU, so give the CPU up once first */
-  uint32_t keep;         /* with check_ctrl: states (1 << state) that mean
-                          * "not yet"; any other is corrupt (0: any) */
-  uint32_t spun;         /* spins of the budget already spent by the caller */
+  const uint32_t *stop;  /* optional extra stop flag (atomic), e.g. a
+                          * listener's: SHMIPC_E_CLOSED */
+};
+
+/* Wait until the bits @mask of @word read @value; the waiter announces
+ * itself with @announce_bit. */
+static inline struct shmipc__until
+shmipc__until_state(uint32_t *word, uint32_t mask, uint32_t value,
+                    uint32_t announce_bit)
+{
+  struct shmipc__until u = {word, SHMIPC__UNTIL_STATE, mask, value & mask,
+                            announce_bit, false, 0, false, NULL};
+  return u;
+}
+
+/* Wait until the bits @mask of @word differ from those of @seen. */
+static inline struct shmipc__until
+shmipc__until_changed(uint32_t *word, uint32_t mask, uint32_t seen,
+                      uint32_t announce_bit)
+{
+  struct shmipc__until u = {word, SHMIPC__UNTIL_CHANGED, mask, seen & mask,
+                            announce_bit, false, 0, false, NULL};
+  return u;
+}
+
+/* Wait until slot control word @ctrl reads @state, while it reads one of
+ * the states @not_yet (1 << state; 0: any legal one); anything else is
+ * CORRUPT, and a dead or closed peer ends the wait. */
+static inline struct shmipc__until
+shmipc__until_slot(uint32_t *ctrl, uint32_t state, uint32_t not_yet,
+                   uint32_t announce_bit)
+{
+  struct shmipc__until u = {ctrl, SHMIPC__UNTIL_STATE, SHMIPC_CTRL_STATE_MASK,
+                            state, announce_bit, true, not_yet, true, NULL};
+  return u;
+}
+
+/* How a wait spends its time (docs/PROTOCOL.md, "Sleep and wake-up"): the
+ * spin phase (loads a pause apart, a yield every SHMIPC__YIELD_EVERY, up
+ * to the endpoint's spin budget), then sleeps on the word, announced.
+ * NULL, or the zero value with sleep_cap_ns 0, is the endpoint's default:
+ * the whole budget, the liveness interval as the longest sleep. */
+struct shmipc__pace {
+  uint32_t spins_spent;  /* of the spin budget, by the caller already */
+  bool yield_first;      /* give the CPU up once before the first load: the
+                          * caller just woke the peer, which the kernel may
+                          * have queued on this CPU */
+  int64_t sleep_cap_ns;  /* longest sleep; 0: the liveness interval */
 };
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
@@ -392,11 +444,11 @@ int shmipc__timeout(const struct shmipc__endpoint *ep, int64_t timeout_ns,
  * SHMIPC_E_PEER_GONE when the peer closed, detached or died (a guest
  * latches it in peer_gone); SHMIPC_E_CORRUPT for an illegal host state. */
 int shmipc__peer_check(struct shmipc__endpoint *ep);
-/* The host's view of the current guest's attach epoch (0 for a guest). */
-uint32_t shmipc__peer_epoch(const struct shmipc__endpoint *ep);
-/* Wait until @u holds for @word, or @dl passes (SHMIPC_E_TIMEOUT). */
-int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
+/* Wait until @u holds, at the pace @pace (NULL: the default), or until
+ * @dl passes (SHMIPC_E_TIMEOUT); *out is the word that ended it. */
+int shmipc__wait_word(struct shmipc__endpoint *ep,
                       const struct shmipc__until *u,
+                      const struct shmipc__pace *pace,
                       struct shmipc__deadline *dl, uint32_t *out);
 /* Move the guest-call doorbell's counter; wake the listener if it
  * announced a sleep (or always). */
@@ -453,9 +505,14 @@ bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
 int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
                     shmipc_handler_fn fn, void *user);
 
-/* host.c: the pieces of a host the stream sender needs */
+/* host.c: the pieces of a host that slot.c and the stream sender need */
 uint64_t shmipc__host_stream_id(shmipc_host *h);
-struct shmipc__endpoint *shmipc__host_ep(shmipc_host *h);
+/* A host's endpoint: the first member of struct shmipc_host (host.c
+ * asserts it), reached without a call on the acquire path. */
+static inline struct shmipc__endpoint *shmipc__host_ep(shmipc_host *h)
+{
+  return (struct shmipc__endpoint *)(void *)h;
+}
 
 /* stream_wire.c: the stream header and answer (docs/PROTOCOL.md, "Streams") */
 #define SHMIPC__STREAM_HDR 32u

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What segment_windows.c and wait_windows.c share: the Windows side of a
+ * What segment_windows.c and event_windows.c share: the Windows side of a
  * segment (docs/PROTOCOL.md, "Windows"). Included only by *_windows.c.
  */
 #ifndef SHMIPC_OS_WINDOWS_H

@@ -4,6 +4,70 @@
  * publish, wait, cancel, quarantine, release) and the responder half (take,
  * answer). The same code serves host slots (host asks) and guest slots
  * (guest asks).
+ *
+ * The requester's private record of a slot (struct shmipc_slot) has one
+ * state, s->state (enum shmipc__rec). A record is held by one thread at a
+ * time, whatever the shared word says: a peer that writes FREE over a slot
+ * in use must not make this side hand that slot to a second thread. A
+ * claimer takes a released record by a CAS on s->state; the holder moves it
+ * with relaxed stores (nobody else reads a held record's fields) and gives
+ * it up with one release store in park(), which also tells the threads
+ * waiting for a free slot. "gen" below is gen_word's generation.
+ *
+ *   state          moved by, to                     the shared word reads
+ *   -------------  -------------------------------  ----------------------
+ *   IDLE           claim(): TAKEN; repair: TAKEN     FREE (or what a peer
+ *                                                    wrote: repair mends it)
+ *   REUSE_CONSUMED claim(): DEFERRED, reading        RESP_READY of gen, with
+ *                  nothing; repair: TAKEN            SW perhaps; only we
+ *                                                    move it
+ *   REUSE_LATE     claim(), recover_lost(), repair:  PROCESSING of gen until
+ *                  TAKEN                             the late answer, then
+ *                                                    RESP_READY of gen; or
+ *                                                    what a peer wrote
+ *   TAKEN          its taker: CLAIMED or DEFERRED    as in the state it was
+ *                  (claimed), IDLE (it freed the     taken from, or FREE
+ *                  word), REUSE_LATE (repair         once freed
+ *                  quarantines), else back as it was
+ *   CLAIMED        holder: SENT (publish); IDLE      CLAIMED of gen
+ *                  (release frees the word)
+ *   DEFERRED       holder: SENT (publish);           RESP_READY of gen, SW
+ *                  REUSE_CONSUMED (release)          perhaps
+ *   SENT           holder: DONE, LOST, CLAIMED       REQ_READY of gen, then
+ *                  (the wait or abandon())           PROCESSING, RESP_READY
+ *   DONE           holder: REUSE_CONSUMED (release)  RESP_READY of gen
+ *   LOST           holder: REUSE_LATE (release)      PROCESSING, RESP_READY
+ *                                                    of an answer that
+ *                                                    failed its checks, or
+ *                                                    what a peer wrote
+ *
+ * A release of CLAIMED or DEFERRED whose word a peer changed parks the
+ * record REUSE_LATE, like a lost call: the next claim reads the word, and
+ * recover_lost() or a repair frees it.
+ *
+ * What the wire allows and this library does on top of it:
+ * - The reuse mark. Releasing a slot after its answer was read does not
+ *   write the word back to FREE: the record is parked REUSE_CONSUMED, and
+ *   the next claim claims over the answer. Idle slots therefore usually
+ *   read RESP_READY, not FREE; a responder never cares, it waits for
+ *   REQ_READY.
+ * - The deferred claim. A claim over RESP_READY of our generation writes
+ *   nothing: the record alone says the slot is ours (no other thread can
+ *   claim it, and the responder never moves RESP_READY), and the publish
+ *   moves RESP_READY(g) -> REQ_READY(g+1) in one CAS. That is one write of
+ *   the word less per call, made while the responder watches it. The
+ *   responder may still set SW meanwhile, so the publish is a CAS.
+ * - Reading nothing over a consumed answer. A claim of a REUSE_CONSUMED
+ *   record does not even read the word (the responder may be polling the
+ *   line; the publish's CAS checks the word anyway). The new request is
+ *   still ordered after the responder's reads of the old one: the thread
+ *   that consumed the answer saw RESP_READY with acquire, and its release
+ *   store of s->state hands that on to the claimer's CAS. Over a late
+ *   answer (REUSE_LATE) the claimer reads the word with acquire only once
+ *   it holds the record, and writes the request only after it saw
+ *   RESP_READY: a value read before may predate a whole call by another
+ *   thread (found by tests/model, STALE_CLAIM). An answer that failed its
+ *   checks leaves the record LOST, so the next claim reads the word.
  */
 #include <stdio.h>
 #include <string.h>
@@ -29,7 +93,24 @@ static inline uint32_t with_state(uint32_t v, uint32_t state, uint32_t clear)
   return (v & ~(SHMIPC_CTRL_STATE_MASK | clear)) | state;
 }
 
-static void lose(shmipc_slot *s);
+/* Whether a record in state @st is held by a thread of ours. */
+static inline bool held(uint32_t st)
+{
+  return st >= SHMIPC__REC_TAKEN;
+}
+
+/* The holder moves its record: nobody else reads a held record's state
+ * but to see that it is held. */
+static inline void set_state(shmipc_slot *s, uint32_t st)
+{
+  shmipc__store_relaxed32(&s->state, st);
+}
+
+/* The holder's own look at its record's state. */
+static inline uint32_t get_state(const shmipc_slot *s)
+{
+  return shmipc__load_relaxed32(&s->state);
+}
 
 /* Preferred slot of this thread: a thread that keeps finding its slot free
  * keeps a 1:1 mapping and never contends with others. */
@@ -58,6 +139,30 @@ static void free_slot_notify(struct shmipc__endpoint *ep)
       break;
   }
   shmipc__futex_wake(&ep->free_seq);
+}
+
+/* The end of every use of a record that may leave the slot claimable
+ * (a release, a recovery, a repair): the record is given up in state
+ * @kind (IDLE, REUSE_CONSUMED or REUSE_LATE), and the threads waiting for
+ * a free slot are told, whatever the kind. A REUSE_LATE slot may be
+ * claimable by now too (its late answer may be in), and telling costs a
+ * fence and a load of a line that stays shared while nobody waits. */
+static inline void park(shmipc_slot *s, uint32_t kind)
+{
+  /* release: the record's fields written before are the next holder's to
+   * read; pairs with the CAS on s->state in claim(), recover_lost() and
+   * repair_one() */
+  shmipc__store_release32(&s->state, kind);
+  free_slot_notify(s->ep);
+}
+
+/* A record taken only to look at the word goes back as it was (@was):
+ * nothing a waiter waits for has changed, so nobody is told. */
+static void put_back(shmipc_slot *s, uint32_t was)
+{
+  /* release: pairs with the CAS on s->state in claim(), recover_lost()
+   * and repair_one() */
+  shmipc__store_release32(&s->state, was);
 }
 
 /* Whether no guest lives that may have taken a slot whose word we just
@@ -103,11 +208,13 @@ static void recover_lost(struct shmipc__endpoint *ep)
   for (i = 0; i < ep->n_req; i++) {
     struct shmipc_slot *s = &ep->req_slots[i];
 
-    /* full: pairs with the release store of own in shmipc_slot_release();
-     * the record's fields are ours to read after it */
-    if (shmipc__load_relaxed32(&s->own) != SHMIPC__OWN_REUSABLE ||
-        shmipc__cas_full32(&s->own, SHMIPC__OWN_REUSABLE, SHMIPC__OWN_HELD) !=
-            SHMIPC__OWN_REUSABLE)
+    /* A REUSE_CONSUMED record is claimable as it is; only a late answer
+     * may never come.
+     * full: pairs with the release store of s->state in park() or
+     * put_back(); the record's fields are ours to read after it */
+    if (shmipc__load_relaxed32(&s->state) != SHMIPC__REC_REUSE_LATE ||
+        shmipc__cas_full32(&s->state, SHMIPC__REC_REUSE_LATE,
+                           SHMIPC__REC_TAKEN) != SHMIPC__REC_REUSE_LATE)
       continue;
     v = shmipc__load_acquire32(&s->w->ctrl);
     /* Answered after all (claimable, keep the mark), or the responder
@@ -116,65 +223,58 @@ static void recover_lost(struct shmipc__endpoint *ep)
      * the old one fail. A CAS that fails leaves it for the next look.
      * full: pairs with the next claim CAS in claim() */
     if ((shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY ||
-         (v & GEN_MASK) != (s->claimed & GEN_MASK)) &&
+         (v & GEN_MASK) != (s->gen_word & GEN_MASK)) &&
         taker_gone(ep) &&
         shmipc__cas_full32(&s->w->ctrl, v,
                            (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
                                (v & SHMIPC_CTRL_RESPONDER_WAITING) |
                                SHMIPC_SLOT_FREE) == v) {
-      s->consumed = false;
-      shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
-      free_slot_notify(ep);
+      park(s, SHMIPC__REC_IDLE);
       return;
     }
-    /* not yet: keep it quarantined */
-    shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
+    /* Not yet: it stays quarantined. */
+    put_back(s, SHMIPC__REC_REUSE_LATE);
   }
 }
 
 /* Bring requester slot @s back to a known state if no thread of ours holds
  * it (docs/PROTOCOL.md, "Repair"). A held record is left to its holder:
  * its call ends (answered, timed out or PEER_GONE) and its release
- * quarantines what it cannot vouch for. Returns true when the slot was
- * made claimable. */
-static bool repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
+ * quarantines what it cannot vouch for. */
+static void repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
 {
-  uint32_t was = shmipc__load_relaxed32(&s->own), v, old, st;
+  uint32_t was = shmipc__load_relaxed32(&s->state), v, old, st;
 
-  if (was == SHMIPC__OWN_HELD)
-    return false;
+  if (held(was))
+    return;
   v = shmipc__load_acquire32(&s->w->ctrl);
-  if (was == SHMIPC__OWN_IDLE && shmipc__ctrl_legal(v) &&
+  if (was == SHMIPC__REC_IDLE && shmipc__ctrl_legal(v) &&
       shmipc__ctrl_state(v) == SHMIPC_SLOT_FREE)
-    return false; /* as it should be: no write, no mark taken */
-  /* full: pairs with the release store of own in shmipc_slot_release();
-   * the record's fields are ours to read and write after it */
-  if (shmipc__cas_full32(&s->own, was, SHMIPC__OWN_HELD) != was)
-    return false;
+    return; /* as it should be: no write, no record taken */
+  /* full: pairs with the release store of s->state in park() or
+   * put_back(); the record's fields are ours to read and write after it */
+  if (shmipc__cas_full32(&s->state, was, SHMIPC__REC_TAKEN) != was)
+    return;
   for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
     st = shmipc__ctrl_state(v);
     if (shmipc__ctrl_legal(v)) {
       if (st == SHMIPC_SLOT_FREE) {
-        s->consumed = false;
-        shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
-        return true;
+        park(s, SHMIPC__REC_IDLE);
+        return;
       }
-      if (st == SHMIPC_SLOT_RESP_READY && was == SHMIPC__OWN_REUSABLE &&
-          (v & GEN_MASK) == (s->claimed & GEN_MASK)) {
-        /* our own answer (consumed or late): claimable as it is */
-        shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
-        return true;
+      if (st == SHMIPC_SLOT_RESP_READY && was != SHMIPC__REC_IDLE &&
+          (v & GEN_MASK) == (s->gen_word & GEN_MASK)) {
+        /* Our own answer, consumed or late: claimable as it is. */
+        park(s, was);
+        return;
       }
       if (st == SHMIPC_SLOT_PROCESSING && !taker_gone(ep)) {
-        /* The responder may still be inside it: quarantine it until its
-         * answer comes (claimed over that generation) or the guest is
-         * gone. A new guest answers what an earlier one left. */
-        s->claimed = (v & GEN_MASK) | SHMIPC_SLOT_CLAIMED;
-        s->consumed = false;
-        lose(s);
-        s->phase = SHMIPC__PH_IDLE;
-        shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
-        return false;
+        /* The responder may still be inside it: the slot is quarantined
+         * until its answer comes (claimed over that generation) or the
+         * guest is gone. A new guest answers what an earlier one left. */
+        s->gen_word = (v & GEN_MASK) | SHMIPC_SLOT_CLAIMED;
+        park(s, SHMIPC__REC_REUSE_LATE);
+        return;
       }
     }
     /* Nobody of ours uses it and the responder cannot own it (CLAIMED,
@@ -189,9 +289,8 @@ static bool repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
                                  (v & SHMIPC_CTRL_RESPONDER_WAITING) |
                                  SHMIPC_SLOT_FREE);
     if (old == v) {
-      s->consumed = false;
-      shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
-      return true;
+      park(s, SHMIPC__REC_IDLE);
+      return;
     }
   }
 }
@@ -199,12 +298,9 @@ static bool repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
 void shmipc__slot_repair(struct shmipc__endpoint *ep)
 {
   uint32_t i;
-  bool freed = false;
 
   for (i = 0; i < ep->n_req; i++)
-    freed |= repair_one(ep, &ep->req_slots[i]);
-  if (freed)
-    free_slot_notify(ep);
+    repair_one(ep, &ep->req_slots[i]);
 }
 
 void shmipc__slot_inherit(struct shmipc__endpoint *ep)
@@ -263,92 +359,101 @@ void shmipc__slot_repair_epoch(struct shmipc__endpoint *ep)
   shmipc__slot_repair(ep);
 }
 
-/* The slot is now held by this thread with claim word @claimed (the word
- * itself, or, @deferred, what the publish will move it from). */
-static bool hold(struct shmipc_slot *s, uint32_t claimed, bool deferred)
+/* Whether word @v of slot @s, whose record this thread took from state
+ * @was (IDLE or REUSE_LATE), can be claimed. FREE can. RESP_READY can over
+ * a late answer of our own generation (the deferred claim), and over an
+ * idle record: an answer that nobody of ours waits for (the previous
+ * guest's last guest call, answered after it went), which the responder
+ * is done with. Anything else is a late answer not yet in, or a word a
+ * peer spoiled. */
+static bool claimable(const shmipc_slot *s, uint32_t was, uint32_t v)
 {
-  s->claimed = claimed;
-  s->deferred = deferred;
-  s->phase = SHMIPC__PH_HELD;
-  s->resp_data = NULL;
-  s->resp_size = 0;
-  s->resp_type = 0;
-  return true;
+  if (!shmipc__ctrl_legal(v))
+    return false;
+  switch (shmipc__ctrl_state(v)) {
+  case SHMIPC_SLOT_FREE:
+    return true;
+  case SHMIPC_SLOT_RESP_READY:
+    return was == SHMIPC__REC_IDLE ||
+           (v & GEN_MASK) == (s->gen_word & GEN_MASK);
+  default:
+    return false;
+  }
 }
 
-/* Claim slot @s whose word was read as @v, if it is claimable: FREE, or
- * RESP_READY of our own generation with the reuse mark set (a consumed or
- * abandoned response: claiming it directly saves the RESP_READY -> FREE
- * write, one cache-line transfer per call). Whoever claims a marked slot
- * takes the mark first, whatever the state, so a mark never outlives the
- * use it was set for (a hostile FREE over a quarantined slot must not let
- * the old mark hand the next use out twice). */
+/* Claim slot @s if it is claimable: FREE, or RESP_READY of our own
+ * generation under the reuse mark (see the table at the top). Whoever
+ * claims a marked slot takes the mark first, whatever the word says, so a
+ * mark never outlives the use it was set for (a hostile FREE over a
+ * quarantined slot must not let the old mark hand the next use out
+ * twice). */
 static bool claim(struct shmipc_slot *s)
 {
   uint32_t old, was, v = 0;
 
   /* The private half first: whatever a peer writes into the shared word
    * (a FREE over a slot we hold, say), one thread at a time holds @s. */
-  was = shmipc__load_relaxed32(&s->own);
-  if (was == SHMIPC__OWN_HELD)
+  was = shmipc__load_relaxed32(&s->state);
+  if (held(was))
     return false;
-  if (was == SHMIPC__OWN_IDLE) {
+  if (was == SHMIPC__REC_IDLE) {
     v = shmipc__load_acquire32(&s->w->ctrl);
     if (shmipc__ctrl_state(v) != SHMIPC_SLOT_FREE &&
         shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY)
       return false; /* spoiled: shmipc__slot_repair() brings it back */
   }
-  /* full: pairs with the release store of own in shmipc_slot_release() */
-  if (shmipc__cas_full32(&s->own, was, SHMIPC__OWN_HELD) != was)
+  /* A consumed answer is claimed by this CAS alone (DEFERRED): the word
+   * reads RESP_READY of our generation, with SW perhaps, and only we may
+   * move it; the publish's CAS checks it.
+   * full: pairs with the release store of s->state in park() or
+   * put_back(); the consumer's acquire load that saw the answer is
+   * ordered before our request through it */
+  if (shmipc__cas_full32(&s->state, was,
+                         was == SHMIPC__REC_REUSE_CONSUMED
+                             ? SHMIPC__REC_DEFERRED
+                             : SHMIPC__REC_TAKEN) != was)
     return false;
-  if (was == SHMIPC__OWN_REUSABLE && s->consumed) {
-    /* Our own consumed answer: the word reads RESP_READY of our generation
-     * (the responder may only have added SW), and only we may move it. Not
-     * even read it: the responder may be polling the line, and the
-     * publish's CAS checks the word anyway. The claim is deferred to the
-     * publish, which moves RESP_READY(g) -> REQ_READY(g+1) in one CAS. */
-    s->consumed = false;
-    return hold(s, (s->claimed & GEN_MASK) | SHMIPC_SLOT_RESP_READY, true);
+  if (was == SHMIPC__REC_REUSE_CONSUMED) {
+    s->gen_word = (s->gen_word & GEN_MASK) | SHMIPC_SLOT_RESP_READY;
+    return true;
   }
-  if (was == SHMIPC__OWN_REUSABLE) {
-    /* A late answer may have come in. Read the word only now that we hold
-     * the mark: a value read before may predate a whole call by another
-     * thread (found by tests/model, STALE_CLAIM). */
+  if (was == SHMIPC__REC_REUSE_LATE) {
+    /* A late answer may have come in. The word is read only now that we
+     * hold the record: a value read before may predate a whole call by
+     * another thread (found by tests/model, STALE_CLAIM). */
     v = shmipc__load_acquire32(&s->w->ctrl);
   }
-  for (;; v = old) {
-    uint32_t st = shmipc__ctrl_state(v), nv;
+  for (; claimable(s, was, v); v = old) {
+    uint32_t nv;
 
-    if (!shmipc__ctrl_legal(v) ||
-        (st == SHMIPC_SLOT_RESP_READY
-             ? was == SHMIPC__OWN_REUSABLE &&
-                   (v & GEN_MASK) != (s->claimed & GEN_MASK)
-             : st != SHMIPC_SLOT_FREE))
-      break;
-    if (st == SHMIPC_SLOT_RESP_READY && was == SHMIPC__OWN_REUSABLE) {
-      /* A late answer is in: nobody else may write this slot until we
+    if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
+        was == SHMIPC__REC_REUSE_LATE) {
+      /* The late answer is in: nobody else may write this slot until we
        * publish, so the claim is deferred to the publish, as for a
-       * consumed answer above. That saves a write of the word while the
-       * responder is watching it: one cache-line transfer per call. */
-      return hold(s, v & ~WAIT_BITS, true);
+       * consumed answer. */
+      s->gen_word = v & ~WAIT_BITS;
+      set_state(s, SHMIPC__REC_DEFERRED);
+      return true;
     }
-    /* FREE, or an answer over an idle record that nobody of ours waits
-     * for (the previous guest's last guest call, answered after it went):
-     * the responder is done with it, so a CAS claims it.
-     * A new generation with every claim: a CAS prepared against an older
-     * use of this slot can no longer succeed. Our own stale RW goes. */
+    /* FREE, or an answer over an idle record: the responder is done with
+     * it, so a CAS claims it. Every claim makes a new generation, so that
+     * a CAS prepared against an older use of this slot can no longer
+     * succeed. Our own stale RW goes. */
     nv = (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
          (v & SHMIPC_CTRL_RESPONDER_WAITING) | SHMIPC_SLOT_CLAIMED;
     /* full: the claim; pairs with the previous user's release (the CAS to
      * FREE, or the responder's publish of the RESP_READY we reuse) */
     old = shmipc__cas_full32(&s->w->ctrl, v, nv);
-    if (old == v)
-      return hold(s, nv & ~WAIT_BITS, false);
+    if (old == v) {
+      s->gen_word = nv & ~WAIT_BITS;
+      set_state(s, SHMIPC__REC_CLAIMED);
+      return true;
+    }
   }
   /* Not claimable after all (a late answer not yet in, or a word a peer
-   * spoiled): keep it quarantined; recover_lost() frees it once the peer
-   * that could write it is gone. */
-  shmipc__store_release32(&s->own, was);
+   * spoiled): the record keeps its mark; recover_lost() frees the slot
+   * once the peer that could write it is gone. */
+  put_back(s, was);
   return false;
 }
 
@@ -437,12 +542,15 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
                         uint32_t flags)
 {
   struct shmipc__endpoint *ep;
-  uint32_t v, old;
+  uint32_t v, old, st;
 
   if (s == NULL || (flags & ~SHMIPC_F_END_ALIGNED) != 0)
-    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, s == NULL ? "s is NULL" : "unknown flags"));
-  if (s->phase != SHMIPC__PH_HELD)
-    return shmipc__failed(shmipc__fail(SHMIPC_E_STATE, "the slot was published already since its acquire"));
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID, s == NULL ? "s is NULL" : "unknown flags"));
+  st = get_state(s);
+  if (st != SHMIPC__REC_CLAIMED && st != SHMIPC__REC_DEFERRED)
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_STATE, "the slot was published already since its acquire"));
   ep = s->ep;
   if (len > ep->seg.geom.req_capacity)
     return shmipc__failed(shmipc__fail(SHMIPC_E_TOO_BIG, "%llu bytes, capacity %lu", (unsigned long long)len, (unsigned long)ep->seg.geom.req_capacity));
@@ -453,31 +561,33 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
   /* First guess: the word as we left it, no waiter bit. Reading it first
    * would fetch the line shared and then upgrade it: two transfers while the
    * responder polls it, where a CAS that fails tells us the value anyway. */
-  for (v = s->claimed;; v = old) {
+  for (v = s->gen_word;; v = old) {
     uint32_t nv;
 
-    if ((v & ~WAIT_BITS) != s->claimed)
-      return shmipc__failed(shmipc__fail(SHMIPC_E_CORRUPT, "slot %lu: control word %#lx changed while we held it", (unsigned long)s->index, (unsigned long)v)); /* the peer wrote a slot it does not own */
+    if ((v & ~WAIT_BITS) != s->gen_word) /* the peer wrote a slot it does not own */
+      return shmipc__failed(shmipc__fail(
+          SHMIPC_E_CORRUPT, "slot %lu: control word %#lx changed while we held it",
+          (unsigned long)s->index, (unsigned long)v));
     /* Deferred: claim and publish at once, a new generation (our stale
      * RW goes too). */
-    nv = s->deferred ? (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
-                           SHMIPC_SLOT_REQ_READY
-                     : with_state(v, SHMIPC_SLOT_REQ_READY,
-                                  SHMIPC_CTRL_RESPONDER_WAITING);
+    nv = st == SHMIPC__REC_DEFERRED
+             ? (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
+                   SHMIPC_SLOT_REQ_READY
+             : with_state(v, SHMIPC_SLOT_REQ_READY,
+                          SHMIPC_CTRL_RESPONDER_WAITING);
     /* full (release side): publishes the request fields and payload
      * written above; pairs with the responder's take CAS in
      * shmipc__respond(). Clears the responder's waiter bit. */
     old = shmipc__cas_full32(&s->w->ctrl, v, nv);
     if (old == v) {
-      s->claimed = (nv & GEN_MASK) | SHMIPC_SLOT_CLAIMED;
-      s->deferred = false;
+      s->gen_word = (nv & GEN_MASK) | SHMIPC_SLOT_CLAIMED;
       break;
     }
   }
   s->woke_peer = (v & SHMIPC_CTRL_RESPONDER_WAITING) != 0;
   if (s->woke_peer)
     shmipc__word_wake(&ep->seg, &s->w->ctrl, SHMIPC_CTRL_RESPONDER_WAITING);
-  s->phase = SHMIPC__PH_SENT;
+  set_state(s, SHMIPC__REC_SENT);
   if (ep->role == SHMIPC__ROLE_GUEST) {
     /* Ring the doorbell after the publish above, so that a listener that
      * reads the doorbell before scanning either sees this slot or sees the
@@ -487,27 +597,22 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
   return SHMIPC_OK;
 }
 
-/* The responder keeps the slot (it took the request, or wrote something we
- * cannot vouch for): the slot stays quarantined until its answer comes
- * (from it, or from the guest after it at attach) or no guest lives. */
-static void lose(shmipc_slot *s)
-{
-  s->phase = SHMIPC__PH_LOST;
-}
-
 /* The response is in (state RESP_READY of our generation): check it and
- * make it readable. */
+ * make it readable (DONE). An answer that fails its checks leaves the
+ * record LOST, so that the next claim reads the word. */
 static int take_response(shmipc_slot *s)
 {
   const struct shmipc__geom *g = &s->ep->seg.geom;
   uint32_t size = s->w->resp_size, flags = s->w->resp_flags;
 
-  s->phase = SHMIPC__PH_DONE;
   /* resp_seq must echo the seq we published (our private copy: the
    * shared req_seq is the peer's to scribble on by now). */
   if (size > g->resp_capacity || (flags & ~SHMIPC_WIRE_FLAGS_KNOWN) != 0 ||
-      s->w->resp_seq != s->seq)
+      s->w->resp_seq != s->seq) {
+    set_state(s, SHMIPC__REC_LOST);
     return SHMIPC_E_CORRUPT;
+  }
+  set_state(s, SHMIPC__REC_DONE);
   s->resp_size = size;
   s->resp_type = s->w->resp_type;
   s->resp_data = (flags & SHMIPC_WIRE_END_ALIGNED)
@@ -517,14 +622,18 @@ static int take_response(shmipc_slot *s)
 }
 
 /* The call ends without a response (timeout, peer gone, closing): take the
- * request back if the responder has not, else quarantine the slot. */
+ * request back if the responder has not (CLAIMED), else the call is LOST:
+ * the responder keeps the slot (it took the request, or wrote something
+ * we cannot vouch for), and the release quarantines it until its answer
+ * comes (from it, or from the guest after it at attach) or no guest
+ * lives. */
 static int abandon(shmipc_slot *s, int why)
 {
   uint32_t v, old;
 
   for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
-    if ((v & GEN_MASK) != (s->claimed & GEN_MASK) || !shmipc__ctrl_legal(v)) {
-      lose(s);
+    if ((v & GEN_MASK) != (s->gen_word & GEN_MASK) || !shmipc__ctrl_legal(v)) {
+      set_state(s, SHMIPC__REC_LOST);
       return SHMIPC_E_CORRUPT;
     }
     switch (shmipc__ctrl_state(v)) {
@@ -535,17 +644,17 @@ static int abandon(shmipc_slot *s, int why)
                                with_state(v, SHMIPC_SLOT_CLAIMED,
                                           SHMIPC_CTRL_REQUESTER_WAITING));
       if (old == v) {
-        s->phase = SHMIPC__PH_HELD;
+        set_state(s, SHMIPC__REC_CLAIMED);
         return why;
       }
       break;
     case SHMIPC_SLOT_PROCESSING:
-      lose(s);
+      set_state(s, SHMIPC__REC_LOST);
       return why;
     case SHMIPC_SLOT_RESP_READY:
       return take_response(s); /* it made it after all */
     default:
-      lose(s);
+      set_state(s, SHMIPC__REC_LOST);
       return SHMIPC_E_CORRUPT;
     }
   }
@@ -553,32 +662,27 @@ static int abandon(shmipc_slot *s, int why)
 
 int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl)
 {
-  struct shmipc__until u = {
-      .mask = SHMIPC_CTRL_STATE_MASK,
-      .value = SHMIPC_SLOT_RESP_READY,
-      .equal = true,
-      .announce_bit = SHMIPC_CTRL_REQUESTER_WAITING,
-      .check_ctrl = true,
-      .check_peer = true,
-      /* only the responder moves a published slot, and only this far */
-      .keep = 1u << SHMIPC_SLOT_REQ_READY | 1u << SHMIPC_SLOT_PROCESSING,
-  };
+  /* Only the responder moves a published slot, and only this far. */
+  const struct shmipc__until u = shmipc__until_slot(
+      &s->w->ctrl, SHMIPC_SLOT_RESP_READY,
+      1u << SHMIPC_SLOT_REQ_READY | 1u << SHMIPC_SLOT_PROCESSING,
+      SHMIPC_CTRL_REQUESTER_WAITING);
+  /* The kernel often queues a woken thread on the waker's CPU; spinning
+   * here would then delay the very answer we wait for. */
+  const struct shmipc__pace pace = {0, s->woke_peer, 0};
   uint32_t v;
   int r;
 
-  /* The kernel often queues a woken thread on the waker's CPU; spinning
-   * here would then delay the very answer we wait for. */
-  u.yield_first = s->woke_peer;
-  r = shmipc__wait_word(s->ep, &s->w->ctrl, &u, dl, &v);
+  r = shmipc__wait_word(s->ep, &u, &pace, dl, &v);
   if (r == SHMIPC_OK) {
-    if ((v & GEN_MASK) != (s->claimed & GEN_MASK)) {
-      lose(s);
+    if ((v & GEN_MASK) != (s->gen_word & GEN_MASK)) {
+      set_state(s, SHMIPC__REC_LOST);
       return SHMIPC_E_CORRUPT;
     }
     return take_response(s);
   }
   if (r == SHMIPC_E_CORRUPT) {
-    lose(s);
+    set_state(s, SHMIPC__REC_LOST);
     return r;
   }
   return abandon(s, r);
@@ -591,8 +695,9 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
 
   if (s == NULL)
     return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "s is NULL"));
-  if (s->phase != SHMIPC__PH_SENT)
-    return shmipc__failed(shmipc__fail(SHMIPC_E_STATE, "nothing was published on the slot"));
+  if (get_state(s) != SHMIPC__REC_SENT)
+    return shmipc__failed(
+        shmipc__fail(SHMIPC_E_STATE, "nothing was published on the slot"));
   r = shmipc__timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return shmipc__failed(shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
@@ -628,75 +733,69 @@ size_t shmipc_slot_req_capacity(const shmipc_slot *s)
 
 const void *shmipc_slot_resp_data(const shmipc_slot *s)
 {
-  return s != NULL && s->phase == SHMIPC__PH_DONE ? s->resp_data : NULL;
+  return s != NULL && get_state(s) == SHMIPC__REC_DONE ? s->resp_data : NULL;
 }
 
 size_t shmipc_slot_resp_size(const shmipc_slot *s)
 {
-  return s != NULL && s->phase == SHMIPC__PH_DONE ? s->resp_size : 0;
+  return s != NULL && get_state(s) == SHMIPC__REC_DONE ? s->resp_size : 0;
 }
 
 uint32_t shmipc_slot_resp_type(const shmipc_slot *s)
 {
-  return s != NULL && s->phase == SHMIPC__PH_DONE ? s->resp_type : 0;
+  return s != NULL && get_state(s) == SHMIPC__REC_DONE ? s->resp_type : 0;
+}
+
+/* The state a released record is parked in, by the state @st its holder
+ * leaves it in (see the table at the top). */
+static uint32_t parking_state(shmipc_slot *s, uint32_t st)
+{
+  uint32_t v, old;
+
+  switch (st) {
+  case SHMIPC__REC_DONE:
+    /* The answer was consumed: the next claim claims over it. */
+    return SHMIPC__REC_REUSE_CONSUMED;
+  case SHMIPC__REC_DEFERRED:
+    /* Never claimed in the shared word: it still reads the answer the
+     * claim sat on, unless a peer wrote the slot meanwhile.
+     * acquire: the word is only compared here, not acted on */
+    if ((shmipc__load_acquire32(&s->w->ctrl) & ~WAIT_BITS) == s->gen_word)
+      return SHMIPC__REC_REUSE_CONSUMED;
+    return SHMIPC__REC_REUSE_LATE;
+  case SHMIPC__REC_CLAIMED:
+    for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
+      if ((v & ~WAIT_BITS) != s->gen_word)
+        return SHMIPC__REC_REUSE_LATE; /* a peer wrote a slot we held */
+      /* full: frees the slot; pairs with the next claim CAS in claim() */
+      old = shmipc__cas_full32(&s->w->ctrl, v,
+                               with_state(v, SHMIPC_SLOT_FREE,
+                                          SHMIPC_CTRL_REQUESTER_WAITING));
+      if (old == v)
+        return SHMIPC__REC_IDLE;
+    }
+  default:
+    /* LOST: the responder may still own the slot, or its answer failed
+     * its checks. The slot is quarantined: the next claim reads the
+     * word, and recover_lost() frees it once the responder is gone. */
+    return SHMIPC__REC_REUSE_LATE;
+  }
 }
 
 void shmipc_slot_release(shmipc_slot *s)
 {
-  uint32_t v, old;
+  uint32_t st;
 
-  if (s == NULL || s->phase == SHMIPC__PH_IDLE)
+  if (s == NULL)
     return;
-  if (s->phase == SHMIPC__PH_SENT)
+  st = get_state(s);
+  if (!held(st))
+    return;
+  if (st == SHMIPC__REC_SENT) {
     (void)abandon(s, SHMIPC_OK);
-  if (s->phase != SHMIPC__PH_HELD) {
-    /* DONE (the answer is consumed) or LOST (the responder still owns the
-     * slot): mark it reusable. try_claim() takes it as soon as it reads
-     * RESP_READY of our generation, which for DONE is already the case;
-     * after an answer that passed its checks it does not even read the
-     * word (a corrupt one makes the next claim look). */
-    s->consumed = s->phase == SHMIPC__PH_DONE && s->resp_data != NULL;
-    s->phase = SHMIPC__PH_IDLE;
-    /* release: pairs with the CAS on own in claim() */
-    shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
-    free_slot_notify(s->ep);
-    return;
+    st = get_state(s);
   }
-  s->phase = SHMIPC__PH_IDLE;
-  if (s->deferred) {
-    /* Never claimed in the shared word: it still reads our consumed
-     * answer, so the mark goes back as it was (or, if a peer wrote the
-     * slot meanwhile, the slot is quarantined like a lost call). */
-    s->deferred = false;
-    s->consumed = true;
-    if ((shmipc__load_acquire32(&s->w->ctrl) & ~WAIT_BITS) != s->claimed) {
-      lose(s);
-      s->phase = SHMIPC__PH_IDLE;
-      s->consumed = false;
-    }
-    /* release: pairs with the CAS on own in claim() */
-    shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
-    free_slot_notify(s->ep);
-    return;
-  }
-  for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
-    if ((v & ~WAIT_BITS) != s->claimed) {
-      /* A peer wrote a slot we held: quarantine it like a lost call. */
-      lose(s);
-      s->phase = SHMIPC__PH_IDLE;
-      shmipc__store_release32(&s->own, SHMIPC__OWN_REUSABLE);
-      return;
-    }
-    /* full: frees the slot; pairs with the next claim CAS in claim() */
-    old = shmipc__cas_full32(&s->w->ctrl, v,
-                             with_state(v, SHMIPC_SLOT_FREE,
-                                        SHMIPC_CTRL_REQUESTER_WAITING));
-    if (old == v)
-      break;
-  }
-  /* release: pairs with the CAS on own in claim() */
-  shmipc__store_release32(&s->own, SHMIPC__OWN_IDLE);
-  free_slot_notify(s->ep);
+  park(s, parking_state(s, st));
 }
 
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,

@@ -124,8 +124,8 @@ static void fail(struct send *x, int err, uint32_t reason, uint64_t index,
 
 /* Write the header of the message at @offset carrying @n data bytes into
  * @s and publish it. */
-static int post(struct send *x, shmipc_slot *s, uint32_t type,
-                uint64_t offset, size_t n, uint32_t flags)
+static int send_message(struct send *x, shmipc_slot *s, uint32_t type,
+                        uint64_t offset, size_t n, uint32_t flags)
 {
   unsigned char *b = shmipc_slot_req_buf(s);
 
@@ -140,8 +140,8 @@ static int post(struct send *x, shmipc_slot *s, uint32_t type,
 /* Wait for the answer to the message in @s (chunk @index at @offset, or
  * the start for UINT64_MAX), judge it and release the slot. Returns the
  * state the receiver reported (SHMIPC__SST_*), or -1 when there is none. */
-static int collect(struct send *x, shmipc_slot *s, uint32_t type,
-                   uint64_t index, uint64_t offset)
+static int take_answer(struct send *x, shmipc_slot *s, uint32_t type,
+                       uint64_t index, uint64_t offset)
 {
   uint32_t status, state;
   int r = shmipc__slot_wait(s, &x->dl);
@@ -184,8 +184,8 @@ static void abort_stream(struct send *x)
   if (shmipc__slot_acquire(shmipc__host_ep(x->s->h), &acquire, &s) !=
       SHMIPC_OK)
     return;
-  if (post(x, s, SHMIPC_MSG_STREAM_CHUNK, 0, 0, SHMIPC__STREAM_F_ABORT) ==
-      SHMIPC_OK)
+  if (send_message(x, s, SHMIPC_MSG_STREAM_CHUNK, 0, 0,
+                   SHMIPC__STREAM_F_ABORT) == SHMIPC_OK)
     (void)shmipc__slot_wait(s, &answer);
   shmipc_slot_release(s);
 }
@@ -211,8 +211,9 @@ static void send_chunks(struct send *x, uint32_t depth)
               : shmipc_slot_try_acquire(x->s->h, &s);
       if (r == SHMIPC_OK) {
         off = next * chunk;
-        r = post(x, s, SHMIPC_MSG_STREAM_CHUNK, off,
-                 (size_t)(x->len - off < chunk ? x->len - off : chunk), 0);
+        r = send_message(
+            x, s, SHMIPC_MSG_STREAM_CHUNK, off,
+            (size_t)(x->len - off < chunk ? x->len - off : chunk), 0);
         if (r != SHMIPC_OK) {
           shmipc_slot_release(s);
           fail(x, r, 0, next, off);
@@ -229,8 +230,8 @@ static void send_chunks(struct send *x, uint32_t depth)
         continue;
       }
     }
-    (void)collect(x, ring[head], SHMIPC_MSG_STREAM_CHUNK, idx[head],
-                  idx[head] * chunk);
+    (void)take_answer(x, ring[head], SHMIPC_MSG_STREAM_CHUNK, idx[head],
+                      idx[head] * chunk);
     head = (head + 1) % MAX_DEPTH;
     count--;
   }
@@ -296,13 +297,13 @@ int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
     fail(&x, r, 0, UINT64_MAX, 0);
     goto out;
   }
-  r = post(&x, s, SHMIPC_MSG_STREAM_START, 0, 0, 0);
+  r = send_message(&x, s, SHMIPC_MSG_STREAM_START, 0, 0, 0);
   if (r != SHMIPC_OK) {
     shmipc_slot_release(s);
     fail(&x, r, 0, UINT64_MAX, 0);
     goto out;
   }
-  state = collect(&x, s, SHMIPC_MSG_STREAM_START, UINT64_MAX, 0);
+  state = take_answer(&x, s, SHMIPC_MSG_STREAM_START, UINT64_MAX, 0);
   if (x.err != 0)
     goto out;
   /* At most max_parked accepted chunks may wait ahead of the receiver's

@@ -3,7 +3,7 @@
  * doorbell.pml -- guest calls and the host's listener (docs/PROTOCOL.md,
  * "Guest calls"), written after src/slot.c (shmipc_slot_publish(): publish,
  * then ring) and src/host.c (serve_once(), serve_pending(), listener_main())
- * with shmipc__respond() and shmipc__wait_word() (src/endpoint.c).
+ * with shmipc__respond() and shmipc__wait_word() (src/wait.c).
  *
  * Processes:
  *   Guest(t), t < 2   guest threads; thread t calls on guest slot t (the

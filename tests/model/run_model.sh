@@ -73,7 +73,7 @@ mut-no-gen           | slot.pml     | -DNREQ=1 -DNCALLS=3 -DTIMEOUTS -DNO_RESEND
 # A slot released after a lost call marked consumed like one released after
 # its answer: the next claim does not read the word and defers over the
 # PROCESSING the responder still owns; the publish finds it (CORRUPT in C).
-mut-consumed-lost    | slot.pml     | -DNREQ=1 -DNCALLS=3 -DTIMEOUTS -DMUT_CONSUMED_LOST | -O0 -DSAFETY |  | assertion violated.*v& ?~\(48\)\)==claimed
+mut-consumed-lost    | slot.pml     | -DNREQ=1 -DNCALLS=3 -DTIMEOUTS -DMUT_CONSUMED_LOST | -O0 -DSAFETY |  | assertion violated.*v& ?~\(48\)\)==gen_word
 mut-cancel-store     | slot.pml     | -DNREQ=1 -DNCALLS=3 -DTIMEOUTS -DMUT_CANCEL_STORE  | -O0 -DSAFETY |  | assertion violated
 mut-no-peer-check    | slot.pml     | -DNREQ=1 -DNCALLS=3 -DDEATH -DLTL_PROGRESS -DMUT_NO_PEER_CHECK | -O0 | -a | acceptance cycle
 mut-no-recover       | slot.pml     | -DNREQ=1 -DNCALLS=3 -DDEATH -DLTL_PROGRESS -DMUT_NO_RECOVER    | -O0 | -a | acceptance cycle

@@ -3,7 +3,7 @@
  * slot.pml -- a Promela model of one slot of docs/PROTOCOL.md ("Slot state
  * machine", "Timeouts and quarantine", "Sleep and wake-up"), written after
  * src/slot.c (claim, publish, wait, abandon, release, recover_lost,
- * free_slot_notify, shmipc__respond) and src/endpoint.c (shmipc__wait_word).
+ * free_slot_notify, shmipc__respond) and src/wait.c (shmipc__wait_word).
  *
  * Processes:
  *   Requester(t), t < NREQ  host threads that share the one slot; each makes
@@ -85,9 +85,11 @@
  * the 1 ms cap of the free-slot wait and the liveness interval are modelled
  * as timers that fire only when a call may time out or the responder is
  * dead; one responder lifetime (no new guest, so no attach epochs) except
- * with -DREPAIR, where a second guest attaches once; without -DREPAIR the
- * private "held by a thread" state of the record (own == HELD) is not
- * modelled, nor the claim over a RESP_READY that an idle record finds.
+ * with -DREPAIR, where a second guest attaches once. The slot's private
+ * record is modelled whole: its one state (rec, struct shmipc_slot.state,
+ * with the values of enum shmipc__rec and the table at the top of
+ * src/slot.c) and the word it expects (gen_word); the holder's progress
+ * through the call is that state too, not a local of the thread.
  */
 
 #ifndef NREQ
@@ -126,13 +128,23 @@
 #define FS_LW       128
 #define FS_CNT      127
 
-/* wait results and phases */
+/* wait results */
 #define R_OK        0
 #define R_TIMEOUT   1
 #define R_GONE      2
-#define PH_HELD     1
-#define PH_DONE     3
-#define PH_LOST     4
+
+/* the record's states: enum shmipc__rec (src/internal.h) */
+#define REC_IDLE            0   /* released; the word reads FREE */
+#define REC_REUSE_CONSUMED  1   /* released over our consumed answer */
+#define REC_REUSE_LATE      2   /* released over an answer that may come */
+#define REC_TAKEN           3   /* held to judge the word */
+#define REC_CLAIMED         4   /* held, word CLAIMED */
+#define REC_DEFERRED        5   /* held, word still RESP_READY */
+#define REC_SENT            6   /* held, request published */
+#define REC_DONE            7   /* held, answer taken */
+#define REC_LOST            8   /* held, no answer we vouch for */
+#define HELD(r)     ((r) >= REC_TAKEN)
+#define REUSE(r)    ((r) == REC_REUSE_CONSUMED || (r) == REC_REUSE_LATE)
 
 #ifdef TIMEOUTS
 #define CALL_TIMEOUT true
@@ -148,7 +160,7 @@
  * live responder (it took a stray request) becomes claimable by its answer,
  * which notifies nobody; the cap is what finds it. */
 #ifdef REPAIR
-#define FS_TIMER (TIMER || (reusable && !consumed))
+#define FS_TIMER (TIMER || rec == REC_REUSE_LATE)
 #else
 #define FS_TIMER TIMER
 #endif
@@ -166,15 +178,9 @@ byte req_id = 0;        /* request fields (req_seq): written in CLAIMED */
 byte resp_id = 0;       /* response fields (resp_seq): written in PROCESSING */
 
 /* ---- requester-private memory (shared by the requester's threads) ---- */
-bool reusable = false;  /* struct shmipc_slot.own == SHMIPC__OWN_REUSABLE: the
-                         * reuse mark */
-bool consumed = false;  /* struct shmipc_slot.consumed: released after its
-                         * answer was read, so the word reads RESP_READY of
-                         * claimed's generation; read by the mark's holder */
-int  claimed = 0;       /* struct shmipc_slot.claimed: gen | CLAIMED, or
+byte rec = REC_IDLE;    /* struct shmipc_slot.state: the record's one state */
+int  gen_word = 0;      /* struct shmipc_slot.gen_word: gen | CLAIMED, or
                          * gen | RESP_READY while the claim is deferred */
-bool deferred = false;  /* struct shmipc_slot.deferred: held over our own
-                         * RESP_READY, the word untouched until the publish */
 byte free_seq = 0;      /* struct shmipc__endpoint.free_seq */
 
 /* ---- futex wait queues: who sleeps on which word ---- */
@@ -193,19 +199,11 @@ byte gave_up = 0;       /* calls released without sending (-DGIVE_UP) */
 /* ---- -DREPAIR: attach epochs ---- */
 byte epoch = 1;         /* the attach word's epoch */
 byte repaired = 1;      /* struct shmipc__endpoint.repaired_attach */
-bool idle = true;       /* struct shmipc_slot.own == SHMIPC__OWN_IDLE */
 byte parked = 0;        /* requester threads waiting for the next guest */
 byte holders = 0;       /* requester threads holding the slot */
 byte answered2 = 0;     /* calls answered in the second epoch */
 
 #define LEGAL(v)    (ST(v) <= RESP_READY)
-#ifdef REPAIR
-/* the claim over a RESP_READY found by an idle record (nobody of ours
- * waits for that answer) */
-#define IDLE_RESP(v) (ST(v) == RESP_READY && !reuse)
-#else
-#define IDLE_RESP(v) false
-#endif
 /* The responder that took a PROCESSING is gone only if no guest lives: a
  * quarantine's epoch that has ended says nothing of the word as it reads
  * now (a peer may have turned it into a request the new guest took). What
@@ -272,22 +270,24 @@ inline free_slot_notify() {
   atomic { fsv = 0; old = 0 }
 }
 
-/* slot.c: claim(), the part that judges the word read into v: FREE goes to
- * CLAIMED with a new generation by CAS; RESP_READY of our generation, with
- * the reuse mark taken (reuse), is claimed in private only (deferred): the
- * word keeps reading RESP_READY until publish() moves it to REQ_READY with a
- * new generation in one CAS */
+/* slot.c: claimable() and the loop of claim() that acts on the word read
+ * into v, the record taken from state was (IDLE or REUSE_LATE): FREE goes
+ * to CLAIMED with a new generation by CAS, and so does RESP_READY over an
+ * idle record (nobody of ours waits for that answer); RESP_READY of our
+ * generation over a late answer is claimed in private only (DEFERRED): the
+ * word keeps reading RESP_READY until publish() moves it to REQ_READY with
+ * a new generation in one CAS */
 inline claim_word() {
   do
-  :: ST(v) == RESP_READY && reuse && GEN(v) == GEN(claimed) ->
-     d_step { claimed = v & ~WBITS; deferred = true; ok = true };  /* deferred */
+  :: ST(v) == RESP_READY && was == REC_REUSE_LATE && GEN(v) == GEN(gen_word) ->
+     d_step { gen_word = v & ~WBITS; rec = REC_DEFERRED; ok = true };
      break
-  :: ST(v) == FREE || IDLE_RESP(v) ->
+  :: ST(v) == FREE || (ST(v) == RESP_READY && was == REC_IDLE) ->
      nv = NEXT_GEN(v) | (v & SW) | CLAIMED;      /* our stale RW goes */
      CAS(ctrl, v, nv, old);
      if
      :: old == v ->
-        d_step { claimed = nv & ~WBITS; deferred = false; ok = true };
+        d_step { gen_word = nv & ~WBITS; rec = REC_CLAIMED; ok = true };
         break
      :: else -> v = old
      fi
@@ -295,100 +295,97 @@ inline claim_word() {
   od
 }
 
-/* slot.c: claim(s). The private half first: a marked (reusable) slot is
- * claimed by taking the mark, without reading the word before; an unmarked
- * one only from FREE, by the CAS on the word. After taking the mark over our
- * own consumed answer (consumed) the word is not read at all: it reads
- * RESP_READY of our generation, only we may move it, and publish()'s CAS
- * checks it. After a lost call the word is read only now that the mark is
- * ours (a late answer may be in, or not yet). */
+/* slot.c: claim(s). The record first: it is taken by a CAS on its state
+ * from a released one, after a look at the word only when it is IDLE.
+ * Over our own consumed answer (REUSE_CONSUMED) that CAS alone claims
+ * (DEFERRED) and the word is not read at all: it reads RESP_READY of our
+ * generation, only we may move it, and publish()'s CAS checks it. After a
+ * lost call (REUSE_LATE) the word is read only now that the record is
+ * ours (a late answer may be in, or not yet). A record not claimable goes
+ * back as it was (put_back). */
 inline try_claim() {
   reuse = false;
   ok = false;
 #ifndef STALE_CLAIM
+  was = rec;
   if
-  :: reusable ->
-     d_step { got = reusable; reusable = false };   /* CAS(own, REUSABLE, HELD) */
-     if
-     :: got && consumed ->
-        d_step { consumed = false; claimed = GEN(claimed) | RESP_READY;
-                 deferred = true; ok = true }
-     :: got && !consumed ->
-        reuse = true;
-        v = ctrl;
-        claim_word()
-     :: else -> skip                              /* another thread has it */
-     fi
+  :: HELD(was) -> skip                            /* another thread has it */
   :: else ->
-     v = ctrl;
-#ifdef REPAIR
-     /* CAS(own, IDLE, HELD) after a look at the word */
      if
-     :: idle && (ST(v) == FREE || ST(v) == RESP_READY) ->
-        d_step { got = idle; idle = false };
+     :: was == REC_IDLE -> v = ctrl; go = (ST(v) == FREE || ST(v) == RESP_READY)
+     :: else -> go = true
+     fi;
+     if
+     :: go ->
+        d_step {    /* CAS(state, was, CONSUMED ? DEFERRED : TAKEN) */
+          got = rec == was;
+          if
+          :: got && was == REC_REUSE_CONSUMED ->
+             rec = REC_DEFERRED; gen_word = GEN(gen_word) | RESP_READY; ok = true
+          :: got && was != REC_REUSE_CONSUMED -> rec = REC_TAKEN
+          :: else -> skip
+          fi
+        };
         if
-        :: got -> claim_word(); if :: !ok -> idle = true :: else -> skip fi
+        :: got && was != REC_REUSE_CONSUMED ->
+           if :: was == REC_REUSE_LATE -> reuse = true; v = ctrl :: else -> skip fi;
+           claim_word()
         :: else -> skip
         fi
      :: else -> skip
      fi
-#else
-     claim_word()
-#endif
   fi;
 #else
   /* claim() as src/slot.c had it from ccf2868 to c31bffe (no consumed
    * shortcut): the word read first, the mark taken over the RESP_READY it
    * read, and that value judged afterwards */
   v = ctrl;
+  was = rec;
   if
-  :: ST(v) == RESP_READY && reusable ->
-     d_step { got = reusable; reusable = false };   /* CAS(reusable, 1, 0) */
-     if :: got -> reuse = true; claim_word() :: else -> skip fi
-  :: else -> claim_word()
+  :: ST(v) == RESP_READY && REUSE(was) ->
+     d_step { got = rec == was; if :: got -> rec = REC_TAKEN :: else -> skip fi };
+     if :: got -> was = REC_REUSE_LATE; reuse = true; claim_word() :: else -> skip fi
+  :: else ->
+     d_step { got = rec == REC_IDLE; if :: got -> rec = REC_TAKEN; was = REC_IDLE :: else -> skip fi };
+     if :: got -> claim_word() :: else -> skip fi
   fi;
 #endif
-  /* a reuse right is used, or handed back while the late answer is still
-   * being made; dropping it would leave the slot out of use for good */
-#ifdef REPAIR
-  /* a spoiled word keeps the mark too (repaired at the epoch change) */
-  if :: !ok && reuse -> reusable = true :: else -> skip fi;
-  if :: ok -> holders++; assert(holders == 1) :: else -> skip fi;
-#else
+#ifndef REPAIR
+  /* A late answer's mark is used, or handed back while the answer is still
+   * being made: a judgement that finds anything else was made on a stale
+   * word (STALE_CLAIM), and would drop the mark, leaving the slot out of
+   * use for good. With -DREPAIR a spoiled word keeps the mark too
+   * (repaired at the epoch change). */
   assert(ok || !reuse || ST(v) == PROCESSING);
-  if :: !ok && reuse && ST(v) == PROCESSING -> reusable = true :: else -> skip fi;
 #endif
-  atomic { v = 0; old = 0; nv = 0; got = false; reuse = false }
+  if :: got && !ok -> rec = was :: else -> skip fi;   /* put_back() */
+#ifdef REPAIR
+  if :: ok -> holders++; assert(holders == 1) :: else -> skip fi;
+#endif
+  atomic { v = 0; old = 0; nv = 0; got = false; reuse = false; was = 0; go = false }
 }
 
-/* slot.c: recover_lost() -- a quarantined slot whose responder is gone */
+/* slot.c: recover_lost() -- a quarantined slot whose responder is gone.
+ * A REUSE_CONSUMED record is claimable as it is and never looked at. */
 inline recover_lost() {
 #ifndef MUT_NO_RECOVER
   if
-  :: reusable ->
+  :: rec == REC_REUSE_LATE ->
      v = ctrl;
      if
      :: ST(v) == PROCESSING && dead ->             /* peer_check: gone */
-        d_step { got = reusable; reusable = false }
+        d_step { got = rec == REC_REUSE_LATE; if :: got -> rec = REC_TAKEN :: else -> skip fi }
         if
         :: got ->
            do
-           :: GEN(v) != GEN(claimed) || ST(v) != PROCESSING ->
-              if
-              :: ST(v) == RESP_READY && GEN(v) == GEN(claimed) -> reusable = true
-              :: else -> skip
-              fi;
+           :: GEN(v) != GEN(gen_word) || ST(v) != PROCESSING ->
+              rec = REC_REUSE_LATE;                /* put_back() */
               break
            :: else ->
               /* a new generation; only SW is kept */
               CAS(ctrl, v, NEXT_GEN(v) | (v & SW) | FREE, old);
               if
-              :: old == v ->
-                 consumed = false;
-#ifdef REPAIR
-                 idle = true;
-#endif
-                 free_slot_notify(); break
+              :: old == v -> rec = REC_IDLE; free_slot_notify(); break   /* park() */
               :: else -> v = old
               fi
            od
@@ -406,7 +403,8 @@ inline recover_lost() {
 
 /* slot.c: shmipc__slot_repair_epoch() and repair_one() -- the host's
  * repair once the attach epoch has moved: the record is taken (unless a
- * thread holds it) and the word judged as it reads now. */
+ * thread holds it) and the word judged as it reads now. Every outcome is
+ * a park(), which notifies. */
 inline repair_epoch() {
 #if defined(REPAIR) && !defined(MUT_NO_REPAIR)
   if
@@ -414,41 +412,37 @@ inline repair_epoch() {
      repaired = epoch;
      v = ctrl;
      if
-     :: idle && ST(v) == FREE -> skip              /* as it should be */
+     :: rec == REC_IDLE && ST(v) == FREE -> skip   /* as it should be */
      :: else ->
         d_step {
-          if
-          :: idle -> got = true; idle = false; was_reusable = false
-          :: !idle && reusable -> got = true; reusable = false; was_reusable = true
-          :: else -> got = false                  /* a thread holds it */
-          fi
+          was = rec;
+          got = !HELD(rec);                       /* else a thread holds it */
+          if :: got -> rec = REC_TAKEN :: else -> skip fi
         };
         if
         :: got ->
            v = ctrl;
            do
-           :: LEGAL(v) && ST(v) == FREE ->
-              consumed = false; idle = true; go = true; break
-           :: LEGAL(v) && ST(v) == RESP_READY && was_reusable &&
-              GEN(v) == GEN(claimed) ->
-              reusable = true; go = true; break    /* our own answer */
+           :: LEGAL(v) && ST(v) == FREE -> rec = REC_IDLE; break
+           :: LEGAL(v) && ST(v) == RESP_READY && was != REC_IDLE &&
+              GEN(v) == GEN(gen_word) ->
+              rec = was; break                     /* our own answer */
            :: LEGAL(v) && ST(v) == PROCESSING && !TAKER_GONE ->
               /* quarantined over that generation until its answer */
-              d_step { claimed = GEN(v) | CLAIMED; consumed = false;
-                       reusable = true };
+              d_step { gen_word = GEN(v) | CLAIMED; rec = REC_REUSE_LATE };
               break
            :: else ->
               CAS(ctrl, v, NEXT_GEN(v) | (v & SW) | FREE, old);
               if
-              :: old == v -> consumed = false; idle = true; go = true; break
+              :: old == v -> rec = REC_IDLE; break
               :: else -> v = old
               fi
            od;
-           if :: go -> free_slot_notify() :: else -> skip fi
+           free_slot_notify()
         :: else -> skip
         fi
      fi;
-     atomic { v = 0; old = 0; got = false; go = false; was_reusable = false }
+     atomic { v = 0; old = 0; got = false; was = 0 }
   :: else -> skip
   fi
 #else
@@ -499,14 +493,14 @@ inline publish() {
   pre = v;
 #endif
   do
-  :: assert(NOBITS(v) == claimed);          /* else CORRUPT in C */
+  :: assert(NOBITS(v) == gen_word);         /* else CORRUPT in C */
      if
-     :: deferred -> nv = NEXT_GEN(v) | REQ_READY
+     :: rec == REC_DEFERRED -> nv = NEXT_GEN(v) | REQ_READY
      :: else -> nv = WITH_STATE(v, REQ_READY, SW)
      fi;
 #ifdef MUT_DEFER_STORE
      if
-     :: deferred -> ctrl = nv; old = v       /* a plain store, not a CAS */
+     :: rec == REC_DEFERRED -> ctrl = nv; old = v  /* a plain store, not a CAS */
      :: else -> CAS(ctrl, v, nv, old)
      fi;
 #else
@@ -514,7 +508,7 @@ inline publish() {
 #endif
      if
      :: old == v ->
-        d_step { claimed = GEN(nv) | CLAIMED; deferred = false };
+        d_step { gen_word = GEN(nv) | CLAIMED; rec = REC_SENT };
         break
      :: else -> v = old
      fi
@@ -526,7 +520,7 @@ inline publish() {
   atomic { v = 0; old = 0; nv = 0; pre = 0 }
 }
 
-/* endpoint.c: shmipc__wait_word() for RESP_READY, announcing RW.
+/* wait.c: shmipc__wait_word() for RESP_READY, announcing RW.
  * out: r, v */
 inline wait_resp() {
   do
@@ -555,83 +549,81 @@ inline wait_resp() {
 /* slot.c: take_response() -- property 2 */
 inline take_response() {
   assert(resp_id == req_id && req_id == id);
+  rec = REC_DONE;
   answered++;
 #ifdef REPAIR
   if :: epoch == 2 -> answered2++ :: else -> skip fi
 #endif
 }
 
-/* slot.c: abandon() -- out: ph */
+/* slot.c: abandon() -- out: rec CLAIMED, LOST or DONE */
 inline abandon() {
   v = ctrl;
   do
-  :: assert(GEN(v) == GEN(claimed));        /* else CORRUPT in C */
+  :: assert(GEN(v) == GEN(gen_word));       /* else CORRUPT in C */
      if
      :: ST(v) == REQ_READY ->
 #ifdef MUT_CANCEL_STORE
-        ctrl = WITH_STATE(v, CLAIMED, RW); ph = PH_HELD; break
+        ctrl = WITH_STATE(v, CLAIMED, RW); rec = REC_CLAIMED; break
 #else
         CAS(ctrl, v, WITH_STATE(v, CLAIMED, RW), old);   /* cancel */
-        if :: old == v -> ph = PH_HELD; break :: else -> v = old fi
+        if :: old == v -> rec = REC_CLAIMED; break :: else -> v = old fi
 #endif
      :: ST(v) == PROCESSING ->                           /* quarantine */
-        ph = PH_LOST; break
-     :: ST(v) == RESP_READY -> ph = PH_DONE; take_response(); break
+        rec = REC_LOST; break
+     :: ST(v) == RESP_READY -> take_response(); break
      :: else -> assert(false)
      fi
   od;
   atomic { v = 0; old = 0 }
 }
 
-/* slot.c: shmipc_slot_release() for a HELD, DONE or LOST slot */
+/* slot.c: shmipc_slot_release() for a CLAIMED, DEFERRED, DONE or LOST
+ * record: parking_state(), then park() (the state stored, then
+ * free_slot_notify()), on every path */
 inline release() {
 #ifdef REPAIR
   holders--;
 #endif
   if
-  :: ph == PH_HELD && deferred ->
-     /* never claimed in the word: it still reads our consumed answer, the
-      * mark goes back as it was, consumed again */
-     deferred = false;
-     assert(NOBITS(ctrl) == claimed);       /* else "hostile peer" in C */
-     consumed = true;
-     reusable = true;
-     free_slot_notify()
-  :: ph != PH_HELD ->
-     /* DONE or LOST: mark reusable; claimable at RESP_READY of our gen. An
-      * answer taken (DONE; take_response() checked it) is consumed: the
-      * next claim does not read the word. */
+  :: rec == REC_DEFERRED ->
+     /* never claimed in the word: it still reads our consumed answer */
+     assert(NOBITS(ctrl) == gen_word);      /* else "hostile peer" in C */
+     kind = REC_REUSE_CONSUMED
+  :: rec == REC_DONE ->
+     /* an answer taken (take_response() checked it) is consumed: the next
+      * claim does not read the word */
+     kind = REC_REUSE_CONSUMED
+  :: rec == REC_LOST ->
 #ifdef MUT_CONSUMED_LOST
-     consumed = true;
+     kind = REC_REUSE_CONSUMED
 #else
-     consumed = ph == PH_DONE;
+     kind = REC_REUSE_LATE
 #endif
-#ifdef MUT_NOTIFY_EARLY
-     free_slot_notify();
-     reusable = true
-#else
-     reusable = true;
-     free_slot_notify()
-#endif
-  :: else ->
+  :: rec == REC_CLAIMED ->
      v = ctrl;
      do
-     :: assert(NOBITS(v) == claimed);       /* else "hostile peer" in C */
+     :: assert(NOBITS(v) == gen_word);      /* else "hostile peer" in C */
         CAS(ctrl, v, WITH_STATE(v, FREE, RW), old);
         if :: old == v -> break :: else -> v = old fi
      od;
-#ifdef REPAIR
-     idle = true;
+     kind = REC_IDLE
+  fi;
+#ifdef MUT_NOTIFY_EARLY
+  free_slot_notify();
+  rec = kind;
+#else
+  rec = kind;
+  free_slot_notify();
 #endif
-     free_slot_notify()
-  fi
+  atomic { kind = 0; v = 0; old = 0 }
 }
 
 proctype Requester(byte t)
 {
-  byte k = 0, id, r, ph, fsv;
+  byte k = 0, id, r, fsv, was, kind;
   int v, old, nv, pre;
-  bool ok, reuse, got, go, held = false, was_reusable;
+  bool ok, reuse, got, go, held = false;
 
   do
   :: k == NCALLS_OF(t) -> break
@@ -642,7 +634,7 @@ proctype Requester(byte t)
      :: k == 1 ->
         /* shmipc_host_wait_guest(): the next guest, and the repair */
         if
-        :: held -> held = false; ph = PH_HELD; release(); ph = 0
+        :: held -> held = false; release()
         :: else -> skip
         fi;
         parked++;
@@ -658,7 +650,7 @@ proctype Requester(byte t)
 #ifdef GIVE_UP
         if
         :: ok ->                             /* released without sending */
-           ph = PH_HELD; gave_up++; release(); ok = false
+           gave_up++; release(); ok = false
         :: true -> skip
         fi
 #endif
@@ -670,8 +662,7 @@ proctype Requester(byte t)
         wait_resp();
         if
         :: r == R_OK ->
-           assert(GEN(v) == GEN(claimed));   /* else CORRUPT in C */
-           ph = PH_DONE;
+           assert(GEN(v) == GEN(gen_word));  /* else CORRUPT in C */
            take_response();
            v = 0
         :: else -> abandon()
@@ -679,14 +670,15 @@ proctype Requester(byte t)
         if
 #ifndef NO_RESEND
         /* the zero-copy API may publish again on a slot it still holds */
-        :: ph == PH_HELD && k + 1 < NCALLS_OF(t) -> held = true
+        :: rec == REC_CLAIMED && k + 1 < NCALLS_OF(t) -> held = true
 #endif
         :: true -> release()
         fi
      fi;
      /* forget dead locals: fewer distinct states */
-     d_step { k++; r = 0; ph = 0; fsv = 0; v = 0; old = 0; nv = 0; pre = 0;
-              ok = false; reuse = false; got = false; go = false }
+     d_step { k++; r = 0; fsv = 0; v = 0; old = 0; nv = 0; pre = 0;
+              ok = false; reuse = false; got = false; go = false; was = 0;
+              kind = 0 }
   od;
   atomic {
     finished++;
@@ -841,10 +833,9 @@ end_mon:
   assert(!(rq_sleep[1] && ST(ctrl) == RESP_READY));
   assert(!((fs_sleep[0] || fs_sleep[1]) &&
            (ST(ctrl) == FREE ||
-#ifdef REPAIR
-            (ST(ctrl) == RESP_READY && idle) ||
-#endif
-            (ST(ctrl) == RESP_READY && reusable && GEN(ctrl) == GEN(claimed)))))
+            (ST(ctrl) == RESP_READY && rec == REC_IDLE) ||
+            (ST(ctrl) == RESP_READY && REUSE(rec) &&
+             GEN(ctrl) == GEN(gen_word)))))
 }
 
 init

@@ -117,49 +117,45 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
   return r;
 }
 
-uint32_t shmipc__peer_epoch(const struct shmipc__endpoint *ep)
-{
-  if (ep->role != SHMIPC__ROLE_HOST)
-    return 0;
-  /* acquire: pairs with the guest's attach CAS in set_attach() */
-  return shmipc__load_acquire32(&shmipc__hdr(&ep->seg)->attach) &
-         SHMIPC_ATTACH_EPOCH_MASK;
-}
-
 /* What a value of the waited-on word means: 1 done, 0 not yet, or a
  * negative code (a control word no peer may legally write). */
-static inline int judge(const struct shmipc__until *u, uint32_t v)
+static inline int test_word(const struct shmipc__until *u, uint32_t v)
 {
-  if (u->check_ctrl && !shmipc__ctrl_legal(v))
+  if (u->slot_word && !shmipc__ctrl_legal(v))
     return SHMIPC_E_CORRUPT;
-  if (((v & u->mask) == u->value) == u->equal)
+  if (((v & u->mask) == u->value) == (u->test == SHMIPC__UNTIL_STATE))
     return 1;
-  if (u->keep != 0 && !(u->keep & (1u << shmipc__ctrl_state(v))))
+  if (u->not_yet != 0 && !(u->not_yet & (1u << shmipc__ctrl_state(v))))
     return SHMIPC_E_CORRUPT;
   return 0;
 }
 
-int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
+int shmipc__wait_word(struct shmipc__endpoint *ep,
                       const struct shmipc__until *u,
+                      const struct shmipc__pace *pace,
                       struct shmipc__deadline *dl, uint32_t *out)
 {
-  int64_t sleep_ns = u->max_sleep_ns > 0 ? u->max_sleep_ns : ep->liveness_ns;
-  int64_t left;
+  static const struct shmipc__pace by_default = {0, false, 0};
+  uint32_t *word = u->word;
+  int64_t sleep_ns, left;
   uint32_t v, i;
   int r;
 
-  if (u->yield_first)
+  if (pace == NULL)
+    pace = &by_default;
+  sleep_ns = pace->sleep_cap_ns > 0 ? pace->sleep_cap_ns : ep->liveness_ns;
+  if (pace->yield_first)
     shmipc__yield();
   /* Fast phase: no clock read and no system call until the first yield
    * point, so a prompt peer costs nothing but the loads. Timeouts are
    * therefore honoured to within one yield period (~128 pauses); the
    * first clock read fixes a deadline that no earlier wait fixed. */
-  for (i = u->spun + 1;; i++) {
+  for (i = pace->spins_spent + 1;; i++) {
     /* acquire: pairs with the CAS by which the peer moved the word into
      * the state we wait for (e.g. PROCESSING -> RESP_READY in
      * shmipc__respond()); what it wrote before is visible after this. */
     v = shmipc__load_acquire32(word);
-    if ((r = judge(u, v)) != 0) {
+    if ((r = test_word(u, v)) != 0) {
       *out = v;
       return r > 0 ? SHMIPC_OK : r;
     }
@@ -179,7 +175,7 @@ int shmipc__wait_word(struct shmipc__endpoint *ep, uint32_t *word,
   /* Slow phase: announce, re-check, sleep. */
   for (;;) {
     v = shmipc__load_acquire32(word); /* acquire: as above */
-    if ((r = judge(u, v)) != 0) {
+    if ((r = test_word(u, v)) != 0) {
       *out = v;
       return r > 0 ? SHMIPC_OK : r;
     }
