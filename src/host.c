@@ -221,7 +221,7 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
      * lock before its attach CAS, so a held lock over the old word is
      * that guest arriving. An error of the check counts as alive, as in
      * shmipc__peer_check(). */
-    if (shmipc__lock_held(&h->ep.seg, SHMIPC__ROLE_GUEST) != 0) {
+    if (shmipc__guest_lock_held(&h->ep) != 0) {
       /* The previous guest's epoch has ended: what it or anyone else left
        * in our slots is repaired before the caller uses them. */
       shmipc__slot_repair_epoch(&h->ep);

@@ -337,6 +337,10 @@ struct shmipc_slot {
                         * a deferred claim sits on. Written by the holder,
                         * read by whoever holds the record next */
   bool woke_peer;      /* the last publish had to wake the responder */
+  uint32_t lost_look;  /* host: ep->guest_looks when the record was last
+                        * parked REUSE_LATE; a look after it that found no
+                        * guest proves the guest that may have been inside
+                        * it gone */
   uint64_t seq;
   const uint8_t *resp_data; /* DONE: the answer, checked */
   uint32_t resp_size;
@@ -361,6 +365,9 @@ struct shmipc__endpoint {
   uint32_t free_seq;      /* atomic futex word (private memory): bumped on release */
   uint32_t repaired_attach; /* atomic: attach state and epoch the host last
                              * repaired its slots for (slot.c) */
+  uint32_t guest_looks;   /* atomic, host: looks at the guest lock begun */
+  uint32_t guest_gone_at; /* atomic, host: the latest look (a guest_looks
+                           * ticket) that found the guest lock free */
 };
 
 /* What a wait on a word waits for: its completion test, and what else
@@ -444,6 +451,12 @@ int shmipc__timeout(const struct shmipc__endpoint *ep, int64_t timeout_ns,
  * SHMIPC_E_PEER_GONE when the peer closed, detached or died (a guest
  * latches it in peer_gone); SHMIPC_E_CORRUPT for an illegal host state. */
 int shmipc__peer_check(struct shmipc__endpoint *ep);
+/* Host: 1 when a guest holds the guest lock, 0 when none does (counted in
+ * guest_gone_at), negative on error (counts as held). */
+int shmipc__guest_lock_held(struct shmipc__endpoint *ep);
+/* Host: whether a look at the guest lock begun after ticket @since (a
+ * value of guest_looks) found no guest. */
+bool shmipc__guest_gone_since(struct shmipc__endpoint *ep, uint32_t since);
 /* Wait until @u holds, at the pace @pace (NULL: the default), or until
  * @dl passes (SHMIPC_E_TIMEOUT); *out is the word that ended it. */
 int shmipc__wait_word(struct shmipc__endpoint *ep,

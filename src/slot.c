@@ -167,36 +167,57 @@ static void put_back(shmipc_slot *s, uint32_t was)
 
 /* Whether no guest lives that may have taken a slot whose word we just
  * read as PROCESSING, so that the slot is ours again. Called with the
- * record held, after that read (acquire), so a guest that attached after
- * our look at the attach word cannot have made that PROCESSING (a guest
- * takes a slot only after its attach CAS, and takes its lock before that).
- * For a guest's requester side, the host is gone (then the session ends
- * anyway) or it answers what it took. */
+ * record held, after that read (acquire). Only the kernel's word counts:
+ * a guest takes its liveness lock before its attach CAS, and takes a slot
+ * only after that, so a PROCESSING read before a look that finds the lock
+ * free was not made by a guest that lives. The attach word proves nothing
+ * here: any peer can write DETACHED or NONE into it while the guest that
+ * took the slot is still inside its handler, and a slot freed then is
+ * written by that handler under the next call (tests/hostile,
+ * attach_word_lie_keeps_quarantine; tests/model, MUT_TRUST_ATTACH). A
+ * guest that detached dropped its lock too. For a guest's requester side,
+ * the host is gone (then the session ends anyway) or it answers what it
+ * took. */
 static bool taker_gone(struct shmipc__endpoint *ep)
 {
-  uint32_t st;
-
   if (ep->role != SHMIPC__ROLE_HOST)
     return shmipc__peer_check(ep) == SHMIPC_E_PEER_GONE;
-  /* acquire: pairs with the guest's attach CAS in set_attach(). No guest
-   * lives, or none ever attached. A live guest may have taken it, even if
-   * the slot was quarantined in an epoch that has ended: a peer may have
-   * turned the word into a request that guest took (tests/model,
-   * MUT_REPAIR_STEALS). */
-  st = shmipc__load_acquire32(&shmipc__hdr(&ep->seg)->attach) &
-       SHMIPC_ATTACH_STATE_MASK;
-  if (st == SHMIPC_ATTACH_NONE || st == SHMIPC_ATTACH_DETACHED)
+  /* 0: nobody holds the guest lock; an error counts as alive */
+  return shmipc__guest_lock_held(ep) == 0;
+}
+
+/* A record about to be parked REUSE_LATE notes how many looks at the
+ * guest lock had begun by then (see lost_taker_gone()). */
+static inline void note_loss(shmipc_slot *s)
+{
+  /* full: pairs with the ticket's fetch-add in shmipc__guest_lock_held() */
+  s->lost_look = shmipc__fetch_add_full32(&s->ep->guest_looks, 0);
+}
+
+/* Whether the guest that may still be inside quarantined slot @s
+ * (REUSE_LATE, noted by note_loss()) is gone, judged on the word @v read
+ * with the record held: no guest lives now, or one of our looks at the
+ * guest lock made after the loss found none (then the guest that held it
+ * at the loss has ended, even if another one has attached since: a guest
+ * never takes the lock back). A PROCESSING needs the first: a peer may
+ * have turned the word into a request that a live guest took. Whatever
+ * else the word reads (FREE, an illegal word, another generation) may be
+ * a peer's write while that guest is still in its handler. */
+static bool lost_taker_gone(struct shmipc__endpoint *ep, shmipc_slot *s,
+                            uint32_t v)
+{
+  if (shmipc__guest_gone_since(ep, s->lost_look) &&
+      !(shmipc__ctrl_legal(v) && shmipc__ctrl_state(v) == SHMIPC_SLOT_PROCESSING))
     return true;
-  return st == SHMIPC_ATTACH_ATTACHED &&
-         shmipc__lock_held(&ep->seg, SHMIPC_LOCK_GUEST_BYTE) == 0;
+  return taker_gone(ep);
 }
 
 /* Free the quarantined slots whose responder is gone: nobody can answer
  * them any more (docs/PROTOCOL.md, "Timeouts and quarantine", rule 3).
  * The mark is taken first, so the slot's private fields are ours to read
- * (the holder wrote them before its release store of the mark). Only a
- * guest that is gone now counts, judged after the word is read (see
- * taker_gone()): that the epoch of the loss has ended says nothing of the
+ * (the holder wrote them before its release store of the mark). Only the
+ * end of the guest that may be inside counts, judged after the word is
+ * read (see lost_taker_gone()): that the epoch of the loss has ended says nothing of the
  * word as it reads now (a peer may have turned it into a request that the
  * new guest took; tests/model, MUT_REPAIR_STEALS). What the guest before
  * left in PROCESSING the new guest answers at attach
@@ -224,7 +245,7 @@ static void recover_lost(struct shmipc__endpoint *ep)
      * full: pairs with the next claim CAS in claim() */
     if ((shmipc__ctrl_state(v) != SHMIPC_SLOT_RESP_READY ||
          (v & GEN_MASK) != (s->gen_word & GEN_MASK)) &&
-        taker_gone(ep) &&
+        lost_taker_gone(ep, s, v) &&
         shmipc__cas_full32(&s->w->ctrl, v,
                            (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
                                (v & SHMIPC_CTRL_RESPONDER_WAITING) |
@@ -255,6 +276,25 @@ static void repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
    * put_back(); the record's fields are ours to read and write after it */
   if (shmipc__cas_full32(&s->state, was, SHMIPC__REC_TAKEN) != was)
     return;
+  if (was == SHMIPC__REC_REUSE_LATE) {
+    /* A lost call (or a slot a peer wrote while we held it): the guest
+     * that took it may still be inside its handler, whatever a peer wrote
+     * over the word since (FREE, an illegal word, another generation, a
+     * new epoch in the attach word), and would write its answer under the
+     * next call. Only its answer, or the end of the guest that may be
+     * inside (lost_taker_gone()), frees it (docs/PROTOCOL.md, "Repair",
+     * and quarantine rules 2 and 3). */
+    v = shmipc__load_acquire32(&s->w->ctrl);
+    if (shmipc__ctrl_legal(v) && shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
+        (v & GEN_MASK) == (s->gen_word & GEN_MASK)) {
+      park(s, was); /* its answer is in: claimable as it is */
+      return;
+    }
+    if (!lost_taker_gone(ep, s, v)) {
+      put_back(s, was);
+      return;
+    }
+  }
   for (v = shmipc__load_acquire32(&s->w->ctrl);; v = old) {
     st = shmipc__ctrl_state(v);
     if (shmipc__ctrl_legal(v)) {
@@ -273,6 +313,7 @@ static void repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
          * until its answer comes (claimed over that generation) or the
          * guest is gone. A new guest answers what an earlier one left. */
         s->gen_word = (v & GEN_MASK) | SHMIPC_SLOT_CLAIMED;
+        note_loss(s);
         park(s, SHMIPC__REC_REUSE_LATE);
         return;
       }
@@ -360,7 +401,11 @@ void shmipc__slot_repair_epoch(struct shmipc__endpoint *ep)
 }
 
 /* Whether word @v of slot @s, whose record this thread took from state
- * @was (IDLE or REUSE_LATE), can be claimed. FREE can. RESP_READY can over
+ * @was (IDLE or REUSE_LATE), can be claimed. FREE can over an idle record
+ * only: over a lost call it is a peer's word, not the end of the handler
+ * that may still write its answer (recover_lost() frees the slot once that
+ * guest is gone; tests/hostile, attach_word_lie_keeps_quarantine).
+ * RESP_READY can over
  * a late answer of our own generation (the deferred claim), and over an
  * idle record: an answer that nobody of ours waits for (the previous
  * guest's last guest call, answered after it went), which the responder
@@ -372,7 +417,7 @@ static bool claimable(const shmipc_slot *s, uint32_t was, uint32_t v)
     return false;
   switch (shmipc__ctrl_state(v)) {
   case SHMIPC_SLOT_FREE:
-    return true;
+    return was == SHMIPC__REC_IDLE;
   case SHMIPC_SLOT_RESP_READY:
     return was == SHMIPC__REC_IDLE ||
            (v & GEN_MASK) == (s->gen_word & GEN_MASK);
@@ -625,8 +670,8 @@ static int take_response(shmipc_slot *s)
  * request back if the responder has not (CLAIMED), else the call is LOST:
  * the responder keeps the slot (it took the request, or wrote something
  * we cannot vouch for), and the release quarantines it until its answer
- * comes (from it, or from the guest after it at attach) or no guest
- * lives. */
+ * comes (from it, or from the guest after it at attach) or the guest
+ * that may be inside is gone (lost_taker_gone()). */
 static int abandon(shmipc_slot *s, int why)
 {
   uint32_t v, old;
@@ -795,7 +840,10 @@ void shmipc_slot_release(shmipc_slot *s)
     (void)abandon(s, SHMIPC_OK);
     st = get_state(s);
   }
-  park(s, parking_state(s, st));
+  st = parking_state(s, st);
+  if (st == SHMIPC__REC_REUSE_LATE)
+    note_loss(s);
+  park(s, st);
 }
 
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,

@@ -97,8 +97,7 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
     uint32_t a = shmipc__load_acquire32(&h->attach) & SHMIPC_ATTACH_STATE_MASK;
     if (a == SHMIPC_ATTACH_DETACHED)
       return SHMIPC_E_PEER_GONE;
-    if (a == SHMIPC_ATTACH_ATTACHED &&
-        shmipc__lock_held(&ep->seg, SHMIPC__ROLE_GUEST) == 0)
+    if (a == SHMIPC_ATTACH_ATTACHED && shmipc__guest_lock_held(ep) == 0)
       return SHMIPC_E_PEER_GONE;
     return SHMIPC_OK; /* no guest yet: calls wait for one, bounded by their timeout */
   }
@@ -115,6 +114,34 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
     shmipc__store_release32(&ep->peer_gone, 1);
   }
   return r;
+}
+
+int shmipc__guest_lock_held(struct shmipc__endpoint *ep)
+{
+  uint32_t t, seen;
+  int r;
+
+  /* full: the ticket is taken before the look, so a look whose ticket is
+   * later than a value read after a loss (lost_look in slot.c) was made
+   * after that loss; pairs with the fetch-add there */
+  t = shmipc__fetch_add_full32(&ep->guest_looks, 1) + 1;
+  r = shmipc__lock_held(&ep->seg, SHMIPC__ROLE_GUEST);
+  if (r != 0)
+    return r;
+  for (seen = shmipc__load_relaxed32(&ep->guest_gone_at);
+       (int32_t)(t - seen) > 0;) {
+    uint32_t old = shmipc__cas_full32(&ep->guest_gone_at, seen, t);
+    if (old == seen)
+      break;
+    seen = old;
+  }
+  return 0;
+}
+
+bool shmipc__guest_gone_since(struct shmipc__endpoint *ep, uint32_t since)
+{
+  /* acquire: pairs with the CAS in shmipc__guest_lock_held() */
+  return (int32_t)(shmipc__load_acquire32(&ep->guest_gone_at) - since) > 0;
 }
 
 /* What a value of the waited-on word means: 1 done, 0 not yet, or a

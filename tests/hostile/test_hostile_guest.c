@@ -317,6 +317,12 @@ static void garbage_left_behind(void **state)
   assert_int_equal(child_verdict(&fake, what), EXIT0);
   proc_reap(&fake);
   assert_int_equal(ok, 0);
+  /* The host sees the fake gone before the next guest starts (no guest:
+   * the wait times out). Only a look at the guest lock after its lost
+   * calls proves the fake out of them; a guest that replaced it before
+   * the host ever looked would leave those slots quarantined until the
+   * host sees no guest alive (docs/PROTOCOL.md, "Repair"). */
+  assert_int_equal(shmipc_host_wait_guest(s.h, 1 * MS), SHMIPC_E_TIMEOUT);
   spawn_guest(&s.g, s.name, 5000);
   /* The guest may attach, meet the garbage and detach before the host
    * looks: then the host never sees it ATTACHED, which is fine. */
@@ -399,6 +405,150 @@ static void quarantined_slot_not_handed_out_twice(void **state)
   sess_end(&s, "quarantine");
 }
 
+/* Another epoch in the attach word, with state @st: a peer's write. */
+static void attach_lie(struct hostile_seg *raw, uint32_t st)
+{
+  struct shmipc_wire_header *h = hostile_hdr(raw);
+  uint32_t att = hostile_load32(&h->attach);
+
+  hostile_store32(&h->attach,
+                  ((att + (1u << SHMIPC_ATTACH_EPOCH_SHIFT)) & SHMIPC_ATTACH_EPOCH_MASK) |
+                      st);
+}
+
+/* A live guest took a request and is still inside its handler when a peer
+ * lies about it: DETACHED or NONE in the attach word, an illegal word or
+ * FREE over the slot with the attach epoch moving. The host's repair (the
+ * attach word changed), its claim and its recovery of quarantined slots
+ * must not take any of that as the end of the handler: the guest still
+ * holds its lock, and a slot handed out now would be written by that
+ * handler under the next call (wrong content, as the flood found).
+ * Deterministic, one thread. */
+static void attach_word_lie_keeps_quarantine(void **state)
+{
+  static const struct {
+    const char *what;
+    uint32_t attach; /* the attach word's state the lie writes */
+    bool spoil;      /* the slot word's low bits become @low */
+    uint32_t low;    /* state and reserved bit 3 */
+  } lies[] = {
+      {"the attach word read DETACHED", SHMIPC_ATTACH_DETACHED, false, 0},
+      {"the attach word read NONE", SHMIPC_ATTACH_NONE, false, 0},
+      {"an illegal word over the slot, the attach epoch moving",
+       SHMIPC_ATTACH_ATTACHED, true, 0x8u | SHMIPC_SLOT_PROCESSING},
+      {"FREE over the slot, the attach epoch moving", SHMIPC_ATTACH_ATTACHED,
+       true, SHMIPC_SLOT_FREE},
+  };
+  const uint32_t waiter_bits = SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING;
+  struct sess s;
+  struct shmipc_wire_slot *w;
+  shmipc_slot *a, *b;
+  uint64_t x = 1;
+  uint32_t v, taken, lie;
+  size_t k;
+  int r;
+
+  (void)state;
+  host_create(&s, 1, 0);
+  assert_int_equal(hostile_guest_attach(&s.raw), 0);
+  w = hostile_slot(&s.raw, 0);
+  /* call A: the guest takes it and is still working on it when A gives up */
+  assert_int_equal(shmipc_slot_acquire(s.h, 100 * MS, &a), SHMIPC_OK);
+  memcpy(shmipc_slot_req_buf(a), "AAAA", 4);
+  assert_int_equal(shmipc_slot_publish(a, 150, 4, 0), SHMIPC_OK);
+  v = hostile_load32(&w->ctrl);
+  assert_int_equal(v & 7, SHMIPC_SLOT_REQ_READY);
+  taken = (v & ~7u) | SHMIPC_SLOT_PROCESSING;
+  assert_int_equal(hostile_cas32(&w->ctrl, v, taken), v);
+  assert_int_equal(shmipc_slot_wait(a, 20 * MS), SHMIPC_E_TIMEOUT);
+  shmipc_slot_release(a); /* quarantined until the late answer */
+  for (k = 0; k < sizeof lies / sizeof lies[0]; k++) {
+    v = hostile_load32(&w->ctrl);
+    lie = v;
+    if (lies[k].spoil) {
+      /* the generation and waiter bits kept, the state the lie's */
+      lie = (v & ~0xFu) | lies[k].low;
+      hostile_store32(&w->ctrl, lie);
+    }
+    attach_lie(&s.raw, lies[k].attach);
+    r = shmipc_slot_acquire(s.h, 30 * MS, &b);
+    if (r == SHMIPC_OK) {
+      shmipc_slot_release(b);
+      fail_msg("%s: the slot a live guest is still answering was handed "
+               "out again", lies[k].what);
+    }
+    assert_int_equal(r, SHMIPC_E_TIMEOUT);
+    /* untouched by the host (waiter bits aside), and back as the guest
+     * took it for the next lie */
+    assert_int_equal(hostile_load32(&w->ctrl) & ~waiter_bits, lie & ~waiter_bits);
+    hostile_store32(&w->ctrl, taken);
+  }
+  /* The guest answers A at last: the slot is claimable again, and the
+   * next call gets its own answer. */
+  attach_lie(&s.raw, SHMIPC_ATTACH_ATTACHED);
+  memcpy(hostile_resp_buf(&s.raw, 0), "AAAA", 4);
+  w->resp_type = 150;
+  w->resp_size = 4;
+  w->resp_flags = 0;
+  w->resp_seq = w->req_seq;
+  v = hostile_load32(&w->ctrl);
+  assert_int_equal(hostile_cas32(&w->ctrl, v, (v & ~7u) | SHMIPC_SLOT_RESP_READY), v);
+  assert_int_equal(shmipc_slot_acquire(s.h, 100 * MS, &b), SHMIPC_OK);
+  memcpy(shmipc_slot_req_buf(b), "BBBB", 4);
+  assert_int_equal(shmipc_slot_publish(b, 150, 4, 0), SHMIPC_OK);
+  assert_int_equal(hostile_serve_one(&s.raw, 0, HM_ECHO, &x, 100), 0);
+  assert_int_equal(shmipc_slot_wait(b, 100 * MS), SHMIPC_OK);
+  assert_int_equal(shmipc_slot_resp_size(b), 4);
+  assert_memory_equal(shmipc_slot_resp_data(b), "BBBB", 4);
+  shmipc_slot_release(b);
+  hostile_guest_detach(&s.raw);
+  sess_end(&s, "attach word lie");
+}
+
+/* The other side of attach_word_lie_keeps_quarantine: a lost call whose
+ * word a peer spoiled comes back once the guest that took it is gone (the
+ * host's next look at the guest lock finds none), and the next guest gets
+ * the slot. */
+static void lost_slot_back_once_guest_gone(void **state)
+{
+  struct sess s;
+  struct shmipc_wire_slot *w;
+  shmipc_slot *a, *b;
+  uint64_t x = 1;
+  uint32_t v;
+
+  (void)state;
+  host_create(&s, 1, 0);
+  assert_int_equal(hostile_guest_attach(&s.raw), 0);
+  w = hostile_slot(&s.raw, 0);
+  assert_int_equal(shmipc_slot_acquire(s.h, 100 * MS, &a), SHMIPC_OK);
+  memcpy(shmipc_slot_req_buf(a), "AAAA", 4);
+  assert_int_equal(shmipc_slot_publish(a, 150, 4, 0), SHMIPC_OK);
+  v = hostile_load32(&w->ctrl);
+  assert_int_equal(hostile_cas32(&w->ctrl, v, (v & ~7u) | SHMIPC_SLOT_PROCESSING), v);
+  assert_int_equal(shmipc_slot_wait(a, 20 * MS), SHMIPC_E_TIMEOUT);
+  shmipc_slot_release(a);
+  /* spoiled while the guest lives: quarantined */
+  v = hostile_load32(&w->ctrl);
+  hostile_store32(&w->ctrl, v | 0x8u);
+  assert_int_equal(shmipc_slot_acquire(s.h, 20 * MS, &b), SHMIPC_E_TIMEOUT);
+  /* the guest ends without answering; the host's next look sees no guest */
+  hostile_guest_detach(&s.raw);
+  assert_int_equal(shmipc_slot_acquire(s.h, 100 * MS, &b), SHMIPC_OK);
+  shmipc_slot_release(b);
+  /* and with a new guest attached since, the slot serves it */
+  assert_int_equal(hostile_guest_attach(&s.raw), 0);
+  assert_int_equal(shmipc_slot_acquire(s.h, 100 * MS, &b), SHMIPC_OK);
+  memcpy(shmipc_slot_req_buf(b), "BBBB", 4);
+  assert_int_equal(shmipc_slot_publish(b, 150, 4, 0), SHMIPC_OK);
+  assert_int_equal(hostile_serve_one(&s.raw, 0, HM_ECHO, &x, 100), 0);
+  assert_int_equal(shmipc_slot_wait(b, 100 * MS), SHMIPC_OK);
+  assert_memory_equal(shmipc_slot_resp_data(b), "BBBB", 4);
+  shmipc_slot_release(b);
+  hostile_guest_detach(&s.raw);
+  sess_end(&s, "lost slot back");
+}
+
 /* A fake guest makes guest calls whose headers lie; the host's listener
  * answers them with SYSTEM_ERROR and keeps serving. */
 static void lying_guest_calls(void **state)
@@ -451,6 +601,8 @@ int main(int argc, char **argv)
       cmocka_unit_test(lying_guest),
       cmocka_unit_test(garbage_left_behind),
       cmocka_unit_test(quarantined_slot_not_handed_out_twice),
+      cmocka_unit_test(attach_word_lie_keeps_quarantine),
+      cmocka_unit_test(lost_slot_back_once_guest_gone),
       cmocka_unit_test(lying_guest_calls),
   };
   char title[256];
