@@ -267,6 +267,9 @@ int hostile_init(int argc, char **argv, const char *what, char *title,
     if (!proc_executable(argv[i]))
       return t_cannot_run("binary %s is missing", argv[i]);
   signal(SIGPIPE, SIG_IGN);
+  /* SHMIPC_TEST_ONLY=NAME runs only the tests of that name (a pattern) */
+  if (getenv("SHMIPC_TEST_ONLY") != NULL)
+    cmocka_set_test_filter(getenv("SHMIPC_TEST_ONLY"));
   snprintf(title, title_len, "%s %s", what, guest_path);
   return 0;
 }

@@ -446,6 +446,7 @@ struct flood_worker {
   unsigned ok, err[20];
   char what[160];
   char wrong[160];
+  unsigned slow_every; /* every Nth call a 1 ms handler (0: none) */
 };
 
 static void *flood_worker_main(void *arg)
@@ -461,6 +462,11 @@ static void *flood_worker_main(void *arg)
     int r;
     for (k = 0; k < len; k++)
       req[k] = (uint8_t)hostile_rand(&x);
+    if (w->slow_every != 0 && i % w->slow_every == 0 && len >= 4) {
+      /* the echo guest's late response: sleep req[0..3] (LE) ms, then echo */
+      type = 201;
+      memcpy(req, "\1\0\0\0", 4);
+    }
     if (i++ % 2 == 0) {
       r = shmipc_host_call(w->h, type, req, len, resp, sizeof resp, &n, &t,
                            200 * MS);
@@ -504,31 +510,53 @@ static void *flood_worker_main(void *arg)
   return NULL;
 }
 
+/* A positive integer from the environment (a test knob), else @def. */
+static long env_long(const char *name, long def, long max)
+{
+  const char *e = getenv(name);
+  char *end;
+  long v;
+
+  if (e == NULL || *e == '\0')
+    return def;
+  v = strtol(e, &end, 10);
+  return *end == '\0' && v > 0 && v <= max ? v : def;
+}
+
+/* SHMIPC_TEST_FLOOD_MS, SHMIPC_TEST_FLOOD_THREADS and SHMIPC_TEST_FLOOD_SEED
+ * make the flood longer, busier or different, and SHMIPC_TEST_FLOOD_SLOW=N
+ * makes every Nth call one whose handler sleeps 1 ms (the echo guests'
+ * type 201), so that the guest is often inside a handler when a word is
+ * spoiled: to hunt a rare failure. */
 static void flood_while_calling(void **state)
 {
-  enum { THREADS = 2 };
+  enum { MAX_THREADS = 16 };
   struct sess s;
   struct proc fl;
-  struct flood_worker w[THREADS];
-  pthread_t th[THREADS];
-  int i;
-  char f1[256] = "";
+  struct flood_worker w[MAX_THREADS];
+  pthread_t th[MAX_THREADS];
+  int i, threads = (int)env_long("SHMIPC_TEST_FLOOD_THREADS", 2, MAX_THREADS);
+  long ms = env_long("SHMIPC_TEST_FLOOD_MS", 400, 600000);
+  unsigned slow = (unsigned)env_long("SHMIPC_TEST_FLOOD_SLOW", 0, 1000000);
+  char f1[256] = "", ms_s[24], seed_s[24];
 
   (void)state;
+  snprintf(ms_s, sizeof ms_s, "%ld", ms);
+  snprintf(seed_s, sizeof seed_s, "%ld", env_long("SHMIPC_TEST_FLOOD_SEED", 77, 1L << 30));
   sess_start(&s, 3, 1);
   assert_int_equal(shmipc_host_listen_start(s.h, t_upper, NULL), SHMIPC_OK);
   {
-    const char *argv[] = {tool_path, "-for-ms", "400", "-seed", "77", s.name,
+    const char *argv[] = {tool_path, "-for-ms", ms_s, "-seed", seed_s, s.name,
                           "flood", "all", NULL};
     spawn(&fl, argv);
   }
-  for (i = 0; i < THREADS; i++) {
-    w[i] = (struct flood_worker){s.h, i, t_now_ms() + 600, 0, {0}, "", ""};
+  for (i = 0; i < threads; i++) {
+    w[i] = (struct flood_worker){s.h, i, t_now_ms() + ms + 200, 0, {0}, "", "", slow};
     assert_int_equal(pthread_create(&th[i], NULL, flood_worker_main, &w[i]), 0);
   }
-  for (i = 0; i < THREADS; i++)
+  for (i = 0; i < threads; i++)
     pthread_join(th[i], NULL);
-  for (i = 0; i < THREADS; i++) {
+  for (i = 0; i < threads; i++) {
     if (w[i].what[0] != '\0')
       fail_msg("flood, thread %d: %s", i, w[i].what);
     if (w[i].wrong[0] != '\0' && f1[0] == '\0')
