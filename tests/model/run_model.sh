@@ -36,6 +36,9 @@ checks() {
 # about 700 MB each.)
 slot-repair          | slot.pml     | -DNREQ=2 -DNCALLS=2 -DNCALLS1=1 -DDEATH -DREPAIR | -O1 -DSAFETY -DCOLLAPSE |  | pass
 slot-repair-timeouts | slot.pml     | -DNREQ=1 -DNCALLS=3 -DDEATH -DREPAIR -DTIMEOUTS  | -O1 -DSAFETY -DCOLLAPSE |  | pass
+# The same with a peer writing DETACHED into the attach word while the new
+# guest lives (-DATTACH_LIE): the host repairs again, judging by the lock.
+slot-repair-lie      | slot.pml     | -DNREQ=1 -DNCALLS=2 -DDEATH -DREPAIR -DATTACH_LIE | -O1 -DSAFETY -DCOLLAPSE |  | pass
 # Property 4: infinite timeouts, responder may die anywhere: <> all calls end
 # (weak fairness: a thread that holds the slot is not starved forever).
 slot-death-ltl-2     | slot.pml     | -DNREQ=2 -DNCALLS=1 -DNCALLS1=1 -DDEATH -DLTL_PROGRESS | -O1 -DNFAIR=3 | -a -f | pass
@@ -82,6 +85,9 @@ mut-no-repair        | slot.pml     | -DNREQ=1 -DNCALLS=2 -DDEATH -DREPAIR -DMUT
 # A repair that frees a PROCESSING while a guest lives (the rule "the
 # quarantine's epoch has ended"): the new guest finds its slot taken.
 mut-repair-steals    | slot.pml     | -DNREQ=1 -DNCALLS=2 -DDEATH -DREPAIR -DMUT_REPAIR_STEALS | -O0 -DSAFETY |  | assertion violated
+# A repair or recovery that believes DETACHED in the attach word while the
+# guest still holds its lock: a peer wrote it, the guest was inside a request.
+mut-trust-attach     | slot.pml     | -DNREQ=1 -DNCALLS=2 -DDEATH -DREPAIR -DMUT_TRUST_ATTACH | -O0 -DSAFETY |  | assertion violated
 mut-scan-before-read | doorbell.pml | -DNCALLS=2 -DMUT_SCAN_BEFORE_READ                  | -O0 -DSAFETY |  | assertion violated.*lsleep
 mut-no-take-retry    | doorbell.pml | -DNCALLS=2 -DMUT_NO_TAKE_RETRY                     | -O0 -DSAFETY |  | assertion violated.*lsleep
 EOF

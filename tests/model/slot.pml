@@ -13,6 +13,10 @@
  *   Killer     (-DDEATH)    kills the responder at an arbitrary point
  *   Guest2     (-DREPAIR)   a peer's spoiling write, then the next guest:
  *                           attach, answer of a PROCESSING left, serve
+ *   AttachLiar (-DATTACH_LIE, with -DREPAIR)
+ *                           a peer's DETACHED over the attach word while
+ *                           the next guest lives (a new epoch: the host
+ *                           repairs again)
  *   Monitor                 checks the final (stuck) state: nobody sleeps on
  *                           a word that already holds what it waits for
  *
@@ -39,6 +43,10 @@
  *                  when it sees the epoch move (docs/PROTOCOL.md,
  *                  "Repair"); every later call must be answered, and the
  *                  slot is never held by two threads
+ *   -DATTACH_LIE   (with -DREPAIR) a peer may also write DETACHED with a
+ *                  new epoch into the attach word while the second guest
+ *                  lives (AttachLiar): the host repairs again, and must
+ *                  still judge a PROCESSING by the guest's lock alone
  *   -DNREQ=, -DNCALLS=, -DNCALLS1=, -DGEN_N=  the bounds (defaults below)
  *
  * Mutations (-DMUT_x) break one rule each; run_model.sh requires spin to
@@ -68,6 +76,12 @@
  *                         a rule "the quarantine's epoch has ended" would:
  *                         a peer may have turned the word into a request
  *                         the new guest took)
+ *   MUT_TRUST_ATTACH      (with -DREPAIR) the repair and recover_lost()
+ *                         take DETACHED in the attach word as "no guest
+ *                         lives", as src/slot.c's taker_gone() once did: a
+ *                         peer writes it (AttachLiar) while the guest is
+ *                         inside a request it took, and the slot goes to
+ *                         the next call under that guest's answer
  *   MUT_CONSUMED_LOST     a slot released after a lost call (quarantined)
  *                         is marked consumed too, so its next claim does not
  *                         read the word (needs -DTIMEOUTS): it defers over a
@@ -197,11 +211,13 @@ byte finished = 0;      /* requester threads that made all their calls */
 byte gave_up = 0;       /* calls released without sending (-DGIVE_UP) */
 
 /* ---- -DREPAIR: attach epochs ---- */
-byte epoch = 1;         /* the attach word's epoch */
+byte epoch = 1;         /* the attach word's epoch (3: AttachLiar wrote it) */
 byte repaired = 1;      /* struct shmipc__endpoint.repaired_attach */
 byte parked = 0;        /* requester threads waiting for the next guest */
 byte holders = 0;       /* requester threads holding the slot */
 byte answered2 = 0;     /* calls answered in the second epoch */
+bool attach_gone = false; /* a peer wrote DETACHED into the attach word
+                         * while the second guest lives (AttachLiar) */
 
 #define LEGAL(v)    (ST(v) <= RESP_READY)
 /* The responder that took a PROCESSING is gone only if no guest lives: a
@@ -210,8 +226,16 @@ byte answered2 = 0;     /* calls answered in the second epoch */
  * the guest before left in PROCESSING the new guest answers at attach. */
 #ifdef MUT_REPAIR_STEALS
 #define TAKER_GONE true
+#elif defined(MUT_TRUST_ATTACH)
+#define TAKER_GONE (dead || attach_gone)
 #else
 #define TAKER_GONE dead
+#endif
+/* recover_lost()'s judge of a quarantined PROCESSING: the guest lock only */
+#ifdef MUT_TRUST_ATTACH
+#define LOST_GONE (dead || attach_gone)
+#else
+#define LOST_GONE dead
 #endif
 
 /* compare-and-swap of a whole word: o_ = the value found */
@@ -373,7 +397,7 @@ inline recover_lost() {
   :: rec == REC_REUSE_LATE ->
      v = ctrl;
      if
-     :: ST(v) == PROCESSING && dead ->             /* peer_check: gone */
+     :: ST(v) == PROCESSING && LOST_GONE ->        /* taker_gone() */
         d_step { got = rec == REC_REUSE_LATE; if :: got -> rec = REC_TAKEN :: else -> skip fi }
         if
         :: got ->
@@ -552,7 +576,7 @@ inline take_response() {
   rec = REC_DONE;
   answered++;
 #ifdef REPAIR
-  if :: epoch == 2 -> answered2++ :: else -> skip fi
+  if :: epoch >= 2 -> answered2++ :: else -> skip fi
 #endif
 }
 
@@ -638,7 +662,7 @@ proctype Requester(byte t)
         :: else -> skip
         fi;
         parked++;
-        (epoch == 2);
+        (epoch >= 2);
         repair_epoch()
      :: else -> skip
      fi;
@@ -812,6 +836,20 @@ active proctype Guest2()
   fi;
   d_step { v = 0; old = 0 };
   serve()
+}
+#endif
+
+#if defined(REPAIR) && (defined(ATTACH_LIE) || defined(MUT_TRUST_ATTACH))
+/* A peer writes DETACHED with a new epoch into the attach word while the
+ * second guest lives and may be inside a request: the host repairs again,
+ * and only the guest's lock (dead) says whether that guest is gone. */
+active proctype AttachLiar()
+{
+  (epoch == 2);
+  if
+  :: d_step { epoch = 3; attach_gone = true }
+  :: skip
+  fi
 }
 #endif
 
