@@ -217,9 +217,10 @@ static bool lost_taker_gone(struct shmipc__endpoint *ep, shmipc_slot *s,
  * The mark is taken first, so the slot's private fields are ours to read
  * (the holder wrote them before its release store of the mark). Only the
  * end of the guest that may be inside counts, judged after the word is
- * read (see lost_taker_gone()): that the epoch of the loss has ended says nothing of the
- * word as it reads now (a peer may have turned it into a request that the
- * new guest took; tests/model, MUT_REPAIR_STEALS). What the guest before
+ * read (see lost_taker_gone()): that the epoch of the loss has ended says
+ * nothing of the word as it reads now (a peer may have turned it into a
+ * request that the new guest took; tests/model, MUT_REPAIR_STEALS), nor
+ * does a FREE a peer wrote over it. What the guest before
  * left in PROCESSING the new guest answers at attach
  * (shmipc__slot_inherit()). */
 static void recover_lost(struct shmipc__endpoint *ep)
@@ -405,12 +406,11 @@ void shmipc__slot_repair_epoch(struct shmipc__endpoint *ep)
  * only: over a lost call it is a peer's word, not the end of the handler
  * that may still write its answer (recover_lost() frees the slot once that
  * guest is gone; tests/hostile, attach_word_lie_keeps_quarantine).
- * RESP_READY can over
- * a late answer of our own generation (the deferred claim), and over an
- * idle record: an answer that nobody of ours waits for (the previous
- * guest's last guest call, answered after it went), which the responder
- * is done with. Anything else is a late answer not yet in, or a word a
- * peer spoiled. */
+ * RESP_READY can over a late answer of our own generation (the deferred
+ * claim), and over an idle record: an answer that nobody of ours waits
+ * for (the previous guest's last guest call, answered after it went),
+ * which the responder is done with. Anything else is a late answer not
+ * yet in, or a word a peer spoiled. */
 static bool claimable(const shmipc_slot *s, uint32_t was, uint32_t v)
 {
   if (!shmipc__ctrl_legal(v))
