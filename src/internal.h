@@ -359,6 +359,9 @@ struct shmipc__endpoint {
   struct shmipc_slot *req_slots;
   uint32_t n_req;
   uint32_t free_seq;      /* atomic futex word (private memory): bumped on release */
+  uint32_t inside;        /* atomic: threads counted inside a function of
+                           * this handle (shmipc__enter()); destroy and
+                           * detach free nothing while it is not 0 */
   uint32_t repaired_attach; /* atomic: attach state and epoch the host last
                              * repaired its slots for (slot.c) */
 };
@@ -456,6 +459,35 @@ void shmipc__ring_doorbell(struct shmipc__endpoint *ep, bool always_wake);
 /* Wake every sleeper of this endpoint's words so that it re-checks. */
 void shmipc__ep_wake_all(struct shmipc__endpoint *ep);
 
+/* Closing while functions run (shmipc__ep_quiesce()). A fast call
+ * (claim, publish, an answer within the spin phase, release) counts
+ * itself nowhere: the count is a shared line that every call would write.
+ * A thread counts itself on its handle once it takes a slow path (the
+ * sleep phase of a wait, a wait for a free slot), by shmipc__enter(), and
+ * stays counted until the public function it is in returns, which calls
+ * shmipc__leave() last. Functions that always wait (serving, waiting for a
+ * guest or for the workers, a stream) count themselves on entry with
+ * shmipc__count() and shmipc__uncount(). */
+extern SHMIPC__THREAD_LOCAL struct shmipc__endpoint *shmipc__inside_ep;
+/* Count the calling thread on @ep until its next shmipc__leave() (nothing
+ * if it is counted there already). Slow paths only. */
+void shmipc__enter(struct shmipc__endpoint *ep);
+void shmipc__leave_slow(void);
+/* The last step of a public function that may have taken a slow path:
+ * the thread is no longer counted (a thread-local test when it was not). */
+static inline void shmipc__leave(void)
+{
+  if (shmipc__inside_ep != NULL)
+    shmipc__leave_slow();
+}
+void shmipc__count(struct shmipc__endpoint *ep);
+void shmipc__uncount(struct shmipc__endpoint *ep);
+/* Destroy and detach, after they set closing: wake every sleeper of @ep
+ * until no thread is counted inside it, and as long again as a spin phase
+ * may take (a fast call in progress is counted nowhere), at most a bounded
+ * time (a few liveness intervals). */
+void shmipc__ep_quiesce(struct shmipc__endpoint *ep);
+
 /* Spins between two shmipc__yield() calls in a spin phase: when threads
  * outnumber cores, pure spinning starves the peer we wait for. */
 #define SHMIPC__YIELD_EVERY 128u
@@ -470,10 +502,16 @@ int shmipc__call_detail(const struct shmipc__endpoint *ep, int r,
 /* slot.c: requester and responder halves of the slot state machine */
 /* Claim a free requester slot, waiting until @dl. The caller passes the
  * same deadline on to the wait for the answer: one budget for both. */
+/* @stop (optional, atomic) is a flag of the caller's that ends the wait
+ * with SHMIPC_E_CLOSED, as the endpoint's closing does (a stream
+ * sender's). */
 int shmipc__slot_acquire(struct shmipc__endpoint *ep,
-                         struct shmipc__deadline *dl, struct shmipc_slot **out);
-/* shmipc_slot_wait() with a deadline (the slot was checked to be SENT). */
-int shmipc__slot_wait(struct shmipc_slot *s, struct shmipc__deadline *dl);
+                         struct shmipc__deadline *dl, const uint32_t *stop,
+                         struct shmipc_slot **out);
+/* shmipc_slot_wait() with a deadline (the slot was checked to be SENT);
+ * @stop as for shmipc__slot_acquire(). */
+int shmipc__slot_wait(struct shmipc_slot *s, struct shmipc__deadline *dl,
+                      const uint32_t *stop);
 /* Bring every requester slot that no thread of ours holds back to a known
  * state (docs/PROTOCOL.md, "Repair"): FREE with a new generation, unless
  * the responder may still own it. The host does it when the attach word
