@@ -262,8 +262,8 @@ static void *worker_main(void *arg)
    * others sleep up to IDLE_SLEEP_NS and are woken when it finds the host
    * gone, so an idle guest wakes once per interval, not once per slot. */
   const struct shmipc__pace pace = {g->ep.spin_budget / 2, false,
-                                    wk->index == 0 ? 0 : IDLE_SLEEP_NS};
-  const struct shmipc__pace settle_pace = {0, false, pace.sleep_cap_ns};
+                                    wk->index == 0 ? 0 : IDLE_SLEEP_NS, NULL};
+  const struct shmipc__pace settle_pace = {0, false, pace.sleep_cap_ns, NULL};
   struct shmipc__deadline none = shmipc__deadline(INT64_MAX);
   uint32_t v = shmipc__load_acquire32(ctrl);
   int r = SHMIPC_OK;
@@ -292,9 +292,6 @@ static void *worker_main(void *arg)
       r = shmipc__respond(&g->ep, wk->index, v, g->fn, g->user);
   }
   record_end(g, r == SHMIPC_E_CLOSED ? SHMIPC_OK : r);
-  /* A handler's guest call may have left us counted (joined by detach
-   * before it frees anything). */
-  shmipc__leave();
   /* release: pairs with the acquire in shmipc_guest_wait() */
   if (shmipc__fetch_add_full32(&g->running, (uint32_t)-1) == 1)
     shmipc__futex_wake(&g->running);
@@ -458,16 +455,18 @@ int shmipc_guest_call(shmipc_guest *g, uint32_t type, const void *req,
                       size_t *resp_len, uint32_t *resp_type,
                       int64_t timeout_ns)
 {
+  bool counted = false;
   int r;
 
   if (g == NULL)
     return shmipc__failed(SHMIPC_E_INVALID);
   r = shmipc__call(&g->ep, type, req, req_len, resp, resp_cap, resp_len,
-                   resp_type, timeout_ns);
+                   resp_type, timeout_ns, &counted);
   if (r < 0)
     r = call_failed(g, shmipc__call_detail(&g->ep, r, req, req_len, resp,
                                            resp_cap, resp_len, timeout_ns));
-  shmipc__leave();
+  if (counted)
+    shmipc__uncount(&g->ep);
   return r;
 }
 

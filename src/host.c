@@ -246,7 +246,6 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
     return bad_timeout(timeout_ns);
   shmipc__count(&h->ep);
   r = wait_guest(h, &dl);
-  shmipc__leave();
   shmipc__uncount(&h->ep);
   return r;
 }
@@ -265,22 +264,25 @@ int shmipc_host_call(shmipc_host *h, uint32_t type, const void *req,
                      size_t req_len, void *resp, size_t resp_cap,
                      size_t *resp_len, uint32_t *resp_type, int64_t timeout_ns)
 {
+  bool counted = false;
   int r;
 
   if (h == NULL)
     return shmipc__failed(SHMIPC_E_INVALID);
   r = shmipc__call(&h->ep, type, req, req_len, resp, resp_cap, resp_len,
-                   resp_type, timeout_ns);
+                   resp_type, timeout_ns, &counted);
   if (r < 0)
     r = call_failed(h, shmipc__call_detail(&h->ep, r, req, req_len, resp,
                                            resp_cap, resp_len, timeout_ns));
-  shmipc__leave();
+  if (counted)
+    shmipc__uncount(&h->ep);
   return r;
 }
 
 int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns, shmipc_slot **out)
 {
   struct shmipc__deadline dl;
+  bool counted = false;
   int r;
 
   if (out != NULL)
@@ -290,12 +292,13 @@ int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns, shmipc_slot **out)
   r = shmipc__timeout(&h->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return bad_timeout(timeout_ns);
-  r = shmipc__slot_acquire(&h->ep, &dl, NULL, out);
+  r = shmipc__slot_acquire(&h->ep, &dl, NULL, &counted, out);
   if (r == SHMIPC_E_TIMEOUT)
     r = shmipc__fail(r, "no free host slot in time (%lu in all)",
                      (unsigned long)h->ep.seg.geom.host_slots);
   r = r < 0 ? shmipc__failed(r) : r;
-  shmipc__leave();
+  if (counted)
+    shmipc__uncount(&h->ep);
   return r;
 }
 
@@ -308,7 +311,7 @@ int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
     *out = NULL;
   if (h == NULL || out == NULL)
     return shmipc__failed(SHMIPC_E_INVALID);
-  r = shmipc__slot_acquire(&h->ep, &now, NULL, out);
+  r = shmipc__slot_acquire(&h->ep, &now, NULL, NULL, out);
   if (r == SHMIPC_E_TIMEOUT)
     return shmipc__failed(shmipc__fail(
         SHMIPC_E_BUSY, "no free host slot now (%lu in all)",
@@ -374,8 +377,6 @@ static void *listener_main(void *arg)
     if (r == SHMIPC_E_CLOSED)
       break;
   }
-  /* Joined by shmipc_host_listen_stop() before any destroy frees h. */
-  shmipc__leave();
   return NULL;
 }
 
@@ -484,7 +485,6 @@ int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
    * otherwise (the serve loop need not have slept first). */
   shmipc__count(&h->ep);
   r = serve(h, fn, user, dl);
-  shmipc__leave();
   shmipc__uncount(&h->ep);
   return r;
 }

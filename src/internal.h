@@ -360,7 +360,7 @@ struct shmipc__endpoint {
   uint32_t n_req;
   uint32_t free_seq;      /* atomic futex word (private memory): bumped on release */
   uint32_t inside;        /* atomic: threads counted inside a function of
-                           * this handle (shmipc__enter()); destroy and
+                           * this handle (shmipc__count()); destroy and
                            * detach free nothing while it is not 0 */
   uint32_t repaired_attach; /* atomic: attach state and epoch the host last
                              * repaired its slots for (slot.c) */
@@ -432,6 +432,10 @@ struct shmipc__pace {
                           * caller just woke the peer, which the kernel may
                           * have queued on this CPU */
   int64_t sleep_cap_ns;  /* longest sleep; 0: the liveness interval */
+  bool *counted;         /* optional: the sleep phase counts the thread
+                          * on the endpoint (shmipc__count()) and sets
+                          * this, unless it is set already; the caller
+                          * uncounts it */
 };
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
@@ -462,24 +466,13 @@ void shmipc__ep_wake_all(struct shmipc__endpoint *ep);
 /* Closing while functions run (shmipc__ep_quiesce()). A fast call
  * (claim, publish, an answer within the spin phase, release) counts
  * itself nowhere: the count is a shared line that every call would write.
- * A thread counts itself on its handle once it takes a slow path (the
- * sleep phase of a wait, a wait for a free slot), by shmipc__enter(), and
- * stays counted until the public function it is in returns, which calls
- * shmipc__leave() last. Functions that always wait (serving, waiting for a
- * guest or for the workers, a stream) count themselves on entry with
- * shmipc__count() and shmipc__uncount(). */
-extern SHMIPC__THREAD_LOCAL struct shmipc__endpoint *shmipc__inside_ep;
-/* Count the calling thread on @ep until its next shmipc__leave() (nothing
- * if it is counted there already). Slow paths only. */
-void shmipc__enter(struct shmipc__endpoint *ep);
-void shmipc__leave_slow(void);
-/* The last step of a public function that may have taken a slow path:
- * the thread is no longer counted (a thread-local test when it was not). */
-static inline void shmipc__leave(void)
-{
-  if (shmipc__inside_ep != NULL)
-    shmipc__leave_slow();
-}
+ * A call counts itself on its handle once it takes a slow path (the sleep
+ * phase of a wait, a wait for a free slot) and says so in a flag of its
+ * own (a local of the public function, passed down as @counted: see
+ * struct shmipc__pace), which uncounts it as its last step. Functions
+ * that always wait (serving, waiting for a guest or for the workers, a
+ * stream) count themselves on entry. */
+/* Count the calling thread on @ep (before its look at closing). */
 void shmipc__count(struct shmipc__endpoint *ep);
 void shmipc__uncount(struct shmipc__endpoint *ep);
 /* Destroy and detach, after they set closing: wake every sleeper of @ep
@@ -504,14 +497,15 @@ int shmipc__call_detail(const struct shmipc__endpoint *ep, int r,
  * same deadline on to the wait for the answer: one budget for both. */
 /* @stop (optional, atomic) is a flag of the caller's that ends the wait
  * with SHMIPC_E_CLOSED, as the endpoint's closing does (a stream
- * sender's). */
+ * sender's). @counted as in struct shmipc__pace: the wait for a free slot
+ * counts the thread (NULL: the caller counted itself already). */
 int shmipc__slot_acquire(struct shmipc__endpoint *ep,
                          struct shmipc__deadline *dl, const uint32_t *stop,
-                         struct shmipc_slot **out);
+                         bool *counted, struct shmipc_slot **out);
 /* shmipc_slot_wait() with a deadline (the slot was checked to be SENT);
- * @stop as for shmipc__slot_acquire(). */
+ * @stop and @counted as for shmipc__slot_acquire(). */
 int shmipc__slot_wait(struct shmipc_slot *s, struct shmipc__deadline *dl,
-                      const uint32_t *stop);
+                      const uint32_t *stop, bool *counted);
 /* Bring every requester slot that no thread of ours holds back to a known
  * state (docs/PROTOCOL.md, "Repair"): FREE with a new generation, unless
  * the responder may still own it. The host does it when the attach word
@@ -525,9 +519,11 @@ void shmipc__slot_inherit(struct shmipc__endpoint *ep);
  * word's state or epoch (a guest attached, detached, or replaced a dead
  * one); nothing for a guest. */
 void shmipc__slot_repair_epoch(struct shmipc__endpoint *ep);
+/* @counted as for shmipc__slot_acquire(): the caller uncounts the thread
+ * when it is set, after its last look at the handle. */
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
                  size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
-                 uint32_t *resp_type, int64_t timeout_ns);
+                 uint32_t *resp_type, int64_t timeout_ns, bool *counted);
 /* Responder: take the next request of the slot whose word was last seen as
  * @last, before seeing it, by trying the take CAS from the value the next
  * request will most likely have (REQ_READY of the next generation, no

@@ -475,7 +475,7 @@ static struct shmipc_slot *try_claim(struct shmipc__endpoint *ep)
 
 int shmipc__slot_acquire(struct shmipc__endpoint *ep,
                          struct shmipc__deadline *dl, const uint32_t *stop,
-                         struct shmipc_slot **out)
+                         bool *counted, struct shmipc_slot **out)
 {
   struct shmipc_slot *s;
   int64_t left;
@@ -515,7 +515,10 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep,
     if (left == 0)
       return SHMIPC_E_TIMEOUT;
     /* Counted before the look at closing (see shmipc__ep_quiesce()). */
-    shmipc__enter(ep);
+    if (counted != NULL && !*counted) {
+      shmipc__count(ep);
+      *counted = true;
+    }
     if (shmipc__load_acquire32(&ep->closing) ||
         (stop != NULL && shmipc__load_acquire32(stop)))
       return SHMIPC_E_CLOSED;
@@ -665,7 +668,7 @@ static int abandon(shmipc_slot *s, int why)
 }
 
 int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
-                      const uint32_t *stop)
+                      const uint32_t *stop, bool *counted)
 {
   /* Only the responder moves a published slot, and only this far. */
   struct shmipc__until u = shmipc__until_slot(
@@ -674,7 +677,7 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
       SHMIPC_CTRL_REQUESTER_WAITING);
   /* The kernel often queues a woken thread on the waker's CPU; spinning
    * here would then delay the very answer we wait for. */
-  const struct shmipc__pace pace = {0, s->woke_peer, 0};
+  const struct shmipc__pace pace = {0, s->woke_peer, 0, counted};
   uint32_t v;
   int r;
 
@@ -697,6 +700,7 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
 int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
 {
   struct shmipc__deadline dl;
+  bool counted = false;
   int r;
 
   if (s == NULL)
@@ -707,8 +711,9 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
   r = shmipc__timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return shmipc__failed(shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
-  r = shmipc__failed(shmipc__slot_wait(s, &dl, NULL));
-  shmipc__leave();
+  r = shmipc__failed(shmipc__slot_wait(s, &dl, NULL, &counted));
+  if (counted)
+    shmipc__uncount(s->ep);
   return r;
 }
 
@@ -716,6 +721,7 @@ int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
                      uint32_t flags, int64_t timeout_ns)
 {
   struct shmipc__deadline dl;
+  bool counted = false;
   int r;
 
   /* Every argument is checked before the publish: an error other than
@@ -728,8 +734,9 @@ int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
   r = shmipc_slot_publish(s, type, len, flags);
   if (r != SHMIPC_OK)
     return r;
-  r = shmipc__failed(shmipc__slot_wait(s, &dl, NULL));
-  shmipc__leave();
+  r = shmipc__failed(shmipc__slot_wait(s, &dl, NULL, &counted));
+  if (counted)
+    shmipc__uncount(s->ep);
   return r;
 }
 
@@ -812,7 +819,7 @@ void shmipc_slot_release(shmipc_slot *s)
 
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
                  size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
-                 uint32_t *resp_type, int64_t timeout_ns)
+                 uint32_t *resp_type, int64_t timeout_ns, bool *counted)
 {
   struct shmipc__deadline dl;
   struct shmipc_slot *s;
@@ -827,14 +834,14 @@ int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
     return SHMIPC_E_TOO_BIG;
   /* One deadline for both waits: the acquire's wait counts against the
    * answer's. */
-  r = shmipc__slot_acquire(ep, &dl, NULL, &s);
+  r = shmipc__slot_acquire(ep, &dl, NULL, counted, &s);
   if (r != SHMIPC_OK)
     return r;
   if (req_len > 0)
     memcpy(s->req, req, req_len);
   r = shmipc_slot_publish(s, type, req_len, 0);
   if (r == SHMIPC_OK)
-    r = shmipc__slot_wait(s, &dl, NULL);
+    r = shmipc__slot_wait(s, &dl, NULL, counted);
   if (r == SHMIPC_OK || r == SHMIPC_E_REMOTE) {
     if (resp_len != NULL)
       *resp_len = s->resp_size;

@@ -171,7 +171,7 @@ static int take_answer(struct send *x, shmipc_slot *s, uint32_t type,
                        uint64_t index, uint64_t offset)
 {
   uint32_t status, state;
-  int r = shmipc__slot_wait(s, &x->dl, &x->s->closing);
+  int r = shmipc__slot_wait(s, &x->dl, &x->s->closing, NULL);
 
   if (r != SHMIPC_OK) {
     shmipc_slot_release(s);
@@ -209,12 +209,12 @@ static void abort_stream(struct send *x)
   shmipc_slot *s;
 
   if (shmipc__slot_acquire(shmipc__host_ep(x->s->h), &acquire,
-                           &x->s->closing, &s) !=
+                           &x->s->closing, NULL, &s) !=
       SHMIPC_OK)
     return;
   if (send_message(x, s, SHMIPC_MSG_STREAM_CHUNK, 0, 0,
                    SHMIPC__STREAM_F_ABORT) == SHMIPC_OK)
-    (void)shmipc__slot_wait(s, &answer, &x->s->closing);
+    (void)shmipc__slot_wait(s, &answer, &x->s->closing, NULL);
   shmipc_slot_release(s);
 }
 
@@ -236,7 +236,7 @@ static void send_chunks(struct send *x, uint32_t depth)
        * otherwise the oldest answer frees ours. */
       r = count == 0
               ? shmipc__slot_acquire(shmipc__host_ep(x->s->h), &x->dl,
-                                     &x->s->closing, &s)
+                                     &x->s->closing, NULL, &s)
               : shmipc_slot_try_acquire(x->s->h, &s);
       if (r == SHMIPC_OK) {
         off = next * chunk;
@@ -322,7 +322,7 @@ static int stream_send(shmipc_stream_sender *snd, uint32_t app_type,
   x.res.stream_id = x.hdr.id;
 
   r = shmipc__slot_acquire(shmipc__host_ep(snd->h), &x.dl, &snd->closing,
-                           &s);
+                           NULL, &s);
   if (r != SHMIPC_OK) {
     fail(&x, r, 0, UINT64_MAX, 0);
     goto out;
@@ -383,7 +383,6 @@ int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
         shmipc__fail(SHMIPC_E_CLOSED, "the stream sender is being destroyed"));
   else
     r = stream_send(snd, app_type, data, len, timeout_ns, res);
-  shmipc__leave();
   shmipc__uncount(ep);
   /* release: all we did with the sender comes before; pairs with the
    * acquire in shmipc_stream_sender_destroy(). Nothing of it after. */

@@ -136,7 +136,7 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
                       const struct shmipc__pace *pace,
                       struct shmipc__deadline *dl, uint32_t *out)
 {
-  static const struct shmipc__pace by_default = {0, false, 0};
+  static const struct shmipc__pace by_default = {0, false, 0, NULL};
   uint32_t *word = u->word;
   int64_t sleep_ns, left;
   uint32_t v, i;
@@ -175,7 +175,10 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
 
   /* Slow phase: announce, re-check, sleep. Counted from here on, before
    * the first look at closing below (see shmipc__ep_quiesce()). */
-  shmipc__enter(ep);
+  if (pace->counted != NULL && !*pace->counted) {
+    shmipc__count(ep);
+    *pace->counted = true;
+  }
   for (;;) {
     v = shmipc__load_acquire32(word); /* acquire: as above */
     if ((r = test_word(u, v)) != 0) {
@@ -237,8 +240,6 @@ void shmipc__ep_wake_all(struct shmipc__endpoint *ep)
   shmipc__futex_wake(&ep->free_seq);
 }
 
-SHMIPC__THREAD_LOCAL struct shmipc__endpoint *shmipc__inside_ep;
-
 /* How long a destroy or detach waits for the threads counted inside its
  * handle: QUIESCE_LIVENESS liveness intervals, at least QUIESCE_MIN_NS,
  * at most QUIESCE_MAX_NS. Every wait re-checks closing at least once per
@@ -268,26 +269,6 @@ void shmipc__uncount(struct shmipc__endpoint *ep)
    * before; pairs with the acquire load in shmipc__ep_quiesce(). Nothing
    * of the handle is touched after this. */
   (void)shmipc__fetch_add_full32(&ep->inside, (uint32_t)-1);
-}
-
-void shmipc__enter(struct shmipc__endpoint *ep)
-{
-  if (shmipc__inside_ep == ep)
-    return;
-  /* A handler that calls on another handle than the one it serves: the
-   * serving thread is joined by its own handle's destroy anyway. */
-  if (shmipc__inside_ep != NULL)
-    shmipc__leave_slow();
-  shmipc__count(ep);
-  shmipc__inside_ep = ep;
-}
-
-void shmipc__leave_slow(void)
-{
-  struct shmipc__endpoint *ep = shmipc__inside_ep;
-
-  shmipc__inside_ep = NULL;
-  shmipc__uncount(ep);
 }
 
 void shmipc__ep_quiesce(struct shmipc__endpoint *ep)
