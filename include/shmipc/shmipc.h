@@ -691,9 +691,8 @@ typedef struct shmipc_stream_result {
  * Threads: shmipc_stream_send() may run on any number of threads at once
  * with one sender; each send uses its own slots and its own stream id.
  * shmipc_stream_sender_destroy() may run while sends run on other threads
- * (they return SHMIPC_E_CLOSED; the receiver is told to drop the stream
- * if an abort can be sent at once), and so may shmipc_host_destroy() of
- * its host. No send may start once the sender's destroy has begun.
+ * (they return SHMIPC_E_CLOSED), and so may shmipc_host_destroy() of its
+ * host. No send may start once the sender's destroy has begun.
  */
 typedef struct shmipc_stream_sender shmipc_stream_sender;
 
