@@ -35,6 +35,9 @@ struct shmipc_guest {
   uint32_t reason_set;   /* atomic: first worker to end records its reason */
   uint32_t halt;         /* atomic: a worker found the segment corrupt; the
                           * others stop too */
+  uint32_t detaching;    /* atomic: shmipc_guest_detach() runs; a
+                          * shmipc_guest_wait() in progress returns
+                          * SHMIPC_E_CLOSED */
   int reason;
   shmipc_handler_fn fn;
   void *user;
@@ -259,8 +262,8 @@ static void *worker_main(void *arg)
    * others sleep up to IDLE_SLEEP_NS and are woken when it finds the host
    * gone, so an idle guest wakes once per interval, not once per slot. */
   const struct shmipc__pace pace = {g->ep.spin_budget / 2, false,
-                                    wk->index == 0 ? 0 : IDLE_SLEEP_NS};
-  const struct shmipc__pace settle_pace = {0, false, pace.sleep_cap_ns};
+                                    wk->index == 0 ? 0 : IDLE_SLEEP_NS, NULL};
+  const struct shmipc__pace settle_pace = {0, false, pace.sleep_cap_ns, NULL};
   struct shmipc__deadline none = shmipc__deadline(INT64_MAX);
   uint32_t v = shmipc__load_acquire32(ctrl);
   int r = SHMIPC_OK;
@@ -343,11 +346,40 @@ void shmipc_guest_stop(shmipc_guest *g)
   shmipc__ep_wake_all(&g->ep);
 }
 
+static int guest_wait(shmipc_guest *g, struct shmipc__deadline *dl)
+{
+  int64_t left;
+  uint32_t n;
+  int r;
+
+  /* acquire: pairs with the workers' decrement as they end */
+  while ((n = shmipc__load_acquire32(&g->running)) != 0) {
+    /* acquire: pairs with the release store in shmipc_guest_detach() */
+    if (shmipc__load_acquire32(&g->detaching))
+      return shmipc__fail(SHMIPC_E_CLOSED, "the guest is being detached");
+    left = shmipc__left(dl, shmipc__now_ns());
+    if (left == 0)
+      return shmipc__fail(SHMIPC_E_TIMEOUT, "%lu of %lu workers still run",
+                          (unsigned long)n, (unsigned long)g->n_workers);
+    shmipc__futex_wait(&g->running, n,
+                       left < GUEST_WAIT_SLICE_NS ? left : GUEST_WAIT_SLICE_NS);
+  }
+  if (shmipc__load_acquire32(&g->detaching))
+    return shmipc__fail(SHMIPC_E_CLOSED, "the guest is being detached");
+  r = shmipc__load_acquire32(&g->reason_set) ? g->reason : SHMIPC_OK;
+  /* The host's orderly close ends the session without an error: 0, and
+   * PEER_GONE (with why) for a host that died or was replaced. */
+  if (r == SHMIPC_E_PEER_GONE)
+    r = host_gone_why(g);
+  else if (r == SHMIPC_E_CORRUPT)
+    r = shmipc__fail(r, "a host slot held an illegal value; the workers "
+                        "stopped");
+  return r;
+}
+
 int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns)
 {
   struct shmipc__deadline dl;
-  int64_t left;
-  uint32_t n;
   int r;
 
   if (g == NULL)
@@ -363,25 +395,13 @@ int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns)
     return shmipc__failed(shmipc__fail(
         SHMIPC_E_STATE, "the workers were never started "
                         "(shmipc_guest_start())"));
-  /* acquire: pairs with the workers' decrement as they end */
-  while ((n = shmipc__load_acquire32(&g->running)) != 0) {
-    left = shmipc__left(&dl, shmipc__now_ns());
-    if (left == 0)
-      return shmipc__failed(shmipc__fail(
-          SHMIPC_E_TIMEOUT, "%lu of %lu workers still run",
-          (unsigned long)n, (unsigned long)g->n_workers));
-    shmipc__futex_wait(&g->running, n,
-                       left < GUEST_WAIT_SLICE_NS ? left : GUEST_WAIT_SLICE_NS);
-  }
-  r = shmipc__load_acquire32(&g->reason_set) ? g->reason : SHMIPC_OK;
-  /* The host's orderly close ends the session without an error: 0, and
-   * PEER_GONE (with why) for a host that died or was replaced. */
-  if (r == SHMIPC_E_PEER_GONE)
-    r = host_gone_why(g);
-  else if (r == SHMIPC_E_CORRUPT)
-    r = shmipc__fail(r, "a host slot held an illegal value; the workers "
-                        "stopped");
-  return r < 0 ? shmipc__failed(r) : r;
+  /* Counted on entry (see shmipc__ep_quiesce()), before the first look
+   * at detaching. */
+  shmipc__count(&g->ep);
+  r = guest_wait(g, &dl);
+  r = r < 0 ? shmipc__failed(r) : r;
+  shmipc__uncount(&g->ep);
+  return r;
 }
 
 void shmipc_guest_detach(shmipc_guest *g)
@@ -390,15 +410,21 @@ void shmipc_guest_detach(shmipc_guest *g)
 
   if (g == NULL)
     return;
+  /* release: pairs with the acquire in guest_wait(); the stop below sets
+   * closing, which ends the guest calls in progress with
+   * SHMIPC_E_CLOSED. */
+  shmipc__store_release32(&g->detaching, 1);
+  shmipc_guest_stop(g);
+  shmipc__futex_wake(&g->running);
   if (g->started) {
-    shmipc_guest_stop(g);
     for (i = 0; i < g->n_workers; i++)
       shmipc__thread_join(g->workers[i].thread);
   }
   (void)set_attach(&g->ep.seg, SHMIPC_ATTACH_DETACHED);
   /* Host threads asleep on a call notice at once instead of at their next
-   * liveness check. */
-  shmipc__ep_wake_all(&g->ep);
+   * liveness check; our own guest calls and waits in progress are out
+   * before anything is freed. */
+  shmipc__ep_quiesce(&g->ep);
   shmipc__seg_close(&g->ep.seg, false);
   shmipc__ep_fini(&g->ep);
   free(g->workers);
@@ -429,15 +455,18 @@ int shmipc_guest_call(shmipc_guest *g, uint32_t type, const void *req,
                       size_t *resp_len, uint32_t *resp_type,
                       int64_t timeout_ns)
 {
+  bool counted = false;
   int r;
 
   if (g == NULL)
     return shmipc__failed(SHMIPC_E_INVALID);
   r = shmipc__call(&g->ep, type, req, req_len, resp, resp_cap, resp_len,
-                   resp_type, timeout_ns);
+                   resp_type, timeout_ns, &counted);
   if (r < 0)
-    return call_failed(g, shmipc__call_detail(&g->ep, r, req, req_len, resp,
-                                              resp_cap, resp_len, timeout_ns));
+    r = call_failed(g, shmipc__call_detail(&g->ep, r, req, req_len, resp,
+                                           resp_cap, resp_len, timeout_ns));
+  if (counted)
+    shmipc__uncount(&g->ep);
   return r;
 }
 

@@ -146,11 +146,14 @@ void shmipc_host_destroy(shmipc_host *h)
     return;
   if (shmipc__load_acquire32(&h->listening))
     (void)shmipc_host_listen_stop(h);
+  /* release: pairs with the acquire loads of closing in every wait; the
+   * calls, acquires, waits and serves in progress return
+   * SHMIPC_E_CLOSED, and nothing is freed before they are out. */
   shmipc__store_release32(&h->ep.closing, 1);
   /* release: pairs with the guest's acquire load in shmipc__peer_check() */
   shmipc__store_release32(&shmipc__hdr(&h->ep.seg)->host_state,
                           SHMIPC_HOST_CLOSED);
-  shmipc__ep_wake_all(&h->ep);
+  shmipc__ep_quiesce(&h->ep);
   shmipc__seg_close(&h->ep.seg, true);
   shmipc__ep_fini(&h->ep);
   free(h);
@@ -195,25 +198,19 @@ static int call_failed(shmipc_host *h, int r)
   return shmipc__failed(r);
 }
 
-int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
+static int wait_guest(shmipc_host *h, struct shmipc__deadline *dl)
 {
   struct shmipc__until attached, moved;
-  struct shmipc__deadline dl;
   uint32_t *word;
   uint32_t v;
   int r;
 
-  if (h == NULL)
-    return shmipc__failed(SHMIPC_E_INVALID);
-  r = shmipc__timeout(&h->ep, timeout_ns, &dl);
-  if (r != SHMIPC_OK)
-    return bad_timeout(timeout_ns);
   word = &shmipc__hdr(&h->ep.seg)->attach;
   attached = shmipc__until_state(word, SHMIPC_ATTACH_STATE_MASK,
                                  SHMIPC_ATTACH_ATTACHED,
                                  SHMIPC_ATTACH_HOST_WAITING);
   for (;;) {
-    r = shmipc__wait_word(&h->ep, &attached, NULL, &dl, &v);
+    r = shmipc__wait_word(&h->ep, &attached, NULL, dl, &v);
     if (r != SHMIPC_OK)
       return wait_guest_failed(r);
     /* A guest that died leaves the word ATTACHED: only a held guest lock
@@ -231,10 +228,26 @@ int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
     moved = shmipc__until_changed(
         word, SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK, v,
         SHMIPC_ATTACH_HOST_WAITING);
-    r = shmipc__wait_word(&h->ep, &moved, NULL, &dl, &v);
+    r = shmipc__wait_word(&h->ep, &moved, NULL, dl, &v);
     if (r != SHMIPC_OK)
       return wait_guest_failed(r);
   }
+}
+
+int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns)
+{
+  struct shmipc__deadline dl;
+  int r;
+
+  if (h == NULL)
+    return shmipc__failed(SHMIPC_E_INVALID);
+  r = shmipc__timeout(&h->ep, timeout_ns, &dl);
+  if (r != SHMIPC_OK)
+    return bad_timeout(timeout_ns);
+  shmipc__count(&h->ep);
+  r = wait_guest(h, &dl);
+  shmipc__uncount(&h->ep);
+  return r;
 }
 
 size_t shmipc_host_req_capacity(const shmipc_host *h)
@@ -251,21 +264,25 @@ int shmipc_host_call(shmipc_host *h, uint32_t type, const void *req,
                      size_t req_len, void *resp, size_t resp_cap,
                      size_t *resp_len, uint32_t *resp_type, int64_t timeout_ns)
 {
+  bool counted = false;
   int r;
 
   if (h == NULL)
     return shmipc__failed(SHMIPC_E_INVALID);
   r = shmipc__call(&h->ep, type, req, req_len, resp, resp_cap, resp_len,
-                   resp_type, timeout_ns);
+                   resp_type, timeout_ns, &counted);
   if (r < 0)
-    return call_failed(h, shmipc__call_detail(&h->ep, r, req, req_len, resp,
-                                              resp_cap, resp_len, timeout_ns));
+    r = call_failed(h, shmipc__call_detail(&h->ep, r, req, req_len, resp,
+                                           resp_cap, resp_len, timeout_ns));
+  if (counted)
+    shmipc__uncount(&h->ep);
   return r;
 }
 
 int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns, shmipc_slot **out)
 {
   struct shmipc__deadline dl;
+  bool counted = false;
   int r;
 
   if (out != NULL)
@@ -275,12 +292,14 @@ int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns, shmipc_slot **out)
   r = shmipc__timeout(&h->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return bad_timeout(timeout_ns);
-  r = shmipc__slot_acquire(&h->ep, &dl, out);
+  r = shmipc__slot_acquire(&h->ep, &dl, NULL, &counted, out);
   if (r == SHMIPC_E_TIMEOUT)
-    return shmipc__failed(shmipc__fail(
-        r, "no free host slot in time (%lu in all)",
-        (unsigned long)h->ep.seg.geom.host_slots));
-  return r < 0 ? shmipc__failed(r) : r;
+    r = shmipc__fail(r, "no free host slot in time (%lu in all)",
+                     (unsigned long)h->ep.seg.geom.host_slots);
+  r = r < 0 ? shmipc__failed(r) : r;
+  if (counted)
+    shmipc__uncount(&h->ep);
+  return r;
 }
 
 int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
@@ -292,7 +311,7 @@ int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
     *out = NULL;
   if (h == NULL || out == NULL)
     return shmipc__failed(SHMIPC_E_INVALID);
-  r = shmipc__slot_acquire(&h->ep, &now, out);
+  r = shmipc__slot_acquire(&h->ep, &now, NULL, NULL, out);
   if (r == SHMIPC_E_TIMEOUT)
     return shmipc__failed(shmipc__fail(
         SHMIPC_E_BUSY, "no free host slot now (%lu in all)",
@@ -426,21 +445,12 @@ int shmipc_host_listen_stop(shmipc_host *h)
   return SHMIPC_OK;
 }
 
-int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
-                      int64_t timeout_ns)
+static int serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
+                 struct shmipc__deadline dl)
 {
-  struct shmipc__deadline dl, round;
+  struct shmipc__deadline round;
   int r;
 
-  r = serve_check(h, fn);
-  if (r != SHMIPC_OK)
-    return shmipc__failed(r);
-  r = shmipc__timeout(&h->ep, timeout_ns, &dl);
-  if (r != SHMIPC_OK)
-    return bad_timeout(timeout_ns);
-  if (shmipc__load_acquire32(&h->listening))
-    return shmipc__failed(shmipc__fail(
-        SHMIPC_E_BUSY, "the listener thread serves guest calls"));
   for (;;) {
     /* At most one liveness interval per wait, as in listener_main(). */
     round = dl.budget == 0 ? dl
@@ -454,4 +464,27 @@ int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
       return shmipc__failed(
           shmipc__fail(SHMIPC_E_TIMEOUT, "no guest call in time"));
   }
+}
+
+int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
+                      int64_t timeout_ns)
+{
+  struct shmipc__deadline dl;
+  int r;
+
+  r = serve_check(h, fn);
+  if (r != SHMIPC_OK)
+    return shmipc__failed(r);
+  r = shmipc__timeout(&h->ep, timeout_ns, &dl);
+  if (r != SHMIPC_OK)
+    return bad_timeout(timeout_ns);
+  if (shmipc__load_acquire32(&h->listening))
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_BUSY, "the listener thread serves guest calls"));
+  /* Counted on entry: a handler may run on a destroyed handle's slot
+   * otherwise (the serve loop need not have slept first). */
+  shmipc__count(&h->ep);
+  r = serve(h, fn, user, dl);
+  shmipc__uncount(&h->ep);
+  return r;
 }

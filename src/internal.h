@@ -363,6 +363,9 @@ struct shmipc__endpoint {
   struct shmipc_slot *req_slots;
   uint32_t n_req;
   uint32_t free_seq;      /* atomic futex word (private memory): bumped on release */
+  uint32_t inside;        /* atomic: threads counted inside a function of
+                           * this handle (shmipc__count()); destroy and
+                           * detach free nothing while it is not 0 */
   uint32_t repaired_attach; /* atomic: attach state and epoch the host last
                              * repaired its slots for (slot.c) */
   uint32_t guest_looks;   /* atomic, host: looks at the guest lock begun */
@@ -436,6 +439,10 @@ struct shmipc__pace {
                           * caller just woke the peer, which the kernel may
                           * have queued on this CPU */
   int64_t sleep_cap_ns;  /* longest sleep; 0: the liveness interval */
+  bool *counted;         /* optional: the sleep phase counts the thread
+                          * on the endpoint (shmipc__count()) and sets
+                          * this, unless it is set already; the caller
+                          * uncounts it */
 };
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
@@ -469,6 +476,24 @@ void shmipc__ring_doorbell(struct shmipc__endpoint *ep, bool always_wake);
 /* Wake every sleeper of this endpoint's words so that it re-checks. */
 void shmipc__ep_wake_all(struct shmipc__endpoint *ep);
 
+/* Closing while functions run (shmipc__ep_quiesce()). A fast call
+ * (claim, publish, an answer within the spin phase, release) counts
+ * itself nowhere: the count is a shared line that every call would write.
+ * A call counts itself on its handle once it takes a slow path (the sleep
+ * phase of a wait, a wait for a free slot) and says so in a flag of its
+ * own (a local of the public function, passed down as @counted: see
+ * struct shmipc__pace), which uncounts it as its last step. Functions
+ * that always wait (serving, waiting for a guest or for the workers, a
+ * stream) count themselves on entry. */
+/* Count the calling thread on @ep (before its look at closing). */
+void shmipc__count(struct shmipc__endpoint *ep);
+void shmipc__uncount(struct shmipc__endpoint *ep);
+/* Destroy and detach, after they set closing: wake every sleeper of @ep
+ * until no thread is counted inside it, and as long again as a spin phase
+ * may take (a fast call in progress is counted nowhere), at most a bounded
+ * time (a few liveness intervals). */
+void shmipc__ep_quiesce(struct shmipc__endpoint *ep);
+
 /* Spins between two shmipc__yield() calls in a spin phase: when threads
  * outnumber cores, pure spinning starves the peer we wait for. */
 #define SHMIPC__YIELD_EVERY 128u
@@ -483,10 +508,17 @@ int shmipc__call_detail(const struct shmipc__endpoint *ep, int r,
 /* slot.c: requester and responder halves of the slot state machine */
 /* Claim a free requester slot, waiting until @dl. The caller passes the
  * same deadline on to the wait for the answer: one budget for both. */
+/* @stop (optional, atomic) is a flag of the caller's that ends the wait
+ * with SHMIPC_E_CLOSED, as the endpoint's closing does (a stream
+ * sender's). @counted as in struct shmipc__pace: the wait for a free slot
+ * counts the thread (NULL: the caller counted itself already). */
 int shmipc__slot_acquire(struct shmipc__endpoint *ep,
-                         struct shmipc__deadline *dl, struct shmipc_slot **out);
-/* shmipc_slot_wait() with a deadline (the slot was checked to be SENT). */
-int shmipc__slot_wait(struct shmipc_slot *s, struct shmipc__deadline *dl);
+                         struct shmipc__deadline *dl, const uint32_t *stop,
+                         bool *counted, struct shmipc_slot **out);
+/* shmipc_slot_wait() with a deadline (the slot was checked to be SENT);
+ * @stop and @counted as for shmipc__slot_acquire(). */
+int shmipc__slot_wait(struct shmipc_slot *s, struct shmipc__deadline *dl,
+                      const uint32_t *stop, bool *counted);
 /* Bring every requester slot that no thread of ours holds back to a known
  * state (docs/PROTOCOL.md, "Repair"): FREE with a new generation, unless
  * the responder may still own it. The host does it when the attach word
@@ -500,9 +532,11 @@ void shmipc__slot_inherit(struct shmipc__endpoint *ep);
  * word's state or epoch (a guest attached, detached, or replaced a dead
  * one); nothing for a guest. */
 void shmipc__slot_repair_epoch(struct shmipc__endpoint *ep);
+/* @counted as for shmipc__slot_acquire(): the caller uncounts the thread
+ * when it is set, after its last look at the handle. */
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
                  size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
-                 uint32_t *resp_type, int64_t timeout_ns);
+                 uint32_t *resp_type, int64_t timeout_ns, bool *counted);
 /* Responder: take the next request of the slot whose word was last seen as
  * @last, before seeing it, by trying the take CAS from the value the next
  * request will most likely have (REQ_READY of the next generation, no

@@ -519,7 +519,8 @@ static struct shmipc_slot *try_claim(struct shmipc__endpoint *ep)
 }
 
 int shmipc__slot_acquire(struct shmipc__endpoint *ep,
-                         struct shmipc__deadline *dl, struct shmipc_slot **out)
+                         struct shmipc__deadline *dl, const uint32_t *stop,
+                         bool *counted, struct shmipc_slot **out)
 {
   struct shmipc_slot *s;
   int64_t left;
@@ -558,7 +559,13 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep,
     left = shmipc__left(dl, shmipc__now_ns());
     if (left == 0)
       return SHMIPC_E_TIMEOUT;
-    if (shmipc__load_acquire32(&ep->closing))
+    /* Counted before the look at closing (see shmipc__ep_quiesce()). */
+    if (counted != NULL && !*counted) {
+      shmipc__count(ep);
+      *counted = true;
+    }
+    if (shmipc__load_acquire32(&ep->closing) ||
+        (stop != NULL && shmipc__load_acquire32(stop)))
       return SHMIPC_E_CLOSED;
     if (shmipc__load_acquire32(&ep->peer_gone)) /* acquire: as above */
       return SHMIPC_E_PEER_GONE;
@@ -705,19 +712,21 @@ static int abandon(shmipc_slot *s, int why)
   }
 }
 
-int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl)
+int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
+                      const uint32_t *stop, bool *counted)
 {
   /* Only the responder moves a published slot, and only this far. */
-  const struct shmipc__until u = shmipc__until_slot(
+  struct shmipc__until u = shmipc__until_slot(
       &s->w->ctrl, SHMIPC_SLOT_RESP_READY,
       1u << SHMIPC_SLOT_REQ_READY | 1u << SHMIPC_SLOT_PROCESSING,
       SHMIPC_CTRL_REQUESTER_WAITING);
   /* The kernel often queues a woken thread on the waker's CPU; spinning
    * here would then delay the very answer we wait for. */
-  const struct shmipc__pace pace = {0, s->woke_peer, 0};
+  const struct shmipc__pace pace = {0, s->woke_peer, 0, counted};
   uint32_t v;
   int r;
 
+  u.stop = stop;
   r = shmipc__wait_word(s->ep, &u, &pace, dl, &v);
   if (r == SHMIPC_OK) {
     if ((v & GEN_MASK) != (s->gen_word & GEN_MASK)) {
@@ -736,6 +745,7 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl)
 int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
 {
   struct shmipc__deadline dl;
+  bool counted = false;
   int r;
 
   if (s == NULL)
@@ -746,13 +756,17 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
   r = shmipc__timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return shmipc__failed(shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
-  return shmipc__failed(shmipc__slot_wait(s, &dl));
+  r = shmipc__failed(shmipc__slot_wait(s, &dl, NULL, &counted));
+  if (counted)
+    shmipc__uncount(s->ep);
+  return r;
 }
 
 int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
                      uint32_t flags, int64_t timeout_ns)
 {
   struct shmipc__deadline dl;
+  bool counted = false;
   int r;
 
   /* Every argument is checked before the publish: an error other than
@@ -763,7 +777,12 @@ int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
   if (r != SHMIPC_OK)
     return shmipc__failed(shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
   r = shmipc_slot_publish(s, type, len, flags);
-  return r != SHMIPC_OK ? r : shmipc__failed(shmipc__slot_wait(s, &dl));
+  if (r != SHMIPC_OK)
+    return r;
+  r = shmipc__failed(shmipc__slot_wait(s, &dl, NULL, &counted));
+  if (counted)
+    shmipc__uncount(s->ep);
+  return r;
 }
 
 void *shmipc_slot_req_buf(shmipc_slot *s)
@@ -848,7 +867,7 @@ void shmipc_slot_release(shmipc_slot *s)
 
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
                  size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
-                 uint32_t *resp_type, int64_t timeout_ns)
+                 uint32_t *resp_type, int64_t timeout_ns, bool *counted)
 {
   struct shmipc__deadline dl;
   struct shmipc_slot *s;
@@ -863,14 +882,14 @@ int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
     return SHMIPC_E_TOO_BIG;
   /* One deadline for both waits: the acquire's wait counts against the
    * answer's. */
-  r = shmipc__slot_acquire(ep, &dl, &s);
+  r = shmipc__slot_acquire(ep, &dl, NULL, counted, &s);
   if (r != SHMIPC_OK)
     return r;
   if (req_len > 0)
     memcpy(s->req, req, req_len);
   r = shmipc_slot_publish(s, type, req_len, 0);
   if (r == SHMIPC_OK)
-    r = shmipc__slot_wait(s, &dl);
+    r = shmipc__slot_wait(s, &dl, NULL, counted);
   if (r == SHMIPC_OK || r == SHMIPC_E_REMOTE) {
     if (resp_len != NULL)
       *resp_len = s->resp_size;

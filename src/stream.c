@@ -10,15 +10,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "internal.h"
 
 #define MAX_DEPTH 64u
 #define ABORT_TIMEOUT_NS (100 * (int64_t)1000000)
+/* How long shmipc_stream_sender_destroy() waits for the sends in
+ * progress to see its flag (they do within a liveness interval, at once
+ * when woken), and how often it wakes them meanwhile. */
+#define DESTROY_WAIT_NS (2000 * (int64_t)1000000)
+#define DESTROY_POLL_NS ((int64_t)1000000)
 
 struct shmipc_stream_sender {
   shmipc_host *h;
   uint32_t depth;
   uint32_t chunk;
+  uint32_t closing; /* atomic: destroy runs; sends in progress return
+                     * SHMIPC_E_CLOSED */
+  uint32_t sending; /* atomic: shmipc_stream_send() calls in progress */
 };
 
 /* One send in progress. */
@@ -104,6 +113,24 @@ int shmipc_stream_sender_create(shmipc_host *h, const shmipc_stream_config *cfg,
 
 void shmipc_stream_sender_destroy(shmipc_stream_sender *s)
 {
+  struct shmipc__deadline dl;
+
+  if (s == NULL)
+    return;
+  /* release: pairs with the acquire loads of the stop flag in the sends'
+   * waits (shmipc__wait_word(), shmipc__slot_acquire()) */
+  shmipc__store_release32(&s->closing, 1);
+  /* full: closing before the count; pairs with the fetch-add in
+   * shmipc_stream_send() */
+  shmipc__fence_full();
+  dl = shmipc__deadline_now(DESTROY_WAIT_NS);
+  /* acquire: pairs with the decrement at the end of a send. With no send
+   * in progress the host is not touched: it may be destroyed already. */
+  while (shmipc__load_acquire32(&s->sending) != 0 &&
+         shmipc__left(&dl, shmipc__now_ns()) > 0) {
+    shmipc__ep_wake_all(shmipc__host_ep(s->h));
+    shmipc__sleep_ns(DESTROY_POLL_NS);
+  }
   free(s);
 }
 
@@ -144,7 +171,7 @@ static int take_answer(struct send *x, shmipc_slot *s, uint32_t type,
                        uint64_t index, uint64_t offset)
 {
   uint32_t status, state;
-  int r = shmipc__slot_wait(s, &x->dl);
+  int r = shmipc__slot_wait(s, &x->dl, &x->s->closing, NULL);
 
   if (r != SHMIPC_OK) {
     shmipc_slot_release(s);
@@ -181,12 +208,13 @@ static void abort_stream(struct send *x)
   struct shmipc__deadline answer = shmipc__deadline(ABORT_TIMEOUT_NS);
   shmipc_slot *s;
 
-  if (shmipc__slot_acquire(shmipc__host_ep(x->s->h), &acquire, &s) !=
+  if (shmipc__slot_acquire(shmipc__host_ep(x->s->h), &acquire,
+                           &x->s->closing, NULL, &s) !=
       SHMIPC_OK)
     return;
   if (send_message(x, s, SHMIPC_MSG_STREAM_CHUNK, 0, 0,
                    SHMIPC__STREAM_F_ABORT) == SHMIPC_OK)
-    (void)shmipc__slot_wait(s, &answer);
+    (void)shmipc__slot_wait(s, &answer, &x->s->closing, NULL);
   shmipc_slot_release(s);
 }
 
@@ -207,7 +235,8 @@ static void send_chunks(struct send *x, uint32_t depth)
       /* With answers pending, take a free slot only if one is there now;
        * otherwise the oldest answer frees ours. */
       r = count == 0
-              ? shmipc__slot_acquire(shmipc__host_ep(x->s->h), &x->dl, &s)
+              ? shmipc__slot_acquire(shmipc__host_ep(x->s->h), &x->dl,
+                                     &x->s->closing, NULL, &s)
               : shmipc_slot_try_acquire(x->s->h, &s);
       if (r == SHMIPC_OK) {
         off = next * chunk;
@@ -255,7 +284,7 @@ static int send_failed(struct send *x)
   return shmipc__failed(x->err);
 }
 
-int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
+static int stream_send(shmipc_stream_sender *snd, uint32_t app_type,
                        const void *data, size_t len, int64_t timeout_ns,
                        shmipc_stream_result *res)
 {
@@ -292,7 +321,8 @@ int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
   x.hdr.app_type = app_type;
   x.res.stream_id = x.hdr.id;
 
-  r = shmipc__slot_acquire(shmipc__host_ep(snd->h), &x.dl, &s);
+  r = shmipc__slot_acquire(shmipc__host_ep(snd->h), &x.dl, &snd->closing,
+                           NULL, &s);
   if (r != SHMIPC_OK) {
     fail(&x, r, 0, UINT64_MAX, 0);
     goto out;
@@ -330,4 +360,32 @@ out:
   if (res != NULL)
     memcpy(res, &x.res, sizeof x.res);
   return x.err == 0 ? 0 : send_failed(&x);
+}
+
+int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
+                       const void *data, size_t len, int64_t timeout_ns,
+                       shmipc_stream_result *res)
+{
+  struct shmipc__endpoint *ep;
+  int r;
+
+  if (snd == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "s is NULL"));
+  ep = shmipc__host_ep(snd->h);
+  /* Counted on the sender and on its host before the first look at
+   * either's flag: neither destroy frees anything while we are inside.
+   * full: pairs with the fences in shmipc_stream_sender_destroy() and
+   * shmipc__ep_quiesce() */
+  (void)shmipc__fetch_add_full32(&snd->sending, 1);
+  shmipc__count(ep);
+  if (shmipc__load_acquire32(&snd->closing))
+    r = shmipc__failed(
+        shmipc__fail(SHMIPC_E_CLOSED, "the stream sender is being destroyed"));
+  else
+    r = stream_send(snd, app_type, data, len, timeout_ns, res);
+  shmipc__uncount(ep);
+  /* release: all we did with the sender comes before; pairs with the
+   * acquire in shmipc_stream_sender_destroy(). Nothing of it after. */
+  (void)shmipc__fetch_add_full32(&snd->sending, (uint32_t)-1);
+  return r;
 }

@@ -24,6 +24,7 @@ int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
   ep->closing = 0;
   ep->peer_gone = 0;
   ep->free_seq = 0;
+  ep->inside = 0;
   ep->n_req = role == SHMIPC__ROLE_HOST ? g->host_slots : g->guest_slots;
   first = role == SHMIPC__ROLE_HOST ? 0 : g->host_slots;
   ep->req_slots = NULL;
@@ -162,7 +163,7 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
                       const struct shmipc__pace *pace,
                       struct shmipc__deadline *dl, uint32_t *out)
 {
-  static const struct shmipc__pace by_default = {0, false, 0};
+  static const struct shmipc__pace by_default = {0, false, 0, NULL};
   uint32_t *word = u->word;
   int64_t sleep_ns, left;
   uint32_t v, i;
@@ -199,7 +200,12 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
     }
   }
 
-  /* Slow phase: announce, re-check, sleep. */
+  /* Slow phase: announce, re-check, sleep. Counted from here on, before
+   * the first look at closing below (see shmipc__ep_quiesce()). */
+  if (pace->counted != NULL && !*pace->counted) {
+    shmipc__count(ep);
+    *pace->counted = true;
+  }
   for (;;) {
     v = shmipc__load_acquire32(word); /* acquire: as above */
     if ((r = test_word(u, v)) != 0) {
@@ -259,4 +265,64 @@ void shmipc__ep_wake_all(struct shmipc__endpoint *ep)
   shmipc__word_wake(&ep->seg, &h->attach, SHMIPC_ATTACH_HOST_WAITING);
   shmipc__word_wake(&ep->seg, &h->doorbell, SHMIPC_DOORBELL_LISTENER_WAITING);
   shmipc__futex_wake(&ep->free_seq);
+}
+
+/* How long a destroy or detach waits for the threads counted inside its
+ * handle: QUIESCE_LIVENESS liveness intervals, at least QUIESCE_MIN_NS,
+ * at most QUIESCE_MAX_NS. Every wait re-checks closing at least once per
+ * liveness interval even if a wake-up is lost. */
+#define QUIESCE_LIVENESS 4
+#define QUIESCE_MIN_NS INT64_C(200000000)
+#define QUIESCE_MAX_NS INT64_C(10000000000)
+/* A fast call counts itself nowhere: once the count reads 0, destroy
+ * waits this long more for a spin phase to end (in its answer, or in the
+ * counted sleep phase) and for a call to finish, and looks again. */
+#define QUIESCE_GRACE_NS INT64_C(2000000)
+/* How often a destroy that waits wakes the sleepers again: one that
+ * looked at closing just before it was set sleeps after the first wake. */
+#define QUIESCE_POLL_NS INT64_C(1000000)
+
+void shmipc__count(struct shmipc__endpoint *ep)
+{
+  /* full: we count ourselves, then look at closing; destroy sets closing,
+   * then looks at the count (shmipc__ep_quiesce()): one of us sees the
+   * other. */
+  (void)shmipc__fetch_add_full32(&ep->inside, 1);
+}
+
+void shmipc__uncount(struct shmipc__endpoint *ep)
+{
+  /* full (release side): everything this thread did with the handle comes
+   * before; pairs with the acquire load in shmipc__ep_quiesce(). Nothing
+   * of the handle is touched after this. */
+  (void)shmipc__fetch_add_full32(&ep->inside, (uint32_t)-1);
+}
+
+void shmipc__ep_quiesce(struct shmipc__endpoint *ep)
+{
+  int64_t bound = ep->liveness_ns > QUIESCE_MAX_NS / QUIESCE_LIVENESS
+                      ? QUIESCE_MAX_NS
+                      : ep->liveness_ns * QUIESCE_LIVENESS;
+  struct shmipc__deadline dl =
+      shmipc__deadline_now(bound < QUIESCE_MIN_NS ? QUIESCE_MIN_NS : bound);
+  bool graced = false;
+
+  /* full: closing (stored by the caller) before the loads of the count;
+   * pairs with the fetch-add in shmipc__count() */
+  shmipc__fence_full();
+  for (;;) {
+    shmipc__ep_wake_all(ep);
+    /* acquire: pairs with the fetch-add in shmipc__uncount() */
+    if (shmipc__load_acquire32(&ep->inside) == 0) {
+      if (graced)
+        return;
+      shmipc__sleep_ns(QUIESCE_GRACE_NS);
+      graced = true;
+      continue;
+    }
+    graced = false;
+    if (shmipc__left(&dl, shmipc__now_ns()) == 0)
+      return;
+    shmipc__sleep_ns(QUIESCE_POLL_NS);
+  }
 }

@@ -49,8 +49,16 @@
  * - Destroy/detach functions accept NULL. A create/attach/acquire that fails
  *   sets its out-parameter to NULL (when the out-parameter itself is not NULL).
  * - Threads: each handle's documentation says which of its functions may
- *   run at the same time on several threads. A destroy, detach or free may
- *   run only when no other function runs or will run on that handle.
+ *   run at the same time on several threads. A destroy or detach may run
+ *   while other threads are inside that handle's functions: the blocking
+ *   ones (calls, acquires, waits, serves, sends) return SHMIPC_E_CLOSED
+ *   within about a liveness interval and touch nothing freed. What stays
+ *   forbidden: calling any function of the handle, or of a shmipc_slot
+ *   still held, once its destroy or detach has begun (the program must
+ *   stop handing the handle to new calls first, as for any free), and a
+ *   second destroy of the same handle. A destroy waits for the functions
+ *   in progress at most a few liveness intervals (at least 200 ms), then
+ *   frees anyway.
  * - The wire protocol is documented in docs/PROTOCOL.md.
  */
 #ifndef SHMIPC_SHMIPC_H
@@ -146,8 +154,16 @@ extern "C" {
  * (a stop there would wait for itself). shmipc_host_serve() may run on
  * several threads at once (each guest call is answered once), but gives
  * SHMIPC_E_BUSY while the listener runs. A handler may make host calls.
- * shmipc_host_destroy() may run only when nothing else runs on the host:
- * no call, no serve, no handler, no held slot, no stream sender in use.
+ * shmipc_host_destroy() may run while other threads are in
+ * shmipc_host_call(), shmipc_slot_acquire(), shmipc_slot_wait(),
+ * shmipc_slot_send(), shmipc_host_wait_guest(), shmipc_host_serve() or
+ * shmipc_stream_send() on this host: each returns SHMIPC_E_CLOSED. Still
+ * forbidden: calling any function of the host, of a slot acquired from it
+ * (even to release it) or of a stream sender on it (other than
+ * shmipc_stream_sender_destroy()) once destroy has begun; destroying from
+ * a handler of this host; a destroy running with listen_start/listen_stop
+ * or with a handler of shmipc_host_serve() that does not return (destroy
+ * waits for it at most a few liveness intervals, then frees anyway).
  */
 typedef struct shmipc_host shmipc_host;
 /**
@@ -159,8 +175,11 @@ typedef struct shmipc_host shmipc_host;
  * run on several threads at once. shmipc_guest_start() starts the workers
  * once; it must not run at the same time as itself, shmipc_guest_wait() or
  * shmipc_guest_detach().
- * shmipc_guest_detach() may run only when nothing else runs on the guest,
- * and never from a handler (it waits for the workers).
+ * shmipc_guest_detach() may run while other threads are in
+ * shmipc_guest_call() or shmipc_guest_wait(): each returns SHMIPC_E_CLOSED.
+ * It never runs from a handler (it waits for the workers), nor with
+ * shmipc_guest_start(); no function of the guest may be called once it has
+ * begun.
  */
 typedef struct shmipc_guest shmipc_guest;
 /**
@@ -327,8 +346,11 @@ SHMIPC_EXPORT int shmipc_host_create(const shmipc_host_config *cfg,
 /** Close the session: stops the listener, marks the segment closed (the
  *  guest's workers end and shmipc_guest_wait() gives 0; its calls give
  *  SHMIPC_E_PEER_GONE, "host closed the session"; a Go guest's Serve
- *  returns nil), unmaps and removes it, frees @p h. Slots must
- *  have been released and no call may be running.
+ *  returns nil), unmaps and removes it, frees @p h. Calls, acquires, waits,
+ *  serves and stream sends in progress on other threads return
+ *  SHMIPC_E_CLOSED; destroy wakes them and frees nothing until they are
+ *  out (at most a few liveness intervals). A slot still held is freed with
+ *  the host: it must not be used (nor released) afterwards.
  *  @param h  the host, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_host_destroy(shmipc_host *h);
 
@@ -522,7 +544,10 @@ SHMIPC_EXPORT void shmipc_guest_config_init(shmipc_guest_config *cfg);
 SHMIPC_EXPORT int shmipc_guest_attach(const shmipc_guest_config *cfg,
                                       shmipc_guest **out);
 
-/** Stop serving, mark the guest detached, unmap, free @p g.
+/** Stop serving (waiting for the workers' handlers to return), mark the
+ *  guest detached, unmap, free @p g. Guest calls and shmipc_guest_wait()
+ *  in progress on other threads return SHMIPC_E_CLOSED; nothing is freed
+ *  until they are out (at most a few liveness intervals).
  *  @param g  the guest, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_guest_detach(shmipc_guest *g);
 
@@ -546,6 +571,7 @@ SHMIPC_EXPORT int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn,
  *  @param g           the guest
  *  @param timeout_ns  how long to wait
  *  @return that reason, or SHMIPC_E_TIMEOUT if they still run,
+ *          SHMIPC_E_CLOSED if shmipc_guest_detach() began meanwhile,
  *          SHMIPC_E_STATE if never started, SHMIPC_E_INVALID. */
 SHMIPC_EXPORT int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns);
 
@@ -664,7 +690,9 @@ typedef struct shmipc_stream_result {
  *
  * Threads: shmipc_stream_send() may run on any number of threads at once
  * with one sender; each send uses its own slots and its own stream id.
- * shmipc_stream_sender_destroy() may run only when no send runs.
+ * shmipc_stream_sender_destroy() may run while sends run on other threads
+ * (they return SHMIPC_E_CLOSED), and so may shmipc_host_destroy() of its
+ * host. No send may start once the sender's destroy has begun.
  */
 typedef struct shmipc_stream_sender shmipc_stream_sender;
 
@@ -672,7 +700,8 @@ typedef struct shmipc_stream_sender shmipc_stream_sender;
  *  @param cfg  the configuration to fill (NULL is ignored) */
 SHMIPC_EXPORT void shmipc_stream_config_init(shmipc_stream_config *cfg);
 
-/** Create a sender for @p h (the host must outlive it). A sender may be used
+/** Create a sender for @p h (the host must outlive every send; the sender
+ *  itself may be destroyed after its host). A sender may be used
  *  by several threads at once; each send uses its own slots.
  *  @param h    the host
  *  @param cfg  the configuration, or NULL for the defaults
@@ -684,7 +713,8 @@ SHMIPC_EXPORT int shmipc_stream_sender_create(shmipc_host *h,
                                               const shmipc_stream_config *cfg,
                                               shmipc_stream_sender **out);
 
-/** Free a sender. No send may be running.
+/** Free a sender. Sends in progress on other threads return
+ *  SHMIPC_E_CLOSED; nothing is freed until they are out (at most 2 s).
  *  @param s  the sender, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_stream_sender_destroy(shmipc_stream_sender *s);
 
