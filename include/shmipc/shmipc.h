@@ -164,6 +164,12 @@ extern "C" {
  * a handler of this host; a destroy running with listen_start/listen_stop
  * or with a handler of shmipc_host_serve() that does not return (destroy
  * waits for it at most a few liveness intervals, then frees anyway).
+ * The guarantee covers a call that waits (asleep, or for a free slot): a
+ * call that is still in its first spin, without a system call, when
+ * destroy begins is given a 2 ms grace period to end or to go to sleep,
+ * since counting every call would cost each one a shared atomic; a thread
+ * descheduled longer than that inside that spin is not covered. Stop your
+ * own callers first where you can.
  */
 typedef struct shmipc_host shmipc_host;
 /**
