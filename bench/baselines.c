@@ -549,8 +549,8 @@ int baseline_run(enum baseline_kind kind, const struct bench_params *p,
       rc = -1;
     }
   }
-  if (rc == 0 && !(WIFEXITED(b.child_status) &&
-                   WEXITSTATUS(b.child_status) == 0)) {
+  if (rc == 0 &&
+      !(WIFEXITED(b.child_status) && WEXITSTATUS(b.child_status) == 0)) {
     char st[64];
     bench_describe_status(b.child_status, st, sizeof(st));
     snprintf(r->error, sizeof(r->error), "server process: %s%s%s", st,

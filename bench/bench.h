@@ -35,19 +35,21 @@ struct bench_params {
   uint64_t max_ops;    /**< per thread; 0 = until @p seconds ran out */
   int64_t interval_ns; /**< > 0: sleep this long between calls (sleep path);
                             the run then ends after @p max_ops calls */
-  double idle_seconds; /**< library cells: idle phase after the load (0: none) */
+  double
+      idle_seconds; /**< library cells: idle phase after the load (0: none) */
 };
 
 /** What one cell measured. */
 struct bench_result {
-  struct hist *hist;        /**< round-trip times (owned by the caller) */
-  uint64_t ops;             /**< round trips in the measured phase */
-  double wall_s;            /**< first thread start to last thread end */
-  double cpu_host_s;        /**< CPU of the calling (host/client) process */
-  double cpu_guest_s;       /**< CPU of the serving process; < 0 if unknown */
-  double idle_cpu_host_pct; /**< idle phase, percent of one CPU; < 0 if not run */
+  struct hist *hist;  /**< round-trip times (owned by the caller) */
+  uint64_t ops;       /**< round trips in the measured phase */
+  double wall_s;      /**< first thread start to last thread end */
+  double cpu_host_s;  /**< CPU of the calling (host/client) process */
+  double cpu_guest_s; /**< CPU of the serving process; < 0 if unknown */
+  double
+      idle_cpu_host_pct; /**< idle phase, percent of one CPU; < 0 if not run */
   double idle_cpu_guest_pct;
-  char error[256];          /**< empty on success */
+  char error[256]; /**< empty on success */
 };
 
 /* ---- time and processes (bench_util.c) ---- */
@@ -85,7 +87,8 @@ double bench_clock_overhead_ns(void);
 void bench_sleep_ns(int64_t ns);
 
 /** Shared (not PRIVATE) FUTEX_WAIT on @p word while it holds @p val, at
- *  most @p timeout_ns. Returns 0, or -1 with errno (EAGAIN, ETIMEDOUT, EINTR). */
+ *  most @p timeout_ns. Returns 0, or -1 with errno (EAGAIN, ETIMEDOUT, EINTR).
+ */
 int bench_futex_wait(void *word, uint32_t val, int64_t timeout_ns);
 /** Shared FUTEX_WAKE of up to @p n waiters on @p word. */
 void bench_futex_wake(void *word, int n);
@@ -111,8 +114,8 @@ void bench_describe_status(int status, char *buf, size_t len);
  * @p len bytes into @p in. Return 0, or -1 after writing a reason into
  * @p err. Runs on the driver's thread number @p tid with @p ctx.
  */
-typedef int (*bench_op_fn)(void *ctx, unsigned tid, const void *out,
-                           void *in, size_t len, char *err, size_t errlen);
+typedef int (*bench_op_fn)(void *ctx, unsigned tid, const void *out, void *in,
+                           size_t len, char *err, size_t errlen);
 
 struct bench_driver {
   const struct bench_params *params;

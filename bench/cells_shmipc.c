@@ -10,11 +10,11 @@
 #include <shmipc/shmipc.h>
 
 #include <errno.h>
-#include <math.h>
-#include <stdlib.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -156,8 +156,8 @@ static int spawn_guest(struct lib *l, const char *path, char *err,
     return -1;
   }
   /* Formatted before fork(): the child only makes async-signal-safe calls. */
-  int msglen = snprintf(msg, sizeof(msg), "shmipc-bench: cannot exec %s\n",
-                        path);
+  int msglen =
+      snprintf(msg, sizeof(msg), "shmipc-bench: cannot exec %s\n", path);
   if (msglen < 0 || (size_t)msglen >= sizeof(msg))
     msglen = (int)strlen(msg);
   char *argv[] = {(char *)path, "-name", l->name, NULL};
@@ -219,9 +219,8 @@ static void measure_idle(struct lib *l, double seconds, struct bench_result *r)
   int64_t h1 = bench_process_cpu_ns(), g1 = bench_pid_cpu_ns(l->guest);
   double wall = (double)(bench_now_ns() - t0);
   r->idle_cpu_host_pct = 100.0 * (double)(h1 - h0) / wall;
-  r->idle_cpu_guest_pct = (g0 >= 0 && g1 >= 0)
-                              ? 100.0 * (double)(g1 - g0) / wall
-                              : -1.0;
+  r->idle_cpu_guest_pct =
+      (g0 >= 0 && g1 >= 0) ? 100.0 * (double)(g1 - g0) / wall : -1.0;
 }
 
 int shmipc_cell_run(const char *guest_path, const struct bench_params *p,
@@ -344,8 +343,7 @@ void shmipc_bench_version(char *buf, size_t len)
 
 int shmipc_stream_cell_run(const char *guest_path,
                            const struct stream_params *p,
-                           struct stream_result *out, char *err,
-                           size_t errlen)
+                           struct stream_result *out, char *err, size_t errlen)
 {
   static unsigned counter;
   struct lib l = {.guest = -1, .guest_cpu0 = -1, .guest_cpu1 = -1};
@@ -353,8 +351,7 @@ int shmipc_stream_cell_run(const char *guest_path,
   shmipc_stream_config scfg;
   shmipc_host_config cfg;
   shmipc_stream_result res = {.struct_size = sizeof res};
-  double rate[STREAM_REPS_MAX], mrate[STREAM_REPS_MAX],
-      ratio[STREAM_REPS_MAX];
+  double rate[STREAM_REPS_MAX], mrate[STREAM_REPS_MAX], ratio[STREAM_REPS_MAX];
   unsigned char *data, *copy;
   int rc = -1, e;
 
@@ -376,8 +373,7 @@ int shmipc_stream_cell_run(const char *guest_path,
   for (size_t i = 0; i < p->bytes; i++)
     data[i] = (unsigned char)(i * 131 + 7);
   memset(copy, 0, p->bytes);
-  snprintf(l.name, sizeof(l.name), "bench-s-%ld-%u", (long)getpid(),
-           counter++);
+  snprintf(l.name, sizeof(l.name), "bench-s-%ld-%u", (long)getpid(), counter++);
   shmipc_host_config_init(&cfg);
   cfg.name = l.name;
   cfg.host_slots = p->slots;

@@ -58,8 +58,7 @@ struct stream_result {
  */
 int shmipc_stream_cell_run(const char *guest_path,
                            const struct stream_params *p,
-                           struct stream_result *out, char *err,
-                           size_t errlen);
+                           struct stream_result *out, char *err, size_t errlen);
 
 /** On SIGINT, SIGTERM or SIGHUP (unless ignored), remove the segment of a
  *  cell that is running, then die of the signal as before. */

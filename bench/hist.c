@@ -5,16 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SUB_BITS 7u                       /* 128 buckets per power of two */
-#define SUB_COUNT (1u << SUB_BITS)        /* 128 */
-#define LINEAR_LIMIT (2u * SUB_COUNT)     /* values < 256 are exact */
-#define TOP_EXP 33u                       /* last power of two: [2^33, 2^34) */
+#define SUB_BITS 7u                   /* 128 buckets per power of two */
+#define SUB_COUNT (1u << SUB_BITS)    /* 128 */
+#define LINEAR_LIMIT (2u * SUB_COUNT) /* values < 256 are exact */
+#define TOP_EXP 33u                   /* last power of two: [2^33, 2^34) */
 #define MAX_VALUE ((UINT64_C(1) << (TOP_EXP + 1)) - 1)
 #define BUCKETS (LINEAR_LIMIT + (TOP_EXP - SUB_BITS) * SUB_COUNT)
 
 struct hist {
   uint64_t count;
-  uint64_t sum;  /* ns; a run would need ~580 years of summed time to wrap */
+  uint64_t sum; /* ns; a run would need ~580 years of summed time to wrap */
   uint64_t min;
   uint64_t max;
   uint64_t bucket[BUCKETS];

@@ -107,8 +107,7 @@ static void print_cells(const struct report *rp)
       for (unsigned si = 0; si < o->nsystems; si++)
         print_cell(
             rp, find_cell(rp, o->systems[si], o->threads[ti], o->payloads[pi]));
-      if (spin_collapsed(rp, o->threads[ti], o->payloads[pi], why,
-                         sizeof(why)))
+      if (spin_collapsed(rp, o->threads[ti], o->payloads[pi], why, sizeof(why)))
         printf("p50/spin n/a: spin baseline collapsed (%s); it measures "
                "the scheduler, not the hardware\n",
                why);

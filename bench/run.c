@@ -374,8 +374,8 @@ void cell_stats(const struct report *rp, const struct cell *c,
 {
   unsigned rounds = rp->o->rounds;
   s->spin_collapsed[0] = '\0';
-  int collapsed = spin_collapsed(rp, c->threads, c->payload,
-                                 s->spin_collapsed, sizeof(s->spin_collapsed));
+  int collapsed = spin_collapsed(rp, c->threads, c->payload, s->spin_collapsed,
+                                 sizeof(s->spin_collapsed));
   s->ops_per_sec = bench_median(c->m[M_OPS_PER_SEC], rounds);
   s->mean = bench_median(c->m[M_MEAN], rounds);
   s->p50 = bench_median(c->m[M_P50], rounds);
@@ -383,12 +383,11 @@ void cell_stats(const struct report *rp, const struct cell *c,
   s->p999 = bench_median(c->m[M_P999], rounds);
   /* A ratio to a collapsed baseline says how badly it collapsed, not how
    * close the cell comes to the hardware. */
-  s->ratio_spin = collapsed ? NAN
-                            : same_round_ratio(c,
-                                               find_cell(rp, SYS_SPIN,
-                                                         c->threads,
-                                                         c->payload),
-                                               rounds, 0);
+  s->ratio_spin =
+      collapsed
+          ? NAN
+          : same_round_ratio(c, find_cell(rp, SYS_SPIN, c->threads, c->payload),
+                             rounds, 0);
   s->ratio_yield = same_round_ratio(
       c, find_cell(rp, SYS_SPIN_YIELD, c->threads, c->payload), rounds, 1);
   s->cpu_host = bench_median(c->m[M_CPU_HOST], rounds);

@@ -141,13 +141,14 @@ void gather_machine(struct machine *m);
  * spinning waiters need, so a loaded run shows sleeps and preemptions, not
  * the library. */
 struct load {
-  double loadavg_start; /* 1-minute load average before the run, NAN if unknown */
-  double loadavg_end;   /* after it (this run's own threads counted) */
-  double others_cpus;   /* CPUs kept busy by other processes, on average over
-                           the run (all busy CPU time minus this process's and
-                           its reaped children's), NAN if unknown */
-  int warn;             /* either of loadavg_start, others_cpus above
-                           LOAD_WARN_SHARE of the CPUs */
+  double
+      loadavg_start;  /* 1-minute load average before the run, NAN if unknown */
+  double loadavg_end; /* after it (this run's own threads counted) */
+  double others_cpus; /* CPUs kept busy by other processes, on average over
+                         the run (all busy CPU time minus this process's and
+                         its reaped children's), NAN if unknown */
+  int warn;           /* either of loadavg_start, others_cpus above
+                         LOAD_WARN_SHARE of the CPUs */
   double busy_s0, own_s0; /* counters at the start */
   int64_t t0_ns;
 };

@@ -185,9 +185,9 @@ static void run_spin(const char *self, size_t len, double seconds,
            (unsigned long)GetCurrentProcessId(), (long long)now_ns());
   m = CreateFileMappingA(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE, 0,
                          sizeof *p, name);
-  p = m != NULL ? MapViewOfFile(m, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0,
-                                sizeof *p)
-                : NULL;
+  p = m != NULL
+          ? MapViewOfFile(m, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, sizeof *p)
+          : NULL;
   snprintf(args, sizeof args, "--spin-server %s %u", name, (unsigned)len);
   if (p == NULL || spawn(self, args, &proc) != 0) {
     snprintf(r->error, sizeof r->error, "spin: cannot set up (error %lu)",
@@ -258,8 +258,8 @@ static void run_shmipc(const char *guest, size_t len, double seconds,
 
   memset(r, 0, sizeof *r);
   r->idle_host_pct = r->idle_guest_pct = -1;
-  snprintf(name, sizeof name, "bench-%lu-%d", (unsigned long)GetCurrentProcessId(),
-           n++);
+  snprintf(name, sizeof name, "bench-%lu-%d",
+           (unsigned long)GetCurrentProcessId(), n++);
   shmipc_host_config_init(&c);
   c.name = name;
   c.host_slots = 1;
@@ -328,7 +328,6 @@ out:
 
 /* --- main ------------------------------------------------------------ */
 
-
 static void usage(const char *argv0)
 {
   fprintf(stderr,
@@ -382,8 +381,10 @@ int main(int argc, char **argv)
     }
   }
 
-  fprintf(stderr, "shmipc-bench (Windows): %d rounds of %.2f s, 1 thread, "
-                  "%zu B\n", rounds, seconds, payload);
+  fprintf(stderr,
+          "shmipc-bench (Windows): %d rounds of %.2f s, 1 thread, "
+          "%zu B\n",
+          rounds, seconds, payload);
   for (int rd = 0; rd < rounds; rd++) {
     for (int k = 0; k < CELL_COUNT; k++) {
       int c = (k + rd) % CELL_COUNT; /* the order rotates */
@@ -421,9 +422,8 @@ int main(int argc, char **argv)
       gcpu[rd] = c == CELL_SPIN ? -1 : res[rd][c].guest_cpu_per_op;
     }
     printf("%-10s %10.0f %10.0f %10.0f %12.2f %12.2f %12.0f", cell_name[c],
-           bench_median(p50, nr), bench_median(p99, nr),
-           bench_median(mean, nr), bench_median(ratio, nr),
-           bench_median(mratio, nr), ops);
+           bench_median(p50, nr), bench_median(p99, nr), bench_median(mean, nr),
+           bench_median(ratio, nr), bench_median(mratio, nr), ops);
     if (c == CELL_SPIN)
       printf(" %13s\n", "-");
     else

@@ -27,9 +27,9 @@
 #define MSG_LOOKUP (SHMIPC_MSG_APP_START + 2)
 
 /* README:c-handler begin */
-static int handler(void *user, uint32_t type, const void *req,
-                   size_t req_len, void *resp, size_t resp_cap,
-                   size_t *resp_len, uint32_t *resp_type)
+static int handler(void *user, uint32_t type, const void *req, size_t req_len,
+                   void *resp, size_t resp_cap, size_t *resp_len,
+                   uint32_t *resp_type)
 {
   (void)user;
   if (type == MSG_LOOKUP) {
@@ -43,14 +43,14 @@ static int handler(void *user, uint32_t type, const void *req,
     int len = snprintf(resp, resp_cap, "no such key: %.*s", (int)req_len,
                        (const char *)req);
     if (len < 0 || resp_cap == 0)
-      return -1;                   /* the fixed reason "shmipc: handler failed" */
+      return -1; /* the fixed reason "shmipc: handler failed" */
     *resp_len = (size_t)len < resp_cap ? (size_t)len : resp_cap - 1;
     *resp_type = SHMIPC_MSG_SYSTEM_ERROR;
     return 0;
   }
   if (req_len > resp_cap)
     return -1;
-  memcpy(resp, req, req_len);      /* anything else: echo, type unchanged */
+  memcpy(resp, req, req_len); /* anything else: echo, type unchanged */
   *resp_len = req_len;
   return 0;
 }
@@ -70,8 +70,8 @@ int main(int argc, char **argv)
   /* README:c-guest begin */
   shmipc_guest_config gc;
   shmipc_guest_config_init(&gc);
-  gc.name = name;                        /* "MyIPC", as the host named it */
-  gc.connect_timeout_ns = 5000000000;    /* retries until the host is there */
+  gc.name = name;                     /* "MyIPC", as the host named it */
+  gc.connect_timeout_ns = 5000000000; /* retries until the host is there */
   shmipc_guest *guest;
   int rc = shmipc_guest_attach(&gc, &guest);
   if (rc != SHMIPC_OK) {
@@ -90,9 +90,10 @@ int main(int argc, char **argv)
   else
     fprintf(stderr, "guest call: %s\n", shmipc_strerror(rc));
 
-  rc = shmipc_guest_start(guest, handler, NULL);    /* one thread per host slot */
+  rc = shmipc_guest_start(guest, handler, NULL); /* one thread per host slot */
   if (rc == SHMIPC_OK)
-    rc = shmipc_guest_wait(guest, SHMIPC_TIMEOUT_INFINITE); /* until host closes */
+    rc = shmipc_guest_wait(guest,
+                           SHMIPC_TIMEOUT_INFINITE); /* until host closes */
   shmipc_guest_detach(guest);
   /* README:c-guest end */
   if (rc != SHMIPC_OK && rc != SHMIPC_E_PEER_GONE) {

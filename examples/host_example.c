@@ -62,8 +62,7 @@ static pid_t spawn_guest(char *prog, char *name)
   int rc = posix_spawn(&pid, prog, NULL, NULL, argv, environ);
 
   if (rc != 0) {
-    fprintf(stderr, "host_example: cannot start %s: %s\n", prog,
-            strerror(rc));
+    fprintf(stderr, "host_example: cannot start %s: %s\n", prog, strerror(rc));
     return -1;
   }
   return pid;
@@ -101,10 +100,10 @@ static void check_echo(const char *what, const void *req, size_t req_len,
 {
   if (resp_type != req_type || resp_len != req_len ||
       memcmp(resp, req, req_len) != 0) {
-    fprintf(stderr, "host_example: %s: response (type %u, %zu bytes) "
-                    "differs from request (type %u, %zu bytes)\n",
-            what, (unsigned)resp_type, resp_len, (unsigned)req_type,
-            req_len);
+    fprintf(stderr,
+            "host_example: %s: response (type %u, %zu bytes) "
+            "differs from request (type %u, %zu bytes)\n",
+            what, (unsigned)resp_type, resp_len, (unsigned)req_type, req_len);
     failures++;
     return;
   }
@@ -119,7 +118,7 @@ static int on_guest_call(void *user, uint32_t type, const void *req,
 {
   (void)user;
   if (req_len > resp_cap)
-    return -1;                     /* answered as SHMIPC_MSG_SYSTEM_ERROR */
+    return -1; /* answered as SHMIPC_MSG_SYSTEM_ERROR */
   memcpy(resp, req, req_len);
   *resp_len = req_len;
   *resp_type = type;
@@ -157,18 +156,18 @@ static int zero_copy_call(shmipc_host *host)
   shmipc_slot *slot;
   int rc = shmipc_slot_acquire(host, SHMIPC_TIMEOUT_DEFAULT, &slot);
   if (rc != SHMIPC_OK)
-    return rc;                     /* no slot: slot is NULL, nothing to release */
+    return rc; /* no slot: slot is NULL, nothing to release */
   uint8_t *buf = shmipc_slot_req_buf(slot);
   size_t cap = shmipc_slot_req_capacity(slot);
 
   /* e.g. flatbuffers::FlatBufferBuilder over [buf, buf + cap) */
-  size_t len = build_back_to_front(buf, cap);      /* bytes at buf + cap - len */
+  size_t len = build_back_to_front(buf, cap); /* bytes at buf + cap - len */
 
   rc = shmipc_slot_send(slot, SHMIPC_MSG_APP_START + 1, len,
                         SHMIPC_F_END_ALIGNED, SHMIPC_TIMEOUT_DEFAULT);
   if (rc == SHMIPC_OK)
     use(shmipc_slot_resp_data(slot), shmipc_slot_resp_size(slot),
-        shmipc_slot_resp_type(slot));              /* valid until release */
+        shmipc_slot_resp_type(slot)); /* valid until release */
   shmipc_slot_release(slot);
   /* README:c-zero-copy end */
   return rc;
@@ -181,9 +180,9 @@ static int app_type_call(shmipc_host *host)
   char resp[128];
   size_t resp_len = 0;
   uint32_t resp_type = 0;
-  int rc = shmipc_host_call(host, MSG_GREETING, req, sizeof req, resp,
-                            sizeof resp, &resp_len, &resp_type,
-                            SHMIPC_TIMEOUT_DEFAULT);
+  int rc =
+      shmipc_host_call(host, MSG_GREETING, req, sizeof req, resp, sizeof resp,
+                       &resp_len, &resp_type, SHMIPC_TIMEOUT_DEFAULT);
 
   if (rc == SHMIPC_OK)
     check_echo("application type", req, sizeof req, MSG_GREETING, resp,
@@ -203,7 +202,7 @@ static int lookup(shmipc_host *host, const char *key)
                             sizeof resp, &n, &type, SHMIPC_TIMEOUT_DEFAULT);
   if (rc == SHMIPC_OK)
     printf("lookup %s: %.*s\n", key, (int)n, resp);
-  else if (rc == SHMIPC_E_REMOTE && n <= sizeof resp)  /* n > sizeof resp: */
+  else if (rc == SHMIPC_E_REMOTE && n <= sizeof resp) /* n > sizeof resp: */
     printf("lookup %s refused: %.*s\n", key, (int)n, resp); /* not copied */
   /* README:c-remote end */
   return rc == SHMIPC_E_REMOTE ? SHMIPC_OK : rc;
@@ -226,10 +225,10 @@ static int run(const char *name)
 {
   /* README:c-quickstart begin */
   shmipc_host_config cfg;
-  shmipc_host_config_init(&cfg);          /* defaults: 4 slots, 64 KiB each way */
-  cfg.name = name;                        /* "MyIPC": the guest attaches by name */
-  cfg.host_slots = 4;                     /* concurrent host calls */
-  cfg.guest_slots = 2;                    /* > 0 enables guest calls */
+  shmipc_host_config_init(&cfg); /* defaults: 4 slots, 64 KiB each way */
+  cfg.name = name;               /* "MyIPC": the guest attaches by name */
+  cfg.host_slots = 4;            /* concurrent host calls */
+  cfg.guest_slots = 2;           /* > 0 enables guest calls */
 
   shmipc_host *host;
   int rc = shmipc_host_create(&cfg, &host);
@@ -240,10 +239,10 @@ static int run(const char *name)
   /* A listener thread answers guest calls with on_guest_call (below). */
   rc = shmipc_host_listen_start(host, on_guest_call, NULL);
   if (rc == SHMIPC_OK)
-    rc = shmipc_host_wait_guest(host, 5000000000);   /* 5 s, in nanoseconds */
+    rc = shmipc_host_wait_guest(host, 5000000000); /* 5 s, in nanoseconds */
   if (rc != SHMIPC_OK) {
     fprintf(stderr, "no guest: %s\n", shmipc_strerror(rc));
-    shmipc_host_destroy(host);            /* also stops the listener */
+    shmipc_host_destroy(host); /* also stops the listener */
     return 1;
   }
 
@@ -251,8 +250,8 @@ static int run(const char *name)
   char resp[256];
   size_t n;
   uint32_t type;
-  rc = shmipc_host_call(host, SHMIPC_MSG_NORMAL, "ping", 4,
-                        resp, sizeof resp, &n, &type, SHMIPC_TIMEOUT_DEFAULT);
+  rc = shmipc_host_call(host, SHMIPC_MSG_NORMAL, "ping", 4, resp, sizeof resp,
+                        &n, &type, SHMIPC_TIMEOUT_DEFAULT);
   /* SHMIPC_E_TRUNCATED if the response does not fit: never a silent cut. */
   if (rc == SHMIPC_OK)
     printf("ping: %.*s (type %u)\n", (int)n, resp, (unsigned)type);
@@ -272,7 +271,7 @@ static int run(const char *name)
   /* From your own loop instead of a listener: serves every pending guest
    * call, waiting up to the timeout for the first. */
   int served = shmipc_host_serve(host, on_guest_call, NULL, 1000000);
-  if (served < 0 && served != SHMIPC_E_TIMEOUT)   /* TIMEOUT: none came */
+  if (served < 0 && served != SHMIPC_E_TIMEOUT) /* TIMEOUT: none came */
     fprintf(stderr, "serve: %s\n", shmipc_strerror(served));
   /* README:c-serve end */
   if (served < 0 && served != SHMIPC_E_TIMEOUT)

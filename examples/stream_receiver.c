@@ -35,8 +35,8 @@ static uint64_t fnv1a(const uint8_t *p, size_t n)
 static void consume(uint64_t id, uint32_t app_type, const void *data,
                     size_t len)
 {
-  printf("stream %" PRIu64 " of type %u: %zu bytes, checksum %016" PRIx64
-         "\n", id, (unsigned)app_type, len, fnv1a(data, len));
+  printf("stream %" PRIu64 " of type %u: %zu bytes, checksum %016" PRIx64 "\n",
+         id, (unsigned)app_type, len, fnv1a(data, len));
   fflush(stdout);
 }
 
@@ -56,13 +56,13 @@ static int my_handler(void *user, uint32_t type, const void *req,
 }
 
 /* README:c-stream-fn begin */
-static int on_stream(void *user, uint64_t id, uint32_t app_type,
-                     void *data, size_t len)
+static int on_stream(void *user, uint64_t id, uint32_t app_type, void *data,
+                     size_t len)
 {
   (void)user;
   consume(id, app_type, data, len);
-  return 0;            /* the library frees data; SHMIPC_STREAM_KEEP keeps it
-                          (free it with shmipc_stream_buffer_free); < 0 refuses */
+  return 0; /* the library frees data; SHMIPC_STREAM_KEEP keeps it
+               (free it with shmipc_stream_buffer_free); < 0 refuses */
 }
 /* README:c-stream-fn end */
 
@@ -90,17 +90,17 @@ int main(int argc, char **argv)
 
   /* README:c-stream-receive begin */
   shmipc_stream_limits lim;
-  shmipc_stream_limits_init(&lim);        /* 1 GiB per stream and in all, 16 streams */
-  lim.max_stream = 16u << 20;             /* nothing larger than 16 MiB */
-  lim.max_total = 64u << 20;              /* 64 MiB for all open streams */
+  shmipc_stream_limits_init(&lim); /* 1 GiB per stream and in all, 16 streams */
+  lim.max_stream = 16u << 20;      /* nothing larger than 16 MiB */
+  lim.max_total = 64u << 20;       /* 64 MiB for all open streams */
   shmipc_reassembler *ra;
   rc = shmipc_reassembler_create(&lim, on_stream, NULL, my_handler, NULL, &ra);
   if (rc == SHMIPC_OK)
     rc = shmipc_guest_start(guest, shmipc_reassembler_handle, ra);
   if (rc == SHMIPC_OK)
     rc = shmipc_guest_wait(guest, SHMIPC_TIMEOUT_INFINITE);
-  shmipc_guest_detach(guest);             /* its workers end before ra goes */
-  shmipc_reassembler_destroy(ra);         /* NULL after a failed create: no-op */
+  shmipc_guest_detach(guest);     /* its workers end before ra goes */
+  shmipc_reassembler_destroy(ra); /* NULL after a failed create: no-op */
   /* README:c-stream-receive end */
   if (rc != SHMIPC_OK && rc != SHMIPC_E_PEER_GONE) {
     fprintf(stderr, "stream_receiver: %s\n", shmipc_strerror(rc));

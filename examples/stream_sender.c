@@ -38,7 +38,7 @@ static int send_stream(shmipc_host *host, const void *data, size_t len)
   int rc;
 
   /* README:c-stream-send begin */
-  shmipc_stream_sender *snd;     /* NULL config: depth 4, chunk = slot - 32 B */
+  shmipc_stream_sender *snd; /* NULL config: depth 4, chunk = slot - 32 B */
   rc = shmipc_stream_sender_create(host, NULL, &snd);
   if (rc != SHMIPC_OK)
     return rc;

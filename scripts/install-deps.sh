@@ -40,7 +40,7 @@ done
 [ -n "$groups" ] || groups=" build"
 
 build_pkgs="meson ninja-build pkg-config gcc libc6-dev binutils libatomic-ops-dev python3 libcmocka-dev"
-test_pkgs="g++ spin cmake doxygen"
+test_pkgs="g++ spin cmake doxygen clang-format"
 windows_pkgs="gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64"
 sanitizers_pkgs="valgrind"
 fuzz_pkgs="clang libclang-rt-dev"

@@ -74,10 +74,7 @@ static inline size_t shmipc__fetch_add_fullsz(size_t *p, size_t v)
   return (size_t)AO_fetch_and_add_full((volatile AO_t *)p, (AO_t)v);
 }
 
-static inline void shmipc__fence_full(void)
-{
-  AO_nop_full();
-}
+static inline void shmipc__fence_full(void) { AO_nop_full(); }
 
 /* CPU relax hint for spin loops. */
 static inline void shmipc__cpu_pause(void)

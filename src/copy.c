@@ -15,7 +15,7 @@
 
 #include "internal.h"
 
-#if defined(__x86_64__) || defined(_M_X64) || \
+#if defined(__x86_64__) || defined(_M_X64) ||                                  \
     ((defined(__i386__) || defined(_M_IX86)) && defined(__SSE2__))
 #include <emmintrin.h>
 #define SHMIPC__HAVE_STREAM_STORES 1

@@ -25,7 +25,8 @@ static const char *const messages[] = {
     [-SHMIPC_E_TOO_BIG] = "request larger than the slot's capacity",
     [-SHMIPC_E_TRUNCATED] = "response larger than the caller's buffer",
     [-SHMIPC_E_REMOTE] = "peer answered with a system error",
-    [-SHMIPC_E_BUSY] = "busy: no free slot, or in use by another guest or thread",
+    [-SHMIPC_E_BUSY] =
+        "busy: no free slot, or in use by another guest or thread",
     [-SHMIPC_E_CLOSED] = "handle is closed or closing",
     [-SHMIPC_E_SYSTEM] = "operating-system call failed",
     [-SHMIPC_E_STATE] = "not valid in the handle's current state",
@@ -46,8 +47,8 @@ const char *shmipc_strerror(int code)
  * allocates and cannot fail itself. Only failure paths touch it. */
 static SHMIPC__THREAD_LOCAL struct {
   int code;
-  bool fresh;     /* set by shmipc__fail(), cleared by shmipc__failed() */
-  size_t detail;  /* where the detail starts in text (0: none) */
+  bool fresh;    /* set by shmipc__fail(), cleared by shmipc__failed() */
+  size_t detail; /* where the detail starts in text (0: none) */
   char text[SHMIPC__ERROR_TEXT_MAX];
 } last_error;
 
@@ -117,16 +118,12 @@ int shmipc__failed_set(int code)
 
 const char *shmipc__last_detail(int code)
 {
-  return last_error.fresh && last_error.code == code &&
-                 last_error.detail != 0
+  return last_error.fresh && last_error.code == code && last_error.detail != 0
              ? last_error.text + last_error.detail
              : "";
 }
 
-const char *shmipc_last_error(void)
-{
-  return last_error.text;
-}
+const char *shmipc_last_error(void) { return last_error.text; }
 
 void shmipc__quote(char *buf, size_t cap, const char *s)
 {

@@ -38,10 +38,7 @@ int64_t shmipc__now_ns(void)
          (c.QuadPart % freq.QuadPart) * 1000000000 / freq.QuadPart;
 }
 
-void shmipc__yield(void)
-{
-  SwitchToThread();
-}
+void shmipc__yield(void) { SwitchToThread(); }
 
 /* Milliseconds for a wait of @ns, rounded up so that a short wait does not
  * become a busy loop of zero-length waits; never INFINITE. */
@@ -66,10 +63,7 @@ void shmipc__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
   WaitOnAddress(word, &expected, sizeof expected, wait_ms(timeout_ns));
 }
 
-void shmipc__futex_wake(uint32_t *word)
-{
-  WakeByAddressAll(word);
-}
+void shmipc__futex_wake(uint32_t *word) { WakeByAddressAll(word); }
 
 int shmipc__win_event_index(const struct shmipc__seg *s, const uint32_t *word,
                             uint32_t bit)

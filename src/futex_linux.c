@@ -29,10 +29,7 @@ int64_t shmipc__now_ns(void)
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void shmipc__yield(void)
-{
-  sched_yield();
-}
+void shmipc__yield(void) { sched_yield(); }
 
 void shmipc__sleep_ns(int64_t ns)
 {

@@ -30,14 +30,14 @@ struct shmipc_guest {
   struct shmipc__endpoint ep;
   struct worker *workers;
   uint32_t n_workers;
-  uint32_t started;      /* workers were started */
-  uint32_t running;      /* atomic, futex word: workers still running */
-  uint32_t reason_set;   /* atomic: first worker to end records its reason */
-  uint32_t halt;         /* atomic: a worker found the segment corrupt; the
-                          * others stop too */
-  uint32_t detaching;    /* atomic: shmipc_guest_detach() runs; a
-                          * shmipc_guest_wait() in progress returns
-                          * SHMIPC_E_CLOSED */
+  uint32_t started;    /* workers were started */
+  uint32_t running;    /* atomic, futex word: workers still running */
+  uint32_t reason_set; /* atomic: first worker to end records its reason */
+  uint32_t halt;       /* atomic: a worker found the segment corrupt; the
+                        * others stop too */
+  uint32_t detaching;  /* atomic: shmipc_guest_detach() runs; a
+                        * shmipc_guest_wait() in progress returns
+                        * SHMIPC_E_CLOSED */
   int reason;
   shmipc_handler_fn fn;
   void *user;
@@ -68,8 +68,9 @@ static int set_attach(struct shmipc__seg *seg, uint32_t state)
       return SHMIPC_E_CORRUPT;
     nv = (v & SHMIPC_ATTACH_EPOCH_MASK) | state;
     if (state == SHMIPC_ATTACH_ATTACHED)
-      nv = ((v + (1u << SHMIPC_ATTACH_EPOCH_SHIFT)) & SHMIPC_ATTACH_EPOCH_MASK) |
-           state;
+      nv =
+          ((v + (1u << SHMIPC_ATTACH_EPOCH_SHIFT)) & SHMIPC_ATTACH_EPOCH_MASK) |
+          state;
     /* full: pairs with the host's announce CAS in shmipc_host_wait_guest()
      * and its acquire load in shmipc__peer_check(). Attaching over
      * ATTACHED is legal: we hold the guest lock, so that guest is dead. */
@@ -111,10 +112,10 @@ static int config_check(const shmipc_guest_config *cfg, int64_t *connect_ns,
                         "liveness_interval_ns %lld, want more than 0",
                         (long long)cfg->liveness_interval_ns);
   if ((cfg->flags & ~SHMIPC_GUEST_F_ALLOW_OTHER_USER) != 0)
-    return shmipc__fail(SHMIPC_E_INVALID, "flags %#lx: unknown bits %#lx",
-                        (unsigned long)cfg->flags,
-                        (unsigned long)(cfg->flags &
-                                        ~SHMIPC_GUEST_F_ALLOW_OTHER_USER));
+    return shmipc__fail(
+        SHMIPC_E_INVALID, "flags %#lx: unknown bits %#lx",
+        (unsigned long)cfg->flags,
+        (unsigned long)(cfg->flags & ~SHMIPC_GUEST_F_ALLOW_OTHER_USER));
   return shmipc__name_check(cfg->name);
 }
 
@@ -176,8 +177,8 @@ static int guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
     goto err_free;
   r = shmipc__lock_take(&g->ep.seg, SHMIPC__ROLE_GUEST);
   if (r == SHMIPC_E_BUSY)
-    r = shmipc__fail(r, "another guest is attached to %s%s",
-                     shmipc__seg_prefix, cfg->name);
+    r = shmipc__fail(r, "another guest is attached to %s%s", shmipc__seg_prefix,
+                     cfg->name);
   if (r != SHMIPC_OK)
     goto err_seg;
   r = shmipc__ep_init(&g->ep, SHMIPC__ROLE_GUEST, cfg->spin_budget, call_ns,
@@ -254,8 +255,8 @@ static void *worker_main(void *arg)
   struct worker *wk = arg;
   shmipc_guest *g = wk->g;
   uint32_t *ctrl = &shmipc__wslot(&g->ep.seg, wk->index)->ctrl;
-  struct shmipc__until u = shmipc__until_slot(
-      ctrl, SHMIPC_SLOT_REQ_READY, 0, SHMIPC_CTRL_RESPONDER_WAITING);
+  struct shmipc__until u = shmipc__until_slot(ctrl, SHMIPC_SLOT_REQ_READY, 0,
+                                              SHMIPC_CTRL_RESPONDER_WAITING);
   /* The first half of the spin phase tries to take the next request
    * outright; the usual wait (the rest of the spins, then sleep) after.
    * Worker 0 checks the host every liveness interval while idle; the
@@ -274,11 +275,11 @@ static void *worker_main(void *arg)
    * it to change instead of ending the session (docs/PROTOCOL.md,
    * "Repair"). Once seen legal, an illegal word is CORRUPT. */
   while (!shmipc__ctrl_legal(v) && r == SHMIPC_OK) {
-    struct shmipc__until settle = shmipc__until_changed(
-        ctrl,
-        ~(uint32_t)(SHMIPC_CTRL_REQUESTER_WAITING |
-                    SHMIPC_CTRL_RESPONDER_WAITING),
-        v, SHMIPC_CTRL_RESPONDER_WAITING);
+    struct shmipc__until settle =
+        shmipc__until_changed(ctrl,
+                              ~(uint32_t)(SHMIPC_CTRL_REQUESTER_WAITING |
+                                          SHMIPC_CTRL_RESPONDER_WAITING),
+                              v, SHMIPC_CTRL_RESPONDER_WAITING);
 
     settle.check_peer = true;
     r = shmipc__wait_word(&g->ep, &settle, &settle_pace, &none, &v);
@@ -312,9 +313,8 @@ int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn, void *user)
   n = g->ep.seg.geom.host_slots;
   g->workers = calloc(n, sizeof *g->workers);
   if (g->workers == NULL)
-    return shmipc__failed(
-        shmipc__fail(SHMIPC_E_NOMEM, "allocating %lu workers",
-                     (unsigned long)n));
+    return shmipc__failed(shmipc__fail(SHMIPC_E_NOMEM, "allocating %lu workers",
+                                       (unsigned long)n));
   g->fn = fn;
   g->user = user;
   g->started = 1;
@@ -327,9 +327,9 @@ int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn, void *user)
       shmipc__fetch_add_full32(&g->running, (uint32_t)-1);
       g->n_workers = i;
       shmipc_guest_stop(g);
-      return shmipc__failed(shmipc__fail(
-          SHMIPC_E_SYSTEM, "starting worker thread %lu of %lu",
-          (unsigned long)i + 1, (unsigned long)n));
+      return shmipc__failed(
+          shmipc__fail(SHMIPC_E_SYSTEM, "starting worker thread %lu of %lu",
+                       (unsigned long)i + 1, (unsigned long)n));
     }
     g->n_workers = i + 1;
   }
@@ -392,9 +392,9 @@ int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns)
         "SHMIPC_TIMEOUT_INFINITE",
         (long long)timeout_ns));
   if (!g->started)
-    return shmipc__failed(shmipc__fail(
-        SHMIPC_E_STATE, "the workers were never started "
-                        "(shmipc_guest_start())"));
+    return shmipc__failed(shmipc__fail(SHMIPC_E_STATE,
+                                       "the workers were never started "
+                                       "(shmipc_guest_start())"));
   /* Counted on entry (see shmipc__ep_quiesce()), before the first look
    * at detaching. */
   shmipc__count(&g->ep);
@@ -452,8 +452,7 @@ static int call_failed(shmipc_guest *g, int r)
 
 int shmipc_guest_call(shmipc_guest *g, uint32_t type, const void *req,
                       size_t req_len, void *resp, size_t resp_cap,
-                      size_t *resp_len, uint32_t *resp_type,
-                      int64_t timeout_ns)
+                      size_t *resp_len, uint32_t *resp_type, int64_t timeout_ns)
 {
   bool counted = false;
   int r;

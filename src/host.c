@@ -162,11 +162,11 @@ void shmipc_host_destroy(shmipc_host *h)
 /* A timeout argument that shmipc__timeout() refused. */
 static int bad_timeout(int64_t timeout_ns)
 {
-  return shmipc__failed(shmipc__fail(
-      SHMIPC_E_INVALID,
-      "timeout_ns %lld, want 0 or more, SHMIPC_TIMEOUT_DEFAULT or "
-      "SHMIPC_TIMEOUT_INFINITE",
-      (long long)timeout_ns));
+  return shmipc__failed(
+      shmipc__fail(SHMIPC_E_INVALID,
+                   "timeout_ns %lld, want 0 or more, SHMIPC_TIMEOUT_DEFAULT or "
+                   "SHMIPC_TIMEOUT_INFINITE",
+                   (long long)timeout_ns));
 }
 
 static int wait_guest_failed(int r)
@@ -206,9 +206,9 @@ static int wait_guest(shmipc_host *h, struct shmipc__deadline *dl)
   int r;
 
   word = &shmipc__hdr(&h->ep.seg)->attach;
-  attached = shmipc__until_state(word, SHMIPC_ATTACH_STATE_MASK,
-                                 SHMIPC_ATTACH_ATTACHED,
-                                 SHMIPC_ATTACH_HOST_WAITING);
+  attached =
+      shmipc__until_state(word, SHMIPC_ATTACH_STATE_MASK,
+                          SHMIPC_ATTACH_ATTACHED, SHMIPC_ATTACH_HOST_WAITING);
   for (;;) {
     r = shmipc__wait_word(&h->ep, &attached, NULL, dl, &v);
     if (r != SHMIPC_OK)
@@ -313,9 +313,9 @@ int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
     return shmipc__failed(SHMIPC_E_INVALID);
   r = shmipc__slot_acquire(&h->ep, &now, NULL, NULL, out);
   if (r == SHMIPC_E_TIMEOUT)
-    return shmipc__failed(shmipc__fail(
-        SHMIPC_E_BUSY, "no free host slot now (%lu in all)",
-        (unsigned long)h->ep.seg.geom.host_slots));
+    return shmipc__failed(
+        shmipc__fail(SHMIPC_E_BUSY, "no free host slot now (%lu in all)",
+                     (unsigned long)h->ep.seg.geom.host_slots));
   return r < 0 ? shmipc__failed(r) : r;
 }
 
@@ -372,8 +372,8 @@ static void *listener_main(void *arg)
    * change. */
   while (!shmipc__load_acquire32(&h->listener_stop)) {
     struct shmipc__deadline tick = shmipc__deadline(h->ep.liveness_ns);
-    int r = serve_once(h, h->listen_fn, h->listen_user, &h->listener_stop,
-                       &tick);
+    int r =
+        serve_once(h, h->listen_fn, h->listen_user, &h->listener_stop, &tick);
     if (r == SHMIPC_E_CLOSED)
       break;
   }
@@ -479,8 +479,8 @@ int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
   if (r != SHMIPC_OK)
     return bad_timeout(timeout_ns);
   if (shmipc__load_acquire32(&h->listening))
-    return shmipc__failed(shmipc__fail(
-        SHMIPC_E_BUSY, "the listener thread serves guest calls"));
+    return shmipc__failed(
+        shmipc__fail(SHMIPC_E_BUSY, "the listener thread serves guest calls"));
   /* Counted on entry: a handler may run on a destroyed handle's slot
    * otherwise (the serve loop need not have slept first). */
   shmipc__count(&h->ep);

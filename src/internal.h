@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shmipc/shmipc.h"
 #include "layout.h"
+#include "shmipc/shmipc.h"
 
 /* Internal result: the segment is not there or not ready yet; attach
  * retries it until the connect timeout. Never returned to users. */
@@ -118,24 +118,28 @@ void shmipc__header_init(struct shmipc_wire_header *h,
 int shmipc__seg_open(const char *name, uint32_t guest_flags,
                      struct shmipc__seg *out);
 
-static inline struct shmipc_wire_header *shmipc__hdr(const struct shmipc__seg *s)
+static inline struct shmipc_wire_header *
+shmipc__hdr(const struct shmipc__seg *s)
 {
   return (struct shmipc_wire_header *)(void *)s->base;
 }
 
-static inline struct shmipc_wire_slot *shmipc__wslot(const struct shmipc__seg *s,
-                                                     uint32_t index)
+static inline struct shmipc_wire_slot *
+shmipc__wslot(const struct shmipc__seg *s, uint32_t index)
 {
   return (struct shmipc_wire_slot *)(void *)(s->base + SHMIPC_SLOTS_OFFSET +
-                                             (uint64_t)index * s->geom.slot_stride);
+                                             (uint64_t)index *
+                                                 s->geom.slot_stride);
 }
 
-static inline uint8_t *shmipc__req_buf(const struct shmipc__seg *s, uint32_t index)
+static inline uint8_t *shmipc__req_buf(const struct shmipc__seg *s,
+                                       uint32_t index)
 {
   return (uint8_t *)shmipc__wslot(s, index) + SHMIPC_SLOT_HEADER_SIZE;
 }
 
-static inline uint8_t *shmipc__resp_buf(const struct shmipc__seg *s, uint32_t index)
+static inline uint8_t *shmipc__resp_buf(const struct shmipc__seg *s,
+                                        uint32_t index)
 {
   return shmipc__req_buf(s, index) + shmipc__round64(s->geom.req_capacity);
 }
@@ -235,8 +239,7 @@ struct shmipc__deadline {
 /* Resolve @timeout_ns as a user timeout: SHMIPC_TIMEOUT_DEFAULT takes
  * @def (a resolved budget), SHMIPC_TIMEOUT_INFINITE gives INT64_MAX, any
  * other negative value is SHMIPC_E_INVALID. */
-static inline int shmipc__budget(int64_t timeout_ns, int64_t def,
-                                 int64_t *out)
+static inline int shmipc__budget(int64_t timeout_ns, int64_t def, int64_t *out)
 {
   if (timeout_ns == SHMIPC_TIMEOUT_DEFAULT)
     timeout_ns = def;
@@ -325,22 +328,22 @@ struct shmipc_slot {
   struct shmipc_wire_slot *w;
   uint8_t *req;
   uint8_t *resp;
-  uint32_t index;      /* slot index in the segment */
-  uint32_t state;      /* atomic, enum shmipc__rec: the one state of the
-                        * record; a claimer takes it by CAS, the holder
-                        * moves it with relaxed stores and gives it up with
-                        * a release store */
-  uint32_t gen_word;   /* the word our use of the slot expects, without
-                        * waiter bits: generation | CLAIMED from the claim
-                        * on (after the publish only its generation
-                        * counts), or generation | RESP_READY of the answer
-                        * a deferred claim sits on. Written by the holder,
-                        * read by whoever holds the record next */
-  bool woke_peer;      /* the last publish had to wake the responder */
-  uint32_t lost_look;  /* host: ep->guest_looks when the record was last
-                        * parked REUSE_LATE; a look after it that found no
-                        * guest proves the guest that may have been inside
-                        * it gone */
+  uint32_t index;     /* slot index in the segment */
+  uint32_t state;     /* atomic, enum shmipc__rec: the one state of the
+                       * record; a claimer takes it by CAS, the holder
+                       * moves it with relaxed stores and gives it up with
+                       * a release store */
+  uint32_t gen_word;  /* the word our use of the slot expects, without
+                       * waiter bits: generation | CLAIMED from the claim
+                       * on (after the publish only its generation
+                       * counts), or generation | RESP_READY of the answer
+                       * a deferred claim sits on. Written by the holder,
+                       * read by whoever holds the record next */
+  bool woke_peer;     /* the last publish had to wake the responder */
+  uint32_t lost_look; /* host: ep->guest_looks when the record was last
+                       * parked REUSE_LATE; a look after it that found no
+                       * guest proves the guest that may have been inside
+                       * it gone */
   uint64_t seq;
   const uint8_t *resp_data; /* DONE: the answer, checked */
   uint32_t resp_size;
@@ -353,24 +356,24 @@ struct shmipc__endpoint {
   uint32_t spin_budget;
   int64_t default_timeout_ns; /* resolved: >= 0, or INT64_MAX for none */
   int64_t liveness_ns;
-  uint32_t closing;       /* atomic: set when this handle shuts down
-                           * (destroy, detach, shmipc_guest_stop()), and by
-                           * nothing else: SHMIPC_E_CLOSED */
-  uint32_t peer_gone;     /* atomic, guest role: the host closed, was
-                           * replaced or died. Set once, never cleared (a
-                           * new host is a new session): SHMIPC_E_PEER_GONE */
+  uint32_t closing;   /* atomic: set when this handle shuts down
+                       * (destroy, detach, shmipc_guest_stop()), and by
+                       * nothing else: SHMIPC_E_CLOSED */
+  uint32_t peer_gone; /* atomic, guest role: the host closed, was
+                       * replaced or died. Set once, never cleared (a
+                       * new host is a new session): SHMIPC_E_PEER_GONE */
   /* requester side: host slots for the host, guest slots for the guest */
   struct shmipc_slot *req_slots;
   uint32_t n_req;
-  uint32_t free_seq;      /* atomic futex word (private memory): bumped on release */
-  uint32_t inside;        /* atomic: threads counted inside a function of
-                           * this handle (shmipc__count()); destroy and
-                           * detach free nothing while it is not 0 */
+  uint32_t free_seq; /* atomic futex word (private memory): bumped on release */
+  uint32_t inside;   /* atomic: threads counted inside a function of
+                      * this handle (shmipc__count()); destroy and
+                      * detach free nothing while it is not 0 */
   uint32_t repaired_attach; /* atomic: attach state and epoch the host last
                              * repaired its slots for (slot.c) */
-  uint32_t guest_looks;   /* atomic, host: looks at the guest lock begun */
-  uint32_t guest_gone_at; /* atomic, host: the latest look (a guest_looks
-                           * ticket) that found the guest lock free */
+  uint32_t guest_looks;     /* atomic, host: looks at the guest lock begun */
+  uint32_t guest_gone_at;   /* atomic, host: the latest look (a guest_looks
+                             * ticket) that found the guest lock free */
 };
 
 /* What a wait on a word waits for: its completion test, and what else
@@ -397,34 +400,58 @@ struct shmipc__until {
 
 /* Wait until the bits @mask of @word read @value; the waiter announces
  * itself with @announce_bit. */
-static inline struct shmipc__until
-shmipc__until_state(uint32_t *word, uint32_t mask, uint32_t value,
-                    uint32_t announce_bit)
+static inline struct shmipc__until shmipc__until_state(uint32_t *word,
+                                                       uint32_t mask,
+                                                       uint32_t value,
+                                                       uint32_t announce_bit)
 {
-  struct shmipc__until u = {word, SHMIPC__UNTIL_STATE, mask, value & mask,
-                            announce_bit, false, 0, false, NULL};
+  struct shmipc__until u = {word,
+                            SHMIPC__UNTIL_STATE,
+                            mask,
+                            value & mask,
+                            announce_bit,
+                            false,
+                            0,
+                            false,
+                            NULL};
   return u;
 }
 
 /* Wait until the bits @mask of @word differ from those of @seen. */
-static inline struct shmipc__until
-shmipc__until_changed(uint32_t *word, uint32_t mask, uint32_t seen,
-                      uint32_t announce_bit)
+static inline struct shmipc__until shmipc__until_changed(uint32_t *word,
+                                                         uint32_t mask,
+                                                         uint32_t seen,
+                                                         uint32_t announce_bit)
 {
-  struct shmipc__until u = {word, SHMIPC__UNTIL_CHANGED, mask, seen & mask,
-                            announce_bit, false, 0, false, NULL};
+  struct shmipc__until u = {word,
+                            SHMIPC__UNTIL_CHANGED,
+                            mask,
+                            seen & mask,
+                            announce_bit,
+                            false,
+                            0,
+                            false,
+                            NULL};
   return u;
 }
 
 /* Wait until slot control word @ctrl reads @state, while it reads one of
  * the states @not_yet (1 << state; 0: any legal one); anything else is
  * CORRUPT, and a dead or closed peer ends the wait. */
-static inline struct shmipc__until
-shmipc__until_slot(uint32_t *ctrl, uint32_t state, uint32_t not_yet,
-                   uint32_t announce_bit)
+static inline struct shmipc__until shmipc__until_slot(uint32_t *ctrl,
+                                                      uint32_t state,
+                                                      uint32_t not_yet,
+                                                      uint32_t announce_bit)
 {
-  struct shmipc__until u = {ctrl, SHMIPC__UNTIL_STATE, SHMIPC_CTRL_STATE_MASK,
-                            state, announce_bit, true, not_yet, true, NULL};
+  struct shmipc__until u = {ctrl,
+                            SHMIPC__UNTIL_STATE,
+                            SHMIPC_CTRL_STATE_MASK,
+                            state,
+                            announce_bit,
+                            true,
+                            not_yet,
+                            true,
+                            NULL};
   return u;
 }
 
@@ -434,15 +461,15 @@ shmipc__until_slot(uint32_t *ctrl, uint32_t state, uint32_t not_yet,
  * NULL, or the zero value with sleep_cap_ns 0, is the endpoint's default:
  * the whole budget, the liveness interval as the longest sleep. */
 struct shmipc__pace {
-  uint32_t spins_spent;  /* of the spin budget, by the caller already */
-  bool yield_first;      /* give the CPU up once before the first load: the
-                          * caller just woke the peer, which the kernel may
-                          * have queued on this CPU */
-  int64_t sleep_cap_ns;  /* longest sleep; 0: the liveness interval */
-  bool *counted;         /* optional: the sleep phase counts the thread
-                          * on the endpoint (shmipc__count()) and sets
-                          * this, unless it is set already; the caller
-                          * uncounts it */
+  uint32_t spins_spent; /* of the spin budget, by the caller already */
+  bool yield_first;     /* give the CPU up once before the first load: the
+                         * caller just woke the peer, which the kernel may
+                         * have queued on this CPU */
+  int64_t sleep_cap_ns; /* longest sleep; 0: the liveness interval */
+  bool *counted;        /* optional: the sleep phase counts the thread
+                         * on the endpoint (shmipc__count()) and sets
+                         * this, unless it is set already; the caller
+                         * uncounts it */
 };
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
@@ -579,8 +606,8 @@ void shmipc__stream_hdr_get(struct shmipc__stream_hdr *h, const void *p);
 void shmipc__stream_hdr_put(void *p, const struct shmipc__stream_hdr *h);
 void shmipc__stream_resp_put(void *p, uint32_t status, uint32_t state,
                              uint32_t max_parked);
-void shmipc__stream_resp_get(const void *p, uint32_t *status,
-                             uint32_t *state, uint32_t *max_parked);
+void shmipc__stream_resp_get(const void *p, uint32_t *status, uint32_t *state,
+                             uint32_t *max_parked);
 /* Judge a stream answer as the sender does: SHMIPC_OK with its fields;
  * SHMIPC_E_REMOTE for an answer to STREAM_START that is no stream answer
  * at all (the guest has no stream receiver); SHMIPC_E_CORRUPT for any

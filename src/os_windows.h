@@ -14,17 +14,18 @@
 #include "internal.h"
 
 /* "Local\shmipc-" + name + "-" + 16 hex digits + "-" + suffix, and NUL */
-#define SHMIPC__WIN_NAME_MAX (sizeof "Local\\shmipc-" + SHMIPC_MAX_NAME_LEN + 40)
+#define SHMIPC__WIN_NAME_MAX                                                   \
+  (sizeof "Local\\shmipc-" + SHMIPC_MAX_NAME_LEN + 40)
 
 struct shmipc__holder;
 
 struct shmipc__seg_os {
-  HANDLE map;                 /* the named file mapping */
-  void *view;                 /* all of it, mapped (the segment's base) */
-  uint64_t view_size;         /* bytes, whole pages */
-  HANDLE mutex[2];            /* liveness, by enum shmipc__role */
+  HANDLE map;                  /* the named file mapping */
+  void *view;                  /* all of it, mapped (the segment's base) */
+  uint64_t view_size;          /* bytes, whole pages */
+  HANDLE mutex[2];             /* liveness, by enum shmipc__role */
   struct shmipc__holder *held; /* the thread that holds our role's mutex */
-  SECURITY_ATTRIBUTES sa;     /* owner-only unless the mode says otherwise */
+  SECURITY_ATTRIBUTES sa;      /* owner-only unless the mode says otherwise */
   PSECURITY_DESCRIPTOR sd;
   char name[SHMIPC_MAX_NAME_LEN + 1];
   /* Wake-up events, opened on first use: [0] attach, [1] doorbell, then

@@ -36,16 +36,16 @@ struct span {
 };
 
 struct stream {
-  bool in_use;         /* the entry holds a stream (open or dropped) */
-  bool dropped;        /* no longer open; freed when copying reaches 0 */
+  bool in_use;  /* the entry holds a stream (open or dropped) */
+  bool dropped; /* no longer open; freed when copying reaches 0 */
   uint32_t app_type;
-  uint32_t copying;    /* messages copying into buf */
+  uint32_t copying; /* messages copying into buf */
   uint32_t nparked;
   uint64_t id;
   uint64_t total;
-  uint64_t next;       /* bytes [0, next) are taken */
-  uint64_t copied;     /* bytes copied into buf */
-  int64_t last_ns;     /* START or the last accepted chunk */
+  uint64_t next;   /* bytes [0, next) are taken */
+  uint64_t copied; /* bytes copied into buf */
+  int64_t last_ns; /* START or the last accepted chunk */
   unsigned char *buf;
   struct span *parked; /* sorted, disjoint, above next; max_parked long */
 };
@@ -264,10 +264,7 @@ void shmipc_reassembler_stats(shmipc_reassembler *r, shmipc_stream_stats *out)
   shmipc__mutex_unlock(r->mu);
 }
 
-void shmipc_stream_buffer_free(void *data)
-{
-  free(data);
-}
+void shmipc_stream_buffer_free(void *data) { free(data); }
 
 /* Under mu. The stream stops being open; its memory goes now, or when the
  * last copier leaves. */
@@ -523,8 +520,8 @@ static void chunk(shmipc_reassembler *r, const struct shmipc__stream_hdr *h,
   free_stream(r, st);
   shmipc__mutex_unlock(r->mu);
   *status = deliver(r, id, app_type, buf, total);
-  *state = *status == SHMIPC_STREAM_OK ? SHMIPC__SST_COMPLETE
-                                       : SHMIPC__SST_DROPPED;
+  *state =
+      *status == SHMIPC_STREAM_OK ? SHMIPC__SST_COMPLETE : SHMIPC__SST_DROPPED;
   return;
 out:
   shmipc__mutex_unlock(r->mu);
@@ -539,8 +536,8 @@ int shmipc_reassembler_handle(void *user, uint32_t type, const void *req,
   uint32_t status, state;
 
   if (type != SHMIPC_MSG_STREAM_START && type != SHMIPC_MSG_STREAM_CHUNK)
-    return r->next(r->next_user, type, req, req_len, resp, resp_cap,
-                   resp_len, resp_type);
+    return r->next(r->next_user, type, req, req_len, resp, resp_cap, resp_len,
+                   resp_type);
   if (resp_cap < SHMIPC__STREAM_RESP)
     return -1; /* the guest answers SYSTEM_ERROR: no room for an answer */
   if (req_len < SHMIPC__STREAM_HDR) {

@@ -56,8 +56,7 @@ static int out_of_range(const char *field, uint32_t v, uint32_t min,
                         uint32_t max)
 {
   return shmipc__fail(SHMIPC_E_INVALID, "%s %lu outside %lu..%lu", field,
-                      (unsigned long)v, (unsigned long)min,
-                      (unsigned long)max);
+                      (unsigned long)v, (unsigned long)min, (unsigned long)max);
 }
 
 int shmipc__geom_compute(uint32_t host_slots, uint32_t guest_slots,
@@ -150,10 +149,9 @@ int shmipc__header_validate(const struct shmipc_wire_header *h,
                         (unsigned long long)h->segment_size,
                         (unsigned long long)g.segment_size);
   if (file_size != g.segment_size)
-    return shmipc__fail(SHMIPC_E_CORRUPT,
-                        "file is %llu bytes, segment_size is %llu",
-                        (unsigned long long)file_size,
-                        (unsigned long long)g.segment_size);
+    return shmipc__fail(
+        SHMIPC_E_CORRUPT, "file is %llu bytes, segment_size is %llu",
+        (unsigned long long)file_size, (unsigned long long)g.segment_size);
   *out = g;
   return SHMIPC_OK;
 }
@@ -256,10 +254,9 @@ int shmipc__seg_open(const char *name, uint32_t guest_flags,
    * was validated. */
   state = shmipc__load_acquire32(&shmipc__hdr(&s)->host_state);
   if (state != SHMIPC_HOST_READY) {
-    r = shmipc__fail(state == SHMIPC_HOST_CLOSED ? SHMIPC_E_PEER_GONE
-                                                 : SHMIPC_E_CORRUPT,
-                     "host_state changed to %lu during attach",
-                     (unsigned long)state);
+    r = shmipc__fail(
+        state == SHMIPC_HOST_CLOSED ? SHMIPC_E_PEER_GONE : SHMIPC_E_CORRUPT,
+        "host_state changed to %lu during attach", (unsigned long)state);
     goto err;
   }
   if (memcmp(s.base, &h, SHMIPC_CACHE_LINE) != 0) {

@@ -72,7 +72,7 @@ static void lock_byte(struct flock *fl, enum shmipc__role role)
   fl->l_type = F_WRLCK;
   fl->l_whence = SEEK_SET;
   fl->l_start = role == SHMIPC__ROLE_HOST ? SHMIPC_LOCK_HOST_BYTE
-                                         : SHMIPC_LOCK_GUEST_BYTE;
+                                          : SHMIPC_LOCK_GUEST_BYTE;
   fl->l_len = 1;
   fl->l_pid = 0; /* required for OFD locks */
 }
@@ -105,10 +105,7 @@ int shmipc__lock_open(struct shmipc__seg *s)
   return SHMIPC_OK;
 }
 
-uint32_t shmipc__getpid(void)
-{
-  return (uint32_t)getpid();
-}
+uint32_t shmipc__getpid(void) { return (uint32_t)getpid(); }
 
 uint64_t shmipc__random64(void)
 {
@@ -228,9 +225,9 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
     r = SHMIPC_E_EXISTS; /* others keep winning the name */
     if (tries >= 16)
       goto err_free;
-    s.os->fd = shm_open(s.path,
-                        O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        (mode_t)mode);
+    s.os->fd =
+        shm_open(s.path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 (mode_t)mode);
     if (s.os->fd < 0) {
       r = errno_code(errno);
       if (errno != EEXIST) {

@@ -141,10 +141,7 @@ int shmipc__lock_held(const struct shmipc__seg *s, enum shmipc__role role)
   return r == WAIT_TIMEOUT ? 1 : SHMIPC_E_SYSTEM;
 }
 
-uint32_t shmipc__getpid(void)
-{
-  return (uint32_t)GetCurrentProcessId();
-}
+uint32_t shmipc__getpid(void) { return (uint32_t)GetCurrentProcessId(); }
 
 uint64_t shmipc__random64(void)
 {
@@ -311,9 +308,9 @@ static int open_mutexes(struct shmipc__seg_os *os, bool create)
   for (k = SHMIPC__ROLE_HOST; k <= SHMIPC__ROLE_GUEST; k++) {
     shmipc__win_object_name(name, SHMIPC__WIN_NAME_MAX, os->name, NULL,
                             role_suffix[k]);
-    os->mutex[k] = create ? CreateMutexW(&os->sa, FALSE, name)
-                          : OpenMutexW(SYNCHRONIZE | MUTEX_MODIFY_STATE,
-                                       FALSE, name);
+    os->mutex[k] =
+        create ? CreateMutexW(&os->sa, FALSE, name)
+               : OpenMutexW(SYNCHRONIZE | MUTEX_MODIFY_STATE, FALSE, name);
     if (os->mutex[k] == NULL)
       return win_code(GetLastError());
   }
@@ -354,10 +351,9 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
      * the commit limit here, so a segment that does not fit fails now
      * (ERROR_COMMITMENT_LIMIT: SHMIPC_E_NOMEM) and no later touch of it
      * lacks backing; a failed create leaves no mapping. */
-    s.os->map = CreateFileMappingW(INVALID_HANDLE_VALUE, &s.os->sa,
-                                   PAGE_READWRITE | SEC_COMMIT,
-                                   (DWORD)(g->segment_size >> 32),
-                                   (DWORD)g->segment_size, wname);
+    s.os->map = CreateFileMappingW(
+        INVALID_HANDLE_VALUE, &s.os->sa, PAGE_READWRITE | SEC_COMMIT,
+        (DWORD)(g->segment_size >> 32), (DWORD)g->segment_size, wname);
     err = GetLastError();
     if (s.os->map == NULL) {
       r = win_code(err);

@@ -75,7 +75,8 @@
 #include "atomic.h"
 #include "internal.h"
 
-#define WAIT_BITS (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
+#define WAIT_BITS                                                              \
+  (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
 /* ep->free_seq (private memory): a counter and a "someone waits" bit,
  * laid out like the doorbell word. */
 #define FREE_WAITING SHMIPC_DOORBELL_LISTENER_WAITING
@@ -94,10 +95,7 @@ static inline uint32_t with_state(uint32_t v, uint32_t state, uint32_t clear)
 }
 
 /* Whether a record in state @st is held by a thread of ours. */
-static inline bool held(uint32_t st)
-{
-  return st >= SHMIPC__REC_TAKEN;
-}
+static inline bool held(uint32_t st) { return st >= SHMIPC__REC_TAKEN; }
 
 /* The holder moves its record: nobody else reads a held record's state
  * but to see that it is held. */
@@ -133,8 +131,7 @@ static void free_slot_notify(struct shmipc__endpoint *ep)
   if (!(v & FREE_WAITING))
     return;
   for (;; v = old) {
-    old = shmipc__cas_full32(&ep->free_seq, v,
-                             (v + 1) & FREE_COUNT_MASK);
+    old = shmipc__cas_full32(&ep->free_seq, v, (v + 1) & FREE_COUNT_MASK);
     if (old == v)
       break;
   }
@@ -207,7 +204,8 @@ static bool lost_taker_gone(struct shmipc__endpoint *ep, shmipc_slot *s,
                             uint32_t v)
 {
   if (shmipc__guest_gone_since(ep, s->lost_look) &&
-      !(shmipc__ctrl_legal(v) && shmipc__ctrl_state(v) == SHMIPC_SLOT_PROCESSING))
+      !(shmipc__ctrl_legal(v) &&
+        shmipc__ctrl_state(v) == SHMIPC_SLOT_PROCESSING))
     return true;
   return taker_gone(ep);
 }
@@ -286,7 +284,8 @@ static void repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
      * inside (lost_taker_gone()), frees it (docs/PROTOCOL.md, "Repair",
      * and quarantine rules 2 and 3). */
     v = shmipc__load_acquire32(&s->w->ctrl);
-    if (shmipc__ctrl_legal(v) && shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
+    if (shmipc__ctrl_legal(v) &&
+        shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY &&
         (v & GEN_MASK) == (s->gen_word & GEN_MASK)) {
       park(s, was); /* its answer is in: claimable as it is */
       return;
@@ -326,10 +325,10 @@ static void repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
      * took a stray REQ_READY first keeps it (our CAS fails). SW stays:
      * a responder asleep on the word is woken by the next publish.
      * full: pairs with the next claim CAS in claim() */
-    old = shmipc__cas_full32(&s->w->ctrl, v,
-                             (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
-                                 (v & SHMIPC_CTRL_RESPONDER_WAITING) |
-                                 SHMIPC_SLOT_FREE);
+    old = shmipc__cas_full32(
+        &s->w->ctrl, v,
+        (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
+            (v & SHMIPC_CTRL_RESPONDER_WAITING) | SHMIPC_SLOT_FREE);
     if (old == v) {
       park(s, SHMIPC__REC_IDLE);
       return;
@@ -350,14 +349,15 @@ void shmipc__slot_inherit(struct shmipc__endpoint *ep)
   static const char why[] = "shmipc: the guest that took this request is gone";
   const struct shmipc__geom *g = &ep->seg.geom;
   uint32_t i, v, old;
-  size_t n = sizeof why - 1 < g->resp_capacity ? sizeof why - 1
-                                               : g->resp_capacity;
+  size_t n =
+      sizeof why - 1 < g->resp_capacity ? sizeof why - 1 : g->resp_capacity;
 
   for (i = 0; i < g->host_slots; i++) {
     struct shmipc_wire_slot *w = shmipc__wslot(&ep->seg, i);
 
     v = shmipc__load_acquire32(&w->ctrl);
-    if (!shmipc__ctrl_legal(v) || shmipc__ctrl_state(v) != SHMIPC_SLOT_PROCESSING)
+    if (!shmipc__ctrl_legal(v) ||
+        shmipc__ctrl_state(v) != SHMIPC_SLOT_PROCESSING)
       continue;
     /* Taken by a guest that is gone (we hold the guest lock, and a guest
      * that detached had answered all it took): the responder side is
@@ -370,9 +370,9 @@ void shmipc__slot_inherit(struct shmipc__endpoint *ep)
     for (;; v = old) {
       /* full (release side): publishes the answer, as in
        * shmipc__respond() */
-      old = shmipc__cas_full32(&w->ctrl, v,
-                               with_state(v, SHMIPC_SLOT_RESP_READY,
-                                          SHMIPC_CTRL_REQUESTER_WAITING));
+      old = shmipc__cas_full32(
+          &w->ctrl, v,
+          with_state(v, SHMIPC_SLOT_RESP_READY, SHMIPC_CTRL_REQUESTER_WAITING));
       if (old == v) {
         if (v & SHMIPC_CTRL_REQUESTER_WAITING)
           shmipc__word_wake(&ep->seg, &w->ctrl, SHMIPC_CTRL_REQUESTER_WAITING);
@@ -573,8 +573,7 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep,
     seen = shmipc__load_relaxed32(&ep->free_seq);
     if (!(seen & FREE_WAITING)) {
       /* full: pairs with the fence in free_slot_notify() */
-      if (shmipc__cas_full32(&ep->free_seq, seen,
-                             seen | FREE_WAITING) != seen)
+      if (shmipc__cas_full32(&ep->free_seq, seen, seen | FREE_WAITING) != seen)
         continue;
       seen |= FREE_WAITING;
     }
@@ -605,10 +604,13 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
         SHMIPC_E_STATE, "the slot was published already since its acquire"));
   ep = s->ep;
   if (len > ep->seg.geom.req_capacity)
-    return shmipc__failed(shmipc__fail(SHMIPC_E_TOO_BIG, "%llu bytes, capacity %lu", (unsigned long long)len, (unsigned long)ep->seg.geom.req_capacity));
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_TOO_BIG, "%llu bytes, capacity %lu", (unsigned long long)len,
+        (unsigned long)ep->seg.geom.req_capacity));
   s->w->req_type = type;
   s->w->req_size = (uint32_t)len;
-  s->w->req_flags = (flags & SHMIPC_F_END_ALIGNED) ? SHMIPC_WIRE_END_ALIGNED : 0;
+  s->w->req_flags =
+      (flags & SHMIPC_F_END_ALIGNED) ? SHMIPC_WIRE_END_ALIGNED : 0;
   s->w->req_seq = ++s->seq;
   /* First guess: the word as we left it, no waiter bit. Reading it first
    * would fetch the line shared and then upgrade it: two transfers while the
@@ -616,10 +618,12 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
   for (v = s->gen_word;; v = old) {
     uint32_t nv;
 
-    if ((v & ~WAIT_BITS) != s->gen_word) /* the peer wrote a slot it does not own */
-      return shmipc__failed(shmipc__fail(
-          SHMIPC_E_CORRUPT, "slot %lu: control word %#lx changed while we held it",
-          (unsigned long)s->index, (unsigned long)v));
+    if ((v & ~WAIT_BITS) !=
+        s->gen_word) /* the peer wrote a slot it does not own */
+      return shmipc__failed(
+          shmipc__fail(SHMIPC_E_CORRUPT,
+                       "slot %lu: control word %#lx changed while we held it",
+                       (unsigned long)s->index, (unsigned long)v));
     /* Deferred: claim and publish at once, a new generation (our stale
      * RW goes too). */
     nv = st == SHMIPC__REC_DEFERRED
@@ -692,9 +696,9 @@ static int abandon(shmipc_slot *s, int why)
     case SHMIPC_SLOT_REQ_READY:
       /* full: the cancel; the responder's take CAS of the same value now
        * fails */
-      old = shmipc__cas_full32(&s->w->ctrl, v,
-                               with_state(v, SHMIPC_SLOT_CLAIMED,
-                                          SHMIPC_CTRL_REQUESTER_WAITING));
+      old = shmipc__cas_full32(
+          &s->w->ctrl, v,
+          with_state(v, SHMIPC_SLOT_CLAIMED, SHMIPC_CTRL_REQUESTER_WAITING));
       if (old == v) {
         set_state(s, SHMIPC__REC_CLAIMED);
         return why;
@@ -755,15 +759,16 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
         shmipc__fail(SHMIPC_E_STATE, "nothing was published on the slot"));
   r = shmipc__timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return shmipc__failed(shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
+    return shmipc__failed(
+        shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
   r = shmipc__failed(shmipc__slot_wait(s, &dl, NULL, &counted));
   if (counted)
     shmipc__uncount(s->ep);
   return r;
 }
 
-int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
-                     uint32_t flags, int64_t timeout_ns)
+int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len, uint32_t flags,
+                     int64_t timeout_ns)
 {
   struct shmipc__deadline dl;
   bool counted = false;
@@ -775,7 +780,8 @@ int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
     return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "s is NULL"));
   r = shmipc__timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return shmipc__failed(shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
+    return shmipc__failed(
+        shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
   r = shmipc_slot_publish(s, type, len, flags);
   if (r != SHMIPC_OK)
     return r;
@@ -785,10 +791,7 @@ int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len,
   return r;
 }
 
-void *shmipc_slot_req_buf(shmipc_slot *s)
-{
-  return s != NULL ? s->req : NULL;
-}
+void *shmipc_slot_req_buf(shmipc_slot *s) { return s != NULL ? s->req : NULL; }
 
 size_t shmipc_slot_req_capacity(const shmipc_slot *s)
 {
@@ -832,9 +835,9 @@ static uint32_t parking_state(shmipc_slot *s, uint32_t st)
       if ((v & ~WAIT_BITS) != s->gen_word)
         return SHMIPC__REC_REUSE_LATE; /* a peer wrote a slot we held */
       /* full: frees the slot; pairs with the next claim CAS in claim() */
-      old = shmipc__cas_full32(&s->w->ctrl, v,
-                               with_state(v, SHMIPC_SLOT_FREE,
-                                          SHMIPC_CTRL_REQUESTER_WAITING));
+      old = shmipc__cas_full32(
+          &s->w->ctrl, v,
+          with_state(v, SHMIPC_SLOT_FREE, SHMIPC_CTRL_REQUESTER_WAITING));
       if (old == v)
         return SHMIPC__REC_IDLE;
     }
@@ -973,8 +976,9 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
   if (size > g->req_capacity || (flags & ~SHMIPC_WIRE_FLAGS_KNOWN) != 0) {
     why = "shmipc: corrupt request header";
   } else {
-    const uint8_t *data =
-        (flags & SHMIPC_WIRE_END_ALIGNED) ? req + (g->req_capacity - size) : req;
+    const uint8_t *data = (flags & SHMIPC_WIRE_END_ALIGNED)
+                              ? req + (g->req_capacity - size)
+                              : req;
     if (fn(user, type, data, size, resp, g->resp_capacity, &rlen, &rtype) != 0)
       why = "shmipc: handler failed";
     else if (rlen > g->resp_capacity)
@@ -995,9 +999,9 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
     /* full (release side): publishes the response; pairs with the
      * requester's acquire load in shmipc__wait_word(). Clears the
      * requester's waiter bit. */
-    old = shmipc__cas_full32(&w->ctrl, v,
-                             with_state(v, SHMIPC_SLOT_RESP_READY,
-                                        SHMIPC_CTRL_REQUESTER_WAITING));
+    old = shmipc__cas_full32(
+        &w->ctrl, v,
+        with_state(v, SHMIPC_SLOT_RESP_READY, SHMIPC_CTRL_REQUESTER_WAITING));
     if (old == v)
       break;
     if ((old & ~WAIT_BITS) != (v & ~WAIT_BITS))

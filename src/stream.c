@@ -38,10 +38,10 @@ struct send {
   uint64_t len;
   struct shmipc__deadline dl; /* of the whole send */
   shmipc_stream_result res;
-  uint32_t completes; /* answers that said COMPLETE */
+  uint32_t completes;  /* answers that said COMPLETE */
   uint32_t max_parked; /* the receiver's limit, from the START answer */
-  int err;            /* first failure, 0 while none */
-  char why[160];      /* its detail, kept for shmipc_last_error() */
+  int err;             /* first failure, 0 while none */
+  char why[160];       /* its detail, kept for shmipc_last_error() */
 };
 
 void shmipc_stream_config_init(shmipc_stream_config *cfg)
@@ -77,9 +77,9 @@ int shmipc_stream_sender_create(shmipc_host *h, const shmipc_stream_config *cfg,
         "shmipc_stream_config_init())",
         (unsigned long)cfg->struct_size, (unsigned long)sizeof *cfg));
   if (cfg->depth == 0 || cfg->depth > MAX_DEPTH)
-    return shmipc__failed(
-        shmipc__fail(SHMIPC_E_INVALID, "depth %lu outside 1..%u",
-                     (unsigned long)cfg->depth, MAX_DEPTH));
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID,
+                                       "depth %lu outside 1..%u",
+                                       (unsigned long)cfg->depth, MAX_DEPTH));
   ep = shmipc__host_ep(h);
   if (ep->seg.geom.req_capacity <= SHMIPC__STREAM_HDR)
     return shmipc__failed(shmipc__fail(
@@ -208,9 +208,8 @@ static void abort_stream(struct send *x)
   struct shmipc__deadline answer = shmipc__deadline(ABORT_TIMEOUT_NS);
   shmipc_slot *s;
 
-  if (shmipc__slot_acquire(shmipc__host_ep(x->s->h), &acquire,
-                           &x->s->closing, NULL, &s) !=
-      SHMIPC_OK)
+  if (shmipc__slot_acquire(shmipc__host_ep(x->s->h), &acquire, &x->s->closing,
+                           NULL, &s) != SHMIPC_OK)
     return;
   if (send_message(x, s, SHMIPC_MSG_STREAM_CHUNK, 0, 0,
                    SHMIPC__STREAM_F_ABORT) == SHMIPC_OK)
@@ -234,15 +233,14 @@ static void send_chunks(struct send *x, uint32_t depth)
     if (next < n && x->err == 0 && count < depth) {
       /* With answers pending, take a free slot only if one is there now;
        * otherwise the oldest answer frees ours. */
-      r = count == 0
-              ? shmipc__slot_acquire(shmipc__host_ep(x->s->h), &x->dl,
-                                     &x->s->closing, NULL, &s)
-              : shmipc_slot_try_acquire(x->s->h, &s);
+      r = count == 0 ? shmipc__slot_acquire(shmipc__host_ep(x->s->h), &x->dl,
+                                            &x->s->closing, NULL, &s)
+                     : shmipc_slot_try_acquire(x->s->h, &s);
       if (r == SHMIPC_OK) {
         off = next * chunk;
-        r = send_message(
-            x, s, SHMIPC_MSG_STREAM_CHUNK, off,
-            (size_t)(x->len - off < chunk ? x->len - off : chunk), 0);
+        r = send_message(x, s, SHMIPC_MSG_STREAM_CHUNK, off,
+                         (size_t)(x->len - off < chunk ? x->len - off : chunk),
+                         0);
         if (r != SHMIPC_OK) {
           shmipc_slot_release(s);
           fail(x, r, 0, next, off);
@@ -276,11 +274,11 @@ static int send_failed(struct send *x)
     return shmipc__failed(shmipc__fail(
         x->err, "%s at the start", shmipc_stream_reason_name(x->res.reason)));
   if (x->err == SHMIPC_E_REFUSED)
-    return shmipc__failed(shmipc__fail(
-        x->err, "%s at chunk %llu (offset %llu)",
-        shmipc_stream_reason_name(x->res.reason),
-        (unsigned long long)x->res.failed_chunk,
-        (unsigned long long)x->res.failed_offset));
+    return shmipc__failed(
+        shmipc__fail(x->err, "%s at chunk %llu (offset %llu)",
+                     shmipc_stream_reason_name(x->res.reason),
+                     (unsigned long long)x->res.failed_chunk,
+                     (unsigned long long)x->res.failed_offset));
   return shmipc__failed(x->err);
 }
 
@@ -321,8 +319,8 @@ static int stream_send(shmipc_stream_sender *snd, uint32_t app_type,
   x.hdr.app_type = app_type;
   x.res.stream_id = x.hdr.id;
 
-  r = shmipc__slot_acquire(shmipc__host_ep(snd->h), &x.dl, &snd->closing,
-                           NULL, &s);
+  r = shmipc__slot_acquire(shmipc__host_ep(snd->h), &x.dl, &snd->closing, NULL,
+                           &s);
   if (r != SHMIPC_OK) {
     fail(&x, r, 0, UINT64_MAX, 0);
     goto out;

@@ -69,8 +69,8 @@ void shmipc__stream_resp_put(void *p, uint32_t status, uint32_t state,
   put32(b + 12, 0);
 }
 
-void shmipc__stream_resp_get(const void *p, uint32_t *status,
-                             uint32_t *state, uint32_t *max_parked)
+void shmipc__stream_resp_get(const void *p, uint32_t *status, uint32_t *state,
+                             uint32_t *max_parked)
 {
   unsigned char b[SHMIPC__STREAM_RESP];
 
@@ -100,8 +100,7 @@ int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
     return shmipc__fail(SHMIPC_E_CORRUPT,
                         "stream answer of type %lu, %llu bytes (want type "
                         "%lu, %u bytes)",
-                        (unsigned long)resp_type,
-                        (unsigned long long)resp_size,
+                        (unsigned long)resp_type, (unsigned long long)resp_size,
                         (unsigned long)req_type, SHMIPC__STREAM_RESP);
   }
   shmipc__stream_resp_get(resp, status, state, max_parked);
@@ -116,9 +115,9 @@ int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
 }
 
 static const char *const reason_names[] = {
-    "ok",    "malformed", "unknown", "duplicate", "too_big",
-    "too_many", "bounds", "overlap", "empty",     "parked",
-    "mismatch", "aborted", "nomem",  "refused",
+    "ok",       "malformed", "unknown", "duplicate", "too_big",
+    "too_many", "bounds",    "overlap", "empty",     "parked",
+    "mismatch", "aborted",   "nomem",   "refused",
 };
 
 const char *shmipc_stream_reason_name(uint32_t reason)

@@ -59,10 +59,7 @@ void shmipc__mutex_destroy(struct shmipc__mutex *m)
   free(m);
 }
 
-void shmipc__mutex_lock(struct shmipc__mutex *m)
-{
-  pthread_mutex_lock(&m->mu);
-}
+void shmipc__mutex_lock(struct shmipc__mutex *m) { pthread_mutex_lock(&m->mu); }
 
 void shmipc__mutex_unlock(struct shmipc__mutex *m)
 {

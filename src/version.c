@@ -1,7 +1,4 @@
 /* SPDX-License-Identifier: MIT */
 #include "internal.h"
 
-uint32_t shmipc_version(void)
-{
-  return SHMIPC_VERSION_NUMBER;
-}
+uint32_t shmipc_version(void) { return SHMIPC_VERSION_NUMBER; }

@@ -100,7 +100,8 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
       return SHMIPC_E_PEER_GONE;
     if (a == SHMIPC_ATTACH_ATTACHED && shmipc__guest_lock_held(ep) == 0)
       return SHMIPC_E_PEER_GONE;
-    return SHMIPC_OK; /* no guest yet: calls wait for one, bounded by their timeout */
+    return SHMIPC_OK; /* no guest yet: calls wait for one, bounded by their
+                         timeout */
   }
   /* A host that went away never comes back to this session: the latch
    * answers every later look, whoever made the first (a worker, a call). */

@@ -23,7 +23,7 @@ enum {
   T_OVERSIZE = 203,
   T_STREAM_DIGEST = 204,
   T_STREAM_STATS = 205,
-  APP_REFUSE = 210, /* stream app type the delivery callback refuses */
+  APP_REFUSE = 210,    /* stream app type the delivery callback refuses */
   APP_NO_DIGEST = 211, /* stream app type delivered without a digest */
 };
 
@@ -88,9 +88,8 @@ static int on_stream(void *user, uint64_t id, uint32_t app_type, void *data,
   return 0;
 }
 
-static int stream_query(uint32_t type, const unsigned char *req,
-                        size_t req_len, unsigned char *resp, size_t resp_cap,
-                        size_t *resp_len)
+static int stream_query(uint32_t type, const unsigned char *req, size_t req_len,
+                        unsigned char *resp, size_t resp_cap, size_t *resp_len)
 {
   shmipc_stream_stats st = {.struct_size = sizeof st};
   uint64_t id = 0;
@@ -178,8 +177,8 @@ static int handler(void *user, uint32_t type, const void *req, size_t req_len,
 }
 
 #define USAGE                                                                  \
-  "usage: %s -name NAME [-timeout-ms MS] [-stream-max-stream BYTES]\n"        \
-  "       [-stream-max-total BYTES] [-stream-max-streams N]\n"                \
+  "usage: %s -name NAME [-timeout-ms MS] [-stream-max-stream BYTES]\n"         \
+  "       [-stream-max-total BYTES] [-stream-max-streams N]\n"                 \
   "       [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]\n"
 
 /* "-flag VALUE" with VALUE an unsigned decimal number no larger than max. */
@@ -239,8 +238,7 @@ int main(int argc, char **argv)
   }
   r = shmipc_reassembler_create(&lim, on_stream, NULL, handler, NULL, &reasm);
   if (r != SHMIPC_OK) {
-    fprintf(stderr, "shmipc-echo-c: stream limits: %s\n",
-            shmipc_last_error());
+    fprintf(stderr, "shmipc-echo-c: stream limits: %s\n", shmipc_last_error());
     return 2;
   }
   shmipc_guest_config_init(&cfg);

@@ -122,8 +122,8 @@ void expect_line(struct proc *c, const char *who, const char *prefix, int ms)
   for (;;) {
     int left = (int)((deadline - t_now_ns()) / MS);
     if (left < 0 || !proc_read_line(c, line, sizeof line, left))
-      fail_msg("%s (pid %d) did not print \"%s\" within %d ms; stderr: %s",
-               who, (int)c->id, prefix, ms, proc_stderr(c));
+      fail_msg("%s (pid %d) did not print \"%s\" within %d ms; stderr: %s", who,
+               (int)c->id, prefix, ms, proc_stderr(c));
     if (strncmp(line, prefix, strlen(prefix)) == 0)
       return;
   }
@@ -209,8 +209,8 @@ void wait_guest(shmipc_host *h, struct proc *g, const char *name)
   int r = shmipc_host_wait_guest(h, 10000 * MS);
 
   if (r != SHMIPC_OK)
-    fail_msg("no guest attached to %s within 10 s (%s); guest stderr: %s",
-             name, shmipc_strerror(r), proc_stderr(g));
+    fail_msg("no guest attached to %s within 10 s (%s); guest stderr: %s", name,
+             shmipc_strerror(r), proc_stderr(g));
 }
 
 uint64_t rng_next(uint64_t *x)
@@ -239,13 +239,13 @@ void echo_calls(shmipc_host *h, int n, uint64_t seed)
     if (r != SHMIPC_OK)
       fail_msg("echo call %d of %d: %s", i, n, shmipc_strerror(r));
     if (got != len || t != type || memcmp(req, resp, len) != 0)
-      fail_msg("echo call %d: wrong response (len %zu/%zu, type %u/%u)", i,
-               got, len, t, type);
+      fail_msg("echo call %d: wrong response (len %zu/%zu, type %u/%u)", i, got,
+               len, t, type);
   }
 }
 
-bool slots_check(shmipc_host *h, uint32_t n, const char *when,
-                        char *err, size_t errlen)
+bool slots_check(shmipc_host *h, uint32_t n, const char *when, char *err,
+                 size_t errlen)
 {
   shmipc_slot *s[64];
   uint32_t i, held = 0;
@@ -259,8 +259,9 @@ bool slots_check(shmipc_host *h, uint32_t n, const char *when,
   for (held = 0; held < n; held++) {
     r = shmipc_slot_acquire(h, 3000 * MS, &s[held]);
     if (r != SHMIPC_OK) {
-      snprintf(err, errlen, "%s: only %u of %u host slots could be acquired "
-                            "(%s)",
+      snprintf(err, errlen,
+               "%s: only %u of %u host slots could be acquired "
+               "(%s)",
                when, held, n, shmipc_strerror(r));
       goto out;
     }
@@ -358,7 +359,8 @@ int lv_init(int argc, char **argv, const char *group, char *title,
   guest_path = argv[1];
   crash_host_path = argv[2];
   probe_path = argv[3];
-  guest_label = strrchr(guest_path, '/') ? strrchr(guest_path, '/') + 1 : guest_path;
+  guest_label =
+      strrchr(guest_path, '/') ? strrchr(guest_path, '/') + 1 : guest_path;
   for (i = 1; i < 4; i++)
     if (!proc_executable(argv[i]))
       return t_cannot_run("binary %s is missing", argv[i]);

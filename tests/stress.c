@@ -58,8 +58,8 @@ static uint64_t rng(uint64_t *x)
  * guest dies with this process). */
 static int spawn_guest(struct proc *p)
 {
-  const char *argv[] = {guest_path, "-name", name, "-timeout-ms", "10000",
-                        NULL};
+  const char *argv[] = {guest_path,    "-name", name,
+                        "-timeout-ms", "10000", NULL};
 
   return proc_spawn(p, argv, 0);
 }
@@ -169,7 +169,8 @@ static void *stream_worker(void *arg)
     for (i = 0; i < 8; i++)
       q[i] = (uint8_t)(res.stream_id >> (8 * i));
     if (shmipc_host_call(host, 204, q, 8, resp, sizeof resp, &n, &t,
-                         CALL_TIMEOUT) != SHMIPC_OK || n != 48) {
+                         CALL_TIMEOUT) != SHMIPC_OK ||
+        n != 48) {
       c->unverified++;
       continue;
     }
@@ -278,8 +279,10 @@ int main(int argc, char **argv)
       total.err[k] += c[i].err[k];
   }
   free(c);
-  printf("stress: %.0f s, %d threads, %d guest kills\n", seconds, threads, kills);
-  printf("  ok %llu (of which guest calls %llu), wrong answers %llu, overruns %llu\n",
+  printf("stress: %.0f s, %d threads, %d guest kills\n", seconds, threads,
+         kills);
+  printf("  ok %llu (of which guest calls %llu), wrong answers %llu, overruns "
+         "%llu\n",
          (unsigned long long)total.ok, (unsigned long long)total.guest_calls,
          (unsigned long long)total.wrong, (unsigned long long)total.overrun);
   printf("  streams ok %llu (%.1f MiB; %llu not verifiable after a kill)\n",
@@ -288,7 +291,8 @@ int main(int argc, char **argv)
          (unsigned long long)total.unverified);
   for (i = 1; i < NERR; i++)
     if (total.err[i])
-      printf("  %s: %llu\n", shmipc_strerror(-i), (unsigned long long)total.err[i]);
+      printf("  %s: %llu\n", shmipc_strerror(-i),
+             (unsigned long long)total.err[i]);
   if (total.ok == 0 || total.streams == 0 || total.wrong != 0 ||
       total.overrun != 0 || kills == 0) {
     printf("stress: FAILED\n");

@@ -63,8 +63,8 @@ static void other_user_default_mode(void **state)
              g.text);
   proc_reap(&g);
   spawn_probe(&p, name, true, false, true);
-  expect_exit(&p, "attach_probe -allow-other-user as uid 65534", -SHMIPC_E_ACCESS,
-              5000);
+  expect_exit(&p, "attach_probe -allow-other-user as uid 65534",
+              -SHMIPC_E_ACCESS, 5000);
   proc_reap(&p);
   assert_int_equal(shmipc_host_wait_guest(h, 0), SHMIPC_E_TIMEOUT);
   /* the owner can still attach */
@@ -110,7 +110,8 @@ static void other_user_open_mode(void **state)
 
   /* allowed: it attaches and serves */
   spawn_probe(&p, name, true, true, true);
-  expect_line(&p, "attach_probe -allow-other-user", "uid 65534 euid 65534", 5000);
+  expect_line(&p, "attach_probe -allow-other-user", "uid 65534 euid 65534",
+              5000);
   expect_line(&p, "attach_probe -allow-other-user", "result 0 ", 5000);
   expect_line(&p, "attach_probe -allow-other-user", "ready", 5000);
   wait_guest(h, &p, name);

@@ -19,9 +19,9 @@
 
 #include <cmocka.h>
 
-#include "shmipc/shmipc.h"
 #include "clock.h"
 #include "handlers.h"
+#include "shmipc/shmipc.h"
 
 /* How long the blocked function waits before the destroy, and how soon
  * after the destroy began it must have returned. */
@@ -90,8 +90,8 @@ struct blocked {
   shmipc_stream_sender *snd;
   int (*fn)(struct blocked *b);
   int rc;
-  int done;        /* atomic: fn returned */
-  int64_t end_ns;  /* when */
+  int done;       /* atomic: fn returned */
+  int64_t end_ns; /* when */
   pthread_t th;
 };
 

@@ -54,8 +54,10 @@ int main(int argc, char **argv)
   }
   f = fopen(argv[1], "r");
   if (f == NULL) {
-    fprintf(stderr, "%s: cannot open (shared with the Go tests, it must be "
-                    "readable)\n", argv[1]);
+    fprintf(stderr,
+            "%s: cannot open (shared with the Go tests, it must be "
+            "readable)\n",
+            argv[1]);
     return 1;
   }
   while (fgets(line, sizeof line, f) != NULL) {
@@ -78,8 +80,8 @@ int main(int argc, char **argv)
     for (i = 0; i < NCODES && strcmp(codes[i].name, name) != 0; i++)
       ;
     if (i == NCODES) {
-      fprintf(stderr, "%s:%d: %s: no such code in shmipc.h\n", argv[1],
-              lineno, name);
+      fprintf(stderr, "%s:%d: %s: no such code in shmipc.h\n", argv[1], lineno,
+              name);
       failures++;
       continue;
     }
@@ -88,13 +90,14 @@ int main(int argc, char **argv)
       failures++;
     }
     if (codes[i].code != code) {
-      fprintf(stderr, "%s:%d: %s is %d in the file, %d in shmipc.h\n",
-              argv[1], lineno, name, code, codes[i].code);
+      fprintf(stderr, "%s:%d: %s is %d in the file, %d in shmipc.h\n", argv[1],
+              lineno, name, code, codes[i].code);
       failures++;
     }
     if (strcmp(shmipc_strerror(codes[i].code), text) != 0) {
-      fprintf(stderr, "%s:%d: %s: shmipc_strerror() says \"%s\", the file "
-                      "\"%s\"\n",
+      fprintf(stderr,
+              "%s:%d: %s: shmipc_strerror() says \"%s\", the file "
+              "\"%s\"\n",
               argv[1], lineno, name, shmipc_strerror(codes[i].code), text);
       failures++;
     }

@@ -215,8 +215,7 @@ static void attach_without_segment_is_not_found(void **state)
   TEXT_HAS(SHMIPC_E_NOT_FOUND, want);
 #ifdef __linux__
   snprintf(want, sizeof want,
-           "no such segment: no segment /dev/shm/shmipc-%s after 50ms",
-           c.name);
+           "no such segment: no segment /dev/shm/shmipc-%s after 50ms", c.name);
   TEXT_IS(want);
 #endif
 }
@@ -266,8 +265,7 @@ static void *fail_on_thread(void *arg)
   shmipc_host_config_init(&c);
   c.name = "two words";
   (void)shmipc_host_create(&c, &h);
-  snprintf(seen + strlen(seen), 200 - strlen(seen), "%s",
-           shmipc_last_error());
+  snprintf(seen + strlen(seen), 200 - strlen(seen), "%s", shmipc_last_error());
   return NULL;
 }
 
@@ -328,25 +326,25 @@ static void call_facts(void **state)
 
   (void)state;
   /* no guest at all: the wait runs out, and says why */
-  assert_int_equal(shmipc_host_call(h, 128, "x", 1, NULL, 0, NULL, NULL,
-                                    20 * MS),
-                   SHMIPC_E_TIMEOUT);
+  assert_int_equal(
+      shmipc_host_call(h, 128, "x", 1, NULL, 0, NULL, NULL, 20 * MS),
+      SHMIPC_E_TIMEOUT);
   TEXT_IS("timed out: no guest attached");
-  assert_int_equal(shmipc_host_call(h, 128, NULL, 3, NULL, 0, NULL, NULL,
-                                    20 * MS),
-                   SHMIPC_E_INVALID);
+  assert_int_equal(
+      shmipc_host_call(h, 128, NULL, 3, NULL, 0, NULL, NULL, 20 * MS),
+      SHMIPC_E_INVALID);
   TEXT_IS("invalid argument or configuration: req is NULL with req_len 3");
   assert_int_equal(shmipc_host_call(h, 128, "x", 1, NULL, 0, NULL, NULL, -9),
                    SHMIPC_E_INVALID);
   TEXT_HAS(SHMIPC_E_INVALID, "timeout_ns -9");
-  assert_int_equal(shmipc_host_call(h, 128, big, sizeof big, NULL, 0, NULL,
-                                    NULL, 20 * MS),
-                   SHMIPC_E_TOO_BIG);
+  assert_int_equal(
+      shmipc_host_call(h, 128, big, sizeof big, NULL, 0, NULL, NULL, 20 * MS),
+      SHMIPC_E_TOO_BIG);
   TEXT_IS("request larger than the slot's capacity: 100 bytes, capacity 64");
   g = guest_new(name);
-  assert_int_equal(shmipc_guest_call(g, 128, "x", 1, NULL, 0, NULL, NULL,
-                                     20 * MS),
-                   SHMIPC_E_INVALID);
+  assert_int_equal(
+      shmipc_guest_call(g, 128, "x", 1, NULL, 0, NULL, NULL, 20 * MS),
+      SHMIPC_E_INVALID);
   TEXT_IS("invalid argument or configuration: the segment has no guest "
           "slots");
   assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
@@ -358,9 +356,9 @@ static void call_facts(void **state)
   shmipc_guest_stop(g);
   assert_int_equal(shmipc_guest_wait(g, 2000 * MS), SHMIPC_OK);
   shmipc_guest_detach(g);
-  assert_int_equal(shmipc_host_call(h, 128, "x", 1, NULL, 0, NULL, NULL,
-                                    2000 * MS),
-                   SHMIPC_E_PEER_GONE);
+  assert_int_equal(
+      shmipc_host_call(h, 128, "x", 1, NULL, 0, NULL, NULL, 2000 * MS),
+      SHMIPC_E_PEER_GONE);
   TEXT_IS("peer gone (closed, detached or died): the guest detached");
   shmipc_host_destroy(h);
 }
@@ -374,9 +372,9 @@ static void guest_call_hint_without_listener(void **state)
   shmipc_guest *g = guest_new(name);
 
   (void)state;
-  assert_int_equal(shmipc_guest_call(g, 128, "x", 1, NULL, 0, NULL, NULL,
-                                     50 * MS),
-                   SHMIPC_E_TIMEOUT);
+  assert_int_equal(
+      shmipc_guest_call(g, 128, "x", 1, NULL, 0, NULL, NULL, 50 * MS),
+      SHMIPC_E_TIMEOUT);
   TEXT_HAS(SHMIPC_E_TIMEOUT, "is the host serving guest calls?");
   shmipc_guest_detach(g);
   shmipc_host_destroy(h);
@@ -397,9 +395,9 @@ static void orderly_close_is_not_an_error(void **state)
   TEXT_HAS(SHMIPC_E_TIMEOUT, "workers still run");
   shmipc_host_destroy(h);
   assert_int_equal(shmipc_guest_wait(g, 2000 * MS), SHMIPC_OK);
-  assert_int_equal(shmipc_guest_call(g, 128, "x", 1, NULL, 0, NULL, NULL,
-                                     2000 * MS),
-                   SHMIPC_E_PEER_GONE);
+  assert_int_equal(
+      shmipc_guest_call(g, 128, "x", 1, NULL, 0, NULL, NULL, 2000 * MS),
+      SHMIPC_E_PEER_GONE);
   TEXT_IS("peer gone (closed, detached or died): host closed the session");
   shmipc_guest_detach(g);
 }
@@ -437,15 +435,15 @@ static void stream_without_receiver_is_remote(void **state)
   assert_int_equal(shmipc_stream_sender_create(h, NULL, &s), SHMIPC_OK);
   memset(&res, 0, sizeof res);
   res.struct_size = sizeof res;
-  assert_int_equal(shmipc_stream_send(s, 200, data, sizeof data, 2000 * MS,
-                                      &res),
-                   SHMIPC_E_REMOTE);
+  assert_int_equal(
+      shmipc_stream_send(s, 200, data, sizeof data, 2000 * MS, &res),
+      SHMIPC_E_REMOTE);
   TEXT_IS("peer answered with a system error: the guest has no stream "
           "receiver (it answered STREAM_START with type 4, 32 bytes)");
   /* the guest is fine: an ordinary call still works */
-  assert_int_equal(shmipc_host_call(h, 128, "x", 1, NULL, 0, NULL, NULL,
-                                    2000 * MS),
-                   SHMIPC_E_TRUNCATED);
+  assert_int_equal(
+      shmipc_host_call(h, 128, "x", 1, NULL, 0, NULL, NULL, 2000 * MS),
+      SHMIPC_E_TRUNCATED);
   shmipc_stream_sender_destroy(s);
   shmipc_guest_stop(g);
   assert_int_equal(shmipc_guest_wait(g, 2000 * MS), SHMIPC_OK);

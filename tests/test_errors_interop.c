@@ -63,8 +63,8 @@ static int echo(void *user, uint32_t type, const void *req, size_t req_len,
 static void stream_to_guest_without_receiver(void **state)
 {
   const char *name = uname_("stream");
-  const char *argv[] = {guest_path, "-name", name, "-timeout-ms", "10000",
-                        "-no-streams", NULL};
+  const char *argv[] = {guest_path, "-name",       name, "-timeout-ms",
+                        "10000",    "-no-streams", NULL};
   static char data[100000];
   shmipc_stream_sender *s;
   shmipc_stream_result res;
@@ -89,14 +89,14 @@ static void stream_to_guest_without_receiver(void **state)
   assert_int_equal(shmipc_stream_sender_create(h, NULL, &s), SHMIPC_OK);
   memset(&res, 0, sizeof res);
   res.struct_size = sizeof res;
-  assert_int_equal(shmipc_stream_send(s, 200, data, sizeof data, 5000 * MS,
-                                      &res),
-                   SHMIPC_E_REMOTE);
+  assert_int_equal(
+      shmipc_stream_send(s, 200, data, sizeof data, 5000 * MS, &res),
+      SHMIPC_E_REMOTE);
   TEXT_HAS(SHMIPC_E_REMOTE, "the guest has no stream receiver");
   assert_int_equal(res.accepted, 0);
   /* Not a corrupt segment: the guest answers as before. */
-  assert_int_equal(shmipc_host_call(h, 128, "ping", 4, resp, sizeof resp,
-                                    &len, NULL, 5000 * MS),
+  assert_int_equal(shmipc_host_call(h, 128, "ping", 4, resp, sizeof resp, &len,
+                                    NULL, 5000 * MS),
                    SHMIPC_OK);
   assert_int_equal(len, 4);
   assert_memory_equal(resp, "ping", 4);

@@ -127,10 +127,7 @@ static void assert_store_empty(void)
   assert_int_equal(store_used(), 0);
 }
 
-static int64_t now_ns(void)
-{
-  return t_now_ns();
-}
+static int64_t now_ns(void) { return t_now_ns(); }
 
 static int create(const char *name, uint32_t slots, uint32_t guest_slots,
                   uint32_t cap, shmipc_host **h)

@@ -43,8 +43,7 @@ static void start_with(struct session *s, uint32_t host_slots,
 {
   static int n;
   shmipc_host_config c;
-  const char *argv[16] = {guest_path, "-name", s->name, "-timeout-ms",
-                          "10000"};
+  const char *argv[16] = {guest_path, "-name", s->name, "-timeout-ms", "10000"};
   int k = 5;
 
   snprintf(s->name, sizeof s->name, "interop-%u-%d", (unsigned)proc_self_id(),
@@ -159,7 +158,8 @@ static void *call_worker(void *arg)
         shmipc_slot_release(s);
       }
     }
-    if (r != SHMIPC_OK || n != len || t != type || memcmp(req, resp, len) != 0) {
+    if (r != SHMIPC_OK || n != len || t != type ||
+        memcmp(req, resp, len) != 0) {
       if (w->failures++ == 0)
         snprintf(w->what, sizeof w->what,
                  "call %d: rc %s, len %zu/%zu, type %u/%u, content %s", i,
@@ -215,15 +215,15 @@ static void system_errors(void **state)
                                     &t, 5000 * MS),
                    SHMIPC_E_REMOTE);
   /* and the guest keeps serving */
-  assert_int_equal(shmipc_host_call(s.h, 150, "ok", 2, resp, sizeof resp, &n,
-                                    &t, 5000 * MS),
-                   SHMIPC_OK);
+  assert_int_equal(
+      shmipc_host_call(s.h, 150, "ok", 2, resp, sizeof resp, &n, &t, 5000 * MS),
+      SHMIPC_OK);
   assert_int_equal(t, 150);
   assert_memory_equal(resp, "ok", 2);
   /* a response larger than the caller's buffer is an error, not a cut */
-  assert_int_equal(shmipc_host_call(s.h, 150, "0123456789", 10, resp, 4, &n, &t,
-                                    5000 * MS),
-                   SHMIPC_E_TRUNCATED);
+  assert_int_equal(
+      shmipc_host_call(s.h, 150, "0123456789", 10, resp, 4, &n, &t, 5000 * MS),
+      SHMIPC_E_TRUNCATED);
   assert_int_equal(n, 10);
   stop(&s);
 }
@@ -321,9 +321,9 @@ static void late_response_never_misdelivered(void **state)
   memcpy(req, &ms, 4);
   memcpy(req + 4, "OLD!", 4);
   t0 = t_now_ns();
-  assert_int_equal(shmipc_host_call(s.h, 201, req, 8, resp, sizeof resp, &n, &t,
-                                    50 * MS),
-                   SHMIPC_E_TIMEOUT);
+  assert_int_equal(
+      shmipc_host_call(s.h, 201, req, 8, resp, sizeof resp, &n, &t, 50 * MS),
+      SHMIPC_E_TIMEOUT);
   dt = t_now_ns() - t0;
   assert_true(dt >= 50 * MS && dt < 250 * MS);
   /* The one slot is quarantined; these calls wait for it and each gets
@@ -387,8 +387,8 @@ static void blocked_handlers_leave_other_slots(void **state)
   start(&s, SLOTS, 0);
   /* Traffic first, so that the pollers run and take the blocking calls. */
   for (i = 0; i < 200; i++)
-    assert_int_equal(shmipc_host_call(s.h, 0, "warm", 4, resp, sizeof resp,
-                                      &n, &t, 5000 * MS),
+    assert_int_equal(shmipc_host_call(s.h, 0, "warm", 4, resp, sizeof resp, &n,
+                                      &t, 5000 * MS),
                      SHMIPC_OK);
   for (k = 0; k < BLOCKED; k++) {
     b[k] = (struct blocked_call){s.h, DELAY_MS, -1, 0};
@@ -462,7 +462,8 @@ static void killed_guest_detected(void **state)
   dt = t_now_ns() - t0;
   pthread_join(th, NULL);
   printf("killed guest detected as PEER_GONE %.1f ms after the call began "
-         "(killed at 100 ms)\n", (double)dt / 1e6);
+         "(killed at 100 ms)\n",
+         (double)dt / 1e6);
   assert_true(dt < 100 * MS + 500 * MS);
   assert_int_equal(reap(&s.guest, 1000, &st), 0);
   assert_true(st.killed);
@@ -504,9 +505,9 @@ static void seen_query(shmipc_host *h, uint64_t id, struct seen *out)
 
   for (i = 0; i < 8; i++)
     req[i] = (uint8_t)(id >> (8 * i));
-  assert_int_equal(shmipc_host_call(h, 204, req, 8, resp, sizeof resp, &n, &t,
-                                    5000 * MS),
-                   SHMIPC_OK);
+  assert_int_equal(
+      shmipc_host_call(h, 204, req, 8, resp, sizeof resp, &n, &t, 5000 * MS),
+      SHMIPC_OK);
   assert_int_equal(n, 48);
   assert_int_equal(t, 204);
   out->len = get64(resp);
@@ -524,9 +525,9 @@ static void stats_query(shmipc_host *h, uint64_t v[5])
   uint32_t t = 0;
   int i;
 
-  assert_int_equal(shmipc_host_call(h, 205, NULL, 0, resp, sizeof resp, &n, &t,
-                                    5000 * MS),
-                   SHMIPC_OK);
+  assert_int_equal(
+      shmipc_host_call(h, 205, NULL, 0, resp, sizeof resp, &n, &t, 5000 * MS),
+      SHMIPC_OK);
   assert_int_equal(n, 40);
   for (i = 0; i < 5; i++)
     v[i] = get64(resp + 8 * i);
@@ -713,9 +714,9 @@ static void stream_refusals(void **state)
   assert_int_equal(res.accepted, 0);
 
   /* the delivery callback refuses: the completing chunk says so */
-  assert_int_equal(shmipc_stream_send(snd, APP_REFUSE, big, 300000, 5000 * MS,
-                                      &res),
-                   SHMIPC_E_REFUSED);
+  assert_int_equal(
+      shmipc_stream_send(snd, APP_REFUSE, big, 300000, 5000 * MS, &res),
+      SHMIPC_E_REFUSED);
   assert_int_equal(res.reason, SHMIPC_STREAM_REFUSED);
   assert_true(res.failed_chunk < res.chunks);
   seen_query(s.h, res.stream_id, &got);
@@ -731,8 +732,7 @@ static void stream_refusals(void **state)
   assert_memory_equal(got.sha, empty_sha, 32);
 
   /* at the limit exactly */
-  assert_int_equal(shmipc_stream_send(snd, 302, big, 1u << 20, 5000 * MS,
-                                      &res),
+  assert_int_equal(shmipc_stream_send(snd, 302, big, 1u << 20, 5000 * MS, &res),
                    SHMIPC_OK);
   assert_int_equal(shmipc_stream_send(snd, 302, NULL, 1, 5000 * MS, &res),
                    SHMIPC_E_INVALID);
@@ -908,8 +908,8 @@ static void guest_replaced_after_kill(void **state)
   pthread_join(th, NULL);
   assert_int_equal(reap(&s.guest, 1000, &st), 0);
   {
-    const char *argv[] = {guest_path, "-name", s.name, "-timeout-ms", "10000",
-                          NULL};
+    const char *argv[] = {guest_path,    "-name", s.name,
+                          "-timeout-ms", "10000", NULL};
     if (proc_spawn(&s.guest, argv, 0) != 0)
       fail_msg("cannot start the second guest %s", guest_path);
   }

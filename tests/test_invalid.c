@@ -27,7 +27,8 @@
 #define HOST_SLOTS 2u
 #define GUEST_SLOTS 2u
 #define CAP 64u
-#define WAIT_BITS (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
+#define WAIT_BITS                                                              \
+  (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
 /* A shared word as the peer published it. */
 #define ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 
@@ -170,10 +171,11 @@ static void no_trace(const struct world *w, const struct trace *before,
   t_sleep_ns(20 * MS);
   snap(w, &now);
   for (i = 0; i < HOST_SLOTS + GUEST_SLOTS; i++)
-    if (now.ctrl[i] != before->ctrl[i] || now.req_seq[i] != before->req_seq[i] ||
+    if (now.ctrl[i] != before->ctrl[i] ||
+        now.req_seq[i] != before->req_seq[i] ||
         now.req_size[i] != before->req_size[i])
-      fail_msg("%s: slot %u moved: ctrl %#x -> %#x, req_seq %llu -> %llu",
-               what, i, before->ctrl[i], now.ctrl[i],
+      fail_msg("%s: slot %u moved: ctrl %#x -> %#x, req_seq %llu -> %llu", what,
+               i, before->ctrl[i], now.ctrl[i],
                (unsigned long long)before->req_seq[i],
                (unsigned long long)now.req_seq[i]);
   if (memcmp(&now, before, sizeof now) != 0)
@@ -217,10 +219,12 @@ static void slot_send_publishes_nothing(void **state)
                      SHMIPC_E_INVALID);
     no_trace(&w, &t, "shmipc_slot_send, bad timeout");
   }
-  assert_int_equal(shmipc_slot_send(s, 0, 3, 0x80, 1000 * MS), SHMIPC_E_INVALID);
+  assert_int_equal(shmipc_slot_send(s, 0, 3, 0x80, 1000 * MS),
+                   SHMIPC_E_INVALID);
   assert_int_equal(shmipc_slot_send(s, 0, CAP + 1, 0, 1000 * MS),
                    SHMIPC_E_TOO_BIG);
-  assert_int_equal(shmipc_slot_send(NULL, 0, 3, 0, 1000 * MS), SHMIPC_E_INVALID);
+  assert_int_equal(shmipc_slot_send(NULL, 0, 3, 0, 1000 * MS),
+                   SHMIPC_E_INVALID);
   no_trace(&w, &t, "shmipc_slot_send, bad flags or size");
   /* the slot is still ours, as it was: a valid send works */
   assert_int_equal(shmipc_slot_send(s, 0, 3, 0, 1000 * MS), SHMIPC_OK);
@@ -316,9 +320,9 @@ static void host_call_sends_nothing(void **state)
   assert_int_equal(shmipc_host_call(w.h, 0, NULL, 1, resp, sizeof resp, NULL,
                                     NULL, 1000 * MS),
                    SHMIPC_E_INVALID);
-  assert_int_equal(shmipc_host_call(w.h, 0, "a", 1, NULL, 4, NULL, NULL,
-                                    1000 * MS),
-                   SHMIPC_E_INVALID);
+  assert_int_equal(
+      shmipc_host_call(w.h, 0, "a", 1, NULL, 4, NULL, NULL, 1000 * MS),
+      SHMIPC_E_INVALID);
   assert_int_equal(shmipc_host_call(w.h, 0, big, sizeof big, resp, sizeof resp,
                                     NULL, NULL, 1000 * MS),
                    SHMIPC_E_TOO_BIG);
@@ -342,17 +346,17 @@ static void guest_call_sends_nothing(void **state)
                    SHMIPC_OK);
   snap(&w, &t);
   for (i = 0; i < sizeof bad_timeouts / sizeof bad_timeouts[0]; i++)
-    assert_int_equal(shmipc_guest_call(w.g, 0, "a", 1, resp, sizeof resp,
-                                       NULL, NULL, bad_timeouts[i]),
+    assert_int_equal(shmipc_guest_call(w.g, 0, "a", 1, resp, sizeof resp, NULL,
+                                       NULL, bad_timeouts[i]),
                      SHMIPC_E_INVALID);
   assert_int_equal(shmipc_guest_call(w.g, 0, NULL, 1, resp, sizeof resp, NULL,
                                      NULL, 1000 * MS),
                    SHMIPC_E_INVALID);
-  assert_int_equal(shmipc_guest_call(w.g, 0, "a", 1, NULL, 4, NULL, NULL,
-                                     1000 * MS),
-                   SHMIPC_E_INVALID);
-  assert_int_equal(shmipc_guest_call(w.g, 0, big, sizeof big, resp,
-                                     sizeof resp, NULL, NULL, 1000 * MS),
+  assert_int_equal(
+      shmipc_guest_call(w.g, 0, "a", 1, NULL, 4, NULL, NULL, 1000 * MS),
+      SHMIPC_E_INVALID);
+  assert_int_equal(shmipc_guest_call(w.g, 0, big, sizeof big, resp, sizeof resp,
+                                     NULL, NULL, 1000 * MS),
                    SHMIPC_E_TOO_BIG);
   assert_int_equal(shmipc_guest_call(NULL, 0, "a", 1, resp, sizeof resp, NULL,
                                      NULL, 1000 * MS),
@@ -407,15 +411,16 @@ static void host_serve_takes_nothing(void **state)
   }
   snap(&w, &t);
   for (i = 0; i < sizeof bad_timeouts / sizeof bad_timeouts[0]; i++)
-    assert_int_equal(shmipc_host_serve(w.h, echo, &host_served,
-                                       bad_timeouts[i]),
-                     SHMIPC_E_INVALID);
+    assert_int_equal(
+        shmipc_host_serve(w.h, echo, &host_served, bad_timeouts[i]),
+        SHMIPC_E_INVALID);
   assert_int_equal(shmipc_host_serve(w.h, NULL, NULL, 1000 * MS),
                    SHMIPC_E_INVALID);
   assert_int_equal(shmipc_host_serve(NULL, echo, NULL, 1000 * MS),
                    SHMIPC_E_INVALID);
   assert_int_equal(shmipc_host_listen_start(w.h, NULL, NULL), SHMIPC_E_INVALID);
-  assert_int_equal(shmipc_host_listen_start(NULL, echo, NULL), SHMIPC_E_INVALID);
+  assert_int_equal(shmipc_host_listen_start(NULL, echo, NULL),
+                   SHMIPC_E_INVALID);
   no_trace(&w, &t, "shmipc_host_serve, shmipc_host_listen_start");
   /* no listener was left running: serving in our own loop is not BUSY */
   assert_int_equal(shmipc_host_serve(w.h, echo, &host_served, 1000 * MS), 1);
@@ -445,9 +450,9 @@ static void stream_send_sends_nothing(void **state)
     assert_int_equal(shmipc_stream_send(snd, SHMIPC_MSG_APP_START, data,
                                         sizeof data, bad_timeouts[i], &res),
                      SHMIPC_E_INVALID);
-  assert_int_equal(shmipc_stream_send(snd, SHMIPC_MSG_APP_START, NULL, 1,
-                                      1000 * MS, &res),
-                   SHMIPC_E_INVALID);
+  assert_int_equal(
+      shmipc_stream_send(snd, SHMIPC_MSG_APP_START, NULL, 1, 1000 * MS, &res),
+      SHMIPC_E_INVALID);
   assert_int_equal(shmipc_stream_send(snd, SHMIPC_MSG_APP_START, data,
                                       sizeof data, 1000 * MS, &small),
                    SHMIPC_E_INVALID);
@@ -525,12 +530,24 @@ static void bad_config_touches_nothing(void **state)
     shmipc_guest_config_init(&gc);
     gc.name = w.name;
     switch (k) {
-    case 0: gc.struct_size = 4; break;
-    case 1: gc.connect_timeout_ns = -3; break;
-    case 2: gc.default_timeout_ns = INT64_MIN; break;
-    case 3: gc.liveness_interval_ns = 0; break;
-    case 4: gc.flags = 0x100; break;
-    default: gc.name = "bad/name"; break;
+    case 0:
+      gc.struct_size = 4;
+      break;
+    case 1:
+      gc.connect_timeout_ns = -3;
+      break;
+    case 2:
+      gc.default_timeout_ns = INT64_MIN;
+      break;
+    case 3:
+      gc.liveness_interval_ns = 0;
+      break;
+    case 4:
+      gc.flags = 0x100;
+      break;
+    default:
+      gc.name = "bad/name";
+      break;
     }
     g = (shmipc_guest *)&gc;
     assert_int_not_equal(shmipc_guest_attach(&gc, &g), SHMIPC_OK);

@@ -14,13 +14,18 @@
 
 #include <cmocka.h>
 
-#include "shmipc/shmipc.h"
 #include "layout.h"
+#include "shmipc/shmipc.h"
 
-#define FIELD(kind, type, f)                                                  \
-  {kind, #f, (int64_t)offsetof(struct type, f),                               \
-   sizeof(((struct type *)0)->f), 0}
-#define CONST(kind, name, v) {kind, name, (int64_t)(v), 0, 0}
+#define FIELD(kind, type, f)                                                   \
+  {                                                                            \
+    kind, #f, (int64_t)offsetof(struct type, f),                               \
+        sizeof(((struct type *)0)->f), 0                                       \
+  }
+#define CONST(kind, name, v)                                                   \
+  {                                                                            \
+    kind, name, (int64_t)(v), 0, 0                                             \
+  }
 
 struct row {
   const char *kind;

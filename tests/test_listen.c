@@ -122,7 +122,8 @@ static void concurrent_start_and_stop(void **state)
     ok = run_race(h, false, SHMIPC_E_BUSY);
     if (ok != 1)
       fail_msg("round %d: %d of %d concurrent listen_start calls started a "
-               "listener, want exactly 1", round, ok, THREADS);
+               "listener, want exactly 1",
+               round, ok, THREADS);
     /* The one listener serves, and the application's loop is refused. */
     n = 0;
     assert_int_equal(shmipc_guest_call(g, SHMIPC_MSG_APP_START, "hi", 2, resp,
@@ -134,7 +135,8 @@ static void concurrent_start_and_stop(void **state)
     ok = run_race(h, true, SHMIPC_E_STATE);
     if (ok != 1)
       fail_msg("round %d: %d of %d concurrent listen_stop calls stopped the "
-               "listener, want exactly 1", round, ok, THREADS);
+               "listener, want exactly 1",
+               round, ok, THREADS);
     /* Stopped: no listener to stop, and the loop may serve. */
     assert_int_equal(shmipc_host_listen_stop(h), SHMIPC_E_STATE);
     assert_int_equal(shmipc_host_serve(h, echo, NULL, 0), SHMIPC_E_TIMEOUT);

@@ -34,15 +34,17 @@ struct kill_run {
   shmipc_host *h;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int round; /* set by main: the round to run, -1 to exit */
-  int done;  /* threads finished with the round */
-  atomic_llong t_kill;  /* when the kill was sent (0: not yet) */
-  atomic_llong t_dead;  /* when the guest was reaped (0: not yet) */
-  atomic_llong pending_max; /* kill -> PEER_GONE of calls in flight at the kill */
+  int round;           /* set by main: the round to run, -1 to exit */
+  int done;            /* threads finished with the round */
+  atomic_llong t_kill; /* when the kill was sent (0: not yet) */
+  atomic_llong t_dead; /* when the guest was reaped (0: not yet) */
+  atomic_llong
+      pending_max; /* kill -> PEER_GONE of calls in flight at the kill */
   atomic_llong pending_min;
   atomic_int pending_n;
   atomic_llong pending_after_death; /* reap -> PEER_GONE of those calls */
-  atomic_llong later_max; /* start -> PEER_GONE of calls started after the kill */
+  atomic_llong
+      later_max; /* start -> PEER_GONE of calls started after the kill */
   atomic_int later_n;
   atomic_int delay_started;
   atomic_int oks;
@@ -101,11 +103,12 @@ static void note_gone(struct kill_run *k, int id, int64_t t0, int64_t t1)
     atomic_min(&k->pending_min, t1 - tk);
     atomic_max(&k->pending_after_death, since_death);
     atomic_fetch_add(&k->pending_n, 1);
-    if (t1 - tk >= HARD_BOUND_MS * MS ||
-        (t1 - tk >= DETECT_BOUND_MS * MS && since_death >= DETECT_BOUND_MS * MS))
-      kr_error(k, "thread %d: a call pending at the kill took %.1f ms after "
-                  "the kill to fail (bound %d ms; guest reaped %.1f ms after "
-                  "the kill%s)",
+    if (t1 - tk >= HARD_BOUND_MS * MS || (t1 - tk >= DETECT_BOUND_MS * MS &&
+                                          since_death >= DETECT_BOUND_MS * MS))
+      kr_error(k,
+               "thread %d: a call pending at the kill took %.1f ms after "
+               "the kill to fail (bound %d ms; guest reaped %.1f ms after "
+               "the kill%s)",
                id, t_ms(t1 - tk), DETECT_BOUND_MS,
                td ? t_ms(td - tk) : t_ms(t1 - tk), td ? "" : " or later");
   } else {
@@ -117,11 +120,12 @@ static void note_gone(struct kill_run *k, int id, int64_t t0, int64_t t1)
     atomic_max(&k->later_max, lat);
     atomic_fetch_add(&k->later_n, 1);
     if (lat >= DETECT_BOUND_MS * MS || t1 - t0 >= HARD_BOUND_MS * MS)
-      kr_error(k, "thread %d: a call started %.1f ms after the kill took %.1f "
-                  "ms to fail, %.1f ms after the guest was reaped (%.1f ms "
-                  "after the kill); bound %d ms",
-               id, t_ms(t0 - tk), t_ms(t1 - t0), t_ms(lat),
-               t_ms(td - tk), DETECT_BOUND_MS);
+      kr_error(k,
+               "thread %d: a call started %.1f ms after the kill took %.1f "
+               "ms to fail, %.1f ms after the guest was reaped (%.1f ms "
+               "after the kill); bound %d ms",
+               id, t_ms(t0 - tk), t_ms(t1 - t0), t_ms(lat), t_ms(td - tk),
+               DETECT_BOUND_MS);
   }
 }
 
@@ -161,7 +165,8 @@ static int traffic_call(shmipc_host *h, uint64_t *x, int id, int round, int i,
     }
     shmipc_slot_release(s);
   }
-  *right = r == SHMIPC_OK && n == len && t == type && memcmp(req, resp, len) == 0;
+  *right =
+      r == SHMIPC_OK && n == len && t == type && memcmp(req, resp, len) == 0;
   return r;
 }
 
@@ -188,8 +193,9 @@ static void traffic_round(struct kill_run *k, int id, int round)
         return;
       }
       if (td0 != 0) {
-        kr_error(k, "thread %d: a call started after the dead guest was "
-                    "reaped returned OK",
+        kr_error(k,
+                 "thread %d: a call started after the dead guest was "
+                 "reaped returned OK",
                  id);
         return;
       }
@@ -338,8 +344,9 @@ static void kill_guest(struct kill_run *k, struct proc *g, int round,
     char how[32];
     proc_describe(g, how, sizeof how);
     if (err[0] == '\0')
-      snprintf(err, errlen, "round %d: guest ended with %s before the kill; "
-                            "stderr: %s",
+      snprintf(err, errlen,
+               "round %d: guest ended with %s before the kill; "
+               "stderr: %s",
                round, how, proc_stderr(g));
   }
   *t_dead = g->ended_ns;
@@ -359,8 +366,9 @@ static bool kill_round(struct kill_run *k, struct proc *g, const char *name,
   spawn_guest(g, name, false, 10000);
   r = shmipc_host_wait_guest(k->h, 10000 * MS);
   if (r != SHMIPC_OK) {
-    snprintf(err, errlen, "round %d: no guest attached within 10 s (%s); "
-                          "guest stderr: %s",
+    snprintf(err, errlen,
+             "round %d: no guest attached within 10 s (%s); "
+             "guest stderr: %s",
              round, shmipc_strerror(r), proc_stderr(g));
     return false;
   }
@@ -376,8 +384,10 @@ static bool kill_round(struct kill_run *k, struct proc *g, const char *name,
   for (i = 0; i < 5000 && !atomic_load(&k->delay_started); i++)
     t_sleep_ms(1);
   if (!atomic_load(&k->delay_started))
-    snprintf(err, errlen, "round %d: the delayed call did not start within "
-                          "5 s", round);
+    snprintf(err, errlen,
+             "round %d: the delayed call did not start within "
+             "5 s",
+             round);
   /* let traffic run with one call held by the guest */
   t_sleep_ms(20 + (int)(rand_r(seed) % 40));
   kill_guest(k, g, round, &t_kill, &t_dead, err, errlen);
@@ -385,8 +395,10 @@ static bool kill_round(struct kill_run *k, struct proc *g, const char *name,
 
   if (!kill_run_wait_done(k, 10000)) {
     /* threads never block without a bound; this is a hang */
-    snprintf(err, errlen, "round %d: calls did not all end within 10 s of "
-                          "the kill", round);
+    snprintf(err, errlen,
+             "round %d: calls did not all end within 10 s of "
+             "the kill",
+             round);
     return false;
   }
   if (err[0] != '\0')
@@ -396,8 +408,9 @@ static bool kill_round(struct kill_run *k, struct proc *g, const char *name,
     return false;
   }
   if (atomic_load(&k->pending_n) == 0 || atomic_load(&k->oks) == 0) {
-    snprintf(err, errlen, "round %d: %d calls pending at the kill, %d "
-                          "answered before it (want both > 0)",
+    snprintf(err, errlen,
+             "round %d: %d calls pending at the kill, %d "
+             "answered before it (want both > 0)",
              round, atomic_load(&k->pending_n), atomic_load(&k->oks));
     return false;
   }
@@ -408,8 +421,9 @@ static bool kill_round(struct kill_run *k, struct proc *g, const char *name,
   /* The dead guest's ATTACHED word is no guest: waiting finds none. */
   r = shmipc_host_wait_guest(k->h, 0);
   if (r != SHMIPC_E_TIMEOUT) {
-    snprintf(err, errlen, "round %d: shmipc_host_wait_guest() after the "
-                          "guest died: %s, expected TIMEOUT",
+    snprintf(err, errlen,
+             "round %d: shmipc_host_wait_guest() after the "
+             "guest died: %s, expected TIMEOUT",
              round, shmipc_strerror(r));
     return false;
   }
@@ -469,8 +483,7 @@ static void guest_killed_mid_traffic(void **state)
     assert_int_equal(pthread_create(&th[i], NULL, kill_worker_main, &w[i]), 0);
   }
   for (round = 1; round <= K_ROUNDS; round++) {
-    if (!kill_round(&k, &g, name, round, &seed, &f[round - 1], err,
-                    sizeof err))
+    if (!kill_round(&k, &g, name, round, &seed, &f[round - 1], err, sizeof err))
       break;
     rounds_done++;
   }
@@ -512,7 +525,7 @@ static void kill_serving_host(const char *name, bool busy, struct proc *g,
 {
   struct proc ch;
   char how[32];
-  const char *argv[] = {crash_host_path, "-name", name, "-calls", "100",
+  const char *argv[] = {crash_host_path,       "-name", name, "-calls", "100",
                         busy ? "-busy" : NULL, NULL};
 
   spawn(&ch, false, argv);

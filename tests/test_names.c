@@ -233,7 +233,8 @@ static void race(const char *name, int trial, int results[RACERS])
   for (i = 0; i < RACERS; i++) {
     struct pollfd p = {res[0], POLLIN, 0};
     if (poll(&p, 1, 5000) <= 0 ||
-        read(res[0], &results[i], sizeof results[i]) != (ssize_t)sizeof results[i]) {
+        read(res[0], &results[i], sizeof results[i]) !=
+            (ssize_t)sizeof results[i]) {
       close(done[1]);
       close(res[0]);
       for (i = 0; i < RACERS; i++)

@@ -200,7 +200,8 @@ static void corrupt_host_slot_is_not_closed(void **state)
    * legal for it is one the host repairs, and it waits (docs/PROTOCOL.md,
    * "Repair"). It announces its sleep on the FREE word it saw. */
   for (i = 0; !(__atomic_load_n(ctrl, __ATOMIC_ACQUIRE) &
-                SHMIPC_CTRL_RESPONDER_WAITING); i++) {
+                SHMIPC_CTRL_RESPONDER_WAITING);
+       i++) {
     assert_true(i < 2000); /* 2 s for the worker to go to sleep on slot 0 */
     shmipc__sleep_ns(MS);
   }

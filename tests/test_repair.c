@@ -24,8 +24,8 @@
 
 #include <shmipc/shmipc.h>
 
-#include "layout.h"
 #include "clock.h"
+#include "layout.h"
 #include "proc.h"
 #include "raw.h"
 
@@ -61,8 +61,8 @@ static int host_answer(void *user, uint32_t type, const void *req,
 
 static void spawn_guest(struct sess *s)
 {
-  const char *argv[] = {guest_path, "-name", s->name, "-timeout-ms", "5000",
-                        NULL};
+  const char *argv[] = {guest_path,    "-name", s->name,
+                        "-timeout-ms", "5000",  NULL};
   int r;
 
   if (proc_spawn(&s->g, argv, 0) != 0)
@@ -133,7 +133,8 @@ static void sess_end(struct sess *s)
     }
     if (!st.exited || st.code != 0)
       fail_msg("the guest ended with status %d (killed %d) after the host "
-               "closed", st.code, st.killed);
+               "closed",
+               st.code, st.killed);
   }
 }
 
@@ -158,8 +159,8 @@ static void spoil(struct sess *s, uint32_t i, uint32_t state_and_bits)
   uint32_t *w = ctrl_of(s, i);
 
   __atomic_store_n(w, (load(w) & ~0xFFu) | state_and_bits, __ATOMIC_SEQ_CST);
-  raw_wake(&s->r, w, SHMIPC_CTRL_REQUESTER_WAITING |
-                         SHMIPC_CTRL_RESPONDER_WAITING);
+  raw_wake(&s->r, w,
+           SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING);
 }
 
 /* Every host slot at once: acquire all of them (each within 2 s), send a
@@ -389,8 +390,8 @@ static void *bg_call_main(void *arg)
   char resp[256];
   int64_t t0 = t_now_ns();
 
-  b->rc = shmipc_host_call(b->h, ECHO_DELAY, req, sizeof req, resp,
-                           sizeof resp, NULL, NULL, 8000 * MS);
+  b->rc = shmipc_host_call(b->h, ECHO_DELAY, req, sizeof req, resp, sizeof resp,
+                           NULL, NULL, 8000 * MS);
   b->took_ns = t_now_ns() - t0;
   __atomic_store_n(&b->done, 1, __ATOMIC_SEQ_CST);
   return NULL;
@@ -423,8 +424,9 @@ static void replaced_mid_call(void **state)
   if (!__atomic_load_n(&b.done, __ATOMIC_SEQ_CST))
     fail_msg("the call on the dead guest's slot did not end within 7 s");
   pthread_join(th, NULL);
-  print_message("  the call on the dead guest's slot ended with %s after %lld ms\n",
-                shmipc_strerror(b.rc), (long long)(b.took_ns / MS));
+  print_message(
+      "  the call on the dead guest's slot ended with %s after %lld ms\n",
+      shmipc_strerror(b.rc), (long long)(b.took_ns / MS));
   if (b.rc != SHMIPC_E_REMOTE && b.rc != SHMIPC_E_PEER_GONE)
     fail_msg("the call on the dead guest's slot ended with %s after %lld ms",
              shmipc_strerror(b.rc), (long long)(b.took_ns / MS));

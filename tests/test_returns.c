@@ -241,8 +241,7 @@ static void guest_codes(void **state)
      SHMIPC_E_TOO_BIG);
   RC(shmipc_guest_call(g, 0, NULL, 1, NULL, 0, NULL, NULL, 0),
      SHMIPC_E_INVALID);
-  RC(shmipc_guest_call(g, 0, "a", 1, NULL, 8, NULL, NULL, 0),
-     SHMIPC_E_INVALID);
+  RC(shmipc_guest_call(g, 0, "a", 1, NULL, 8, NULL, NULL, 0), SHMIPC_E_INVALID);
   RC(shmipc_guest_call(g, 0, "a", 1, resp, sizeof resp, NULL, NULL, -5),
      SHMIPC_E_INVALID);
   shmipc_guest_stop(g);
@@ -325,8 +324,8 @@ static void stream_codes(void **state)
      SHMIPC_OK);
   /* No room for a stream answer: non-zero, so the guest answers
    * SYSTEM_ERROR; another type goes to the next handler. */
-  assert_int_not_equal(shmipc_reassembler_handle(r, SHMIPC_MSG_STREAM_START,
-                                                 "", 0, resp, 15, &n, &t),
+  assert_int_not_equal(shmipc_reassembler_handle(r, SHMIPC_MSG_STREAM_START, "",
+                                                 0, resp, 15, &n, &t),
                        0);
   assert_int_equal(shmipc_reassembler_handle(r, SHMIPC_MSG_APP_START, "ab", 2,
                                              resp, sizeof resp, &n, &t),

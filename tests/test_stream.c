@@ -92,9 +92,8 @@ static shmipc_reassembler *make_parked(struct got *g, uint32_t max_parked)
   pthread_mutex_init(&g->mu, NULL);
   shmipc_stream_limits_init(&lim);
   lim.max_parked = max_parked;
-  assert_int_equal(shmipc_reassembler_create(&lim, on_stream, g, echo, NULL,
-                                             &r),
-                   SHMIPC_OK);
+  assert_int_equal(
+      shmipc_reassembler_create(&lim, on_stream, g, echo, NULL, &r), SHMIPC_OK);
   return r;
 }
 
@@ -144,12 +143,18 @@ static void parallel_stream(size_t chunk, size_t chunks)
   g.keep = 1;
   for (i = 0; i < total; i++)
     data[i] = (unsigned char)(i * 7 + i / 251);
-  assert_int_equal(msg(r, SHMIPC_MSG_STREAM_START, 5, total, 0, 300, 0,
-                       NULL, 0),
-                   SHMIPC__SST_OPEN);
+  assert_int_equal(
+      msg(r, SHMIPC_MSG_STREAM_START, 5, total, 0, 300, 0, NULL, 0),
+      SHMIPC__SST_OPEN);
   for (i = 0; i < THREADS; i++) {
-    s[i] = (struct sender){r, data, total, chunk, (unsigned)i, THREADS,
-                           (unsigned)(chunks / THREADS), 0};
+    s[i] = (struct sender){r,
+                           data,
+                           total,
+                           chunk,
+                           (unsigned)i,
+                           THREADS,
+                           (unsigned)(chunks / THREADS),
+                           0};
     assert_int_equal(pthread_create(&th[i], NULL, send_chunks, &s[i]), 0);
   }
   for (i = 0; i < THREADS; i++) {
@@ -190,8 +195,8 @@ static void parallel_chunks_large(void **state)
  * alignment of either end and the length, and writes nothing outside. */
 static void streaming_copy(void **state)
 {
-  static const size_t sizes[] = {0, 1, 63, 64, 65535, 65536, 65536 + 15,
-                                 65536 + 16, 65536 + 63, 200003};
+  static const size_t sizes[] = {
+      0, 1, 63, 64, 65535, 65536, 65536 + 15, 65536 + 16, 65536 + 63, 200003};
   enum { GUARD = 64 };
   size_t max = 200003 + 16 + 2 * GUARD, k, i, dof, sof;
   unsigned char *src = malloc(max), *dst = malloc(max);
@@ -257,9 +262,9 @@ static void passthrough_and_small_answer(void **state)
   uint32_t rt = 150;
 
   (void)state;
-  assert_int_equal(shmipc_reassembler_handle(r, 150, req, 5, resp, sizeof resp,
-                                             &rl, &rt),
-                   0);
+  assert_int_equal(
+      shmipc_reassembler_handle(r, 150, req, 5, resp, sizeof resp, &rl, &rt),
+      0);
   assert_int_equal(rl, 5);
   assert_int_equal(rt, 999);
   assert_memory_equal(resp, "hello", 5);
@@ -284,39 +289,39 @@ static void limits_checked(void **state)
   assert_int_equal(shmipc_reassembler_create(&lim, NULL, &g, echo, NULL, &r),
                    SHMIPC_E_INVALID);
   assert_null(r);
-  assert_int_equal(shmipc_reassembler_create(&lim, on_stream, &g, NULL, NULL,
-                                             &r),
-                   SHMIPC_E_INVALID);
+  assert_int_equal(
+      shmipc_reassembler_create(&lim, on_stream, &g, NULL, NULL, &r),
+      SHMIPC_E_INVALID);
   lim.max_streams = 0;
-  assert_int_equal(shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL,
-                                             &r),
-                   SHMIPC_E_INVALID);
+  assert_int_equal(
+      shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL, &r),
+      SHMIPC_E_INVALID);
   shmipc_stream_limits_init(&lim);
   lim.idle_timeout_ns = 0;
-  assert_int_equal(shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL,
-                                             &r),
-                   SHMIPC_E_INVALID);
+  assert_int_equal(
+      shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL, &r),
+      SHMIPC_E_INVALID);
   shmipc_stream_limits_init(&lim);
   lim.struct_size = 8;
-  assert_int_equal(shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL,
-                                             &r),
-                   SHMIPC_E_INVALID);
+  assert_int_equal(
+      shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL, &r),
+      SHMIPC_E_INVALID);
   shmipc_stream_limits_init(&lim);
   lim.max_parked = 1u << 20;
-  assert_int_equal(shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL,
-                                             &r),
-                   SHMIPC_E_INVALID);
+  assert_int_equal(
+      shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL, &r),
+      SHMIPC_E_INVALID);
   assert_string_equal(shmipc_stream_reason_name(SHMIPC_STREAM_OVERLAP),
                       "overlap");
   assert_string_equal(shmipc_stream_reason_name(14), "unknown reason");
   /* destroying with open streams frees them */
   shmipc_stream_limits_init(&lim);
-  assert_int_equal(shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL,
-                                             &r),
-                   SHMIPC_OK);
-  assert_int_equal(msg(r, SHMIPC_MSG_STREAM_START, 1, 1 << 20, 0, 300, 0, NULL,
-                       0),
-                   SHMIPC__SST_OPEN);
+  assert_int_equal(
+      shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL, &r),
+      SHMIPC_OK);
+  assert_int_equal(
+      msg(r, SHMIPC_MSG_STREAM_START, 1, 1 << 20, 0, 300, 0, NULL, 0),
+      SHMIPC__SST_OPEN);
   shmipc_reassembler_destroy(r);
 }
 
@@ -377,19 +382,20 @@ static void spare_buffer(void **state)
   shmipc_stream_limits_init(&lim);
   lim.max_total = 2 * N;
   lim.idle_timeout_ns = 1000;
-  assert_int_equal(shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL,
-                                             &r),
-                   SHMIPC_OK);
+  assert_int_equal(
+      shmipc_reassembler_create(&lim, on_stream, &g, echo, NULL, &r),
+      SHMIPC_OK);
   shmipc__reassembler_set_clock(r, fake_now, NULL);
   for (int k = 0; k < 2; k++) {
     memset(d, 0x11 * (k + 1), sizeof d);
-    assert_int_equal(msg(r, SHMIPC_MSG_STREAM_START, 1 + k, N, 0, 300, 0, NULL,
-                         0),
-                     SHMIPC__SST_OPEN);
+    assert_int_equal(
+        msg(r, SHMIPC_MSG_STREAM_START, 1 + k, N, 0, 300, 0, NULL, 0),
+        SHMIPC__SST_OPEN);
     for (off = 0; off < N; off += sizeof d)
-      assert_int_equal(msg(r, SHMIPC_MSG_STREAM_CHUNK, 1 + k, N, off, 300, 0,
-                           d, sizeof d) & 0xff00,
-                       0);
+      assert_int_equal(
+          msg(r, SHMIPC_MSG_STREAM_CHUNK, 1 + k, N, off, 300, 0, d, sizeof d) &
+              0xff00,
+          0);
     /* the callback saw this stream's bytes, not the last one's */
     assert_int_equal(g.first, 0x11 * (k + 1));
     assert_int_equal(g.last, 0x11 * (k + 1));
@@ -399,15 +405,15 @@ static void spare_buffer(void **state)
   }
   assert_int_equal(st.peak_held, N);
   /* a stream that needs the room takes it from the spare */
-  assert_int_equal(msg(r, SHMIPC_MSG_STREAM_START, 3, 2 * N, 0, 300, 0, NULL,
-                       0),
-                   SHMIPC__SST_OPEN);
+  assert_int_equal(
+      msg(r, SHMIPC_MSG_STREAM_START, 3, 2 * N, 0, 300, 0, NULL, 0),
+      SHMIPC__SST_OPEN);
   shmipc_reassembler_stats(r, &st);
   assert_int_equal(st.cached, 0);
   assert_true(st.peak_held <= 2 * N);
-  assert_int_equal(msg(r, SHMIPC_MSG_STREAM_CHUNK, 3, 2 * N, 0, 300, 1, NULL,
-                       0),
-                   SHMIPC_STREAM_ABORTED << 8 | SHMIPC__SST_DROPPED);
+  assert_int_equal(
+      msg(r, SHMIPC_MSG_STREAM_CHUNK, 3, 2 * N, 0, 300, 1, NULL, 0),
+      SHMIPC_STREAM_ABORTED << 8 | SHMIPC__SST_DROPPED);
   /* the dropped buffer (8 MiB) is the spare now, until it idles out */
   shmipc_reassembler_stats(r, &st);
   assert_int_equal(st.cached, 2 * N);

@@ -36,7 +36,10 @@ static struct {
   shmipc_reassembler *r;
   shmipc_stream_limits lim;
   int64_t clock_ns;
-  struct { uint64_t id, total; uint32_t type; } ids[MAX_IDS];
+  struct {
+    uint64_t id, total;
+    uint32_t type;
+  } ids[MAX_IDS];
   int nids;
   struct delivery got[MAX_DELIVERIES];
   int ngot, nchecked;
@@ -146,8 +149,7 @@ static void exchange(uint32_t type, const unsigned char *req, size_t len,
 {
   unsigned char resp[64];
   size_t resp_len = 0;
-  uint32_t resp_type = type, status, state, max_parked, want_status,
-           want_state;
+  uint32_t resp_type = type, status, state, max_parked, want_status, want_state;
   int rc;
 
   if (arrow + 3 != ntok || parse_status(tok[arrow + 1], &want_status) != 0 ||
@@ -183,8 +185,7 @@ static int find_arrow(char **tok, int ntok)
   return -1;
 }
 
-static int opt_u64(char **tok, int from, int to, const char *key,
-                   uint64_t *out)
+static int opt_u64(char **tok, int from, int to, const char *key, uint64_t *out)
 {
   size_t k = strlen(key);
   int i;
@@ -225,8 +226,8 @@ static void do_start(char **tok, int ntok)
   if (parse_u64(tok[1], &h.id) || parse_u64(tok[2], &total) ||
       parse_u64(tok[3], &type) || opt_u64(tok, 4, arrow, "flags", &flags) < 0 ||
       opt_u64(tok, 4, arrow, "extra", &extra) < 0 || extra > 256 ||
-      opt_u64(tok, 4, arrow, "offset", &offset) < 0 ||
-      type > UINT32_MAX || flags > UINT32_MAX) {
+      opt_u64(tok, 4, arrow, "offset", &offset) < 0 || type > UINT32_MAX ||
+      flags > UINT32_MAX) {
     failf("bad start line");
     return;
   }
@@ -427,7 +428,6 @@ int main(int argc, char **argv)
   finish_case();
   if (V.cases == 0)
     failf("no cases");
-  printf("%d cases, %d messages, %d failures\n", V.cases, V.steps,
-         V.failures);
+  printf("%d cases, %d messages, %d failures\n", V.cases, V.steps, V.failures);
   return V.failures == 0 ? 0 : 1;
 }

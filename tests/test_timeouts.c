@@ -45,8 +45,7 @@ static const char *tname(void)
   static char buf[64];
   static int n;
 
-  snprintf(buf, sizeof buf, "timeouts-%u-%d", (unsigned)shmipc__getpid(),
-           n++);
+  snprintf(buf, sizeof buf, "timeouts-%u-%d", (unsigned)shmipc__getpid(), n++);
   return buf;
 }
 
@@ -144,15 +143,9 @@ static void with_workers(struct fx *f)
   assert_int_equal(shmipc_guest_start(f->g, t_echo, NULL), SHMIPC_OK);
 }
 
-static void host_only(struct fx *f)
-{
-  f->h = host_new(f->name, 1, 1);
-}
+static void host_only(struct fx *f) { f->h = host_new(f->name, 1, 1); }
 
-static void nothing(struct fx *f)
-{
-  (void)f;
-}
+static void nothing(struct fx *f) { (void)f; }
 
 static void with_sender(struct fx *f)
 {
@@ -225,10 +218,7 @@ static int do_attach(struct fx *f, int64_t t)
   return shmipc_guest_attach(&c, &f->g);
 }
 
-static void end_attach_guest(struct fx *f)
-{
-  f->g = guest_new(f->name);
-}
+static void end_attach_guest(struct fx *f) { f->g = guest_new(f->name); }
 
 static void end_answer(struct fx *f)
 {
@@ -249,10 +239,7 @@ static void end_guest_call(struct fx *f)
                                   NULL, 10000 * MS);
 }
 
-static void end_stop(struct fx *f)
-{
-  shmipc_guest_stop(f->g);
-}
+static void end_stop(struct fx *f) { shmipc_guest_stop(f->g); }
 
 static void end_listen(struct fx *f)
 {
@@ -265,10 +252,7 @@ static void end_receive(struct fx *f)
                    SHMIPC_OK);
 }
 
-static void end_create_host(struct fx *f)
-{
-  f->h = host_new(f->name, 1, 1);
-}
+static void end_create_host(struct fx *f) { f->h = host_new(f->name, 1, 1); }
 
 struct op {
   const char *name;
@@ -292,8 +276,8 @@ static const struct op ops[] = {
      SHMIPC_E_TIMEOUT, SHMIPC_OK, 0, true},
     {"shmipc_slot_send", with_slot, do_send, end_answer, SHMIPC_E_TIMEOUT,
      SHMIPC_OK, 0, true},
-    {"shmipc_slot_wait", with_published, do_wait, end_answer,
-     SHMIPC_E_TIMEOUT, SHMIPC_OK, 0, true},
+    {"shmipc_slot_wait", with_published, do_wait, end_answer, SHMIPC_E_TIMEOUT,
+     SHMIPC_OK, 0, true},
     {"shmipc_host_serve", host_and_guest, do_serve, end_guest_call,
      SHMIPC_E_TIMEOUT, 1, 0, true},
     {"shmipc_guest_wait", with_workers, do_guest_wait, end_stop,
@@ -403,20 +387,20 @@ static void run_case(const struct op *op, const struct klass *c)
          (double)dt / 1e6);
   if (r != want) {
     fprintf(stderr, "%s with timeout %s: %d (%s), want %d (%s)\n", op->name,
-                c->name, r, shmipc_strerror(r), want, shmipc_strerror(want));
+            c->name, r, shmipc_strerror(r), want, shmipc_strerror(want));
     failures++;
   }
   /* A millisecond below the bound: clocks read at slightly different
    * points than the call's own. */
   if (dt < lo - MS || dt > hi) {
     fprintf(stderr, "%s with timeout %s: took %.2f ms, want %.2f to %.2f ms\n",
-                op->name, c->name, (double)dt / 1e6, (double)lo / 1e6,
-                (double)hi / 1e6);
+            op->name, c->name, (double)dt / 1e6, (double)lo / 1e6,
+            (double)hi / 1e6);
     failures++;
   }
   if (op->end == end_guest_call && k == K_ENDED && f.ender_rc != SHMIPC_OK) {
     fprintf(stderr, "%s with timeout %s: the guest call that ended it: %d\n",
-                op->name, c->name, f.ender_rc);
+            op->name, c->name, f.ender_rc);
     failures++;
   }
   teardown(&f);
@@ -442,9 +426,12 @@ static void config_default_timeout(void **state)
     int64_t v;
     int rc;
   } cases[] = {
-      {SHMIPC_TIMEOUT_DEFAULT, SHMIPC_OK}, {SHMIPC_TIMEOUT_INFINITE, SHMIPC_OK},
-      {0, SHMIPC_OK},                      {1, SHMIPC_OK},
-      {INT64_MAX, SHMIPC_OK},              {-3, SHMIPC_E_INVALID},
+      {SHMIPC_TIMEOUT_DEFAULT, SHMIPC_OK},
+      {SHMIPC_TIMEOUT_INFINITE, SHMIPC_OK},
+      {0, SHMIPC_OK},
+      {1, SHMIPC_OK},
+      {INT64_MAX, SHMIPC_OK},
+      {-3, SHMIPC_E_INVALID},
       {INT64_MIN, SHMIPC_E_INVALID},
   };
   shmipc_host_config hc;
@@ -477,8 +464,8 @@ static void config_default_timeout(void **state)
       assert_int_equal(shmipc_host_call(h, 0, "x", 1, resp, sizeof resp, NULL,
                                         NULL, SHMIPC_TIMEOUT_DEFAULT),
                        SHMIPC_E_TIMEOUT);
-      assert_int_equal(shmipc_guest_call(g, 0, "x", 1, resp, sizeof resp,
-                                         NULL, NULL, SHMIPC_TIMEOUT_DEFAULT),
+      assert_int_equal(shmipc_guest_call(g, 0, "x", 1, resp, sizeof resp, NULL,
+                                         NULL, SHMIPC_TIMEOUT_DEFAULT),
                        SHMIPC_E_TIMEOUT);
       dt = t_now_ns() - t0;
       assert_true(dt < SLACK_NS);

@@ -18,9 +18,9 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
 #include "clock.h"
 #include "handlers.h"
+#include "internal.h"
 #include "raw.h"
 
 #define MS INT64_C(1000000)
@@ -367,8 +367,8 @@ static void echo_calls(void **state)
     for (k = 0; k < len; k++)
       req[k] = (uint8_t)rand();
     n = 12345;
-    assert_int_equal(shmipc_host_call(h, type, req, len, resp, sizeof resp,
-                                      &n, &t, 1000 * MS),
+    assert_int_equal(shmipc_host_call(h, type, req, len, resp, sizeof resp, &n,
+                                      &t, 1000 * MS),
                      SHMIPC_OK);
     assert_int_equal(n, len);
     assert_int_equal(t, type);
@@ -379,20 +379,21 @@ static void echo_calls(void **state)
                                     &t, 1000 * MS),
                    SHMIPC_E_TOO_BIG);
   memset(req, 'x', 100);
-  assert_int_equal(shmipc_host_call(h, 0, req, 100, resp, 99, &n, &t, 1000 * MS),
-                   SHMIPC_E_TRUNCATED);
+  assert_int_equal(
+      shmipc_host_call(h, 0, req, 100, resp, 99, &n, &t, 1000 * MS),
+      SHMIPC_E_TRUNCATED);
   assert_int_equal(n, 100);
-  assert_int_equal(shmipc_host_call(h, 200, req, 10, resp, sizeof resp, &n, &t,
-                                    1000 * MS),
-                   SHMIPC_E_REMOTE);
+  assert_int_equal(
+      shmipc_host_call(h, 200, req, 10, resp, sizeof resp, &n, &t, 1000 * MS),
+      SHMIPC_E_REMOTE);
   assert_int_equal(t, SHMIPC_MSG_SYSTEM_ERROR);
   assert_true(n > 0);
-  assert_int_equal(shmipc_host_call(h, 203, req, 10, resp, sizeof resp, &n, &t,
-                                    1000 * MS),
-                   SHMIPC_E_REMOTE);
-  assert_int_equal(shmipc_host_call(h, 0, NULL, 0, NULL, 0, NULL, NULL,
-                                    1000 * MS),
-                   SHMIPC_OK);
+  assert_int_equal(
+      shmipc_host_call(h, 203, req, 10, resp, sizeof resp, &n, &t, 1000 * MS),
+      SHMIPC_E_REMOTE);
+  assert_int_equal(
+      shmipc_host_call(h, 0, NULL, 0, NULL, 0, NULL, NULL, 1000 * MS),
+      SHMIPC_OK);
   assert_int_equal(shmipc_host_call(h, 0, NULL, 5, resp, 1, NULL, NULL, 0),
                    SHMIPC_E_INVALID);
   assert_int_equal(shmipc_host_call(h, 0, req, 5, resp, 1, NULL, NULL, -3),
@@ -467,9 +468,9 @@ static void zero_copy_end_aligned(void **state)
   assert_null(shmipc_slot_resp_data(s));
   buf = shmipc_slot_req_buf(s);
   memcpy(buf + 256 - sizeof msg, msg, sizeof msg);
-  assert_int_equal(shmipc_slot_send(s, 300, sizeof msg, SHMIPC_F_END_ALIGNED,
-                                    1000 * MS),
-                   SHMIPC_OK);
+  assert_int_equal(
+      shmipc_slot_send(s, 300, sizeof msg, SHMIPC_F_END_ALIGNED, 1000 * MS),
+      SHMIPC_OK);
   assert_int_equal(shmipc_slot_resp_size(s), sizeof msg);
   assert_int_equal(shmipc_slot_resp_type(s), 300);
   assert_memory_equal(shmipc_slot_resp_data(s), msg, sizeof msg);
@@ -559,9 +560,9 @@ static void call_without_guest_cancels(void **state)
   struct raw r;
 
   (void)state;
-  assert_int_equal(shmipc_host_call(h, 0, "abc", 3, NULL, 0, NULL, NULL,
-                                    30 * MS),
-                   SHMIPC_E_TIMEOUT);
+  assert_int_equal(
+      shmipc_host_call(h, 0, "abc", 3, NULL, 0, NULL, NULL, 30 * MS),
+      SHMIPC_E_TIMEOUT);
   dt = t_now_ns() - t0;
   assert_true(dt >= 30 * MS && dt < 1000 * MS);
   /* the request was taken back: the slot is free, not quarantined */
@@ -618,9 +619,9 @@ static void late_response_quarantined(void **state)
   /* The only slot is quarantined: the next call waits for the late answer,
    * reclaims the slot and gets its own response, never the old one. */
   t0 = t_now_ns();
-  assert_int_equal(shmipc_host_call(h, 0, "NEW!", 4, resp, sizeof resp, &n, &t,
-                                    2000 * MS),
-                   SHMIPC_OK);
+  assert_int_equal(
+      shmipc_host_call(h, 0, "NEW!", 4, resp, sizeof resp, &n, &t, 2000 * MS),
+      SHMIPC_OK);
   dt = t_now_ns() - t0;
   assert_int_equal(n, 4);
   assert_memory_equal(resp, "NEW!", 4);
@@ -728,14 +729,14 @@ static void detached_guest_is_gone(void **state)
 
   (void)state;
   assert_int_equal(shmipc_guest_start(g, echo, NULL), SHMIPC_OK);
-  assert_int_equal(shmipc_host_call(h, 0, "x", 1, NULL, 0, NULL, NULL,
-                                    1000 * MS),
-                   SHMIPC_E_TRUNCATED);
+  assert_int_equal(
+      shmipc_host_call(h, 0, "x", 1, NULL, 0, NULL, NULL, 1000 * MS),
+      SHMIPC_E_TRUNCATED);
   shmipc_guest_detach(g);
   t0 = t_now_ns();
-  assert_int_equal(shmipc_host_call(h, 0, "x", 1, NULL, 0, NULL, NULL,
-                                    5000 * MS),
-                   SHMIPC_E_PEER_GONE);
+  assert_int_equal(
+      shmipc_host_call(h, 0, "x", 1, NULL, 0, NULL, NULL, 5000 * MS),
+      SHMIPC_E_PEER_GONE);
   dt = t_now_ns() - t0;
   assert_true(dt < 1000 * MS);
   shmipc_host_destroy(h);
@@ -794,23 +795,24 @@ static void guest_calls(void **state)
   (void)state;
   /* no listener: bounded timeout */
   t0 = t_now_ns();
-  assert_int_equal(shmipc_guest_call(g, 3, "a", 1, resp, sizeof resp, &n, &t,
-                                     30 * MS),
-                   SHMIPC_E_TIMEOUT);
+  assert_int_equal(
+      shmipc_guest_call(g, 3, "a", 1, resp, sizeof resp, &n, &t, 30 * MS),
+      SHMIPC_E_TIMEOUT);
   dt = t_now_ns() - t0;
   assert_true(dt >= 30 * MS && dt < 1000 * MS);
-  assert_int_equal(shmipc_guest_call(g, 3, resp, 65, NULL, 0, NULL, NULL,
-                                     30 * MS),
-                   SHMIPC_E_TOO_BIG);
-  assert_int_equal(shmipc_host_serve(h, t_upper, NULL, 10 * MS), SHMIPC_E_TIMEOUT);
+  assert_int_equal(
+      shmipc_guest_call(g, 3, resp, 65, NULL, 0, NULL, NULL, 30 * MS),
+      SHMIPC_E_TOO_BIG);
+  assert_int_equal(shmipc_host_serve(h, t_upper, NULL, 10 * MS),
+                   SHMIPC_E_TIMEOUT);
 
   /* listener thread */
   assert_int_equal(shmipc_host_listen_start(h, t_upper, NULL), SHMIPC_OK);
   assert_int_equal(shmipc_host_listen_start(h, t_upper, NULL), SHMIPC_E_BUSY);
   assert_int_equal(shmipc_host_serve(h, t_upper, NULL, 0), SHMIPC_E_BUSY);
-  assert_int_equal(shmipc_guest_call(g, 3, "hello", 5, resp, sizeof resp, &n,
-                                     &t, 1000 * MS),
-                   SHMIPC_OK);
+  assert_int_equal(
+      shmipc_guest_call(g, 3, "hello", 5, resp, sizeof resp, &n, &t, 1000 * MS),
+      SHMIPC_OK);
   assert_int_equal(n, 5);
   assert_memory_equal(resp, "HELLO", 5);
   assert_int_equal(t, T_UPPER_TYPE);
@@ -832,7 +834,8 @@ static void guest_calls(void **state)
   g = guest_new(name);
   assert_int_equal(shmipc_guest_call(g, 3, "a", 1, NULL, 0, NULL, NULL, 0),
                    SHMIPC_E_INVALID);
-  assert_int_equal(shmipc_host_listen_start(h, t_upper, NULL), SHMIPC_E_INVALID);
+  assert_int_equal(shmipc_host_listen_start(h, t_upper, NULL),
+                   SHMIPC_E_INVALID);
   shmipc_guest_detach(g);
   shmipc_host_destroy(h);
 }

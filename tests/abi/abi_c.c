@@ -14,23 +14,22 @@
 
 static int failures;
 
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,     \
-              #cond);                                                      \
-      failures++;                                                          \
-    }                                                                      \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      failures++;                                                              \
+    }                                                                          \
   } while (0)
 
-#define CHECK_EQ_INT(got, want)                                            \
-  do {                                                                     \
-    long long got_ = (long long)(got), want_ = (long long)(want);          \
-    if (got_ != want_) {                                                   \
-      fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n",    \
-              __FILE__, __LINE__, #got, #want, got_, want_);               \
-      failures++;                                                          \
-    }                                                                      \
+#define CHECK_EQ_INT(got, want)                                                \
+  do {                                                                         \
+    long long got_ = (long long)(got), want_ = (long long)(want);              \
+    if (got_ != want_) {                                                       \
+      fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n",        \
+              __FILE__, __LINE__, #got, #want, got_, want_);                   \
+      failures++;                                                              \
+    }                                                                          \
   } while (0)
 
 /* The version macros are integer constant expressions usable in #if. */
@@ -56,8 +55,8 @@ static void check_version(void)
                              SHMIPC_VERSION_PATCH));
   CHECK(!SHMIPC_CHECK_VERSION(SHMIPC_VERSION_MAJOR, SHMIPC_VERSION_MINOR,
                               SHMIPC_VERSION_PATCH + 1));
-  CHECK(!SHMIPC_CHECK_VERSION(SHMIPC_VERSION_MAJOR,
-                              SHMIPC_VERSION_MINOR + 1, 0));
+  CHECK(
+      !SHMIPC_CHECK_VERSION(SHMIPC_VERSION_MAJOR, SHMIPC_VERSION_MINOR + 1, 0));
   CHECK(!SHMIPC_CHECK_VERSION(SHMIPC_VERSION_MAJOR + 1, 0, 0));
 }
 
@@ -130,8 +129,8 @@ static void check_constants(void)
 
 static void check_strerror(void)
 {
-  static const int unknown[] = {1, 2, 128, -19, -20, -1000, 1000,
-                                INT_MAX, INT_MIN, INT_MIN + 1};
+  static const int unknown[] = {1,     2,    128,     -19,     -20,
+                                -1000, 1000, INT_MAX, INT_MIN, INT_MIN + 1};
   const char *msg[19];
   int code, other;
   size_t i;
@@ -159,8 +158,9 @@ static void check_strerror(void)
   for (code = 0; code >= -18; code--) {
     for (other = code - 1; other >= -18; other--) {
       if (strcmp(msg[-code], msg[-other]) == 0) {
-        fprintf(stderr, "%s:%d: shmipc_strerror(%d) == shmipc_strerror(%d): "
-                        "\"%s\"\n",
+        fprintf(stderr,
+                "%s:%d: shmipc_strerror(%d) == shmipc_strerror(%d): "
+                "\"%s\"\n",
                 __FILE__, __LINE__, code, other, msg[-code]);
         failures++;
       }
@@ -174,8 +174,9 @@ static void check_strerror(void)
     fflush(stdout);
     s = shmipc_strerror(unknown[i]);
     if (s == NULL || strcmp(s, "unknown error") != 0) {
-      fprintf(stderr, "%s:%d: shmipc_strerror(%d) is \"%s\", want "
-                      "\"unknown error\"\n",
+      fprintf(stderr,
+              "%s:%d: shmipc_strerror(%d) is \"%s\", want "
+              "\"unknown error\"\n",
               __FILE__, __LINE__, unknown[i], s ? s : "(null)");
       failures++;
     }

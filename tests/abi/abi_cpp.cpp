@@ -18,7 +18,8 @@ static_assert(SHMIPC_E_STATE == -17, "SHMIPC_E_STATE");
 static_assert(SHMIPC_MSG_APP_START == 128u, "SHMIPC_MSG_APP_START");
 static_assert(SHMIPC_F_END_ALIGNED == 1u, "SHMIPC_F_END_ALIGNED");
 
-namespace {
+namespace
+{
 
 int failures = 0;
 

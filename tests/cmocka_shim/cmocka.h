@@ -26,7 +26,10 @@ struct CMUnitTest {
   CMUnitTestFunction test_func;
 };
 
-#define cmocka_unit_test(f) {#f, f}
+#define cmocka_unit_test(f)                                                    \
+  {                                                                            \
+#f, f                                                                      \
+  }
 
 static jmp_buf cm_shim_jump;
 

@@ -23,9 +23,6 @@ void t_sleep_ms(int ms);
 int t_time_scale(void);
 
 /* @ns in milliseconds, for messages. */
-static inline double t_ms(int64_t ns)
-{
-  return (double)ns / 1e6;
-}
+static inline double t_ms(int64_t ns) { return (double)ns / 1e6; }
 
 #endif /* SHMIPC_TEST_CLOCK_H */

@@ -13,10 +13,7 @@ int64_t t_now_ns(void)
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t t_now_ms(void)
-{
-  return t_now_ns() / T_MS;
-}
+int64_t t_now_ms(void) { return t_now_ns() / T_MS; }
 
 void t_sleep_ns(int64_t ns)
 {
@@ -31,7 +28,4 @@ void t_sleep_ns(int64_t ns)
     ;
 }
 
-void t_sleep_ms(int ms)
-{
-  t_sleep_ns((int64_t)ms * T_MS);
-}
+void t_sleep_ms(int ms) { t_sleep_ns((int64_t)ms * T_MS); }

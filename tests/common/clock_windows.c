@@ -15,10 +15,7 @@ int64_t t_now_ns(void)
          (c.QuadPart % f.QuadPart) * 1000000000 / f.QuadPart;
 }
 
-int64_t t_now_ms(void)
-{
-  return t_now_ns() / T_MS;
-}
+int64_t t_now_ms(void) { return t_now_ns() / T_MS; }
 
 /* Sleep() counts whole milliseconds: round up, so that the sleep is never
  * shorter than asked. */

@@ -17,8 +17,7 @@ int t_echo(void *user, uint32_t type, const void *req, size_t req_len,
 }
 
 int t_upper(void *user, uint32_t type, const void *req, size_t req_len,
-            void *resp, size_t resp_cap, size_t *resp_len,
-            uint32_t *resp_type)
+            void *resp, size_t resp_cap, size_t *resp_len, uint32_t *resp_type)
 {
   size_t i;
 

@@ -19,7 +19,6 @@ int t_echo(void *user, uint32_t type, const void *req, size_t req_len,
 /* Answers with the request, ASCII letters upper-cased, of type
  * T_UPPER_TYPE; -1 (an error answer) when it does not fit. */
 int t_upper(void *user, uint32_t type, const void *req, size_t req_len,
-            void *resp, size_t resp_cap, size_t *resp_len,
-            uint32_t *resp_type);
+            void *resp, size_t resp_cap, size_t *resp_len, uint32_t *resp_type);
 
 #endif /* SHMIPC_TEST_HANDLERS_H */

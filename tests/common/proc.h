@@ -22,11 +22,11 @@
 #define PROC_NOBODY 65534
 
 struct proc {
-  intptr_t id;    /* pid or process handle; 0 when none was started */
-  int out, err;   /* PROC_CAPTURE: memfds with its stdout and stderr */
-  size_t out_pos; /* how much of out proc_read_line() has taken */
-  bool done;      /* it ended and was waited for */
-  int status;     /* Linux: its wait status once done (-1: unknown) */
+  intptr_t id;      /* pid or process handle; 0 when none was started */
+  int out, err;     /* PROC_CAPTURE: memfds with its stdout and stderr */
+  size_t out_pos;   /* how much of out proc_read_line() has taken */
+  bool done;        /* it ended and was waited for */
+  int status;       /* Linux: its wait status once done (-1: unknown) */
   int64_t ended_ns; /* when it was seen ended (t_now_ns()) */
   char text[8192];  /* proc_stderr()'s copy */
 };

@@ -304,7 +304,4 @@ int proc_self_path(char *buf, size_t len)
   return 0;
 }
 
-uint32_t proc_self_id(void)
-{
-  return (uint32_t)getpid();
-}
+uint32_t proc_self_id(void) { return (uint32_t)getpid(); }

@@ -26,7 +26,8 @@ int proc_spawn(struct proc *p, const char *const argv[], unsigned flags)
   /* Arguments here have no quotes or backslashes before quotes: quoting
    * each is enough. */
   for (i = 0; argv[i] != NULL; i++) {
-    int w = snprintf(cmd + n, sizeof cmd - n, "%s\"%s\"", i ? " " : "", argv[i]);
+    int w =
+        snprintf(cmd + n, sizeof cmd - n, "%s\"%s\"", i ? " " : "", argv[i]);
     if (w < 0 || (size_t)w >= sizeof cmd - n)
       return -1;
     n += (size_t)w;
@@ -78,7 +79,4 @@ int proc_self_path(char *buf, size_t len)
   return n > 0 && n < len ? 0 : -1;
 }
 
-uint32_t proc_self_id(void)
-{
-  return (uint32_t)GetCurrentProcessId();
-}
+uint32_t proc_self_id(void) { return (uint32_t)GetCurrentProcessId(); }

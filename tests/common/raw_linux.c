@@ -99,10 +99,7 @@ int raw_resize(struct raw *r, size_t size)
   return ftruncate((int)r->handle, (off_t)size);
 }
 
-const char *raw_resize_unsupported(void)
-{
-  return NULL;
-}
+const char *raw_resize_unsupported(void) { return NULL; }
 
 void raw_wake(struct raw *r, uint32_t *word, uint32_t bit)
 {
@@ -120,9 +117,7 @@ int raw_make_forbidden(const char *name)
   return -2;
 }
 
-void raw_forbidden_drop(void)
-{
-}
+void raw_forbidden_drop(void) {}
 
 const char *raw_forbidden_unsupported(void)
 {

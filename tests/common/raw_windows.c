@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "raw.h"
 #include "layout.h"
+#include "raw.h"
 
 static void wide(wchar_t *out, size_t len, const char *s)
 {
@@ -47,7 +47,8 @@ int raw_open(const char *name, struct raw *r)
   if (h == NULL)
     return -1;
   r->base = MapViewOfFile(h, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0);
-  if (r->base == NULL || VirtualQuery(r->base, &mbi, sizeof mbi) != sizeof mbi) {
+  if (r->base == NULL ||
+      VirtualQuery(r->base, &mbi, sizeof mbi) != sizeof mbi) {
     CloseHandle(h);
     return -1;
   }
@@ -233,7 +234,4 @@ void raw_forbidden_drop(void)
   forbidden = NULL;
 }
 
-const char *raw_forbidden_unsupported(void)
-{
-  return NULL;
-}
+const char *raw_forbidden_unsupported(void) { return NULL; }

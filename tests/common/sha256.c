@@ -38,8 +38,8 @@ static void block(struct sha256 *c, const unsigned char *p)
   for (i = 0; i < 64; i++) {
     t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) +
          K[i] + w[i];
-    t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) +
-         ((a & b) ^ (a & cc) ^ (b & cc));
+    t2 =
+        (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
     h = g, g = f, f = e, e = d + t1;
     d = cc, cc = b, b = a, a = t1 + t2;
   }

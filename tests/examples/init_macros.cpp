@@ -12,7 +12,8 @@
 template <typename T> static bool rest_zero(const T &v)
 {
   static const unsigned char zero[sizeof(T)] = {};
-  return std::memcmp(reinterpret_cast<const unsigned char *>(&v) + sizeof(uint32_t),
+  return std::memcmp(reinterpret_cast<const unsigned char *>(&v) +
+                         sizeof(uint32_t),
                      zero, sizeof(T) - sizeof(uint32_t)) == 0;
 }
 

@@ -49,10 +49,7 @@ static void setup(void)
 
 static void teardown(void);
 
-static void at_exit(void)
-{
-  teardown();
-}
+static void at_exit(void) { teardown(); }
 
 static void teardown(void)
 {
@@ -130,7 +127,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
   w->resp_seq = w->req_seq + ((in[3] & 0x20) ? get32(in + 16) : 0);
   memcpy(resp, in + 24, CAP);
   switch (mode) {
-  case 0: case 1: case 2:
+  case 0:
+  case 1:
+  case 2:
     ctrl = gen | SHMIPC_SLOT_RESP_READY;
     break;
   case 3:
@@ -169,9 +168,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
         sum ^= p[k];
       (void)sum;
     }
-    if (shmipc__stream_answer(SHMIPC_MSG_STREAM_START,
-                              shmipc_slot_resp_type(s), size,
-                              shmipc_slot_resp_data(s), &status, &state,
+    if (shmipc__stream_answer(SHMIPC_MSG_STREAM_START, shmipc_slot_resp_type(s),
+                              size, shmipc_slot_resp_data(s), &status, &state,
                               &mp) == SHMIPC_OK) {
       if (size != SHMIPC__STREAM_RESP ||
           shmipc_slot_resp_type(s) != SHMIPC_MSG_STREAM_START ||

@@ -28,9 +28,9 @@ static struct {
     unsigned char bytes[MAX_STREAM];
     unsigned char have[MAX_STREAM];
   } sh[IDS + 1];
-  int delivered;      /* deliveries during the current message */
+  int delivered; /* deliveries during the current message */
   uint64_t pend_id, pend_start, pend_end; /* the chunk being handled */
-  uint64_t start_id, start_total;          /* the start being handled */
+  uint64_t start_id, start_total;         /* the start being handled */
   uint32_t start_type;
 } F;
 
@@ -103,8 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
   while (n - i >= 8) {
     const uint8_t *m = d + i;
     struct shmipc__stream_hdr h = {0};
-    uint32_t type = (m[0] & 1) ? SHMIPC_MSG_STREAM_CHUNK
-                               : SHMIPC_MSG_STREAM_START;
+    uint32_t type =
+        (m[0] & 1) ? SHMIPC_MSG_STREAM_CHUNK : SHMIPC_MSG_STREAM_START;
     size_t len, dlen, k;
     unsigned char resp[SHMIPC__STREAM_RESP + 8];
     size_t resp_len = 0;
@@ -164,8 +164,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
                                   &resp_len, &resp_type) != 0 ||
         resp_len != SHMIPC__STREAM_RESP || resp_type != type)
       die("not a stream answer");
-    if (shmipc__stream_answer(type, resp_type, resp_len, resp, &status,
-                              &state, &mp) != SHMIPC_OK ||
+    if (shmipc__stream_answer(type, resp_type, resp_len, resp, &status, &state,
+                              &mp) != SHMIPC_OK ||
         mp != lim.max_parked || status > SHMIPC_STREAM_REFUSED)
       die("illegal answer");
     if (F.delivered > 1)

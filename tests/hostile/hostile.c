@@ -76,7 +76,8 @@ uint8_t *hostile_req_buf(const struct hostile_seg *s, uint32_t i)
 {
   uint64_t off = slot_off(s, i);
 
-  if (!off || SHMIPC_SLOT_HEADER_SIZE + (uint64_t)s->req_capacity > s->slot_stride)
+  if (!off ||
+      SHMIPC_SLOT_HEADER_SIZE + (uint64_t)s->req_capacity > s->slot_stride)
     return NULL;
   return s->r.base + off + SHMIPC_SLOT_HEADER_SIZE;
 }
@@ -286,10 +287,10 @@ int hostile_request(struct hostile_seg *s, uint32_t slot, uint32_t type,
   w->req_seq = seq;
   /* publish: CLAIMED -> REQ_READY, clearing SW and waking if it was set */
   for (v = nv;; v = old) {
-    old = hostile_cas32(&w->ctrl, v,
-                        (v & ~(SHMIPC_CTRL_STATE_MASK |
-                               SHMIPC_CTRL_RESPONDER_WAITING)) |
-                            SHMIPC_SLOT_REQ_READY);
+    old = hostile_cas32(
+        &w->ctrl, v,
+        (v & ~(SHMIPC_CTRL_STATE_MASK | SHMIPC_CTRL_RESPONDER_WAITING)) |
+            SHMIPC_SLOT_REQ_READY);
     if (old == v)
       break;
     if ((old & ~0x30u) != (v & ~0x30u))
@@ -322,9 +323,9 @@ int hostile_request(struct hostile_seg *s, uint32_t slot, uint32_t type,
   *resp = *w;
   /* free: RESP_READY -> FREE */
   for (;;) {
-    old = hostile_cas32(&w->ctrl, v,
-                        (v & ~(SHMIPC_CTRL_STATE_MASK |
-                               SHMIPC_CTRL_REQUESTER_WAITING)));
+    old = hostile_cas32(
+        &w->ctrl, v,
+        (v & ~(SHMIPC_CTRL_STATE_MASK | SHMIPC_CTRL_REQUESTER_WAITING)));
     if (old == v)
       break;
     if ((old & ~0x30u) != (v & ~0x30u))
@@ -377,7 +378,8 @@ void hostile_guest_detach(struct hostile_seg *s)
   for (;;) {
     v = hostile_load32(&h->attach);
     if (hostile_cas32(&h->attach, v,
-                      (v & SHMIPC_ATTACH_EPOCH_MASK) | SHMIPC_ATTACH_DETACHED) == v)
+                      (v & SHMIPC_ATTACH_EPOCH_MASK) |
+                          SHMIPC_ATTACH_DETACHED) == v)
       break;
   }
   hostile_wake(&h->attach);
@@ -386,9 +388,9 @@ void hostile_guest_detach(struct hostile_seg *s)
 }
 
 static const char *const mode_names[HM_COUNT] = {
-    "echo",     "end-aligned", "size-cap1", "size-max", "size-high",
-    "flags",    "seq",         "gen",       "state",    "reserved",
-    "regress",  "random",      "late",      "silent",   "mixed",
+    "echo",    "end-aligned", "size-cap1", "size-max", "size-high",
+    "flags",   "seq",         "gen",       "state",    "reserved",
+    "regress", "random",      "late",      "silent",   "mixed",
 };
 
 const char *hostile_mode_name(int mode)
@@ -410,7 +412,8 @@ int hostile_mode_parse(const char *name)
 struct held {
   int active;
   int mode;
-  uint32_t taken; /* ctrl value we put: PROCESSING of the request's generation */
+  uint32_t
+      taken; /* ctrl value we put: PROCESSING of the request's generation */
   int64_t due_ms;
   int dirty;        /* we left garbage in ctrl ... */
   uint32_t garbage; /* ... this value */
@@ -419,7 +422,7 @@ struct held {
 /* Publish the answer of slot @i according to @mode; returns the control
  * word it left there. */
 static uint32_t answer(struct hostile_seg *s, uint32_t i, struct held *hd,
-                   uint64_t *prev_seq, uint64_t *x)
+                       uint64_t *prev_seq, uint64_t *x)
 {
   struct shmipc_wire_slot *w = hostile_slot(s, i);
   uint8_t *req = hostile_req_buf(s, i), *resp = hostile_resp_buf(s, i);
@@ -506,7 +509,8 @@ static uint32_t answer(struct hostile_seg *s, uint32_t i, struct held *hd,
       break;
     }
     default:
-      nv = (v & ~(SHMIPC_CTRL_STATE_MASK | SHMIPC_CTRL_REQUESTER_WAITING)) | target;
+      nv = (v & ~(SHMIPC_CTRL_STATE_MASK | SHMIPC_CTRL_REQUESTER_WAITING)) |
+           target;
       break;
     }
     old = hostile_cas32(&w->ctrl, v, nv);

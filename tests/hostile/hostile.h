@@ -33,7 +33,8 @@ struct hostile_seg {
 int hostile_open(const char *name, struct hostile_seg *s);
 void hostile_close(struct hostile_seg *s);
 
-static inline struct shmipc_wire_header *hostile_hdr(const struct hostile_seg *s)
+static inline struct shmipc_wire_header *
+hostile_hdr(const struct hostile_seg *s)
 {
   return (struct shmipc_wire_header *)(void *)s->r.base;
 }
@@ -96,21 +97,21 @@ void hostile_guest_detach(struct hostile_seg *s);
  * correct echo payload; what it corrupts is the framing, which the host
  * must refuse (or, for the legal ones, accept exactly). */
 enum hostile_mode {
-  HM_ECHO = 0,       /* correct answer (control) */
-  HM_END_ALIGNED,    /* correct answer, end-aligned (legal) */
-  HM_SIZE_CAP1,      /* resp_size = capacity + 1 */
-  HM_SIZE_MAX,       /* resp_size = 0xFFFFFFFF */
-  HM_SIZE_HIGH,      /* resp_size = 0x80000000 */
-  HM_FLAGS,          /* unknown resp_flags bits */
-  HM_SEQ,            /* resp_seq of another call */
-  HM_GEN,            /* RESP_READY of another generation */
-  HM_STATE,          /* illegal state 5..7 instead of RESP_READY */
-  HM_RESERVED,       /* RESP_READY with a reserved bit set */
-  HM_REGRESS,        /* FREE / CLAIMED / REQ_READY instead of RESP_READY */
-  HM_RANDOM,         /* random bytes over the slot header */
-  HM_LATE,           /* answer correctly after the host gave up (late) */
-  HM_SILENT,         /* take the request and never answer */
-  HM_MIXED,          /* any of the above, chosen per request */
+  HM_ECHO = 0,    /* correct answer (control) */
+  HM_END_ALIGNED, /* correct answer, end-aligned (legal) */
+  HM_SIZE_CAP1,   /* resp_size = capacity + 1 */
+  HM_SIZE_MAX,    /* resp_size = 0xFFFFFFFF */
+  HM_SIZE_HIGH,   /* resp_size = 0x80000000 */
+  HM_FLAGS,       /* unknown resp_flags bits */
+  HM_SEQ,         /* resp_seq of another call */
+  HM_GEN,         /* RESP_READY of another generation */
+  HM_STATE,       /* illegal state 5..7 instead of RESP_READY */
+  HM_RESERVED,    /* RESP_READY with a reserved bit set */
+  HM_REGRESS,     /* FREE / CLAIMED / REQ_READY instead of RESP_READY */
+  HM_RANDOM,      /* random bytes over the slot header */
+  HM_LATE,        /* answer correctly after the host gave up (late) */
+  HM_SILENT,      /* take the request and never answer */
+  HM_MIXED,       /* any of the above, chosen per request */
   HM_COUNT
 };
 
@@ -129,7 +130,7 @@ struct hostile_respond_opts {
 };
 
 struct hostile_stats {
-  unsigned long taken;        /* requests taken */
+  unsigned long taken; /* requests taken */
   unsigned long per_mode[HM_COUNT];
 };
 
@@ -143,6 +144,5 @@ int hostile_respond(struct hostile_seg *s, const struct hostile_respond_opts *o,
  * HM_MIXED). Returns 0, or -1 when no request came. */
 int hostile_serve_one(struct hostile_seg *s, uint32_t slot, int mode,
                       uint64_t *x, int timeout_ms);
-
 
 #endif /* SHMIPC_HOSTILE_H */

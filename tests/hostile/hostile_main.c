@@ -58,12 +58,13 @@
 
 static void usage(void)
 {
-  fprintf(stderr,
-          "usage: shmipc-hostile [-for-ms N] [-seed S] [-timeout-ms N] "
-          "[-late-ms N] [-leave-mess] [-no-detach] NAME COMMAND [ARGS]\n"
-          "commands: info | header FIELD VALUE | slot INDEX FIELD VALUE |\n"
-          "  random-slot INDEX|all | truncate SIZE |\n"
-          "  request INDEX TYPE SIZE FLAGS [SEQ] | respond MODE | flood TARGET\n");
+  fprintf(
+      stderr,
+      "usage: shmipc-hostile [-for-ms N] [-seed S] [-timeout-ms N] "
+      "[-late-ms N] [-leave-mess] [-no-detach] NAME COMMAND [ARGS]\n"
+      "commands: info | header FIELD VALUE | slot INDEX FIELD VALUE |\n"
+      "  random-slot INDEX|all | truncate SIZE |\n"
+      "  request INDEX TYPE SIZE FLAGS [SEQ] | respond MODE | flood TARGET\n");
 }
 
 static int parse_u64(const char *s, uint64_t cap, uint64_t *out)
@@ -102,11 +103,13 @@ static void info(const struct hostile_seg *s)
          (unsigned long long)h->segment_size);
   printf("host_state %u attach %#x doorbell %#x\n", h->host_state, h->attach,
          h->doorbell);
-  for (i = 0; i < s->host_slots + s->guest_slots && i < SHMIPC_MAX_SLOTS * 2; i++) {
+  for (i = 0; i < s->host_slots + s->guest_slots && i < SHMIPC_MAX_SLOTS * 2;
+       i++) {
     const struct shmipc_wire_slot *w = hostile_slot(s, i);
     if (w == NULL)
       break;
-    printf("slot %u ctrl %#x req_size %u resp_size %u req_seq %llu resp_seq %llu\n",
+    printf("slot %u ctrl %#x req_size %u resp_size %u req_seq %llu resp_seq "
+           "%llu\n",
            i, w->ctrl, w->req_size, w->resp_size,
            (unsigned long long)w->req_seq, (unsigned long long)w->resp_seq);
   }
@@ -177,14 +180,16 @@ static int cmd_slot(struct hostile_seg *s, const struct opts *o, char **argv,
                     int argc)
 {
   uint64_t idx, v;
-  uint64_t cap = !strcmp(argv[1], "req_size") ? s->req_capacity : s->resp_capacity;
+  uint64_t cap =
+      !strcmp(argv[1], "req_size") ? s->req_capacity : s->resp_capacity;
 
   (void)argc;
   if (parse_u64(argv[0], 0, &idx) != 0 || parse_u64(argv[2], cap, &v) != 0)
     return 2;
   do {
     if (hostile_set_slot(s, (uint32_t)idx, argv[1], v) != 0) {
-      fprintf(stderr, "shmipc-hostile: no slot %s / field %s\n", argv[0], argv[1]);
+      fprintf(stderr, "shmipc-hostile: no slot %s / field %s\n", argv[0],
+              argv[1]);
       return 2;
     }
     sleep_us(200);
@@ -224,7 +229,8 @@ static int cmd_flood(struct hostile_seg *s, const struct opts *o, char **argv,
     return 2;
   do {
     if (slots) {
-      uint32_t k = (uint32_t)(hostile_rand(&x) % (s->host_slots + s->guest_slots + 1u));
+      uint32_t k =
+          (uint32_t)(hostile_rand(&x) % (s->host_slots + s->guest_slots + 1u));
       (void)hostile_random_slot(s, k, &x);
     }
     if (attach)
@@ -236,8 +242,8 @@ static int cmd_flood(struct hostile_seg *s, const struct opts *o, char **argv,
   return 0;
 }
 
-static int cmd_request(struct hostile_seg *s, const struct opts *o,
-                       char **argv, int argc)
+static int cmd_request(struct hostile_seg *s, const struct opts *o, char **argv,
+                       int argc)
 {
   static const char payload[] = "hostile request";
   uint64_t idx, type, size, flags, seq = 0x5EED;
@@ -245,7 +251,8 @@ static int cmd_request(struct hostile_seg *s, const struct opts *o,
   int r;
 
   if (parse_u64(argv[0], 0, &idx) || parse_u64(argv[1], 0, &type) ||
-      parse_u64(argv[2], s->req_capacity, &size) || parse_u64(argv[3], 0, &flags) ||
+      parse_u64(argv[2], s->req_capacity, &size) ||
+      parse_u64(argv[3], 0, &flags) ||
       (argc == 5 && parse_u64(argv[4], 0, &seq)))
     return 2;
   r = hostile_request(s, (uint32_t)idx, (uint32_t)type, (uint32_t)size,
@@ -257,12 +264,14 @@ static int cmd_request(struct hostile_seg *s, const struct opts *o,
            (unsigned long long)resp.resp_seq);
   else
     fprintf(stderr, "shmipc-hostile: request: %s\n",
-            r == -2 ? "timeout" : r == -1 ? "no free slot" : "word went illegal");
+            r == -2   ? "timeout"
+            : r == -1 ? "no free slot"
+                      : "word went illegal");
   return r == 0 ? 0 : r == -2 ? 3 : r == -3 ? 4 : 1;
 }
 
-static int cmd_respond(struct hostile_seg *s, const struct opts *o,
-                       char **argv, int argc)
+static int cmd_respond(struct hostile_seg *s, const struct opts *o, char **argv,
+                       int argc)
 {
   struct hostile_respond_opts ro;
   struct hostile_stats st;
@@ -318,8 +327,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
   int i;
 
-  *o = (struct opts){.for_ms = -1, .timeout_ms = 2000, .late_ms = 300,
-                     .detach = 1, .seed = 1};
+  *o = (struct opts){
+      .for_ms = -1, .timeout_ms = 2000, .late_ms = 300, .detach = 1, .seed = 1};
   for (i = 1; i < argc && argv[i][0] == '-'; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "-leave-mess"))

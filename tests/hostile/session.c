@@ -40,8 +40,9 @@ bool known(const char *id, const char *fmt, ...)
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (e != NULL && strcmp(e, "skip") == 0) {
-    print_message("  KNOWN FINDING %s (not failed: SHMIPC_TEST_HOSTILE_KNOWN=skip): %s\n",
-                  id, msg);
+    print_message(
+        "  KNOWN FINDING %s (not failed: SHMIPC_TEST_HOSTILE_KNOWN=skip): %s\n",
+        id, msg);
     return true;
   }
   fail_msg("finding %s: %s", id, msg);
@@ -73,13 +74,25 @@ bool ended_within(struct proc *c, int ms)
 
 /* Marks of a crash in anything the child printed. */
 static const char *const crash_marks[] = {
-    "panic:",          "goroutine ",       "fatal error:",
-    "SIGSEGV",         "SIGBUS",           "unexpected signal",
-    "AddressSanitizer", "LeakSanitizer",   "ThreadSanitizer",
-    "runtime error:",  "UndefinedBehavior", "Segmentation fault",
+    "panic:",
+    "goroutine ",
+    "fatal error:",
+    "SIGSEGV",
+    "SIGBUS",
+    "unexpected signal",
+    "AddressSanitizer",
+    "LeakSanitizer",
+    "ThreadSanitizer",
+    "runtime error:",
+    "UndefinedBehavior",
+    "Segmentation fault",
     /* valgrind (the guest may run under it, see scripts/sanitizers.sh) */
-    "Invalid read",    "Invalid write",    "Invalid free",
-    "uninitialised",   "definitely lost",  "indirectly lost",
+    "Invalid read",
+    "Invalid write",
+    "Invalid free",
+    "uninitialised",
+    "definitely lost",
+    "indirectly lost",
 };
 
 unsigned child_verdict(struct proc *c, const char *what)
@@ -95,9 +108,10 @@ unsigned child_verdict(struct proc *c, const char *what)
   if (!WIFEXITED(c->status))
     fail_msg("%s: odd wait status %#x", what, c->status);
   for (i = 0; i < sizeof crash_marks / sizeof crash_marks[0]; i++)
-    if (strstr(err, crash_marks[i]) != NULL || strstr(out, crash_marks[i]) != NULL)
-      fail_msg("%s: the peer crashed (found \"%s\"); exit %d; stderr:\n%s", what,
-               crash_marks[i], WEXITSTATUS(c->status), err);
+    if (strstr(err, crash_marks[i]) != NULL ||
+        strstr(out, crash_marks[i]) != NULL)
+      fail_msg("%s: the peer crashed (found \"%s\"); exit %d; stderr:\n%s",
+               what, crash_marks[i], WEXITSTATUS(c->status), err);
   if (WEXITSTATUS(c->status) == 0)
     return EXIT0;
   if (err[0] == '\0')
@@ -152,7 +166,8 @@ int ping(struct sess *s, int64_t timeout_ns)
 
   r = shmipc_host_call(s->h, 150, msg, (size_t)len, resp, sizeof resp, &n, &t,
                        timeout_ns);
-  if (r == SHMIPC_OK && (n != (size_t)len || t != 150 || memcmp(resp, msg, n) != 0))
+  if (r == SHMIPC_OK &&
+      (n != (size_t)len || t != 150 || memcmp(resp, msg, n) != 0))
     fail_msg("ping: OK with a wrong answer (len %zu/%d, type %u)", n, len, t);
   return r;
 }
@@ -160,7 +175,7 @@ int ping(struct sess *s, int64_t timeout_ns)
 /* After a corruption: the guest either ends (EXIT0 / EXITERR, checked
  * clean) within @settle_ms, or keeps serving (ALIVE: a ping works). */
 unsigned expect(struct sess *s, unsigned allowed, int settle_ms,
-                       const char *what)
+                const char *what)
 {
   unsigned got;
   int64_t end;
@@ -174,7 +189,8 @@ unsigned expect(struct sess *s, unsigned allowed, int settle_ms,
     return got;
   }
   if (!(allowed & ALIVE)) {
-    fail_msg("%s: the guest still runs %d ms later (expected it to end); stderr:\n%s",
+    fail_msg("%s: the guest still runs %d ms later (expected it to end); "
+             "stderr:\n%s",
              what, settle_ms, proc_stderr(&s->g));
   }
   /* Alive: it must still serve (a slot the corruption took out of use is
@@ -282,7 +298,8 @@ int hostile_cleanup(void **state)
   (void)state;
   for (i = 0; i < sessions; i++) {
     char path[128];
-    snprintf(path, sizeof path, "/dev/shm/shmipc-hostile-%d-%d", (int)getpid(), i);
+    snprintf(path, sizeof path, "/dev/shm/shmipc-hostile-%d-%d", (int)getpid(),
+             i);
     (void)unlink(path);
   }
   return 0;

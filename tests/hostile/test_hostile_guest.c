@@ -89,10 +89,12 @@ static void *caller_main(void *arg)
     }
     if (r == SHMIPC_OK) {
       if (n != len || t != type || memcmp(req, resp, len) != 0) {
-        snprintf(c->wrong, sizeof c->wrong,
-                 "call %u: OK with a WRONG answer (len %zu/%zu, type %u/%u, %s)",
-                 i, n, len, t, type,
-                 n == len && memcmp(req, resp, len) == 0 ? "same bytes" : "other bytes");
+        snprintf(
+            c->wrong, sizeof c->wrong,
+            "call %u: OK with a WRONG answer (len %zu/%zu, type %u/%u, %s)", i,
+            n, len, t, type,
+            n == len && memcmp(req, resp, len) == 0 ? "same bytes"
+                                                    : "other bytes");
         break;
       }
       c->ok++;
@@ -115,9 +117,9 @@ static void *caller_main(void *arg)
 
 /* Run @threads callers against the session's current guest for @ms. The
  * first wrong answer, if any, is copied to @wrong (left to the caller). */
-static void run_callers_w(shmipc_host *h, int threads, int ms, int64_t timeout_ns,
-                          unsigned *ok, unsigned err[20], const char *what,
-                          char *wrong, size_t wrong_len)
+static void run_callers_w(shmipc_host *h, int threads, int ms,
+                          int64_t timeout_ns, unsigned *ok, unsigned err[20],
+                          const char *what, char *wrong, size_t wrong_len)
 {
   struct caller c[4];
   pthread_t th[4];
@@ -210,9 +212,9 @@ static void lying_guest(void **state)
 {
   static const struct {
     int mode;
-    bool some_ok;     /* at least one call must succeed */
-    bool none_ok;     /* no call may succeed */
-    int need_err;     /* at least one error of this code (0: none needed) */
+    bool some_ok; /* at least one call must succeed */
+    bool none_ok; /* no call may succeed */
+    int need_err; /* at least one error of this code (0: none needed) */
   } cases[] = {
       {HM_ECHO, true, false, 0},
       {HM_END_ALIGNED, true, false, 0},
@@ -243,8 +245,9 @@ static void lying_guest(void **state)
     /* modes that can write FREE into a slot the host quarantined */
     bool free_lie = cases[i].mode == HM_REGRESS || cases[i].mode == HM_RANDOM ||
                     cases[i].mode == HM_MIXED;
-    const char *argv[] = {tool_path, "-for-ms", "350", "-late-ms", "150",
-                          "-seed", seed, NULL, "respond", mode, NULL};
+    const char *argv[] = {tool_path, "-for-ms", "350", "-late-ms",
+                          "150",     "-seed",   seed,  NULL,
+                          "respond", mode,      NULL};
 
     snprintf(what, sizeof what, "fake guest '%s'", mode);
     if (only != NULL && strcmp(only, mode) != 0)
@@ -260,15 +263,18 @@ static void lying_guest(void **state)
       fail_msg("%s: the fake guest did not stop", what);
     assert_int_equal(child_verdict(&fake, what), EXIT0);
     proc_reap(&fake);
-    print_message("  %-24s %4u OK, %4u corrupt, %4u timeout, %3u peer gone, %3u remote, %u state\n",
+    print_message("  %-24s %4u OK, %4u corrupt, %4u timeout, %3u peer gone, "
+                  "%3u remote, %u state\n",
                   what, ok, err[8], err[9], err[10], err[13], err[17]);
     if (wrong[0] != '\0' && !free_lie)
       fail_msg("%s", wrong);
     if (wrong[0] != '\0')
       snprintf(f1, sizeof f1, "(F1 suspected) %s", wrong);
     else if (err[17] != 0)
-      snprintf(f1, sizeof f1, "%s: %u calls ended with STATE: two threads "
-               "held one slot", what, err[17]);
+      snprintf(f1, sizeof f1,
+               "%s: %u calls ended with STATE: two threads "
+               "held one slot",
+               what, err[17]);
     if (f1[0] != '\0' && !free_lie)
       fail_msg("%s", f1);
     if (f1[0] != '\0')
@@ -280,7 +286,8 @@ static void lying_guest(void **state)
     if (cases[i].none_ok && ok != 0)
       fail_msg("%s: %u calls succeeded on lying answers", what, ok);
     if (cases[i].need_err && err[-cases[i].need_err] == 0)
-      fail_msg("%s: no call ended with %s", what, shmipc_strerror(cases[i].need_err));
+      fail_msg("%s: no call ended with %s", what,
+               shmipc_strerror(cases[i].need_err));
     {
       char why[300];
       bool good = proper_guest_recovers(&s, what, why, sizeof why);
@@ -304,8 +311,9 @@ static void garbage_left_behind(void **state)
   unsigned ok, err[20], got;
   int64_t end;
   const char *what = "illegal words left by a dead fake guest";
-  const char *argv[] = {tool_path, "-for-ms", "300", "-leave-mess", "-no-detach",
-                        NULL, "respond", "state", NULL};
+  const char *argv[] = {tool_path,     "-for-ms",    "300",
+                        "-leave-mess", "-no-detach", NULL,
+                        "respond",     "state",      NULL};
 
   (void)state;
   host_create(&s, 4, 0);
@@ -327,7 +335,8 @@ static void garbage_left_behind(void **state)
   /* The guest may attach, meet the garbage and detach before the host
    * looks: then the host never sees it ATTACHED, which is fine. */
   for (end = t_now_ms() + 10000; t_now_ms() < end;) {
-    if (shmipc_host_wait_guest(s.h, 50 * MS) == SHMIPC_OK || ended_within(&s.g, 0))
+    if (shmipc_host_wait_guest(s.h, 50 * MS) == SHMIPC_OK ||
+        ended_within(&s.g, 0))
       break;
   }
   run_callers(s.h, 2, 300, 200 * MS, &ok, err, what);
@@ -361,7 +370,8 @@ static void quarantined_slot_not_handed_out_twice(void **state)
   assert_int_equal(shmipc_slot_publish(a, 150, 4, 0), SHMIPC_OK);
   v = hostile_load32(&w->ctrl);
   assert_int_equal(v & 7, SHMIPC_SLOT_REQ_READY);
-  assert_int_equal(hostile_cas32(&w->ctrl, v, (v & ~7u) | SHMIPC_SLOT_PROCESSING), v);
+  assert_int_equal(
+      hostile_cas32(&w->ctrl, v, (v & ~7u) | SHMIPC_SLOT_PROCESSING), v);
   assert_int_equal(shmipc_slot_wait(a, 20 * MS), SHMIPC_E_TIMEOUT);
   shmipc_slot_release(a); /* quarantined until the late answer */
   /* the lie: the fake says FREE instead of answering */
@@ -395,7 +405,8 @@ static void quarantined_slot_not_handed_out_twice(void **state)
     shmipc_slot_release(b);
     hostile_guest_detach(&s.raw);
     sess_end(&s, "quarantine");
-    (void)known("F1", "a slot still held by call B was handed out again (%s "
+    (void)known("F1",
+                "a slot still held by call B was handed out again (%s "
                 "handle); B's response now reads \"%s\" instead of \"BBBB\"",
                 same ? "the same" : "another", now);
     return;
@@ -411,9 +422,9 @@ static void attach_lie(struct hostile_seg *raw, uint32_t st)
   struct shmipc_wire_header *h = hostile_hdr(raw);
   uint32_t att = hostile_load32(&h->attach);
 
-  hostile_store32(&h->attach,
-                  ((att + (1u << SHMIPC_ATTACH_EPOCH_SHIFT)) & SHMIPC_ATTACH_EPOCH_MASK) |
-                      st);
+  hostile_store32(&h->attach, ((att + (1u << SHMIPC_ATTACH_EPOCH_SHIFT)) &
+                               SHMIPC_ATTACH_EPOCH_MASK) |
+                                  st);
 }
 
 /* A live guest took a request and is still inside its handler when a peer
@@ -439,7 +450,8 @@ static void attach_word_lie_keeps_quarantine(void **state)
       {"FREE over the slot, the attach epoch moving", SHMIPC_ATTACH_ATTACHED,
        true, SHMIPC_SLOT_FREE},
   };
-  const uint32_t waiter_bits = SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING;
+  const uint32_t waiter_bits =
+      SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING;
   struct sess s;
   struct shmipc_wire_slot *w;
   shmipc_slot *a, *b;
@@ -475,12 +487,14 @@ static void attach_word_lie_keeps_quarantine(void **state)
     if (r == SHMIPC_OK) {
       shmipc_slot_release(b);
       fail_msg("%s: the slot a live guest is still answering was handed "
-               "out again", lies[k].what);
+               "out again",
+               lies[k].what);
     }
     assert_int_equal(r, SHMIPC_E_TIMEOUT);
     /* untouched by the host (waiter bits aside), and back as the guest
      * took it for the next lie */
-    assert_int_equal(hostile_load32(&w->ctrl) & ~waiter_bits, lie & ~waiter_bits);
+    assert_int_equal(hostile_load32(&w->ctrl) & ~waiter_bits,
+                     lie & ~waiter_bits);
     hostile_store32(&w->ctrl, taken);
   }
   /* The guest answers A at last: the slot is claimable again, and the
@@ -492,7 +506,8 @@ static void attach_word_lie_keeps_quarantine(void **state)
   w->resp_flags = 0;
   w->resp_seq = w->req_seq;
   v = hostile_load32(&w->ctrl);
-  assert_int_equal(hostile_cas32(&w->ctrl, v, (v & ~7u) | SHMIPC_SLOT_RESP_READY), v);
+  assert_int_equal(
+      hostile_cas32(&w->ctrl, v, (v & ~7u) | SHMIPC_SLOT_RESP_READY), v);
   assert_int_equal(shmipc_slot_acquire(s.h, 100 * MS, &b), SHMIPC_OK);
   memcpy(shmipc_slot_req_buf(b), "BBBB", 4);
   assert_int_equal(shmipc_slot_publish(b, 150, 4, 0), SHMIPC_OK);
@@ -525,7 +540,8 @@ static void lost_slot_back_once_guest_gone(void **state)
   memcpy(shmipc_slot_req_buf(a), "AAAA", 4);
   assert_int_equal(shmipc_slot_publish(a, 150, 4, 0), SHMIPC_OK);
   v = hostile_load32(&w->ctrl);
-  assert_int_equal(hostile_cas32(&w->ctrl, v, (v & ~7u) | SHMIPC_SLOT_PROCESSING), v);
+  assert_int_equal(
+      hostile_cas32(&w->ctrl, v, (v & ~7u) | SHMIPC_SLOT_PROCESSING), v);
   assert_int_equal(shmipc_slot_wait(a, 20 * MS), SHMIPC_E_TIMEOUT);
   shmipc_slot_release(a);
   /* spoiled while the guest lives: quarantined */
@@ -556,8 +572,8 @@ static void lying_guest_calls(void **state)
   static const struct {
     uint32_t size, flags;
   } bad[] = {
-      {CAP + 1, 0},        {0xFFFFFFFFu, 0}, {0x80000000u, 0},
-      {CAP + 1, 1},        {4, 0x2},         {4, 0x80000000u},
+      {CAP + 1, 0}, {0xFFFFFFFFu, 0}, {0x80000000u, 0},
+      {CAP + 1, 1}, {4, 0x2},         {4, 0x80000000u},
   };
   struct sess s;
   struct shmipc_wire_slot resp;
@@ -581,12 +597,14 @@ static void lying_guest_calls(void **state)
                bad[i].flags, r);
     if (resp.resp_type != SHMIPC_MSG_SYSTEM_ERROR || resp.resp_seq != seq ||
         resp.resp_size > CAP || resp.resp_flags != 0)
-      fail_msg("guest call size %#x flags %#x: answered type %u size %u seq %llu",
-               bad[i].size, bad[i].flags, resp.resp_type, resp.resp_size,
-               (unsigned long long)resp.resp_seq);
+      fail_msg(
+          "guest call size %#x flags %#x: answered type %u size %u seq %llu",
+          bad[i].size, bad[i].flags, resp.resp_type, resp.resp_size,
+          (unsigned long long)resp.resp_seq);
   }
   /* and a good one is served exactly */
-  assert_int_equal(hostile_request(&s.raw, gs0, 3, 4, 0, seq, "abcd", 4, 3000, &resp), 0);
+  assert_int_equal(
+      hostile_request(&s.raw, gs0, 3, 4, 0, seq, "abcd", 4, 3000, &resp), 0);
   assert_int_equal(resp.resp_type, T_UPPER_TYPE);
   assert_int_equal(resp.resp_size, 4);
   assert_memory_equal(hostile_resp_buf(&s.raw, gs0), "ABCD", 4);

@@ -35,8 +35,8 @@
 /* An illegal control word on a host slot ends the guest with an error. */
 static void ctrl_illegal_ends_guest(void **state)
 {
-  static const uint32_t bad[] = {5, 6, 7, 0x08, 0x40, 0x80,
-                                 0x08 | SHMIPC_SLOT_REQ_READY};
+  static const uint32_t bad[] = {
+      5, 6, 7, 0x08, 0x40, 0x80, 0x08 | SHMIPC_SLOT_REQ_READY};
   size_t i;
 
   (void)state;
@@ -47,9 +47,9 @@ static void ctrl_illegal_ends_guest(void **state)
     sess_start(&s, 2, 0);
     assert_int_equal(ping(&s, 2000 * MS), SHMIPC_OK);
     t_sleep_ms(20); /* let the workers go to sleep on their words */
-    assert_int_equal(hostile_set_slot(&s.raw, 0, "ctrl",
-                                      (ctrl_of(&s, 0) & ~0xFFu) | bad[i]),
-                     0);
+    assert_int_equal(
+        hostile_set_slot(&s.raw, 0, "ctrl", (ctrl_of(&s, 0) & ~0xFFu) | bad[i]),
+        0);
     (void)expect(&s, EXITERR, 3000, what);
     sess_end(&s, what);
   }
@@ -115,10 +115,12 @@ static void ctrl_changed_while_guest_processes(void **state)
     assert_true(slot != UINT32_MAX);
     switch (variant) {
     case 0: /* another generation */
-      hostile_store32(&hostile_slot(&s.raw, slot)->ctrl, v ^ SHMIPC_CTRL_GEN_ONE);
+      hostile_store32(&hostile_slot(&s.raw, slot)->ctrl,
+                      v ^ SHMIPC_CTRL_GEN_ONE);
       break;
     case 1: /* back to FREE */
-      hostile_store32(&hostile_slot(&s.raw, slot)->ctrl, (v & ~7u) | SHMIPC_SLOT_FREE);
+      hostile_store32(&hostile_slot(&s.raw, slot)->ctrl,
+                      (v & ~7u) | SHMIPC_SLOT_FREE);
       break;
     default: /* a fake RESP_READY: the host must not take it as the answer */
       hostile_store32(&hostile_slot(&s.raw, slot)->ctrl,
@@ -128,7 +130,8 @@ static void ctrl_changed_while_guest_processes(void **state)
     }
     pthread_join(th, NULL);
     if (b.rc == SHMIPC_OK)
-      fail_msg("%s: the host accepted a response the guest never published", what);
+      fail_msg("%s: the host accepted a response the guest never published",
+               what);
     if (b.rc != SHMIPC_E_CORRUPT && b.rc != SHMIPC_E_PEER_GONE)
       fail_msg("%s: host call ended with %s", what, shmipc_strerror(b.rc));
     (void)expect(&s, EXITERR, 3000, what);
@@ -181,8 +184,9 @@ static void bad_requests_answered_with_error(void **state)
   {
     uint8_t *req = hostile_req_buf(&s.raw, 1);
     assert_non_null(req);
-    assert_int_equal(hostile_request(&s.raw, 1, 160, CAP, SHMIPC_WIRE_END_ALIGNED,
-                                     seq, payload, CAP, 3000, &resp),
+    assert_int_equal(hostile_request(&s.raw, 1, 160, CAP,
+                                     SHMIPC_WIRE_END_ALIGNED, seq, payload, CAP,
+                                     3000, &resp),
                      0);
     assert_int_equal(resp.resp_type, 160);
     assert_int_equal(resp.resp_size, CAP);
@@ -191,7 +195,8 @@ static void bad_requests_answered_with_error(void **state)
                             ((resp.resp_flags & 1) ? CAP - resp.resp_size : 0),
                         payload, CAP);
     seq++;
-    assert_int_equal(hostile_request(&s.raw, 1, 161, 0, 0, seq, NULL, 0, 3000, &resp), 0);
+    assert_int_equal(
+        hostile_request(&s.raw, 1, 161, 0, 0, seq, NULL, 0, 3000, &resp), 0);
     assert_int_equal(resp.resp_type, 161);
     assert_int_equal(resp.resp_size, 0);
   }
@@ -217,7 +222,8 @@ static void lying_answers_to_guest_calls(void **state)
     uint64_t x = 0x1234 + i;
     char what[64];
 
-    snprintf(what, sizeof what, "guest call answered '%s'", hostile_mode_name(modes[i]));
+    snprintf(what, sizeof what, "guest call answered '%s'",
+             hostile_mode_name(modes[i]));
     sess_start(&s, 2, 1);
     memset(&b, 0, sizeof b);
     b.h = s.h;
@@ -330,7 +336,9 @@ static void host_state_and_nonce_garbage(void **state)
     hostile_wake(&hostile_slot(&s.raw, 1)->ctrl);
     got = expect(&s, bad[i].allowed, 3000, what);
     print_message("  %s: guest %s\n", what,
-                  got == ALIVE ? "keeps serving" : got == EXIT0 ? "exit 0" : "exit != 0");
+                  got == ALIVE   ? "keeps serving"
+                  : got == EXIT0 ? "exit 0"
+                                 : "exit != 0");
     if (got == ALIVE)
       hostile_set_header(&s.raw, "host_state", SHMIPC_HOST_READY);
     sess_end(&s, what);
@@ -399,10 +407,13 @@ static void doorbell_garbage(void **state)
                            8000 * MS);
       if (r == SHMIPC_OK && n == 4 && memcmp(resp, "BELL", 4) == 0)
         continue;
-      if (r == SHMIPC_E_REMOTE && n >= 9 && memmem(resp, n, "time", 4) != NULL) {
+      if (r == SHMIPC_E_REMOTE && n >= 9 &&
+          memmem(resp, n, "time", 4) != NULL) {
         /* the guest's own guest call timed out: its ring was lost */
-        snprintf(lost, sizeof lost, "doorbell %#x (try %d): the listener "
-                 "missed the guest's ring; the guest call timed out", bad[i], k);
+        snprintf(lost, sizeof lost,
+                 "doorbell %#x (try %d): the listener "
+                 "missed the guest's ring; the guest call timed out",
+                 bad[i], k);
         goto out;
       }
       fail_msg("doorbell %#x: guest call through the host got %s", bad[i],
@@ -477,7 +488,8 @@ static void *flood_worker_main(void *arg)
         uint8_t *buf = shmipc_slot_req_buf(s);
         int end = (i / 2) % 2;
         memcpy(end ? buf + CAP - len : buf, req, len);
-        r = shmipc_slot_send(s, type, len, end ? SHMIPC_F_END_ALIGNED : 0, 200 * MS);
+        r = shmipc_slot_send(s, type, len, end ? SHMIPC_F_END_ALIGNED : 0,
+                             200 * MS);
         if (r == SHMIPC_OK) {
           n = shmipc_slot_resp_size(s);
           t = shmipc_slot_resp_type(s);
@@ -542,16 +554,18 @@ static void flood_while_calling(void **state)
 
   (void)state;
   snprintf(ms_s, sizeof ms_s, "%ld", ms);
-  snprintf(seed_s, sizeof seed_s, "%ld", env_long("SHMIPC_TEST_FLOOD_SEED", 77, 1L << 30));
+  snprintf(seed_s, sizeof seed_s, "%ld",
+           env_long("SHMIPC_TEST_FLOOD_SEED", 77, 1L << 30));
   sess_start(&s, 3, 1);
   assert_int_equal(shmipc_host_listen_start(s.h, t_upper, NULL), SHMIPC_OK);
   {
-    const char *argv[] = {tool_path, "-for-ms", ms_s, "-seed", seed_s, s.name,
-                          "flood", "all", NULL};
+    const char *argv[] = {tool_path, "-for-ms", ms_s,  "-seed", seed_s,
+                          s.name,    "flood",   "all", NULL};
     spawn(&fl, argv);
   }
   for (i = 0; i < threads; i++) {
-    w[i] = (struct flood_worker){s.h, i, t_now_ms() + ms + 200, 0, {0}, "", "", slow};
+    w[i] = (struct flood_worker){s.h, i,   t_now_ms() + ms + 200, 0, {0}, "",
+                                 "",  slow};
     assert_int_equal(pthread_create(&th[i], NULL, flood_worker_main, &w[i]), 0);
   }
   for (i = 0; i < threads; i++)
@@ -560,13 +574,17 @@ static void flood_while_calling(void **state)
     if (w[i].what[0] != '\0')
       fail_msg("flood, thread %d: %s", i, w[i].what);
     if (w[i].wrong[0] != '\0' && f1[0] == '\0')
-      snprintf(f1, sizeof f1, "(F1 suspected) flood, thread %d: %s", i, w[i].wrong);
+      snprintf(f1, sizeof f1, "(F1 suspected) flood, thread %d: %s", i,
+               w[i].wrong);
     if (w[i].err[17] != 0 && f1[0] == '\0')
-      snprintf(f1, sizeof f1, "flood, thread %d: %u calls ended with STATE: "
-               "two threads held one slot", i, w[i].err[17]);
-    print_message("  flood thread %d: %u OK, %u corrupt, %u timeout, %u peer gone, %u remote, %u state\n",
-                  i, w[i].ok, w[i].err[8], w[i].err[9], w[i].err[10], w[i].err[13],
-                  w[i].err[17]);
+      snprintf(f1, sizeof f1,
+               "flood, thread %d: %u calls ended with STATE: "
+               "two threads held one slot",
+               i, w[i].err[17]);
+    print_message("  flood thread %d: %u OK, %u corrupt, %u timeout, %u peer "
+                  "gone, %u remote, %u state\n",
+                  i, w[i].ok, w[i].err[8], w[i].err[9], w[i].err[10],
+                  w[i].err[13], w[i].err[17]);
   }
   assert_true(ended_within(&fl, 3000));
   assert_int_equal(child_verdict(&fl, "flood tool"), EXIT0);
@@ -600,7 +618,8 @@ static void truncated_segment_at_attach(void **state)
   memcpy(saved, s.raw.r.base, sizeof saved);
   snprintf(path, sizeof path, "/dev/shm/shmipc-%s", s.name);
   {
-    const uint64_t sizes[] = {0, 100, 255, 256, seg - 1, seg - stride, seg + 4096};
+    const uint64_t sizes[] = {0,       100,          255,       256,
+                              seg - 1, seg - stride, seg + 4096};
     for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
       char what[64], arg[32];
       struct proc t;
@@ -614,7 +633,8 @@ static void truncated_segment_at_attach(void **state)
       assert_int_equal(child_verdict(&t, "truncate"), EXIT0);
       proc_reap(&t);
       r = attach_rc(s.name, 300);
-      if (r != (sizes[i] < SHMIPC_HEADER_SIZE ? SHMIPC_E_TIMEOUT : SHMIPC_E_CORRUPT))
+      if (r !=
+          (sizes[i] < SHMIPC_HEADER_SIZE ? SHMIPC_E_TIMEOUT : SHMIPC_E_CORRUPT))
         fail_msg("%s: in-process attach got %s", what, shmipc_strerror(r));
       new_guest_refused(s.name, what);
       /* back to the real size and header, so that the host's own mapping
@@ -622,7 +642,8 @@ static void truncated_segment_at_attach(void **state)
       fd = open(path, O_RDWR | O_CLOEXEC);
       assert_true(fd >= 0);
       assert_int_equal(ftruncate(fd, (off_t)seg), 0);
-      assert_int_equal(pwrite(fd, saved, sizeof saved, 0), (ssize_t)sizeof saved);
+      assert_int_equal(pwrite(fd, saved, sizeof saved, 0),
+                       (ssize_t)sizeof saved);
       close(fd);
     }
   }
@@ -684,8 +705,9 @@ static void raw_stream(struct sess *s, uint32_t type, uint64_t id,
     len = CAP - 32;
   if (len > 0)
     memcpy(msg + 32, data, len);
-  r = hostile_request(&s->raw, 0, type, req_size ? req_size : 32 + (uint32_t)len,
-                      0, ++seq, msg, 32 + len, 3000, &resp);
+  r = hostile_request(&s->raw, 0, type,
+                      req_size ? req_size : 32 + (uint32_t)len, 0, ++seq, msg,
+                      32 + len, 3000, &resp);
   *status = *state = -1;
   if (r != 0)
     fail_msg("stream message (type %u id %llu): no answer (%d)", type,
@@ -751,10 +773,14 @@ static void pattern(uint8_t *p, size_t len, uint64_t off, uint64_t id)
 static void hostile_stream_sender(void **state)
 {
   char mt[24], mts[24], ms[24];
-  const char *argv[] = {guest_path, NULL, NULL, "-timeout-ms", "10000",
-                        "-stream-max-stream", ms, "-stream-max-total", mt,
-                        "-stream-max-streams", mts, "-stream-max-parked", "2",
-                        "-stream-idle-ms", "300", NULL};
+  const char *argv[] = {guest_path, NULL,
+                        NULL,       "-timeout-ms",
+                        "10000",    "-stream-max-stream",
+                        ms,         "-stream-max-total",
+                        mt,         "-stream-max-streams",
+                        mts,        "-stream-max-parked",
+                        "2",        "-stream-idle-ms",
+                        "300",      NULL};
   struct sess s;
   uint8_t data[CAP], want[32], got[32], all[2 * 200];
   uint64_t x = 0x5EED5EED, v[5], tot[7] = {0};
@@ -815,9 +841,15 @@ static void hostile_stream_sender(void **state)
 
     id = 1 + (r >> 8) % 6;
     switch ((r >> 12) % 5) {
-    case 0: total = hostile_rand(&x); break; /* anything */
-    case 1: total = S_MAX_STREAM; break;
-    default: total = (r >> 16) % 3000; break;
+    case 0:
+      total = hostile_rand(&x);
+      break; /* anything */
+    case 1:
+      total = S_MAX_STREAM;
+      break;
+    default:
+      total = (r >> 16) % 3000;
+      break;
     }
     off = (r >> 32) % 5 == 0 ? hostile_rand(&x) : (r >> 40) % 3000;
     if (type == 4 && honest) {
@@ -853,9 +885,10 @@ static void hostile_stream_sender(void **state)
   receiver_stats(&s, v);
   assert_int_equal(v[0], 0);
   assert_int_equal(v[1], 0);
-  printf("hostile streams: peak %llu of %u bytes, %llu delivered, %llu dropped\n",
-         (unsigned long long)v[2], S_MAX_TOTAL, (unsigned long long)v[3],
-         (unsigned long long)v[4]);
+  printf(
+      "hostile streams: peak %llu of %u bytes, %llu delivered, %llu dropped\n",
+      (unsigned long long)v[2], S_MAX_TOTAL, (unsigned long long)v[3],
+      (unsigned long long)v[4]);
   /* and the guest still serves */
   assert_int_equal(ping(&s, 1000 * MS), SHMIPC_OK);
   sess_end(&s, "hostile stream sender");
