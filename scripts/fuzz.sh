@@ -19,10 +19,15 @@ dir=build-fuzz
 work=$(mktemp -d)
 trap 'rm -rf "$work"; rm -f /dev/shm/shmipc-fuzz-answer-*' EXIT
 
-CC=clang setup_build "$dir" -Dfuzz=true -Dbench=false \
+# The build's output is shown only when it fails.
+if ! CC=clang setup_build "$dir" -Dfuzz=true -Dbench=false \
   -Db_sanitize=address,undefined -Db_lundef=false \
   -Dc_args=-fno-sanitize-recover=all \
-  -- tests/fuzz/fuzz-reassembler tests/fuzz/fuzz-answer >/dev/null
+  -- tests/fuzz/fuzz-reassembler tests/fuzz/fuzz-answer >"$work/build.log" 2>&1; then
+  cat "$work/build.log" >&2
+  echo "=== fuzz: the fuzz build failed" >&2
+  exit 1
+fi
 
 for t in reassembler answer; do
   mkdir -p "$work/$t"
