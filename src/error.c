@@ -93,6 +93,14 @@ int shmipc__fail(int code, const char *fmt, ...)
   return code;
 }
 
+int shmipc__fail_timeout(const char *field, int64_t value)
+{
+  return shmipc__fail(SHMIPC_E_INVALID,
+                      "%s %lld, want 0 or more, SHMIPC_TIMEOUT_DEFAULT or "
+                      "SHMIPC_TIMEOUT_INFINITE",
+                      field, (long long)value);
+}
+
 int shmipc__refail(int code)
 {
   char detail[SHMIPC__ERROR_TEXT_MAX];
@@ -198,10 +206,7 @@ int shmipc__call_detail(const struct shmipc__endpoint *ep, int r,
     return shmipc__fail(r, "resp is NULL with resp_cap %llu",
                         (unsigned long long)resp_cap);
   if (r == SHMIPC_E_INVALID && shmipc__timeout(ep, timeout_ns, &dl) != 0)
-    return shmipc__fail(r,
-                        "timeout_ns %lld, want 0 or more, "
-                        "SHMIPC_TIMEOUT_DEFAULT or SHMIPC_TIMEOUT_INFINITE",
-                        (long long)timeout_ns);
+    return shmipc__fail_timeout("timeout_ns", timeout_ns);
   /* The Go guest's texts for the same facts (go/call.go). */
   if (r == SHMIPC_E_TOO_BIG && req_len > ep->seg.geom.req_capacity)
     return shmipc__fail(r, "%llu bytes, capacity %lu",

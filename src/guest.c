@@ -97,16 +97,10 @@ static int config_check(const shmipc_guest_config *cfg, int64_t *connect_ns,
                         (unsigned long)sizeof *cfg);
   if (shmipc__budget(cfg->connect_timeout_ns, SHMIPC__DEFAULT_CONNECT_NS,
                      connect_ns) != SHMIPC_OK)
-    return shmipc__fail(SHMIPC_E_INVALID,
-                        "connect_timeout_ns %lld, want 0 or more, "
-                        "SHMIPC_TIMEOUT_DEFAULT or SHMIPC_TIMEOUT_INFINITE",
-                        (long long)cfg->connect_timeout_ns);
+    return shmipc__fail_timeout("connect_timeout_ns", cfg->connect_timeout_ns);
   if (shmipc__budget(cfg->default_timeout_ns, SHMIPC__DEFAULT_TIMEOUT_NS,
                      call_ns) != SHMIPC_OK)
-    return shmipc__fail(SHMIPC_E_INVALID,
-                        "default_timeout_ns %lld, want 0 or more, "
-                        "SHMIPC_TIMEOUT_DEFAULT or SHMIPC_TIMEOUT_INFINITE",
-                        (long long)cfg->default_timeout_ns);
+    return shmipc__fail_timeout("default_timeout_ns", cfg->default_timeout_ns);
   if (cfg->liveness_interval_ns <= 0)
     return shmipc__fail(SHMIPC_E_INVALID,
                         "liveness_interval_ns %lld, want more than 0",
@@ -386,11 +380,7 @@ int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns)
     return shmipc__failed(SHMIPC_E_INVALID);
   r = shmipc__timeout(&g->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return shmipc__failed(shmipc__fail(
-        SHMIPC_E_INVALID,
-        "timeout_ns %lld, want 0 or more, SHMIPC_TIMEOUT_DEFAULT or "
-        "SHMIPC_TIMEOUT_INFINITE",
-        (long long)timeout_ns));
+    return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
   if (!g->started)
     return shmipc__failed(shmipc__fail(SHMIPC_E_STATE,
                                        "the workers were never started "

@@ -79,10 +79,7 @@ static int config_check(const shmipc_host_config *cfg, int64_t *call_ns,
                         (unsigned long)cfg->mode);
   if (shmipc__budget(cfg->default_timeout_ns, SHMIPC__DEFAULT_TIMEOUT_NS,
                      call_ns) != SHMIPC_OK)
-    return shmipc__fail(SHMIPC_E_INVALID,
-                        "default_timeout_ns %lld, want 0 or more, "
-                        "SHMIPC_TIMEOUT_DEFAULT or SHMIPC_TIMEOUT_INFINITE",
-                        (long long)cfg->default_timeout_ns);
+    return shmipc__fail_timeout("default_timeout_ns", cfg->default_timeout_ns);
   if (cfg->liveness_interval_ns <= 0)
     return shmipc__fail(SHMIPC_E_INVALID,
                         "liveness_interval_ns %lld, want more than 0",
@@ -162,11 +159,7 @@ void shmipc_host_destroy(shmipc_host *h)
 /* A timeout argument that shmipc__timeout() refused. */
 static int bad_timeout(int64_t timeout_ns)
 {
-  return shmipc__failed(
-      shmipc__fail(SHMIPC_E_INVALID,
-                   "timeout_ns %lld, want 0 or more, SHMIPC_TIMEOUT_DEFAULT or "
-                   "SHMIPC_TIMEOUT_INFINITE",
-                   (long long)timeout_ns));
+  return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
 }
 
 static int wait_guest_failed(int r)

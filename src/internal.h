@@ -43,6 +43,10 @@
 __attribute__((format(printf, 2, 3)))
 #endif
 int shmipc__fail(int code, const char *fmt, ...);
+/* SHMIPC_E_INVALID for a timeout value (argument or config @field) that
+ * is none of DEFAULT, INFINITE, 0 or positive, with the one text that
+ * says so; returns SHMIPC_E_INVALID. */
+int shmipc__fail_timeout(const char *field, int64_t value);
 /* The same detail under another code (a geometry that is INVALID in a
  * config is CORRUPT in a peer's header); returns @code. */
 int shmipc__refail(int code);

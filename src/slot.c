@@ -759,8 +759,7 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
         shmipc__fail(SHMIPC_E_STATE, "nothing was published on the slot"));
   r = shmipc__timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return shmipc__failed(
-        shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
+    return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
   r = shmipc__failed(shmipc__slot_wait(s, &dl, NULL, &counted));
   if (counted)
     shmipc__uncount(s->ep);
@@ -780,8 +779,7 @@ int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len, uint32_t flags,
     return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "s is NULL"));
   r = shmipc__timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return shmipc__failed(
-        shmipc__fail(r, "timeout_ns %lld", (long long)timeout_ns));
+    return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
   r = shmipc_slot_publish(s, type, len, flags);
   if (r != SHMIPC_OK)
     return r;

@@ -301,11 +301,7 @@ static int stream_send(shmipc_stream_sender *snd, uint32_t app_type,
         (unsigned long)res->struct_size, (unsigned long)sizeof *res));
   r = shmipc__timeout(shmipc__host_ep(snd->h), timeout_ns, &dl);
   if (r != SHMIPC_OK)
-    return shmipc__failed(shmipc__fail(
-        SHMIPC_E_INVALID,
-        "timeout_ns %lld, want 0 or more, SHMIPC_TIMEOUT_DEFAULT or "
-        "SHMIPC_TIMEOUT_INFINITE",
-        (long long)timeout_ns));
+    return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
   memset(&x, 0, sizeof x);
   x.s = snd;
   x.data = data;
