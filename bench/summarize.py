@@ -14,6 +14,7 @@ Exit status: 0 when every target passed in every placement given, 1 when
 any missed, 2 on a usage error or a file that is not a bench JSON document.
 """
 import json
+import os
 import statistics
 import sys
 
@@ -313,7 +314,7 @@ def print_tail_table(groups):
 
 
 def print_last_run(doc, label):
-    print("### Last run, every cell (%s, %s)" % (label, doc["_path"]))
+    print("### Last run, every cell (%s, %s)" % (label, os.path.basename(doc["_path"])))
     print()
     print("Medians over rounds; \"ops/spin-yield worst round\" is the lowest same-round ratio.")
     print()
