@@ -145,12 +145,31 @@ def rounds_note(doc, r):
     return None
 
 
+def worst_ops_from_rounds(doc, r):
+    """The lowest same-round ops ratio to spin-yield from the per-round
+    figures, for documents older than the ratio_ops_to_spin_yield_worst
+    key."""
+    y = cell(doc, "spin-yield", r["threads"], r["payload"])
+    if y is None:
+        return None
+    a = (r.get("per_round") or {}).get("ops_per_sec") or []
+    b = (y.get("per_round") or {}).get("ops_per_sec") or []
+    v = [x / z for x, z in zip(a, b) if x is not None and z]
+    return min(v) if v else None
+
+
+def ops_worst(doc, r):
+    if "ratio_ops_to_spin_yield_worst" not in r:
+        return worst_ops_from_rounds(doc, r)
+    return r["ratio_ops_to_spin_yield_worst"]
+
+
 def ops_worst_figure(system, t):
     def f(doc):
         r = cell(doc, system, t, TAIL_PAYLOAD)
         if r is None:
             return None, None
-        return r.get("ratio_ops_to_spin_yield_worst"), rounds_note(doc, r)
+        return ops_worst(doc, r), rounds_note(doc, r)
     return f
 
 
@@ -258,16 +277,17 @@ def print_targets(docs, label):
 def tail_row(docs, system, t, p):
     """The tail figures of one cell over the runs: medians of the runs'
     medians, and the worst of the runs' worst rounds."""
-    rs = [cell(d, system, t, p) for d in docs]
-    rs = [r for r in rs if r is not None]
-    if not rs:
+    pairs = [(d, cell(d, system, t, p)) for d in docs]
+    pairs = [(d, r) for d, r in pairs if r is not None]
+    if not pairs:
         return None
+    rs = [r for _, r in pairs]
 
     def col(key, sub=None):
         return [((r.get(sub) or {}).get(key) if sub else r.get(key)) for r in rs]
     return [
         fmt_ratio(med(col("ratio_ops_to_spin_yield"))),
-        fmt_ratio(worst_of(col("ratio_ops_to_spin_yield_worst"), True)),
+        fmt_ratio(worst_of([ops_worst(d, r) for d, r in pairs], True)),
         fmt_ns(med(col("p99", "rtt_ns"))),
         fmt_ratio(med(col("ratio_p99_to_spin_yield"))),
         fmt_ratio(worst_of(col("ratio_p99_to_spin_yield_worst"), False)),
@@ -329,7 +349,7 @@ def print_last_run(doc, label):
             fmt_ns(q.get("mean")), fmt_ns(q.get("p50")), fmt_ns(q.get("p99")),
             fmt_ns(q.get("p999")), fmt_ratio(r.get("ratio_p50_to_spin")),
             fmt_ratio(r.get("ratio_ops_to_spin_yield")),
-            fmt_ratio(r.get("ratio_ops_to_spin_yield_worst"))))
+            fmt_ratio(ops_worst(doc, r))))
     print()
     sp = doc.get("sleep_path") or []
     if sp:

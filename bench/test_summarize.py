@@ -3,7 +3,7 @@
 """Unit test of bench/summarize.py on synthetic bench documents: three runs
 that meet every target give PASS everywhere (exit 0); one collapsed round
 of one cell in one run, or one failed round, gives a MISS for exactly that
-target (exit 1); a median that misses gives a MISS; pinned runs are judged
+target (exit 1), also from a document without the worst-round key; a median that misses gives a MISS; pinned runs are judged
 apart and shown beside the unpinned ones. The per-cell keys are computed
 from the per-round figures the way shmipc-bench computes them (median over
 rounds of the same-round ratio; the worst round).
@@ -169,6 +169,16 @@ def main(summarize):
     expect(cols[2:5] == ["0.95x", "0.08x", "0.95x"] and cols[6] == "0.08x",
            "collapsed round: figures %s" % cols, out)
     expect("| shmipc-c | 2 | 64 | 0.95x | 0.08x |" in out, "worst round not in the tail table", out)
+
+    # A document from before the worst-round key: the same verdict from its
+    # per-round ops/s.
+    old = copy.deepcopy(runs[1])
+    for c in old["results"]:
+        del c["ratio_ops_to_spin_yield_worst"]
+    rc, out = run(summarize, [good[0], old, good[2]])
+    expect(rc == 1 and misses(target_rows(out)) == want,
+           "document without the worst-round key: MISS for %s, want %s" % (
+               misses(target_rows(out)), want), out)
 
     # A failed round (no figure) counts as a collapse.
     failed = copy.deepcopy(good[1])
