@@ -177,8 +177,13 @@ static int spawn_guest(struct lib *l, const char *path,
   if (pid == 0) {
     if (bench_child_die_with_parent(parent) != 0)
       _exit(126);
-    if (pin && bench_pin_self_servers(pin, threads) != 0)
+    if (pin && bench_pin_self_servers(pin, threads) != 0) {
+      static const char pin_msg[] = "shmipc-bench: cannot pin the guest\n";
+      if (write(STDERR_FILENO, pin_msg, sizeof(pin_msg) - 1) < 0) {
+        /* nothing more to do */
+      }
       _exit(126);
+    }
     /* The guest prints "ready" on stdout, which belongs to the report. */
     if (dup2(devnull, STDOUT_FILENO) < 0)
       _exit(126);

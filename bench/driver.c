@@ -149,9 +149,10 @@ static void *client_main(void *arg)
   c->t_end = t1;
   /* A pinned thread that is not on its CPU means the pin did not hold
    * (e.g. a cpuset changed under the run): its figures are not pinned. */
-  if (cpu >= 0 && !c->failed && sched_getcpu() != cpu) {
+  int on = cpu >= 0 ? sched_getcpu() : -1;
+  if (cpu >= 0 && !c->failed && on != cpu) {
     snprintf(c->err, sizeof(c->err), "pinned to CPU %d, found on CPU %d", cpu,
-             sched_getcpu());
+             on);
     c->failed = 1;
   }
   return NULL;
