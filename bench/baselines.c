@@ -279,6 +279,10 @@ static void *server_main(void *arg)
   struct bl *b = s->b;
   unsigned i = s->idx;
   size_t len = b->p->payload;
+  if (b->p->pin && bench_pin_self(bench_pin_cpu(b->p->pin, i, 1)) != 0) {
+    child_fail(b, "server %u: pin: %s", i, strerror(errno));
+    return NULL;
+  }
   atomic_fetch_add(&b->ctl->ready, 1);
 
   if (is_shm(b->kind)) {
@@ -350,6 +354,12 @@ static void child_main(struct bl *b, pid_t parent)
     _exit(3);
   close_side(b, FD_CLIENT_READ);
   unsigned n = b->p->threads;
+  /* The main thread only waits: it stays on the servers' CPUs, and each
+   * server thread moves to its own below. */
+  if (b->p->pin && bench_pin_self_servers(b->p->pin, n) != 0) {
+    child_fail(b, "server %u: pin: %s", 0, strerror(errno));
+    _exit(1);
+  }
   pthread_t *th = calloc(n, sizeof(*th));
   struct server *sv = calloc(n, sizeof(*sv));
   if (!th || !sv) {

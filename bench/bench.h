@@ -26,6 +26,20 @@
 #include "hist.h"
 
 #define BENCH_NS_PER_S INT64_C(1000000000)
+#define BENCH_MAX_CPUS 1024
+
+/**
+ * Where the pairs of a pinned run (--pin) run: the CPUs the bench was
+ * allowed at start, in order, cpus[0..n-1]. Pair i's client thread runs on
+ * cpus[2i mod n] and its server thread on cpus[(2i+1) mod n]; a library
+ * guest, whose threads do not belong to pairs, runs every thread on the
+ * set of its pairs' server CPUs. With 2 CPUs: every client on cpus[0],
+ * every server (the whole guest) on cpus[1].
+ */
+struct bench_pin {
+  unsigned n;
+  int cpus[BENCH_MAX_CPUS];
+};
 
 /** What to run in one cell. */
 struct bench_params {
@@ -37,6 +51,8 @@ struct bench_params {
                             the run then ends after @p max_ops calls */
   double
       idle_seconds; /**< library cells: idle phase after the load (0: none) */
+  const struct bench_pin *pin; /**< NULL: threads go where the kernel puts
+                                    them */
 };
 
 /** What one cell measured. */
@@ -106,6 +122,27 @@ int bench_reap_child(pid_t pid, int64_t timeout_ns, int *status);
 
 /** Describe wait status @p status ("exit 3", "signal 9") into @p buf. */
 void bench_describe_status(int status, char *buf, size_t len);
+
+/* ---- pinning (--pin; bench_util.c) ---- */
+
+/** Fill @p pin with the CPUs this process may run on. Returns 0, or -1
+ *  with errno. */
+int bench_pin_init(struct bench_pin *pin);
+/** The CPU of pair @p pair's client (@p server 0) or server (1). */
+int bench_pin_cpu(const struct bench_pin *pin, unsigned pair, int server);
+/** Run the calling thread on @p cpu only. Returns 0, or -1 with errno.
+ *  Async-signal-safe (one system call). */
+int bench_pin_self(int cpu);
+/** Run the calling thread on the server CPUs of pairs 0..@p threads-1
+ *  (a forked child before exec: every thread it starts inherits them).
+ *  Returns 0, or -1 with errno. Async-signal-safe. */
+int bench_pin_self_servers(const struct bench_pin *pin, unsigned threads);
+/** Put every thread of process @p pid (/proc/PID/task/TID) on the server
+ *  CPUs of pairs 0..@p threads-1, and check that each holds them, until a
+ *  pass over the thread list finds no new thread. Returns the number of
+ *  threads, or -1 with a reason in @p err. */
+int bench_pin_process_servers(pid_t pid, const struct bench_pin *pin,
+                              unsigned threads, char *err, size_t errlen);
 
 /* ---- the client-thread driver (driver.c) ---- */
 

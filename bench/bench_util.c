@@ -11,8 +11,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -173,4 +175,137 @@ void bench_describe_status(int status, char *buf, size_t len)
              strsignal(WTERMSIG(status)));
   else
     snprintf(buf, len, "wait status 0x%x", (unsigned)status);
+}
+
+/* ---- pinning ---- */
+
+int bench_pin_init(struct bench_pin *pin)
+{
+  cpu_set_t set;
+  pin->n = 0;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0)
+    return -1;
+  for (int c = 0; c < CPU_SETSIZE && pin->n < BENCH_MAX_CPUS; c++)
+    if (CPU_ISSET(c, &set))
+      pin->cpus[pin->n++] = c;
+  if (pin->n == 0) {
+    errno = ESRCH;
+    return -1;
+  }
+  return 0;
+}
+
+int bench_pin_cpu(const struct bench_pin *pin, unsigned pair, int server)
+{
+  return pin->cpus[(2 * (size_t)pair + (server ? 1 : 0)) % pin->n];
+}
+
+static void servers_set(const struct bench_pin *pin, unsigned threads,
+                        cpu_set_t *set)
+{
+  CPU_ZERO(set);
+  /* Pairs past the n-th only repeat the CPUs of the first ones. */
+  for (unsigned i = 0; i < threads && i < pin->n; i++)
+    CPU_SET(bench_pin_cpu(pin, i, 1), set);
+}
+
+/* The raw system call: the glibc wrapper is not listed as
+ * async-signal-safe, and these run between fork() and exec. tid 0 is the
+ * calling thread. */
+static int set_affinity(pid_t tid, const cpu_set_t *set)
+{
+  return (int)syscall(SYS_sched_setaffinity, tid, sizeof(*set), set) == 0 ? 0
+                                                                          : -1;
+}
+
+int bench_pin_self(int cpu)
+{
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return set_affinity(0, &set);
+}
+
+int bench_pin_self_servers(const struct bench_pin *pin, unsigned threads)
+{
+  cpu_set_t set;
+  servers_set(pin, threads, &set);
+  return set_affinity(0, &set);
+}
+
+#define PIN_MAX_TASKS 4096
+#define PIN_MAX_PASSES 8
+
+static int seen_before(const long *tids, unsigned n, long tid)
+{
+  for (unsigned i = 0; i < n; i++)
+    if (tids[i] == tid)
+      return 1;
+  return 0;
+}
+
+int bench_pin_process_servers(pid_t pid, const struct bench_pin *pin,
+                              unsigned threads, char *err, size_t errlen)
+{
+  cpu_set_t want, got;
+  char path[64];
+  long *tids = malloc(PIN_MAX_TASKS * sizeof(*tids));
+  unsigned ntids = 0;
+  int rc = -1;
+
+  if (!tids) {
+    snprintf(err, errlen, "pin: out of memory");
+    return -1;
+  }
+  servers_set(pin, threads, &want);
+  snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+  /* A thread started during a pass inherits the mask of the thread that
+   * started it, pinned or not yet: pass again until a pass finds none. */
+  for (int pass = 0; pass < PIN_MAX_PASSES; pass++) {
+    int fresh = 0;
+    DIR *d = opendir(path);
+    if (!d) {
+      snprintf(err, errlen, "pin: %s: %s", path, strerror(errno));
+      goto out;
+    }
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+      char *end;
+      long tid = strtol(e->d_name, &end, 10);
+      if (*end || tid <= 0 || seen_before(tids, ntids, tid))
+        continue;
+      if (ntids == PIN_MAX_TASKS) {
+        closedir(d);
+        snprintf(err, errlen, "pin: more than %d threads in process %d",
+                 PIN_MAX_TASKS, (int)pid);
+        goto out;
+      }
+      if (set_affinity((pid_t)tid, &want) != 0 ||
+          sched_getaffinity((pid_t)tid, sizeof(got), &got) != 0) {
+        if (errno == ESRCH)
+          continue; /* the thread just ended */
+        closedir(d);
+        snprintf(err, errlen, "pin: thread %ld of process %d: %s", tid,
+                 (int)pid, strerror(errno));
+        goto out;
+      }
+      if (!CPU_EQUAL(&got, &want)) {
+        closedir(d);
+        snprintf(err, errlen,
+                 "pin: thread %ld of process %d does not hold its CPUs", tid,
+                 (int)pid);
+        goto out;
+      }
+      tids[ntids++] = tid;
+      fresh = 1;
+    }
+    closedir(d);
+    if (!fresh) {
+      rc = (int)ntids;
+      goto out;
+    }
+  }
+  snprintf(err, errlen, "pin: process %d kept starting threads", (int)pid);
+out:
+  free(tids);
+  return rc;
 }

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +147,11 @@ static int echo_handler(void *user, uint32_t type, const void *req,
   return 0;
 }
 
-static int spawn_guest(struct lib *l, const char *path, char *err,
+/* Start the guest; with @p pin (else NULL), on the server CPUs of pairs
+ * 0..@p threads-1 from before its first instruction, so every thread it
+ * starts inherits them. */
+static int spawn_guest(struct lib *l, const char *path,
+                       const struct bench_pin *pin, unsigned threads, char *err,
                        size_t errlen)
 {
   char msg[512];
@@ -172,6 +177,13 @@ static int spawn_guest(struct lib *l, const char *path, char *err,
   if (pid == 0) {
     if (bench_child_die_with_parent(parent) != 0)
       _exit(126);
+    if (pin && bench_pin_self_servers(pin, threads) != 0) {
+      static const char pin_msg[] = "shmipc-bench: cannot pin the guest\n";
+      if (write(STDERR_FILENO, pin_msg, sizeof(pin_msg) - 1) < 0) {
+        /* nothing more to do */
+      }
+      _exit(126);
+    }
     /* The guest prints "ready" on stdout, which belongs to the report. */
     if (dup2(devnull, STDOUT_FILENO) < 0)
       _exit(126);
@@ -209,6 +221,17 @@ static int wait_attached(struct lib *l, char *err, size_t errlen)
       return -1;
     }
   }
+}
+
+/* Inherited from the exec already; this checks that every thread of the
+ * guest holds its CPUs (and moves one the guest may have moved itself). */
+static int pin_guest(struct lib *l, const struct bench_pin *pin,
+                     unsigned threads, char *err, size_t errlen)
+{
+  int k = bench_pin_process_servers(l->guest, pin, threads, err, errlen);
+  if (k == 0)
+    snprintf(err, errlen, "pin: the guest has no threads");
+  return k > 0 ? 0 : -1;
 }
 
 static void measure_idle(struct lib *l, double seconds, struct bench_result *r)
@@ -262,9 +285,13 @@ int shmipc_cell_run(const char *guest_path, const struct bench_params *p,
              p->payload);
     goto err_host;
   }
-  if (spawn_guest(&l, guest_path, r->error, sizeof(r->error)) != 0)
+  if (spawn_guest(&l, guest_path, p->pin, p->threads, r->error,
+                  sizeof(r->error)) != 0)
     goto err_host;
   if (wait_attached(&l, r->error, sizeof(r->error)) != 0)
+    goto err_guest;
+  if (p->pin &&
+      pin_guest(&l, p->pin, p->threads, r->error, sizeof(r->error)) != 0)
     goto err_guest;
   if (p->idle_seconds > 0) {
     e = shmipc_host_listen_start(l.h, echo_handler, NULL);
@@ -353,7 +380,8 @@ int shmipc_stream_cell_run(const char *guest_path,
   shmipc_stream_result res = {.struct_size = sizeof res};
   double rate[STREAM_REPS_MAX], mrate[STREAM_REPS_MAX], ratio[STREAM_REPS_MAX];
   unsigned char *data, *copy;
-  int rc = -1, e;
+  cpu_set_t main_cpus;
+  int rc = -1, e, restore_cpus = 0;
 
   out->bps = out->memcpy_bps = out->ratio = NAN;
   if (p->reps == 0 || p->reps > STREAM_REPS_MAX) {
@@ -387,10 +415,21 @@ int shmipc_stream_cell_run(const char *guest_path,
     return -1;
   }
   segment_live = 1;
-  if (spawn_guest(&l, guest_path, err, errlen) != 0)
+  if (spawn_guest(&l, guest_path, p->pin, 1, err, errlen) != 0)
     goto out;
   if (wait_attached(&l, err, errlen) != 0)
     goto out;
+  if (p->pin) {
+    /* The sender is this (main) thread: pair 0's client, until the end. */
+    if (sched_getaffinity(0, sizeof(main_cpus), &main_cpus) != 0 ||
+        bench_pin_self(bench_pin_cpu(p->pin, 0, 0)) != 0) {
+      snprintf(err, errlen, "pin: %s", strerror(errno));
+      goto out;
+    }
+    restore_cpus = 1;
+    if (pin_guest(&l, p->pin, 1, err, errlen) != 0)
+      goto out;
+  }
   shmipc_stream_config_init(&scfg);
   scfg.depth = p->depth;
   e = shmipc_stream_sender_create(l.h, &scfg, &snd);
@@ -427,6 +466,11 @@ int shmipc_stream_cell_run(const char *guest_path,
   out->ratio = bench_median(ratio, p->reps);
   rc = 0;
 out:
+  if (restore_cpus &&
+      sched_setaffinity(0, sizeof(main_cpus), &main_cpus) != 0 && rc == 0) {
+    snprintf(err, errlen, "pin: cannot restore the CPUs: %s", strerror(errno));
+    rc = -1;
+  }
   shmipc_stream_sender_destroy(snd);
   shmipc_host_destroy(l.h);
   segment_live = 0;

@@ -19,7 +19,9 @@
  * (acquire, write the payload, send, check and read the response, release),
  * then optionally stay connected but idle for p->idle_seconds (the host's
  * guest-call listener runs during that cell) and measure both processes'
- * CPU, destroy the host and reap the guest (killed after 5 s).
+ * CPU, destroy the host and reap the guest (killed after 5 s). With p->pin,
+ * every thread of the guest runs on the pairs' server CPUs (struct
+ * bench_pin).
  *
  * Must be called while the process has a single thread (it forks). Fills
  * @p r like baseline_run(); cpu_guest_s comes from bench_pid_cpu_ns() (per
@@ -34,11 +36,13 @@ int shmipc_cell_run(const char *guest_path, const struct bench_params *p,
  * (tests/ECHO_GUEST.md), so the cell times the transfer, not SHA-256. */
 #define STREAM_APP_NO_DIGEST 211u
 struct stream_params {
-  size_t bytes;        /* one stream of this many bytes */
-  unsigned reps;       /* sends; the median rate is reported */
-  unsigned depth;      /* chunks in flight */
-  unsigned slots;      /* host slots */
-  unsigned slot_bytes; /* request capacity per slot */
+  size_t bytes;                /* one stream of this many bytes */
+  unsigned reps;               /* sends; the median rate is reported */
+  unsigned depth;              /* chunks in flight */
+  unsigned slots;              /* host slots */
+  unsigned slot_bytes;         /* request capacity per slot */
+  const struct bench_pin *pin; /* NULL, or the sender on pair 0's client
+                                  CPU and the guest on its server CPU */
 };
 
 struct stream_result {
@@ -51,8 +55,9 @@ struct stream_result {
  * Stream cell: a host with p->slots slots of p->slot_bytes, the echo guest
  * at @p guest_path, and p->reps streams of p->bytes through
  * shmipc_stream_send() (depth p->depth), each right after a single-thread
- * memcpy of the same bytes (A B A B ...). Each stream is timed from the
- * call to its return (the guest has then delivered it). Must be called
+ * memcpy of the same bytes (A B A B ...), on pair 0's CPUs when pinned.
+ * Each stream is timed from the call to its return (the guest has then
+ * delivered it). Must be called
  * while the process has a single thread (it forks). Returns 0, or -1 with
  * @p err set.
  */

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,9 +94,14 @@ static void *client_main(void *arg)
   struct client *c = arg;
   const struct bench_params *p = c->d->params;
   uint64_t seq = (uint64_t)c->tid << 40;
+  int cpu = p->pin ? bench_pin_cpu(p->pin, c->tid, 0) : -1;
 
+  if (cpu >= 0 && bench_pin_self(cpu) != 0) {
+    snprintf(c->err, sizeof(c->err), "pin to CPU %d: %s", cpu, strerror(errno));
+    c->failed = 1;
+  }
   int64_t warm_end = bench_now_ns() + WARMUP_NS;
-  for (int i = 0; i < WARMUP_OPS; i++) {
+  for (int i = 0; i < WARMUP_OPS && !c->failed; i++) {
     if (atomic_load_explicit(&c->gate->abort, memory_order_relaxed))
       break;
     if (one_op(c, ++seq) != 0) {
@@ -141,6 +147,14 @@ static void *client_main(void *arg)
       break;
   }
   c->t_end = t1;
+  /* A pinned thread that is not on its CPU means the pin did not hold
+   * (e.g. a cpuset changed under the run): its figures are not pinned. */
+  int on = cpu >= 0 ? sched_getcpu() : -1;
+  if (cpu >= 0 && !c->failed && on != cpu) {
+    snprintf(c->err, sizeof(c->err), "pinned to CPU %d, found on CPU %d", cpu,
+             on);
+    c->failed = 1;
+  }
   return NULL;
 }
 

@@ -9,7 +9,10 @@
  * as the median over rounds of those same-round ratios, and every other
  * figure of a cell as the median over rounds of its per-round value (not a
  * histogram merged over rounds, which would weight the fast, undisturbed
- * rounds by their larger number of round trips).
+ * rounds by their larger number of round trips). Beside the medians, the
+ * worst round: the lowest ops/s ratio to spin-yield and the highest p99 and
+ * p99.9 ratios to spin-yield's, so one collapsed round shows. With --pin
+ * every client/server pair runs on two fixed CPUs (bench.h, bench_pin).
  *
  * Output: a table on stdout, or with --json one JSON document and nothing
  * else on stdout. Progress and errors go to stderr. Exit status: 0 when

@@ -247,6 +247,13 @@ static int set_stream_slot(struct options *o, const char *arg)
   return 0;
 }
 
+static int set_pin(struct options *o, const char *arg)
+{
+  (void)arg;
+  o->pin = 1;
+  return 0;
+}
+
 static int set_parts(struct options *o, const char *arg)
 {
   o->parts = 0;
@@ -286,6 +293,11 @@ static const struct {
      "of cells,sleep,idle,stream (default all; the\n"
      "                     JSON then lacks what was left out)",
      set_parts},
+    {"pin", NULL,
+     "each client/server pair on two fixed CPUs: pair i's\n"
+     "                     client on CPU 2i, server on 2i+1, modulo the CPUs\n"
+     "                     allowed (docs/BENCHMARKS.md)",
+     set_pin},
 };
 #define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
 /* getopt_long's value for option_table[i] is OPTION_BASE + i. */
@@ -389,5 +401,10 @@ int parse_options(int argc, char **argv, struct options *o)
     return -1;
   }
   apply_defaults(o);
+  if (o->pin && bench_pin_init(&o->pin_map) != 0) {
+    fprintf(stderr, "shmipc-bench: --pin: sched_getaffinity: %s\n",
+            strerror(errno));
+    return -1;
+  }
   return resolve_guests(o);
 }

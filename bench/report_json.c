@@ -49,6 +49,33 @@ static void print_machine(const struct machine *m)
   printf("}");
 }
 
+/* Where a pinned run put the pairs (struct bench_pin): the CPUs, then for
+ * each pair of the largest thread count its client's and server's CPU; a
+ * cell of T threads uses the first T pairs, and a library guest the
+ * servers' CPUs of those. */
+static void print_cpu_map(const struct options *o)
+{
+  const struct bench_pin *pin = run_pin(o);
+  unsigned tmax = 1;
+  if (!pin) {
+    printf("null");
+    return;
+  }
+  for (unsigned i = 0; i < o->nthreads; i++)
+    if (o->threads[i] > tmax)
+      tmax = o->threads[i];
+  printf("{\"cpus\": [");
+  for (unsigned i = 0; i < pin->n; i++)
+    printf("%s%d", i ? ", " : "", pin->cpus[i]);
+  printf("], \"rule\": \"pair i: client on cpus[2i mod n], server on "
+         "cpus[(2i+1) mod n]; a library guest's threads on its pairs' server "
+         "CPUs\", \"pairs\": [");
+  for (unsigned i = 0; i < tmax; i++)
+    printf("%s{\"client\": %d, \"server\": %d}", i ? ", " : "",
+           bench_pin_cpu(pin, i, 0), bench_pin_cpu(pin, i, 1));
+  printf("]}");
+}
+
 static void print_config(const struct options *o)
 {
   printf("{\"quick\": %s, \"rounds\": %u, "
@@ -66,7 +93,14 @@ static void print_config(const struct options *o)
     printf("%s", i ? ", " : "");
     json_str(system_name(o->systems[i]));
   }
-  printf("]}");
+  printf("], \"parts\": [");
+  static const char *const parts[] = {"cells", "sleep", "idle", "stream"};
+  for (unsigned i = 0, k = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+    if (o->parts & (1u << i))
+      printf("%s\"%s\"", k++ ? ", " : "", parts[i]);
+  printf("], \"pinned\": %s, \"cpu_map\": ", o->pin ? "true" : "false");
+  print_cpu_map(o);
+  printf("}");
 }
 
 /* [v0, v1, ...]: metric @p k of every round of @p c. */
@@ -99,6 +133,8 @@ static void print_result(const struct report *rp, const struct cell *c)
   json_num(s.p99, "%.0f");
   printf(", \"p999\": ");
   json_num(s.p999, "%.0f");
+  printf(", \"p999_worst\": ");
+  json_num(s.p999_worst, "%.0f");
   printf("}, \"ratio_p50_to_spin\": ");
   json_num(s.ratio_spin, "%.6g");
   printf(", \"spin_baseline_collapsed\": ");
@@ -108,12 +144,26 @@ static void print_result(const struct report *rp, const struct cell *c)
     fputs("null", stdout);
   printf(", \"ratio_ops_to_spin_yield\": ");
   json_num(s.ratio_yield, "%.6g");
+  printf(", \"ratio_ops_to_spin_yield_worst\": ");
+  json_num(s.ratio_yield_worst, "%.6g");
+  printf(", \"ratio_p99_to_spin_yield\": ");
+  json_num(s.p99_yield, "%.6g");
+  printf(", \"ratio_p99_to_spin_yield_worst\": ");
+  json_num(s.p99_yield_worst, "%.6g");
+  printf(", \"ratio_p999_to_spin_yield\": ");
+  json_num(s.p999_yield, "%.6g");
+  printf(", \"ratio_p999_to_spin_yield_worst\": ");
+  json_num(s.p999_yield_worst, "%.6g");
   printf(", \"cpu_s_per_op\": {\"host\": ");
   json_num(s.cpu_host, "%.4e");
   printf(", \"guest\": ");
   json_num(s.cpu_guest, "%.4e");
   printf("}, \"per_round\": {\"p50_ns\": ");
   print_per_round(c, M_P50, rp->o->rounds, "%.0f");
+  printf(", \"p99_ns\": ");
+  print_per_round(c, M_P99, rp->o->rounds, "%.0f");
+  printf(", \"p999_ns\": ");
+  print_per_round(c, M_P999, rp->o->rounds, "%.0f");
   printf(", \"ops_per_sec\": ");
   print_per_round(c, M_OPS_PER_SEC, rp->o->rounds, "%.1f");
   printf("}");

@@ -68,6 +68,25 @@ static void print_header(const struct options *o, const struct machine *m)
          m->nproc, m->arch, m->cpu_model, m->hypervisor ? " (virtualised)" : "",
          m->kernel, m->clocksource, m->clock_overhead_ns);
   printf("libshmipc %s; %s\n", m->lib_version, m->compiler);
+  const struct bench_pin *pin = run_pin(o);
+  if (!pin) {
+    printf("not pinned: the kernel places every thread\n");
+    return;
+  }
+  unsigned tmax = 1;
+  for (unsigned i = 0; i < o->nthreads; i++)
+    if (o->threads[i] > tmax)
+      tmax = o->threads[i];
+  printf("pinned (--pin) on CPUs");
+  for (unsigned i = 0; i < pin->n; i++)
+    printf("%s%d", i ? "," : " ", pin->cpus[i]);
+  printf(": pair i's client on the (2i mod %u)-th, its server on the "
+         "(2i+1 mod %u)-th;\nclient/server CPU of each pair:",
+         pin->n, pin->n);
+  for (unsigned i = 0; i < tmax && i < 16; i++)
+    printf(" %d/%d", bench_pin_cpu(pin, i, 0), bench_pin_cpu(pin, i, 1));
+  printf("%s; a library guest's threads all on its pairs' server CPUs\n",
+         tmax > 16 ? " ..." : "");
 }
 
 static void print_cell(const struct report *rp, const struct cell *c)
@@ -111,6 +130,48 @@ static void print_cells(const struct report *rp)
         printf("p50/spin n/a: spin baseline collapsed (%s); it measures "
                "the scheduler, not the hardware\n",
                why);
+      putchar('\n');
+    }
+  }
+}
+
+static void print_tail(const struct report *rp, const struct cell *c)
+{
+  char a[32], b[32], c_[32], d[32], e[32], f[32], g[32], h[32], i_[32];
+  struct cell_stats s;
+  cell_stats(rp, c, &s);
+  printf("%-11s %3u %7zu %9s %9s %9s %9s %9s %9s %9s %9s %9s\n",
+         system_name(c->sys), c->threads, c->payload,
+         fmt_ratio(a, sizeof(a), s.ratio_yield),
+         fmt_ratio(b, sizeof(b), s.ratio_yield_worst),
+         fmt_time(c_, sizeof(c_), s.p99), fmt_ratio(d, sizeof(d), s.p99_yield),
+         fmt_ratio(e, sizeof(e), s.p99_yield_worst),
+         fmt_time(f, sizeof(f), s.p999), fmt_time(g, sizeof(g), s.p999_worst),
+         fmt_ratio(h, sizeof(h), s.p999_yield),
+         fmt_ratio(i_, sizeof(i_), s.p999_yield_worst));
+}
+
+/* The tails beside the medians: same-round ratios to spin-yield, the
+ * median over rounds and the worst round (lowest ops ratio, highest
+ * tail). */
+static void print_tails(const struct report *rp)
+{
+  const struct options *o = rp->o;
+  printf("Tails and worst rounds: same-round ratios to spin-yield, median "
+         "over rounds\n(\"med\") and the worst round (lowest ops/s ratio, "
+         "highest tail ratio); p99 and\np99.9 in time are medians over rounds, "
+         "\"p99.9 max\" the highest round's.\n\n");
+  printf("%-11s %3s %7s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "", "", "",
+         "ops/sy", "ops/sy", "", "p99/sy", "p99/sy", "", "p99.9", "p99.9/sy",
+         "p99.9/sy");
+  printf("%-11s %3s %7s %9s %9s %9s %9s %9s %9s %9s %9s %9s\n", "system", "T",
+         "P", "med", "worst", "p99", "med", "worst", "p99.9", "max", "med",
+         "worst");
+  for (unsigned ti = 0; ti < o->nthreads; ti++) {
+    for (unsigned pi = 0; pi < o->npayloads; pi++) {
+      for (unsigned si = 0; si < o->nsystems; si++)
+        print_tail(
+            rp, find_cell(rp, o->systems[si], o->threads[ti], o->payloads[pi]));
       putchar('\n');
     }
   }
@@ -197,6 +258,8 @@ void print_table(const struct report *rp)
   print_load(&rp->load, rp->m->nproc);
   putchar('\n');
   print_cells(rp);
+  if (o->parts & PART_CELLS)
+    print_tails(rp);
   if (o->parts & PART_SLEEP)
     print_sleep_path(rp);
   if (o->parts & PART_IDLE)

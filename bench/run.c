@@ -92,8 +92,10 @@ static void run_cell(struct report *rp, struct cell *c, unsigned round,
                MAX_FAILURES_PER_SYSTEM);
     return;
   }
-  struct bench_params p = {
-      .threads = c->threads, .payload = c->payload, .seconds = o->seconds};
+  struct bench_params p = {.threads = c->threads,
+                           .payload = c->payload,
+                           .seconds = o->seconds,
+                           .pin = run_pin(o)};
   if (run_system(o, c->sys, &p, r) != 0 || r->ops == 0 || r->wall_s <= 0) {
     if (!r->error[0])
       snprintf(r->error, sizeof(r->error), "no round trip completed");
@@ -166,7 +168,8 @@ static void run_sleep_round(struct report *rp, unsigned i, unsigned round,
   struct bench_params p = {.threads = 1,
                            .payload = SLEEP_PAYLOAD,
                            .max_ops = rp->o->sleep_calls,
-                           .interval_ns = SLEEP_INTERVAL_NS};
+                           .interval_ns = SLEEP_INTERVAL_NS,
+                           .pin = run_pin(rp->o)};
   sr->ran = 1;
   if (run_system(rp->o, sr->sys, &p, r) == 0 && r->ops > 0) {
     sr->calls += r->ops;
@@ -246,7 +249,8 @@ void run_idle(struct report *rp, struct bench_result *r)
   struct bench_params p = {.threads = tmax,
                            .payload = o->payloads[0],
                            .seconds = o->seconds,
-                           .idle_seconds = IDLE_SECONDS};
+                           .idle_seconds = IDLE_SECONDS,
+                           .pin = run_pin(o)};
   fprintf(stderr, "shmipc-bench: idle (%u threads loaded, then %.0f s idle)\n",
           tmax, IDLE_SECONDS);
   if (run_system(o, SYS_SHMIPC_GO, &p, r) == 0 && r->idle_cpu_host_pct >= 0) {
@@ -303,7 +307,8 @@ void run_streams(struct report *rp)
                              .reps = o->stream_reps,
                              .depth = o->stream_depth,
                              .slots = o->stream_slots,
-                             .slot_bytes = o->stream_slot_bytes};
+                             .slot_bytes = o->stream_slot_bytes,
+                             .pin = run_pin(o)};
   for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
     if (!selected(o, sy))
       continue;
@@ -316,20 +321,40 @@ void run_streams(struct report *rp)
   }
 }
 
-/* Median over rounds of this cell's metric divided by @p ref's in the same
- * round. */
-static double same_round_ratio(const struct cell *c, const struct cell *ref,
-                               unsigned rounds, int ops)
+/* This cell's metric @p k divided by @p ref's in the same round, for every
+ * round (NAN where either is missing); returns the number of rounds. */
+static unsigned same_round_ratios(const struct cell *c, const struct cell *ref,
+                                  unsigned rounds, enum metric k, double *v)
 {
-  if (!ref)
-    return NAN;
-  double v[MAX_ROUNDS];
   for (unsigned r = 0; r < rounds; r++) {
-    enum metric k = ops ? M_OPS_PER_SEC : M_P50;
-    double a = c->m[k][r], b = ref->m[k][r];
+    double a = c->m[k][r], b = ref ? ref->m[k][r] : NAN;
     v[r] = (isfinite(a) && isfinite(b) && b > 0) ? a / b : NAN;
   }
-  return bench_median(v, rounds);
+  return rounds;
+}
+
+static double same_round_ratio(const struct cell *c, const struct cell *ref,
+                               unsigned rounds, enum metric k)
+{
+  double v[MAX_ROUNDS];
+  return bench_median(v, same_round_ratios(c, ref, rounds, k, v));
+}
+
+/* The lowest (@p highest 0) or highest finite value of @p v, or NAN. */
+static double extreme(const double *v, unsigned n, int highest)
+{
+  double x = NAN;
+  for (unsigned i = 0; i < n; i++)
+    if (isfinite(v[i]) && (!isfinite(x) || (highest ? v[i] > x : v[i] < x)))
+      x = v[i];
+  return x;
+}
+
+static double worst_ratio(const struct cell *c, const struct cell *ref,
+                          unsigned rounds, enum metric k, int highest)
+{
+  double v[MAX_ROUNDS];
+  return extreme(v, same_round_ratios(c, ref, rounds, k, v), highest);
 }
 
 struct cell *find_cell(const struct report *rp, int sys, unsigned threads,
@@ -387,9 +412,21 @@ void cell_stats(const struct report *rp, const struct cell *c,
       collapsed
           ? NAN
           : same_round_ratio(c, find_cell(rp, SYS_SPIN, c->threads, c->payload),
-                             rounds, 0);
-  s->ratio_yield = same_round_ratio(
-      c, find_cell(rp, SYS_SPIN_YIELD, c->threads, c->payload), rounds, 1);
+                             rounds, M_P50);
+  const struct cell *yield =
+      find_cell(rp, SYS_SPIN_YIELD, c->threads, c->payload);
+  s->ratio_yield = same_round_ratio(c, yield, rounds, M_OPS_PER_SEC);
+  s->ratio_yield_worst = worst_ratio(c, yield, rounds, M_OPS_PER_SEC, 0);
+  s->p99_yield = same_round_ratio(c, yield, rounds, M_P99);
+  s->p99_yield_worst = worst_ratio(c, yield, rounds, M_P99, 1);
+  s->p999_yield = same_round_ratio(c, yield, rounds, M_P999);
+  s->p999_yield_worst = worst_ratio(c, yield, rounds, M_P999, 1);
+  s->p999_worst = extreme(c->m[M_P999], rounds, 1);
   s->cpu_host = bench_median(c->m[M_CPU_HOST], rounds);
   s->cpu_guest = bench_median(c->m[M_CPU_GUEST], rounds);
+}
+
+const struct bench_pin *run_pin(const struct options *o)
+{
+  return o->pin ? &o->pin_map : NULL;
 }

@@ -82,7 +82,12 @@ struct options {
   size_t stream_bytes;
   unsigned stream_depth, stream_slots, stream_slot_bytes, stream_reps;
   unsigned parts; /* PART_* bits */
+  int pin;        /* --pin: every pair on two fixed CPUs (pin_map) */
+  struct bench_pin pin_map;
 };
+
+/* The pinning of every part's pairs: NULL when not pinned. */
+const struct bench_pin *run_pin(const struct options *o);
 
 /*
  * Fill @p o from the command line, defaults included, and resolve the
@@ -195,10 +200,15 @@ void run_idle(struct report *rp, struct bench_result *r);
 void run_streams(struct report *rp);
 
 /* The figures reported for one cell: medians over rounds and same-round
- * ratios. */
+ * ratios (median over rounds; _worst: the worst round's). */
 struct cell_stats {
   double ops_per_sec, mean, p50, p99, p999, ratio_spin, ratio_yield;
   double cpu_host, cpu_guest;
+  double p999_worst;        /* highest p99.9 of a round, ns */
+  double ratio_yield_worst; /* lowest same-round ops / spin-yield ops */
+  /* Same-round p99 / spin-yield p99 and p99.9 / spin-yield p99.9; the
+   * worst is the highest. */
+  double p99_yield, p99_yield_worst, p999_yield, p999_yield_worst;
   /* Why the cell's spin baseline collapsed (its ratio_spin is then NAN), or
    * empty: it needs a CPU for each of its 2 x T spinning threads. */
   char spin_collapsed[96];
