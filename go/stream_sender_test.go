@@ -247,7 +247,9 @@ func TestStreamSenderHostDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	var died atomic.Int64
+	killed := make(chan struct{})
 	go func() {
+		defer close(killed)
 		time.Sleep(100 * time.Millisecond)
 		sh.h.stopListening()
 		died.Store(time.Now().UnixNano())
@@ -255,6 +257,7 @@ func TestStreamSenderHostDies(t *testing.T) {
 	}()
 	_, err = snd.Send(MsgAppStart, make([]byte, 4<<20), 30*time.Second)
 	after := time.Duration(time.Now().UnixNano() - died.Load())
+	<-killed // the test host is the cleanup's again
 	var se *StreamError
 	if !errors.Is(err, ErrPeerGone) || !errors.As(err, &se) || se.Accepted == 0 || se.Accepted >= se.Chunks {
 		t.Fatalf("got %v, want ErrPeerGone mid-stream", err)
@@ -362,5 +365,37 @@ func TestParseStreamAnswer(t *testing.T) {
 		if err == nil && parked != 9 {
 			t.Errorf("max_parked %d", parked)
 		}
+	}
+}
+
+// Close during a Send: the send ends with ErrClosed and Close completes.
+func TestStreamSenderCloseMidStream(t *testing.T) {
+	sh := newStreamHost(t, 4, DefaultStreamLimits())
+	var aborts atomic.Int32
+	sh.slowServe(time.Millisecond, &aborts)
+	snd, err := sh.g.NewStreamSender(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		closed <- sh.g.Close()
+	}()
+	_, err = snd.Send(MsgAppStart, make([]byte, 4<<20), 30*time.Second)
+	var se *StreamError
+	if !errors.Is(err, ErrClosed) || !errors.As(err, &se) || se.Accepted == 0 {
+		t.Fatalf("got %v, want ErrClosed mid-stream", err)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if _, err := snd.Send(MsgAppStart, []byte("x"), time.Second); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a send after Close: %v, want ErrClosed", err)
 	}
 }

@@ -534,6 +534,58 @@ static void host_killed(void **state)
   free(data);
 }
 
+static void *detach_later(void *arg)
+{
+  shmipc_guest *g = arg;
+
+  t_sleep_ms(300);
+  shmipc_guest_detach(g);
+  return NULL;
+}
+
+/* shmipc_guest_detach() while a stream is being sent: the send returns
+ * CLOSED and the detach completes. */
+static void detach_mid_stream(void **state)
+{
+  shmipc_stream_result res = SHMIPC_STREAM_RESULT_INIT;
+  shmipc_stream_sender *snd;
+  shmipc_guest_config gc;
+  struct proc host;
+  pthread_t th;
+  shmipc_guest *g;
+  char name[64], b;
+  unsigned char *data;
+  size_t len = (size_t)64 << 20;
+  int fds[2], r;
+
+  (void)state;
+  snprintf(name, sizeof name, "gstream-detach-%u", (unsigned)proc_self_id());
+  assert_int_equal(pipe(fds), 0);
+  r = proc_fork(&host);
+  assert_true(r >= 0);
+  if (r == 0) {
+    close(fds[0]);
+    child_host(name, fds[1]);
+  }
+  close(fds[1]);
+  assert_int_equal(read(fds[0], &b, 1), 1);
+  close(fds[0]);
+  shmipc_guest_config_init(&gc);
+  gc.name = name;
+  assert_int_equal(shmipc_guest_attach(&gc, &g), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_stream_sender_create(g, NULL, &snd), SHMIPC_OK);
+  data = calloc(1, len);
+  assert_non_null(data);
+  assert_int_equal(pthread_create(&th, NULL, detach_later, g), 0);
+  r = shmipc_stream_send(snd, APP_TYPE, data, len, 60000 * MS, &res);
+  pthread_join(th, NULL);
+  assert_int_equal(r, SHMIPC_E_CLOSED);
+  assert_true(res.accepted > 0 && res.accepted < res.chunks);
+  shmipc_stream_sender_destroy(snd);
+  proc_reap(&host);
+  free(data);
+}
+
 #endif /* !_WIN32 */
 
 int main(int argc, char **argv)
@@ -550,6 +602,7 @@ int main(int argc, char **argv)
 #ifndef _WIN32
   const struct CMUnitTest self[] = {
       cmocka_unit_test(host_killed),
+      cmocka_unit_test(detach_mid_stream),
   };
 #endif
 

@@ -178,14 +178,16 @@ typedef struct shmipc_host shmipc_host;
 /**
  * Opaque guest handle.
  *
- * Threads: shmipc_guest_call() may run on any number of threads at once,
- * handlers included. shmipc_guest_stop() may be called from any thread at
+ * Threads: shmipc_guest_call() and shmipc_stream_send() of a sender of
+ * this guest may run on any number of threads at once, handlers included.
+ * shmipc_guest_stop() may be called from any thread at
  * any time, as often as wanted, handlers included. shmipc_guest_wait() may
  * run on several threads at once. shmipc_guest_start() starts the workers
  * once; it must not run at the same time as itself, shmipc_guest_wait() or
  * shmipc_guest_detach().
  * shmipc_guest_detach() may run while other threads are in
- * shmipc_guest_call() or shmipc_guest_wait(): each returns SHMIPC_E_CLOSED.
+ * shmipc_guest_call(), shmipc_guest_wait() or shmipc_stream_send() of a
+ * sender of this guest: each returns SHMIPC_E_CLOSED.
  * It never runs from a handler (it waits for the workers), nor with
  * shmipc_guest_start(); no function of the guest may be called once it has
  * begun.
