@@ -64,6 +64,15 @@ struct stream_result {
 int shmipc_stream_cell_run(const char *guest_path,
                            const struct stream_params *p,
                            struct stream_result *out, char *err, size_t errlen);
+/* The same cell in the other direction: the guest streams p->bytes to this
+ * host's receiver (shmipc_host_stream_receiver(), listener thread) on
+ * p->slots guest slots of p->slot_bytes, on request (ECHO_GUEST.md, type
+ * 220), each right after a memcpy of the same bytes here. Each stream is
+ * timed by the guest around its send. */
+int shmipc_guest_stream_cell_run(const char *guest_path,
+                                 const struct stream_params *p,
+                                 struct stream_result *out, char *err,
+                                 size_t errlen);
 
 /** On SIGINT, SIGTERM or SIGHUP (unless ignored), remove the segment of a
  *  cell that is running, then die of the signal as before. */

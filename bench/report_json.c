@@ -174,7 +174,8 @@ static void print_result(const struct report *rp, const struct cell *c)
   printf("}");
 }
 
-static void print_streams(const struct report *rp)
+static void print_streams(const struct report *rp,
+                          const struct stream_result *res, const int *ran)
 {
   const struct options *o = rp->o;
   printf("[{\"system\": \"memcpy\", \"bytes\": %zu, \"bytes_per_sec\": ",
@@ -182,15 +183,15 @@ static void print_streams(const struct report *rp)
   json_num(rp->memcpy_bps, "%.0f");
   printf("}");
   for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
-    if (!rp->stream_ran[sy])
+    if (!ran[sy])
       continue;
     printf(", {\"system\": \"%s\", \"bytes\": %zu, \"bytes_per_sec\": ",
            system_name(sy), o->stream_bytes);
-    json_num(rp->stream[sy].bps, "%.0f");
+    json_num(res[sy].bps, "%.0f");
     printf(", \"paired_memcpy_bytes_per_sec\": ");
-    json_num(rp->stream[sy].memcpy_bps, "%.0f");
+    json_num(res[sy].memcpy_bps, "%.0f");
     printf(", \"ratio_to_memcpy\": ");
-    json_num(rp->stream[sy].ratio, "%.3f");
+    json_num(res[sy].ratio, "%.3f");
     printf(", \"depth\": %u, \"slot_bytes\": %u}", o->stream_depth,
            o->stream_slot_bytes);
   }
@@ -249,7 +250,9 @@ void print_json(const struct report *rp)
     print_result(rp, &rp->cells[i]);
   }
   printf("\n  ],\n  \"stream\": ");
-  print_streams(rp);
+  print_streams(rp, rp->stream, rp->stream_ran);
+  printf(",\n  \"guest_stream\": ");
+  print_streams(rp, rp->guest_stream, rp->guest_stream_ran);
   printf(",\n  \"idle_cpu_percent\": ");
   print_idle(rp);
   printf(",\n  \"sleep_path\": [");

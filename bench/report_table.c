@@ -236,6 +236,19 @@ static void print_streams(const struct report *rp)
       printf("%-11s %5zu MiB %12s\n", system_name(sy), o->stream_bytes / MIB,
              "FAILED");
   }
+  for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+    if (!rp->guest_stream_ran[sy])
+      continue;
+    above |= rp->guest_stream[sy].ratio > 1;
+    if (isfinite(rp->guest_stream[sy].bps))
+      printf("%-11s %5zu MiB %7.2f GB/s  guest to host (%.2fx the memcpy run "
+             "beside it)\n",
+             system_name(sy), o->stream_bytes / MIB,
+             rp->guest_stream[sy].bps / 1e9, rp->guest_stream[sy].ratio);
+    else
+      printf("%-11s %5zu MiB %12s  guest to host\n", system_name(sy),
+             o->stream_bytes / MIB, "FAILED");
+  }
   if (above)
     printf("(>1x: two copies on two CPUs at once, host into cached slots, "
            "guest out with streaming stores that skip reading the "

@@ -318,6 +318,13 @@ void run_streams(struct report *rp)
     if (shmipc_stream_cell_run(o->echo_path[sy], &sp, &rp->stream[sy], err,
                                sizeof(err)) != 0)
       add_error(rp, "stream %s: %s", system_name(sy), err);
+    fprintf(stderr, "shmipc-bench: guest stream %s %zu MiB x %u\n",
+            system_name(sy), o->stream_bytes / MIB, o->stream_reps);
+    rp->guest_stream_ran[sy] = 1;
+    if (shmipc_guest_stream_cell_run(o->echo_path[sy], &sp,
+                                     &rp->guest_stream[sy], err,
+                                     sizeof(err)) != 0)
+      add_error(rp, "guest stream %s: %s", system_name(sy), err);
   }
 }
 

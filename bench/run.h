@@ -175,6 +175,8 @@ struct report {
   double memcpy_bps;
   struct stream_result stream[SYS_COUNT]; /* shmipc-go and shmipc-c */
   int stream_ran[SYS_COUNT];
+  struct stream_result guest_stream[SYS_COUNT]; /* guest to host */
+  int guest_stream_ran[SYS_COUNT];
   int idle_ran;
   double idle_host, idle_guest;
   struct sleep_result sleep[SLEEPERS];

@@ -54,18 +54,32 @@ func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int,
 		return 0, 0, err
 	}
 	s := &g.slots[int(g.geo.hostSlots)+i]
+	copy(s.req, req)
+	seq, err := g.publish(s, i, gen, t, len(req))
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := g.awaitResponse(&s.hdr.ctrl, gen, deadline); err != nil {
+		return g.abandon(s, i, gen, seq, resp, err)
+	}
+	return g.consume(s, i, seq, resp)
+}
+
+// publish sends the request of size bytes, written into guest slot i
+// (claimed with generation gen), with type t, and rings the doorbell. It
+// returns the request's req_seq.
+func (g *Guest) publish(s *slotView, i int, gen uint32, t MsgType, size int) (uint64, error) {
 	hd, ctrl := s.hdr, &s.hdr.ctrl
 	seq := g.seq.Add(1)
-	copy(s.req, req)
 	// Plain stores, published by the CAS below (see serveOne).
 	hd.reqType = uint32(t)
-	hd.reqSize = uint32(len(req))
+	hd.reqSize = uint32(size)
 	hd.reqFlags = 0
 	hd.reqSeq = seq
 	for {
 		v := atomic.LoadUint32(ctrl)
 		if ctrlState(v) != stateClaimed || ctrlGen(v) != gen || !ctrlLegal(v) {
-			return 0, 0, fmt.Errorf("%w: claimed guest slot %d changed to %#x", ErrCorrupt, i, v)
+			return 0, fmt.Errorf("%w: claimed guest slot %d changed to %#x", ErrCorrupt, i, v)
 		}
 		// release (full barrier): publishes the request; pairs with the
 		// host's CAS REQ_READY->PROCESSING. Clears SW and wakes if a
@@ -78,11 +92,7 @@ func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int,
 		}
 	}
 	g.ringDoorbell()
-
-	if err := g.awaitResponse(ctrl, gen, deadline); err != nil {
-		return g.abandon(s, i, gen, seq, resp, err)
-	}
-	return g.consume(s, i, seq, resp)
+	return seq, nil
 }
 
 // ringDoorbell tells the host's listener that a guest call is ready.
@@ -111,38 +121,10 @@ func (g *Guest) ringDoorbell() {
 // way it reclaims quarantined slots whose late response has arrived. With
 // no slot free it polls, with backoff, until the deadline.
 func (g *Guest) claim(deadline time.Duration) (int, uint32, error) {
-	gs := g.slots[g.geo.hostSlots:]
-	n := len(gs)
 	pause := 20 * time.Microsecond
 	for round := 0; ; round++ {
-		start := int(g.scanStart.Add(1) % uint32(n))
-		for k := 0; k < n; k++ {
-			i := (start + k) % n
-			ctrl := &gs[i].hdr.ctrl
-			// acquire: pairs with the CAS that last moved the word: a CAS
-			// to FREE, or, for a quarantined slot, the host's publish of
-			// the late answer. The claim CAS below checks the value again.
-			v := atomic.LoadUint32(ctrl)
-			if !ctrlLegal(v) {
-				return 0, 0, fmt.Errorf("%w: guest slot %d: illegal control word %#x", ErrCorrupt, i, v)
-			}
-			if ctrlState(v) == stateRespReady && g.quarantine[i].CompareAndSwap(1, 0) {
-				// A late response to a call that timed out: discard it.
-				// Winning the mark makes us the only one to touch the slot.
-				v = g.release(ctrl)
-			}
-			if ctrlState(v) != stateFree {
-				continue
-			}
-			gen := (ctrlGen(v) + 1) & ctrlGenMask
-			// Waiter bits stay as they are (PROTOCOL: unmarked transitions).
-			// Full barrier: the claim; pairs with the previous user's CAS
-			// to FREE (release, releaseClaimed or repairGuestSlots), so
-			// that its reads of the slot happen before our writes. It fails
-			// if another Call claimed the slot first.
-			if atomic.CompareAndSwapUint32(ctrl, v, gen<<ctrlGenShift|v&(ctrlRW|ctrlSW)|stateClaimed) {
-				return i, gen, nil
-			}
+		if i, gen, ok, err := g.tryClaim(); ok || err != nil {
+			return i, gen, err
 		}
 		if g.closing.Load() {
 			return 0, 0, errClosedLocally
@@ -161,6 +143,43 @@ func (g *Guest) claim(deadline time.Duration) (int, uint32, error) {
 		time.Sleep(minDuration(pause, deadline-now))
 		pause = minDuration(2*pause, time.Millisecond)
 	}
+}
+
+// tryClaim scans the guest slots once for a free one and claims it; ok is
+// false when none was free.
+func (g *Guest) tryClaim() (i int, gen uint32, ok bool, err error) {
+	gs := g.slots[g.geo.hostSlots:]
+	n := len(gs)
+	start := int(g.scanStart.Add(1) % uint32(n))
+	for k := 0; k < n; k++ {
+		i := (start + k) % n
+		ctrl := &gs[i].hdr.ctrl
+		// acquire: pairs with the CAS that last moved the word: a CAS
+		// to FREE, or, for a quarantined slot, the host's publish of
+		// the late answer. The claim CAS below checks the value again.
+		v := atomic.LoadUint32(ctrl)
+		if !ctrlLegal(v) {
+			return 0, 0, false, fmt.Errorf("%w: guest slot %d: illegal control word %#x", ErrCorrupt, i, v)
+		}
+		if ctrlState(v) == stateRespReady && g.quarantine[i].CompareAndSwap(1, 0) {
+			// A late response to a call that timed out: discard it.
+			// Winning the mark makes us the only one to touch the slot.
+			v = g.release(ctrl)
+		}
+		if ctrlState(v) != stateFree {
+			continue
+		}
+		gen := (ctrlGen(v) + 1) & ctrlGenMask
+		// Waiter bits stay as they are (PROTOCOL: unmarked transitions).
+		// Full barrier: the claim; pairs with the previous user's CAS
+		// to FREE (release, releaseClaimed or repairGuestSlots), so
+		// that its reads of the slot happen before our writes. It fails
+		// if another Call claimed the slot first.
+		if atomic.CompareAndSwapUint32(ctrl, v, gen<<ctrlGenShift|v&(ctrlRW|ctrlSW)|stateClaimed) {
+			return i, gen, true, nil
+		}
+	}
+	return 0, 0, false, nil
 }
 
 // release moves a slot that this side holds in RESP_READY to FREE and

@@ -24,6 +24,15 @@
 // Errors wrap the sentinels (ErrTimeout, ErrPeerGone, ...), each carrying
 // the C library's code and its shmipc_strerror() text; test them with
 // errors.Is.
+//
+// # Streams
+//
+// Payloads larger than a slot travel as streams, in both directions, with
+// one wire format (docs/PROTOCOL.md, "Streams"): a Reassembler, served as
+// the Handler, receives the host's streams; a StreamSender
+// (Guest.NewStreamSender) sends streams to the host's receiver on the guest
+// slots, several chunks in flight, one timeout for the whole send, a
+// refusal reported as a *StreamError with its chunk and reason.
 package shmipc
 
 import (
@@ -272,6 +281,7 @@ type Guest struct {
 	seq        atomic.Uint64   // req_seq of guest calls
 	scanStart  atomic.Uint32   // claim's scans of the guest slots start here, one further each time
 	quarantine []atomic.Uint32 // per guest slot: 1 while its timed-out call is owed a response
+	streamIDs  atomic.Uint64   // stream identifiers handed out (StreamSender)
 }
 
 // Connect attaches to the segment of the host named name, retrying for

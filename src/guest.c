@@ -41,7 +41,12 @@ struct shmipc_guest {
   int reason;
   shmipc_handler_fn fn;
   void *user;
+  size_t stream_ids; /* atomic: stream identifiers handed out */
 };
+
+size_t *shmipc__guest_stream_ids(shmipc_guest *g) { return &g->stream_ids; }
+
+struct shmipc__endpoint *shmipc__guest_ep(shmipc_guest *g) { return &g->ep; }
 
 void shmipc_guest_config_init(shmipc_guest_config *cfg)
 {

@@ -27,14 +27,14 @@ struct shmipc_host {
   shmipc_handler_fn listen_fn;
   void *listen_user;
   size_t stream_ids; /* atomic: stream identifiers handed out */
+  /* The receiver of the guest's streams (shmipc_host_stream_receiver()),
+   * or NULL; and the attach word's state and epoch (atomic) when its
+   * streams were last known to belong to the guest attached. */
+  shmipc_reassembler *receiver;
+  uint32_t receiver_attach;
 };
 
-uint64_t shmipc__host_stream_id(shmipc_host *h)
-{
-  /* Unique per host session: identifiers are never reused while the host
-   * lives (on a 32-bit machine they would wrap after 2^32 streams). */
-  return (uint64_t)shmipc__fetch_add_fullsz(&h->stream_ids, 1) + 1;
-}
+size_t *shmipc__host_stream_ids(shmipc_host *h) { return &h->stream_ids; }
 
 _Static_assert(offsetof(struct shmipc_host, ep) == 0,
                "shmipc__host_ep() needs the endpoint first");
@@ -312,12 +312,76 @@ int shmipc_slot_try_acquire(shmipc_host *h, shmipc_slot **out)
   return r < 0 ? shmipc__failed(r) : r;
 }
 
+/* Guest streams (docs/PROTOCOL.md, "Streams"): the receiver's streams
+ * belong to one guest. Stream ids are unique per session and direction
+ * only, so when the attach word moves (the guest detached, or a new guest
+ * took a dead one's place) every stream of the guest before is dropped,
+ * before a message of the new one is handled: a guest attaches before it
+ * publishes its first request, so the move is visible by then. */
+static void receiver_epoch(shmipc_host *h, shmipc_reassembler *r)
+{
+  /* acquire: pairs with the guest's attach CAS (guest.c set_attach()) */
+  uint32_t a = shmipc__load_acquire32(&shmipc__hdr(&h->ep.seg)->attach) &
+               (SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK);
+  uint32_t seen = shmipc__load_relaxed32(&h->receiver_attach);
+
+  /* full: one of the servers that saw the move drops the streams */
+  if (a != seen && shmipc__cas_full32(&h->receiver_attach, seen, a) == seen)
+    shmipc__reassembler_drop_all(r);
+}
+
+/* Once per serving round (a liveness interval at most) while the receiver
+ * holds anything: a guest that detached, died or was replaced frees what
+ * it left at once, and idle streams go without waiting for a next stream
+ * message. */
+static void receiver_check(shmipc_host *h)
+{
+  shmipc_reassembler *r = h->receiver;
+
+  if (r == NULL || !shmipc__reassembler_holds(r))
+    return;
+  receiver_epoch(h, r);
+  if (shmipc__guest_lock_held(&h->ep) == 0)
+    shmipc__reassembler_drop_all(r);
+  else
+    shmipc__reassembler_sweep(r);
+}
+
+/* The handler of a guest call while a receiver is attached: stream
+ * messages to it, the rest to the serving function's handler. */
+struct route {
+  shmipc_host *h;
+  shmipc_reassembler *r;
+  shmipc_handler_fn fn;
+  void *user;
+};
+
+static int route(void *user, uint32_t type, const void *req, size_t req_len,
+                 void *resp, size_t resp_cap, size_t *resp_len,
+                 uint32_t *resp_type)
+{
+  struct route *rt = user;
+
+  if (type != SHMIPC_MSG_STREAM_START && type != SHMIPC_MSG_STREAM_CHUNK)
+    return rt->fn(rt->user, type, req, req_len, resp, resp_cap, resp_len,
+                  resp_type);
+  receiver_epoch(rt->h, rt->r);
+  return shmipc_reassembler_handle(rt->r, type, req, req_len, resp, resp_cap,
+                                   resp_len, resp_type);
+}
+
 /* Serve every guest call pending now; returns how many were answered. */
 static int serve_pending(shmipc_host *h, shmipc_handler_fn fn, void *user)
 {
   const struct shmipc__geom *g = &h->ep.seg.geom;
+  struct route rt = {h, h->receiver, fn, user};
   uint32_t i;
   int n = 0;
+
+  if (rt.r != NULL) {
+    fn = route;
+    user = &rt;
+  }
 
   for (i = g->host_slots; i < g->host_slots + g->guest_slots; i++) {
     /* acquire: pairs with the guest's publish CAS; the take CAS in
@@ -369,6 +433,7 @@ static void *listener_main(void *arg)
         serve_once(h, h->listen_fn, h->listen_user, &h->listener_stop, &tick);
     if (r == SHMIPC_E_CLOSED)
       break;
+    receiver_check(h);
   }
   return NULL;
 }
@@ -450,6 +515,7 @@ static int serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
                            : shmipc__deadline_cap(&dl, h->ep.liveness_ns,
                                                   shmipc__now_ns());
     r = serve_once(h, fn, user, NULL, &round);
+    receiver_check(h);
     if (r != 0 && r != SHMIPC_E_TIMEOUT)
       return r < 0 ? shmipc__failed(r) : r;
     /* Nothing yet (or the call was cancelled before we took it). */
@@ -480,4 +546,27 @@ int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
   r = serve(h, fn, user, dl);
   shmipc__uncount(&h->ep);
   return r;
+}
+
+int shmipc_host_stream_receiver(shmipc_host *h, shmipc_reassembler *r)
+{
+  if (h == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "h is NULL"));
+  if (h->ep.seg.geom.guest_slots == 0)
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID, "the segment has no guest slots (guest_slots 0)"));
+  if (shmipc__load_acquire32(&h->listening) != LISTEN_OFF)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_BUSY,
+                                       "the listener thread serves guest calls "
+                                       "(stop it first)"));
+  /* The guest attached now is the receiver's from the start. Plain
+   * stores: no thread serves meanwhile (the listener's start, or the
+   * caller's own order before shmipc_host_serve(), publishes them). The
+   * acquire pairs with the guest's attach CAS. */
+  shmipc__store_relaxed32(
+      &h->receiver_attach,
+      shmipc__load_acquire32(&shmipc__hdr(&h->ep.seg)->attach) &
+          (SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK));
+  h->receiver = r;
+  return SHMIPC_OK;
 }

@@ -583,8 +583,12 @@ bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
 int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
                     shmipc_handler_fn fn, void *user);
 
-/* host.c: the pieces of a host that slot.c and the stream sender need */
-uint64_t shmipc__host_stream_id(shmipc_host *h);
+/* host.c, guest.c: the pieces of a host or guest that the stream sender
+ * needs: the counter its stream identifiers come from (atomic), and the
+ * guest's endpoint. */
+size_t *shmipc__host_stream_ids(shmipc_host *h);
+size_t *shmipc__guest_stream_ids(shmipc_guest *g);
+struct shmipc__endpoint *shmipc__guest_ep(shmipc_guest *g);
 /* A host's endpoint: the first member of struct shmipc_host (host.c
  * asserts it), reached without a call on the acquire path. */
 static inline struct shmipc__endpoint *shmipc__host_ep(shmipc_host *h)
@@ -619,6 +623,12 @@ void shmipc__stream_resp_get(const void *p, uint32_t *status, uint32_t *state,
 int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
                           size_t resp_size, const void *resp, uint32_t *status,
                           uint32_t *state, uint32_t *max_parked);
+/* The same for a sender whose receiver is the @peer ("guest", "host"):
+ * the REMOTE text names it. */
+int shmipc__stream_answer_from(const char *peer, uint32_t req_type,
+                               uint32_t resp_type, size_t resp_size,
+                               const void *resp, uint32_t *status,
+                               uint32_t *state, uint32_t *max_parked);
 
 /* memory_linux.c: a hint that @p (malloc'd, @len bytes) will be written
  * whole soon: large pages if the system offers them. */
@@ -641,5 +651,13 @@ void shmipc__copy_streaming(void *dst, const void *src, size_t n);
 /* reassembler.c: tests drive the receiver's clock (nanoseconds) */
 void shmipc__reassembler_set_clock(shmipc_reassembler *r,
                                    int64_t (*now)(void *), void *arg);
+/* reassembler.c, for a host serving guest streams: whether @r holds
+ * anything (an open stream, a dropped one still being copied, a spare
+ * buffer); drop every open stream of @r and its spare buffer (a dropped
+ * stream's memory goes when its last copy ends); drop what is idle past
+ * the idle timeout, as a stream message would. */
+bool shmipc__reassembler_holds(shmipc_reassembler *r);
+void shmipc__reassembler_drop_all(shmipc_reassembler *r);
+void shmipc__reassembler_sweep(shmipc_reassembler *r);
 
 #endif /* SHMIPC_INTERNAL_H */

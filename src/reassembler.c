@@ -266,6 +266,16 @@ void shmipc_reassembler_stats(shmipc_reassembler *r, shmipc_stream_stats *out)
 
 void shmipc_stream_buffer_free(void *data) { free(data); }
 
+bool shmipc__reassembler_holds(shmipc_reassembler *r)
+{
+  bool any;
+
+  shmipc__mutex_lock(r->mu);
+  any = r->reserved != 0 || r->spare != NULL || r->open != 0;
+  shmipc__mutex_unlock(r->mu);
+  return any;
+}
+
 /* Under mu. The stream stops being open; its memory goes now, or when the
  * last copier leaves. */
 static void drop(shmipc_reassembler *r, struct stream *st)
@@ -292,6 +302,25 @@ static void sweep(shmipc_reassembler *r, int64_t now)
         now - st->last_ns > r->lim.idle_timeout_ns)
       drop(r, st);
   }
+}
+
+void shmipc__reassembler_drop_all(shmipc_reassembler *r)
+{
+  uint32_t i;
+
+  shmipc__mutex_lock(r->mu);
+  drop_spare(r);
+  for (i = 0; i < r->lim.max_streams; i++)
+    if (r->streams[i].in_use && !r->streams[i].dropped)
+      drop(r, &r->streams[i]);
+  shmipc__mutex_unlock(r->mu);
+}
+
+void shmipc__reassembler_sweep(shmipc_reassembler *r)
+{
+  shmipc__mutex_lock(r->mu);
+  sweep(r, r->now(r->now_arg));
+  shmipc__mutex_unlock(r->mu);
 }
 
 static struct stream *find_open(shmipc_reassembler *r, uint64_t id)

@@ -21,8 +21,13 @@
 #define DESTROY_WAIT_NS (2000 * (int64_t)1000000)
 #define DESTROY_POLL_NS ((int64_t)1000000)
 
+/* The sender speaks to one requester: a host (its host slots) or a C
+ * guest (its guest slots). Both directions are one protocol; only the
+ * endpoint, the id counter and the peer's name in texts differ. */
 struct shmipc_stream_sender {
-  shmipc_host *h;
+  struct shmipc__endpoint *ep;
+  size_t *ids;      /* atomic: the requester's stream id counter */
+  const char *peer; /* "guest" or "host", for texts */
   uint32_t depth;
   uint32_t chunk;
   uint32_t closing; /* atomic: destroy runs; sends in progress return
@@ -53,12 +58,12 @@ void shmipc_stream_config_init(shmipc_stream_config *cfg)
   cfg->depth = 4;
 }
 
-int shmipc_stream_sender_create(shmipc_host *h, const shmipc_stream_config *cfg,
-                                shmipc_stream_sender **out)
+static int sender_create(struct shmipc__endpoint *ep, size_t *ids,
+                         const char *peer, const shmipc_stream_config *cfg,
+                         shmipc_stream_sender **out)
 {
   shmipc_stream_config def;
   shmipc_stream_sender *s;
-  struct shmipc__endpoint *ep;
   size_t room;
 
   if (out == NULL)
@@ -68,8 +73,9 @@ int shmipc_stream_sender_create(shmipc_host *h, const shmipc_stream_config *cfg,
     shmipc_stream_config_init(&def);
     cfg = &def;
   }
-  if (h == NULL)
-    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "h is NULL"));
+  if (ep == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "%s is NULL",
+                                       peer[0] == 'g' ? "h" : "g"));
   if (cfg->struct_size != sizeof *cfg)
     return shmipc__failed(shmipc__fail(
         SHMIPC_E_INVALID,
@@ -80,7 +86,9 @@ int shmipc_stream_sender_create(shmipc_host *h, const shmipc_stream_config *cfg,
     return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID,
                                        "depth %lu outside 1..%u",
                                        (unsigned long)cfg->depth, MAX_DEPTH));
-  ep = shmipc__host_ep(h);
+  if (ep->n_req == 0)
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID, "the segment has no guest slots (guest_slots 0)"));
   if (ep->seg.geom.req_capacity <= SHMIPC__STREAM_HDR)
     return shmipc__failed(shmipc__fail(
         SHMIPC_E_INVALID,
@@ -103,12 +111,30 @@ int shmipc_stream_sender_create(shmipc_host *h, const shmipc_stream_config *cfg,
   if (s == NULL)
     return shmipc__failed(
         shmipc__fail(SHMIPC_E_NOMEM, "allocating the stream sender"));
-  s->h = h;
-  s->depth = cfg->depth < ep->seg.geom.host_slots ? cfg->depth
-                                                  : ep->seg.geom.host_slots;
+  s->ep = ep;
+  s->ids = ids;
+  s->peer = peer;
+  s->depth = cfg->depth < ep->n_req ? cfg->depth : ep->n_req;
   s->chunk = cfg->chunk_size != 0 ? cfg->chunk_size : (uint32_t)room;
   *out = s;
   return SHMIPC_OK;
+}
+
+int shmipc_stream_sender_create(shmipc_host *h, const shmipc_stream_config *cfg,
+                                shmipc_stream_sender **out)
+{
+  return sender_create(h != NULL ? shmipc__host_ep(h) : NULL,
+                       h != NULL ? shmipc__host_stream_ids(h) : NULL, "guest",
+                       cfg, out);
+}
+
+int shmipc_guest_stream_sender_create(shmipc_guest *g,
+                                      const shmipc_stream_config *cfg,
+                                      shmipc_stream_sender **out)
+{
+  return sender_create(g != NULL ? shmipc__guest_ep(g) : NULL,
+                       g != NULL ? shmipc__guest_stream_ids(g) : NULL, "host",
+                       cfg, out);
 }
 
 void shmipc_stream_sender_destroy(shmipc_stream_sender *s)
@@ -128,7 +154,7 @@ void shmipc_stream_sender_destroy(shmipc_stream_sender *s)
    * in progress the host is not touched: it may be destroyed already. */
   while (shmipc__load_acquire32(&s->sending) != 0 &&
          shmipc__left(&dl, shmipc__now_ns()) > 0) {
-    shmipc__ep_wake_all(shmipc__host_ep(s->h));
+    shmipc__ep_wake_all(s->ep);
     shmipc__sleep_ns(DESTROY_POLL_NS);
   }
   free(s);
@@ -178,9 +204,9 @@ static int take_answer(struct send *x, shmipc_slot *s, uint32_t type,
     fail(x, r, 0, index, offset);
     return -1;
   }
-  r = shmipc__stream_answer(type, shmipc_slot_resp_type(s),
-                            shmipc_slot_resp_size(s), shmipc_slot_resp_data(s),
-                            &status, &state, &x->max_parked);
+  r = shmipc__stream_answer_from(
+      x->s->peer, type, shmipc_slot_resp_type(s), shmipc_slot_resp_size(s),
+      shmipc_slot_resp_data(s), &status, &state, &x->max_parked);
   shmipc_slot_release(s);
   if (r != SHMIPC_OK) {
     fail(x, r, 0, index, offset);
@@ -208,8 +234,8 @@ static void abort_stream(struct send *x)
   struct shmipc__deadline answer = shmipc__deadline(ABORT_TIMEOUT_NS);
   shmipc_slot *s;
 
-  if (shmipc__slot_acquire(shmipc__host_ep(x->s->h), &acquire, &x->s->closing,
-                           NULL, &s) != SHMIPC_OK)
+  if (shmipc__slot_acquire(x->s->ep, &acquire, &x->s->closing, NULL, &s) !=
+      SHMIPC_OK)
     return;
   if (send_message(x, s, SHMIPC_MSG_STREAM_CHUNK, 0, 0,
                    SHMIPC__STREAM_F_ABORT) == SHMIPC_OK)
@@ -233,9 +259,10 @@ static void send_chunks(struct send *x, uint32_t depth)
     if (next < n && x->err == 0 && count < depth) {
       /* With answers pending, take a free slot only if one is there now;
        * otherwise the oldest answer frees ours. */
-      r = count == 0 ? shmipc__slot_acquire(shmipc__host_ep(x->s->h), &x->dl,
-                                            &x->s->closing, NULL, &s)
-                     : shmipc_slot_try_acquire(x->s->h, &s);
+      struct shmipc__deadline now = shmipc__deadline(0);
+
+      r = shmipc__slot_acquire(x->s->ep, count == 0 ? &x->dl : &now,
+                               &x->s->closing, NULL, &s);
       if (r == SHMIPC_OK) {
         off = next * chunk;
         r = send_message(x, s, SHMIPC_MSG_STREAM_CHUNK, off,
@@ -252,7 +279,7 @@ static void send_chunks(struct send *x, uint32_t depth)
         count++;
         continue;
       }
-      if (r != SHMIPC_E_BUSY) {
+      if (r != SHMIPC_E_TIMEOUT || count == 0) {
         fail(x, r, 0, next, next * chunk);
         continue;
       }
@@ -299,7 +326,7 @@ static int stream_send(shmipc_stream_sender *snd, uint32_t app_type,
     return shmipc__failed(shmipc__fail(
         SHMIPC_E_INVALID, "res->struct_size %lu, want at least %lu",
         (unsigned long)res->struct_size, (unsigned long)sizeof *res));
-  r = shmipc__timeout(shmipc__host_ep(snd->h), timeout_ns, &dl);
+  r = shmipc__timeout(snd->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
   memset(&x, 0, sizeof x);
@@ -310,13 +337,15 @@ static int stream_send(shmipc_stream_sender *snd, uint32_t app_type,
   x.dl = shmipc__deadline_now(dl.budget);
   x.res.struct_size = sizeof x.res;
   x.res.failed_chunk = UINT64_MAX;
-  x.hdr.id = shmipc__host_stream_id(snd->h);
+  /* Unique per requester session and direction: never reused while the
+   * host (or guest) handle lives; on a 32-bit machine they would wrap
+   * after 2^32 streams. */
+  x.hdr.id = (uint64_t)shmipc__fetch_add_fullsz(snd->ids, 1) + 1;
   x.hdr.total = len;
   x.hdr.app_type = app_type;
   x.res.stream_id = x.hdr.id;
 
-  r = shmipc__slot_acquire(shmipc__host_ep(snd->h), &x.dl, &snd->closing, NULL,
-                           &s);
+  r = shmipc__slot_acquire(snd->ep, &x.dl, &snd->closing, NULL, &s);
   if (r != SHMIPC_OK) {
     fail(&x, r, 0, UINT64_MAX, 0);
     goto out;
@@ -365,7 +394,7 @@ int shmipc_stream_send(shmipc_stream_sender *snd, uint32_t app_type,
 
   if (snd == NULL)
     return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "s is NULL"));
-  ep = shmipc__host_ep(snd->h);
+  ep = snd->ep;
   /* Counted on the sender and on its host before the first look at
    * either's flag: neither destroy frees anything while we are inside.
    * full: pairs with the fences in shmipc_stream_sender_destroy() and

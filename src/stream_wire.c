@@ -84,18 +84,27 @@ int shmipc__stream_answer(uint32_t req_type, uint32_t resp_type,
                           size_t resp_size, const void *resp, uint32_t *status,
                           uint32_t *state, uint32_t *max_parked)
 {
+  return shmipc__stream_answer_from("guest", req_type, resp_type, resp_size,
+                                    resp, status, state, max_parked);
+}
+
+int shmipc__stream_answer_from(const char *peer, uint32_t req_type,
+                               uint32_t resp_type, size_t resp_size,
+                               const void *resp, uint32_t *status,
+                               uint32_t *state, uint32_t *max_parked)
+{
   if (resp_type != req_type || resp_size != SHMIPC__STREAM_RESP ||
       resp == NULL) {
-    /* A guest whose handler is no stream receiver answers the start as
+    /* A peer whose handler is no stream receiver answers the start as
      * any other request (an echo handler sends it back): a legal answer
-     * from a guest that does not speak streams, not a corrupt segment.
+     * from a peer that does not speak streams, not a corrupt segment.
      * Once the start was accepted, a receiver answers: anything else from
      * it is corrupt. */
     if (req_type == SHMIPC_MSG_STREAM_START)
       return shmipc__fail(SHMIPC_E_REMOTE,
-                          "the guest has no stream receiver (it answered "
+                          "the %s has no stream receiver (it answered "
                           "STREAM_START with type %lu, %llu bytes)",
-                          (unsigned long)resp_type,
+                          peer, (unsigned long)resp_type,
                           (unsigned long long)resp_size);
     return shmipc__fail(SHMIPC_E_CORRUPT,
                         "stream answer of type %lu, %llu bytes (want type "

@@ -4,7 +4,12 @@
  * reassembler; go/stream_vectors_test.go replays the same file against the
  * Go one. Every line that one side decides differently fails here or there.
  *
- * Usage: test-stream-vectors VECTORS_FILE
+ * With --guest-slots every message travels the other way, as a guest's
+ * stream does: a C guest sends it as a guest call on a guest slot, and the
+ * host's receiver (shmipc_host_stream_receiver(), served by the listener
+ * thread) answers it over the segment.
+ *
+ * Usage: test-stream-vectors [--guest-slots] VECTORS_FILE
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -13,6 +18,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "proc.h"
 #include "sha256.h"
 
 #define MAX_IDS 64
@@ -43,6 +49,8 @@ static struct {
   int nids;
   struct delivery got[MAX_DELIVERIES];
   int ngot, nchecked;
+  shmipc_host *h;  /* --guest-slots: the host whose receiver is V.r */
+  shmipc_guest *g; /* and the guest that sends the messages */
 } V;
 
 static void failf(const char *fmt, ...)
@@ -132,10 +140,27 @@ static int parse_state(const char *s, uint32_t *out)
   return -1;
 }
 
+/* --guest-slots: stop serving through V.r (so that it may be destroyed),
+ * or start serving through it. */
+static void serve_receiver(bool on)
+{
+  if (V.h == NULL)
+    return;
+  if (!on) {
+    (void)shmipc_host_listen_stop(V.h);
+    (void)shmipc_host_stream_receiver(V.h, NULL);
+    return;
+  }
+  if (shmipc_host_stream_receiver(V.h, V.r) != SHMIPC_OK ||
+      shmipc_host_listen_start(V.h, not_stream, NULL) != SHMIPC_OK)
+    failf("cannot serve through the receiver: %s", shmipc_last_error());
+}
+
 static void finish_case(void)
 {
   if (V.r == NULL)
     return;
+  serve_receiver(false);
   if (V.ngot != V.nchecked)
     failf("%d deliveries beyond those listed (first: id %" PRIu64 ")",
           V.ngot - V.nchecked, V.got[V.nchecked].id);
@@ -158,8 +183,12 @@ static void exchange(uint32_t type, const unsigned char *req, size_t len,
     return;
   }
   memset(resp, 0xEE, sizeof resp);
-  rc = shmipc_reassembler_handle(V.r, type, req, len, resp, sizeof resp,
-                                 &resp_len, &resp_type);
+  if (V.g != NULL)
+    rc = shmipc_guest_call(V.g, type, req, len, resp, sizeof resp, &resp_len,
+                           &resp_type, INT64_C(10000000000));
+  else
+    rc = shmipc_reassembler_handle(V.r, type, req, len, resp, sizeof resp,
+                                   &resp_len, &resp_type);
   V.steps++;
   if (rc != 0 || resp_len != SHMIPC__STREAM_RESP || resp_type != type) {
     failf("answer rc %d len %zu type %u: not a stream answer", rc, resp_len,
@@ -337,6 +366,7 @@ static void do_limits(char **tok, int ntok)
       failf("bad limits line");
       return;
     }
+  serve_receiver(false);
   shmipc_reassembler_destroy(V.r);
   shmipc_stream_limits_init(&V.lim);
   V.lim.max_stream = v[0];
@@ -351,6 +381,36 @@ static void do_limits(char **tok, int ntok)
     return;
   }
   shmipc__reassembler_set_clock(V.r, fake_now, NULL);
+  serve_receiver(true);
+}
+
+/* --guest-slots: a host with one guest slot and a C guest attached to it
+ * in this process. The liveness interval is long, so that the listener's
+ * rounds (which sweep idle streams by the fake clock) come between
+ * messages as rarely as possible: a sweep there drops what the next
+ * message would have dropped anyway. */
+static int open_session(void)
+{
+  shmipc_host_config hc;
+  shmipc_guest_config gc;
+  static char name[64];
+
+  snprintf(name, sizeof name, "vectors-%u", (unsigned)proc_self_id());
+  shmipc_host_config_init(&hc);
+  hc.name = name;
+  hc.host_slots = 1;
+  hc.guest_slots = 1;
+  hc.req_capacity = SHMIPC__STREAM_HDR + MAX_CHUNK;
+  hc.resp_capacity = 64;
+  hc.liveness_interval_ns = INT64_C(60000000000);
+  shmipc_guest_config_init(&gc);
+  gc.name = name;
+  if (shmipc_host_create(&hc, &V.h) != SHMIPC_OK ||
+      shmipc_guest_attach(&gc, &V.g) != SHMIPC_OK) {
+    fprintf(stderr, "session: %s\n", shmipc_last_error());
+    return -1;
+  }
+  return 0;
 }
 
 int main(int argc, char **argv)
@@ -359,8 +419,13 @@ int main(int argc, char **argv)
   FILE *f;
   int ntok;
 
+  if (argc == 3 && strcmp(argv[1], "--guest-slots") == 0) {
+    if (open_session() != 0)
+      return 1;
+    argv++, argc--;
+  }
   if (argc != 2) {
-    fprintf(stderr, "usage: %s VECTORS_FILE\n", argv[0]);
+    fprintf(stderr, "usage: %s [--guest-slots] VECTORS_FILE\n", argv[0]);
     return 2;
   }
   V.file = argv[1];
@@ -428,6 +493,9 @@ int main(int argc, char **argv)
   finish_case();
   if (V.cases == 0)
     failf("no cases");
-  printf("%d cases, %d messages, %d failures\n", V.cases, V.steps, V.failures);
+  printf("%d cases, %d messages, %d failures%s\n", V.cases, V.steps, V.failures,
+         V.g != NULL ? " (on guest slots)" : "");
+  shmipc_guest_detach(V.g);
+  shmipc_host_destroy(V.h);
   return V.failures == 0 ? 0 : 1;
 }

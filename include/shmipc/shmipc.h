@@ -178,14 +178,16 @@ typedef struct shmipc_host shmipc_host;
 /**
  * Opaque guest handle.
  *
- * Threads: shmipc_guest_call() may run on any number of threads at once,
- * handlers included. shmipc_guest_stop() may be called from any thread at
+ * Threads: shmipc_guest_call() and shmipc_stream_send() of a sender of
+ * this guest may run on any number of threads at once, handlers included.
+ * shmipc_guest_stop() may be called from any thread at
  * any time, as often as wanted, handlers included. shmipc_guest_wait() may
  * run on several threads at once. shmipc_guest_start() starts the workers
  * once; it must not run at the same time as itself, shmipc_guest_wait() or
  * shmipc_guest_detach().
  * shmipc_guest_detach() may run while other threads are in
- * shmipc_guest_call() or shmipc_guest_wait(): each returns SHMIPC_E_CLOSED.
+ * shmipc_guest_call(), shmipc_guest_wait() or shmipc_stream_send() of a
+ * sender of this guest: each returns SHMIPC_E_CLOSED.
  * It never runs from a handler (it waits for the workers), nor with
  * shmipc_guest_start(); no function of the guest may be called once it has
  * begun.
@@ -895,6 +897,72 @@ SHMIPC_EXPORT void shmipc_reassembler_stats(shmipc_reassembler *r,
 /** Free a buffer kept by a stream callback (SHMIPC_STREAM_KEEP).
  *  @param data  the buffer, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_stream_buffer_free(void *data);
+
+/**@}*/
+
+/* ------------------------------------------------------------------ */
+/** @name Streams from guest to host
+ *
+ * The same streams in the other direction: a guest sends STREAM_START and
+ * STREAM_CHUNK as ordinary guest calls on its guest slots, and the host's
+ * receiver reassembles them, with the wire format, limits, answers and
+ * conformance vectors of host-to-guest streams (docs/PROTOCOL.md,
+ * "Streams"). A guest stream needs guest slots (guest_slots > 0). The
+ * sender is a shmipc_stream_sender: shmipc_stream_send() and
+ * shmipc_stream_sender_destroy() work on it as on a host's, their
+ * texts naming the host as the receiver. */
+/**@{*/
+
+/** Create a stream sender for guest @p g: its chunks travel on the
+ *  guest slots, up to the configured depth at once (a depth above the
+ *  number of guest slots counts as that), and its stream identifiers come
+ *  from a counter of @p g, unique while @p g is attached. The guest must
+ *  outlive every send; shmipc_guest_detach() may run while sends run on
+ *  other threads (they return SHMIPC_E_CLOSED). A send fails with
+ *  SHMIPC_E_PEER_GONE within a liveness interval of the host's death;
+ *  SHMIPC_E_REMOTE when the host has no stream receiver attached (it
+ *  answered the start as any other guest call).
+ *  @param g    the guest
+ *  @param cfg  the configuration, or NULL for the defaults
+ *  @param out  receives the sender (NULL on failure)
+ *  @return 0, SHMIPC_E_INVALID (bad config, no guest slots, or slots too
+ *  small: the request capacity must exceed 32 bytes and the response
+ *  capacity hold 16), SHMIPC_E_NOMEM. */
+SHMIPC_EXPORT int shmipc_guest_stream_sender_create(
+    shmipc_guest *g, const shmipc_stream_config *cfg,
+    shmipc_stream_sender **out);
+
+/**
+ * Attach receiver @p r to the host's serving of guest calls, or detach it
+ * (@p r NULL). From then on, STREAM_START and STREAM_CHUNK requests on guest
+ * slots, whether the listener thread (shmipc_host_listen_start()) or
+ * shmipc_host_serve() serves them, go to @p r; every other request goes
+ * to the handler given to those functions (the next handler given to
+ * shmipc_reassembler_create() is not used on this path). @p r's
+ * limits hold against the guest as they do against a host on a guest's
+ * receiver.
+ *
+ * A guest's streams are its own: when the guest detaches, dies or is
+ * replaced by a new guest, every stream it left open is dropped and its
+ * buffer freed, at the latest one liveness interval later while the
+ * listener runs or a shmipc_host_serve() call waits, and before any
+ * stream message of a new guest is handled (stream identifiers are unique
+ * per session and direction only). Streams idle past the idle timeout are
+ * dropped on the same rounds, without waiting for a next stream message.
+ *
+ * Threads: not while the listener runs (SHMIPC_E_BUSY) or a
+ * shmipc_host_serve() call is in progress on another thread. @p r must
+ * outlive its attachment: detach it (with no listener running and no
+ * serve in progress) before shmipc_reassembler_destroy(), or destroy the
+ * host first.
+ *
+ * @param h  the host
+ * @param r  the receiver, or NULL to detach the one attached
+ * @return 0, SHMIPC_E_BUSY (the listener runs), SHMIPC_E_INVALID (no @p h,
+ *         or the segment has no guest slots).
+ */
+SHMIPC_EXPORT int shmipc_host_stream_receiver(shmipc_host *h,
+                                              shmipc_reassembler *r);
 
 /**@}*/
 
