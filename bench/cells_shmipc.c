@@ -575,7 +575,7 @@ int shmipc_guest_stream_cell_run(const char *guest_path,
     snprintf(err, errlen, "serving guest streams: %s", shmipc_strerror(e));
     goto out;
   }
-  if (spawn_guest(&l, guest_path, err, errlen) != 0)
+  if (spawn_guest(&l, guest_path, p->pin, 1, err, errlen) != 0)
     goto out;
   if (wait_attached(&l, err, errlen) != 0)
     goto out;
