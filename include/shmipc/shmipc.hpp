@@ -59,6 +59,7 @@
 /** Defined to 1 when the std::span overloads are there (C++20). */
 #define SHMIPC_HPP_SPAN 1
 #else
+/** Defined to 0 before C++20 (no std::span overloads). */
 #define SHMIPC_HPP_SPAN 0
 #endif
 
@@ -68,6 +69,8 @@
 #define SHMIPC_HPP_EXCEPTIONS 1
 #include <exception>
 #else
+/** Defined to 0 under -fno-exceptions: a handler then fails with
+ *  Response::fail(). */
 #define SHMIPC_HPP_EXCEPTIONS 0
 #endif
 
