@@ -73,6 +73,7 @@ for f in "$inc/shmipc/shmipc.h" "$inc/shmipc/shmipc.hpp" "$inc/shmipc/version.h"
          "$cmakedir/libshmipcConfig.cmake" \
          "$cmakedir/libshmipcConfigVersion.cmake" \
          "$doc/README.md" "$doc/CHANGELOG.md" "$doc/PROTOCOL.md" \
+         "$doc/MIGRATING.md" \
          "$doc/LICENSE"; do
   [ -e "$f" ] || fail "not installed: ${f#"$dest"}"
 done
