@@ -9,10 +9,10 @@
  * usable beside it (each handle gives its C handle with `get()`).
  *
  * Conventions:
- * - No function of this header throws, and no exception crosses into the
- *   library: a handler's exception is caught in the trampoline and
- *   answered as SHMIPC_MSG_SYSTEM_ERROR with the exception's what() as the
- *   reason. The header compiles and works with `-fno-exceptions`.
+ * - No function of this header throws (but see Memory below), and no
+ *   exception crosses into the library: a handler's exception is caught in the
+ * trampoline and answered as SHMIPC_MSG_SYSTEM_ERROR with the exception's
+ * what() as the reason. The header compiles and works with `-fno-exceptions`.
  * - Failures come back as values: shmipc::Status (the code and the text
  *   shmipc_last_error() gave on the failing thread) and shmipc::Result
  *   (a value or a Status). Both are `[[nodiscard]]`.
@@ -28,6 +28,11 @@
  * - Handles are move-only. A moved-from handle is empty: its get() is
  *   nullptr, and its functions give SHMIPC_E_INVALID as the C functions do
  *   for a NULL handle.
+ * - Memory: the text of a failed Status is a std::string, allocated only
+ *   on failure; if that allocation fails, the program ends
+ *   (std::terminate from a noexcept function, or the allocator's abort
+ *   under -fno-exceptions). Copying a handler into a Host or Guest may
+ *   throw whatever its copy or move throws.
  * - Threads: as for the C handle each class wraps (shmipc.h), except that
  *   Host::listen(), Host::listen_stop() and Guest::start(), which keep the
  *   handler inside the object, must not run on two threads at once for
@@ -794,13 +799,18 @@ public:
   template <class F> Result<int> serve(F &&f, Timeout t = Timeout())
   {
     using D = std::remove_reference_t<F>;
-    int rc = shmipc_host_serve(
-        h_, &detail::trampoline<D>,
-        const_cast<void *>(static_cast<const void *>(std::addressof(f))),
-        t.ns());
-    if (rc < 0)
-      return Status::from_rc(rc);
-    return rc;
+    if constexpr (std::is_function_v<D>) { // a function: by its pointer
+      D *fp = &f;
+      return serve(fp, t);
+    } else {
+      int rc = shmipc_host_serve(
+          h_, &detail::trampoline<D>,
+          const_cast<void *>(static_cast<const void *>(std::addressof(f))),
+          t.ns());
+      if (rc < 0)
+        return Status::from_rc(rc);
+      return rc;
+    }
   }
 
 private:

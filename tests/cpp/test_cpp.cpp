@@ -481,6 +481,8 @@ void test_across_processes()
 }
 #endif
 
+void plain_handler(const shmipc::Request &, shmipc::Response &) {}
+
 void test_serve()
 {
   std::string name = name_of("serve");
@@ -499,6 +501,10 @@ void test_serve()
   CHECK(h->serve(cfn, 0ms).code() == SHMIPC_E_BUSY);
   CHECK(h->listen_stop().ok());
   CHECK(h->listen_stop().code() == SHMIPC_E_STATE);
+  // A plain function serves too, through its pointer.
+  CHECK(h->serve(plain_handler, 0ms).code() == SHMIPC_E_TIMEOUT);
+  CHECK(h->listen(plain_handler).ok());
+  CHECK(h->listen_stop().ok());
   CHECK(seen == 0);
 }
 
