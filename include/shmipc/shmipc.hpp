@@ -37,6 +37,15 @@
  *   Host::listen(), Host::listen_stop() and Guest::start(), which keep the
  *   handler inside the object, must not run on two threads at once for
  *   the same object.
+ *
+ * The sections follow shmipc.h's, and each wrapper is made the same way,
+ * which a wrapper of a later C function follows too: a C function that
+ * returns a code becomes a member returning Status::from_rc() of it (or a
+ * Result<T> when it hands something out); a C handle becomes a move-only
+ * class whose destructor is the C destroy; a C callback becomes any
+ * callable, kept in a detail::Box beside the handle (destroyed after it)
+ * and entered through a noexcept trampoline that turns an exception into
+ * the C callback's failure.
  */
 #ifndef SHMIPC_SHMIPC_HPP
 #define SHMIPC_SHMIPC_HPP
