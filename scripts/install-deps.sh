@@ -13,8 +13,9 @@
 #               builds the test programs, among them the C echo guest), and
 #               Go when no Go toolchain is found (the Go echo guest)
 #   test        build + what ./scripts/test.sh's default suites use: C++
-#               (ABI suite), spin (protocol model), CMake (install suite),
-#               Doxygen
+#               (ABI and cpp suites), spin (protocol model), CMake (install
+#               suite), Doxygen, flatc and the FlatBuffers headers (the
+#               FlatBuffers example, cpp suite)
 #   windows     test + the MinGW-w64 cross compilers and Wine
 #               (scripts/windows.sh)
 #   sanitizers  test + valgrind (scripts/sanitizers.sh; gcc brings ASan
@@ -40,7 +41,7 @@ done
 [ -n "$groups" ] || groups=" build"
 
 build_pkgs="meson ninja-build pkg-config gcc libc6-dev binutils libatomic-ops-dev python3 libcmocka-dev"
-test_pkgs="g++ spin cmake doxygen clang-format"
+test_pkgs="g++ spin cmake doxygen clang-format flatbuffers-compiler libflatbuffers-dev"
 windows_pkgs="gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine wine64"
 sanitizers_pkgs="valgrind"
 fuzz_pkgs="clang libclang-rt-dev"

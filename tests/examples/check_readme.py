@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 """Check that every program in README.md is code the test suite builds.
 
-Every fenced C or Go block of README.md must be, byte for byte, a marked
-region of one of the example programs (examples/*.c, go/examples/*/*.go),
+Every fenced C, C++ or Go block of README.md must be, byte for byte, a
+marked region of one of the example programs (examples/*.c,
+examples/*.cpp, go/examples/*/*.go),
 which the 'examples' tests compile and run. In those files:
 
   README:NAME begin  ...  README:NAME end    a region (the marker lines are
@@ -40,9 +41,9 @@ NOT_PROGRAMS = {
     "": "a plain listing (the repository layout)",
 }
 # Languages whose blocks must be regions of the example programs.
-PROGRAMS = {"c", "go"}
+PROGRAMS = {"c", "cpp", "go"}
 
-EXAMPLE_GLOBS = ["examples/*.c", "go/examples/*/*.go"]
+EXAMPLE_GLOBS = ["examples/*.c", "examples/*.cpp", "go/examples/*/*.go"]
 # Repository paths named in command blocks: these must exist.
 REPO_PATH = re.compile(r"(?<![\w./-])(?:\./)?((?:scripts|examples|tests|cross|docs|go|include|src|bench)/[\w./-]*\w)")
 

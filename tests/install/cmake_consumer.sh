@@ -12,7 +12,8 @@
 #
 # usage: cmake_consumer.sh CMAKE MESON BUILD_DIR PREFIX LIBDIR VERSION \
 #                          CONSUMER_DIR EXAMPLE_C [GUEST]
-# env:   CC (default cc), CI
+# env:   CC (default cc), CI; CPP_CONSUMER and CXX: a C++ program including
+#        <shmipc/shmipc.hpp>, built with libshmipc::shmipc too and run
 #
 # CMAKE empty (CMake not found at setup) fails under CI=true and skips
 # (77) otherwise.
@@ -64,12 +65,15 @@ unset LD_LIBRARY_PATH 2>/dev/null || true
 mkdir "$tmp/src"
 cp "$consumer/CMakeLists.txt" "$tmp/src/"
 cp "$example" "$tmp/src/host_example.c"
+if [ -n "${CPP_CONSUMER:-}" ]; then
+  cp "$CPP_CONSUMER" "$tmp/src/cpp_consumer.cpp"
+fi
 
 # configure DIR [-DVAR=VALUE...]: a fresh build folder each time.
 configure() {
   _dir=$1
   shift
-  CC=${CC:-cc} "$cmake" -S "$tmp/src" -B "$_dir" -G Ninja \
+  CC=${CC:-cc} CXX=${CXX:-c++} "$cmake" -S "$tmp/src" -B "$_dir" -G Ninja \
     -DCMAKE_PREFIX_PATH="$moved" -DCMAKE_BUILD_TYPE=Release "$@" \
     >"$_dir.log" 2>&1
 }
@@ -102,6 +106,11 @@ if ! "$cmake" --build "$tmp/b" >"$tmp/build.log" 2>&1; then
   fail "host_example does not build with libshmipc::shmipc"
 fi
 echo "ok: built host_example with find_package(libshmipc) from $moved"
+if [ -n "${CPP_CONSUMER:-}" ]; then
+  LD_LIBRARY_PATH="" "$tmp/b/cpp_consumer" ||
+    fail "the CMake-built cpp_consumer (shmipc.hpp) failed"
+  echo "ok: built and ran cpp_consumer (shmipc.hpp) with libshmipc::shmipc"
+fi
 
 # The executable links the moved library (CMake gives it a RUNPATH to it).
 if command -v ldd >/dev/null 2>&1; then

@@ -16,7 +16,9 @@
 #
 # usage: install_test.sh MESON BUILD_DIR PREFIX LIBDIR INCLUDEDIR DATADIR \
 #                        VERSION RELOCATABLE EXAMPLE_C [GUEST]
-# env:   CC (default cc), PKG_CONFIG (default pkg-config), SHMIPC_TEST_STRICT
+# env:   CC (default cc), PKG_CONFIG (default pkg-config), SHMIPC_TEST_STRICT,
+#        CPP_CONSUMER and CXX (a C++ program including <shmipc/shmipc.hpp>,
+#        built with the same pkg-config flags and run)
 #
 # A GUEST that is named but missing skips (77), or fails when the build
 # has strict_tests (SHMIPC_TEST_STRICT=1, from Meson's test setup).
@@ -65,12 +67,13 @@ inc=$dest$includedir
 lib=$dest$libdir
 doc=$dest$datadir/doc/libshmipc
 cmakedir=$lib/cmake/libshmipc
-for f in "$inc/shmipc/shmipc.h" "$inc/shmipc/version.h" \
+for f in "$inc/shmipc/shmipc.h" "$inc/shmipc/shmipc.hpp" "$inc/shmipc/version.h" \
          "$lib/libshmipc.so" "$lib/libshmipc.so.0" \
          "$lib/libshmipc.so.$version" "$lib/pkgconfig/libshmipc.pc" \
          "$cmakedir/libshmipcConfig.cmake" \
          "$cmakedir/libshmipcConfigVersion.cmake" \
          "$doc/README.md" "$doc/CHANGELOG.md" "$doc/PROTOCOL.md" \
+         "$doc/MIGRATING.md" \
          "$doc/LICENSE"; do
   [ -e "$f" ] || fail "not installed: ${f#"$dest"}"
 done
@@ -81,7 +84,7 @@ done
 
 # Only the public headers are installed (no internal ones, no static lib).
 headers=$(cd "$inc/shmipc" && ls | tr '\n' ' ')
-[ "$headers" = "shmipc.h version.h " ] ||
+[ "$headers" = "shmipc.h shmipc.hpp version.h " ] ||
   fail "unexpected files in ${includedir}/shmipc: $headers"
 if ls "$lib" | grep -q 'shmipc_internal'; then
   fail "internal library installed: $(ls "$lib" | grep shmipc_internal)"
@@ -176,6 +179,17 @@ cp "$example" "$tmp/src/host_example.c"
 
 LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export LD_LIBRARY_PATH
+
+# --- the C++ header, with the same flags --------------------------------
+if [ -n "${CPP_CONSUMER:-}" ]; then
+  [ -n "${CXX:-}" ] || fail "CPP_CONSUMER is set without CXX"
+  cp "$CPP_CONSUMER" "$tmp/src/cpp_consumer.cpp"
+  # shellcheck disable=SC2086 # CXX, cflags and libs are word lists
+  (cd "$tmp/src" && $CXX -std=c++17 -Wall -Wextra -Wpedantic -Werror \
+    $cflags -o "$tmp/cpp_consumer" cpp_consumer.cpp $libs) ||
+    fail "cpp_consumer.cpp (shmipc.hpp) does not build against the installed library"
+  "$tmp/cpp_consumer" || fail "cpp_consumer failed against the installed library"
+fi
 if command -v ldd >/dev/null 2>&1; then
   resolved=$(ldd "$tmp/host_example" | sed -n 's/.*libshmipc\.so\.0 => \([^ ]*\).*/\1/p')
   case $resolved in

@@ -1,0 +1,1339 @@
+// SPDX-License-Identifier: MIT
+/**
+ * @file shmipc.hpp
+ * @brief libshmipc for C++17: RAII handles, any callable as a handler,
+ * errors as values, timeouts as std::chrono durations.
+ *
+ * Header-only, over the C API of shmipc.h alone: it adds no symbol to the
+ * library and links nothing but `-lshmipc`. Everything in shmipc.h stays
+ * usable beside it (each handle gives its C handle with `get()`).
+ *
+ * Conventions:
+ * - No function of this header throws (but see Memory below), and no
+ *   exception crosses into the library: a handler's exception is caught in the
+ * trampoline and answered as SHMIPC_MSG_SYSTEM_ERROR with the exception's
+ * what() as the reason. The header compiles and works with `-fno-exceptions`.
+ * - Failures come back as values: shmipc::Status (the code and the text
+ *   shmipc_last_error() gave on the failing thread) and shmipc::Result
+ *   (a value or a Status). Both are `[[nodiscard]]`.
+ * - Timeouts are shmipc::Timeout, made from any std::chrono duration, or
+ *   shmipc::Timeout::fallback() (the handle's configured default, as
+ *   SHMIPC_TIMEOUT_DEFAULT), shmipc::Timeout::infinite() (as
+ *   SHMIPC_TIMEOUT_INFINITE) or shmipc::Timeout::none() (0: one look, no
+ *   wait). A negative duration counts as none(), as std::chrono waits
+ *   treat one; a duration of 9.2e18 ns (292 years) or more counts as
+ *   INT64_MAX nanoseconds. A default-constructed Timeout is fallback().
+ * - Buffers are a pointer and a size; under C++20 every such function has
+ *   a std::span overload as well.
+ * - Handles are move-only. A moved-from handle is empty: its get() is
+ *   nullptr, and its functions give SHMIPC_E_INVALID as the C functions do
+ *   for a NULL handle.
+ * - Memory: the text of a failed Status is a std::string, allocated only
+ *   on failure; if that allocation fails, the program ends
+ *   (std::terminate from a noexcept function, or the allocator's abort
+ *   under -fno-exceptions). Copying a handler into a Host or Guest may
+ *   throw whatever its copy or move throws.
+ * - Threads: as for the C handle each class wraps (shmipc.h), except that
+ *   Host::listen(), Host::listen_stop() and Guest::start(), which keep the
+ *   handler inside the object, must not run on two threads at once for
+ *   the same object.
+ *
+ * The sections follow shmipc.h's, and each wrapper is made the same way,
+ * which a wrapper of a later C function follows too: a C function that
+ * returns a code becomes a member returning Status::from_rc() of it (or a
+ * Result<T> when it hands something out); a C handle becomes a move-only
+ * class whose destructor is the C destroy; a C callback becomes any
+ * callable, kept in a detail::Box beside the handle (destroyed after it)
+ * and entered through a noexcept trampoline that turns an exception into
+ * the C callback's failure.
+ */
+#ifndef SHMIPC_SHMIPC_HPP
+#define SHMIPC_SHMIPC_HPP
+
+#include "shmipc.h"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#if __cplusplus >= 202002L && __has_include(<span>)
+#include <span>
+#endif
+#if defined(__cpp_lib_span) && __cpp_lib_span >= 202002L
+/** Defined to 1 when the std::span overloads are there (C++20). */
+#define SHMIPC_HPP_SPAN 1
+#else
+/** Defined to 0 before C++20 (no std::span overloads). */
+#define SHMIPC_HPP_SPAN 0
+#endif
+
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
+/** Defined to 1 when the header is compiled with exceptions on: the
+ *  handler trampolines then catch them. */
+#define SHMIPC_HPP_EXCEPTIONS 1
+#include <exception>
+#else
+/** Defined to 0 under -fno-exceptions: a handler then fails with
+ *  Response::fail(). */
+#define SHMIPC_HPP_EXCEPTIONS 0
+#endif
+
+/** The C++ API of libshmipc. */
+namespace shmipc
+{
+
+/* ------------------------------------------------------------------ */
+/** @name Errors and timeouts */
+/**@{*/
+
+/**
+ * The outcome of an operation: SHMIPC_OK, or a negative SHMIPC_E_* code
+ * with the text shmipc_last_error() gave for it on the thread that failed
+ * (copied, so it stays valid). A Status converts to true when it is OK.
+ */
+class [[nodiscard]] Status
+{
+public:
+  /** An OK status. */
+  Status() noexcept = default;
+
+  /** A status of @p code with the message @p message.
+   *  @param code     SHMIPC_OK or a SHMIPC_E_* code
+   *  @param message  what the failure was about */
+  Status(int code, std::string message)
+      : code_(code), message_(std::move(message))
+  {
+  }
+
+  /** The status of a C function's result: OK for 0 and above, else the
+   *  code with this thread's shmipc_last_error(). Call it right after the
+   *  C function, on the same thread.
+   *  @param rc  what the C function returned
+   *  @return the status */
+  static Status from_rc(int rc)
+  {
+    if (rc >= 0)
+      return Status();
+    return Status(rc, shmipc_last_error());
+  }
+
+  /** @return true when the operation succeeded */
+  bool ok() const noexcept { return code_ >= 0; }
+  /** @return ok() */
+  explicit operator bool() const noexcept { return ok(); }
+  /** @return SHMIPC_OK or the SHMIPC_E_* code */
+  int code() const noexcept { return code_; }
+  /** @return shmipc_strerror() of the code (static, never NULL) */
+  const char *name() const noexcept { return shmipc_strerror(code_); }
+  /** @return the failure's text ("" when OK): shmipc_strerror() of the
+   *          code and, after ": ", what it was about */
+  const std::string &message() const noexcept { return message_; }
+
+private:
+  int code_ = SHMIPC_OK;
+  std::string message_;
+};
+
+/**
+ * A value of type @p T, or the Status that says why there is none.
+ * Some operations fill the value on a failure too (Host::call() on
+ * SHMIPC_E_REMOTE and SHMIPC_E_TRUNCATED): has_value() tells.
+ * @tparam T  the value's type (move-only types are fine)
+ */
+template <class T> class [[nodiscard]] Result
+{
+public:
+  /** A successful result.
+   *  @param value  the value */
+  Result(T value) : value_(std::move(value)) {}
+  /** A failed result without a value.
+   *  @param status  why (not OK) */
+  Result(Status status) : status_(std::move(status)) {}
+  /** A failed result with a value.
+   *  @param status  why (not OK)
+   *  @param value   what the operation still reports */
+  Result(Status status, T value)
+      : value_(std::move(value)), status_(std::move(status))
+  {
+  }
+
+  /** @return true when the operation succeeded */
+  bool ok() const noexcept { return status_.ok(); }
+  /** @return ok() */
+  explicit operator bool() const noexcept { return ok(); }
+  /** @return true when a value is held (always when ok()) */
+  bool has_value() const noexcept { return value_.has_value(); }
+  /** @return the status (OK on success) */
+  const Status &status() const noexcept { return status_; }
+  /** @return status().code() */
+  int code() const noexcept { return status_.code(); }
+  /** @return status().message() */
+  const std::string &message() const noexcept { return status_.message(); }
+
+  /** The value. Without one the program aborts (no exception is thrown,
+   *  so that the header works with -fno-exceptions): test ok() or
+   *  has_value() first.
+   *  @return the value */
+  T &value() &noexcept { return *check(); }
+  /** @copydoc value() */
+  const T &value() const &noexcept { return *check(); }
+  /** @copydoc value() */
+  T &&value() &&noexcept { return std::move(*check()); }
+  /** @return value() */
+  T &operator*() &noexcept { return value(); }
+  /** @return value() */
+  const T &operator*() const &noexcept { return value(); }
+  /** @return value() */
+  T &&operator*() &&noexcept { return std::move(*this).value(); }
+  /** @return a pointer to value() */
+  T *operator->() noexcept { return &value(); }
+  /** @return a pointer to value() */
+  const T *operator->() const noexcept { return &value(); }
+
+private:
+  T *check() noexcept
+  {
+    if (!value_)
+      std::abort();
+    return &*value_;
+  }
+  const T *check() const noexcept
+  {
+    if (!value_)
+      std::abort();
+    return &*value_;
+  }
+  std::optional<T> value_;
+  Status status_;
+};
+
+/**
+ * A timeout for a call that can block (shmipc.h, "Conventions").
+ */
+class Timeout
+{
+public:
+  /** The handle's configured default (SHMIPC_TIMEOUT_DEFAULT). */
+  constexpr Timeout() noexcept = default;
+
+  /** A wait of @p d: negative counts as 0 (no wait), 9.2e18 ns (292
+   *  years) or more as INT64_MAX nanoseconds.
+   *  @tparam Rep     the duration's representation
+   *  @tparam Period  the duration's period
+   *  @param d        the duration */
+  template <class Rep, class Period>
+  constexpr Timeout(std::chrono::duration<Rep, Period> d) noexcept
+      : ns_(clamp(d))
+  {
+  }
+
+  /** @return the handle's configured default (SHMIPC_TIMEOUT_DEFAULT) */
+  static constexpr Timeout fallback() noexcept { return Timeout(); }
+  /** @return no limit; peer death still ends the wait
+   *          (SHMIPC_TIMEOUT_INFINITE) */
+  static constexpr Timeout infinite() noexcept
+  {
+    return Timeout(SHMIPC_TIMEOUT_INFINITE, 0);
+  }
+  /** @return no wait: one look (0) */
+  static constexpr Timeout none() noexcept { return Timeout(0, 0); }
+
+  /** @return the value the C API takes, in nanoseconds */
+  constexpr int64_t ns() const noexcept { return ns_; }
+
+private:
+  constexpr Timeout(int64_t ns, int) noexcept : ns_(ns) {}
+
+  template <class Rep, class Period>
+  static constexpr int64_t clamp(std::chrono::duration<Rep, Period> d) noexcept
+  {
+    using fns = std::chrono::duration<long double, std::nano>;
+    /* Just under INT64_MAX: what a long double of any precision (53
+     * bits where it is a double) tells apart from it. */
+    constexpr long double top = 9.2e18L;
+    const long double approx = std::chrono::duration_cast<fns>(d).count();
+    if (!(approx > 0)) /* negative, zero, NaN */
+      return 0;
+    if (approx >= top)
+      return std::numeric_limits<int64_t>::max();
+    if constexpr (std::chrono::treat_as_floating_point<Rep>::value)
+      return static_cast<int64_t>(approx);
+    else /* exact for integer durations */
+      return static_cast<int64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+  }
+
+  int64_t ns_ = SHMIPC_TIMEOUT_DEFAULT;
+};
+
+/** Send flags, for Slot::send() and Slot::publish(). */
+enum class Align : uint32_t {
+  start = 0,                  /**< the payload is the buffer's first bytes */
+  end = SHMIPC_F_END_ALIGNED, /**< the payload is the buffer's last bytes
+                                   (a FlatBuffer built back to front) */
+};
+
+/** What a copying call answered. */
+struct Reply {
+  size_t size = 0;   /**< the response's length (on SHMIPC_E_TRUNCATED: the
+                          length that did not fit) */
+  uint32_t type = 0; /**< the response's message type */
+};
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Handlers */
+/**@{*/
+
+/** A request as a handler sees it: read-only bytes in shared memory,
+ *  valid until the handler returns. */
+struct Request {
+  uint32_t type = 0;          /**< the request's message type */
+  const void *data = nullptr; /**< the request's bytes */
+  size_t size = 0;            /**< their length */
+#if SHMIPC_HPP_SPAN
+  /** @return the request's bytes as a span (C++20) */
+  std::span<const std::byte> bytes() const noexcept
+  {
+    return {static_cast<const std::byte *>(data), size};
+  }
+#endif
+};
+
+/**
+ * The response buffer a handler fills, in shared memory. It starts empty
+ * (size 0) with the request's type. The handler writes into data() and
+ * sets the size, or calls assign(); fail() answers
+ * SHMIPC_MSG_SYSTEM_ERROR with a reason.
+ */
+class Response
+{
+public:
+  /** Wrap the C handler's response arguments.
+   *  @param buf   the response buffer
+   *  @param cap   its capacity
+   *  @param len   the response length to set
+   *  @param type  the response type to set */
+  Response(void *buf, size_t cap, size_t *len, uint32_t *type) noexcept
+      : buf_(buf), cap_(cap), len_(len), type_(type)
+  {
+  }
+
+  /** @return the response buffer (capacity() bytes) */
+  void *data() const noexcept { return buf_; }
+  /** @return the buffer's capacity in bytes */
+  size_t capacity() const noexcept { return cap_; }
+  /** @return the response length set so far */
+  size_t size() const noexcept { return *len_; }
+  /** @return the response type set so far */
+  uint32_t type() const noexcept { return *type_; }
+#if SHMIPC_HPP_SPAN
+  /** @return the whole buffer as a span (C++20) */
+  std::span<std::byte> bytes() const noexcept
+  {
+    return {static_cast<std::byte *>(buf_), cap_};
+  }
+#endif
+
+  /** Set the response length (the bytes written at data()). A length
+   *  above capacity() answers SHMIPC_MSG_SYSTEM_ERROR, as in C.
+   *  @param n  the length */
+  void set_size(size_t n) noexcept { *len_ = n; }
+  /** Set the response's message type.
+   *  @param t  the type */
+  void set_type(uint32_t t) noexcept { *type_ = t; }
+
+  /** Copy @p n bytes of @p p in as the response.
+   *  @param p  the bytes (may be nullptr if @p n is 0)
+   *  @param n  their length
+   *  @return false, changing nothing, when they do not fit */
+  bool assign(const void *p, size_t n) noexcept
+  {
+    if (n > cap_)
+      return false;
+    if (n > 0)
+      std::memcpy(buf_, p, n);
+    *len_ = n;
+    return true;
+  }
+#if SHMIPC_HPP_SPAN
+  /** Copy @p b in as the response (C++20).
+   *  @param b  the bytes
+   *  @return false, changing nothing, when they do not fit */
+  bool assign(std::span<const std::byte> b) noexcept
+  {
+    return assign(b.data(), b.size());
+  }
+#endif
+
+  /** Answer SHMIPC_MSG_SYSTEM_ERROR with @p reason as its text (cut to
+   *  the capacity): the caller gets SHMIPC_E_REMOTE.
+   *  @param reason  why the request failed */
+  void fail(std::string_view reason) noexcept
+  {
+    size_t n = reason.size() < cap_ ? reason.size() : cap_;
+    if (n > 0)
+      std::memcpy(buf_, reason.data(), n);
+    *len_ = n;
+    *type_ = SHMIPC_MSG_SYSTEM_ERROR;
+  }
+
+private:
+  void *buf_;
+  size_t cap_;
+  size_t *len_;
+  uint32_t *type_;
+};
+
+/// @cond SHMIPC_DETAIL
+namespace detail
+{
+
+/* Call f(req, resp): a handler returns void, or bool (false answers the
+ * fixed reason of a failed C handler). Exceptions become the answer's
+ * reason here, never reaching the library. */
+template <class F>
+int run_handler(F &f, uint32_t type, const void *req, size_t req_len,
+                void *resp, size_t resp_cap, size_t *resp_len,
+                uint32_t *resp_type) noexcept
+{
+  Request rq;
+  rq.type = type;
+  rq.data = req;
+  rq.size = req_len;
+  Response rs(resp, resp_cap, resp_len, resp_type);
+#if SHMIPC_HPP_EXCEPTIONS
+  try {
+#endif
+    using R = decltype(f(rq, rs));
+    if constexpr (std::is_void_v<R>) {
+      f(rq, rs);
+      return 0;
+    } else {
+      static_assert(std::is_convertible_v<R, bool>,
+                    "a handler returns void or bool");
+      return static_cast<bool>(f(rq, rs)) ? 0 : 1;
+    }
+#if SHMIPC_HPP_EXCEPTIONS
+  } catch (const std::exception &e) {
+    rs.fail(e.what());
+  } catch (...) {
+    rs.fail("unknown exception");
+  }
+  return 0;
+#endif
+}
+
+template <class F>
+int trampoline(void *user, uint32_t type, const void *req, size_t req_len,
+               void *resp, size_t resp_cap, size_t *resp_len,
+               uint32_t *resp_type) noexcept
+{
+  return run_handler(*static_cast<F *>(user), type, req, req_len, resp,
+                     resp_cap, resp_len, resp_type);
+}
+
+/* A callable kept alive as long as the C library may call it. */
+struct Box {
+  virtual ~Box() = default;
+  virtual shmipc_handler_fn fn() const noexcept = 0;
+  virtual void *user() noexcept = 0;
+};
+
+template <class F> struct HandlerBox final : Box {
+  explicit HandlerBox(F &&f) : f_(std::move(f)) {}
+  explicit HandlerBox(const F &f) : f_(f) {}
+  shmipc_handler_fn fn() const noexcept override { return &trampoline<F>; }
+  void *user() noexcept override { return &f_; }
+  F f_;
+};
+
+template <class F> std::unique_ptr<Box> box(F &&f)
+{
+  using D = std::decay_t<F>;
+  return std::unique_ptr<Box>(new (std::nothrow)
+                                  HandlerBox<D>(std::forward<F>(f)));
+}
+
+inline Status nomem()
+{
+  return Status(SHMIPC_E_NOMEM, "out of memory: the handler's copy");
+}
+
+/* The status of a C result; on SHMIPC_E_REMOTE its text quotes the
+ * peer's reason (@p reason, @p n bytes, when there), cut to 256 bytes. */
+inline Status remote_status(int rc, const void *reason, size_t n)
+{
+  if (rc != SHMIPC_E_REMOTE || reason == nullptr)
+    return Status::from_rc(rc);
+  return Status(rc, std::string(shmipc_strerror(rc)) + ": " +
+                        std::string(static_cast<const char *>(reason),
+                                    n < 256 ? n : 256));
+}
+
+/* After a copying call: the status, with the peer's reason in the text
+ * on SHMIPC_E_REMOTE (when it was copied). */
+inline Result<Reply> call_result(int rc, const void *resp, size_t resp_cap,
+                                 Reply r)
+{
+  if (rc == SHMIPC_OK)
+    return Result<Reply>(r);
+  Status st = remote_status(rc, r.size <= resp_cap ? resp : nullptr, r.size);
+  if (rc == SHMIPC_E_REMOTE || rc == SHMIPC_E_TRUNCATED)
+    return Result<Reply>(std::move(st), r);
+  return Result<Reply>(std::move(st));
+}
+
+} // namespace detail
+/// @endcond
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Host */
+/**@{*/
+
+class Host;
+
+/**
+ * A zero-copy host slot, from Host::acquire(): write the request into
+ * req_data(), send() it, read the response in place, and the destructor
+ * releases the slot (shmipc_slot_release()). Move-only. It must not
+ * outlive its Host.
+ */
+class Slot
+{
+public:
+  /** An empty slot. */
+  Slot() noexcept = default;
+  /** Take ownership of a C slot.
+   *  @param s  the slot, from shmipc_slot_acquire() (or nullptr) */
+  explicit Slot(shmipc_slot *s) noexcept : s_(s) {}
+  Slot(const Slot &) = delete;
+  Slot &operator=(const Slot &) = delete;
+  /** Take @p o's slot; @p o is left empty.
+   *  @param o  the slot to move from */
+  Slot(Slot &&o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  /** Release this slot, then take @p o's; @p o is left empty.
+   *  @param o  the slot to move from
+   *  @return *this */
+  Slot &operator=(Slot &&o) noexcept
+  {
+    if (this != &o) {
+      release();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  /** Release the slot (shmipc_slot_release()). */
+  ~Slot() { release(); }
+
+  /** Give the slot back now (nothing if empty). */
+  void release() noexcept { shmipc_slot_release(std::exchange(s_, nullptr)); }
+  /** @return the C slot, still owned by this object */
+  shmipc_slot *get() const noexcept { return s_; }
+  /** @return true when a slot is held */
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+
+  /** @return the request buffer in shared memory (req_capacity() bytes) */
+  void *req_data() const noexcept { return shmipc_slot_req_buf(s_); }
+  /** @return the request buffer's capacity in bytes */
+  size_t req_capacity() const noexcept { return shmipc_slot_req_capacity(s_); }
+  /** @return the response in shared memory, valid until release (nullptr
+   *          without one) */
+  const void *resp_data() const noexcept { return shmipc_slot_resp_data(s_); }
+  /** @return the response's length */
+  size_t resp_size() const noexcept { return shmipc_slot_resp_size(s_); }
+  /** @return the response's message type */
+  uint32_t resp_type() const noexcept { return shmipc_slot_resp_type(s_); }
+#if SHMIPC_HPP_SPAN
+  /** @return the request buffer as a span (C++20) */
+  std::span<std::byte> req_bytes() const noexcept
+  {
+    return {static_cast<std::byte *>(req_data()), req_capacity()};
+  }
+  /** @return the response as a span (C++20) */
+  std::span<const std::byte> resp_bytes() const noexcept
+  {
+    return {static_cast<const std::byte *>(resp_data()), resp_size()};
+  }
+#endif
+
+  /** Publish the @p len bytes written in the request buffer and wait for
+   *  the response (shmipc_slot_send()).
+   *  @param type   the request's message type
+   *  @param len    the request's length
+   *  @param align  where the bytes are: Align::end for the last @p len
+   *                bytes (a FlatBuffer)
+   *  @param t      how long to wait for the response
+   *  @return OK (the response is readable), or as shmipc_slot_send():
+   *          SHMIPC_E_REMOTE (the response is the peer's reason, which
+   *          the message quotes), SHMIPC_E_TIMEOUT, ... */
+  Status send(uint32_t type, size_t len, Align align = Align::start,
+              Timeout t = Timeout()) noexcept
+  {
+    return result(
+        shmipc_slot_send(s_, type, len, static_cast<uint32_t>(align), t.ns()));
+  }
+  /** Publish without waiting (shmipc_slot_publish()).
+   *  @param type   the request's message type
+   *  @param len    the request's length
+   *  @param align  where the bytes are
+   *  @return OK, or as shmipc_slot_publish() */
+  Status publish(uint32_t type, size_t len, Align align = Align::start) noexcept
+  {
+    return Status::from_rc(
+        shmipc_slot_publish(s_, type, len, static_cast<uint32_t>(align)));
+  }
+  /** Wait for the response to a published request (shmipc_slot_wait()).
+   *  @param t  how long to wait
+   *  @return OK, or as shmipc_slot_wait() (SHMIPC_E_REMOTE quotes the
+   *          peer's reason, as send()) */
+  Status wait(Timeout t = Timeout()) noexcept
+  {
+    return result(shmipc_slot_wait(s_, t.ns()));
+  }
+
+private:
+  Status result(int rc) const
+  {
+    return detail::remote_status(rc, resp_data(), resp_size());
+  }
+  shmipc_slot *s_ = nullptr;
+};
+
+/**
+ * A host (shmipc_host_create()): creates the segment, makes calls and
+ * serves guest calls. Move-only; the destructor closes the session
+ * (shmipc_host_destroy(), which also stops the listener) and then frees
+ * the listener's handler.
+ */
+class Host
+{
+public:
+  /** @return a configuration with the defaults (shmipc_host_config_init())
+   *  @param name  the segment name */
+  static shmipc_host_config config(const char *name) noexcept
+  {
+    shmipc_host_config c;
+    shmipc_host_config_init(&c);
+    c.name = name;
+    return c;
+  }
+
+  /** Create the segment (shmipc_host_create()).
+   *  @param cfg  the configuration, from config()
+   *  @return the host, or the failure (as shmipc_host_create()) */
+  static Result<Host> create(const shmipc_host_config &cfg)
+  {
+    shmipc_host *h = nullptr;
+    int rc = shmipc_host_create(&cfg, &h);
+    if (rc != SHMIPC_OK)
+      return Status::from_rc(rc);
+    return Host(h);
+  }
+  /** Create a segment of @p name with the default configuration.
+   *  @param name  the segment name
+   *  @return the host, or the failure */
+  static Result<Host> create(const char *name) { return create(config(name)); }
+
+  /** An empty host. */
+  Host() noexcept = default;
+  /** Take ownership of a C host.
+   *  @param h  the host (or nullptr) */
+  explicit Host(shmipc_host *h) noexcept : h_(h) {}
+  Host(const Host &) = delete;
+  Host &operator=(const Host &) = delete;
+  /** Take @p o's host and listener; @p o is left empty.
+   *  @param o  the host to move from */
+  Host(Host &&o) noexcept
+      : listener_(std::move(o.listener_)), h_(std::exchange(o.h_, nullptr))
+  {
+  }
+  /** Close this host, then take @p o's; @p o is left empty.
+   *  @param o  the host to move from
+   *  @return *this */
+  Host &operator=(Host &&o) noexcept
+  {
+    if (this != &o) {
+      reset();
+      h_ = std::exchange(o.h_, nullptr);
+      listener_ = std::move(o.listener_);
+    }
+    return *this;
+  }
+  /** Close the session (shmipc_host_destroy()). */
+  ~Host() { reset(); }
+
+  /** Close the session now (nothing if empty): the host is destroyed
+   *  first, which stops the listener, then its handler is freed. */
+  void reset() noexcept
+  {
+    shmipc_host_destroy(std::exchange(h_, nullptr));
+    listener_.reset();
+  }
+  /** @return the C host, still owned by this object */
+  shmipc_host *get() const noexcept { return h_; }
+  /** @return true when a host is held */
+  explicit operator bool() const noexcept { return h_ != nullptr; }
+
+  /** @return the request capacity per slot */
+  size_t req_capacity() const noexcept { return shmipc_host_req_capacity(h_); }
+  /** @return the response capacity per slot */
+  size_t resp_capacity() const noexcept
+  {
+    return shmipc_host_resp_capacity(h_);
+  }
+
+  /** Wait for a live guest (shmipc_host_wait_guest()).
+   *  @param t  how long to wait
+   *  @return OK, SHMIPC_E_TIMEOUT, ... */
+  Status wait_guest(Timeout t = Timeout()) noexcept
+  {
+    return Status::from_rc(shmipc_host_wait_guest(h_, t.ns()));
+  }
+
+  /** Copying call (shmipc_host_call()).
+   *  @param type      the request's message type
+   *  @param req       the request (may be nullptr if @p req_len is 0)
+   *  @param req_len   its length
+   *  @param resp      the buffer for the response
+   *  @param resp_cap  its size
+   *  @param t         bounds the whole call
+   *  @return the response's size and type; on SHMIPC_E_REMOTE (the
+   *          message quotes the peer's reason when it fitted @p resp) and
+   *          SHMIPC_E_TRUNCATED the value is there too; other failures as
+   *          shmipc_host_call() */
+  Result<Reply> call(uint32_t type, const void *req, size_t req_len, void *resp,
+                     size_t resp_cap, Timeout t = Timeout())
+  {
+    Reply r;
+    int rc = shmipc_host_call(h_, type, req, req_len, resp, resp_cap, &r.size,
+                              &r.type, t.ns());
+    return detail::call_result(rc, resp, resp_cap, r);
+  }
+#if SHMIPC_HPP_SPAN
+  /** Copying call with spans (C++20).
+   *  @param type  the request's message type
+   *  @param req   the request
+   *  @param resp  the buffer for the response
+   *  @param t     bounds the whole call
+   *  @return as the pointer form */
+  Result<Reply> call(uint32_t type, std::span<const std::byte> req,
+                     std::span<std::byte> resp, Timeout t = Timeout())
+  {
+    return call(type, req.data(), req.size(), resp.data(), resp.size(), t);
+  }
+#endif
+
+  /** Acquire a free slot for zero-copy use (shmipc_slot_acquire()).
+   *  @param t  how long to wait for one
+   *  @return the slot, or SHMIPC_E_TIMEOUT, ... */
+  Result<Slot> acquire(Timeout t = Timeout())
+  {
+    shmipc_slot *s = nullptr;
+    int rc = shmipc_slot_acquire(h_, t.ns(), &s);
+    if (rc != SHMIPC_OK)
+      return Status::from_rc(rc);
+    return Slot(s);
+  }
+  /** Acquire a slot only if one is free now (shmipc_slot_try_acquire()).
+   *  @return the slot, or SHMIPC_E_BUSY, ... */
+  Result<Slot> try_acquire()
+  {
+    shmipc_slot *s = nullptr;
+    int rc = shmipc_slot_try_acquire(h_, &s);
+    if (rc != SHMIPC_OK)
+      return Status::from_rc(rc);
+    return Slot(s);
+  }
+
+  /** Start the listener thread, serving guest calls with a copy of
+   *  @p f (shmipc_host_listen_start()). @p f is called as
+   *  `f(const Request &, Response &)` and returns void or bool (false
+   *  answers the fixed reason "shmipc: handler failed"); an exception it
+   *  throws is answered as SHMIPC_MSG_SYSTEM_ERROR with its what(). The
+   *  copy lives until listen_stop() or the host's end.
+   *  @tparam F  the callable's type
+   *  @param f   the handler
+   *  @return OK, SHMIPC_E_BUSY (a listener runs), SHMIPC_E_NOMEM, ... */
+  template <class F> Status listen(F &&f)
+  {
+    if (listener_ != nullptr)
+      return Status(SHMIPC_E_BUSY, std::string(shmipc_strerror(SHMIPC_E_BUSY)) +
+                                       ": a listener runs");
+    std::unique_ptr<detail::Box> b = detail::box(std::forward<F>(f));
+    if (b == nullptr)
+      return detail::nomem();
+    int rc = shmipc_host_listen_start(h_, b->fn(), b->user());
+    if (rc == SHMIPC_OK)
+      listener_ = std::move(b);
+    return Status::from_rc(rc);
+  }
+  /** Start the listener with a C handler (a Reassembler's, say).
+   *  @param fn    the handler
+   *  @param user  passed to @p fn, which must outlive the listener
+   *  @return as shmipc_host_listen_start() */
+  Status listen(shmipc_handler_fn fn, void *user) noexcept
+  {
+    return Status::from_rc(shmipc_host_listen_start(h_, fn, user));
+  }
+  /** Stop the listener and free its handler (shmipc_host_listen_stop()).
+   *  @return OK, SHMIPC_E_STATE (none runs), ... */
+  Status listen_stop()
+  {
+    Status st = Status::from_rc(shmipc_host_listen_stop(h_));
+    if (st.ok())
+      listener_.reset();
+    return st;
+  }
+
+  /** Serve pending guest calls on this thread with @p f
+   *  (shmipc_host_serve()); @p f as for listen(), used only during the
+   *  call (no copy).
+   *  @tparam F  the callable's type
+   *  @param f   the handler
+   *  @param t   how long to wait for the first call
+   *  @return the number of calls served, or SHMIPC_E_TIMEOUT (none came),
+   *          SHMIPC_E_BUSY (the listener runs), ... */
+  template <class F> Result<int> serve(F &&f, Timeout t = Timeout())
+  {
+    using D = std::remove_reference_t<F>;
+    if constexpr (std::is_function_v<D>) { // a function: by its pointer
+      D *fp = &f;
+      return serve(fp, t);
+    } else {
+      int rc = shmipc_host_serve(
+          h_, &detail::trampoline<D>,
+          const_cast<void *>(static_cast<const void *>(std::addressof(f))),
+          t.ns());
+      if (rc < 0)
+        return Status::from_rc(rc);
+      return rc;
+    }
+  }
+
+private:
+  // Destroyed after h_ (reverse order): the listener stops first.
+  std::unique_ptr<detail::Box> listener_;
+  shmipc_host *h_ = nullptr;
+};
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Guest */
+/**@{*/
+
+class Reassembler;
+
+/**
+ * A guest (shmipc_guest_attach()): serves the host's requests on one
+ * worker thread per host slot and calls the host back. Move-only; the
+ * destructor detaches (shmipc_guest_detach(), which waits for the
+ * workers) and then frees the handler.
+ */
+class Guest
+{
+public:
+  /** @return a configuration with the defaults (shmipc_guest_config_init())
+   *  @param name  the segment name */
+  static shmipc_guest_config config(const char *name) noexcept
+  {
+    shmipc_guest_config c;
+    shmipc_guest_config_init(&c);
+    c.name = name;
+    return c;
+  }
+
+  /** Attach to a segment (shmipc_guest_attach()).
+   *  @param cfg  the configuration, from config()
+   *  @return the guest, or the failure (as shmipc_guest_attach()) */
+  static Result<Guest> attach(const shmipc_guest_config &cfg)
+  {
+    shmipc_guest *g = nullptr;
+    int rc = shmipc_guest_attach(&cfg, &g);
+    if (rc != SHMIPC_OK)
+      return Status::from_rc(rc);
+    return Guest(g);
+  }
+  /** Attach to the segment @p name, retrying for @p connect.
+   *  @param name     the segment name
+   *  @param connect  how long to retry (fallback(): the default 5 s)
+   *  @return the guest, or the failure */
+  static Result<Guest> attach(const char *name, Timeout connect = Timeout())
+  {
+    shmipc_guest_config c = config(name);
+    c.connect_timeout_ns = connect.ns();
+    return attach(c);
+  }
+
+  /** An empty guest. */
+  Guest() noexcept = default;
+  /** Take ownership of a C guest.
+   *  @param g  the guest (or nullptr) */
+  explicit Guest(shmipc_guest *g) noexcept : g_(g) {}
+  Guest(const Guest &) = delete;
+  Guest &operator=(const Guest &) = delete;
+  /** Take @p o's guest and handler; @p o is left empty.
+   *  @param o  the guest to move from */
+  Guest(Guest &&o) noexcept
+      : handler_(std::move(o.handler_)), g_(std::exchange(o.g_, nullptr))
+  {
+  }
+  /** Detach this guest, then take @p o's; @p o is left empty.
+   *  @param o  the guest to move from
+   *  @return *this */
+  Guest &operator=(Guest &&o) noexcept
+  {
+    if (this != &o) {
+      reset();
+      g_ = std::exchange(o.g_, nullptr);
+      handler_ = std::move(o.handler_);
+    }
+    return *this;
+  }
+  /** Detach (shmipc_guest_detach()). */
+  ~Guest() { reset(); }
+
+  /** Detach now (nothing if empty), then free the handler. */
+  void reset() noexcept
+  {
+    shmipc_guest_detach(std::exchange(g_, nullptr));
+    handler_.reset();
+  }
+  /** @return the C guest, still owned by this object */
+  shmipc_guest *get() const noexcept { return g_; }
+  /** @return true when a guest is held */
+  explicit operator bool() const noexcept { return g_ != nullptr; }
+
+  /** @return the request capacity per slot */
+  size_t req_capacity() const noexcept { return shmipc_guest_req_capacity(g_); }
+  /** @return the response capacity per slot */
+  size_t resp_capacity() const noexcept
+  {
+    return shmipc_guest_resp_capacity(g_);
+  }
+
+  /** Start the workers, serving with a copy of @p f
+   *  (shmipc_guest_start()); @p f as for Host::listen(), called on
+   *  several threads at once. The copy lives as long as the guest.
+   *  @tparam F  the callable's type
+   *  @param f   the handler
+   *  @return OK, SHMIPC_E_STATE (already started), SHMIPC_E_NOMEM, ... */
+  template <class F> Status start(F &&f)
+  {
+    if (handler_ != nullptr)
+      return Status(SHMIPC_E_STATE,
+                    std::string(shmipc_strerror(SHMIPC_E_STATE)) +
+                        ": the guest was started already");
+    std::unique_ptr<detail::Box> b = detail::box(std::forward<F>(f));
+    if (b == nullptr)
+      return detail::nomem();
+    int rc = shmipc_guest_start(g_, b->fn(), b->user());
+    // Kept even on failure: a start that gave SHMIPC_E_SYSTEM may have
+    // had workers running that held it.
+    handler_ = std::move(b);
+    return Status::from_rc(rc);
+  }
+  /** Start the workers with a C handler.
+   *  @param fn    the handler
+   *  @param user  passed to @p fn, which must outlive the guest's workers
+   *  @return as shmipc_guest_start() */
+  Status start(shmipc_handler_fn fn, void *user) noexcept
+  {
+    return Status::from_rc(shmipc_guest_start(g_, fn, user));
+  }
+  /** Start the workers serving through @p r (streams to @p r, every
+   *  other request to its next handler). @p r must outlive the guest.
+   *  @param r  the receiver
+   *  @return as shmipc_guest_start() */
+  inline Status start(Reassembler &r) noexcept;
+
+  /** Wait until the workers end (shmipc_guest_wait()).
+   *  @param t  how long to wait
+   *  @return OK (the host closed the session, or stop()),
+   *          SHMIPC_E_PEER_GONE, SHMIPC_E_TIMEOUT (they still run), ... */
+  Status wait(Timeout t = Timeout()) noexcept
+  {
+    return Status::from_rc(shmipc_guest_wait(g_, t.ns()));
+  }
+  /** Ask the workers to stop (shmipc_guest_stop()); wait() joins. */
+  void stop() noexcept { shmipc_guest_stop(g_); }
+
+  /** Guest-to-host call (shmipc_guest_call()).
+   *  @param type      the request's message type
+   *  @param req       the request (may be nullptr if @p req_len is 0)
+   *  @param req_len   its length
+   *  @param resp      the buffer for the response
+   *  @param resp_cap  its size
+   *  @param t         bounds the whole call
+   *  @return as Host::call() */
+  Result<Reply> call(uint32_t type, const void *req, size_t req_len, void *resp,
+                     size_t resp_cap, Timeout t = Timeout())
+  {
+    Reply r;
+    int rc = shmipc_guest_call(g_, type, req, req_len, resp, resp_cap, &r.size,
+                               &r.type, t.ns());
+    return detail::call_result(rc, resp, resp_cap, r);
+  }
+#if SHMIPC_HPP_SPAN
+  /** Guest-to-host call with spans (C++20).
+   *  @param type  the request's message type
+   *  @param req   the request
+   *  @param resp  the buffer for the response
+   *  @param t     bounds the whole call
+   *  @return as the pointer form */
+  Result<Reply> call(uint32_t type, std::span<const std::byte> req,
+                     std::span<std::byte> resp, Timeout t = Timeout())
+  {
+    return call(type, req.data(), req.size(), resp.data(), resp.size(), t);
+  }
+#endif
+
+private:
+  // Destroyed after g_ (reverse order): the workers end first.
+  std::unique_ptr<detail::Box> handler_;
+  shmipc_guest *g_ = nullptr;
+};
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Streams */
+/**@{*/
+
+/** Stream sender settings (shmipc_stream_config). */
+using StreamConfig = shmipc_stream_config;
+/** Receiver limits (shmipc_stream_limits). */
+using StreamLimits = shmipc_stream_limits;
+/** Receiver counters (shmipc_stream_stats). */
+using StreamStats = shmipc_stream_stats;
+
+/** @return stream sender settings with the defaults
+ *          (shmipc_stream_config_init()) */
+inline StreamConfig stream_config() noexcept
+{
+  StreamConfig c;
+  shmipc_stream_config_init(&c);
+  return c;
+}
+/** @return receiver limits with the defaults (shmipc_stream_limits_init()) */
+inline StreamLimits stream_limits() noexcept
+{
+  StreamLimits l;
+  shmipc_stream_limits_init(&l);
+  return l;
+}
+
+/** The outcome of StreamSender::send() (shmipc_stream_result). */
+struct StreamResult : shmipc_stream_result {
+  /** Zeroed, with its struct_size set. */
+  StreamResult() noexcept : shmipc_stream_result(SHMIPC_STREAM_RESULT_INIT) {}
+  /** @return shmipc_stream_reason_name() of the reason */
+  const char *reason_name() const noexcept
+  {
+    return shmipc_stream_reason_name(reason);
+  }
+};
+
+/**
+ * A stream sender (shmipc_stream_sender_create()): sends payloads of any
+ * size as chunks over several slots. Move-only; the destructor destroys
+ * it. Its Host must outlive every send.
+ */
+class StreamSender
+{
+public:
+  /** Create a sender for @p h.
+   *  @param h    the host
+   *  @param cfg  the settings, from stream_config()
+   *  @return the sender, or the failure (as shmipc_stream_sender_create()) */
+  static Result<StreamSender> create(Host &h,
+                                     const StreamConfig &cfg = stream_config())
+  {
+    shmipc_stream_sender *s = nullptr;
+    int rc = shmipc_stream_sender_create(h.get(), &cfg, &s);
+    if (rc != SHMIPC_OK)
+      return Status::from_rc(rc);
+    return StreamSender(s);
+  }
+
+  /** An empty sender. */
+  StreamSender() noexcept = default;
+  /** Take ownership of a C sender.
+   *  @param s  the sender (or nullptr) */
+  explicit StreamSender(shmipc_stream_sender *s) noexcept : s_(s) {}
+  StreamSender(const StreamSender &) = delete;
+  StreamSender &operator=(const StreamSender &) = delete;
+  /** Take @p o's sender; @p o is left empty.
+   *  @param o  the sender to move from */
+  StreamSender(StreamSender &&o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  /** Destroy this sender, then take @p o's.
+   *  @param o  the sender to move from
+   *  @return *this */
+  StreamSender &operator=(StreamSender &&o) noexcept
+  {
+    if (this != &o) {
+      reset();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  /** Destroy the sender (shmipc_stream_sender_destroy()). */
+  ~StreamSender() { reset(); }
+  /** Destroy the sender now (nothing if empty). */
+  void reset() noexcept
+  {
+    shmipc_stream_sender_destroy(std::exchange(s_, nullptr));
+  }
+  /** @return the C sender, still owned by this object */
+  shmipc_stream_sender *get() const noexcept { return s_; }
+
+  /** Send @p len bytes of @p data as one stream (shmipc_stream_send()).
+   *  @param app_type  the stream's application type
+   *  @param data      the payload (may be nullptr if @p len is 0)
+   *  @param len       its length
+   *  @param t         bounds the whole send
+   *  @param res       optional: which chunk failed and why
+   *  @return OK, SHMIPC_E_REFUSED (see @p res), ... */
+  Status send(uint32_t app_type, const void *data, size_t len,
+              Timeout t = Timeout(), StreamResult *res = nullptr) noexcept
+  {
+    return Status::from_rc(
+        shmipc_stream_send(s_, app_type, data, len, t.ns(), res));
+  }
+#if SHMIPC_HPP_SPAN
+  /** Send @p data as one stream (C++20).
+   *  @param app_type  the stream's application type
+   *  @param data      the payload
+   *  @param t         bounds the whole send
+   *  @param res       optional: which chunk failed and why
+   *  @return as the pointer form */
+  Status send(uint32_t app_type, std::span<const std::byte> data,
+              Timeout t = Timeout(), StreamResult *res = nullptr) noexcept
+  {
+    return send(app_type, data.data(), data.size(), t, res);
+  }
+#endif
+
+private:
+  shmipc_stream_sender *s_ = nullptr;
+};
+
+/** Frees a stream buffer kept with Stream::keep(). */
+struct StreamBufferFree {
+  /** @param p  the buffer (shmipc_stream_buffer_free()) */
+  void operator()(std::byte *p) const noexcept { shmipc_stream_buffer_free(p); }
+};
+/** A stream's buffer owned by the program. */
+using StreamBuffer = std::unique_ptr<std::byte[], StreamBufferFree>;
+
+/** A complete stream, as a Reassembler's delivery callable sees it. */
+class Stream
+{
+public:
+  /** Wrap the C delivery arguments.
+   *  @param id        the stream's identifier
+   *  @param app_type  its application type
+   *  @param data      its bytes
+   *  @param size      their length */
+  Stream(uint64_t id, uint32_t app_type, void *data, size_t size) noexcept
+      : id_(id), app_type_(app_type), data_(data), size_(size)
+  {
+  }
+  /** @return the stream's identifier */
+  uint64_t id() const noexcept { return id_; }
+  /** @return the application type the sender gave */
+  uint32_t app_type() const noexcept { return app_type_; }
+  /** @return the stream's bytes (nullptr when empty); the library frees
+   *          them after delivery unless keep() was called */
+  const void *data() const noexcept { return data_; }
+  /** @return their length */
+  size_t size() const noexcept { return size_; }
+#if SHMIPC_HPP_SPAN
+  /** @return the bytes as a span (C++20) */
+  std::span<const std::byte> bytes() const noexcept
+  {
+    return {static_cast<const std::byte *>(data_), size_};
+  }
+#endif
+  /** Take the buffer: the program owns it from now on, and the stream
+   *  counts as accepted whatever the callable does next.
+   *  @return the buffer (empty for an empty stream, or a second keep()) */
+  StreamBuffer keep() noexcept
+  {
+    kept_ = data_ != nullptr;
+    return StreamBuffer(
+        static_cast<std::byte *>(std::exchange(data_, nullptr)));
+  }
+  /** @return true once keep() took the buffer */
+  bool kept() const noexcept { return kept_; }
+
+private:
+  uint64_t id_;
+  uint32_t app_type_;
+  void *data_;
+  size_t size_;
+  bool kept_ = false;
+};
+
+/// @cond SHMIPC_DETAIL
+namespace detail
+{
+struct StreamBox {
+  virtual ~StreamBox() = default;
+  virtual int deliver(Stream &s) noexcept = 0;
+  static int call(void *user, uint64_t id, uint32_t app_type, void *data,
+                  size_t len) noexcept
+  {
+    Stream s(id, app_type, data, len);
+    int rc = static_cast<StreamBox *>(user)->deliver(s);
+    /* A kept buffer is the program's whatever the verdict: the library
+     * must not free it too. */
+    if (s.kept())
+      return SHMIPC_STREAM_KEEP;
+    return rc < 0 ? rc : 0;
+  }
+};
+template <class F> struct StreamFnBox final : StreamBox {
+  explicit StreamFnBox(F &&f) : f_(std::move(f)) {}
+  explicit StreamFnBox(const F &f) : f_(f) {}
+  int deliver(Stream &s) noexcept override
+  {
+#if SHMIPC_HPP_EXCEPTIONS
+    try {
+#endif
+      using R = decltype(f_(s));
+      if constexpr (std::is_void_v<R>) {
+        f_(s);
+        return 0;
+      } else {
+        static_assert(std::is_convertible_v<R, bool>,
+                      "a stream callable returns void or bool");
+        return static_cast<bool>(f_(s)) ? 0 : -1;
+      }
+#if SHMIPC_HPP_EXCEPTIONS
+    } catch (...) {
+      return -1;
+    }
+#endif
+  }
+  F f_;
+};
+} // namespace detail
+/// @endcond
+
+/**
+ * A stream receiver (shmipc_reassembler_create()): serve with it
+ * (Guest::start(Reassembler &), or its fn() and user() with a C serve
+ * call) and it reassembles streams and hands every other request to its
+ * next handler. Move-only; the destructor destroys it, so it must not
+ * run while anything still serves through it.
+ */
+class Reassembler
+{
+public:
+  /** Create a receiver.
+   *  @tparam D        the delivery callable's type
+   *  @tparam N        the next handler's type
+   *  @param lim       the limits, from stream_limits()
+   *  @param deliver   called as `deliver(Stream &)` with each complete
+   *                   stream; returns void or bool (false refuses the
+   *                   stream: the sender gets SHMIPC_E_REFUSED); an
+   *                   exception refuses it too
+   *  @param next      the handler of every other request, as for
+   *                   Host::listen()
+   *  @return the receiver, or the failure (as
+   *          shmipc_reassembler_create(), or SHMIPC_E_NOMEM) */
+  template <class D, class N>
+  static Result<Reassembler> create(const StreamLimits &lim, D &&deliver,
+                                    N &&next)
+  {
+    using DD = std::decay_t<D>;
+    Reassembler r;
+    r.deliver_.reset(new (std::nothrow)
+                         detail::StreamFnBox<DD>(std::forward<D>(deliver)));
+    r.next_ = detail::box(std::forward<N>(next));
+    if (r.deliver_ == nullptr || r.next_ == nullptr)
+      return detail::nomem();
+    int rc = shmipc_reassembler_create(&lim, &detail::StreamBox::call,
+                                       r.deliver_.get(), r.next_->fn(),
+                                       r.next_->user(), &r.r_);
+    if (rc != SHMIPC_OK)
+      return Status::from_rc(rc);
+    return Result<Reassembler>(std::move(r));
+  }
+
+  /** An empty receiver. */
+  Reassembler() noexcept = default;
+  Reassembler(const Reassembler &) = delete;
+  Reassembler &operator=(const Reassembler &) = delete;
+  /** Take @p o's receiver; @p o is left empty.
+   *  @param o  the receiver to move from */
+  Reassembler(Reassembler &&o) noexcept
+      : deliver_(std::move(o.deliver_)), next_(std::move(o.next_)),
+        r_(std::exchange(o.r_, nullptr))
+  {
+  }
+  /** Destroy this receiver, then take @p o's.
+   *  @param o  the receiver to move from
+   *  @return *this */
+  Reassembler &operator=(Reassembler &&o) noexcept
+  {
+    if (this != &o) {
+      reset();
+      r_ = std::exchange(o.r_, nullptr);
+      deliver_ = std::move(o.deliver_);
+      next_ = std::move(o.next_);
+    }
+    return *this;
+  }
+  /** Destroy the receiver (shmipc_reassembler_destroy()). */
+  ~Reassembler() { reset(); }
+  /** Destroy the receiver now (nothing if empty), then its callables. */
+  void reset() noexcept
+  {
+    shmipc_reassembler_destroy(std::exchange(r_, nullptr));
+    deliver_.reset();
+    next_.reset();
+  }
+  /** @return the C receiver, still owned by this object */
+  shmipc_reassembler *get() const noexcept { return r_; }
+  /** @return the C handler to serve with (shmipc_reassembler_handle) */
+  static shmipc_handler_fn fn() noexcept { return &shmipc_reassembler_handle; }
+  /** @return the user pointer to serve with (the C receiver) */
+  void *user() const noexcept { return r_; }
+
+  /** @return the receiver's counters (shmipc_reassembler_stats()) */
+  StreamStats stats() const noexcept
+  {
+    StreamStats st = SHMIPC_STREAM_STATS_INIT;
+    shmipc_reassembler_stats(r_, &st);
+    return st;
+  }
+
+private:
+  // Destroyed after r_ (reverse order).
+  std::unique_ptr<detail::StreamBox> deliver_;
+  std::unique_ptr<detail::Box> next_;
+  shmipc_reassembler *r_ = nullptr;
+};
+
+inline Status Guest::start(Reassembler &r) noexcept
+{
+  return start(Reassembler::fn(), r.user());
+}
+
+/**@}*/
+
+} // namespace shmipc
+
+#endif /* SHMIPC_SHMIPC_HPP */
