@@ -378,6 +378,10 @@ struct shmipc__endpoint {
   uint32_t guest_looks;     /* atomic, host: looks at the guest lock begun */
   uint32_t guest_gone_at;   /* atomic, host: the latest look (a guest_looks
                              * ticket) that found the guest lock free */
+  uint32_t peer_seen_at;    /* atomic: when a wait last found the peer's
+                             * lock held, in 2^20 ns units of
+                             * shmipc__now_ns() (0: never); see
+                             * peer_look() in wait.c */
 };
 
 /* What a wait on a word waits for: its completion test, and what else
