@@ -74,6 +74,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "waitstats.h"
 
 #define WAIT_BITS                                                              \
   (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
@@ -704,6 +705,7 @@ static int take_response(shmipc_slot *s)
     set_state(s, SHMIPC__REC_LOST);
     return SHMIPC_E_CORRUPT;
   }
+  SHMIPC__WS(ANSWER);
   set_state(s, SHMIPC__REC_DONE);
   s->resp_size = size;
   s->resp_type = s->w->resp_type;
@@ -779,6 +781,7 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
       if (v != (gen | SHMIPC_SLOT_REQ_READY) &&
           v != (gen | SHMIPC_SLOT_PROCESSING))
         break;
+      SHMIPC__WS(SPIN);
       shmipc__cpu_pause();
     }
     pace.spins_spent = i - 1;
@@ -989,6 +992,7 @@ bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
     /* full (acquire side): the take, as in shmipc__respond() */
     v = shmipc__cas_full32(ctrl, want, next | SHMIPC_SLOT_PROCESSING);
     if (v == want) {
+      SHMIPC__WS(FASTHIT);
       *out = next | SHMIPC_SLOT_PROCESSING;
       return true;
     }
@@ -998,10 +1002,12 @@ bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
     if (shmipc__ctrl_state(v) == SHMIPC_SLOT_REQ_READY ||
         !shmipc__ctrl_legal(v))
       break;
-    if (i % SHMIPC__YIELD_EVERY == 0)
+    if (i % SHMIPC__YIELD_EVERY == 0) {
       shmipc__yield();
-    else
+    } else {
+      SHMIPC__WS(SPIN);
       shmipc__cpu_pause();
+    }
   }
   *out = v;
   return false;
@@ -1077,5 +1083,6 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
   }
   if (v & SHMIPC_CTRL_REQUESTER_WAITING)
     shmipc__word_wake(&ep->seg, &w->ctrl, SHMIPC_CTRL_REQUESTER_WAITING);
+  SHMIPC__WS(SERVED);
   return 1;
 }

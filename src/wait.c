@@ -9,6 +9,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "waitstats.h"
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
                     uint32_t spin_budget, int64_t default_timeout_ns,
@@ -252,9 +253,11 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
         return SHMIPC_E_TIMEOUT;
       shmipc__yield();
     } else {
+      SHMIPC__WS(SPIN);
       shmipc__cpu_pause();
     }
   }
+  SHMIPC__WS(SLOW);
 
   /* Slow phase: announce, re-check, sleep. Counted from here on, before
    * the first look at closing below (see shmipc__ep_quiesce()). */
