@@ -761,8 +761,9 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
   struct shmipc__until u;
   /* The kernel often queues a woken thread on the waker's CPU; spinning
    * here would then delay the very answer we wait for. */
-  struct shmipc__pace pace = {0, s->woke_peer, 0, counted};
+  struct shmipc__pace pace = {0, s->woke_peer, 0, counted, &s->crowded};
   uint32_t *ctrl = &s->w->ctrl, gen = s->gen_word & GEN_MASK, v, i = 0;
+  uint32_t first = s->crowded ? SHMIPC__YIELD_CROWDED : SHMIPC__YIELD_EVERY;
   int r;
 
   /* The answer within the first yield period, looked for without the
@@ -772,12 +773,14 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
    * it. The same loads and pauses as the first yield period there, so
    * the general wait takes over from where this one stopped. */
   if (!pace.yield_first && dl->budget != 0) {
-    for (i = 1; i < SHMIPC__YIELD_EVERY && i < s->ep->spin_budget; i++) {
+    for (i = 1; i < first && i < s->ep->spin_budget; i++) {
       /* acquire: as in shmipc__wait_word() (pairs with the responder's
        * publish CAS in shmipc__respond()) */
       v = shmipc__load_acquire32(ctrl) & ~WAIT_BITS;
-      if (v == (gen | SHMIPC_SLOT_RESP_READY))
+      if (v == (gen | SHMIPC_SLOT_RESP_READY)) {
+        s->crowded = false; /* answered within the spin */
         return take_response(s);
+      }
       if (v != (gen | SHMIPC_SLOT_REQ_READY) &&
           v != (gen | SHMIPC_SLOT_PROCESSING))
         break;
@@ -978,7 +981,7 @@ int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
 }
 
 bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
-                       uint32_t *out)
+                       bool *crowded, uint32_t *out)
 {
   /* A load that sees REQ_READY fetches the line shared, and the take CAS
    * then has to upgrade it: a transfer and a round trip to the requester's
@@ -987,11 +990,15 @@ bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
    * writes nothing, so this is the protocol's take, only tried early. */
   uint32_t next = ((last & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK;
   uint32_t want = next | SHMIPC_SLOT_REQ_READY, v = last, i;
+  uint32_t every = *crowded ? SHMIPC__YIELD_CROWDED : SHMIPC__YIELD_EVERY;
+  bool yielded = false;
 
   for (i = 1; i <= spins; i++) {
     /* full (acquire side): the take, as in shmipc__respond() */
     v = shmipc__cas_full32(ctrl, want, next | SHMIPC_SLOT_PROCESSING);
     if (v == want) {
+      if (!yielded)
+        *crowded = false; /* the request came within the spin */
       SHMIPC__WS(FASTHIT);
       *out = next | SHMIPC_SLOT_PROCESSING;
       return true;
@@ -1002,8 +1009,9 @@ bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
     if (shmipc__ctrl_state(v) == SHMIPC_SLOT_REQ_READY ||
         !shmipc__ctrl_legal(v))
       break;
-    if (i % SHMIPC__YIELD_EVERY == 0) {
-      shmipc__yield();
+    if (i % every == 0) {
+      every = shmipc__spin_yield(crowded);
+      yielded = true;
     } else {
       SHMIPC__WS(SPIN);
       shmipc__cpu_pause();

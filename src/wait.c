@@ -202,6 +202,20 @@ bool shmipc__guest_gone_since(struct shmipc__endpoint *ep, uint32_t since)
   return (int32_t)(shmipc__load_acquire32(&ep->guest_gone_at) - since) > 0;
 }
 
+uint32_t shmipc__spin_yield(bool *crowded)
+{
+  int64_t t;
+
+  if (crowded == NULL) {
+    shmipc__yield();
+    return SHMIPC__YIELD_EVERY;
+  }
+  t = shmipc__now_ns();
+  shmipc__yield();
+  *crowded = shmipc__now_ns() - t > SHMIPC__YIELD_RAN_NS;
+  return *crowded ? SHMIPC__YIELD_CROWDED : SHMIPC__YIELD_EVERY;
+}
+
 /* What a value of the waited-on word means: 1 done, 0 not yet, or a
  * negative code (a control word no peer may legally write). */
 static inline int test_word(const struct shmipc__until *u, uint32_t v)
@@ -220,14 +234,17 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
                       const struct shmipc__pace *pace,
                       struct shmipc__deadline *dl, uint32_t *out)
 {
-  static const struct shmipc__pace by_default = {0, false, 0, NULL};
+  static const struct shmipc__pace by_default = {0, false, 0, NULL, NULL};
   uint32_t *word = u->word;
   int64_t sleep_ns, left;
-  uint32_t v, i;
+  uint32_t v, i, every;
+  bool yielded = false;
   int r;
 
   if (pace == NULL)
     pace = &by_default;
+  every = pace->crowded != NULL && *pace->crowded ? SHMIPC__YIELD_CROWDED
+                                                  : SHMIPC__YIELD_EVERY;
   sleep_ns = pace->sleep_cap_ns > 0 ? pace->sleep_cap_ns : ep->liveness_ns;
   if (pace->yield_first)
     shmipc__yield();
@@ -241,6 +258,9 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
      * shmipc__respond()); what it wrote before is visible after this. */
     v = shmipc__load_acquire32(word);
     if ((r = test_word(u, v)) != 0) {
+      /* Answered within the spin: the peer runs beside us. */
+      if (pace->crowded != NULL && !yielded)
+        *pace->crowded = false;
       *out = v;
       return r > 0 ? SHMIPC_OK : r;
     }
@@ -248,10 +268,11 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
       return SHMIPC_E_TIMEOUT;
     if (i >= ep->spin_budget)
       break;
-    if (i % SHMIPC__YIELD_EVERY == 0) {
+    if (i % every == 0) {
       if (shmipc__left(dl, shmipc__now_ns()) == 0)
         return SHMIPC_E_TIMEOUT;
-      shmipc__yield();
+      every = shmipc__spin_yield(pace->crowded);
+      yielded = true;
     } else {
       SHMIPC__WS(SPIN);
       shmipc__cpu_pause();
