@@ -242,6 +242,9 @@ func takeNext(ctrl *uint32, last uint32, spins int, crowded *bool) (uint32, bool
 			return 0, false
 		}
 		if i%every == 0 {
+			if every == yieldCrowded { // as in spinner.spin
+				i += yieldEvery - yieldCrowded
+			}
 			sp.yieldThread()
 			if every = yieldEvery; *crowded {
 				every = yieldCrowded

@@ -105,6 +105,11 @@ func (sp *spinner) spin() bool {
 			if sp.spins%(4*yieldEvery) == 0 {
 				runtime.Gosched()
 			}
+			// A crowded yield counts as a whole yield period: as many
+			// yields before the sleep as ever, fewer pauses.
+			if every == yieldCrowded {
+				sp.spins -= minInt(sp.spins, yieldEvery-yieldCrowded)
+			}
 			sp.yieldThread()
 		} else {
 			cpuPause()

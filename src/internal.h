@@ -548,7 +548,9 @@ void shmipc__ep_quiesce(struct shmipc__endpoint *ep);
 
 /* One yield of a spin phase: yield, and note in *@crowded
  * (optional) whether another thread ran meanwhile. Returns the cadence
- * of the yields that follow. */
+ * of the yields that follow. A yield at the crowded cadence counts as
+ * SHMIPC__YIELD_EVERY spins of the budget, so that a spin phase makes as
+ * many yields before its sleep as at the usual cadence. */
 uint32_t shmipc__spin_yield(bool *crowded);
 
 /* error.c: the detail of a failed shmipc__call() that its arguments tell

@@ -1010,6 +1010,10 @@ bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
         !shmipc__ctrl_legal(v))
       break;
     if (i % every == 0) {
+      /* a crowded yield counts as a whole yield period (as in
+       * shmipc__wait_word()) */
+      if (every == SHMIPC__YIELD_CROWDED)
+        i += SHMIPC__YIELD_EVERY - SHMIPC__YIELD_CROWDED;
       every = shmipc__spin_yield(crowded);
       yielded = true;
     } else {
