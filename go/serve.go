@@ -139,6 +139,8 @@ func (st *serveState) result() error {
 // they run, and starts them after each request it answered itself.
 func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) error {
 	ctrl := &s.hdr.ctrl
+	// Whether this worker's last yield gave the CPU away (spinner.crowded).
+	crowded := false
 	// The phases of every wait but one right after the pollers stopped.
 	var spin spinner
 	var pollers *atomic.Bool
@@ -150,6 +152,7 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) e
 		// The early take (takeNext) spends the first half of the budget.
 		spin = g.spinner(g.opts.SpinBudget / 2)
 	}
+	spin.crowded = &crowded
 	last := atomic.LoadUint32(ctrl)
 	// A word illegal before it was ever seen legal is the host's to repair
 	// (docs/PROTOCOL.md, "Repair"): wait for it rather than end Serve.
@@ -177,7 +180,7 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) e
 		// outright (see takeNext); pollers scan many slots and do not.
 		taken, ok := uint32(0), false
 		if pg == nil {
-			taken, ok = takeNext(ctrl, last, g.opts.SpinBudget/2)
+			taken, ok = takeNext(ctrl, last, g.opts.SpinBudget/2, &crowded)
 		}
 		if !ok {
 			sp := spin
@@ -219,20 +222,33 @@ func (g *Guest) work(s *slotView, h Handler, stop *atomic.Bool, pg *pollGroup) e
 // CAS fetches it once and takes the request in the same step. A CAS that
 // finds another value writes nothing (it is the protocol's take, tried
 // early). It gives up on any request that is not as expected, and on an
-// illegal word, which the usual wait then handles.
-func takeNext(ctrl *uint32, last uint32, spins int) (uint32, bool) {
+// illegal word, which the usual wait then handles. It yields as a spinner
+// with *crowded does (see spinner.crowded), and updates it.
+func takeNext(ctrl *uint32, last uint32, spins int, crowded *bool) (uint32, bool) {
 	next := (ctrlGen(last) + 1) & ctrlGenMask << ctrlGenShift
 	want, taken := next|stateReqReady, next|stateProcessing
+	sp := spinner{crowded: crowded}
+	every := yieldEvery
+	if *crowded {
+		every = yieldCrowded
+	}
 	for i := 1; i <= spins; i++ {
 		// acquire (full barrier): the take, as in work()
 		if atomic.CompareAndSwapUint32(ctrl, want, taken) {
+			sp.answered()
 			return taken, true
 		}
 		if v := atomic.LoadUint32(ctrl); ctrlState(v) == stateReqReady || !ctrlLegal(v) {
 			return 0, false
 		}
-		if i%yieldEvery == 0 {
-			osYield()
+		if i%every == 0 {
+			if every == yieldCrowded { // as in spinner.spin
+				i += yieldEvery - yieldCrowded
+			}
+			sp.yieldThread()
+			if every = yieldEvery; *crowded {
+				every = yieldCrowded
+			}
 		} else {
 			cpuPause()
 		}

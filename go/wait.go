@@ -27,6 +27,16 @@ const (
 	noDeadline  = time.Duration(math.MaxInt64) // a wait without time limit
 )
 
+// yieldCrowded is yieldEvery for a waiter whose last yield gave the CPU to
+// another thread (it took longer than yieldRanFor). With more spinning
+// threads than CPUs the peer is then probably queued behind the waiter,
+// each answer comes only after the waiter yields, and the spin before each
+// yield is what a round trip costs. It divides yieldEvery.
+const (
+	yieldCrowded = 16
+	yieldRanFor  = time.Microsecond
+)
+
 // Why a wait ended early. They are values, not built per call, so the wait
 // loop does not allocate.
 var (
@@ -56,6 +66,12 @@ type spinner struct {
 	// changed gets to run soon (the Go scheduler only switches goroutines
 	// at such points).
 	shareP bool
+	// crowded (optional) is kept by the waiter from wait to wait: its
+	// last yield gave the CPU to another thread, so it yields every
+	// yieldCrowded spins. The spinner updates it at each yield, and
+	// answered clears it when a wait ends before any yield.
+	crowded *bool
+	yielded bool // this wait yielded the thread
 }
 
 // crowdedGosched is the number of spins between two runtime.Gosched calls
@@ -77,7 +93,11 @@ func (sp *spinner) spin() bool {
 		if sp.shareP && sp.spins%crowdedGosched == 0 {
 			runtime.Gosched()
 		}
-		if sp.spins%yieldEvery == 0 {
+		every := yieldEvery
+		if sp.crowded != nil && *sp.crowded {
+			every = yieldCrowded
+		}
+		if sp.spins%every == 0 {
 			// Now and then let the other goroutines of this process have
 			// this P; doing it at every yield point costs more latency
 			// than it saves (it wakes idle Ps that then compete with the
@@ -85,7 +105,12 @@ func (sp *spinner) spin() bool {
 			if sp.spins%(4*yieldEvery) == 0 {
 				runtime.Gosched()
 			}
-			osYield()
+			// A crowded yield counts as a whole yield period: as many
+			// yields before the sleep as ever, fewer pauses.
+			if every == yieldCrowded {
+				sp.spins -= minInt(sp.spins, yieldEvery-yieldCrowded)
+			}
+			sp.yieldThread()
 		} else {
 			cpuPause()
 		}
@@ -98,6 +123,27 @@ func (sp *spinner) spin() bool {
 		return true
 	}
 	return false
+}
+
+// yieldThread yields the thread and notes in *sp.crowded (if kept)
+// whether another thread ran meanwhile.
+func (sp *spinner) yieldThread() {
+	sp.yielded = true
+	if sp.crowded == nil {
+		osYield()
+		return
+	}
+	t := time.Now()
+	osYield()
+	*sp.crowded = time.Since(t) > yieldRanFor
+}
+
+// answered notes that the wait ended: one that never yielded ran beside
+// its peer, so the next one spins the usual yieldEvery.
+func (sp *spinner) answered() {
+	if sp.crowded != nil && !sp.yielded {
+		*sp.crowded = false
+	}
 }
 
 // sleepOn announces this side's waiter bit on word, last seen as v, and
@@ -169,6 +215,7 @@ func (g *Guest) awaitRequest(ctrl *uint32, sp spinner, stop, pollers *atomic.Boo
 		if ctrlLegal(v) {
 			*settle = false
 			if ctrlState(v) == stateReqReady {
+				sp.answered()
 				return v, nil
 			}
 			// Any other legal state is "not yet": the host's to move.

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "waitstats.h"
 
 int64_t shmipc__now_ns(void)
 {
@@ -29,7 +30,11 @@ int64_t shmipc__now_ns(void)
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void shmipc__yield(void) { sched_yield(); }
+void shmipc__yield(void)
+{
+  SHMIPC__WS(YIELD);
+  sched_yield();
+}
 
 void shmipc__sleep_ns(int64_t ns)
 {
@@ -51,6 +56,7 @@ void shmipc__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
     timeout_ns = 0;
   ts.tv_sec = (time_t)(timeout_ns / 1000000000);
   ts.tv_nsec = (long)(timeout_ns % 1000000000);
+  SHMIPC__WS(SLEEP);
   /* Relative timeout; EAGAIN (value changed), EINTR and ETIMEDOUT all mean
    * "re-check", which the caller does. */
   syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0);
@@ -58,6 +64,7 @@ void shmipc__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
 
 void shmipc__futex_wake(uint32_t *word)
 {
+  SHMIPC__WS(WAKE);
   syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 

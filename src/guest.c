@@ -261,9 +261,12 @@ static void *worker_main(void *arg)
    * Worker 0 checks the host every liveness interval while idle; the
    * others sleep up to IDLE_SLEEP_NS and are woken when it finds the host
    * gone, so an idle guest wakes once per interval, not once per slot. */
+  bool crowded = false;
   const struct shmipc__pace pace = {g->ep.spin_budget / 2, false,
-                                    wk->index == 0 ? 0 : IDLE_SLEEP_NS, NULL};
-  const struct shmipc__pace settle_pace = {0, false, pace.sleep_cap_ns, NULL};
+                                    wk->index == 0 ? 0 : IDLE_SLEEP_NS, NULL,
+                                    &crowded};
+  const struct shmipc__pace settle_pace = {0, false, pace.sleep_cap_ns, NULL,
+                                           NULL};
   struct shmipc__deadline none = shmipc__deadline(INT64_MAX);
   uint32_t v = shmipc__load_acquire32(ctrl);
   int r = SHMIPC_OK;
@@ -284,7 +287,7 @@ static void *worker_main(void *arg)
     r = shmipc__wait_word(&g->ep, &settle, &settle_pace, &none, &v);
   }
   while (r >= 0) {
-    if (shmipc__take_next(ctrl, v, pace.spins_spent, &v))
+    if (shmipc__take_next(ctrl, v, pace.spins_spent, &crowded, &v))
       r = SHMIPC_OK;
     else
       r = shmipc__wait_word(&g->ep, &u, &pace, &none, &v);

@@ -344,6 +344,8 @@ struct shmipc_slot {
                        * a deferred claim sits on. Written by the holder,
                        * read by whoever holds the record next */
   bool woke_peer;     /* the last publish had to wake the responder */
+  bool crowded;       /* the last wait's last yield gave the CPU away
+                       * (struct shmipc__pace) */
   uint32_t lost_look; /* host: ep->guest_looks when the record was last
                        * parked REUSE_LATE; a look after it that found no
                        * guest proves the guest that may have been inside
@@ -378,6 +380,10 @@ struct shmipc__endpoint {
   uint32_t guest_looks;     /* atomic, host: looks at the guest lock begun */
   uint32_t guest_gone_at;   /* atomic, host: the latest look (a guest_looks
                              * ticket) that found the guest lock free */
+  uint32_t peer_seen_at;    /* atomic: when a wait last found the peer's
+                             * lock held, in 2^20 ns units of
+                             * shmipc__now_ns() (0: never); see
+                             * peer_look() in wait.c */
 };
 
 /* What a wait on a word waits for: its completion test, and what else
@@ -474,6 +480,10 @@ struct shmipc__pace {
                          * on the endpoint (shmipc__count()) and sets
                          * this, unless it is set already; the caller
                          * uncounts it */
+  bool *crowded;        /* optional, kept by the caller from wait to
+                         * wait: the last yield gave the CPU away, so
+                         * yield every SHMIPC__YIELD_CROWDED spins; the
+                         * wait updates it */
 };
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
@@ -528,6 +538,20 @@ void shmipc__ep_quiesce(struct shmipc__endpoint *ep);
 /* Spins between two shmipc__yield() calls in a spin phase: when threads
  * outnumber cores, pure spinning starves the peer we wait for. */
 #define SHMIPC__YIELD_EVERY 128u
+/* The same for a waiter whose last yield gave its CPU to another thread
+ * (a yield that took longer than SHMIPC__YIELD_RAN_NS): then the peer is
+ * probably queued behind us, each answer comes only after we yield, and a
+ * long spin before each yield is what a round trip costs (threads >=
+ * cores). A power of two, dividing SHMIPC__YIELD_EVERY. */
+#define SHMIPC__YIELD_CROWDED 16u
+#define SHMIPC__YIELD_RAN_NS INT64_C(1000)
+
+/* One yield of a spin phase: yield, and note in *@crowded
+ * (optional) whether another thread ran meanwhile. Returns the cadence
+ * of the yields that follow. A yield at the crowded cadence counts as
+ * SHMIPC__YIELD_EVERY spins of the budget, so that a spin phase makes as
+ * many yields before its sleep as at the usual cadence. */
+uint32_t shmipc__spin_yield(bool *crowded);
 
 /* error.c: the detail of a failed shmipc__call() that its arguments tell
  * (INVALID, TOO_BIG, TRUNCATED, REMOTE); returns @r. */
@@ -575,7 +599,7 @@ int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
  * (PROCESSING) word; false with *out the last value seen, for the usual
  * wait. */
 bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
-                       uint32_t *out);
+                       bool *crowded, uint32_t *out);
 /* Serve the request in slot @index whose control word was read as @v in
  * REQ_READY (or was already taken: @v in PROCESSING, from
  * shmipc__take_next()). Returns 1 when served, 0 when the slot was no

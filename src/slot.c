@@ -74,6 +74,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "waitstats.h"
 
 #define WAIT_BITS                                                              \
   (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
@@ -88,6 +89,16 @@
 /* Claim attempts (a pause apart) before a thread that found no free slot
  * reads the clock and announces that it waits. */
 #define ACQUIRE_SPINS 64u
+
+/* A function off the fast path of a call: kept out of line, so that the
+ * fast path saves no registers for it. */
+#if defined(__GNUC__)
+#define SLOW_PATH __attribute__((noinline, cold))
+#elif defined(_MSC_VER)
+#define SLOW_PATH __declspec(noinline)
+#else
+#define SLOW_PATH
+#endif
 
 static inline uint32_t with_state(uint32_t v, uint32_t state, uint32_t clear)
 {
@@ -111,8 +122,17 @@ static inline uint32_t get_state(const shmipc_slot *s)
 }
 
 /* Preferred slot of this thread: a thread that keeps finding its slot free
- * keeps a 1:1 mapping and never contends with others. */
+ * keeps a 1:1 mapping and never contends with others. Read on every
+ * acquire: on ELF, the initial-exec model makes that one load off the
+ * thread pointer instead of a call to __tls_get_addr (the general model
+ * of a shared library); the four bytes fit the static TLS surplus that
+ * a loader keeps for libraries opened later. */
+#if defined(__GNUC__) && defined(__ELF__)
+static SHMIPC__THREAD_LOCAL uint32_t slot_hint
+    __attribute__((tls_model("initial-exec")));
+#else
 static SHMIPC__THREAD_LOCAL uint32_t slot_hint;
+#endif
 
 /* Tell threads waiting for a free slot that one may be there. Called after
  * the slot was made claimable. Dekker-style with the waiter in
@@ -124,9 +144,8 @@ static void free_slot_notify(struct shmipc__endpoint *ep)
 {
   uint32_t v, old;
 
-  /* full: orders the slot's release above against the load of free_seq;
-   * pairs with the announce CAS in shmipc__slot_acquire() */
-  shmipc__fence_full();
+  /* Ordered after the slot's release by the caller's full CAS (park()),
+   * which pairs with the announce CAS in shmipc__slot_acquire(). */
   v = shmipc__load_relaxed32(&ep->free_seq);
   if (!(v & FREE_WAITING))
     return;
@@ -146,10 +165,13 @@ static void free_slot_notify(struct shmipc__endpoint *ep)
  * fence and a load of a line that stays shared while nobody waits. */
 static inline void park(shmipc_slot *s, uint32_t kind)
 {
-  /* release: the record's fields written before are the next holder's to
-   * read; pairs with the CAS on s->state in claim(), recover_lost() and
-   * repair_one() */
-  shmipc__store_release32(&s->state, kind);
+  /* full (release side): the record's fields written before are the next
+   * holder's to read; pairs with the CAS on s->state in claim(),
+   * recover_lost() and repair_one(). Full, not a release store and a
+   * fence: one locked instruction orders the release before the look at
+   * free_seq too (free_slot_notify()). Only the holder writes a held
+   * record, so the CAS from the state it left cannot fail. */
+  (void)shmipc__cas_full32(&s->state, get_state(s), kind);
   free_slot_notify(s->ep);
 }
 
@@ -504,42 +526,35 @@ static bool claim(struct shmipc_slot *s)
 
 static struct shmipc_slot *try_claim(struct shmipc__endpoint *ep)
 {
-  uint32_t k, n = ep->n_req, start = slot_hint % n;
+  uint32_t k, n = ep->n_req, start = slot_hint;
+
+  if (start >= n) /* a hint from another handle: no division as a rule */
+    start %= n;
 
   for (k = 0; k < n; k++) {
     uint32_t i = start + k < n ? start + k : start + k - n;
     struct shmipc_slot *s = &ep->req_slots[i];
 
     if (claim(s)) {
-      slot_hint = i;
+      if (i != start)
+        slot_hint = i;
       return s;
     }
   }
   return NULL;
 }
 
-int shmipc__slot_acquire(struct shmipc__endpoint *ep,
-                         struct shmipc__deadline *dl, const uint32_t *stop,
-                         bool *counted, struct shmipc_slot **out)
+/* No slot was free at the first look: recover, spin, then sleep until
+ * one is (the rest of shmipc__slot_acquire(), kept out of its fast path). */
+static SLOW_PATH int acquire_slow(struct shmipc__endpoint *ep,
+                                  struct shmipc__deadline *dl,
+                                  const uint32_t *stop, bool *counted,
+                                  struct shmipc_slot **out)
 {
   struct shmipc_slot *s;
   int64_t left;
   uint32_t seen, i;
 
-  if (ep->n_req == 0)
-    return SHMIPC_E_INVALID;
-  if (shmipc__load_acquire32(&ep->closing))
-    return SHMIPC_E_CLOSED;
-  /* acquire: pairs with the latch's release store in shmipc__peer_check()
-   * (a guest's only; a host's stays 0) */
-  if (shmipc__load_acquire32(&ep->peer_gone))
-    return SHMIPC_E_PEER_GONE;
-  shmipc__slot_repair_epoch(ep);
-  s = try_claim(ep);
-  if (s != NULL) {
-    *out = s;
-    return SHMIPC_OK;
-  }
   recover_lost(ep);
   /* A short spin first: with more threads than slots, a slot usually
    * frees within a round trip. */
@@ -585,6 +600,28 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep,
     shmipc__futex_wait(&ep->free_seq, seen,
                        left < FREE_WAIT_CAP_NS ? left : FREE_WAIT_CAP_NS);
   }
+  *out = s;
+  return SHMIPC_OK;
+}
+
+int shmipc__slot_acquire(struct shmipc__endpoint *ep,
+                         struct shmipc__deadline *dl, const uint32_t *stop,
+                         bool *counted, struct shmipc_slot **out)
+{
+  struct shmipc_slot *s;
+
+  if (ep->n_req == 0)
+    return SHMIPC_E_INVALID;
+  if (shmipc__load_acquire32(&ep->closing))
+    return SHMIPC_E_CLOSED;
+  /* acquire: pairs with the latch's release store in shmipc__peer_check()
+   * (a guest's only; a host's stays 0) */
+  if (shmipc__load_acquire32(&ep->peer_gone))
+    return SHMIPC_E_PEER_GONE;
+  shmipc__slot_repair_epoch(ep);
+  s = try_claim(ep);
+  if (s == NULL)
+    return acquire_slow(ep, dl, stop, counted, out);
   *out = s;
   return SHMIPC_OK;
 }
@@ -668,6 +705,7 @@ static int take_response(shmipc_slot *s)
     set_state(s, SHMIPC__REC_LOST);
     return SHMIPC_E_CORRUPT;
   }
+  SHMIPC__WS(ANSWER);
   set_state(s, SHMIPC__REC_DONE);
   s->resp_size = size;
   s->resp_type = s->w->resp_type;
@@ -720,16 +758,41 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
                       const uint32_t *stop, bool *counted)
 {
   /* Only the responder moves a published slot, and only this far. */
-  struct shmipc__until u = shmipc__until_slot(
-      &s->w->ctrl, SHMIPC_SLOT_RESP_READY,
-      1u << SHMIPC_SLOT_REQ_READY | 1u << SHMIPC_SLOT_PROCESSING,
-      SHMIPC_CTRL_REQUESTER_WAITING);
+  struct shmipc__until u;
   /* The kernel often queues a woken thread on the waker's CPU; spinning
    * here would then delay the very answer we wait for. */
-  const struct shmipc__pace pace = {0, s->woke_peer, 0, counted};
-  uint32_t v;
+  struct shmipc__pace pace = {0, s->woke_peer, 0, counted, &s->crowded};
+  uint32_t *ctrl = &s->w->ctrl, gen = s->gen_word & GEN_MASK, v, i = 0;
+  uint32_t first = s->crowded ? SHMIPC__YIELD_CROWDED : SHMIPC__YIELD_EVERY;
   int r;
 
+  /* The answer within the first yield period, looked for without the
+   * general wait's set-up: the one word that answers our call (any
+   * waiter bit aside) ends the wait, the two that mean "not yet" go on
+   * spinning, anything else goes to the general wait below, which judges
+   * it. The same loads and pauses as the first yield period there, so
+   * the general wait takes over from where this one stopped. */
+  if (!pace.yield_first && dl->budget != 0) {
+    for (i = 1; i < first && i < s->ep->spin_budget; i++) {
+      /* acquire: as in shmipc__wait_word() (pairs with the responder's
+       * publish CAS in shmipc__respond()) */
+      v = shmipc__load_acquire32(ctrl) & ~WAIT_BITS;
+      if (v == (gen | SHMIPC_SLOT_RESP_READY)) {
+        s->crowded = false; /* answered within the spin */
+        return take_response(s);
+      }
+      if (v != (gen | SHMIPC_SLOT_REQ_READY) &&
+          v != (gen | SHMIPC_SLOT_PROCESSING))
+        break;
+      SHMIPC__WS(SPIN);
+      shmipc__cpu_pause();
+    }
+    pace.spins_spent = i - 1;
+  }
+  u = shmipc__until_slot(ctrl, SHMIPC_SLOT_RESP_READY,
+                         1u << SHMIPC_SLOT_REQ_READY |
+                             1u << SHMIPC_SLOT_PROCESSING,
+                         SHMIPC_CTRL_REQUESTER_WAITING);
   u.stop = stop;
   r = shmipc__wait_word(s->ep, &u, &pace, dl, &v);
   if (r == SHMIPC_OK) {
@@ -746,6 +809,18 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
   return abandon(s, r);
 }
 
+/* shmipc__timeout(), inlined on the path of every call. */
+static inline int slot_timeout(const struct shmipc__endpoint *ep,
+                               int64_t timeout_ns, struct shmipc__deadline *out)
+{
+  int64_t budget;
+  int r = shmipc__budget(timeout_ns, ep->default_timeout_ns, &budget);
+
+  if (r == SHMIPC_OK)
+    *out = shmipc__deadline(budget);
+  return r;
+}
+
 int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
 {
   struct shmipc__deadline dl;
@@ -757,7 +832,7 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
   if (get_state(s) != SHMIPC__REC_SENT)
     return shmipc__failed(
         shmipc__fail(SHMIPC_E_STATE, "nothing was published on the slot"));
-  r = shmipc__timeout(s->ep, timeout_ns, &dl);
+  r = slot_timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
   r = shmipc__failed(shmipc__slot_wait(s, &dl, NULL, &counted));
@@ -777,7 +852,7 @@ int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len, uint32_t flags,
    * the wait's own means that nothing was sent. */
   if (s == NULL)
     return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "s is NULL"));
-  r = shmipc__timeout(s->ep, timeout_ns, &dl);
+  r = slot_timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
   r = shmipc_slot_publish(s, type, len, flags);
@@ -906,7 +981,7 @@ int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
 }
 
 bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
-                       uint32_t *out)
+                       bool *crowded, uint32_t *out)
 {
   /* A load that sees REQ_READY fetches the line shared, and the take CAS
    * then has to upgrade it: a transfer and a round trip to the requester's
@@ -915,11 +990,16 @@ bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
    * writes nothing, so this is the protocol's take, only tried early. */
   uint32_t next = ((last & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK;
   uint32_t want = next | SHMIPC_SLOT_REQ_READY, v = last, i;
+  uint32_t every = *crowded ? SHMIPC__YIELD_CROWDED : SHMIPC__YIELD_EVERY;
+  bool yielded = false;
 
   for (i = 1; i <= spins; i++) {
     /* full (acquire side): the take, as in shmipc__respond() */
     v = shmipc__cas_full32(ctrl, want, next | SHMIPC_SLOT_PROCESSING);
     if (v == want) {
+      if (!yielded)
+        *crowded = false; /* the request came within the spin */
+      SHMIPC__WS(FASTHIT);
       *out = next | SHMIPC_SLOT_PROCESSING;
       return true;
     }
@@ -929,10 +1009,17 @@ bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
     if (shmipc__ctrl_state(v) == SHMIPC_SLOT_REQ_READY ||
         !shmipc__ctrl_legal(v))
       break;
-    if (i % SHMIPC__YIELD_EVERY == 0)
-      shmipc__yield();
-    else
+    if (i % every == 0) {
+      /* a crowded yield counts as a whole yield period (as in
+       * shmipc__wait_word()) */
+      if (every == SHMIPC__YIELD_CROWDED)
+        i += SHMIPC__YIELD_EVERY - SHMIPC__YIELD_CROWDED;
+      every = shmipc__spin_yield(crowded);
+      yielded = true;
+    } else {
+      SHMIPC__WS(SPIN);
       shmipc__cpu_pause();
+    }
   }
   *out = v;
   return false;
@@ -1008,5 +1095,6 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
   }
   if (v & SHMIPC_CTRL_REQUESTER_WAITING)
     shmipc__word_wake(&ep->seg, &w->ctrl, SHMIPC_CTRL_REQUESTER_WAITING);
+  SHMIPC__WS(SERVED);
   return 1;
 }

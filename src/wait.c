@@ -9,6 +9,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "waitstats.h"
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
                     uint32_t spin_budget, int64_t default_timeout_ns,
@@ -25,6 +26,7 @@ int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
   ep->peer_gone = 0;
   ep->free_seq = 0;
   ep->inside = 0;
+  ep->peer_seen_at = 0;
   ep->n_req = role == SHMIPC__ROLE_HOST ? g->host_slots : g->guest_slots;
   first = role == SHMIPC__ROLE_HOST ? 0 : g->host_slots;
   ep->req_slots = NULL;
@@ -63,10 +65,48 @@ int shmipc__timeout(const struct shmipc__endpoint *ep, int64_t timeout_ns,
   return SHMIPC_OK;
 }
 
-/* The guest's look at its host: is the session it attached to still
- * served? */
-static int host_check(struct shmipc__endpoint *ep)
+/* The lock look of a wait is a system call; a wait makes it only when
+ * no wait of this handle found the peer alive in the last liveness
+ * interval (docs/PROTOCOL.md, "Sleep and wake-up"), so a waiter that sleeps
+ * once per call (one call every millisecond, say) does not pay one per
+ * call, and a peer that died is still seen within an interval of a
+ * sleep. The time is kept in 2^20 ns units, a 32-bit atomic. */
+#define SEEN_SHIFT 20
+
+static uint32_t seen_now(void)
 {
+  uint32_t t = (uint32_t)((uint64_t)shmipc__now_ns() >> SEEN_SHIFT);
+
+  return t != 0 ? t : 1;
+}
+
+/* Whether the paced lock look is due: no look found the peer alive
+ * within the liveness interval. A stamp that reads as later than now
+ * (wrapped, after weeks without a look) is due too. */
+static bool look_due(struct shmipc__endpoint *ep, bool paced, uint32_t now)
+{
+  uint32_t seen, span;
+
+  if (!paced)
+    return true;
+  seen = shmipc__load_relaxed32(&ep->peer_seen_at);
+  span = (uint32_t)(ep->liveness_ns >> SEEN_SHIFT);
+  return seen == 0 || (int32_t)(now - seen) < 0 ||
+         (int32_t)(now - seen) >= (int32_t)(span > 0 ? span : 1);
+}
+
+static void seen_alive(struct shmipc__endpoint *ep, bool paced, uint32_t now)
+{
+  if (paced)
+    shmipc__store_relaxed32(&ep->peer_seen_at, now);
+}
+
+/* The guest's look at its host: is the session it attached to still
+ * served? The lock look only when due (look_due()). */
+static int host_check(struct shmipc__endpoint *ep, bool paced)
+{
+  uint32_t now = paced ? seen_now() : 0;
+
   struct shmipc_wire_header *h = shmipc__hdr(&ep->seg);
 
   /* acquire: pairs with the host's release store of CLOSED in destroy */
@@ -81,12 +121,16 @@ static int host_check(struct shmipc__endpoint *ep)
   /* A different nonce: the session was replaced under us. */
   if (h->session_nonce != ep->seg.nonce)
     return SHMIPC_E_PEER_GONE;
+  if (!look_due(ep, paced, now))
+    return SHMIPC_OK;
   if (shmipc__lock_held(&ep->seg, SHMIPC__ROLE_HOST) == 0)
     return SHMIPC_E_PEER_GONE;
+  seen_alive(ep, paced, now);
   return SHMIPC_OK;
 }
 
-int shmipc__peer_check(struct shmipc__endpoint *ep)
+/* shmipc__peer_check(), with the lock look paced (@paced) or always. */
+static int peer_look(struct shmipc__endpoint *ep, bool paced)
 {
   struct shmipc_wire_header *h = shmipc__hdr(&ep->seg);
   int r;
@@ -98,8 +142,15 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
     uint32_t a = shmipc__load_acquire32(&h->attach) & SHMIPC_ATTACH_STATE_MASK;
     if (a == SHMIPC_ATTACH_DETACHED)
       return SHMIPC_E_PEER_GONE;
-    if (a == SHMIPC_ATTACH_ATTACHED && shmipc__guest_lock_held(ep) == 0)
-      return SHMIPC_E_PEER_GONE;
+    if (a == SHMIPC_ATTACH_ATTACHED) {
+      uint32_t now = paced ? seen_now() : 0;
+
+      if (!look_due(ep, paced, now))
+        return SHMIPC_OK;
+      if (shmipc__guest_lock_held(ep) == 0)
+        return SHMIPC_E_PEER_GONE;
+      seen_alive(ep, paced, now);
+    }
     return SHMIPC_OK; /* no guest yet: calls wait for one, bounded by their
                          timeout */
   }
@@ -109,13 +160,18 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
    * looked first */
   if (shmipc__load_acquire32(&ep->peer_gone))
     return SHMIPC_E_PEER_GONE;
-  r = host_check(ep);
+  r = host_check(ep, paced);
   if (r == SHMIPC_E_PEER_GONE) {
     /* release: pairs with the acquire above and in
      * shmipc__slot_acquire() */
     shmipc__store_release32(&ep->peer_gone, 1);
   }
   return r;
+}
+
+int shmipc__peer_check(struct shmipc__endpoint *ep)
+{
+  return peer_look(ep, false);
 }
 
 int shmipc__guest_lock_held(struct shmipc__endpoint *ep)
@@ -146,6 +202,20 @@ bool shmipc__guest_gone_since(struct shmipc__endpoint *ep, uint32_t since)
   return (int32_t)(shmipc__load_acquire32(&ep->guest_gone_at) - since) > 0;
 }
 
+uint32_t shmipc__spin_yield(bool *crowded)
+{
+  int64_t t;
+
+  if (crowded == NULL) {
+    shmipc__yield();
+    return SHMIPC__YIELD_EVERY;
+  }
+  t = shmipc__now_ns();
+  shmipc__yield();
+  *crowded = shmipc__now_ns() - t > SHMIPC__YIELD_RAN_NS;
+  return *crowded ? SHMIPC__YIELD_CROWDED : SHMIPC__YIELD_EVERY;
+}
+
 /* What a value of the waited-on word means: 1 done, 0 not yet, or a
  * negative code (a control word no peer may legally write). */
 static inline int test_word(const struct shmipc__until *u, uint32_t v)
@@ -164,14 +234,17 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
                       const struct shmipc__pace *pace,
                       struct shmipc__deadline *dl, uint32_t *out)
 {
-  static const struct shmipc__pace by_default = {0, false, 0, NULL};
+  static const struct shmipc__pace by_default = {0, false, 0, NULL, NULL};
   uint32_t *word = u->word;
   int64_t sleep_ns, left;
-  uint32_t v, i;
+  uint32_t v, i, every;
+  bool yielded = false;
   int r;
 
   if (pace == NULL)
     pace = &by_default;
+  every = pace->crowded != NULL && *pace->crowded ? SHMIPC__YIELD_CROWDED
+                                                  : SHMIPC__YIELD_EVERY;
   sleep_ns = pace->sleep_cap_ns > 0 ? pace->sleep_cap_ns : ep->liveness_ns;
   if (pace->yield_first)
     shmipc__yield();
@@ -185,6 +258,9 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
      * shmipc__respond()); what it wrote before is visible after this. */
     v = shmipc__load_acquire32(word);
     if ((r = test_word(u, v)) != 0) {
+      /* Answered within the spin: the peer runs beside us. */
+      if (pace->crowded != NULL && !yielded)
+        *pace->crowded = false;
       *out = v;
       return r > 0 ? SHMIPC_OK : r;
     }
@@ -192,14 +268,21 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
       return SHMIPC_E_TIMEOUT;
     if (i >= ep->spin_budget)
       break;
-    if (i % SHMIPC__YIELD_EVERY == 0) {
+    if (i % every == 0) {
       if (shmipc__left(dl, shmipc__now_ns()) == 0)
         return SHMIPC_E_TIMEOUT;
-      shmipc__yield();
+      /* A crowded yield counts as a whole yield period of the budget:
+       * as many yields before the sleep as ever, fewer pauses. */
+      if (every == SHMIPC__YIELD_CROWDED)
+        i += SHMIPC__YIELD_EVERY - SHMIPC__YIELD_CROWDED;
+      every = shmipc__spin_yield(pace->crowded);
+      yielded = true;
     } else {
+      SHMIPC__WS(SPIN);
       shmipc__cpu_pause();
     }
   }
+  SHMIPC__WS(SLOW);
 
   /* Slow phase: announce, re-check, sleep. Counted from here on, before
    * the first look at closing below (see shmipc__ep_quiesce()). */
@@ -218,7 +301,7 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
       return SHMIPC_E_TIMEOUT;
     if (u->stop != NULL && shmipc__load_acquire32(u->stop))
       return SHMIPC_E_CLOSED;
-    r = u->check_peer ? shmipc__peer_check(ep)
+    r = u->check_peer ? peer_look(ep, true)
                       : (shmipc__load_acquire32(&ep->closing) ? SHMIPC_E_CLOSED
                                                               : SHMIPC_OK);
     if (r != SHMIPC_OK)

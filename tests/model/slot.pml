@@ -281,7 +281,7 @@ inline futex_wait_fs(word, expected, me) {
 
 /* slot.c: free_slot_notify() -- after the slot was made claimable */
 inline free_slot_notify() {
-  fsv = free_seq;                         /* after a full fence */
+  fsv = free_seq;                         /* after park()'s full CAS */
   if
   :: (fsv & FS_LW) == 0 -> skip
   :: else ->
