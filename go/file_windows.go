@@ -313,3 +313,9 @@ func roleLocked(s *winSeg, r role) (bool, error) {
 
 // lockBusy reports whether err from lockRole means another holder.
 func lockBusy(err error) bool { return err == errLockBusy }
+
+// inheritedSegment: the launcher's inheritable handles (docs/PROTOCOL.md,
+// "Windows") are not built for Windows in this version.
+func inheritedSegment() (*winSeg, string, error) {
+	return nil, "", fmt.Errorf("%w: inherited segments are not available on Windows in this version (attach by name)", ErrSystem)
+}

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Linux side of segments: POSIX shared memory objects under /dev/shm,
- * created exclusive, and open-file-description (OFD) locks as liveness
- * facts (docs/PROTOCOL.md, "Liveness locks"). The guest's attach runs
- * over the operations below from segment.c.
+ * created exclusive, or sealed memfds for launched guests, and
+ * open-file-description (OFD) locks as liveness facts (docs/PROTOCOL.md,
+ * "Liveness locks", "Launched guests"). The guest's attach runs over the
+ * operations below from segment.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -345,12 +346,156 @@ int shmipc__seg_os_map(struct shmipc__seg *s)
   return SHMIPC_OK;
 }
 
+/* The seals of an anonymous segment: its size is fixed for good, so that
+ * no holder of the descriptor can shrink it under the other side's
+ * mapping (SIGBUS) or grow it (docs/PROTOCOL.md, "Launched guests"). */
+#define ANON_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+int shmipc__seg_create_anon(const char *name, const struct shmipc__geom *g,
+                            uint32_t mode, struct shmipc__seg *out)
+{
+  char label[SHMIPC_MAX_NAME_LEN + 16];
+  struct shmipc__seg s;
+  int r;
+  void *p;
+
+  memset(&s, 0, sizeof s);
+  s.os = malloc(sizeof *s.os);
+  if (s.os == NULL)
+    return shmipc__fail(SHMIPC_E_NOMEM, "allocating the segment");
+  /* The label shows in /proc/PID/fd ("/memfd:shmipc-x (deleted)") and
+   * names nothing that can be opened. */
+  snprintf(label, sizeof label, "shmipc-%s", name != NULL ? name : "launched");
+  s.os->fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (s.os->fd < 0) {
+    r = shmipc__fail(errno == ENOMEM || errno == EMFILE || errno == ENFILE
+                         ? SHMIPC_E_NOMEM
+                         : SHMIPC_E_SYSTEM,
+                     "memfd_create: %s", strerror(errno));
+    goto err_free;
+  }
+  if (fchmod(s.os->fd, (mode_t)mode) != 0 ||
+      ftruncate(s.os->fd, (off_t)g->segment_size) != 0) {
+    r = shmipc__fail(errno_code(errno), "sizing memfd %s to %llu bytes: %s",
+                     label, (unsigned long long)g->segment_size,
+                     strerror(errno));
+    goto err_close;
+  }
+  /* A memfd is charged to the shared-memory store of the kernel's
+   * internal tmpfs (and to the creator's memory cgroup): reserve it as a
+   * named segment is. */
+  r = reserve(s.os->fd, g->segment_size);
+  if (r != SHMIPC_OK) {
+    r = shmipc__fail(r, "reserving %llu bytes for memfd %s",
+                     (unsigned long long)g->segment_size, label);
+    goto err_close;
+  }
+  if (fcntl(s.os->fd, F_ADD_SEALS, ANON_SEALS) != 0) {
+    r = shmipc__fail(SHMIPC_E_SYSTEM, "sealing memfd %s: %s", label,
+                     strerror(errno));
+    goto err_close;
+  }
+  r = shmipc__lock_take(&s, SHMIPC__ROLE_HOST);
+  if (r != SHMIPC_OK) {
+    r = shmipc__fail(SHMIPC_E_SYSTEM, "taking the host lock of memfd %s",
+                     label);
+    goto err_close;
+  }
+  p = mmap(NULL, (size_t)g->segment_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+           s.os->fd, 0);
+  if (p == MAP_FAILED) {
+    r = shmipc__fail(errno_code(errno), "mapping memfd %s: %s", label,
+                     strerror(errno));
+    goto err_close;
+  }
+  s.base = p;
+  s.geom = *g;
+  s.nonce = shmipc__random64();
+  *out = s;
+  return SHMIPC_OK;
+
+err_close:
+  close(s.os->fd); /* the memory goes with the last descriptor */
+err_free:
+  free(s.os);
+  return r;
+}
+
+int shmipc__seg_child_fd(const struct shmipc__seg *s)
+{
+  char proc[48];
+  int fd;
+
+  /* Opening the descriptor's /proc link makes a new open file
+   * description of the same memfd (a dup() would share ours, and with it
+   * our host lock, so that neither side could see the other's). */
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->os->fd);
+  fd = open(proc, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return shmipc__fail(errno == ENOENT ? SHMIPC_E_SYSTEM : errno_code(errno),
+                        "reopening the segment through %s (/proc must be "
+                        "mounted): %s",
+                        proc, strerror(errno));
+  return fd;
+}
+
+int shmipc__seg_os_inherit(struct shmipc__seg *s, char *what, size_t len)
+{
+  const char *v = getenv(SHMIPC_ENV_FD);
+  char *end = NULL;
+  long n;
+  int fd, seals;
+
+  snprintf(what, len, "inherited segment (%s unset)", SHMIPC_ENV_FD);
+  if (v == NULL)
+    return shmipc__fail(SHMIPC_E_NOT_FOUND,
+                        "%s is not set: this program was not started by a "
+                        "host's shmipc_host_launch() (attach by name "
+                        "instead)",
+                        SHMIPC_ENV_FD);
+  errno = 0;
+  n = strtol(v, &end, 10);
+  if (errno != 0 || end == v || *end != '\0' || n < 0 || n > 1 << 20)
+    return shmipc__fail(SHMIPC_E_NOT_FOUND,
+                        "%s=\"%.16s\" is not a descriptor number",
+                        SHMIPC_ENV_FD, v);
+  fd = (int)n;
+  snprintf(what, len, "inherited segment (%s=%d)", SHMIPC_ENV_FD, fd);
+  if (fcntl(fd, F_GETFD) < 0)
+    return shmipc__fail(SHMIPC_E_NOT_FOUND,
+                        "%s=%d: descriptor %d is not open (a launched "
+                        "guest's own children do not inherit it)",
+                        SHMIPC_ENV_FD, fd, fd);
+  /* Only a memfd sealed against shrinking and growing is safe to map:
+   * anybody holding a descriptor of another file could truncate it under
+   * our mapping. */
+  seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0)
+    return shmipc__fail(SHMIPC_E_NOT_FOUND,
+                        "%s=%d: descriptor %d is not a memfd (%s)",
+                        SHMIPC_ENV_FD, fd, fd, strerror(errno));
+  if ((seals & ANON_SEALS) != ANON_SEALS)
+    return shmipc__fail(SHMIPC_E_ACCESS,
+                        "%s=%d: memfd seals %#x lack %#x (shrink, grow, "
+                        "seal)",
+                        SHMIPC_ENV_FD, fd, (unsigned)seals,
+                        (unsigned)(ANON_SEALS & ~seals));
+  s->os = malloc(sizeof *s->os);
+  if (s->os == NULL)
+    return shmipc__fail(SHMIPC_E_NOMEM, "allocating the segment");
+  /* Ours now: not passed on to what this process starts. */
+  (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+  s->os->fd = fd;
+  s->path[0] = '\0';
+  return SHMIPC_OK;
+}
+
 void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it)
 {
   if (s->base != NULL)
     munmap(s->base, (size_t)s->geom.segment_size);
   s->base = NULL;
-  if (unlink_it)
+  if (unlink_it && s->path[0] != '\0')
     shm_unlink(s->path);
   /* Closing the descriptor drops our liveness lock. */
   if (s->os != NULL) {

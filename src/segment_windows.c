@@ -496,3 +496,32 @@ void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it)
   os_free(s->os);
   s->os = NULL;
 }
+
+/* Anonymous segments and inherited handles (docs/PROTOCOL.md, "Windows")
+ * are not built for Windows yet: the launcher's functions say so. */
+int shmipc__seg_create_anon(const char *name, const struct shmipc__geom *g,
+                            uint32_t mode, struct shmipc__seg *out)
+{
+  (void)name;
+  (void)g;
+  (void)mode;
+  (void)out;
+  return shmipc__fail(SHMIPC_E_SYSTEM,
+                      "anonymous segments are not available on Windows "
+                      "in this version (use a named segment)");
+}
+
+int shmipc__seg_os_inherit(struct shmipc__seg *s, char *what, size_t len)
+{
+  (void)s;
+  snprintf(what, len, "inherited segment");
+  return shmipc__fail(SHMIPC_E_SYSTEM,
+                      "inherited segments are not available on Windows "
+                      "in this version (attach by name)");
+}
+
+int shmipc__seg_child_fd(const struct shmipc__seg *s)
+{
+  (void)s;
+  return SHMIPC_E_SYSTEM;
+}
