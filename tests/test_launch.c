@@ -11,10 +11,10 @@
  * signal, and the host launches it again; an exit status is reported;
  * a guest started without a segment says so.
  *
- * usage: test-launch GUEST...        (the echo guests)
- *        test-launch --host GUEST    (internal: a launching host that
- *                                     prints its child's pid and waits
- *                                     to be killed)
+ * usage: test-launch GUEST...             (the echo guests)
+ *        test-launch --host PROGRAM ARG   (internal: a launching host
+ *                                          that prints its child's pid
+ *                                          and waits to be killed)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -470,11 +470,13 @@ static int cmp64(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
-/* The host process SIGKILLed: its launched child is gone within a bound. */
-static void host_killed(void **state)
+/* The host process SIGKILLed: its launched child is gone within a bound.
+ * A guest would also see the host's liveness lock go and end by itself
+ * (within about a liveness interval); a program that is no guest at all
+ * (sleep) shows that the kernel kills the child (PR_SET_PDEATHSIG). */
+static void host_killed_run(const char *guest, const char *how)
 {
-  const char *guest = *state;
-  const char *argv[] = {self_path, "--host", guest, NULL};
+  const char *argv[] = {self_path, "--host", guest, how, NULL};
   int64_t took[ROUNDS], t0, bound = 1000 * MS * t_time_scale();
   struct pollfd pf;
   struct proc p;
@@ -520,12 +522,23 @@ static void host_killed(void **state)
                 ROUNDS);
 }
 
-/* --host GUEST: launch GUEST, print its pid, wait to be killed (60 s). */
-static int launching_host(const char *guest)
+static void host_killed(void **state) { host_killed_run(*state, "guest"); }
+
+static void host_killed_not_guest(void **state)
+{
+  (void)state;
+  host_killed_run("/bin/sleep", "60");
+}
+
+/* --host PROGRAM ARG: launch PROGRAM ARG ("guest": an echo guest, with
+ * -inherited), print its pid, wait to be killed (60 s). */
+static int launching_host(const char *guest, const char *arg)
 {
   shmipc_host_config cfg;
   shmipc_launch_config lc;
-  const char *argv[] = {guest, "-inherited", NULL};
+  const char *argv[] = {guest, strcmp(arg, "guest") == 0 ? "-inherited" : arg,
+                        NULL};
+  bool is_guest = strcmp(arg, "guest") == 0;
   shmipc_host *h = NULL;
   shmipc_child *c = NULL;
 
@@ -536,7 +549,7 @@ static int launching_host(const char *guest)
   lc.path = guest;
   lc.argv = argv;
   if (shmipc_host_launch(h, &lc, &c) != SHMIPC_OK ||
-      shmipc_host_wait_guest(h, 10000 * MS) != SHMIPC_OK)
+      (is_guest && shmipc_host_wait_guest(h, 10000 * MS) != SHMIPC_OK))
     goto fail;
   printf("child %lld\n", (long long)shmipc_child_pid(c));
   fflush(stdout);
@@ -557,7 +570,7 @@ static int teardown(void **state)
 
 int main(int argc, char **argv)
 {
-  struct CMUnitTest tests[1 + 4 * MAX_GUESTS];
+  struct CMUnitTest tests[2 + 4 * MAX_GUESTS];
   static char titles[4 * MAX_GUESTS][128];
   static const struct {
     const char *name;
@@ -570,8 +583,8 @@ int main(int argc, char **argv)
   char why[256];
   int k;
 
-  if (argc == 3 && strcmp(argv[1], "--host") == 0)
-    return launching_host(argv[2]);
+  if (argc == 4 && strcmp(argv[1], "--host") == 0)
+    return launching_host(argv[2], argv[3]);
   if (argc < 2 || argc > 1 + MAX_GUESTS) {
     fprintf(stderr, "usage: %s GUEST...\n", argv[0]);
     return 2;
@@ -580,6 +593,8 @@ int main(int argc, char **argv)
     return t_cannot_run("cannot find this program's own path");
   tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(
       exit_status_and_errors, teardown);
+  tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(
+      host_killed_not_guest, teardown);
   for (k = 1; k < argc; k++) {
     if (!proc_executable(argv[k])) {
       snprintf(why, sizeof why, "guest binary %s not found", argv[k]);
@@ -587,7 +602,7 @@ int main(int argc, char **argv)
     }
     guests[k - 1] = argv[k];
     for (i = 0; i < sizeof per_guest / sizeof per_guest[0]; i++) {
-      char *t = titles[n - 1];
+      char *t = titles[n - 2];
       snprintf(t, sizeof titles[0], "%s %s", per_guest[i].name, base(argv[k]));
       tests[n] = (struct CMUnitTest)cmocka_unit_test_prestate_setup_teardown(
           per_guest[i].fn, NULL, teardown, (void *)guests[k - 1]);
