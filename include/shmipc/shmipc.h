@@ -543,6 +543,13 @@ SHMIPC_EXPORT void shmipc_guest_config_init(shmipc_guest_config *cfg);
  * A segment whose host died is waited on too, for a new host to replace
  * it; if none does before the timeout the result is SHMIPC_E_PEER_GONE.
  *
+ * With SHMIPC_GUEST_F_INHERITED in `flags` (and `name` NULL) it attaches
+ * instead to the segment that a launching host handed down (see
+ * "Launching a guest"), in one attempt: SHMIPC_E_NOT_FOUND when the
+ * program was not launched (no SHMIPC_FD, or one that names no open
+ * memfd), SHMIPC_E_ACCESS for a memfd without the seals,
+ * SHMIPC_E_PEER_GONE when its host is not running any more.
+ *
  * @param cfg  the configuration, from shmipc_guest_config_init()
  * @param out  receives the guest handle (NULL on failure)
  * @return 0, SHMIPC_E_INVALID (config out of range, or @p cfg or @p out
