@@ -495,7 +495,14 @@ void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it)
   if (s->base != NULL)
     munmap(s->base, (size_t)s->geom.segment_size);
   s->base = NULL;
-  if (unlink_it && s->path[0] != '\0')
+  /* Only while the name still leads to our file: a name removed under a
+   * live session (systemd-logind's RemoveIPC, or by hand) may belong to
+   * another host's new segment by now, which is not ours to unlink. While
+   * we hold our file's host lock no host of this library unlinks its name
+   * (reap_stale() takes the lock first), so the check holds until the
+   * unlink. */
+  if (unlink_it && s->path[0] != '\0' && s->os != NULL &&
+      still_named(s->path, s->os->fd) == 1)
     shm_unlink(s->path);
   /* Closing the descriptor drops our liveness lock. */
   if (s->os != NULL) {
