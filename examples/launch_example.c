@@ -54,8 +54,8 @@ int main(int argc, char **argv)
   }
   printf("guest %lld attached\n", (long long)shmipc_child_pid(child));
 
-  if (shmipc_host_call(h, SHMIPC_MSG_NORMAL, "ping", 4, resp, sizeof resp,
-                       &n, &type, SHMIPC_TIMEOUT_DEFAULT) == SHMIPC_OK)
+  if (shmipc_host_call(h, SHMIPC_MSG_NORMAL, "ping", 4, resp, sizeof resp, &n,
+                       &type, SHMIPC_TIMEOUT_DEFAULT) == SHMIPC_OK)
     ok = n == 4 && memcmp(resp, "ping", 4) == 0;
   else
     fprintf(stderr, "call: %s\n", shmipc_last_error());

@@ -70,7 +70,8 @@ static int config_check(const shmipc_host_config *cfg, bool anonymous,
                         (unsigned long)cfg->struct_size,
                         (unsigned long)sizeof *cfg);
   /* An anonymous segment's name is only a label, and optional. */
-  r = anonymous && cfg->name == NULL ? SHMIPC_OK : shmipc__name_check(cfg->name);
+  r = anonymous && cfg->name == NULL ? SHMIPC_OK
+                                     : shmipc__name_check(cfg->name);
   if (r != SHMIPC_OK)
     return r;
   if ((cfg->mode & ~0777u) != 0 || (cfg->mode & 0600u) != 0600u)

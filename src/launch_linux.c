@@ -33,6 +33,8 @@ extern char **environ;
 /* Longest single sleep of a wait: a bound, not a poll (the pidfd wakes
  * it at the child's end). */
 #define WAIT_SLICE_NS INT64_C(1000000000)
+/* The longest shmipc_child_destroy() waits for a killed child's end. */
+#define DESTROY_WAIT_NS INT64_C(10000000000)
 /* The pause of the fallback wait where the kernel has no pidfd (< 5.3). */
 #define NO_PIDFD_PAUSE_NS INT64_C(1000000)
 
@@ -231,11 +233,10 @@ static int exec_result(int fd, const struct spawn *sp, pid_t pid)
     return SHMIPC_OK; /* closed at exec */
   if (got < sizeof r || r.step < STEP_DEATHSIG || r.step > STEP_EXEC)
     return shmipc__fail(SHMIPC_E_SYSTEM,
-                        "launching %s: child %ld ended before exec",
-                        sp->path, (long)pid);
-  return shmipc__fail(launch_code(r.err), "launching %s: %s%s%s: %s",
-                      sp->path, steps[r.step],
-                      r.step == STEP_CWD ? " " : "",
+                        "launching %s: child %ld ended before exec", sp->path,
+                        (long)pid);
+  return shmipc__fail(launch_code(r.err), "launching %s: %s%s%s: %s", sp->path,
+                      steps[r.step], r.step == STEP_CWD ? " " : "",
                       r.step == STEP_CWD ? sp->cwd : "", strerror(r.err));
 }
 
@@ -247,8 +248,7 @@ static int reap(shmipc_child *c, bool block)
 
   for (;;) {
     memset(&si, 0, sizeof si);
-    if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | (block ? 0 : WNOHANG)) ==
-        0)
+    if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | (block ? 0 : WNOHANG)) == 0)
       break;
     if (errno == EINTR)
       continue;
@@ -305,7 +305,8 @@ static int launch(shmipc_host *h, const shmipc_launch_config *cfg,
     return shmipc__fail(SHMIPC_E_STATE,
                         "the host's segment is named (%s%s): launch needs "
                         "one from shmipc_host_create_anonymous()",
-                        shmipc__seg_prefix, ep->seg.path + sizeof "/shmipc-" - 1);
+                        shmipc__seg_prefix,
+                        ep->seg.path + sizeof "/shmipc-" - 1);
 
   c = calloc(1, sizeof *c);
   if (c == NULL)
@@ -415,8 +416,7 @@ static int child_wait(shmipc_child *c, int64_t timeout_ns,
     return shmipc__fail(SHMIPC_E_INVALID, "out->struct_size %lu, want %lu",
                         (unsigned long)out->struct_size,
                         (unsigned long)sizeof *out);
-  if (shmipc__budget(timeout_ns, c->default_timeout_ns, &budget) !=
-      SHMIPC_OK)
+  if (shmipc__budget(timeout_ns, c->default_timeout_ns, &budget) != SHMIPC_OK)
     return shmipc__fail_timeout("timeout_ns", timeout_ns);
   dl = shmipc__deadline(budget);
   /* acquire: pairs with the release in reap() */
@@ -470,15 +470,12 @@ static int child_kill(shmipc_child *c)
 #endif
   /* Not reaped, so the id is still this child's (a zombie keeps it). */
   if (kill(c->pid, SIGKILL) != 0 && errno != ESRCH)
-    return shmipc__fail(SHMIPC_E_SYSTEM, "killing child %ld: %s",
-                        (long)c->pid, strerror(errno));
+    return shmipc__fail(SHMIPC_E_SYSTEM, "killing child %ld: %s", (long)c->pid,
+                        strerror(errno));
   return SHMIPC_OK;
 }
 
-int shmipc_child_kill(shmipc_child *c)
-{
-  return shmipc__failed(child_kill(c));
-}
+int shmipc_child_kill(shmipc_child *c) { return shmipc__failed(child_kill(c)); }
 
 void shmipc_child_destroy(shmipc_child *c)
 {
@@ -486,8 +483,11 @@ void shmipc_child_destroy(shmipc_child *c)
     return;
   /* acquire: pairs with the release in reap() */
   if (!shmipc__load_acquire32(&c->reaped)) {
+    /* SIGKILL cannot be caught: the end comes at once, unless the kernel
+     * holds the process in an uninterruptible wait. After DESTROY_WAIT_NS
+     * the process is left to its parent's next wait (a zombie). */
     (void)child_kill(c);
-    (void)reap(c, true); /* SIGKILL cannot be caught: the end comes */
+    (void)child_wait(c, DESTROY_WAIT_NS, NULL);
   }
   if (c->pidfd >= 0)
     close(c->pidfd);

@@ -177,7 +177,7 @@ static int handler(void *user, uint32_t type, const void *req, size_t req_len,
 }
 
 #define USAGE                                                                  \
-  "usage: %s -name NAME | -inherited [-timeout-ms MS]\n"                        \
+  "usage: %s -name NAME | -inherited [-timeout-ms MS]\n"                       \
   "       [-stream-max-stream BYTES]\n"                                        \
   "       [-stream-max-total BYTES] [-stream-max-streams N]\n"                 \
   "       [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]\n"

@@ -117,7 +117,8 @@ static int ns_exec(char **argv)
     return 111;
   }
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-      mkdtemp(dir) == NULL || mount("/dev/shm", dir, NULL, MS_BIND, NULL) != 0 ||
+      mkdtemp(dir) == NULL ||
+      mount("/dev/shm", dir, NULL, MS_BIND, NULL) != 0 ||
       mount("shmipc-deploy", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV,
             "size=1m") != 0 ||
       mount(dir, "/dev/shm", NULL, MS_BIND, NULL) != 0 ||

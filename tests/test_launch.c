@@ -199,6 +199,32 @@ static void segment_checks(pid_t pid)
   closedir(d);
 }
 
+/* Another user cannot reach the segment: it has no name, and the
+ * child's /proc/PID/fd/3 is closed to processes that may not ptrace it.
+ * (A process of the same user that may ptrace the child can open it
+ * there, as it could read the child's memory.) Needs root to run a
+ * process as another user. */
+static void other_user_cannot_open(pid_t pid)
+{
+  char cmd[96];
+  const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+  struct proc_status st;
+  struct proc p;
+
+  if (geteuid() != 0) {
+    print_message("not root: the other user's open is not tried\n");
+    return;
+  }
+  snprintf(cmd, sizeof cmd, "exec 5<>/proc/%ld/fd/3", (long)pid);
+  memset(&p, 0, sizeof p);
+  assert_int_equal(proc_spawn(&p, argv, PROC_AS_NOBODY | PROC_CAPTURE), 0);
+  assert_int_equal(proc_wait(&p, 10000, &st), 0);
+  if (st.exited && st.code == 0)
+    fail_msg("uid %d opened the segment through /proc/%ld/fd/3", PROC_NOBODY,
+             (long)pid);
+  proc_reap(&p);
+}
+
 /* The child's descriptors: none is one the host had open (@probe_pipe,
  * @probe_file: inheritable on purpose), and for a C guest, which opens
  * nothing itself, exactly 0, 1, 2 and 3. */
@@ -276,6 +302,7 @@ static void launch_calls(void **state)
   free(data);
 
   segment_checks((pid_t)shmipc_child_pid(c));
+  other_user_cannot_open((pid_t)shmipc_child_pid(c));
   fd_checks((pid_t)shmipc_child_pid(c), guest, probe_pipe, probe_file);
   echo_ok(h, "still answering");
   close(pfd[0]);
@@ -345,8 +372,8 @@ static shmipc_child *launch_argv(shmipc_host *h, const char *const *argv,
   lc.cwd = cwd;
   r = shmipc_host_launch(h, &lc, &c);
   if (r != want)
-    fail_msg("launching %s: %d (%s), want %d", argv[0], r,
-             shmipc_last_error(), want);
+    fail_msg("launching %s: %d (%s), want %d", argv[0], r, shmipc_last_error(),
+             want);
   if (r != SHMIPC_OK)
     assert_null(c);
   return c;

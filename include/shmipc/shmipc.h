@@ -1015,7 +1015,8 @@ SHMIPC_EXPORT int shmipc_host_launch(shmipc_host *h,
 
 /** The child's process id (for logs; the child handle, not the id, is what
  *  identifies the process: ids are reused).
- *  @param c  the child (NULL gives 0) */
+ *  @param c  the child
+ *  @return its process id, 0 if @p c is NULL */
 SHMIPC_EXPORT int64_t shmipc_child_pid(const shmipc_child *c);
 
 /** A descriptor that becomes readable when the child ends (Linux: a pidfd;
@@ -1051,7 +1052,9 @@ SHMIPC_EXPORT int shmipc_child_wait(shmipc_child *c, int64_t timeout_ns,
 SHMIPC_EXPORT int shmipc_child_kill(shmipc_child *c);
 
 /** Free @p c. A child still running is killed and reaped first (it is
- *  owned: it never outlives its handle).
+ *  owned: it never outlives its handle); the wait for its end is bounded
+ *  (10 s: only a process the kernel holds in an uninterruptible wait
+ *  takes that long, and is left a zombie).
  *  @param c  the child, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_child_destroy(shmipc_child *c);
 
