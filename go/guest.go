@@ -328,7 +328,8 @@ func Connect(name string, opts *Options) (*Guest, error) {
 // ConnectInherited attaches to the segment that the host handed down when
 // it launched this program (shmipc_host_launch() in the C library;
 // docs/PROTOCOL.md, "Launched guests"): on Linux a sealed memfd whose
-// descriptor the environment variable SHMIPC_FD names. The segment has no
+// descriptor the environment variable SHMIPC_FD names, on Windows an
+// unnamed mapping and its mutexes, whose inherited handles it names. The segment has no
 // name; once attached, the descriptor is not passed on to programs this
 // one starts. Options.ConnectTimeout and RetryInterval play no part: the
 // segment is ready before the program starts, and no other host can
@@ -338,8 +339,8 @@ func Connect(name string, opts *Options) (*Guest, error) {
 // is not set"), as does one whose SHMIPC_FD names no open memfd. It
 // returns ErrAccess for a memfd not sealed against shrinking and growing,
 // ErrPeerGone when the host is not running any more, ErrSystem on a
-// system without inherited segments (Windows in this version), and
-// otherwise what Connect returns for a segment it found.
+// system without inherited segments, and otherwise what Connect returns
+// for a segment it found.
 func ConnectInherited(opts *Options) (*Guest, error) {
 	o, err := opts.resolve()
 	if err != nil {

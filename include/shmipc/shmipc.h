@@ -921,11 +921,11 @@ SHMIPC_EXPORT void shmipc_stream_buffer_free(void *data);
  * - shmipc_host_launch() starts a program with the segment inherited and
  *   named in its environment (`SHMIPC_FD=3` on Linux). Descriptors 0, 1
  *   and 2 are inherited as they are; every other descriptor of the host
- *   is closed in the child. The child gets SIGKILL when the host thread
- *   that launched it ends (Linux's PR_SET_PDEATHSIG belongs to the
- *   thread, as Go's os/exec Pdeathsig does: launch from a thread that
- *   lives as long as the host, such as the main thread); the host's
- *   death, however it comes, is that thread's end.
+ *   is closed in the child. On Linux the child gets SIGKILL when the host
+ *   thread that launched it ends (PR_SET_PDEATHSIG belongs to the thread,
+ *   as Go's os/exec Pdeathsig does: launch from a thread that lives as
+ *   long as the host, such as the main thread); the host's death,
+ *   however it comes, is that thread's end.
  * - The guest attaches with SHMIPC_GUEST_F_INHERITED (C) or
  *   `shmipc.ConnectInherited` (Go); a program started otherwise gets
  *   SHMIPC_E_NOT_FOUND ("SHMIPC_FD is not set").
@@ -934,20 +934,26 @@ SHMIPC_EXPORT void shmipc_stream_buffer_free(void *data);
  *   lives, its death also ends every host call with SHMIPC_E_PEER_GONE
  *   within about a liveness interval, as for a named segment.
  *
- * Windows: not available in this version (shmipc_host_create_anonymous()
- * and shmipc_host_launch() return SHMIPC_E_SYSTEM); docs/PROTOCOL.md,
- * "Windows", says what the launcher will hand down.
+ * Windows: the segment is an unnamed file mapping; it and the two role
+ * mutexes are inherited handles named in SHMIPC_FD, and the child gets no
+ * other handle of the host but its standard ones. The child runs in a job
+ * object with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, whose only handle the
+ * host holds: it dies with the host process, from whatever thread it was
+ * launched. shmipc_child_wait() gives its exit code (`signal` is always
+ * 0; a child ended by shmipc_child_kill() exits with code 137).
+ * docs/PROTOCOL.md, "Windows", has the details.
  */
 /**@{*/
 
 /** The environment variable that names the inherited segment in a
- *  launched guest ("SHMIPC_FD=3" on Linux: the descriptor number). */
+ *  launched guest ("SHMIPC_FD=3" on Linux: the descriptor number; on
+ *  Windows "MAPPING:HOSTMUTEX:GUESTMUTEX:LABEL", handle values). */
 #define SHMIPC_ENV_FD "SHMIPC_FD"
 
 /**
  * Create a host whose segment has no name (Linux: a memfd sealed with
- * F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, its memory reserved as for
- * shmipc_host_create()). A guest reaches it only through
+ * F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL; Windows: an unnamed mapping;
+ * its memory reserved as for shmipc_host_create()). A guest reaches it only through
  * shmipc_host_launch(). Everything else about the host is as for a named
  * one.
  *
@@ -958,8 +964,8 @@ SHMIPC_EXPORT void shmipc_stream_buffer_free(void *data);
  * @param out  receives the host handle (NULL on failure)
  * @return 0, or SHMIPC_E_INVALID, SHMIPC_E_NAME, SHMIPC_E_NOMEM (memory,
  *         or the segment does not fit the shared-memory store or the
- *         memory cgroup), SHMIPC_E_SYSTEM (no memfd on this system, or
- *         Windows).
+ *         memory cgroup; Windows: the commit limit), SHMIPC_E_SYSTEM (no
+ *         memfd on this system).
  */
 SHMIPC_EXPORT int shmipc_host_create_anonymous(const shmipc_host_config *cfg,
                                                shmipc_host **out);
@@ -1045,7 +1051,8 @@ SHMIPC_EXPORT intptr_t shmipc_child_handle(const shmipc_child *c);
 SHMIPC_EXPORT int shmipc_child_wait(shmipc_child *c, int64_t timeout_ns,
                                     shmipc_child_exit *out);
 
-/** Kill the child at once (SIGKILL; Windows TerminateProcess). Nothing
+/** Kill the child at once (SIGKILL; Windows TerminateProcess with exit
+ *  code 137). Nothing
  *  happens once it ended. shmipc_child_wait() then reports it.
  *  @param c  the child
  *  @return 0, SHMIPC_E_INVALID, SHMIPC_E_SYSTEM */
