@@ -351,11 +351,110 @@ int shmipc__seg_os_map(struct shmipc__seg *s)
  * mapping (SIGBUS) or grow it (docs/PROTOCOL.md, "Launched guests"). */
 #define ANON_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
+/* A number from the first line of file @path: 1, or 0 when there is none
+ * ("max", no file). */
+static int read_u64(const char *path, const char *key, uint64_t *out)
+{
+  char line[128];
+  size_t klen = key != NULL ? strlen(key) : 0;
+  FILE *f = fopen(path, "re");
+  int ok = 0;
+
+  if (f == NULL)
+    return 0;
+  while (!ok && fgets(line, sizeof line, f) != NULL) {
+    char *end;
+    if (key != NULL && strncmp(line, key, klen) != 0)
+      continue;
+    errno = 0;
+    *out = strtoull(line + klen, &end, 10);
+    ok = errno == 0 && end != line + klen;
+    if (key != NULL && ok && strstr(end, "kB") != NULL)
+      *out *= 1024;
+    if (key == NULL)
+      break;
+  }
+  fclose(f);
+  return ok;
+}
+
+/* The room left under one memory cgroup directory @dir and each of its
+ * ancestors: min(limit - usage); *room unchanged where no limit. */
+static void cgroup_room(char *dir, const char *limit, const char *usage,
+                        uint64_t *room)
+{
+  char path[600];
+  uint64_t l, u;
+  char *slash;
+
+  for (;;) {
+    snprintf(path, sizeof path, "%s/%s", dir, limit);
+    if (read_u64(path, NULL, &l)) {
+      snprintf(path, sizeof path, "%s/%s", dir, usage);
+      if (!read_u64(path, NULL, &u))
+        u = 0;
+      if (l < (uint64_t)1 << 60 && (l > u ? l - u : 0) < *room)
+        *room = l > u ? l - u : 0;
+    }
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+      return;
+    *slash = '\0';
+  }
+}
+
+/* How much memory a memfd of this process may still take, and what bounds
+ * it (for the text). A memfd lives on the kernel's own tmpfs, which has no
+ * size limit of its own: without this check a segment larger than the
+ * machine's memory would allocate until the OOM killer struck (and one
+ * above a memory cgroup's limit could meet that cgroup's OOM killer).
+ * The bound is the kernel's estimate of available memory plus free swap,
+ * and the room left under this process's memory cgroup and its ancestors
+ * (cgroup v2 at /sys/fs/cgroup, v1 at /sys/fs/cgroup/memory). */
+static uint64_t memory_room(const char **what)
+{
+  char line[512], dir[600];
+  uint64_t room = UINT64_MAX, avail, swap, cg = UINT64_MAX;
+  FILE *f;
+
+  *what = "available memory";
+  if (read_u64("/proc/meminfo", "MemAvailable:", &avail)) {
+    if (!read_u64("/proc/meminfo", "SwapFree:", &swap))
+      swap = 0;
+    room = avail + swap;
+  }
+  f = fopen("/proc/self/cgroup", "re");
+  if (f == NULL)
+    return room;
+  while (fgets(line, sizeof line, f) != NULL) {
+    char *path = strchr(line, ':'), *nl;
+    if (path == NULL || (nl = strchr(line, '\n')) == NULL)
+      continue;
+    *nl = '\0';
+    if (strncmp(line, "0::", 3) == 0) {
+      snprintf(dir, sizeof dir, "/sys/fs/cgroup%s", line + 3);
+      cgroup_room(dir, "memory.max", "memory.current", &cg);
+    } else if (strstr(line, ":memory:") != NULL) {
+      snprintf(dir, sizeof dir, "/sys/fs/cgroup/memory%s",
+               strstr(line, ":memory:") + 8);
+      cgroup_room(dir, "memory.limit_in_bytes", "memory.usage_in_bytes", &cg);
+    }
+  }
+  fclose(f);
+  if (cg < room) {
+    room = cg;
+    *what = "room left under the memory cgroup's limit";
+  }
+  return room;
+}
+
 int shmipc__seg_create_anon(const char *name, const struct shmipc__geom *g,
                             uint32_t mode, struct shmipc__seg *out)
 {
   char label[SHMIPC_MAX_NAME_LEN + 16];
   struct shmipc__seg s;
+  const char *bound;
+  uint64_t room;
   int r;
   void *p;
 
@@ -381,9 +480,18 @@ int shmipc__seg_create_anon(const char *name, const struct shmipc__geom *g,
                      strerror(errno));
     goto err_close;
   }
-  /* A memfd is charged to the shared-memory store of the kernel's
-   * internal tmpfs (and to the creator's memory cgroup): reserve it as a
-   * named segment is. */
+  /* A memfd is charged to the kernel's internal tmpfs, which has no size
+   * limit, and to the creator's memory cgroup: first the bound that
+   * tmpfs's own size gives a named segment, then the reservation. */
+  room = memory_room(&bound);
+  if (g->segment_size > room) {
+    r = shmipc__fail(SHMIPC_E_NOMEM,
+                     "segment of %llu bytes (memfd %s) exceeds the %llu "
+                     "bytes of %s",
+                     (unsigned long long)g->segment_size, label,
+                     (unsigned long long)room, bound);
+    goto err_close;
+  }
   r = reserve(s.os->fd, g->segment_size);
   if (r != SHMIPC_OK) {
     r = shmipc__fail(r, "reserving %llu bytes for memfd %s",

@@ -491,6 +491,128 @@ static void not_launched(void **state)
   unsetenv(SHMIPC_ENV_FD);
 }
 
+/* The kernel's tmpfs under a memfd has no size of its own: a segment
+ * larger than the memory there is fails at create, at once. */
+static void anonymous_too_big(void **state)
+{
+  shmipc_host_config cfg;
+  shmipc_host *h = (shmipc_host *)&cfg;
+  int64_t t0;
+
+  (void)state;
+  shmipc_host_config_init(&cfg);
+  cfg.host_slots = 1024;
+  cfg.req_capacity = 1u << 30; /* 1 TiB */
+  cfg.resp_capacity = 64;
+  t0 = t_now_ns();
+  assert_int_equal(shmipc_host_create_anonymous(&cfg, &h), SHMIPC_E_NOMEM);
+  assert_null(h);
+  assert_true(t_now_ns() - t0 < 2000 * MS * t_time_scale());
+  if (strstr(shmipc_last_error(), "exceeds") == NULL)
+    fail_msg("text: %s", shmipc_last_error());
+  print_message("%s\n", shmipc_last_error());
+}
+
+/* This process's memory cgroup directory (v1 or v2), or "" when none is
+ * writable. */
+static void own_memory_cgroup(char *dir, size_t len)
+{
+  char line[256];
+  FILE *f = fopen("/proc/self/cgroup", "r");
+
+  dir[0] = '\0';
+  while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+    char *nl = strchr(line, '\n');
+    if (nl != NULL)
+      *nl = '\0';
+    if (strstr(line, ":memory:") != NULL)
+      snprintf(dir, len, "/sys/fs/cgroup/memory%s",
+               strstr(line, ":memory:") + 8);
+    else if (strncmp(line, "0::", 3) == 0 && dir[0] == '\0' &&
+             access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+      snprintf(dir, len, "/sys/fs/cgroup%s", line + 3);
+  }
+  if (f != NULL)
+    fclose(f);
+  if (dir[0] != '\0' && access(dir, W_OK) != 0)
+    dir[0] = '\0';
+}
+
+static int write_file(const char *dir, const char *file, const char *v)
+{
+  char p[700];
+  int fd, ok;
+
+  snprintf(p, sizeof p, "%s/%s", dir, file);
+  fd = open(p, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ok = write(fd, v, strlen(v)) == (ssize_t)strlen(v);
+  close(fd);
+  return ok ? 0 : -1;
+}
+
+/* A launcher's memfd under a 64 MiB memory cgroup: 128 MiB fails at
+ * create with NOMEM, 16 MiB works (in a child moved into the cgroup). */
+static void anonymous_in_memory_cgroup(void **state)
+{
+  char own[512], dir[600];
+  struct proc_status st;
+  struct proc p;
+  int v2, r;
+
+  (void)state;
+  own_memory_cgroup(own, sizeof own);
+  if (own[0] == '\0') {
+    if (t_strict())
+      fail_msg("no writable memory cgroup to test the memfd's limit in");
+    print_message("no writable memory cgroup: not tried\n");
+    return;
+  }
+  v2 = strncmp(own, "/sys/fs/cgroup/memory", 21) != 0;
+  snprintf(dir, sizeof dir, "%s/shmipc-launch-%ld", own, (long)getpid());
+  if (mkdir(dir, 0755) != 0)
+    fail_msg("mkdir %s: %s", dir, strerror(errno));
+  if (write_file(dir, v2 ? "memory.max" : "memory.limit_in_bytes",
+                 "67108864") != 0) {
+    rmdir(dir);
+    fail_msg("setting the limit of %s: %s", dir, strerror(errno));
+  }
+  memset(&p, 0, sizeof p);
+  r = proc_fork(&p);
+  if (r == 0) {
+    shmipc_host_config cfg;
+    shmipc_host *h = NULL;
+    if (write_file(dir, "cgroup.procs", "0") != 0)
+      _exit(10);
+    shmipc_host_config_init(&cfg);
+    cfg.host_slots = 1;
+    cfg.req_capacity = 64u << 20;
+    cfg.resp_capacity = 64u << 20;
+    if (shmipc_host_create_anonymous(&cfg, &h) != SHMIPC_E_NOMEM) {
+      fprintf(stderr, "128 MiB in 64 MiB: %s\n", shmipc_last_error());
+      _exit(11);
+    }
+    fprintf(stderr, "%s\n", shmipc_last_error());
+    cfg.req_capacity = 8u << 20;
+    cfg.resp_capacity = 8u << 20;
+    if (shmipc_host_create_anonymous(&cfg, &h) != SHMIPC_OK) {
+      fprintf(stderr, "16 MiB in 64 MiB: %s\n", shmipc_last_error());
+      _exit(12);
+    }
+    shmipc_host_destroy(h);
+    _exit(0);
+  }
+  assert_int_equal(r, 1);
+  r = proc_wait(&p, 30000, &st);
+  proc_reap(&p);
+  rmdir(dir);
+  assert_int_equal(r, 0);
+  if (!st.exited || st.code != 0)
+    fail_msg("the child in the 64 MiB cgroup ended with %s %d",
+             st.exited ? "code" : "signal", st.code);
+}
+
 static int cmp64(const void *a, const void *b)
 {
   int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -597,7 +719,7 @@ static int teardown(void **state)
 
 int main(int argc, char **argv)
 {
-  struct CMUnitTest tests[2 + 4 * MAX_GUESTS];
+  struct CMUnitTest tests[4 + 4 * MAX_GUESTS];
   static char titles[4 * MAX_GUESTS][128];
   static const struct {
     const char *name;
@@ -622,6 +744,10 @@ int main(int argc, char **argv)
       exit_status_and_errors, teardown);
   tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(
       host_killed_not_guest, teardown);
+  tests[n++] =
+      (struct CMUnitTest)cmocka_unit_test_teardown(anonymous_too_big, teardown);
+  tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(
+      anonymous_in_memory_cgroup, teardown);
   for (k = 1; k < argc; k++) {
     if (!proc_executable(argv[k])) {
       snprintf(why, sizeof why, "guest binary %s not found", argv[k]);
@@ -629,7 +755,7 @@ int main(int argc, char **argv)
     }
     guests[k - 1] = argv[k];
     for (i = 0; i < sizeof per_guest / sizeof per_guest[0]; i++) {
-      char *t = titles[n - 2];
+      char *t = titles[n - 4];
       snprintf(t, sizeof titles[0], "%s %s", per_guest[i].name, base(argv[k]));
       tests[n] = (struct CMUnitTest)cmocka_unit_test_prestate_setup_teardown(
           per_guest[i].fn, NULL, teardown, (void *)guests[k - 1]);

@@ -963,8 +963,9 @@ SHMIPC_EXPORT void shmipc_stream_buffer_free(void *data);
  *             applies to the memfd
  * @param out  receives the host handle (NULL on failure)
  * @return 0, or SHMIPC_E_INVALID, SHMIPC_E_NAME, SHMIPC_E_NOMEM (memory,
- *         or the segment does not fit the shared-memory store or the
- *         memory cgroup; Windows: the commit limit), SHMIPC_E_SYSTEM (no
+ *         or the segment is larger than the memory available, swap
+ *         included, or than the room under the memory cgroup's limit;
+ *         Windows: the commit limit), SHMIPC_E_SYSTEM (no
  *         memfd on this system).
  */
 SHMIPC_EXPORT int shmipc_host_create_anonymous(const shmipc_host_config *cfg,
