@@ -3,12 +3,11 @@
  * The launcher on Windows (docs/PROTOCOL.md, "Windows", "Launched
  * guests"), against each echo guest given on the command line: a host
  * over an unnamed mapping launches the guest, which attaches through the
- * inherited handles; calls work; the guest killed during a call is
- * PEER_GONE and its exit code comes back; it is launched again; the
- * host's close ends it with code 0; the host process killed takes the
- * child with it (the job object), median and worst of 20, also a child
- * that is no guest (which only the job object ends); a guest not
- * launched says so.
+ * inherited handles; calls, guest calls and a stream work; the guest killed
+ * during a call is PEER_GONE and its exit code comes back; it is launched
+ * again; the host's close ends it with code 0; the host process killed takes
+ * the child with it (the job object), median and worst of 20, also a child that
+ * is no guest (which only the job object ends); a guest not launched says so.
  *
  * usage: test-launch-windows GUEST...
  *        test-launch-windows --host GUEST FILE   (internal: a launching
@@ -33,6 +32,7 @@
 #define LIVENESS_MS 50
 #define KILLED_CODE 137
 #define T_DELAY 201
+#define T_GUEST_CALL 202
 
 static char self_path[MAX_PATH];
 static int failures;
@@ -54,6 +54,7 @@ static shmipc_host *anon_host(void)
   shmipc_host *h = NULL;
 
   shmipc_host_config_init(&cfg);
+  cfg.guest_slots = 2;
   cfg.liveness_interval_ns = LIVENESS_MS * MS;
   if (shmipc_host_create_anonymous(&cfg, &h) != SHMIPC_OK)
     fprintf(stderr, "create: %s\n", shmipc_last_error());
@@ -84,6 +85,52 @@ static int echo(shmipc_host *h)
   return r == SHMIPC_OK && n == 4 && memcmp(resp, "ping", 4) == 0 ? 0 : -1;
 }
 
+/* The host's answer to the guest calls that T_GUEST_CALL makes. */
+static int upper(void *user, uint32_t type, const void *req, size_t req_len,
+                 void *resp, size_t resp_cap, size_t *resp_len,
+                 uint32_t *resp_type)
+{
+  size_t i;
+
+  (void)user;
+  (void)type;
+  if (req_len > resp_cap)
+    return -1;
+  for (i = 0; i < req_len; i++) {
+    char ch = ((const char *)req)[i];
+    ((char *)resp)[i] = ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch;
+  }
+  *resp_len = req_len;
+  *resp_type = SHMIPC_MSG_NORMAL;
+  return 0;
+}
+
+/* A guest call through the guest, and a 1 MiB stream to it. */
+static void guest_call_and_stream(shmipc_host *h)
+{
+  shmipc_stream_result res = SHMIPC_STREAM_RESULT_INIT;
+  shmipc_stream_sender *snd = NULL;
+  char resp[16];
+  size_t n = 0, i;
+  uint32_t t = 0;
+  uint8_t *data;
+  int r;
+
+  CHECK(shmipc_host_call(h, T_GUEST_CALL, "hello", 5, resp, sizeof resp, &n, &t,
+                         5000 * MS) == SHMIPC_OK &&
+            n == 5 && memcmp(resp, "HELLO", 5) == 0,
+        "guest call through the guest");
+  data = malloc(1 << 20);
+  CHECK(data != NULL, "malloc");
+  for (i = 0; i < 1u << 20; i++)
+    data[i] = (uint8_t)(i * 7);
+  CHECK(shmipc_stream_sender_create(h, NULL, &snd) == SHMIPC_OK, "sender");
+  r = shmipc_stream_send(snd, 140, data, 1 << 20, 10000 * MS, &res);
+  shmipc_stream_sender_destroy(snd);
+  free(data);
+  CHECK(r == SHMIPC_OK, "a 1 MiB stream");
+}
+
 static void calls_kill_restart(const char *guest)
 {
   shmipc_child_exit ex = {sizeof ex, 99, 99};
@@ -95,9 +142,15 @@ static void calls_kill_restart(const char *guest)
   int round;
 
   CHECK(h != NULL, "anonymous host");
+  CHECK(shmipc_host_listen_start(h, upper, NULL) == SHMIPC_OK, "listener");
   for (round = 0; round < 2; round++) {
     CHECK(start(h, guest, &c) == SHMIPC_OK, "launching %s", guest);
     CHECK(echo(h) == 0, "call over the inherited segment");
+    if (round == 0) {
+      int before = failures;
+      guest_call_and_stream(h);
+      CHECK(failures == before, "guest call and stream");
+    }
     CHECK(shmipc_slot_acquire(h, 1000 * MS, &s) == SHMIPC_OK, "slot");
     memcpy(shmipc_slot_req_buf(s), &delay_ms, 4);
     CHECK(shmipc_slot_publish(s, T_DELAY, 4, 0) == SHMIPC_OK, "publish");
