@@ -4,6 +4,8 @@ package shmipc
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"syscall"
 )
 
@@ -101,3 +103,56 @@ func unmapSegment(b []byte) error { return syscall.Munmap(b) }
 
 // closeFile closes fd.
 func closeFile(fd int) error { return syscall.Close(fd) }
+
+// envFD names the descriptor of the segment a launching host handed down
+// (docs/PROTOCOL.md, "Launched guests").
+const envFD = "SHMIPC_FD"
+
+// The memfd seals that an inherited segment must carry: its size is fixed
+// for good, so nobody can truncate it under our mapping.
+const (
+	fGetSeals      = 1034 // F_GET_SEALS
+	sealSeal       = 0x1  // F_SEAL_SEAL
+	sealShrink     = 0x2  // F_SEAL_SHRINK
+	sealGrow       = 0x4  // F_SEAL_GROW
+	inheritedSeals = sealSeal | sealShrink | sealGrow
+)
+
+func fcntl(fd int, cmd int, arg int) (int, error) {
+	r, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), uintptr(cmd), uintptr(arg))
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
+}
+
+// inheritedSegment returns the segment descriptor that SHMIPC_FD names,
+// checked to be an open memfd with inheritedSeals, and made close-on-exec;
+// and its name for errors. The texts are the C guest's
+// (src/segment_linux.c, shmipc__seg_os_inherit).
+func inheritedSegment() (int, string, error) {
+	v, ok := os.LookupEnv(envFD)
+	if !ok {
+		return -1, "", fmt.Errorf("%w: %s is not set: this program was not started by a host's "+
+			"shmipc_host_launch() (attach by name instead)", ErrNotFound, envFD)
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 1<<20 {
+		return -1, "", fmt.Errorf("%w: %s=%q is not a descriptor number", ErrNotFound, envFD, v)
+	}
+	what := fmt.Sprintf("inherited segment (%s=%d)", envFD, n)
+	if _, err := fcntl(n, syscall.F_GETFD, 0); err != nil {
+		return -1, "", fmt.Errorf("%w: %s=%d: descriptor %d is not open (a launched guest's own "+
+			"children do not inherit it)", ErrNotFound, envFD, n, n)
+	}
+	seals, err := fcntl(n, fGetSeals, 0)
+	if err != nil {
+		return -1, "", fmt.Errorf("%w: %s=%d: descriptor %d is not a memfd (%v)", ErrNotFound, envFD, n, n, err)
+	}
+	if seals&inheritedSeals != inheritedSeals {
+		return -1, "", fmt.Errorf("%w: %s=%d: memfd seals %#x lack %#x (shrink, grow, seal)",
+			ErrAccess, envFD, n, seals, inheritedSeals&^seals)
+	}
+	syscall.CloseOnExec(n)
+	return n, what, nil
+}

@@ -34,3 +34,4 @@ func lockRole(fd int, r role) error                   { return errUnsupported }
 func unlockRole(fd int, r role) error                 { return errUnsupported }
 func roleLocked(fd int, r role) (bool, error)         { return false, errUnsupported }
 func lockBusy(err error) bool                         { return false }
+func inheritedSegment() (int, string, error)          { return -1, "", errUnsupported }

@@ -5,7 +5,9 @@ package shmipc
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -313,3 +315,62 @@ func roleLocked(s *winSeg, r role) (bool, error) {
 
 // lockBusy reports whether err from lockRole means another holder.
 func lockBusy(err error) bool { return err == errLockBusy }
+
+// envFD names the handles of the segment a launching host handed down
+// (docs/PROTOCOL.md, "Windows", "Launched guests"):
+// MAPPING:HOSTMUTEX:GUESTMUTEX:LABEL, the handles in decimal.
+const envFD = "SHMIPC_FD"
+
+var (
+	procGetHandleInformation = kernel32.NewProc("GetHandleInformation")
+	procSetHandleInformation = kernel32.NewProc("SetHandleInformation")
+)
+
+// inheritedSegment returns the segment whose inherited handles SHMIPC_FD
+// names, mapped, its handles made non-inheritable; and its name for
+// errors. The texts are the C guest's (src/segment_windows.c).
+func inheritedSegment() (*winSeg, string, error) {
+	v, ok := os.LookupEnv(envFD)
+	if !ok {
+		return nil, "", fmt.Errorf("%w: %s is not set: this program was not started by a host's "+
+			"shmipc_host_launch() (attach by name instead)", ErrNotFound, envFD)
+	}
+	what := fmt.Sprintf("inherited segment (%s=%.24s)", envFD, v)
+	parts := strings.SplitN(v, ":", 4)
+	if len(parts) != 4 || !validName(parts[3]) {
+		return nil, "", fmt.Errorf("%w: %s=%q is not MAPPING:HOST:GUEST:LABEL", ErrNotFound, envFD, v)
+	}
+	var h [3]syscall.Handle
+	for i := range h {
+		n, err := strconv.ParseUint(parts[i], 10, 40)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %s=%q is not MAPPING:HOST:GUEST:LABEL", ErrNotFound, envFD, v)
+		}
+		h[i] = syscall.Handle(n)
+		var flags uint32
+		if r, _, _ := procGetHandleInformation.Call(uintptr(h[i]), uintptr(unsafe.Pointer(&flags))); r == 0 {
+			return nil, "", fmt.Errorf("%w: %s: handle %d is not open (a launched guest's own "+
+				"children do not inherit it)", ErrNotFound, envFD, n)
+		}
+	}
+	s := &winSeg{name: parts[3], mapH: h[0], mutex: [2]syscall.Handle{h[1], h[2]}}
+	view, err := syscall.MapViewOfFile(s.mapH, fileMapRead|fileMapWrite, 0, 0, 0)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %s: handle %d is not a file mapping (%v)", ErrNotFound, envFD, h[0], err)
+	}
+	s.view = view
+	var mbi memoryBasicInformation
+	if r, _, e := procVirtualQuery.Call(view, uintptr(unsafe.Pointer(&mbi)), unsafe.Sizeof(mbi)); r == 0 {
+		closeFile(s)
+		return nil, "", fmt.Errorf("%w: VirtualQuery: %v", ErrSystem, e)
+	}
+	s.size = int(mbi.RegionSize)
+	// Ours now: not passed on to what this process starts.
+	for _, x := range h {
+		procSetHandleInformation.Call(uintptr(x), handleFlagInherit, 0)
+	}
+	return s, what, nil
+}
+
+// handleFlagInherit is HANDLE_FLAG_INHERIT.
+const handleFlagInherit = 1

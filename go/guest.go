@@ -64,6 +64,7 @@ import (
 //	unlockRole(f segFile, r role) error
 //	roleLocked(f segFile, r role) (bool, error)
 //	lockBusy(err error) bool
+//	inheritedSegment() (segFile, string, error)
 //
 // and, for the wake-up of a host waiting for its guest (futex_linux.go,
 // futex_windows.go, futex_other.go), of (*Guest).wordWake.
@@ -334,12 +335,56 @@ func Connect(name string, opts *Options) (*Guest, error) {
 	}
 }
 
+// ConnectInherited attaches to the segment that the host handed down when
+// it launched this program (shmipc_host_launch() in the C library;
+// docs/PROTOCOL.md, "Launched guests"): on Linux a sealed memfd whose
+// descriptor the environment variable SHMIPC_FD names, on Windows an
+// unnamed mapping and its mutexes, whose inherited handles it names. The segment has no
+// name; once attached, the descriptor is not passed on to programs this
+// one starts. Options.ConnectTimeout and RetryInterval play no part: the
+// segment is ready before the program starts, and no other host can
+// replace it.
+//
+// A program not started by a launching host gets ErrNotFound ("SHMIPC_FD
+// is not set"), as does one whose SHMIPC_FD names no open memfd. It
+// returns ErrAccess for a memfd not sealed against shrinking and growing,
+// ErrPeerGone when the host is not running any more, ErrSystem on a
+// system without inherited segments, and otherwise what Connect returns
+// for a segment it found.
+func ConnectInherited(opts *Options) (*Guest, error) {
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if !supported || !nativeLittleEndian {
+		return nil, fmt.Errorf("%w: unsupported OS or CPU (%s/%s)", ErrSystem, runtime.GOOS, runtime.GOARCH)
+	}
+	f, what, err := inheritedSegment()
+	if err != nil {
+		return nil, err
+	}
+	g, err := attachFile(f, what, &o)
+	switch err {
+	case errHostAbsent:
+		return nil, fmt.Errorf("%w: %s: %v", ErrPeerGone, what, err)
+	case errNotReady:
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, what, err)
+	}
+	return g, err
+}
+
 // attach makes one attempt to open, validate, map and attach path.
 func attach(path string, o *Options) (g *Guest, err error) {
 	fd, err := openSegment(path)
 	if err != nil {
 		return nil, err
 	}
+	return attachFile(fd, path, o)
+}
+
+// attachFile validates, maps and attaches the open segment fd, which path
+// names in errors, or closes it.
+func attachFile(fd segFile, path string, o *Options) (g *Guest, err error) {
 	var data []byte
 	locked := false
 	defer func() {

@@ -88,6 +88,8 @@ static int set_attach(struct shmipc__seg *seg, uint32_t state)
   return SHMIPC_OK;
 }
 
+#define GUEST_FLAGS (SHMIPC_GUEST_F_ALLOW_OTHER_USER | SHMIPC_GUEST_F_INHERITED)
+
 /* The checks of shmipc_guest_attach() that come before any resource. */
 static int config_check(const shmipc_guest_config *cfg, int64_t *connect_ns,
                         int64_t *call_ns)
@@ -110,11 +112,17 @@ static int config_check(const shmipc_guest_config *cfg, int64_t *connect_ns,
     return shmipc__fail(SHMIPC_E_INVALID,
                         "liveness_interval_ns %lld, want more than 0",
                         (long long)cfg->liveness_interval_ns);
-  if ((cfg->flags & ~SHMIPC_GUEST_F_ALLOW_OTHER_USER) != 0)
-    return shmipc__fail(
-        SHMIPC_E_INVALID, "flags %#lx: unknown bits %#lx",
-        (unsigned long)cfg->flags,
-        (unsigned long)(cfg->flags & ~SHMIPC_GUEST_F_ALLOW_OTHER_USER));
+  if ((cfg->flags & ~GUEST_FLAGS) != 0)
+    return shmipc__fail(SHMIPC_E_INVALID, "flags %#lx: unknown bits %#lx",
+                        (unsigned long)cfg->flags,
+                        (unsigned long)(cfg->flags & ~GUEST_FLAGS));
+  if (cfg->flags & SHMIPC_GUEST_F_INHERITED)
+    return cfg->name == NULL
+               ? SHMIPC_OK
+               : shmipc__fail(SHMIPC_E_INVALID,
+                              "name given with SHMIPC_GUEST_F_INHERITED "
+                              "(the inherited segment has none: set it "
+                              "to NULL)");
   return shmipc__name_check(cfg->name);
 }
 
@@ -155,7 +163,18 @@ static int guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
     return shmipc__fail(SHMIPC_E_NOMEM, "allocating the guest handle");
 
   dl = shmipc__deadline_now(connect_ns);
-  for (;;) {
+  /* An inherited segment is ready before its guest runs, and no other
+   * host can ever replace it: one attempt decides. */
+  if (cfg->flags & SHMIPC_GUEST_F_INHERITED) {
+    r = shmipc__seg_open_inherited(cfg->flags, &g->ep.seg);
+    if (r == SHMIPC__E_NO_HOST)
+      r = shmipc__fail(SHMIPC_E_PEER_GONE,
+                       "inherited segment's host is not running");
+    else if (r == SHMIPC__E_RETRY)
+      r = shmipc__fail(SHMIPC_E_CORRUPT,
+                       "inherited segment not ready (host_state INIT)");
+  }
+  while (!(cfg->flags & SHMIPC_GUEST_F_INHERITED)) {
     r = shmipc__seg_open(cfg->name, cfg->flags, &g->ep.seg);
     if (r != SHMIPC__E_RETRY && r != SHMIPC__E_NO_HOST &&
         r != SHMIPC__E_NO_SEGMENT)
@@ -176,8 +195,9 @@ static int guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
     goto err_free;
   r = shmipc__lock_take(&g->ep.seg, SHMIPC__ROLE_GUEST);
   if (r == SHMIPC_E_BUSY)
-    r = shmipc__fail(r, "another guest is attached to %s%s", shmipc__seg_prefix,
-                     cfg->name);
+    r = shmipc__fail(r, "another guest is attached to %s%s",
+                     cfg->name != NULL ? shmipc__seg_prefix : "the ",
+                     cfg->name != NULL ? cfg->name : "inherited segment");
   if (r != SHMIPC_OK)
     goto err_seg;
   r = shmipc__ep_init(&g->ep, SHMIPC__ROLE_GUEST, cfg->spin_budget, call_ns,

@@ -56,8 +56,8 @@ void shmipc_host_config_init(shmipc_host_config *cfg)
 }
 
 /* The checks of shmipc_host_create() that come before any resource. */
-static int config_check(const shmipc_host_config *cfg, int64_t *call_ns,
-                        struct shmipc__geom *g)
+static int config_check(const shmipc_host_config *cfg, bool anonymous,
+                        int64_t *call_ns, struct shmipc__geom *g)
 {
   int r;
 
@@ -69,7 +69,9 @@ static int config_check(const shmipc_host_config *cfg, int64_t *call_ns,
                         "shmipc_host_config_init())",
                         (unsigned long)cfg->struct_size,
                         (unsigned long)sizeof *cfg);
-  r = shmipc__name_check(cfg->name);
+  /* An anonymous segment's name is only a label, and optional. */
+  r = anonymous && cfg->name == NULL ? SHMIPC_OK
+                                     : shmipc__name_check(cfg->name);
   if (r != SHMIPC_OK)
     return r;
   if ((cfg->mode & ~0777u) != 0 || (cfg->mode & 0600u) != 0600u)
@@ -88,7 +90,8 @@ static int config_check(const shmipc_host_config *cfg, int64_t *call_ns,
                               cfg->req_capacity, cfg->resp_capacity, g);
 }
 
-static int host_create(const shmipc_host_config *cfg, shmipc_host **out)
+static int host_create(const shmipc_host_config *cfg, bool anonymous,
+                       shmipc_host **out)
 {
   struct shmipc__geom g;
   int64_t call_ns = 0;
@@ -98,14 +101,17 @@ static int host_create(const shmipc_host_config *cfg, shmipc_host **out)
   if (out == NULL)
     return shmipc__fail(SHMIPC_E_INVALID, "out is NULL");
   *out = NULL;
-  r = config_check(cfg, &call_ns, &g);
+  r = config_check(cfg, anonymous, &call_ns, &g);
   if (r != SHMIPC_OK)
     return r;
 
   h = calloc(1, sizeof *h);
   if (h == NULL)
     return shmipc__fail(SHMIPC_E_NOMEM, "allocating the host handle");
-  r = shmipc__seg_create(cfg->name, &g, cfg->mode, &h->ep.seg);
+  if (anonymous)
+    r = shmipc__seg_create_anon(cfg->name, &g, cfg->mode, &h->ep.seg);
+  else
+    r = shmipc__seg_create(cfg->name, &g, cfg->mode, &h->ep.seg);
   if (r == SHMIPC_E_EXISTS)
     r = shmipc__fail(r, "%s%s belongs to a live host", shmipc__seg_prefix,
                      cfg->name);
@@ -134,7 +140,13 @@ err_free:
 
 int shmipc_host_create(const shmipc_host_config *cfg, shmipc_host **out)
 {
-  return shmipc__failed(host_create(cfg, out));
+  return shmipc__failed(host_create(cfg, false, out));
+}
+
+int shmipc_host_create_anonymous(const shmipc_host_config *cfg,
+                                 shmipc_host **out)
+{
+  return shmipc__failed(host_create(cfg, true, out));
 }
 
 void shmipc_host_destroy(shmipc_host *h)

@@ -121,6 +121,13 @@ void shmipc__header_init(struct shmipc_wire_header *h,
  * used. The guest's liveness lock is not taken yet. */
 int shmipc__seg_open(const char *name, uint32_t guest_flags,
                      struct shmipc__seg *out);
+/* The same for the segment a launching host handed down
+ * (SHMIPC_GUEST_F_INHERITED; docs/PROTOCOL.md, "Launched guests"); never
+ * SHMIPC__E_NO_SEGMENT: a missing or unusable descriptor is
+ * SHMIPC_E_NOT_FOUND, an unsealed one SHMIPC_E_ACCESS. */
+int shmipc__seg_open_inherited(uint32_t guest_flags, struct shmipc__seg *out);
+/* Room for the text that names an inherited segment. */
+#define SHMIPC__INHERITED_WHAT_MAX 64
 
 static inline struct shmipc_wire_header *
 shmipc__hdr(const struct shmipc__seg *s)
@@ -154,6 +161,19 @@ static inline uint8_t *shmipc__resp_buf(const struct shmipc__seg *s,
  * named mutex on Windows). */
 int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
                        uint32_t mode, struct shmipc__seg *out);
+/* A segment with no name anywhere, for a host that launches its guest
+ * (docs/PROTOCOL.md, "Launched guests"): Linux a sealed memfd, reserved
+ * like a named one. @name (valid, or NULL) only labels it for people
+ * (/proc/PID/fd). s->path stays "": there is nothing to unlink. */
+int shmipc__seg_create_anon(const char *name, const struct shmipc__geom *g,
+                            uint32_t mode, struct shmipc__seg *out);
+/* Inherited segment of a launched guest, from the environment, into s->os;
+ * @what (@len bytes) receives its name for texts. */
+int shmipc__seg_os_inherit(struct shmipc__seg *s, char *what, size_t len);
+/* Linux: a new open file description of anonymous segment @s for a child
+ * (its own liveness lock must not be ours), close-on-exec; or a negative
+ * code. */
+int shmipc__seg_child_fd(const struct shmipc__seg *s);
 /* Unmap, drop our liveness lock, close; also undoes a partial attach (any
  * step after shmipc__seg_os_open()). */
 void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it);

@@ -10,6 +10,7 @@
  *   shmipc__seg_os_size_matches, shmipc__seg_os_map, shmipc__seg_close,
  *   shmipc__lock_open, shmipc__lock_held.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "atomic.h"
@@ -179,41 +180,35 @@ void shmipc__header_init(struct shmipc_wire_header *h,
 }
 
 /* Attach, in the order docs/PROTOCOL.md ("Validation") gives, as the Go
- * guest's attach() (go/guest.go) does. The header is validated as a
- * private copy before the segment is mapped; once mapped, the acquire
- * load of host_state makes line 0 the host's published one, which must
- * still be the copy that was validated. */
-int shmipc__seg_open(const char *name, uint32_t guest_flags,
-                     struct shmipc__seg *out)
+ * guest's attach() (go/guest.go) does, once the OS opened the segment into
+ * @sp (by name, or inherited from a launching host): @what names it in
+ * texts ("/dev/shm/shmipc-x"). The header is validated as a private copy
+ * before the segment is mapped; once mapped, the acquire load of
+ * host_state makes line 0 the host's published one, which must still be
+ * the copy that was validated. On failure @sp's segment is closed. */
+static int seg_attach(struct shmipc__seg *out, struct shmipc__seg *sp,
+                      const char *what, uint32_t guest_flags)
 {
   struct shmipc_wire_header h;
   struct shmipc__seg_stat st;
-  struct shmipc__seg s;
+  struct shmipc__seg s = *sp;
   uint64_t size;
   uint32_t state;
   int r;
 
-  r = shmipc__name_check(name);
-  if (r != SHMIPC_OK)
-    return r;
-  memset(&s, 0, sizeof s);
-  r = shmipc__seg_os_open(name, &s);
-  if (r != SHMIPC_OK)
-    return r;
   r = shmipc__seg_os_stat(&s, &st);
   if (r != SHMIPC_OK)
     goto err;
   if (!st.regular) {
-    r = shmipc__fail(SHMIPC_E_ACCESS, "%s%s is not a regular file",
-                     shmipc__seg_prefix, name);
+    r = shmipc__fail(SHMIPC_E_ACCESS, "%s is not a regular file", what);
     goto err;
   }
   if (st.mine != 1 && !(guest_flags & SHMIPC_GUEST_F_ALLOW_OTHER_USER)) {
     r = st.mine < 0 ? st.mine
                     : shmipc__fail(SHMIPC_E_ACCESS,
-                                   "%s%s is owned by another user (allow it "
+                                   "%s is owned by another user (allow it "
                                    "with SHMIPC_GUEST_F_ALLOW_OTHER_USER)",
-                                   shmipc__seg_prefix, name);
+                                   what);
     goto err;
   }
   if (st.size < sizeof h) {
@@ -269,4 +264,35 @@ int shmipc__seg_open(const char *name, uint32_t guest_flags,
 err:
   shmipc__seg_close(&s, false);
   return r;
+}
+
+int shmipc__seg_open(const char *name, uint32_t guest_flags,
+                     struct shmipc__seg *out)
+{
+  char what[SHMIPC__INHERITED_WHAT_MAX + SHMIPC_MAX_NAME_LEN];
+  struct shmipc__seg s;
+  int r;
+
+  r = shmipc__name_check(name);
+  if (r != SHMIPC_OK)
+    return r;
+  memset(&s, 0, sizeof s);
+  r = shmipc__seg_os_open(name, &s);
+  if (r != SHMIPC_OK)
+    return r;
+  snprintf(what, sizeof what, "%s%s", shmipc__seg_prefix, name);
+  return seg_attach(out, &s, what, guest_flags);
+}
+
+int shmipc__seg_open_inherited(uint32_t guest_flags, struct shmipc__seg *out)
+{
+  char what[SHMIPC__INHERITED_WHAT_MAX];
+  struct shmipc__seg s;
+  int r;
+
+  memset(&s, 0, sizeof s);
+  r = shmipc__seg_os_inherit(&s, what, sizeof what);
+  if (r != SHMIPC_OK)
+    return r;
+  return seg_attach(out, &s, what, guest_flags);
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Linux side of segments: POSIX shared memory objects under /dev/shm,
- * created exclusive, and open-file-description (OFD) locks as liveness
- * facts (docs/PROTOCOL.md, "Liveness locks"). The guest's attach runs
- * over the operations below from segment.c.
+ * created exclusive, or sealed memfds for launched guests, and
+ * open-file-description (OFD) locks as liveness facts (docs/PROTOCOL.md,
+ * "Liveness locks", "Launched guests"). The guest's attach runs over the
+ * operations below from segment.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -345,12 +346,271 @@ int shmipc__seg_os_map(struct shmipc__seg *s)
   return SHMIPC_OK;
 }
 
+/* The seals of an anonymous segment: its size is fixed for good, so that
+ * no holder of the descriptor can shrink it under the other side's
+ * mapping (SIGBUS) or grow it (docs/PROTOCOL.md, "Launched guests"). */
+#define ANON_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
+/* A number from the first line of file @path: 1, or 0 when there is none
+ * ("max", no file). */
+static int read_u64(const char *path, const char *key, uint64_t *out)
+{
+  char line[128];
+  size_t klen = key != NULL ? strlen(key) : 0;
+  FILE *f = fopen(path, "re");
+  int ok = 0;
+
+  if (f == NULL)
+    return 0;
+  while (!ok && fgets(line, sizeof line, f) != NULL) {
+    char *end;
+    if (key != NULL && strncmp(line, key, klen) != 0)
+      continue;
+    errno = 0;
+    *out = strtoull(line + klen, &end, 10);
+    ok = errno == 0 && end != line + klen;
+    if (key != NULL && ok && strstr(end, "kB") != NULL)
+      *out *= 1024;
+    if (key == NULL)
+      break;
+  }
+  fclose(f);
+  return ok;
+}
+
+/* The room left under one memory cgroup directory @dir and each of its
+ * ancestors: min(limit - usage); *room unchanged where no limit. */
+static void cgroup_room(char *dir, const char *limit, const char *usage,
+                        uint64_t *room)
+{
+  char path[600];
+  uint64_t l, u;
+  char *slash;
+
+  for (;;) {
+    snprintf(path, sizeof path, "%s/%s", dir, limit);
+    if (read_u64(path, NULL, &l)) {
+      snprintf(path, sizeof path, "%s/%s", dir, usage);
+      if (!read_u64(path, NULL, &u))
+        u = 0;
+      if (l < (uint64_t)1 << 60 && (l > u ? l - u : 0) < *room)
+        *room = l > u ? l - u : 0;
+    }
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+      return;
+    *slash = '\0';
+  }
+}
+
+/* How much memory a memfd of this process may still take, and what bounds
+ * it (for the text). A memfd lives on the kernel's own tmpfs, which has no
+ * size limit of its own: without this check a segment larger than the
+ * machine's memory would allocate until the OOM killer struck (and one
+ * above a memory cgroup's limit could meet that cgroup's OOM killer).
+ * The bound is the kernel's estimate of available memory plus free swap,
+ * and the room left under this process's memory cgroup and its ancestors
+ * (cgroup v2 at /sys/fs/cgroup, v1 at /sys/fs/cgroup/memory). */
+static uint64_t memory_room(const char **what)
+{
+  char line[512], dir[600];
+  uint64_t room = UINT64_MAX, avail, swap, cg = UINT64_MAX;
+  FILE *f;
+
+  *what = "available memory";
+  if (read_u64("/proc/meminfo", "MemAvailable:", &avail)) {
+    if (!read_u64("/proc/meminfo", "SwapFree:", &swap))
+      swap = 0;
+    room = avail + swap;
+  }
+  f = fopen("/proc/self/cgroup", "re");
+  if (f == NULL)
+    return room;
+  while (fgets(line, sizeof line, f) != NULL) {
+    char *path = strchr(line, ':'), *nl;
+    if (path == NULL || (nl = strchr(line, '\n')) == NULL)
+      continue;
+    *nl = '\0';
+    if (strncmp(line, "0::", 3) == 0) {
+      snprintf(dir, sizeof dir, "/sys/fs/cgroup%s", line + 3);
+      cgroup_room(dir, "memory.max", "memory.current", &cg);
+    } else if (strstr(line, ":memory:") != NULL) {
+      snprintf(dir, sizeof dir, "/sys/fs/cgroup/memory%s",
+               strstr(line, ":memory:") + 8);
+      cgroup_room(dir, "memory.limit_in_bytes", "memory.usage_in_bytes", &cg);
+    }
+  }
+  fclose(f);
+  if (cg < room) {
+    room = cg;
+    *what = "room left under the memory cgroup's limit";
+  }
+  return room;
+}
+
+int shmipc__seg_create_anon(const char *name, const struct shmipc__geom *g,
+                            uint32_t mode, struct shmipc__seg *out)
+{
+  char label[SHMIPC_MAX_NAME_LEN + 16];
+  struct shmipc__seg s;
+  const char *bound;
+  uint64_t room;
+  int r;
+  void *p;
+
+  memset(&s, 0, sizeof s);
+  s.os = malloc(sizeof *s.os);
+  if (s.os == NULL)
+    return shmipc__fail(SHMIPC_E_NOMEM, "allocating the segment");
+  /* The label shows in /proc/PID/fd ("/memfd:shmipc-x (deleted)") and
+   * names nothing that can be opened. */
+  snprintf(label, sizeof label, "shmipc-%s", name != NULL ? name : "launched");
+  s.os->fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (s.os->fd < 0) {
+    r = shmipc__fail(errno == ENOMEM || errno == EMFILE || errno == ENFILE
+                         ? SHMIPC_E_NOMEM
+                         : SHMIPC_E_SYSTEM,
+                     "memfd_create: %s", strerror(errno));
+    goto err_free;
+  }
+  if (fchmod(s.os->fd, (mode_t)mode) != 0 ||
+      ftruncate(s.os->fd, (off_t)g->segment_size) != 0) {
+    r = shmipc__fail(errno_code(errno), "sizing memfd %s to %llu bytes: %s",
+                     label, (unsigned long long)g->segment_size,
+                     strerror(errno));
+    goto err_close;
+  }
+  /* A memfd is charged to the kernel's internal tmpfs, which has no size
+   * limit, and to the creator's memory cgroup: first the bound that
+   * tmpfs's own size gives a named segment, then the reservation. */
+  room = memory_room(&bound);
+  if (g->segment_size > room) {
+    r = shmipc__fail(SHMIPC_E_NOMEM,
+                     "segment of %llu bytes (memfd %s) exceeds the %llu "
+                     "bytes of %s",
+                     (unsigned long long)g->segment_size, label,
+                     (unsigned long long)room, bound);
+    goto err_close;
+  }
+  r = reserve(s.os->fd, g->segment_size);
+  if (r != SHMIPC_OK) {
+    r = shmipc__fail(r, "reserving %llu bytes for memfd %s",
+                     (unsigned long long)g->segment_size, label);
+    goto err_close;
+  }
+  if (fcntl(s.os->fd, F_ADD_SEALS, ANON_SEALS) != 0) {
+    r = shmipc__fail(SHMIPC_E_SYSTEM, "sealing memfd %s: %s", label,
+                     strerror(errno));
+    goto err_close;
+  }
+  r = shmipc__lock_take(&s, SHMIPC__ROLE_HOST);
+  if (r != SHMIPC_OK) {
+    r = shmipc__fail(SHMIPC_E_SYSTEM, "taking the host lock of memfd %s",
+                     label);
+    goto err_close;
+  }
+  p = mmap(NULL, (size_t)g->segment_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+           s.os->fd, 0);
+  if (p == MAP_FAILED) {
+    r = shmipc__fail(errno_code(errno), "mapping memfd %s: %s", label,
+                     strerror(errno));
+    goto err_close;
+  }
+  s.base = p;
+  s.geom = *g;
+  s.nonce = shmipc__random64();
+  *out = s;
+  return SHMIPC_OK;
+
+err_close:
+  close(s.os->fd); /* the memory goes with the last descriptor */
+err_free:
+  free(s.os);
+  return r;
+}
+
+int shmipc__seg_child_fd(const struct shmipc__seg *s)
+{
+  char proc[48];
+  int fd;
+
+  /* Opening the descriptor's /proc link makes a new open file
+   * description of the same memfd (a dup() would share ours, and with it
+   * our host lock, so that neither side could see the other's). */
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", s->os->fd);
+  fd = open(proc, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return shmipc__fail(errno == ENOENT ? SHMIPC_E_SYSTEM : errno_code(errno),
+                        "reopening the segment through %s (/proc must be "
+                        "mounted): %s",
+                        proc, strerror(errno));
+  return fd;
+}
+
+int shmipc__seg_os_inherit(struct shmipc__seg *s, char *what, size_t len)
+{
+  const char *v = getenv(SHMIPC_ENV_FD);
+  char *end = NULL;
+  long n;
+  int fd, seals;
+
+  snprintf(what, len, "inherited segment (%s unset)", SHMIPC_ENV_FD);
+  if (v == NULL)
+    return shmipc__fail(SHMIPC_E_NOT_FOUND,
+                        "%s is not set: this program was not started by a "
+                        "host's shmipc_host_launch() (attach by name "
+                        "instead)",
+                        SHMIPC_ENV_FD);
+  errno = 0;
+  n = strtol(v, &end, 10);
+  if (errno != 0 || end == v || *end != '\0' || n < 0 || n > 1 << 20)
+    return shmipc__fail(SHMIPC_E_NOT_FOUND,
+                        "%s=\"%.16s\" is not a descriptor number",
+                        SHMIPC_ENV_FD, v);
+  fd = (int)n;
+  snprintf(what, len, "inherited segment (%s=%d)", SHMIPC_ENV_FD, fd);
+  if (fcntl(fd, F_GETFD) < 0)
+    return shmipc__fail(SHMIPC_E_NOT_FOUND,
+                        "%s=%d: descriptor %d is not open (a launched "
+                        "guest's own children do not inherit it)",
+                        SHMIPC_ENV_FD, fd, fd);
+  /* Only a memfd sealed against shrinking and growing is safe to map:
+   * anybody holding a descriptor of another file could truncate it under
+   * our mapping. */
+  seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0)
+    return shmipc__fail(SHMIPC_E_NOT_FOUND,
+                        "%s=%d: descriptor %d is not a memfd (%s)",
+                        SHMIPC_ENV_FD, fd, fd, strerror(errno));
+  if ((seals & ANON_SEALS) != ANON_SEALS)
+    return shmipc__fail(SHMIPC_E_ACCESS,
+                        "%s=%d: memfd seals %#x lack %#x (shrink, grow, "
+                        "seal)",
+                        SHMIPC_ENV_FD, fd, (unsigned)seals,
+                        (unsigned)(ANON_SEALS & ~seals));
+  s->os = malloc(sizeof *s->os);
+  if (s->os == NULL)
+    return shmipc__fail(SHMIPC_E_NOMEM, "allocating the segment");
+  /* Ours now: not passed on to what this process starts. */
+  (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+  s->os->fd = fd;
+  s->path[0] = '\0';
+  return SHMIPC_OK;
+}
+
 void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it)
 {
   if (s->base != NULL)
     munmap(s->base, (size_t)s->geom.segment_size);
   s->base = NULL;
-  if (unlink_it)
+  /* Only while the name still leads to our file: a name removed under a
+   * live session (systemd-logind's RemoveIPC, or by hand) may belong to
+   * another host's new segment by now, which is not ours to unlink. While
+   * we hold our file's host lock no host of this library unlinks its name
+   * (reap_stale() takes the lock first), so the check holds until the
+   * unlink. */
+  if (unlink_it && s->path[0] != '\0' && s->os != NULL &&
+      still_named(s->path, s->os->fd) == 1)
     shm_unlink(s->path);
   /* Closing the descriptor drops our liveness lock. */
   if (s->os != NULL) {

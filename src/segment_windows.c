@@ -465,7 +465,11 @@ bool shmipc__seg_os_size_matches(uint64_t size, uint64_t segment_size)
 
 int shmipc__lock_open(struct shmipc__seg *s)
 {
-  int r = open_mutexes(s->os, false);
+  int r;
+
+  if (s->os->mutex[SHMIPC__ROLE_HOST] != NULL)
+    return SHMIPC_OK; /* inherited with the segment */
+  r = open_mutexes(s->os, false);
 
   return r == SHMIPC_E_NOT_FOUND ? SHMIPC__E_NO_HOST : r; /* nobody holds a
                                                            * handle: no host */
@@ -495,4 +499,153 @@ void shmipc__seg_close(struct shmipc__seg *s, bool unlink_it)
   s->base = NULL; /* the view is the OS side's (os_free) */
   os_free(s->os);
   s->os = NULL;
+}
+
+/* Anonymous segments (docs/PROTOCOL.md, "Windows", "Launched guests"):
+ * the mapping and the role mutexes have no name and reach the launched
+ * guest as inherited handles; the wake-up events, which either side
+ * creates on first use, keep their names, made unguessable by a random
+ * 128-bit label in place of the segment name (and the session nonce). */
+int shmipc__seg_create_anon(const char *name, const struct shmipc__geom *g,
+                            uint32_t mode, struct shmipc__seg *out)
+{
+  char label[SHMIPC_MAX_NAME_LEN + 1];
+  struct shmipc__seg s;
+  int r, k;
+
+  (void)name; /* no object shows a label on Windows */
+  memset(&s, 0, sizeof s);
+  snprintf(label, sizeof label, "anon-%016llx%016llx",
+           (unsigned long long)shmipc__random64(),
+           (unsigned long long)shmipc__random64());
+  s.os = os_new(label);
+  if (s.os == NULL)
+    return shmipc__fail(SHMIPC_E_NOMEM, "allocating the segment");
+  r = make_security(s.os, mode);
+  if (r != SHMIPC_OK)
+    goto err;
+  for (k = SHMIPC__ROLE_HOST; k <= SHMIPC__ROLE_GUEST; k++) {
+    s.os->mutex[k] = CreateMutexW(&s.os->sa, FALSE, NULL);
+    if (s.os->mutex[k] == NULL) {
+      r = win_code(GetLastError());
+      goto err;
+    }
+  }
+  r = shmipc__lock_take(&s, SHMIPC__ROLE_HOST);
+  if (r != SHMIPC_OK)
+    goto err;
+  /* Committed as a named segment is: a segment that does not fit the
+   * commit limit fails here. */
+  s.os->map = CreateFileMappingW(
+      INVALID_HANDLE_VALUE, &s.os->sa, PAGE_READWRITE | SEC_COMMIT,
+      (DWORD)(g->segment_size >> 32), (DWORD)g->segment_size, NULL);
+  if (s.os->map == NULL) {
+    r = shmipc__fail(win_code(GetLastError()),
+                     "creating an unnamed mapping of %llu bytes: error %lu",
+                     (unsigned long long)g->segment_size,
+                     (unsigned long)GetLastError());
+    goto err;
+  }
+  s.os->view = MapViewOfFile(s.os->map, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0,
+                             (SIZE_T)g->segment_size);
+  if (s.os->view == NULL) {
+    r = win_code(GetLastError());
+    goto err;
+  }
+  s.os->view_size = g->segment_size;
+  s.base = s.os->view;
+  s.geom = *g;
+  s.nonce = shmipc__random64();
+  r = events_alloc(s.os, g);
+  if (r != SHMIPC_OK)
+    goto err;
+  s.path[0] = '\0'; /* no name: nothing to open, nothing to launch by */
+  *out = s;
+  return SHMIPC_OK;
+
+err:
+  os_free(s.os);
+  return r;
+}
+
+/* A handle value of SHMIPC_FD (decimal), checked to be open. */
+static int parse_handle(const char **p, char end, HANDLE *out)
+{
+  unsigned long long v = 0;
+  DWORD flags;
+  const char *q = *p;
+
+  if (*q < '0' || *q > '9')
+    return -1;
+  while (*q >= '0' && *q <= '9' && v < (1ull << 40))
+    v = v * 10 + (unsigned)(*q++ - '0');
+  if (*q != end)
+    return -1;
+  *p = q + 1;
+  *out = (HANDLE)(uintptr_t)v;
+  return GetHandleInformation(*out, &flags) ? 0 : 1;
+}
+
+int shmipc__seg_os_inherit(struct shmipc__seg *s, char *what, size_t len)
+{
+  const char *v = getenv(SHMIPC_ENV_FD), *p;
+  struct shmipc__seg_os *os;
+  MEMORY_BASIC_INFORMATION mbi;
+  HANDLE h[3];
+  int i, r;
+
+  snprintf(what, len, "inherited segment (%s unset)", SHMIPC_ENV_FD);
+  if (v == NULL)
+    return shmipc__fail(SHMIPC_E_NOT_FOUND,
+                        "%s is not set: this program was not started by a "
+                        "host's shmipc_host_launch() (attach by name "
+                        "instead)",
+                        SHMIPC_ENV_FD);
+  snprintf(what, len, "inherited segment (%s=%.24s)", SHMIPC_ENV_FD, v);
+  /* MAPPING:HOSTMUTEX:GUESTMUTEX:LABEL (docs/PROTOCOL.md, "Windows") */
+  p = v;
+  for (i = 0; i < 3; i++) {
+    r = parse_handle(&p, ':', &h[i]);
+    if (r < 0)
+      return shmipc__fail(SHMIPC_E_NOT_FOUND,
+                          "%s=\"%.40s\" is not MAPPING:HOST:GUEST:LABEL",
+                          SHMIPC_ENV_FD, v);
+    if (r > 0)
+      return shmipc__fail(SHMIPC_E_NOT_FOUND,
+                          "%s: handle %llu is not open (a launched guest's "
+                          "own children do not inherit it)",
+                          SHMIPC_ENV_FD, (unsigned long long)(uintptr_t)h[i]);
+  }
+  if (!shmipc__name_valid(p))
+    return shmipc__fail(SHMIPC_E_NOT_FOUND, "%s: label \"%.40s\" is not valid",
+                        SHMIPC_ENV_FD, p);
+  os = os_new(p);
+  if (os == NULL)
+    return shmipc__fail(SHMIPC_E_NOMEM, "allocating the segment");
+  os->view = MapViewOfFile(h[0], FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0);
+  if (os->view == NULL ||
+      VirtualQuery(os->view, &mbi, sizeof mbi) != sizeof mbi) {
+    r = shmipc__fail(SHMIPC_E_NOT_FOUND,
+                     "%s: handle %llu is not a file mapping (error %lu)",
+                     SHMIPC_ENV_FD, (unsigned long long)(uintptr_t)h[0],
+                     (unsigned long)GetLastError());
+    os_free(os);
+    return r;
+  }
+  os->view_size = mbi.RegionSize;
+  /* Ours now: not passed on to what this process starts. */
+  for (i = 0; i < 3; i++)
+    SetHandleInformation(h[i], HANDLE_FLAG_INHERIT, 0);
+  os->map = h[0];
+  os->mutex[SHMIPC__ROLE_HOST] = h[1];
+  os->mutex[SHMIPC__ROLE_GUEST] = h[2];
+  s->os = os;
+  s->path[0] = '\0';
+  return SHMIPC_OK;
+}
+
+int shmipc__seg_child_fd(const struct shmipc__seg *s)
+{
+  (void)s;
+  return SHMIPC_E_SYSTEM; /* Linux only: Windows duplicates handles */
 }

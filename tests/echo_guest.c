@@ -254,7 +254,8 @@ static int handler(void *user, uint32_t type, const void *req, size_t req_len,
 }
 
 #define USAGE                                                                  \
-  "usage: %s -name NAME [-timeout-ms MS] [-stream-max-stream BYTES]\n"         \
+  "usage: %s -name NAME | -inherited [-timeout-ms MS]\n"                       \
+  "       [-stream-max-stream BYTES]\n"                                        \
   "       [-stream-max-total BYTES] [-stream-max-streams N]\n"                 \
   "       [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]\n"
 
@@ -275,7 +276,7 @@ int main(int argc, char **argv)
   const char *name = NULL;
   long timeout_ms = 5000;
   uint64_t v[5];
-  int i, r, k, streams = 1;
+  int i, r, k, streams = 1, inherited = 0;
   static const char *const flags[5] = {
       "-stream-max-stream", "-stream-max-total", "-stream-max-streams",
       "-stream-max-parked", "-stream-idle-ms"};
@@ -295,6 +296,8 @@ int main(int argc, char **argv)
       name = argv[++i];
     else if (strcmp(argv[i], "-no-streams") == 0)
       streams = 0;
+    else if (strcmp(argv[i], "-inherited") == 0)
+      inherited = 1;
     else if (strcmp(argv[i], "-timeout-ms") == 0 && i + 1 < argc)
       timeout_ms = strtol(argv[++i], NULL, 10);
     else if (k < 5 && i + 1 < argc && num_arg(argv[i + 1], max[k], &v[k]) == 0)
@@ -309,7 +312,7 @@ int main(int argc, char **argv)
   lim.max_streams = (uint32_t)v[2];
   lim.max_parked = (uint32_t)v[3];
   lim.idle_timeout_ns = (int64_t)v[4] * 1000000;
-  if (name == NULL) {
+  if ((name == NULL) == !inherited) {
     fprintf(stderr, USAGE, argv[0]);
     return 2;
   }
@@ -320,11 +323,13 @@ int main(int argc, char **argv)
   }
   shmipc_guest_config_init(&cfg);
   cfg.name = name;
+  if (inherited)
+    cfg.flags |= SHMIPC_GUEST_F_INHERITED;
   cfg.connect_timeout_ns = (int64_t)timeout_ms * 1000000;
   r = shmipc_guest_attach(&cfg, &guest);
   if (r != SHMIPC_OK) {
-    fprintf(stderr, "shmipc-echo-c: attach %s: %s\n", name,
-            shmipc_last_error());
+    fprintf(stderr, "shmipc-echo-c: attach %s: %s\n",
+            inherited ? "(inherited)" : name, shmipc_last_error());
     shmipc_reassembler_destroy(reasm);
     return 1;
   }

@@ -142,6 +142,9 @@ extern "C" {
 
 /** Guest flag: accept a segment owned by another user. */
 #define SHMIPC_GUEST_F_ALLOW_OTHER_USER (1u << 0)
+/** Guest flag: attach to the segment that the launching host handed down
+ *  (see "Launching a guest"), not to one by name: `name` must be NULL. */
+#define SHMIPC_GUEST_F_INHERITED (1u << 1)
 
 /**
  * Opaque host handle.
@@ -542,6 +545,13 @@ SHMIPC_EXPORT void shmipc_guest_config_init(shmipc_guest_config *cfg);
  * A segment whose host died is waited on too, for a new host to replace
  * it; if none does before the timeout the result is SHMIPC_E_PEER_GONE.
  *
+ * With SHMIPC_GUEST_F_INHERITED in `flags` (and `name` NULL) it attaches
+ * instead to the segment that a launching host handed down (see
+ * "Launching a guest"), in one attempt: SHMIPC_E_NOT_FOUND when the
+ * program was not launched (no SHMIPC_FD, or one that names no open
+ * memfd), SHMIPC_E_ACCESS for a memfd without the seals,
+ * SHMIPC_E_PEER_GONE when its host is not running any more.
+ *
  * @param cfg  the configuration, from shmipc_guest_config_init()
  * @param out  receives the guest handle (NULL on failure)
  * @return 0, SHMIPC_E_INVALID (config out of range, or @p cfg or @p out
@@ -897,6 +907,166 @@ SHMIPC_EXPORT void shmipc_reassembler_stats(shmipc_reassembler *r,
 /** Free a buffer kept by a stream callback (SHMIPC_STREAM_KEEP).
  *  @param data  the buffer, or NULL (nothing happens) */
 SHMIPC_EXPORT void shmipc_stream_buffer_free(void *data);
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Launching a guest
+ *
+ * A host can start its guest program itself and hand it the segment
+ * instead of a name: nothing appears in /dev/shm (nothing to leak, delete
+ * or squat), the child dies with the host process, and the host learns
+ * the child's exit. docs/PROTOCOL.md ("Launched guests") gives what the
+ * child inherits.
+ *
+ * - shmipc_host_create_anonymous() makes a host whose segment has no name
+ *   (Linux: a memfd, sealed against shrinking and growing).
+ * - shmipc_host_launch() starts a program with the segment inherited and
+ *   named in its environment (`SHMIPC_FD=3` on Linux). Descriptors 0, 1
+ *   and 2 are inherited as they are; every other descriptor of the host
+ *   is closed in the child. On Linux the child gets SIGKILL when the host
+ *   thread that launched it ends (PR_SET_PDEATHSIG belongs to the thread,
+ *   as Go's os/exec Pdeathsig does: launch from a thread that lives as
+ *   long as the host, such as the main thread); the host's death,
+ *   however it comes, is that thread's end.
+ * - The guest attaches with SHMIPC_GUEST_F_INHERITED (C) or
+ *   `shmipc.ConnectInherited` (Go); a program started otherwise gets
+ *   SHMIPC_E_NOT_FOUND ("SHMIPC_FD is not set").
+ * - shmipc_child_wait() gives the child's exit status or the signal that
+ *   ended it; the host may then launch the program again. While a child
+ *   lives, its death also ends every host call with SHMIPC_E_PEER_GONE
+ *   within about a liveness interval, as for a named segment.
+ *
+ * Windows: the segment is an unnamed file mapping; it and the two role
+ * mutexes are inherited handles named in SHMIPC_FD, and the child gets no
+ * other handle of the host but its standard ones. The child runs in a job
+ * object with JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, whose only handle the
+ * host holds: it dies with the host process, from whatever thread it was
+ * launched. shmipc_child_wait() gives its exit code (`signal` is always
+ * 0; a child ended by shmipc_child_kill() exits with code 137).
+ * docs/PROTOCOL.md, "Windows", has the details.
+ */
+/**@{*/
+
+/** The environment variable that names the inherited segment in a
+ *  launched guest ("SHMIPC_FD=3" on Linux: the descriptor number; on
+ *  Windows "MAPPING:HOSTMUTEX:GUESTMUTEX:LABEL", handle values). */
+#define SHMIPC_ENV_FD "SHMIPC_FD"
+
+/**
+ * Create a host whose segment has no name (Linux: a memfd sealed with
+ * F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL; Windows: an unnamed mapping;
+ * its memory reserved as for shmipc_host_create()). A guest reaches it only through
+ * shmipc_host_launch(). Everything else about the host is as for a named
+ * one.
+ *
+ * @param cfg  the configuration, from shmipc_host_config_init(); `name` may
+ *             be NULL, or a valid name that only labels the segment for
+ *             people (/proc/PID/fd shows "memfd:shmipc-NAME"); `mode`
+ *             applies to the memfd
+ * @param out  receives the host handle (NULL on failure)
+ * @return 0, or SHMIPC_E_INVALID, SHMIPC_E_NAME, SHMIPC_E_NOMEM (memory,
+ *         or the segment is larger than the memory available, swap
+ *         included, or than the room under the memory cgroup's limit;
+ *         Windows: the commit limit), SHMIPC_E_SYSTEM (no
+ *         memfd on this system).
+ */
+SHMIPC_EXPORT int shmipc_host_create_anonymous(const shmipc_host_config *cfg,
+                                               shmipc_host **out);
+
+/** What shmipc_host_launch() starts. Initialise with
+ *  shmipc_launch_config_init(), then set fields. */
+typedef struct shmipc_launch_config {
+  uint32_t struct_size;     /**< sizeof(shmipc_launch_config) */
+  const char *path;         /**< the program's file (required; not searched in PATH) */
+  const char *const *argv;  /**< NULL-terminated arguments (NULL: just `path`) */
+  const char *const *envp;  /**< NULL-terminated environment (NULL: the host's);
+                                 SHMIPC_FD is added, replacing any given */
+  const char *cwd;          /**< working directory (NULL: the host's) */
+} shmipc_launch_config;
+
+/** A launched guest process; owned by whoever launched it. */
+typedef struct shmipc_child shmipc_child;
+
+/** How a child ended. */
+typedef struct shmipc_child_exit {
+  uint32_t struct_size; /**< sizeof(shmipc_child_exit), set by the caller */
+  uint32_t signal;      /**< the signal that ended it (Linux), 0 if it exited */
+  int64_t code;         /**< its exit status when @c signal is 0 (Linux
+                             0-255; Windows the process's exit code) */
+} shmipc_child_exit;
+
+/** Fill @p cfg with defaults (everything NULL).
+ *  @param cfg  the configuration to fill (NULL is ignored) */
+SHMIPC_EXPORT void shmipc_launch_config_init(shmipc_launch_config *cfg);
+
+/**
+ * Start a guest program with the segment of @p h, a host from
+ * shmipc_host_create_anonymous(). Returns once the program runs (it was
+ * executed) or failed to start; the guest attaches on its own, which
+ * shmipc_host_wait_guest() waits for. Only one guest attaches at a time:
+ * a second child launched while one is attached gets SHMIPC_E_BUSY at its
+ * attach. Safe to call with other threads of the host running (between
+ * fork and exec the child makes only async-signal-safe calls); the
+ * calling thread must outlive the child (see above).
+ *
+ * @param h    the host
+ * @param cfg  the program, from shmipc_launch_config_init()
+ * @param out  receives the child (NULL on failure)
+ * @return 0, or SHMIPC_E_INVALID (a NULL or bad argument), SHMIPC_E_STATE
+ *         (@p h has a named segment), SHMIPC_E_NOT_FOUND (no such program
+ *         or directory), SHMIPC_E_ACCESS (not executable, or not
+ *         allowed), SHMIPC_E_NOMEM, SHMIPC_E_SYSTEM; the last error names
+ *         the program.
+ */
+SHMIPC_EXPORT int shmipc_host_launch(shmipc_host *h,
+                                     const shmipc_launch_config *cfg,
+                                     shmipc_child **out);
+
+/** The child's process id (for logs; the child handle, not the id, is what
+ *  identifies the process: ids are reused).
+ *  @param c  the child
+ *  @return its process id, 0 if @p c is NULL */
+SHMIPC_EXPORT int64_t shmipc_child_pid(const shmipc_child *c);
+
+/** A descriptor that becomes readable when the child ends (Linux: a pidfd;
+ *  Windows: the process handle, signalled), for the application's own
+ *  event loop (poll, WaitForMultipleObjects); owned by @p c.
+ *  @param c  the child
+ *  @return the descriptor or handle, -1 when there is none (NULL, or a
+ *          kernel before Linux 5.3) */
+SHMIPC_EXPORT intptr_t shmipc_child_handle(const shmipc_child *c);
+
+/**
+ * Wait for the child to end, then tell how. The first wait that sees the
+ * end reaps the process; later ones give the same answer. Not polled: the
+ * thread sleeps in the kernel until the end or the timeout. One thread at
+ * a time may wait on a child. A SIGCHLD handler of the application that
+ * reaps every child (waitpid(-1, ...)) takes the status first: then this
+ * gives SHMIPC_E_SYSTEM.
+ *
+ * @param c           the child
+ * @param timeout_ns  as everywhere ("Conventions"); SHMIPC_TIMEOUT_DEFAULT
+ *                    is the launching host's default timeout
+ * @param out         filled in (its struct_size set first); may be NULL
+ * @return 0 once the child ended, SHMIPC_E_TIMEOUT while it still runs,
+ *         SHMIPC_E_INVALID, SHMIPC_E_SYSTEM.
+ */
+SHMIPC_EXPORT int shmipc_child_wait(shmipc_child *c, int64_t timeout_ns,
+                                    shmipc_child_exit *out);
+
+/** Kill the child at once (SIGKILL; Windows TerminateProcess with exit
+ *  code 137). Nothing
+ *  happens once it ended. shmipc_child_wait() then reports it.
+ *  @param c  the child
+ *  @return 0, SHMIPC_E_INVALID, SHMIPC_E_SYSTEM */
+SHMIPC_EXPORT int shmipc_child_kill(shmipc_child *c);
+
+/** Free @p c. A child still running is killed and reaped first (it is
+ *  owned: it never outlives its handle); the wait for its end is bounded
+ *  (10 s: only a process the kernel holds in an uninterruptible wait
+ *  takes that long, and is left a zombie).
+ *  @param c  the child, or NULL (nothing happens) */
+SHMIPC_EXPORT void shmipc_child_destroy(shmipc_child *c);
 
 /**@}*/
 

@@ -3,12 +3,12 @@
 //
 // Usage:
 //
-//	shmipc-echo -name NAME [-timeout-ms MS] [-stream-max-stream BYTES]
+//	shmipc-echo -name NAME | -inherited [-timeout-ms MS] [-stream-max-stream BYTES]
 //	    [-stream-max-total BYTES] [-stream-max-streams N]
 //	    [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]
 //
 // It attaches to segment NAME, waiting up to MS milliseconds (default 5000)
-// for it, prints "ready" once attached, and answers requests until the host
+// for it (with -inherited: to the segment a launching host handed down), prints "ready" once attached, and answers requests until the host
 // closes the session or dies; then it exits 0. Any other error exits 1 with a
 // message on stderr. Stream messages (types 4 and 5) go to a stream receiver
 // with the limits of the -stream-* flags (default: the protocol's
@@ -78,7 +78,7 @@ const (
 	streamRespSize = 72
 )
 
-const usage = "usage: shmipc-echo -name NAME [-timeout-ms MS] [-stream-max-stream BYTES] " +
+const usage = "usage: shmipc-echo -name NAME | -inherited [-timeout-ms MS] [-stream-max-stream BYTES] " +
 	"[-stream-max-total BYTES] [-stream-max-streams N] [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]"
 
 func main() {
@@ -98,10 +98,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	maxParked := fs.Int("stream-max-parked", def.MaxParked, "parked chunk ranges per stream")
 	idleMs := fs.Int64("stream-idle-ms", def.IdleTimeout.Milliseconds(), "idle timeout of an open stream in milliseconds")
 	noStreams := fs.Bool("no-streams", false, "no stream receiver: echo stream messages like any other request")
+	inherited := fs.Bool("inherited", false, "attach to the segment a launching host handed down (SHMIPC_FD), not by name")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
-	if *name == "" || fs.NArg() != 0 || *timeoutMs < 0 || *idleMs <= 0 || *idleMs > int64(time.Duration(1<<63-1)/time.Millisecond) {
+	if (*name == "") != *inherited || fs.NArg() != 0 || *timeoutMs < 0 || *idleMs <= 0 || *idleMs > int64(time.Duration(1<<63-1)/time.Millisecond) {
 		fmt.Fprintln(stderr, usage)
 		return 1
 	}
@@ -124,7 +125,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, usage)
 		return 1
 	}
-	g, err := shmipc.Connect(*name, &shmipc.Options{ConnectTimeout: connectTimeout})
+	var g *shmipc.Guest
+	if *inherited {
+		g, err = shmipc.ConnectInherited(nil)
+	} else {
+		g, err = shmipc.Connect(*name, &shmipc.Options{ConnectTimeout: connectTimeout})
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "shmipc-echo:", err)
 		return 1
