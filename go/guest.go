@@ -240,7 +240,7 @@ func parseHeader(b []byte) (geometry, error) {
 	if uint64(geo.slotStride) != stride {
 		return geo, fmt.Errorf("%w: slot_stride %d, expected %d", ErrCorrupt, geo.slotStride, stride)
 	}
-	size := slotsOffset + uint64(geo.hostSlots+geo.guestSlots)*stride
+	size := segmentBytes(geo.hostSlots+geo.guestSlots, stride)
 	if geo.segmentSize != size {
 		return geo, fmt.Errorf("%w: segment_size %d, expected %d", ErrCorrupt, geo.segmentSize, size)
 	}

@@ -53,7 +53,44 @@ type slotHeader struct {
 	respFlags uint32 // 32
 	_         uint32 // 36
 	respSeq   uint64 // 40
-	_         [16]byte
+	reqTime   uint64 // 48, the requester's clock when its wait left the spin phase
+	_         [8]byte
+}
+
+// sideCounters mirrors one side's counter block (docs/PROTOCOL.md,
+// "Counters"), written by that side alone, never trusted by the other.
+type sideCounters struct {
+	timeouts     uint64 // 0
+	cancels      uint64 // 8
+	quarantined  uint64 // 16
+	lateDropped  uint64 // 24
+	recovered    uint64 // 32
+	peerGone     uint64 // 40
+	remote       uint64 // 48
+	corrupt      uint64 // 56
+	otherSleeps  uint64 // 64
+	otherWakes   uint64 // 72
+	streamChunks uint64 // 80
+	streamBytes  uint64 // 88
+	streamDrops  uint64 // 96
+	attaches     uint64 // 104
+	epoch        uint64 // 112
+	startTime    uint64 // 120
+}
+
+// slotCounters mirrors a slot's two counter lines: the requester's, then
+// the responder's.
+type slotCounters struct {
+	reqCalls    uint64 // 0
+	reqAnswered uint64 // 8
+	reqSleeps   uint64 // 16
+	reqWakes    uint64 // 24
+	_           [4]uint64
+	respServed  uint64 // 64
+	respErrors  uint64 // 72
+	respSleeps  uint64 // 80
+	respWakes   uint64 // 88
+	_           [4]uint64
 }
 
 // slotView is one slot of the mapping: its header and its two buffers, each

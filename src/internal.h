@@ -85,6 +85,7 @@ struct shmipc__geom {
   uint32_t req_capacity;
   uint32_t resp_capacity;
   uint32_t slot_stride;
+  uint64_t counters_offset; /* after the last slot */
   uint64_t segment_size;
 };
 
@@ -146,6 +147,28 @@ static inline uint8_t *shmipc__resp_buf(const struct shmipc__seg *s,
                                         uint32_t index)
 {
   return shmipc__req_buf(s, index) + shmipc__round64(s->geom.req_capacity);
+}
+
+/* A side's counter block (docs/PROTOCOL.md, "Counters"). */
+static inline struct shmipc_wire_side_counters *
+shmipc__side_counters(const struct shmipc__seg *s, enum shmipc__role role)
+{
+  return (struct shmipc_wire_side_counters *)(void *)(s->base +
+                                                      s->geom.counters_offset +
+                                                      (role == SHMIPC__ROLE_HOST
+                                                           ? SHMIPC_COUNTERS_HOST
+                                                           : SHMIPC_COUNTERS_GUEST));
+}
+
+/* Slot @index's counter lines. */
+static inline struct shmipc_wire_slot_counters *
+shmipc__slot_counters(const struct shmipc__seg *s, uint32_t index)
+{
+  return (struct shmipc_wire_slot_counters *)(void *)(s->base +
+                                                      s->geom.counters_offset +
+                                                      SHMIPC_COUNTERS_SLOTS +
+                                                      (uint64_t)index *
+                                                          SHMIPC_COUNTERS_SLOT_SIZE);
 }
 
 /* segment_linux.c, segment_windows.c: the OS side of segments and of the
