@@ -153,22 +153,20 @@ static inline uint8_t *shmipc__resp_buf(const struct shmipc__seg *s,
 static inline struct shmipc_wire_side_counters *
 shmipc__side_counters(const struct shmipc__seg *s, enum shmipc__role role)
 {
-  return (struct shmipc_wire_side_counters *)(void *)(s->base +
-                                                      s->geom.counters_offset +
-                                                      (role == SHMIPC__ROLE_HOST
-                                                           ? SHMIPC_COUNTERS_HOST
-                                                           : SHMIPC_COUNTERS_GUEST));
+  return (struct shmipc_wire_side_counters
+              *)(void *)(s->base + s->geom.counters_offset +
+                         (role == SHMIPC__ROLE_HOST ? SHMIPC_COUNTERS_HOST
+                                                    : SHMIPC_COUNTERS_GUEST));
 }
 
 /* Slot @index's counter lines. */
 static inline struct shmipc_wire_slot_counters *
 shmipc__slot_counters(const struct shmipc__seg *s, uint32_t index)
 {
-  return (struct shmipc_wire_slot_counters *)(void *)(s->base +
-                                                      s->geom.counters_offset +
-                                                      SHMIPC_COUNTERS_SLOTS +
-                                                      (uint64_t)index *
-                                                          SHMIPC_COUNTERS_SLOT_SIZE);
+  return (struct shmipc_wire_slot_counters
+              *)(void *)(s->base + s->geom.counters_offset +
+                         SHMIPC_COUNTERS_SLOTS +
+                         (uint64_t)index * SHMIPC_COUNTERS_SLOT_SIZE);
 }
 
 /* segment_linux.c, segment_windows.c: the OS side of segments and of the
@@ -355,7 +353,8 @@ struct shmipc_slot {
   struct shmipc_wire_slot *w;
   uint8_t *req;
   uint8_t *resp;
-  uint32_t index;     /* slot index in the segment */
+  struct shmipc_wire_slot_counters *ctr; /* its counters in the segment */
+  uint32_t index;                        /* slot index in the segment */
   uint32_t state;     /* atomic, enum shmipc__rec: the one state of the
                        * record; a claimer takes it by CAS, the holder
                        * moves it with relaxed stores and gives it up with
@@ -423,6 +422,10 @@ struct shmipc__until {
   bool check_peer;       /* a dead or closed peer ends the wait */
   const uint32_t *stop;  /* optional extra stop flag (atomic), e.g. a
                           * listener's: SHMIPC_E_CLOSED */
+  uint64_t *sleeps;      /* optional: the counter of this wait's sleeps
+                          * (NULL: the side's other_sleeps) */
+  uint64_t *stamp;       /* optional: gets the clock as the spin phase
+                          * ends (a slot's req_time) */
 };
 
 /* Wait until the bits @mask of @word read @value; the waiter announces
@@ -440,6 +443,8 @@ static inline struct shmipc__until shmipc__until_state(uint32_t *word,
                             false,
                             0,
                             false,
+                            NULL,
+                            NULL,
                             NULL};
   return u;
 }
@@ -458,6 +463,8 @@ static inline struct shmipc__until shmipc__until_changed(uint32_t *word,
                             false,
                             0,
                             false,
+                            NULL,
+                            NULL,
                             NULL};
   return u;
 }
@@ -478,6 +485,8 @@ static inline struct shmipc__until shmipc__until_slot(uint32_t *ctrl,
                             true,
                             not_yet,
                             true,
+                            NULL,
+                            NULL,
                             NULL};
   return u;
 }
