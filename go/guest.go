@@ -272,6 +272,13 @@ type Guest struct {
 	seq        atomic.Uint64   // req_seq of guest calls
 	scanStart  atomic.Uint32   // claim's scans of the guest slots start here, one further each time
 	quarantine []atomic.Uint32 // per guest slot: 1 while its timed-out call is owed a response
+
+	// Counters in the segment (stats.go): this guest's block, every
+	// slot's lines, and the offset of the requester's clock (req_time)
+	// from g.now().
+	ctrSide  *sideCounters
+	ctrSlots []slotCounters
+	monoBase int64
 }
 
 // Connect attaches to the segment of the host named name, retrying for
@@ -416,12 +423,14 @@ func attach(path string, o *Options) (g *Guest, err error) {
 		closed:     make(chan struct{}),
 		quarantine: make([]atomic.Uint32, geo.guestSlots),
 	}
+	_, g.ctrSide, g.ctrSlots = viewCounters(data, &geo)
 	// NONE or DETACHED, or ATTACHED by a guest that died: we hold byte 1, so
 	// no live guest is attached. A new epoch tells the host that slots the
 	// previous guest held can no longer be answered.
 	if err := g.setAttach(attachAttached); err != nil {
 		return nil, err
 	}
+	g.startCounters()
 	g.inheritHostSlots()
 	g.repairGuestSlots()
 	return g, nil
@@ -449,6 +458,7 @@ func (g *Guest) inheritHostSlots() {
 		hd.respSize = uint32(n)
 		hd.respFlags = 0
 		hd.respSeq = atomic.LoadUint64(&hd.reqSeq)
+		g.countServed(s.hdr, MsgSystemError)
 		for {
 			// release (full barrier): publishes the answer, as in serveOne.
 			if atomic.CompareAndSwapUint32(ctrl, v, v&^(ctrlStateMask|ctrlRW)|stateRespReady) {
@@ -603,6 +613,7 @@ func (g *Guest) setAttach(state uint32) error {
 		// on this word and its acquire load in its guest liveness check.
 		if atomic.CompareAndSwapUint32(&hdr.attach, v, epoch|state) {
 			if v&attachHostWaiting != 0 {
+				g.countOtherWake()
 				g.wordWake(&hdr.attach, attachHostWaiting)
 			}
 			return nil

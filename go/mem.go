@@ -141,3 +141,23 @@ func viewSegment(data []byte, geo *geometry) (*segHeader, []slotView, error) {
 	}
 	return hdr, slots, nil
 }
+
+// viewCounters returns the typed views of the counters of a mapping that
+// viewSegment accepted (docs/PROTOCOL.md, "Counters"): the host's and the
+// guest's blocks and every slot's two lines.
+func viewCounters(data []byte, geo *geometry) (host, guest *sideCounters, slots []slotCounters) {
+	n := int(geo.hostSlots + geo.guestSlots)
+	off := countersOffset(geo.hostSlots+geo.guestSlots, uint64(geo.slotStride))
+	c := data[off:geo.segmentSize:geo.segmentSize]
+	host = (*sideCounters)(unsafe.Pointer(&c[countersHost]))
+	guest = (*sideCounters)(unsafe.Pointer(&c[countersGuest]))
+	slots = (*[2 * maxSlots]slotCounters)(unsafe.Pointer(&c[countersSlots]))[:n:n]
+	return host, guest, slots
+}
+
+// slotIndex returns the index of the slot whose control word is ctrl, a
+// word of g.slots.
+func (g *Guest) slotIndex(ctrl *uint32) int {
+	return int((uintptr(unsafe.Pointer(ctrl)) - uintptr(unsafe.Pointer(&g.data[0])) - slotsOffset) /
+		uintptr(g.geo.slotStride))
+}
