@@ -72,13 +72,13 @@ void shmipc__ctr_session_start(const struct shmipc__seg *s,
 }
 
 /* What shmipc_stats holds, summed in a full copy first. */
-void shmipc__stats_sum(const uint8_t *base, const struct shmipc__geom *g,
+void shmipc__stats_sum(const uint8_t *counters, const struct shmipc__geom *g,
                        enum shmipc__role role, int64_t now, shmipc_stats *out)
 {
   const struct shmipc_wire_side_counters *c =
-      (const void *)(base + g->counters_offset +
-                     (role == SHMIPC__ROLE_HOST ? SHMIPC_COUNTERS_HOST
-                                                : SHMIPC_COUNTERS_GUEST));
+      (const void *)(counters + (role == SHMIPC__ROLE_HOST
+                                     ? SHMIPC_COUNTERS_HOST
+                                     : SHMIPC_COUNTERS_GUEST));
   uint32_t i, n = g->host_slots + g->guest_slots;
   shmipc_stats st;
   uint64_t start;
@@ -103,7 +103,7 @@ void shmipc__stats_sum(const uint8_t *base, const struct shmipc__geom *g,
   st.attaches = shmipc__load_relaxed64(&c->attaches);
   for (i = 0; i < n; i++) {
     const struct shmipc_wire_slot_counters *sc =
-        (const void *)(base + g->counters_offset + SHMIPC_COUNTERS_SLOTS +
+        (const void *)(counters + SHMIPC_COUNTERS_SLOTS +
                        (uint64_t)i * SHMIPC_COUNTERS_SLOT_SIZE);
 
     /* Sums of untrusted values wrap like the counters themselves. */
@@ -140,8 +140,8 @@ static int stats(const struct shmipc__endpoint *ep, shmipc_stats *out)
     return shmipc__failed(shmipc__fail(
         SHMIPC_E_INVALID, "out->struct_size %lu, at least %lu",
         (unsigned long)out->struct_size, (unsigned long)STATS_MIN));
-  shmipc__stats_sum(ep->seg.base, &ep->seg.geom, ep->role, shmipc__now_ns(),
-                    out);
+  shmipc__stats_sum(ep->seg.base + ep->seg.geom.counters_offset, &ep->seg.geom,
+                    ep->role, shmipc__now_ns(), out);
   return SHMIPC_OK;
 }
 

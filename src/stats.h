@@ -62,11 +62,12 @@ void shmipc__ctr_call_end(struct shmipc__endpoint *ep, int r);
  * there), then note the clock and the epoch. */
 void shmipc__ctr_session_start(const struct shmipc__seg *s,
                                enum shmipc__role role, uint32_t epoch);
-/* Sum @role's counters in the mapping @base, whose geometry @g was
- * validated (it may be read-only and hostile: only loads, bounded by
- * @g), at monotonic time @now. Fills out->struct_size bytes of @out as
- * shmipc_host_stats() does. */
-void shmipc__stats_sum(const uint8_t *base, const struct shmipc__geom *g,
+/* Sum @role's counters from @counters, the counter region (at
+ * counters_offset) of a segment whose geometry @g was validated: the live
+ * mapping or a copy, hostile perhaps (only loads, bounded by @g), at
+ * monotonic time @now. Fills out->struct_size bytes of @out (at most
+ * sizeof(shmipc_stats)) as shmipc_host_stats() does. */
+void shmipc__stats_sum(const uint8_t *counters, const struct shmipc__geom *g,
                        enum shmipc__role role, int64_t now, shmipc_stats *out);
 
 #endif /* SHMIPC_STATS_H */
