@@ -217,8 +217,7 @@ static void struct_sizes(void **state)
   /* each side's counters, and each half of a slot's, own whole lines */
   assert_int_equal(sizeof(struct shmipc_wire_side_counters) % 64, 0);
   assert_int_equal(SHMIPC_COUNTERS_GUEST % 64, 0);
-  assert_int_equal(offsetof(struct shmipc_wire_slot_counters, resp_served),
-                   64);
+  assert_int_equal(offsetof(struct shmipc_wire_slot_counters, resp_served), 64);
   /* host, guest and doorbell words each own a cache line */
   assert_int_equal(offsetof(struct shmipc_wire_header, host_state) % 64, 0);
   assert_int_equal(offsetof(struct shmipc_wire_header, attach) % 64, 0);

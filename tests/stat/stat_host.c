@@ -55,8 +55,8 @@ static void die(const char *what, int r)
 
 static void start_guest(void)
 {
-  const char *argv[] = {guest_path, "-name", name, "-timeout-ms", "10000",
-                        NULL};
+  const char *argv[] = {guest_path,    "-name", name,
+                        "-timeout-ms", "10000", NULL};
   int r;
 
   /* captured: its "ready" is not ours to print */
