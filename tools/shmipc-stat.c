@@ -772,10 +772,12 @@ static void json_segment(const struct snap *s, const shmipc_stats prev[2],
 
 #define MAX_LISTED 100000 /* a bound on a directory someone else fills */
 
+#ifndef _WIN32
 static int by_name(const void *a, const void *b)
 {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
+#endif
 
 /* Call @fn for every segment name in /dev/shm, sorted; returns how many
  * there were, or -1 when the directory cannot be read. */
