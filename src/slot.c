@@ -333,6 +333,8 @@ static void repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
         (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
             (v & SHMIPC_CTRL_RESPONDER_WAITING) | SHMIPC_SLOT_FREE);
     if (old == v) {
+      if (was == SHMIPC__REC_REUSE_LATE)
+        shmipc__ctr_add(&shmipc__side(ep)->recovered, 1);
       park(s, SHMIPC__REC_IDLE);
       return;
     }

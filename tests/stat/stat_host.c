@@ -10,8 +10,9 @@
  * After its traffic it prints "traffic" and its own shmipc_host_stats() as
  * JSON, then obeys one command a line: "block MS" (a call that the guest
  * holds MS ms in its handler, in a thread: prints "blocking"), "join"
- * (that call's end: "joined CODE"), "replace" (kill the guest, start a
- * new one, 5 calls: "replaced" and the stats), "stats", "exit". Every
+ * (that call's end: "joined CODE"), "replace" (replace_guest():
+ * "replaced" and the stats),
+ * "stats", "exit". Every
  * wait is bounded; anything unexpected exits 1 with a message.
  */
 #include <inttypes.h>
@@ -173,6 +174,46 @@ static void *block_main(void *arg)
   return NULL;
 }
 
+/* Kill the guest in the middle of two calls (on two slots): both end
+ * PEER_GONE with their slots quarantined. Before a new guest attaches, a
+ * claim of every slot frees one of them (nobody can answer it: recovered)
+ * and leaves the other, which the new guest answers at attach
+ * (SYSTEM_ERROR); a claim of every slot after the new guest's calls drops
+ * that late answer. */
+static void replace_guest(void)
+{
+  struct blocked two[2] = {{5000, 0}, {5000, 0}};
+  pthread_t t[2];
+  shmipc_slot *held[4];
+  int i, r;
+
+  for (i = 0; i < 2; i++) {
+    if (pthread_create(&t[i], NULL, block_main, &two[i]) != 0)
+      die("starting a call to kill the guest in", -1);
+    t_sleep_ms(150);
+  }
+  t_sleep_ms(150);
+  proc_kill(&guest);
+  (void)proc_wait(&guest, 5000, NULL);
+  for (i = 0; i < 2; i++) {
+    pthread_join(t[i], NULL);
+    if (two[i].r != SHMIPC_E_PEER_GONE)
+      die("a call the guest died in", two[i].r);
+  }
+  for (i = 0; i < 3; i++)
+    if ((r = shmipc_slot_acquire(h, 2000 * MS, &held[i])) != SHMIPC_OK)
+      die("acquiring three slots with no guest", r);
+  for (i = 0; i < 3; i++)
+    shmipc_slot_release(held[i]);
+  start_guest();
+  echo_calls(N_AFTER_REPLACE);
+  for (i = 0; i < 4; i++)
+    if ((r = shmipc_slot_acquire(h, 2000 * MS, &held[i])) != SHMIPC_OK)
+      die("acquiring every slot", r);
+  for (i = 0; i < 4; i++)
+    shmipc_slot_release(held[i]);
+}
+
 int main(int argc, char **argv)
 {
   shmipc_host_config c;
@@ -225,11 +266,8 @@ int main(int argc, char **argv)
       pthread_join(blocker, NULL);
       blocking = false;
       printf("joined %d\n", b.r);
-    } else if (strncmp(line, "replace", 7) == 0) {
-      proc_kill(&guest);
-      (void)proc_wait(&guest, 5000, NULL);
-      start_guest();
-      echo_calls(N_AFTER_REPLACE);
+    } else if (strncmp(line, "replace", 7) == 0 && !blocking) {
+      replace_guest();
       print_stats("replaced");
     } else if (strncmp(line, "stats", 5) == 0) {
       print_stats("stats");
