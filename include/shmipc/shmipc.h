@@ -954,7 +954,9 @@ typedef struct shmipc_stats {
 /** Read the host's counters.
  *  @param h    the host
  *  @param out  filled in up to its struct_size (set by the caller: a
- *              struct of an older release gets the fields it has)
+ *              struct of an older release gets the fields it has, a
+ *              larger one this release's), which is then set to the bytes
+ *              filled
  *  @return 0; SHMIPC_E_INVALID for a NULL argument or a struct_size smaller
  *          than the first two fields. */
 SHMIPC_EXPORT int shmipc_host_stats(const shmipc_host *h, shmipc_stats *out);
