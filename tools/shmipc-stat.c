@@ -290,12 +290,11 @@ static void src_close(struct source *src)
 
 /* Take a snapshot of segment @name; false when it could not be read at
  * all (s->error says why; s->state is "invalid"). */
+static void snap_read(struct snap *s, struct source *src);
+
 static bool snap_take(const char *name, struct snap *s)
 {
-  struct shmipc_wire_header h;
   struct source src;
-  uint32_t i, n;
-  int r;
 
   memset(s, 0, sizeof *s);
   s->host_alive = s->guest_alive = -1;
@@ -308,10 +307,23 @@ static bool snap_take(const char *name, struct snap *s)
   }
   if (!src_open(s, &src))
     return false;
+  snap_read(s, &src);
+  src_close(&src);
+  return s->valid;
+}
+
+/* The snapshot's reads, from an open source of s->size bytes (a fuzz
+ * target's too: tests/fuzz/fuzz_stat.c). */
+static void snap_read(struct snap *s, struct source *src)
+{
+  struct shmipc_wire_header h;
+  uint32_t i, n;
+  int r;
+
   s->now = shmipc__now_ns();
-  s->host_alive = alive(&src, SHMIPC__ROLE_HOST);
-  s->guest_alive = alive(&src, SHMIPC__ROLE_GUEST);
-  if (s->size < SHMIPC_HEADER_SIZE || !src_read(&src, 0, &s->h, sizeof s->h)) {
+  s->host_alive = alive(src, SHMIPC__ROLE_HOST);
+  s->guest_alive = alive(src, SHMIPC__ROLE_GUEST);
+  if (s->size < SHMIPC_HEADER_SIZE || !src_read(src, 0, &s->h, sizeof s->h)) {
     set_error(s, "shorter than a segment header", NULL);
     s->state = s->host_alive == 1 ? "not-ready" : "invalid";
     goto out;
@@ -344,10 +356,10 @@ static bool snap_take(const char *name, struct snap *s)
     goto out;
   }
   for (i = 0; i < n; i++)
-    if (!src_read(&src, SHMIPC_SLOTS_OFFSET + (uint64_t)i * s->g.slot_stride,
+    if (!src_read(src, SHMIPC_SLOTS_OFFSET + (uint64_t)i * s->g.slot_stride,
                   &s->slots[i], sizeof s->slots[i]))
       break;
-  if (i < n || !src_read(&src, s->g.counters_offset, s->counters,
+  if (i < n || !src_read(src, s->g.counters_offset, s->counters,
                          (size_t)counters_size(&s->g))) {
     set_error(s, "the segment changed size while it was read", NULL);
     goto out;
@@ -358,14 +370,12 @@ static bool snap_take(const char *name, struct snap *s)
   else
     s->state = s->host_alive == 0 ? "stale" : "live";
 out:
-  src_close(&src);
   if (!s->valid) {
     free(s->slots);
     free(s->counters);
     s->slots = NULL;
     s->counters = NULL;
   }
-  return s->valid;
 }
 
 /* ------------------------------------------------------------------ */
@@ -990,6 +1000,7 @@ static int show(const char *name, bool json, bool watch, long count,
   return rc;
 }
 
+#ifndef SHMIPC_STAT_NO_MAIN
 static int usage(const char *why)
 {
   fprintf(stderr, "shmipc-stat: %s\nTry 'shmipc-stat --help'.\n", why);
@@ -1064,3 +1075,4 @@ int main(int argc, char **argv)
   }
   return show(name, json, watch, count, interval_ms);
 }
+#endif /* SHMIPC_STAT_NO_MAIN */
