@@ -48,6 +48,7 @@ static const char *const manual[] = {
     "              /dev/shm/shmipc-*): name, size, owner, host pid and\n",
     "              whether the host lives, guest pid and whether it lives,\n",
     "              and the segment's state: live, stale (its host died),\n",
+    "              ready (its host's liveness is not known: Windows),\n",
     "              not-ready, closed or invalid.\n",
     "  NAME        the segment NAME: its geometry, both sides' state,\n",
     "              liveness and pids, every slot (state, generation, waiter\n",
@@ -89,8 +90,8 @@ static const char *const manual[] = {
     "\"state\",\n",
     "    \"host_pid\", \"host_alive\", \"guest_pid\", \"guest_alive\",\n",
     "    \"error\"}\n",
-    "  state is \"live\", \"stale\", \"not-ready\", \"closed\" or "
-    "\"invalid\";\n",
+    "  state is \"live\", \"stale\", \"ready\", \"not-ready\", \"closed\" "
+    "or \"invalid\";\n",
     "  error is null or the reason a segment is invalid or unreadable.\n",
     "One segment: SEGMENT plus\n",
     "  \"time_ns\": the reader's monotonic clock,\n",
@@ -119,6 +120,11 @@ static const char *const manual[] = {
     NULL,
 };
 
+/* Where the figures go: stdout, or a test's file (tests/stat). */
+static FILE *out;
+
+static void fputc_out(int c) { fputc(c, out); }
+
 /* ------------------------------------------------------------------ */
 /* A snapshot of one segment: private copies of what was read. */
 
@@ -126,7 +132,7 @@ struct snap {
   char name[SHMIPC_MAX_NAME_LEN + 1];
   char path[SHMIPC_MAX_NAME_LEN + 32];
   char error[SHMIPC__ERROR_TEXT_MAX + 64];
-  const char *state; /* live, stale, not-ready, closed, invalid */
+  const char *state; /* live, stale, ready, not-ready, closed, invalid */
   bool readable;     /* header copy valid (pids, states) */
   bool valid;        /* geometry validated; slots and counters copied */
   uint64_t size;
@@ -368,7 +374,9 @@ static void snap_read(struct snap *s, struct source *src)
   if (s->h.host_state == SHMIPC_HOST_CLOSED)
     s->state = "closed";
   else
-    s->state = s->host_alive == 0 ? "stale" : "live";
+    s->state = s->host_alive == 1   ? "live"
+               : s->host_alive == 0 ? "stale"
+                                    : "ready";
 out:
   if (!s->valid) {
     free(s->slots);
@@ -505,21 +513,21 @@ static double rate(const shmipc_stats *st, const shmipc_stats *prev, size_t k,
 
 static void print_alive(int a)
 {
-  fputs(a == 1 ? "alive" : a == 0 ? "dead" : "unknown", stdout);
+  fputs(a == 1 ? "alive" : a == 0 ? "dead" : "unknown", out);
 }
 
 static void print_age(int64_t age, bool flight)
 {
   if (!flight)
-    printf("%10s", "-");
+    fprintf(out, "%10s", "-");
   else if (age < 0)
-    printf("%10s", "spin");
+    fprintf(out, "%10s", "spin");
   else if (age < INT64_C(1000000))
-    printf("%8.1fus", (double)age / 1e3);
+    fprintf(out, "%8.1fus", (double)age / 1e3);
   else if (age < INT64_C(1000000000))
-    printf("%8.1fms", (double)age / 1e6);
+    fprintf(out, "%8.1fms", (double)age / 1e6);
   else
-    printf("%9.2fs", (double)age / 1e9);
+    fprintf(out, "%9.2fs", (double)age / 1e9);
 }
 
 static void text_segment(const struct snap *s, const shmipc_stats prev[2],
@@ -530,65 +538,69 @@ static void text_segment(const struct snap *s, const shmipc_stats prev[2],
   uint32_t i, n = g->host_slots + g->guest_slots, a = s->h.attach;
   size_t k;
 
-  printf("segment %s  %s  %" PRIu64 " bytes", s->name, s->path, s->size);
+  fprintf(out, "segment %s  %s  %" PRIu64 " bytes", s->name, s->path, s->size);
   if (s->uid >= 0)
-    printf("  owner %s (%lld)", s->owner[0] ? s->owner : "?", s->uid);
-  printf("  %s\n", s->state);
-  printf("protocol %u  host slots %u  guest slots %u  request %u B  "
-         "answer %u B  stride %u\n",
-         s->h.version, g->host_slots, g->guest_slots, g->req_capacity,
-         g->resp_capacity, g->slot_stride);
-  printf("host   %-9s pid %-8u ", host_state_name(s->h.host_state),
-         s->h.host_pid);
+    fprintf(out, "  owner %s (%lld)", s->owner[0] ? s->owner : "?", s->uid);
+  fprintf(out, "  %s\n", s->state);
+  fprintf(out,
+          "protocol %u  host slots %u  guest slots %u  request %u B  "
+          "answer %u B  stride %u\n",
+          s->h.version, g->host_slots, g->guest_slots, g->req_capacity,
+          g->resp_capacity, g->slot_stride);
+  fprintf(out, "host   %-9s pid %-8u ", host_state_name(s->h.host_state),
+          s->h.host_pid);
   print_alive(s->host_alive);
-  printf("\nguest  %-9s pid %-8u ", attach_state_name(a), s->h.guest_pid);
+  fprintf(out, "\nguest  %-9s pid %-8u ", attach_state_name(a), s->h.guest_pid);
   print_alive(s->guest_alive);
-  printf("  epoch %u%s\n",
-         (a & SHMIPC_ATTACH_EPOCH_MASK) >> SHMIPC_ATTACH_EPOCH_SHIFT,
-         (a & SHMIPC_ATTACH_HOST_WAITING) ? "  host waiting" : "");
-  printf("doorbell %u%s\n\n", s->h.doorbell & SHMIPC_DOORBELL_COUNTER_MASK,
-         (s->h.doorbell & SHMIPC_DOORBELL_LISTENER_WAITING)
-             ? "  listener waiting"
-             : "");
+  fprintf(out, "  epoch %u%s\n",
+          (a & SHMIPC_ATTACH_EPOCH_MASK) >> SHMIPC_ATTACH_EPOCH_SHIFT,
+          (a & SHMIPC_ATTACH_HOST_WAITING) ? "  host waiting" : "");
+  fprintf(
+      out, "doorbell %u%s\n\n", s->h.doorbell & SHMIPC_DOORBELL_COUNTER_MASK,
+      (s->h.doorbell & SHMIPC_DOORBELL_LISTENER_WAITING) ? "  listener waiting"
+                                                         : "");
 
-  printf("slot dir   state         gen wait        age  req type/size      "
-         "resp type/size     calls    served\n");
+  fprintf(out,
+          "slot dir   state         gen wait        age  req type/size      "
+          "resp type/size     calls    served\n");
   for (i = 0; i < n; i++) {
     const struct shmipc_wire_slot *w = &s->slots[i];
     const struct shmipc_wire_slot_counters *c = slot_ctr(s, i);
     bool host = i < g->host_slots;
 
-    printf("%4u %-5s %-10s %6u %-2s%-2s", i, host ? "host" : "guest",
-           slot_state_name(w->ctrl), w->ctrl >> SHMIPC_CTRL_GEN_SHIFT,
-           (w->ctrl & SHMIPC_CTRL_REQUESTER_WAITING) ? "RW" : "",
-           (w->ctrl & SHMIPC_CTRL_RESPONDER_WAITING) ? "SW" : "");
+    fprintf(out, "%4u %-5s %-10s %6u %-2s%-2s", i, host ? "host" : "guest",
+            slot_state_name(w->ctrl), w->ctrl >> SHMIPC_CTRL_GEN_SHIFT,
+            (w->ctrl & SHMIPC_CTRL_REQUESTER_WAITING) ? "RW" : "",
+            (w->ctrl & SHMIPC_CTRL_RESPONDER_WAITING) ? "SW" : "");
     if (!shmipc__ctrl_legal(w->ctrl))
-      printf("!%#010x", w->ctrl);
+      fprintf(out, "!%#010x", w->ctrl);
     else
       print_age(slot_age(s, i), in_flight(s, i));
     /* Sizes beyond the capacity are a peer's garbage: marked with '!'. */
-    printf("  %8u/%-8u%c %8u/%-8u%c %8" PRIu64 " %9" PRIu64 "\n", w->req_type,
-           w->req_size, w->req_size > g->req_capacity ? '!' : ' ', w->resp_type,
-           w->resp_size, w->resp_size > g->resp_capacity ? '!' : ' ',
-           shmipc__load_relaxed64(&c->req_calls),
-           shmipc__load_relaxed64(&c->resp_served));
+    fprintf(out, "  %8u/%-8u%c %8u/%-8u%c %8" PRIu64 " %9" PRIu64 "\n",
+            w->req_type, w->req_size, w->req_size > g->req_capacity ? '!' : ' ',
+            w->resp_type, w->resp_size,
+            w->resp_size > g->resp_capacity ? '!' : ' ',
+            shmipc__load_relaxed64(&c->req_calls),
+            shmipc__load_relaxed64(&c->resp_served));
   }
 
   side_stats(s, SHMIPC__ROLE_HOST, &st[0]);
   side_stats(s, SHMIPC__ROLE_GUEST, &st[1]);
-  printf("\n%-14s %14s %12s %14s %12s\n", "counter", "host", "host/s", "guest",
-         "guest/s");
+  fprintf(out, "\n%-14s %14s %12s %14s %12s\n", "counter", "host", "host/s",
+          "guest", "guest/s");
   for (k = 0; k < NFIELDS; k++) {
     int64_t dth = prev != NULL ? s->now - prev_now : (int64_t)st[0].uptime_ns;
     int64_t dtg = prev != NULL ? s->now - prev_now : (int64_t)st[1].uptime_ns;
 
-    printf("%-14s %14" PRIu64 " %12.1f %14" PRIu64 " %12.1f\n", fields[k].name,
-           field(&st[0], k), rate(&st[0], prev ? &prev[0] : NULL, k, dth),
-           field(&st[1], k), rate(&st[1], prev ? &prev[1] : NULL, k, dtg));
+    fprintf(out, "%-14s %14" PRIu64 " %12.1f %14" PRIu64 " %12.1f\n",
+            fields[k].name, field(&st[0], k),
+            rate(&st[0], prev ? &prev[0] : NULL, k, dth), field(&st[1], k),
+            rate(&st[1], prev ? &prev[1] : NULL, k, dtg));
   }
-  printf("%-14s %14u %12s %14u\n", "epoch", st[0].epoch, "", st[1].epoch);
-  printf("%-14s %13.3fs %12s %13.3fs\n", "uptime",
-         (double)st[0].uptime_ns / 1e9, "", (double)st[1].uptime_ns / 1e9);
+  fprintf(out, "%-14s %14u %12s %14u\n", "epoch", st[0].epoch, "", st[1].epoch);
+  fprintf(out, "%-14s %13.3fs %12s %13.3fs\n", "uptime",
+          (double)st[0].uptime_ns / 1e9, "", (double)st[1].uptime_ns / 1e9);
 }
 
 static void text_list_row(const struct snap *s)
@@ -596,19 +608,19 @@ static void text_list_row(const struct snap *s)
   char size[32];
 
   snprintf(size, sizeof size, "%" PRIu64, s->size);
-  printf("%-24s %12s %-10s %-9s ", s->name, size, s->owner[0] ? s->owner : "-",
-         s->state);
+  fprintf(out, "%-24s %12s %-10s %-9s ", s->name, size,
+          s->owner[0] ? s->owner : "-", s->state);
   if (s->readable) {
-    printf("%8u ", s->h.host_pid);
+    fprintf(out, "%8u ", s->h.host_pid);
     print_alive(s->host_alive);
-    printf(" %8u ", s->h.guest_pid);
+    fprintf(out, " %8u ", s->h.guest_pid);
     print_alive(s->guest_alive);
   } else {
-    printf("%8s %-5s %8s %-5s", "-", "-", "-", "-");
+    fprintf(out, "%8s %-5s %8s %-5s", "-", "-", "-", "-");
   }
   if (s->error[0] != '\0')
-    printf("  (%s)", s->error);
-  putchar('\n');
+    fprintf(out, "  (%s)", s->error);
+  fputc_out('\n');
 }
 
 /* ------------------------------------------------------------------ */
@@ -616,71 +628,71 @@ static void text_list_row(const struct snap *s)
 
 static void json_str(const char *p)
 {
-  putchar('"');
+  fputc_out('"');
   for (; *p != '\0'; p++) {
     unsigned char c = (unsigned char)*p;
 
     if (c == '"' || c == '\\')
-      printf("\\%c", c);
+      fprintf(out, "\\%c", c);
     else if (c < 0x20 || c >= 0x7f)
-      printf("\\u%04x", c);
+      fprintf(out, "\\u%04x", c);
     else
-      putchar(c);
+      fputc_out(c);
   }
-  putchar('"');
+  fputc_out('"');
 }
 
 static void json_alive(int a)
 {
-  fputs(a == 1 ? "true" : a == 0 ? "false" : "null", stdout);
+  fputs(a == 1 ? "true" : a == 0 ? "false" : "null", out);
 }
 
 static void json_head(const struct snap *s)
 {
-  printf("\"name\": ");
+  fprintf(out, "\"name\": ");
   json_str(s->name);
-  printf(", \"path\": ");
+  fprintf(out, ", \"path\": ");
   json_str(s->path);
-  printf(", \"size\": %" PRIu64 ", \"uid\": ", s->size);
+  fprintf(out, ", \"size\": %" PRIu64 ", \"uid\": ", s->size);
   if (s->uid >= 0)
-    printf("%lld", s->uid);
+    fprintf(out, "%lld", s->uid);
   else
-    printf("null");
-  printf(", \"owner\": ");
+    fprintf(out, "null");
+  fprintf(out, ", \"owner\": ");
   if (s->owner[0])
     json_str(s->owner);
   else
-    printf("null");
-  printf(", \"state\": ");
+    fprintf(out, "null");
+  fprintf(out, ", \"state\": ");
   json_str(s->state);
   if (s->readable)
-    printf(", \"host_pid\": %u", s->h.host_pid);
+    fprintf(out, ", \"host_pid\": %u", s->h.host_pid);
   else
-    printf(", \"host_pid\": null");
-  printf(", \"host_alive\": ");
+    fprintf(out, ", \"host_pid\": null");
+  fprintf(out, ", \"host_alive\": ");
   json_alive(s->host_alive);
   if (s->readable)
-    printf(", \"guest_pid\": %u", s->h.guest_pid);
+    fprintf(out, ", \"guest_pid\": %u", s->h.guest_pid);
   else
-    printf(", \"guest_pid\": null");
-  printf(", \"guest_alive\": ");
+    fprintf(out, ", \"guest_pid\": null");
+  fprintf(out, ", \"guest_alive\": ");
   json_alive(s->guest_alive);
-  printf(", \"error\": ");
+  fprintf(out, ", \"error\": ");
   if (s->error[0])
     json_str(s->error);
   else
-    printf("null");
+    fprintf(out, "null");
 }
 
 static void json_counters(const shmipc_stats *st)
 {
   size_t k;
 
-  putchar('{');
+  fputc_out('{');
   for (k = 0; k < NFIELDS; k++)
-    printf("\"%s\": %" PRIu64 ", ", fields[k].name, field(st, k));
-  printf("\"epoch\": %u, \"uptime_ns\": %" PRIu64 "}", st->epoch,
-         st->uptime_ns);
+    fprintf(out, "\"%s\": %" PRIu64 ", ", fields[k].name, field(st, k));
+  fprintf(out, "\"epoch\": %u, \"uptime_ns\": %" PRIu64 "}", st->epoch,
+          st->uptime_ns);
 }
 
 static void json_rates(const shmipc_stats *st, const shmipc_stats *prev,
@@ -688,11 +700,11 @@ static void json_rates(const shmipc_stats *st, const shmipc_stats *prev,
 {
   size_t k;
 
-  putchar('{');
+  fputc_out('{');
   for (k = 0; k < NFIELDS; k++)
-    printf("%s\"%s\": %.3f", k ? ", " : "", fields[k].name,
-           rate(st, prev, k, prev != NULL ? dt : (int64_t)st->uptime_ns));
-  putchar('}');
+    fprintf(out, "%s\"%s\": %.3f", k ? ", " : "", fields[k].name,
+            rate(st, prev, k, prev != NULL ? dt : (int64_t)st->uptime_ns));
+  fputc_out('}');
 }
 
 static void json_segment(const struct snap *s, const shmipc_stats prev[2],
@@ -702,79 +714,84 @@ static void json_segment(const struct snap *s, const shmipc_stats prev[2],
   uint32_t i, n = g->host_slots + g->guest_slots, a = s->h.attach;
   shmipc_stats st[2];
 
-  printf("{\"schema\": \"shmipc-stat/1\", ");
+  fprintf(out, "{\"schema\": \"shmipc-stat/1\", ");
   json_head(s);
-  printf(", \"time_ns\": %" PRId64, s->now);
+  fprintf(out, ", \"time_ns\": %" PRId64, s->now);
   if (!s->valid) {
-    printf("}\n");
+    fprintf(out, "}\n");
     return;
   }
-  printf(", \"geometry\": {\"host_slots\": %u, \"guest_slots\": %u, "
-         "\"req_capacity\": %u, \"resp_capacity\": %u, \"slot_stride\": %u, "
-         "\"segment_size\": %" PRIu64 "}",
-         g->host_slots, g->guest_slots, g->req_capacity, g->resp_capacity,
-         g->slot_stride, g->segment_size);
-  printf(", \"host\": {\"state\": \"%s\", \"pid\": %u, \"alive\": ",
-         host_state_name(s->h.host_state), s->h.host_pid);
+  fprintf(out,
+          ", \"geometry\": {\"host_slots\": %u, \"guest_slots\": %u, "
+          "\"req_capacity\": %u, \"resp_capacity\": %u, \"slot_stride\": %u, "
+          "\"segment_size\": %" PRIu64 "}",
+          g->host_slots, g->guest_slots, g->req_capacity, g->resp_capacity,
+          g->slot_stride, g->segment_size);
+  fprintf(out, ", \"host\": {\"state\": \"%s\", \"pid\": %u, \"alive\": ",
+          host_state_name(s->h.host_state), s->h.host_pid);
   json_alive(s->host_alive);
-  printf("}, \"guest\": {\"state\": \"%s\", \"epoch\": %u, \"pid\": %u, "
-         "\"alive\": ",
-         attach_state_name(a),
-         (a & SHMIPC_ATTACH_EPOCH_MASK) >> SHMIPC_ATTACH_EPOCH_SHIFT,
-         s->h.guest_pid);
+  fprintf(out,
+          "}, \"guest\": {\"state\": \"%s\", \"epoch\": %u, \"pid\": %u, "
+          "\"alive\": ",
+          attach_state_name(a),
+          (a & SHMIPC_ATTACH_EPOCH_MASK) >> SHMIPC_ATTACH_EPOCH_SHIFT,
+          s->h.guest_pid);
   json_alive(s->guest_alive);
-  printf(", \"host_waiting\": %s}",
-         (a & SHMIPC_ATTACH_HOST_WAITING) ? "true" : "false");
-  printf(", \"doorbell\": {\"count\": %u, \"listener_waiting\": %s}",
-         s->h.doorbell & SHMIPC_DOORBELL_COUNTER_MASK,
-         (s->h.doorbell & SHMIPC_DOORBELL_LISTENER_WAITING) ? "true" : "false");
-  printf(", \"slots\": [");
+  fprintf(out, ", \"host_waiting\": %s}",
+          (a & SHMIPC_ATTACH_HOST_WAITING) ? "true" : "false");
+  fprintf(out, ", \"doorbell\": {\"count\": %u, \"listener_waiting\": %s}",
+          s->h.doorbell & SHMIPC_DOORBELL_COUNTER_MASK,
+          (s->h.doorbell & SHMIPC_DOORBELL_LISTENER_WAITING) ? "true"
+                                                             : "false");
+  fprintf(out, ", \"slots\": [");
   for (i = 0; i < n; i++) {
     const struct shmipc_wire_slot *w = &s->slots[i];
     const struct shmipc_wire_slot_counters *c = slot_ctr(s, i);
     int64_t age = slot_age(s, i);
 
-    printf("%s{\"index\": %u, \"direction\": \"%s\", \"ctrl\": %u, "
-           "\"legal\": %s, \"state\": \"%s\", \"generation\": %u, "
-           "\"requester_waiting\": %s, \"responder_waiting\": %s, "
-           "\"age_ns\": ",
-           i ? ", " : "", i, i < g->host_slots ? "host" : "guest", w->ctrl,
-           shmipc__ctrl_legal(w->ctrl) ? "true" : "false",
-           slot_state_name(w->ctrl), w->ctrl >> SHMIPC_CTRL_GEN_SHIFT,
-           (w->ctrl & SHMIPC_CTRL_REQUESTER_WAITING) ? "true" : "false",
-           (w->ctrl & SHMIPC_CTRL_RESPONDER_WAITING) ? "true" : "false");
+    fprintf(out,
+            "%s{\"index\": %u, \"direction\": \"%s\", \"ctrl\": %u, "
+            "\"legal\": %s, \"state\": \"%s\", \"generation\": %u, "
+            "\"requester_waiting\": %s, \"responder_waiting\": %s, "
+            "\"age_ns\": ",
+            i ? ", " : "", i, i < g->host_slots ? "host" : "guest", w->ctrl,
+            shmipc__ctrl_legal(w->ctrl) ? "true" : "false",
+            slot_state_name(w->ctrl), w->ctrl >> SHMIPC_CTRL_GEN_SHIFT,
+            (w->ctrl & SHMIPC_CTRL_REQUESTER_WAITING) ? "true" : "false",
+            (w->ctrl & SHMIPC_CTRL_RESPONDER_WAITING) ? "true" : "false");
     if (age >= 0)
-      printf("%" PRId64, age);
+      fprintf(out, "%" PRId64, age);
     else
-      printf("null");
-    printf(", \"req_type\": %u, \"req_size\": %u, \"req_flags\": %u, "
-           "\"req_seq\": %" PRIu64 ", \"resp_type\": %u, \"resp_size\": %u, "
-           "\"resp_flags\": %u, \"resp_seq\": %" PRIu64 ", \"calls\": %" PRIu64
-           ", \"answered\": %" PRIu64 ", \"served\": %" PRIu64
-           ", \"served_errors\": %" PRIu64 "}",
-           w->req_type, w->req_size, w->req_flags, w->req_seq, w->resp_type,
-           w->resp_size, w->resp_flags, w->resp_seq,
-           shmipc__load_relaxed64(&c->req_calls),
-           shmipc__load_relaxed64(&c->req_answered),
-           shmipc__load_relaxed64(&c->resp_served),
-           shmipc__load_relaxed64(&c->resp_errors));
+      fprintf(out, "null");
+    fprintf(out,
+            ", \"req_type\": %u, \"req_size\": %u, \"req_flags\": %u, "
+            "\"req_seq\": %" PRIu64 ", \"resp_type\": %u, \"resp_size\": %u, "
+            "\"resp_flags\": %u, \"resp_seq\": %" PRIu64 ", \"calls\": %" PRIu64
+            ", \"answered\": %" PRIu64 ", \"served\": %" PRIu64
+            ", \"served_errors\": %" PRIu64 "}",
+            w->req_type, w->req_size, w->req_flags, w->req_seq, w->resp_type,
+            w->resp_size, w->resp_flags, w->resp_seq,
+            shmipc__load_relaxed64(&c->req_calls),
+            shmipc__load_relaxed64(&c->req_answered),
+            shmipc__load_relaxed64(&c->resp_served),
+            shmipc__load_relaxed64(&c->resp_errors));
   }
   side_stats(s, SHMIPC__ROLE_HOST, &st[0]);
   side_stats(s, SHMIPC__ROLE_GUEST, &st[1]);
-  printf("], \"counters\": {\"host\": ");
+  fprintf(out, "], \"counters\": {\"host\": ");
   json_counters(&st[0]);
-  printf(", \"guest\": ");
+  fprintf(out, ", \"guest\": ");
   json_counters(&st[1]);
-  printf("}, \"rates\": {\"host\": ");
+  fprintf(out, "}, \"rates\": {\"host\": ");
   json_rates(&st[0], prev ? &prev[0] : NULL, s->now - prev_now);
-  printf(", \"guest\": ");
+  fprintf(out, ", \"guest\": ");
   json_rates(&st[1], prev ? &prev[1] : NULL, s->now - prev_now);
-  printf(", \"interval_ns\": ");
+  fprintf(out, ", \"interval_ns\": ");
   if (prev != NULL)
-    printf("%" PRId64, s->now - prev_now);
+    fprintf(out, "%" PRId64, s->now - prev_now);
   else
-    printf("null");
-  printf("}}\n");
+    fprintf(out, "null");
+  fprintf(out, "}}\n");
 }
 
 /* ------------------------------------------------------------------ */
@@ -847,9 +864,9 @@ static void list_one(const char *name, void *arg)
   if (strcmp(s.state, "invalid") == 0)
     c->failed++;
   if (c->json) {
-    printf("%s{", c->count ? ",\n  " : "\n  ");
+    fprintf(out, "%s{", c->count ? ",\n  " : "\n  ");
     json_head(&s);
-    putchar('}');
+    fputc_out('}');
   } else {
     text_list_row(&s);
   }
@@ -863,13 +880,13 @@ static int list(bool json)
   int n;
 
   if (json)
-    printf("{\"schema\": \"shmipc-stat/1\", \"segments\": [");
+    fprintf(out, "{\"schema\": \"shmipc-stat/1\", \"segments\": [");
   else
-    printf("%-24s %12s %-10s %-9s %8s %-5s %8s %-5s\n", "NAME", "SIZE", "OWNER",
-           "STATE", "HOST", "", "GUEST", "");
+    fprintf(out, "%-24s %12s %-10s %-9s %8s %-5s %8s %-5s\n", "NAME", "SIZE",
+            "OWNER", "STATE", "HOST", "", "GUEST", "");
   n = for_each_segment(list_one, &c);
   if (json)
-    printf("%s]}\n", c.count ? "\n" : "");
+    fprintf(out, "%s]}\n", c.count ? "\n" : "");
   if (n < 0) {
     fprintf(stderr, "shmipc-stat: listing segments needs Linux (/dev/shm); "
                     "give a NAME\n");
@@ -912,7 +929,7 @@ static int clean_one(const char *name, bool quiet)
   if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
     r = errno == EAGAIN || errno == EACCES ? 0 : -1;
     if (r == 0 && !quiet)
-      printf("kept %s: its host lives\n", name);
+      fprintf(out, "kept %s: its host lives\n", name);
     else if (r < 0)
       fprintf(stderr, "shmipc-stat: %s: %s\n", file, strerror(errno));
     close(fd);
@@ -923,7 +940,7 @@ static int clean_one(const char *name, bool quiet)
   if (fstat(fd, &a) == 0 && lstat(file, &b) == 0 && a.st_dev == b.st_dev &&
       a.st_ino == b.st_ino) {
     if (shm_unlink(shm) == 0) {
-      printf("removed %s\n", name);
+      fprintf(out, "removed %s\n", name);
       r = 1;
     } else {
       fprintf(stderr, "shmipc-stat: removing %s: %s\n", file, strerror(errno));
@@ -931,7 +948,7 @@ static int clean_one(const char *name, bool quiet)
   } else {
     r = 0; /* replaced meanwhile by a new host's segment: not ours to judge */
     if (!quiet)
-      printf("kept %s: replaced by a new segment meanwhile\n", name);
+      fprintf(out, "kept %s: replaced by a new segment meanwhile\n", name);
   }
   close(fd);
   return r;
@@ -965,17 +982,17 @@ static int show(const char *name, bool json, bool watch, long count,
     if (i > 0)
       sleep_ms(interval_ms);
     if (watch && !json)
-      fputs("\033[H\033[2J", stdout);
+      fputs("\033[H\033[2J", out);
     if (!snap_take(name, &s)) {
       if (json) {
         json_segment(&s, NULL, 0);
       } else {
-        printf("segment %s  %s  %s", s.name, s.path, s.state);
+        fprintf(out, "segment %s  %s  %s", s.name, s.path, s.state);
         if (s.readable)
-          printf("  host %s pid %u  guest %s pid %u",
-                 host_state_name(s.h.host_state), s.h.host_pid,
-                 attach_state_name(s.h.attach), s.h.guest_pid);
-        printf("\n");
+          fprintf(out, "  host %s pid %u  guest %s pid %u",
+                  host_state_name(s.h.host_state), s.h.host_pid,
+                  attach_state_name(s.h.attach), s.h.guest_pid);
+        fprintf(out, "\n");
         if (s.error[0])
           fprintf(stderr, "shmipc-stat: %s: %s\n", s.name, s.error);
       }
@@ -1014,19 +1031,20 @@ int main(int argc, char **argv)
   const char *name = NULL;
   int i;
 
+  out = stdout;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i];
     char *end;
 
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       for (i = 0; manual[i] != NULL; i++)
-        fputs(manual[i], stdout);
+        fputs(manual[i], out);
       return 0;
     } else if (strcmp(a, "--version") == 0) {
       uint32_t v = shmipc_version();
 
-      printf("shmipc-stat %u.%u.%u (wire protocol %u)\n", v >> 16,
-             (v >> 8) & 0xFF, v & 0xFF, SHMIPC_PROTOCOL_VERSION);
+      fprintf(out, "shmipc-stat %u.%u.%u (wire protocol %u)\n", v >> 16,
+              (v >> 8) & 0xFF, v & 0xFF, SHMIPC_PROTOCOL_VERSION);
       return 0;
     } else if (strcmp(a, "--json") == 0) {
       json = true;

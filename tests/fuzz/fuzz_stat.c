@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the printing is under test, not its output */
     if (freopen("/dev/null", "w", stdout) == NULL)
       abort();
+    out = stdout;
     quiet = true;
   }
   memset(&s, 0, sizeof s);
