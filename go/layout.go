@@ -18,11 +18,12 @@ const (
 
 	// The counters after the slots: one block per side, then two lines
 	// per slot (docs/PROTOCOL.md, "Counters").
+	countersAlign    = 128 // counters_offset is a multiple of it
 	countersSideSize = 128
 	countersHost     = 0
 	countersGuest    = 128
 	countersSlots    = 256
-	countersSlotSize = 128
+	countersSlotSize = 256
 )
 
 // Control word of a slot: state, waiter bits, generation.
@@ -103,9 +104,9 @@ const (
 )
 
 // countersOffset returns where the counters begin: after the last of
-// slots slots of stride bytes.
+// slots slots of stride bytes, rounded up to a multiple of countersAlign.
 func countersOffset(slots uint32, stride uint64) uint64 {
-	return slotsOffset + uint64(slots)*stride
+	return (slotsOffset + uint64(slots)*stride + countersAlign - 1) &^ (countersAlign - 1)
 }
 
 // segmentBytes returns segment_size for slots slots of stride bytes: the

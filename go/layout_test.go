@@ -30,6 +30,7 @@ func TestLayoutGolden(t *testing.T) {
 		"const/max_slots":          c(maxSlots),
 		"const/max_capacity":       c(maxCapacity),
 		"const/max_name_len":       c(maxNameLen),
+		"const/counters_align":     c(countersAlign),
 		"const/counters_side_size": c(countersSideSize),
 		"const/counters_host":      c(countersHost),
 		"const/counters_guest":     c(countersGuest),

@@ -78,19 +78,19 @@ type sideCounters struct {
 	startTime    uint64 // 120
 }
 
-// slotCounters mirrors a slot's two counter lines: the requester's, then
+// slotCounters mirrors a slot's counters: the requester's 128 bytes, then
 // the responder's.
 type slotCounters struct {
 	reqCalls    uint64 // 0
 	reqAnswered uint64 // 8
 	reqSleeps   uint64 // 16
 	reqWakes    uint64 // 24
-	_           [4]uint64
-	respServed  uint64 // 64
-	respErrors  uint64 // 72
-	respSleeps  uint64 // 80
-	respWakes   uint64 // 88
-	_           [4]uint64
+	_           [12]uint64
+	respServed  uint64 // 128
+	respErrors  uint64 // 136
+	respSleeps  uint64 // 144
+	respWakes   uint64 // 152
+	_           [12]uint64
 }
 
 // slotView is one slot of the mapping: its header and its two buffers, each

@@ -99,12 +99,12 @@ func TestStatsCounts(t *testing.T) {
 	// As a host or shmipc-stat reads them: computed from the header alone.
 	le := binary.LittleEndian
 	nslots := uint64(h.geo.hostSlots + h.geo.guestSlots)
-	off := uint64(slotsOffset) + nslots*uint64(h.geo.slotStride)
+	off := (uint64(slotsOffset) + nslots*uint64(h.geo.slotStride) + 127) &^ 127
 	var served, calls uint64
 	for i := uint64(0); i < nslots; i++ {
-		line := h.data[off+256+i*128:]
+		line := h.data[off+256+i*256:]
 		if i < uint64(h.geo.hostSlots) {
-			served += le.Uint64(line[64:]) // resp_served
+			served += le.Uint64(line[128:]) // resp_served
 		} else {
 			calls += le.Uint64(line[0:]) // req_calls
 		}
@@ -126,7 +126,7 @@ func TestStatsCounts(t *testing.T) {
 func TestStatsStartFresh(t *testing.T) {
 	h := newHost(t, hostConfig{hostSlots: 1, guestSlots: 1, reqCapacity: 64, respCapacity: 64})
 	nslots := uint64(h.geo.hostSlots + h.geo.guestSlots)
-	off := uint64(slotsOffset) + nslots*uint64(h.geo.slotStride)
+	off := (uint64(slotsOffset) + nslots*uint64(h.geo.slotStride) + 127) &^ 127
 	for i := off; i < h.geo.segmentSize; i++ {
 		h.data[i] = 0xFF
 	}

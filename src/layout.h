@@ -23,13 +23,15 @@
 #define SHMIPC_MAX_CAPACITY (1u << 30)
 #define SHMIPC_MAX_NAME_LEN 64u
 #define SHMIPC_CACHE_LINE 64u
-/* Counters (docs/PROTOCOL.md, "Counters"): after the slots, one block per
- * side, then two lines per slot. */
+/* Counters (docs/PROTOCOL.md, "Counters"): after the slots (from a
+ * multiple of 128), one block per side, then two halves per slot. Each
+ * writer's part is 128 bytes, an adjacent-line pair of x86 caches. */
+#define SHMIPC_COUNTERS_ALIGN 128u
 #define SHMIPC_COUNTERS_SIDE_SIZE 128u
 #define SHMIPC_COUNTERS_HOST 0u
 #define SHMIPC_COUNTERS_GUEST 128u
 #define SHMIPC_COUNTERS_SLOTS 256u
-#define SHMIPC_COUNTERS_SLOT_SIZE 128u
+#define SHMIPC_COUNTERS_SLOT_SIZE 256u
 
 /* host_state */
 #define SHMIPC_HOST_INIT 0u
@@ -137,18 +139,19 @@ struct shmipc_wire_side_counters {
   uint64_t start_time;
 };
 
-/* A slot's counters: line 0 the requester's, line 1 the responder's. */
+/* A slot's counters: the first 128 bytes the requester's, the next 128
+ * the responder's. */
 struct shmipc_wire_slot_counters {
   uint64_t req_calls;
   uint64_t req_answered;
   uint64_t req_sleeps;
   uint64_t req_wakes;
-  uint64_t req_reserved[4];
+  uint64_t req_reserved[12];
   uint64_t resp_served;
   uint64_t resp_errors;
   uint64_t resp_sleeps;
   uint64_t resp_wakes;
-  uint64_t resp_reserved[4];
+  uint64_t resp_reserved[12];
 };
 
 _Static_assert(sizeof(struct shmipc_wire_header) == SHMIPC_HEADER_SIZE, "header size");
@@ -206,10 +209,10 @@ _Static_assert(offsetof(struct shmipc_wire_slot_counters, req_calls) == 0, "req_
 _Static_assert(offsetof(struct shmipc_wire_slot_counters, req_answered) == 8, "req_answered");
 _Static_assert(offsetof(struct shmipc_wire_slot_counters, req_sleeps) == 16, "req_sleeps");
 _Static_assert(offsetof(struct shmipc_wire_slot_counters, req_wakes) == 24, "req_wakes");
-_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_served) == 64, "resp_served");
-_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_errors) == 72, "resp_errors");
-_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_sleeps) == 80, "resp_sleeps");
-_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_wakes) == 88, "resp_wakes");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_served) == 128, "resp_served");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_errors) == 136, "resp_errors");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_sleeps) == 144, "resp_sleeps");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_wakes) == 152, "resp_wakes");
 
 static inline uint64_t shmipc__round64(uint64_t x)
 {

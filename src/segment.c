@@ -82,6 +82,8 @@ int shmipc__geom_compute(uint32_t host_slots, uint32_t guest_slots,
                         (unsigned long long)stride, (unsigned long)UINT32_MAX);
   /* The slots, then the counters (docs/PROTOCOL.md, "Counters"). */
   size = SHMIPC_SLOTS_OFFSET + ((uint64_t)host_slots + guest_slots) * stride;
+  size = (size + SHMIPC_COUNTERS_ALIGN - 1) &
+         ~(uint64_t)(SHMIPC_COUNTERS_ALIGN - 1);
   out->counters_offset = size;
   size += SHMIPC_COUNTERS_SLOTS +
           ((uint64_t)host_slots + guest_slots) * SHMIPC_COUNTERS_SLOT_SIZE;

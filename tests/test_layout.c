@@ -44,6 +44,7 @@ static struct row rows[] = {
     CONST("const", "max_slots", SHMIPC_MAX_SLOTS),
     CONST("const", "max_capacity", SHMIPC_MAX_CAPACITY),
     CONST("const", "max_name_len", SHMIPC_MAX_NAME_LEN),
+    CONST("const", "counters_align", SHMIPC_COUNTERS_ALIGN),
     CONST("const", "counters_side_size", SHMIPC_COUNTERS_SIDE_SIZE),
     CONST("const", "counters_host", SHMIPC_COUNTERS_HOST),
     CONST("const", "counters_guest", SHMIPC_COUNTERS_GUEST),
@@ -214,10 +215,12 @@ static void struct_sizes(void **state)
   (void)state;
   assert_int_equal(sizeof(struct shmipc_wire_header), SHMIPC_HEADER_SIZE);
   assert_int_equal(sizeof(struct shmipc_wire_slot), SHMIPC_SLOT_HEADER_SIZE);
-  /* each side's counters, and each half of a slot's, own whole lines */
+  /* each side's counters, and each half of a slot's, own a 128-byte pair
+   * of lines */
   assert_int_equal(sizeof(struct shmipc_wire_side_counters) % 64, 0);
   assert_int_equal(SHMIPC_COUNTERS_GUEST % 64, 0);
-  assert_int_equal(offsetof(struct shmipc_wire_slot_counters, resp_served), 64);
+  assert_int_equal(offsetof(struct shmipc_wire_slot_counters, resp_served),
+                   128);
   /* host, guest and doorbell words each own a cache line */
   assert_int_equal(offsetof(struct shmipc_wire_header, host_state) % 64, 0);
   assert_int_equal(offsetof(struct shmipc_wire_header, attach) % 64, 0);

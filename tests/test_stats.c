@@ -204,16 +204,17 @@ static void counters_where_the_protocol_says(void **state)
   h = (const void *)r.base;
   off = h->slots_offset +
         (uint64_t)(h->host_slots + h->guest_slots) * h->slot_stride;
+  off = (off + 127) & ~(uint64_t)127; /* counters_offset: round128 */
   assert_int_equal(h->segment_size,
                    off + 256 +
-                       (uint64_t)(h->host_slots + h->guest_slots) * 128);
+                       (uint64_t)(h->host_slots + h->guest_slots) * 256);
   for (i = 0; i < h->host_slots; i++) {
-    const uint8_t *line = r.base + off + 256 + (uint64_t)i * 128;
+    const uint8_t *line = r.base + off + 256 + (uint64_t)i * 256;
     uint64_t v;
 
     memcpy(&v, line + 0, 8); /* req_calls */
     calls += v;
-    memcpy(&v, line + 64, 8); /* resp_served */
+    memcpy(&v, line + 128, 8); /* resp_served */
     served += v;
   }
   assert_int_equal(calls, 5);
@@ -248,6 +249,7 @@ static void hostile_counters(void **state)
   h = (const void *)r.base;
   off = h->slots_offset +
         (uint64_t)(h->host_slots + h->guest_slots) * h->slot_stride;
+  off = (off + 127) & ~(uint64_t)127; /* counters_offset: round128 */
   memset(r.base + off, 0xFF, (size_t)(h->segment_size - off));
   assert_int_equal(shmipc_host_stats(p.h, &st), SHMIPC_OK);
   assert_int_equal(st.uptime_ns, 0);
