@@ -59,10 +59,15 @@ func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int,
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := g.awaitResponse(&s.hdr.ctrl, gen, deadline); err != nil {
-		return g.abandon(s, i, gen, seq, resp, err)
+	if err = g.awaitResponse(&s.hdr.ctrl, gen, deadline); err != nil {
+		n, rt, err = g.abandon(s, i, gen, seq, resp, err)
+	} else {
+		n, rt, err = g.consume(s, i, seq, resp)
 	}
-	return g.consume(s, i, seq, resp)
+	if err != nil {
+		g.countCallEnd(err)
+	}
+	return n, rt, err
 }
 
 // publish sends the request of size bytes, written into guest slot i
@@ -76,6 +81,9 @@ func (g *Guest) publish(s *slotView, i int, gen uint32, t MsgType, size int) (ui
 	hd.reqSize = uint32(size)
 	hd.reqFlags = 0
 	hd.reqSeq = seq
+	hd.reqTime = 0 // until the wait leaves its spin phase
+	c := &g.ctrSlots[int(g.geo.hostSlots)+i]
+	atomic.AddUint64(&c.reqCalls, 1)
 	for {
 		v := atomic.LoadUint32(ctrl)
 		if ctrlState(v) != stateClaimed || ctrlGen(v) != gen || !ctrlLegal(v) {
@@ -86,6 +94,7 @@ func (g *Guest) publish(s *slotView, i int, gen uint32, t MsgType, size int) (ui
 		// responder announced it sleeps on this word.
 		if atomic.CompareAndSwapUint32(ctrl, v, v&^(ctrlStateMask|ctrlSW)|stateReqReady) {
 			if v&ctrlSW != 0 {
+				atomic.AddUint64(&c.reqWakes, 1)
 				g.wordWake(ctrl, ctrlSW)
 			}
 			break
@@ -109,6 +118,7 @@ func (g *Guest) ringDoorbell() {
 		// announced it sleeps.
 		if atomic.CompareAndSwapUint32(db, d, (d+1)&doorbellCounterMask) {
 			if d&doorbellListenerWaiting != 0 {
+				g.countOtherWake()
 				g.wordWake(db, doorbellListenerWaiting)
 			}
 			return
@@ -162,6 +172,7 @@ func (g *Guest) tryClaim() (i int, gen uint32, ok bool, err error) {
 			return 0, 0, false, fmt.Errorf("%w: guest slot %d: illegal control word %#x", ErrCorrupt, i, v)
 		}
 		if ctrlState(v) == stateRespReady && g.quarantine[i].CompareAndSwap(1, 0) {
+			atomic.AddUint64(&g.ctrSide.lateDropped, 1)
 			// A late response to a call that timed out: discard it.
 			// Winning the mark makes us the only one to touch the slot.
 			v = g.release(ctrl)
@@ -224,6 +235,9 @@ func (g *Guest) consume(s *slotView, i int, seq uint64, resp []byte) (int, MsgTy
 	flags := atomic.LoadUint32(&hd.respFlags)
 	rt := MsgType(atomic.LoadUint32(&hd.respType))
 	defer g.release(&hd.ctrl)
+	if rseq == seq && uint64(size) <= uint64(len(s.resp)) && flags&^flagEndAligned == 0 {
+		atomic.AddUint64(&g.ctrSlots[int(g.geo.hostSlots)+i].reqAnswered, 1)
+	}
 	switch {
 	case rseq != seq:
 		return 0, 0, fmt.Errorf("%w: guest slot %d: resp_seq %d answers req_seq %d", ErrCorrupt, i, rseq, seq)
@@ -282,6 +296,7 @@ func (g *Guest) abandon(s *slotView, i int, gen uint32, seq uint64, resp []byte,
 			// request meanwhile (or announces); then look again. Full
 			// barrier: the host's take CAS of the old value now fails.
 			if atomic.CompareAndSwapUint32(ctrl, v, v&^ctrlStateMask|stateClaimed) {
+				atomic.AddUint64(&g.ctrSide.cancels, 1)
 				g.releaseClaimed(ctrl)
 				if errors.Is(cause, ErrTimeout) {
 					return 0, 0, errNotTaken
@@ -289,6 +304,7 @@ func (g *Guest) abandon(s *slotView, i int, gen uint32, seq uint64, resp []byte,
 				return 0, 0, cause
 			}
 		case stateProcessing:
+			atomic.AddUint64(&g.ctrSide.quarantined, 1)
 			g.quarantine[i].Store(1)
 			return 0, 0, cause
 		case stateRespReady:

@@ -250,7 +250,7 @@ func parseHeader(b []byte) (geometry, error) {
 	if uint64(geo.slotStride) != stride {
 		return geo, fmt.Errorf("%w: slot_stride %d, expected %d", ErrCorrupt, geo.slotStride, stride)
 	}
-	size := slotsOffset + uint64(geo.hostSlots+geo.guestSlots)*stride
+	size := segmentBytes(geo.hostSlots+geo.guestSlots, stride)
 	if geo.segmentSize != size {
 		return geo, fmt.Errorf("%w: segment_size %d, expected %d", ErrCorrupt, geo.segmentSize, size)
 	}
@@ -283,6 +283,13 @@ type Guest struct {
 	scanStart  atomic.Uint32   // claim's scans of the guest slots start here, one further each time
 	quarantine []atomic.Uint32 // per guest slot: 1 while its timed-out call is owed a response
 	streamIDs  atomic.Uint64   // stream identifiers handed out (StreamSender)
+
+	// Counters in the segment (stats.go): this guest's block, every
+	// slot's lines, and the offset of the requester's clock (req_time)
+	// from g.now().
+	ctrSide  *sideCounters
+	ctrSlots []slotCounters
+	monoBase int64
 }
 
 // Connect attaches to the segment of the host named name, retrying for
@@ -471,12 +478,14 @@ func attachFile(fd segFile, path string, o *Options) (g *Guest, err error) {
 		closed:     make(chan struct{}),
 		quarantine: make([]atomic.Uint32, geo.guestSlots),
 	}
+	_, g.ctrSide, g.ctrSlots = viewCounters(data, &geo)
 	// NONE or DETACHED, or ATTACHED by a guest that died: we hold byte 1, so
 	// no live guest is attached. A new epoch tells the host that slots the
 	// previous guest held can no longer be answered.
 	if err := g.setAttach(attachAttached); err != nil {
 		return nil, err
 	}
+	g.startCounters()
 	g.inheritHostSlots()
 	g.repairGuestSlots()
 	return g, nil
@@ -504,6 +513,7 @@ func (g *Guest) inheritHostSlots() {
 		hd.respSize = uint32(n)
 		hd.respFlags = 0
 		hd.respSeq = atomic.LoadUint64(&hd.reqSeq)
+		g.countServed(s.hdr, MsgSystemError)
 		for {
 			// release (full barrier): publishes the answer, as in serveOne.
 			if atomic.CompareAndSwapUint32(ctrl, v, v&^(ctrlStateMask|ctrlRW)|stateRespReady) {
@@ -658,6 +668,7 @@ func (g *Guest) setAttach(state uint32) error {
 		// on this word and its acquire load in its guest liveness check.
 		if atomic.CompareAndSwapUint32(&hdr.attach, v, epoch|state) {
 			if v&attachHostWaiting != 0 {
+				g.countOtherWake()
 				g.wordWake(&hdr.attach, attachHostWaiting)
 			}
 			return nil

@@ -562,14 +562,15 @@ func TestConnectErrors(t *testing.T) {
 		{name: "resp_capacity 2^30+1", cfg: hostConfig{header: put32(28, 1<<30+1)}, want: ErrCorrupt},
 		{name: "slot_stride", cfg: hostConfig{header: put32(36, 64+4096+4096+64)}, want: ErrCorrupt},
 		{name: "segment_size wraps in 32 bits", cfg: hostConfig{header: func(b []byte) {
-			// The largest legal geometry, whose real size is 2^42 + 131328,
-			// claiming its size modulo 2^32; the file has that size too.
+			// The largest legal geometry, whose real size is 2^42 + 655872
+			// (slots and their counters), claiming its size modulo 2^32;
+			// the file has that size too.
 			put32(16, maxSlots)(b)
 			put32(20, maxSlots)(b)
 			put32(24, maxCapacity)(b)
 			put32(28, maxCapacity)(b)
 			put32(36, 1<<31+64)(b)
-			put64(48, 256+2048*64)(b)
+			put64(48, 256+2048*64+256+2048*256)(b)
 		}}, want: ErrCorrupt},
 		{name: "segment_size", cfg: hostConfig{header: put64(48, 256+4*(64+4096+4096)+64)}, want: ErrCorrupt},
 		{name: "host_state 3", cfg: hostConfig{state: 3}, want: ErrCorrupt},

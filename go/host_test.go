@@ -92,7 +92,7 @@ func newHost(t testing.TB, cfg hostConfig) *testHost {
 	}
 
 	stride := slotHeaderSize + round64(uint64(cfg.reqCapacity)) + round64(uint64(cfg.respCapacity))
-	size := slotsOffset + uint64(cfg.hostSlots+cfg.guestSlots)*stride
+	size := segmentBytes(cfg.hostSlots+cfg.guestSlots, stride)
 	var b [headerSize]byte
 	le := binary.LittleEndian
 	le.PutUint64(b[0:], protoMagic)

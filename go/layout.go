@@ -15,6 +15,15 @@ const (
 	maxNameLen      = 64
 	cacheLine       = 64
 	headerLine0Size = 64 // bytes of the header written once before READY
+
+	// The counters after the slots: one block per side, then two lines
+	// per slot (docs/PROTOCOL.md, "Counters").
+	countersAlign    = 128 // counters_offset is a multiple of it
+	countersSideSize = 128
+	countersHost     = 0
+	countersGuest    = 128
+	countersSlots    = 256
+	countersSlotSize = 256
 )
 
 // Control word of a slot: state, waiter bits, generation.
@@ -93,6 +102,18 @@ const (
 	// MsgAppStart is the first type that belongs to the application.
 	MsgAppStart MsgType = 128
 )
+
+// countersOffset returns where the counters begin: after the last of
+// slots slots of stride bytes, rounded up to a multiple of countersAlign.
+func countersOffset(slots uint32, stride uint64) uint64 {
+	return (slotsOffset + uint64(slots)*stride + countersAlign - 1) &^ (countersAlign - 1)
+}
+
+// segmentBytes returns segment_size for slots slots of stride bytes: the
+// header, the slots, then the counters.
+func segmentBytes(slots uint32, stride uint64) uint64 {
+	return countersOffset(slots, stride) + countersSlots + uint64(slots)*countersSlotSize
+}
 
 // round64 rounds x up to a multiple of 64.
 func round64(x uint64) uint64 { return (x + 63) &^ 63 }

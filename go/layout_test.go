@@ -15,19 +15,27 @@ const goldenPath = "../tests/layout.golden"
 func TestLayoutGolden(t *testing.T) {
 	var h segHeader
 	var s slotHeader
+	var sc sideCounters
+	var pc slotCounters
 	f := func(off, size uintptr) [2]int64 { return [2]int64{int64(off), int64(size)} }
 	c := func(v int64) [2]int64 { return [2]int64{v, 0} }
 
 	// Every row of the golden file, as this package sees it: value and size.
 	want := map[string][2]int64{
-		"const/magic":            c(protoMagic),
-		"const/version":          c(protoVersion),
-		"const/header_size":      c(headerSize),
-		"const/slot_header_size": c(slotHeaderSize),
-		"const/slots_offset":     c(slotsOffset),
-		"const/max_slots":        c(maxSlots),
-		"const/max_capacity":     c(maxCapacity),
-		"const/max_name_len":     c(maxNameLen),
+		"const/magic":              c(protoMagic),
+		"const/version":            c(protoVersion),
+		"const/header_size":        c(headerSize),
+		"const/slot_header_size":   c(slotHeaderSize),
+		"const/slots_offset":       c(slotsOffset),
+		"const/max_slots":          c(maxSlots),
+		"const/max_capacity":       c(maxCapacity),
+		"const/max_name_len":       c(maxNameLen),
+		"const/counters_align":     c(countersAlign),
+		"const/counters_side_size": c(countersSideSize),
+		"const/counters_host":      c(countersHost),
+		"const/counters_guest":     c(countersGuest),
+		"const/counters_slots":     c(countersSlots),
+		"const/counters_slot_size": c(countersSlotSize),
 
 		"header/magic":            f(unsafe.Offsetof(h.magic), unsafe.Sizeof(h.magic)),
 		"header/version":          f(unsafe.Offsetof(h.version), unsafe.Sizeof(h.version)),
@@ -48,15 +56,40 @@ func TestLayoutGolden(t *testing.T) {
 		"header/guest_pid":        f(unsafe.Offsetof(h.guestPid), unsafe.Sizeof(h.guestPid)),
 		"header/doorbell":         f(unsafe.Offsetof(h.doorbell), unsafe.Sizeof(h.doorbell)),
 
-		"slot/ctrl":       f(unsafe.Offsetof(s.ctrl), unsafe.Sizeof(s.ctrl)),
-		"slot/req_type":   f(unsafe.Offsetof(s.reqType), unsafe.Sizeof(s.reqType)),
-		"slot/req_size":   f(unsafe.Offsetof(s.reqSize), unsafe.Sizeof(s.reqSize)),
-		"slot/req_flags":  f(unsafe.Offsetof(s.reqFlags), unsafe.Sizeof(s.reqFlags)),
-		"slot/req_seq":    f(unsafe.Offsetof(s.reqSeq), unsafe.Sizeof(s.reqSeq)),
-		"slot/resp_type":  f(unsafe.Offsetof(s.respType), unsafe.Sizeof(s.respType)),
-		"slot/resp_size":  f(unsafe.Offsetof(s.respSize), unsafe.Sizeof(s.respSize)),
-		"slot/resp_flags": f(unsafe.Offsetof(s.respFlags), unsafe.Sizeof(s.respFlags)),
-		"slot/resp_seq":   f(unsafe.Offsetof(s.respSeq), unsafe.Sizeof(s.respSeq)),
+		"slot/ctrl":            f(unsafe.Offsetof(s.ctrl), unsafe.Sizeof(s.ctrl)),
+		"slot/req_type":        f(unsafe.Offsetof(s.reqType), unsafe.Sizeof(s.reqType)),
+		"slot/req_size":        f(unsafe.Offsetof(s.reqSize), unsafe.Sizeof(s.reqSize)),
+		"slot/req_flags":       f(unsafe.Offsetof(s.reqFlags), unsafe.Sizeof(s.reqFlags)),
+		"slot/req_seq":         f(unsafe.Offsetof(s.reqSeq), unsafe.Sizeof(s.reqSeq)),
+		"slot/resp_type":       f(unsafe.Offsetof(s.respType), unsafe.Sizeof(s.respType)),
+		"slot/resp_size":       f(unsafe.Offsetof(s.respSize), unsafe.Sizeof(s.respSize)),
+		"slot/resp_flags":      f(unsafe.Offsetof(s.respFlags), unsafe.Sizeof(s.respFlags)),
+		"slot/resp_seq":        f(unsafe.Offsetof(s.respSeq), unsafe.Sizeof(s.respSeq)),
+		"slot/req_time":        f(unsafe.Offsetof(s.reqTime), unsafe.Sizeof(s.reqTime)),
+		"side/timeouts":        f(unsafe.Offsetof(sc.timeouts), unsafe.Sizeof(sc.timeouts)),
+		"side/cancels":         f(unsafe.Offsetof(sc.cancels), unsafe.Sizeof(sc.cancels)),
+		"side/quarantined":     f(unsafe.Offsetof(sc.quarantined), unsafe.Sizeof(sc.quarantined)),
+		"side/late_dropped":    f(unsafe.Offsetof(sc.lateDropped), unsafe.Sizeof(sc.lateDropped)),
+		"side/recovered":       f(unsafe.Offsetof(sc.recovered), unsafe.Sizeof(sc.recovered)),
+		"side/peer_gone":       f(unsafe.Offsetof(sc.peerGone), unsafe.Sizeof(sc.peerGone)),
+		"side/remote":          f(unsafe.Offsetof(sc.remote), unsafe.Sizeof(sc.remote)),
+		"side/corrupt":         f(unsafe.Offsetof(sc.corrupt), unsafe.Sizeof(sc.corrupt)),
+		"side/other_sleeps":    f(unsafe.Offsetof(sc.otherSleeps), unsafe.Sizeof(sc.otherSleeps)),
+		"side/other_wakes":     f(unsafe.Offsetof(sc.otherWakes), unsafe.Sizeof(sc.otherWakes)),
+		"side/stream_chunks":   f(unsafe.Offsetof(sc.streamChunks), unsafe.Sizeof(sc.streamChunks)),
+		"side/stream_bytes":    f(unsafe.Offsetof(sc.streamBytes), unsafe.Sizeof(sc.streamBytes)),
+		"side/stream_drops":    f(unsafe.Offsetof(sc.streamDrops), unsafe.Sizeof(sc.streamDrops)),
+		"side/attaches":        f(unsafe.Offsetof(sc.attaches), unsafe.Sizeof(sc.attaches)),
+		"side/epoch":           f(unsafe.Offsetof(sc.epoch), unsafe.Sizeof(sc.epoch)),
+		"side/start_time":      f(unsafe.Offsetof(sc.startTime), unsafe.Sizeof(sc.startTime)),
+		"slotctr/req_calls":    f(unsafe.Offsetof(pc.reqCalls), unsafe.Sizeof(pc.reqCalls)),
+		"slotctr/req_answered": f(unsafe.Offsetof(pc.reqAnswered), unsafe.Sizeof(pc.reqAnswered)),
+		"slotctr/req_sleeps":   f(unsafe.Offsetof(pc.reqSleeps), unsafe.Sizeof(pc.reqSleeps)),
+		"slotctr/req_wakes":    f(unsafe.Offsetof(pc.reqWakes), unsafe.Sizeof(pc.reqWakes)),
+		"slotctr/resp_served":  f(unsafe.Offsetof(pc.respServed), unsafe.Sizeof(pc.respServed)),
+		"slotctr/resp_errors":  f(unsafe.Offsetof(pc.respErrors), unsafe.Sizeof(pc.respErrors)),
+		"slotctr/resp_sleeps":  f(unsafe.Offsetof(pc.respSleeps), unsafe.Sizeof(pc.respSleeps)),
+		"slotctr/resp_wakes":   f(unsafe.Offsetof(pc.respWakes), unsafe.Sizeof(pc.respWakes)),
 
 		"ctrl/state_mask":        c(ctrlStateMask),
 		"ctrl/requester_waiting": c(ctrlRW),
@@ -133,6 +166,9 @@ func TestLayoutGolden(t *testing.T) {
 	// reserved bits are the ones the diagram leaves zero.
 	if unsafe.Sizeof(h) != headerSize || unsafe.Sizeof(s) != slotHeaderSize {
 		t.Errorf("sizeof(segHeader) %d, sizeof(slotHeader) %d", unsafe.Sizeof(h), unsafe.Sizeof(s))
+	}
+	if unsafe.Sizeof(sc) != countersSideSize || unsafe.Sizeof(pc) != countersSlotSize {
+		t.Errorf("sizeof(sideCounters) %d, sizeof(slotCounters) %d", unsafe.Sizeof(sc), unsafe.Sizeof(pc))
 	}
 	if ctrlStateMask|ctrlRW|ctrlSW|ctrlReservedMask|ctrlGenMask<<ctrlGenShift != 0xFFFFFFFF {
 		t.Errorf("control word bits do not cover 32 bits exactly")

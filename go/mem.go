@@ -53,7 +53,44 @@ type slotHeader struct {
 	respFlags uint32 // 32
 	_         uint32 // 36
 	respSeq   uint64 // 40
-	_         [16]byte
+	reqTime   uint64 // 48, the requester's clock when its wait left the spin phase
+	_         [8]byte
+}
+
+// sideCounters mirrors one side's counter block (docs/PROTOCOL.md,
+// "Counters"), written by that side alone, never trusted by the other.
+type sideCounters struct {
+	timeouts     uint64 // 0
+	cancels      uint64 // 8
+	quarantined  uint64 // 16
+	lateDropped  uint64 // 24
+	recovered    uint64 // 32
+	peerGone     uint64 // 40
+	remote       uint64 // 48
+	corrupt      uint64 // 56
+	otherSleeps  uint64 // 64
+	otherWakes   uint64 // 72
+	streamChunks uint64 // 80
+	streamBytes  uint64 // 88
+	streamDrops  uint64 // 96
+	attaches     uint64 // 104
+	epoch        uint64 // 112
+	startTime    uint64 // 120
+}
+
+// slotCounters mirrors a slot's counters: the requester's 128 bytes, then
+// the responder's.
+type slotCounters struct {
+	reqCalls    uint64 // 0
+	reqAnswered uint64 // 8
+	reqSleeps   uint64 // 16
+	reqWakes    uint64 // 24
+	_           [12]uint64
+	respServed  uint64 // 128
+	respErrors  uint64 // 136
+	respSleeps  uint64 // 144
+	respWakes   uint64 // 152
+	_           [12]uint64
 }
 
 // slotView is one slot of the mapping: its header and its two buffers, each
@@ -103,4 +140,24 @@ func viewSegment(data []byte, geo *geometry) (*segHeader, []slotView, error) {
 		}
 	}
 	return hdr, slots, nil
+}
+
+// viewCounters returns the typed views of the counters of a mapping that
+// viewSegment accepted (docs/PROTOCOL.md, "Counters"): the host's and the
+// guest's blocks and every slot's two lines.
+func viewCounters(data []byte, geo *geometry) (host, guest *sideCounters, slots []slotCounters) {
+	n := int(geo.hostSlots + geo.guestSlots)
+	off := countersOffset(geo.hostSlots+geo.guestSlots, uint64(geo.slotStride))
+	c := data[off:geo.segmentSize:geo.segmentSize]
+	host = (*sideCounters)(unsafe.Pointer(&c[countersHost]))
+	guest = (*sideCounters)(unsafe.Pointer(&c[countersGuest]))
+	slots = (*[2 * maxSlots]slotCounters)(unsafe.Pointer(&c[countersSlots]))[:n:n]
+	return host, guest, slots
+}
+
+// slotIndex returns the index of the slot whose control word is ctrl, a
+// word of g.slots.
+func (g *Guest) slotIndex(ctrl *uint32) int {
+	return int((uintptr(unsafe.Pointer(ctrl)) - uintptr(unsafe.Pointer(&g.data[0])) - slotsOffset) /
+		uintptr(g.geo.slotStride))
 }

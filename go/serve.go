@@ -287,6 +287,7 @@ func (g *Guest) serveOne(s *slotView, h Handler, taken uint32) error {
 	hd.respSize = uint32(n)
 	hd.respFlags = 0
 	hd.respSeq = seq
+	g.countServed(hd, rt)
 	ctrl := &hd.ctrl
 	// The word as we took it is the first guess: a load before the CAS
 	// would fetch the line shared and then upgrade it, two transfers while
@@ -301,6 +302,7 @@ func (g *Guest) serveOne(s *slotView, h Handler, taken uint32) error {
 		// wakes if the requester announced it sleeps.
 		if atomic.CompareAndSwapUint32(ctrl, v, v&^(ctrlStateMask|ctrlRW)|stateRespReady) {
 			if v&ctrlRW != 0 {
+				atomic.AddUint64(&g.ctrSlots[g.slotIndex(ctrl)].respWakes, 1)
 				g.wordWake(ctrl, ctrlRW)
 			}
 			return nil

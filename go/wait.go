@@ -170,6 +170,7 @@ func (g *Guest) sleepOn(word *uint32, v, bit uint32, d time.Duration) {
 // Close begins, and ErrPeerGone when the host closes, dies or is replaced.
 func (g *Guest) awaitResponse(ctrl *uint32, gen uint32, deadline time.Duration) error {
 	sp := g.spinner(0)
+	stamped := false
 	for {
 		// acquire: pairs with the host's publishing CAS
 		// PROCESSING->RESP_READY (shmipc__respond in src/slot.c), which
@@ -194,6 +195,7 @@ func (g *Guest) awaitResponse(ctrl *uint32, gen uint32, deadline time.Duration) 
 		if err := g.checkWait(nil, deadline); err != nil {
 			return err
 		}
+		stamped = g.countSleep(ctrl, true, stamped)
 		g.sleepOn(ctrl, v, ctrlRW, g.sleepFor(deadline))
 	}
 }
@@ -231,6 +233,7 @@ func (g *Guest) awaitRequest(ctrl *uint32, sp spinner, stop, pollers *atomic.Boo
 		if err := g.checkWait(stop, noDeadline); err != nil {
 			return v, err
 		}
+		g.countSleep(ctrl, false, true)
 		g.sleepOn(ctrl, v, ctrlSW, idleSleep)
 	}
 }

@@ -5,6 +5,7 @@
 #   fuzz-reassembler  the C stream reassembler (libFuzzer, ASan+UBSan)
 #   fuzz-answer       the C host's checks of a guest's response header and
 #                     the sender's judgement of a stream answer (libFuzzer)
+#   fuzz-stat         shmipc-stat's reader of a whole segment (libFuzzer)
 #   FuzzReassembler   the Go stream reassembler (go test -fuzz)
 # The committed seed corpora (tests/fuzz/corpus/*, go/testdata/fuzz/*) are
 # replayed first and never written to: new inputs go to a temporary
@@ -23,13 +24,13 @@ trap 'rm -rf "$work"; rm -f /dev/shm/shmipc-fuzz-answer-*' EXIT
 if ! CC=clang setup_build "$dir" -Dfuzz=true -Dbench=false \
   -Db_sanitize=address,undefined -Db_lundef=false \
   -Dc_args=-fno-sanitize-recover=all \
-  -- tests/fuzz/fuzz-reassembler tests/fuzz/fuzz-answer >"$work/build.log" 2>&1; then
+  -- tests/fuzz/fuzz-reassembler tests/fuzz/fuzz-answer tests/fuzz/fuzz-stat >"$work/build.log" 2>&1; then
   cat "$work/build.log" >&2
   echo "=== fuzz: the fuzz build failed" >&2
   exit 1
 fi
 
-for t in reassembler answer; do
+for t in reassembler answer stat; do
   mkdir -p "$work/$t"
   echo "=== fuzz: fuzz-$t for ${secs}s"
   if ! (cd "$dir" && ASAN_OPTIONS=detect_leaks=1 \

@@ -74,6 +74,43 @@ static inline size_t shmipc__fetch_add_fullsz(size_t *p, size_t v)
   return (size_t)AO_fetch_and_add_full((volatile AO_t *)p, (AO_t)v);
 }
 
+/* 64-bit words without ordering, for the counters of the segment
+ * (docs/PROTOCOL.md, "Counters"): diagnostics that order nothing. A load
+ * and a store are single accesses (never torn); the add is atomic, for a
+ * counter that several threads of a side may bump. */
+#if defined(_WIN64) || defined(__LP64__)
+_Static_assert(sizeof(AO_t) == sizeof(uint64_t), "AO_t is 64-bit here");
+static inline uint64_t shmipc__load_relaxed64(const uint64_t *p)
+{
+  return (uint64_t)AO_load((const volatile AO_t *)p);
+}
+static inline void shmipc__store_relaxed64(uint64_t *p, uint64_t v)
+{
+  AO_store((volatile AO_t *)p, (AO_t)v);
+}
+static inline void shmipc__add_relaxed64(uint64_t *p, uint64_t v)
+{
+  /* the full flavour: the one every target has (x86: the same lock xadd) */
+  (void)AO_fetch_and_add_full((volatile AO_t *)p, (AO_t)v);
+}
+#elif defined(__GNUC__)
+/* A 32-bit machine word: the compiler's own 64-bit atomics. */
+static inline uint64_t shmipc__load_relaxed64(const uint64_t *p)
+{
+  return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void shmipc__store_relaxed64(uint64_t *p, uint64_t v)
+{
+  __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+static inline void shmipc__add_relaxed64(uint64_t *p, uint64_t v)
+{
+  (void)__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+#else
+#error "the counters need 64-bit atomic words"
+#endif
+
 static inline void shmipc__fence_full(void) { AO_nop_full(); }
 
 /* CPU relax hint for spin loops. */

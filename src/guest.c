@@ -8,6 +8,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "stats.h"
 
 struct shmipc_guest;
 
@@ -27,7 +28,7 @@ struct worker {
 };
 
 struct shmipc_guest {
-  struct shmipc__endpoint ep;
+  struct shmipc__endpoint ep; /* first: shmipc_guest_stats() (stats.c) */
   struct worker *workers;
   uint32_t n_workers;
   uint32_t started;    /* workers were started */
@@ -47,6 +48,9 @@ struct shmipc_guest {
 size_t *shmipc__guest_stream_ids(shmipc_guest *g) { return &g->stream_ids; }
 
 struct shmipc__endpoint *shmipc__guest_ep(shmipc_guest *g) { return &g->ep; }
+
+_Static_assert(offsetof(struct shmipc_guest, ep) == 0,
+               "shmipc_guest_stats() needs the endpoint first");
 
 void shmipc_guest_config_init(shmipc_guest_config *cfg)
 {
@@ -83,8 +87,11 @@ static int set_attach(struct shmipc__seg *seg, uint32_t state)
     if (old == v)
       break;
   }
-  if (v & SHMIPC_ATTACH_HOST_WAITING)
+  if (v & SHMIPC_ATTACH_HOST_WAITING) {
+    shmipc__ctr_add(
+        &shmipc__side_counters(seg, SHMIPC__ROLE_GUEST)->other_wakes, 1);
     shmipc__word_wake(seg, word, SHMIPC_ATTACH_HOST_WAITING);
+  }
   return SHMIPC_OK;
 }
 
@@ -208,6 +215,11 @@ static int guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
   r = set_attach(&g->ep.seg, SHMIPC_ATTACH_ATTACHED);
   if (r != SHMIPC_OK)
     goto err_ep;
+  shmipc__ctr_session_start(
+      &g->ep.seg, SHMIPC__ROLE_GUEST,
+      (shmipc__load_relaxed32(&shmipc__hdr(&g->ep.seg)->attach) &
+       SHMIPC_ATTACH_EPOCH_MASK) >>
+          SHMIPC_ATTACH_EPOCH_SHIFT);
   /* We succeed the guest before us: its unanswered requests are answered,
    * and what it (or a peer) left in the guest slots goes back to FREE
    * (docs/PROTOCOL.md, "Repair"). */
@@ -292,6 +304,7 @@ static void *worker_main(void *arg)
   int r = SHMIPC_OK;
 
   u.stop = &g->halt;
+  u.sleeps = &shmipc__slot_counters(&g->ep.seg, wk->index)->resp_sleeps;
   /* A word that is illegal before we ever saw it legal is what an earlier
    * epoch (or a peer meanwhile) left: the host repairs it, so we wait for
    * it to change instead of ending the session (docs/PROTOCOL.md,

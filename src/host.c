@@ -8,6 +8,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "stats.h"
 
 /* h->listening. Start and stop each move it with one CAS, so of two
  * threads that start (or stop) at once exactly one does it, and a stop
@@ -123,6 +124,7 @@ static int host_create(const shmipc_host_config *cfg, bool anonymous,
                       cfg->liveness_interval_ns);
   if (r != SHMIPC_OK)
     goto err_seg;
+  shmipc__ctr_session_start(&h->ep.seg, SHMIPC__ROLE_HOST, 0);
   /* release: publishes the header written by shmipc__header_init(); pairs
    * with the guest's acquire load of host_state in shmipc__seg_open(),
    * after it mapped the segment. */

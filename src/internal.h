@@ -85,6 +85,7 @@ struct shmipc__geom {
   uint32_t req_capacity;
   uint32_t resp_capacity;
   uint32_t slot_stride;
+  uint64_t counters_offset; /* after the last slot */
   uint64_t segment_size;
 };
 
@@ -153,6 +154,26 @@ static inline uint8_t *shmipc__resp_buf(const struct shmipc__seg *s,
                                         uint32_t index)
 {
   return shmipc__req_buf(s, index) + shmipc__round64(s->geom.req_capacity);
+}
+
+/* A side's counter block (docs/PROTOCOL.md, "Counters"). */
+static inline struct shmipc_wire_side_counters *
+shmipc__side_counters(const struct shmipc__seg *s, enum shmipc__role role)
+{
+  return (struct shmipc_wire_side_counters
+              *)(void *)(s->base + s->geom.counters_offset +
+                         (role == SHMIPC__ROLE_HOST ? SHMIPC_COUNTERS_HOST
+                                                    : SHMIPC_COUNTERS_GUEST));
+}
+
+/* Slot @index's counter lines. */
+static inline struct shmipc_wire_slot_counters *
+shmipc__slot_counters(const struct shmipc__seg *s, uint32_t index)
+{
+  return (struct shmipc_wire_slot_counters
+              *)(void *)(s->base + s->geom.counters_offset +
+                         SHMIPC_COUNTERS_SLOTS +
+                         (uint64_t)index * SHMIPC_COUNTERS_SLOT_SIZE);
 }
 
 /* segment_linux.c, segment_windows.c: the OS side of segments and of the
@@ -352,7 +373,8 @@ struct shmipc_slot {
   struct shmipc_wire_slot *w;
   uint8_t *req;
   uint8_t *resp;
-  uint32_t index;     /* slot index in the segment */
+  struct shmipc_wire_slot_counters *ctr; /* its counters in the segment */
+  uint32_t index;                        /* slot index in the segment */
   uint32_t state;     /* atomic, enum shmipc__rec: the one state of the
                        * record; a claimer takes it by CAS, the holder
                        * moves it with relaxed stores and gives it up with
@@ -426,6 +448,10 @@ struct shmipc__until {
   bool check_peer;       /* a dead or closed peer ends the wait */
   const uint32_t *stop;  /* optional extra stop flag (atomic), e.g. a
                           * listener's: SHMIPC_E_CLOSED */
+  uint64_t *sleeps;      /* optional: the counter of this wait's sleeps
+                          * (NULL: the side's other_sleeps) */
+  uint64_t *stamp;       /* optional: gets the clock as the spin phase
+                          * ends (a slot's req_time) */
 };
 
 /* Wait until the bits @mask of @word read @value; the waiter announces
@@ -443,6 +469,8 @@ static inline struct shmipc__until shmipc__until_state(uint32_t *word,
                             false,
                             0,
                             false,
+                            NULL,
+                            NULL,
                             NULL};
   return u;
 }
@@ -461,6 +489,8 @@ static inline struct shmipc__until shmipc__until_changed(uint32_t *word,
                             false,
                             0,
                             false,
+                            NULL,
+                            NULL,
                             NULL};
   return u;
 }
@@ -481,6 +511,8 @@ static inline struct shmipc__until shmipc__until_slot(uint32_t *ctrl,
                             true,
                             not_yet,
                             true,
+                            NULL,
+                            NULL,
                             NULL};
   return u;
 }

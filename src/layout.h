@@ -23,6 +23,15 @@
 #define SHMIPC_MAX_CAPACITY (1u << 30)
 #define SHMIPC_MAX_NAME_LEN 64u
 #define SHMIPC_CACHE_LINE 64u
+/* Counters (docs/PROTOCOL.md, "Counters"): after the slots (from a
+ * multiple of 128), one block per side, then two halves per slot. Each
+ * writer's part is 128 bytes, an adjacent-line pair of x86 caches. */
+#define SHMIPC_COUNTERS_ALIGN 128u
+#define SHMIPC_COUNTERS_SIDE_SIZE 128u
+#define SHMIPC_COUNTERS_HOST 0u
+#define SHMIPC_COUNTERS_GUEST 128u
+#define SHMIPC_COUNTERS_SLOTS 256u
+#define SHMIPC_COUNTERS_SLOT_SIZE 256u
 
 /* host_state */
 #define SHMIPC_HOST_INIT 0u
@@ -105,7 +114,44 @@ struct shmipc_wire_slot {
   uint32_t resp_flags;
   uint32_t reserved0;
   uint64_t resp_seq;
-  uint8_t reserved1[16];
+  uint64_t req_time;
+  uint8_t reserved1[8];
+};
+
+/* One side's counters (written by that side alone; the other side never
+ * trusts them). */
+struct shmipc_wire_side_counters {
+  uint64_t timeouts;
+  uint64_t cancels;
+  uint64_t quarantined;
+  uint64_t late_dropped;
+  uint64_t recovered;
+  uint64_t peer_gone;
+  uint64_t remote;
+  uint64_t corrupt;
+  uint64_t other_sleeps;
+  uint64_t other_wakes;
+  uint64_t stream_chunks;
+  uint64_t stream_bytes;
+  uint64_t stream_drops;
+  uint64_t attaches;
+  uint64_t epoch;
+  uint64_t start_time;
+};
+
+/* A slot's counters: the first 128 bytes the requester's, the next 128
+ * the responder's. */
+struct shmipc_wire_slot_counters {
+  uint64_t req_calls;
+  uint64_t req_answered;
+  uint64_t req_sleeps;
+  uint64_t req_wakes;
+  uint64_t req_reserved[12];
+  uint64_t resp_served;
+  uint64_t resp_errors;
+  uint64_t resp_sleeps;
+  uint64_t resp_wakes;
+  uint64_t resp_reserved[12];
 };
 
 _Static_assert(sizeof(struct shmipc_wire_header) == SHMIPC_HEADER_SIZE, "header size");
@@ -138,6 +184,35 @@ _Static_assert(offsetof(struct shmipc_wire_slot, resp_type) == 24, "resp_type");
 _Static_assert(offsetof(struct shmipc_wire_slot, resp_size) == 28, "resp_size");
 _Static_assert(offsetof(struct shmipc_wire_slot, resp_flags) == 32, "resp_flags");
 _Static_assert(offsetof(struct shmipc_wire_slot, resp_seq) == 40, "resp_seq");
+_Static_assert(offsetof(struct shmipc_wire_slot, req_time) == 48, "req_time");
+
+_Static_assert(sizeof(struct shmipc_wire_side_counters) == SHMIPC_COUNTERS_SIDE_SIZE, "side counters size");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, timeouts) == 0, "timeouts");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, cancels) == 8, "cancels");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, quarantined) == 16, "quarantined");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, late_dropped) == 24, "late_dropped");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, recovered) == 32, "recovered");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, peer_gone) == 40, "peer_gone");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, remote) == 48, "remote");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, corrupt) == 56, "corrupt");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, other_sleeps) == 64, "other_sleeps");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, other_wakes) == 72, "other_wakes");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, stream_chunks) == 80, "stream_chunks");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, stream_bytes) == 88, "stream_bytes");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, stream_drops) == 96, "stream_drops");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, attaches) == 104, "attaches");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, epoch) == 112, "epoch");
+_Static_assert(offsetof(struct shmipc_wire_side_counters, start_time) == 120, "start_time");
+
+_Static_assert(sizeof(struct shmipc_wire_slot_counters) == SHMIPC_COUNTERS_SLOT_SIZE, "slot counters size");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, req_calls) == 0, "req_calls");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, req_answered) == 8, "req_answered");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, req_sleeps) == 16, "req_sleeps");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, req_wakes) == 24, "req_wakes");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_served) == 128, "resp_served");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_errors) == 136, "resp_errors");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_sleeps) == 144, "resp_sleeps");
+_Static_assert(offsetof(struct shmipc_wire_slot_counters, resp_wakes) == 152, "resp_wakes");
 
 static inline uint64_t shmipc__round64(uint64_t x)
 {

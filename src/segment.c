@@ -81,7 +81,13 @@ int shmipc__geom_compute(uint32_t host_slots, uint32_t guest_slots,
   if (stride > UINT32_MAX)
     return shmipc__fail(SHMIPC_E_INVALID, "slot stride %llu above %lu",
                         (unsigned long long)stride, (unsigned long)UINT32_MAX);
+  /* The slots, then the counters (docs/PROTOCOL.md, "Counters"). */
   size = SHMIPC_SLOTS_OFFSET + ((uint64_t)host_slots + guest_slots) * stride;
+  size = (size + SHMIPC_COUNTERS_ALIGN - 1) &
+         ~(uint64_t)(SHMIPC_COUNTERS_ALIGN - 1);
+  out->counters_offset = size;
+  size += SHMIPC_COUNTERS_SLOTS +
+          ((uint64_t)host_slots + guest_slots) * SHMIPC_COUNTERS_SLOT_SIZE;
   if (size > (uint64_t)SIZE_MAX)
     return shmipc__fail(SHMIPC_E_INVALID,
                         "segment of %llu bytes does not fit the address space",

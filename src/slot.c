@@ -75,6 +75,7 @@
 #include "atomic.h"
 #include "internal.h"
 #include "waitstats.h"
+#include "stats.h"
 
 #define WAIT_BITS                                                              \
   (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
@@ -154,6 +155,7 @@ static void free_slot_notify(struct shmipc__endpoint *ep)
     if (old == v)
       break;
   }
+  shmipc__ctr_add(&shmipc__side(ep)->other_wakes, 1);
   shmipc__futex_wake(&ep->free_seq);
 }
 
@@ -271,6 +273,7 @@ static void recover_lost(struct shmipc__endpoint *ep)
                            (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
                                (v & SHMIPC_CTRL_RESPONDER_WAITING) |
                                SHMIPC_SLOT_FREE) == v) {
+      shmipc__ctr_add(&shmipc__side(ep)->recovered, 1);
       park(s, SHMIPC__REC_IDLE);
       return;
     }
@@ -352,6 +355,8 @@ static void repair_one(struct shmipc__endpoint *ep, struct shmipc_slot *s)
         (((v & GEN_MASK) + SHMIPC_CTRL_GEN_ONE) & GEN_MASK) |
             (v & SHMIPC_CTRL_RESPONDER_WAITING) | SHMIPC_SLOT_FREE);
     if (old == v) {
+      if (was == SHMIPC__REC_REUSE_LATE)
+        shmipc__ctr_add(&shmipc__side(ep)->recovered, 1);
       park(s, SHMIPC__REC_IDLE);
       return;
     }
@@ -389,6 +394,7 @@ void shmipc__slot_inherit(struct shmipc__endpoint *ep)
     w->resp_size = (uint32_t)n;
     w->resp_flags = 0;
     w->resp_seq = w->req_seq;
+    shmipc__ctr_served(shmipc__slot_counters(&ep->seg, i), true);
     for (;; v = old) {
       /* full (release side): publishes the answer, as in
        * shmipc__respond() */
@@ -420,6 +426,7 @@ void shmipc__slot_repair_epoch(struct shmipc__endpoint *ep)
   seen = shmipc__load_relaxed32(&ep->repaired_attach);
   if (a == seen || shmipc__cas_full32(&ep->repaired_attach, seen, a) != seen)
     return;
+  shmipc__ctr_attach_seen(ep, a);
   shmipc__slot_repair(ep);
 }
 
@@ -500,6 +507,7 @@ static bool claim(struct shmipc_slot *s)
        * consumed answer. */
       s->gen_word = v & ~WAIT_BITS;
       set_state(s, SHMIPC__REC_DEFERRED);
+      shmipc__ctr_add(&shmipc__side(s->ep)->late_dropped, 1);
       return true;
     }
     /* FREE, or an answer over an idle record: the responder is done with
@@ -597,6 +605,7 @@ static SLOW_PATH int acquire_slow(struct shmipc__endpoint *ep,
     recover_lost(ep);
     /* Late answers free quarantined slots without notifying: look again
      * at least every FREE_WAIT_CAP_NS. */
+    shmipc__ctr_add(&shmipc__side(ep)->other_sleeps, 1);
     shmipc__futex_wait(&ep->free_seq, seen,
                        left < FREE_WAIT_CAP_NS ? left : FREE_WAIT_CAP_NS);
   }
@@ -649,6 +658,8 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
   s->w->req_flags =
       (flags & SHMIPC_F_END_ALIGNED) ? SHMIPC_WIRE_END_ALIGNED : 0;
   s->w->req_seq = ++s->seq;
+  s->w->req_time = 0; /* until the wait leaves its spin phase */
+  shmipc__ctr_bump(&s->ctr->req_calls);
   /* First guess: the word as we left it, no waiter bit. Reading it first
    * would fetch the line shared and then upgrade it: two transfers while the
    * responder polls it, where a CAS that fails tells us the value anyway. */
@@ -678,8 +689,10 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
     }
   }
   s->woke_peer = (v & SHMIPC_CTRL_RESPONDER_WAITING) != 0;
-  if (s->woke_peer)
+  if (s->woke_peer) {
+    shmipc__ctr_add(&s->ctr->req_wakes, 1);
     shmipc__word_wake(&ep->seg, &s->w->ctrl, SHMIPC_CTRL_RESPONDER_WAITING);
+  }
   set_state(s, SHMIPC__REC_SENT);
   if (ep->role == SHMIPC__ROLE_GUEST) {
     /* Ring the doorbell after the publish above, so that a listener that
@@ -707,6 +720,7 @@ static int take_response(shmipc_slot *s)
   }
   SHMIPC__WS(ANSWER);
   set_state(s, SHMIPC__REC_DONE);
+  shmipc__ctr_bump(&s->ctr->req_answered);
   s->resp_size = size;
   s->resp_type = s->w->resp_type;
   s->resp_data = (flags & SHMIPC_WIRE_END_ALIGNED)
@@ -739,11 +753,13 @@ static int abandon(shmipc_slot *s, int why)
           with_state(v, SHMIPC_SLOT_CLAIMED, SHMIPC_CTRL_REQUESTER_WAITING));
       if (old == v) {
         set_state(s, SHMIPC__REC_CLAIMED);
+        shmipc__ctr_add(&shmipc__side(s->ep)->cancels, 1);
         return why;
       }
       break;
     case SHMIPC_SLOT_PROCESSING:
       set_state(s, SHMIPC__REC_LOST);
+      shmipc__ctr_add(&shmipc__side(s->ep)->quarantined, 1);
       return why;
     case SHMIPC_SLOT_RESP_READY:
       return take_response(s); /* it made it after all */
@@ -794,19 +810,24 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
                              1u << SHMIPC_SLOT_PROCESSING,
                          SHMIPC_CTRL_REQUESTER_WAITING);
   u.stop = stop;
+  u.sleeps = &s->ctr->req_sleeps;
+  u.stamp = &s->w->req_time;
   r = shmipc__wait_word(s->ep, &u, &pace, dl, &v);
   if (r == SHMIPC_OK) {
     if ((v & GEN_MASK) != (s->gen_word & GEN_MASK)) {
       set_state(s, SHMIPC__REC_LOST);
-      return SHMIPC_E_CORRUPT;
+      r = SHMIPC_E_CORRUPT;
+    } else {
+      r = take_response(s);
     }
-    return take_response(s);
-  }
-  if (r == SHMIPC_E_CORRUPT) {
+  } else if (r == SHMIPC_E_CORRUPT) {
     set_state(s, SHMIPC__REC_LOST);
-    return r;
+  } else {
+    r = abandon(s, r);
   }
-  return abandon(s, r);
+  if (r != SHMIPC_OK)
+    shmipc__ctr_call_end(s->ep, r);
+  return r;
 }
 
 /* shmipc__timeout(), inlined on the path of every call. */
@@ -1080,6 +1101,8 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
   w->resp_size = (uint32_t)rlen;
   w->resp_flags = 0;
   w->resp_seq = seq;
+  shmipc__ctr_served(shmipc__slot_counters(&ep->seg, index),
+                     rtype == SHMIPC_MSG_SYSTEM_ERROR);
   for (;;) {
     /* full (release side): publishes the response; pairs with the
      * requester's acquire load in shmipc__wait_word(). Clears the
@@ -1093,8 +1116,10 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
       return SHMIPC_E_CORRUPT; /* the requester touched a slot we own */
     v = old;
   }
-  if (v & SHMIPC_CTRL_REQUESTER_WAITING)
+  if (v & SHMIPC_CTRL_REQUESTER_WAITING) {
+    shmipc__ctr_add(&shmipc__slot_counters(&ep->seg, index)->resp_wakes, 1);
     shmipc__word_wake(&ep->seg, &w->ctrl, SHMIPC_CTRL_REQUESTER_WAITING);
+  }
   SHMIPC__WS(SERVED);
   return 1;
 }

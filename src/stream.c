@@ -12,6 +12,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "stats.h"
 
 #define MAX_DEPTH 64u
 #define ABORT_TIMEOUT_NS (100 * (int64_t)1000000)
@@ -216,8 +217,12 @@ static int take_answer(struct send *x, shmipc_slot *s, uint32_t type,
     fail(x, SHMIPC_E_REFUSED, status, index, offset);
     return (int)state;
   }
-  if (index != UINT64_MAX)
+  if (index != UINT64_MAX) {
     x->res.accepted++;
+    shmipc__ctr_chunk(shmipc__host_ep(x->s->h), x->len - offset < x->s->chunk
+                                                    ? x->len - offset
+                                                    : x->s->chunk);
+  }
   if (state == SHMIPC__SST_COMPLETE)
     x->completes++;
   else if (state == SHMIPC__SST_DROPPED)
@@ -380,6 +385,8 @@ static int stream_send(shmipc_stream_sender *snd, uint32_t app_type,
   if (x.err != 0 && x.err != SHMIPC_E_REFUSED && x.err != SHMIPC_E_PEER_GONE)
     abort_stream(&x);
 out:
+  if (x.err != 0)
+    shmipc__ctr_add(&shmipc__side(shmipc__host_ep(snd->h))->stream_drops, 1);
   if (res != NULL)
     memcpy(res, &x.res, sizeof x.res);
   return x.err == 0 ? 0 : send_failed(&x);

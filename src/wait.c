@@ -10,6 +10,7 @@
 #include "atomic.h"
 #include "internal.h"
 #include "waitstats.h"
+#include "stats.h"
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
                     uint32_t spin_budget, int64_t default_timeout_ns,
@@ -42,6 +43,7 @@ int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
     s->w = shmipc__wslot(&ep->seg, s->index);
     s->req = shmipc__req_buf(&ep->seg, s->index);
     s->resp = shmipc__resp_buf(&ep->seg, s->index);
+    s->ctr = shmipc__slot_counters(&ep->seg, s->index);
   }
   return SHMIPC_OK;
 }
@@ -290,6 +292,8 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
     shmipc__count(ep);
     *pace->counted = true;
   }
+  if (u->stamp != NULL) /* the age shmipc-stat shows */
+    shmipc__store_relaxed64(u->stamp, (uint64_t)shmipc__now_ns());
   for (;;) {
     v = shmipc__load_acquire32(word); /* acquire: as above */
     if ((r = test_word(u, v)) != 0) {
@@ -316,6 +320,8 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
         continue;
       v |= u->announce_bit;
     }
+    shmipc__ctr_add(
+        u->sleeps != NULL ? u->sleeps : &shmipc__side(ep)->other_sleeps, 1);
     shmipc__word_wait(&ep->seg, word, v, u->announce_bit,
                       left < sleep_ns ? left : sleep_ns);
   }
@@ -333,8 +339,10 @@ void shmipc__ring_doorbell(struct shmipc__endpoint *ep, bool always_wake)
     if (old == v)
       break;
   }
-  if (always_wake || (v & SHMIPC_DOORBELL_LISTENER_WAITING))
+  if (always_wake || (v & SHMIPC_DOORBELL_LISTENER_WAITING)) {
+    shmipc__ctr_add(&shmipc__side(ep)->other_wakes, 1);
     shmipc__word_wake(&ep->seg, bell, SHMIPC_DOORBELL_LISTENER_WAITING);
+  }
 }
 
 void shmipc__ep_wake_all(struct shmipc__endpoint *ep)

@@ -44,6 +44,12 @@ static struct row rows[] = {
     CONST("const", "max_slots", SHMIPC_MAX_SLOTS),
     CONST("const", "max_capacity", SHMIPC_MAX_CAPACITY),
     CONST("const", "max_name_len", SHMIPC_MAX_NAME_LEN),
+    CONST("const", "counters_align", SHMIPC_COUNTERS_ALIGN),
+    CONST("const", "counters_side_size", SHMIPC_COUNTERS_SIDE_SIZE),
+    CONST("const", "counters_host", SHMIPC_COUNTERS_HOST),
+    CONST("const", "counters_guest", SHMIPC_COUNTERS_GUEST),
+    CONST("const", "counters_slots", SHMIPC_COUNTERS_SLOTS),
+    CONST("const", "counters_slot_size", SHMIPC_COUNTERS_SLOT_SIZE),
     FIELD("header", shmipc_wire_header, magic),
     FIELD("header", shmipc_wire_header, version),
     FIELD("header", shmipc_wire_header, header_size),
@@ -71,6 +77,31 @@ static struct row rows[] = {
     FIELD("slot", shmipc_wire_slot, resp_size),
     FIELD("slot", shmipc_wire_slot, resp_flags),
     FIELD("slot", shmipc_wire_slot, resp_seq),
+    FIELD("slot", shmipc_wire_slot, req_time),
+    FIELD("side", shmipc_wire_side_counters, timeouts),
+    FIELD("side", shmipc_wire_side_counters, cancels),
+    FIELD("side", shmipc_wire_side_counters, quarantined),
+    FIELD("side", shmipc_wire_side_counters, late_dropped),
+    FIELD("side", shmipc_wire_side_counters, recovered),
+    FIELD("side", shmipc_wire_side_counters, peer_gone),
+    FIELD("side", shmipc_wire_side_counters, remote),
+    FIELD("side", shmipc_wire_side_counters, corrupt),
+    FIELD("side", shmipc_wire_side_counters, other_sleeps),
+    FIELD("side", shmipc_wire_side_counters, other_wakes),
+    FIELD("side", shmipc_wire_side_counters, stream_chunks),
+    FIELD("side", shmipc_wire_side_counters, stream_bytes),
+    FIELD("side", shmipc_wire_side_counters, stream_drops),
+    FIELD("side", shmipc_wire_side_counters, attaches),
+    FIELD("side", shmipc_wire_side_counters, epoch),
+    FIELD("side", shmipc_wire_side_counters, start_time),
+    FIELD("slotctr", shmipc_wire_slot_counters, req_calls),
+    FIELD("slotctr", shmipc_wire_slot_counters, req_answered),
+    FIELD("slotctr", shmipc_wire_slot_counters, req_sleeps),
+    FIELD("slotctr", shmipc_wire_slot_counters, req_wakes),
+    FIELD("slotctr", shmipc_wire_slot_counters, resp_served),
+    FIELD("slotctr", shmipc_wire_slot_counters, resp_errors),
+    FIELD("slotctr", shmipc_wire_slot_counters, resp_sleeps),
+    FIELD("slotctr", shmipc_wire_slot_counters, resp_wakes),
     CONST("ctrl", "state_mask", SHMIPC_CTRL_STATE_MASK),
     CONST("ctrl", "requester_waiting", SHMIPC_CTRL_REQUESTER_WAITING),
     CONST("ctrl", "responder_waiting", SHMIPC_CTRL_RESPONDER_WAITING),
@@ -184,6 +215,12 @@ static void struct_sizes(void **state)
   (void)state;
   assert_int_equal(sizeof(struct shmipc_wire_header), SHMIPC_HEADER_SIZE);
   assert_int_equal(sizeof(struct shmipc_wire_slot), SHMIPC_SLOT_HEADER_SIZE);
+  /* each side's counters, and each half of a slot's, own a 128-byte pair
+   * of lines */
+  assert_int_equal(sizeof(struct shmipc_wire_side_counters) % 64, 0);
+  assert_int_equal(SHMIPC_COUNTERS_GUEST % 64, 0);
+  assert_int_equal(offsetof(struct shmipc_wire_slot_counters, resp_served),
+                   128);
   /* host, guest and doorbell words each own a cache line */
   assert_int_equal(offsetof(struct shmipc_wire_header, host_state) % 64, 0);
   assert_int_equal(offsetof(struct shmipc_wire_header, attach) % 64, 0);

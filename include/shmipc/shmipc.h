@@ -1136,6 +1136,77 @@ SHMIPC_EXPORT int shmipc_host_stream_receiver(shmipc_host *h,
 
 /**@}*/
 
+/** @name Statistics
+ *  Each side counts what happens on its side of the channel in the
+ *  segment itself (docs/PROTOCOL.md, "Counters"), so that `shmipc-stat`
+ *  can show them from outside; these functions read the calling side's
+ *  counters. They are diagnostics: the peer (or any process of the same
+ *  user) can write over them, so a figure may be wrong, never harmful.
+ *  Counting costs the fast path no locked instruction and no shared line
+ *  (the per-call counts live in each slot's own counter line). A host's
+ *  counters cover its session since shmipc_host_create(); a guest's since
+ *  its attach. */
+/**@{*/
+
+/** A side's counters. The fields count from the start of the side's
+ *  session; a call is one request published by this side. */
+typedef struct shmipc_stats {
+  uint32_t struct_size;   /**< sizeof(shmipc_stats), set by the caller */
+  uint32_t epoch;         /**< attach epoch: host, the one it saw last; guest,
+                               the one it attached with */
+  uint64_t calls;         /**< requests this side published (host: calls to
+                               the guest; guest: guest calls) */
+  uint64_t answered;      /**< answers taken, SYSTEM_ERROR ones included */
+  uint64_t timeouts;      /**< calls that ended with SHMIPC_E_TIMEOUT */
+  uint64_t cancels;       /**< calls whose request was taken back before the
+                               peer took it (a timeout, a gone peer, a close) */
+  uint64_t quarantined;   /**< calls that ended without an answer while the
+                               peer held the slot (the slot is quarantined) */
+  uint64_t late_dropped;  /**< late answers discarded when their slot was
+                               claimed again */
+  uint64_t recovered;     /**< quarantined slots freed because the guest that
+                               could answer them was gone */
+  uint64_t peer_gone;     /**< calls that ended with SHMIPC_E_PEER_GONE */
+  uint64_t remote;        /**< calls answered with SYSTEM_ERROR
+                               (SHMIPC_E_REMOTE) */
+  uint64_t corrupt;       /**< calls that ended with SHMIPC_E_CORRUPT */
+  uint64_t served;        /**< the peer's requests this side answered (host:
+                               guest calls; guest: the host's calls) */
+  uint64_t served_errors; /**< of those, answered with SYSTEM_ERROR */
+  uint64_t sleeps;        /**< sleeps in the kernel (futex waits, event
+                               waits) */
+  uint64_t wakes;         /**< wake-up system calls made for the peer */
+  uint64_t stream_chunks; /**< stream chunks sent and accepted */
+  uint64_t stream_bytes;  /**< stream payload bytes in those chunks */
+  uint64_t stream_drops;  /**< streams sent that were not delivered */
+  uint64_t attaches;      /**< host: guest attaches seen; guest: 1 */
+  uint64_t uptime_ns;     /**< nanoseconds since the side's session began */
+} shmipc_stats;
+
+/** An initialiser for a shmipc_stats that sets struct_size and zeroes the
+ *  rest, valid in C and C++ alike: `shmipc_stats st = SHMIPC_STATS_INIT;` */
+#define SHMIPC_STATS_INIT                                                   \
+  { sizeof(shmipc_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   \
+    0, 0, 0, 0 }
+
+/** Read the host's counters.
+ *  @param h    the host
+ *  @param out  filled in up to its struct_size (set by the caller: a
+ *              struct of an older release gets the fields it has, a
+ *              larger one this release's), which is then set to the bytes
+ *              filled
+ *  @return 0; SHMIPC_E_INVALID for a NULL argument or a struct_size smaller
+ *          than the first two fields. */
+SHMIPC_EXPORT int shmipc_host_stats(const shmipc_host *h, shmipc_stats *out);
+
+/** Read the guest's counters.
+ *  @param g    the guest
+ *  @param out  as for shmipc_host_stats()
+ *  @return 0; SHMIPC_E_INVALID as for shmipc_host_stats(). */
+SHMIPC_EXPORT int shmipc_guest_stats(const shmipc_guest *g, shmipc_stats *out);
+
+/**@}*/
+
 #ifdef __cplusplus
 }
 #endif

@@ -77,6 +77,11 @@ for f in "$inc/shmipc/shmipc.h" "$inc/shmipc/shmipc.hpp" "$inc/shmipc/version.h"
          "$doc/LICENSE"; do
   [ -e "$f" ] || fail "not installed: ${f#"$dest"}"
 done
+# shmipc-stat comes with the library, and its manual is its --help.
+stat=$dest$prefix/bin/shmipc-stat
+[ -x "$stat" ] || fail "not installed: $prefix/bin/shmipc-stat"
+"$stat" --help | grep -q '^Usage: shmipc-stat' ||
+  fail "the installed shmipc-stat --help does not print its manual"
 [ -L "$lib/libshmipc.so.0" ] || fail "${libdir}/libshmipc.so.0 is not a symlink"
 [ -L "$lib/libshmipc.so" ] || fail "${libdir}/libshmipc.so is not a symlink"
 [ "$(readlink "$lib/libshmipc.so.0")" = "libshmipc.so.$version" ] ||
