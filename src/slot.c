@@ -74,8 +74,8 @@
 
 #include "atomic.h"
 #include "internal.h"
-#include "waitstats.h"
 #include "stats.h"
+#include "waitstats.h"
 
 #define WAIT_BITS                                                              \
   (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
@@ -795,7 +795,10 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
       v = shmipc__load_acquire32(ctrl) & ~WAIT_BITS;
       if (v == (gen | SHMIPC_SLOT_RESP_READY)) {
         s->crowded = false; /* answered within the spin */
-        return take_response(s);
+        r = take_response(s);
+        if (r != SHMIPC_OK)
+          shmipc__ctr_call_end(s->ep, r); /* REMOTE, CORRUPT */
+        return r;
       }
       if (v != (gen | SHMIPC_SLOT_REQ_READY) &&
           v != (gen | SHMIPC_SLOT_PROCESSING))

@@ -219,9 +219,8 @@ static int take_answer(struct send *x, shmipc_slot *s, uint32_t type,
   }
   if (index != UINT64_MAX) {
     x->res.accepted++;
-    shmipc__ctr_chunk(shmipc__host_ep(x->s->h), x->len - offset < x->s->chunk
-                                                    ? x->len - offset
-                                                    : x->s->chunk);
+    shmipc__ctr_chunk(x->s->ep, x->len - offset < x->s->chunk ? x->len - offset
+                                                              : x->s->chunk);
   }
   if (state == SHMIPC__SST_COMPLETE)
     x->completes++;
@@ -386,7 +385,7 @@ static int stream_send(shmipc_stream_sender *snd, uint32_t app_type,
     abort_stream(&x);
 out:
   if (x.err != 0)
-    shmipc__ctr_add(&shmipc__side(shmipc__host_ep(snd->h))->stream_drops, 1);
+    shmipc__ctr_add(&shmipc__side(snd->ep)->stream_drops, 1);
   if (res != NULL)
     memcpy(res, &x.res, sizeof x.res);
   return x.err == 0 ? 0 : send_failed(&x);

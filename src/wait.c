@@ -9,8 +9,8 @@
 
 #include "atomic.h"
 #include "internal.h"
-#include "waitstats.h"
 #include "stats.h"
+#include "waitstats.h"
 
 int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
                     uint32_t spin_budget, int64_t default_timeout_ns,
