@@ -14,6 +14,7 @@
 #include <shmipc/shmipc.h>
 
 #include "clock.h"
+#include "pattern.h"
 #include "sha256.h"
 
 enum {
@@ -23,8 +24,12 @@ enum {
   T_OVERSIZE = 203,
   T_STREAM_DIGEST = 204,
   T_STREAM_STATS = 205,
-  APP_REFUSE = 210,    /* stream app type the delivery callback refuses */
-  APP_NO_DIGEST = 211, /* stream app type delivered without a digest */
+  T_LARGE = 220,        /* large answer: u64 len, u64 seed; hashed */
+  T_LARGE_DIGEST = 221, /* the last large answer's length and SHA-256 */
+  T_ANSWER_STATS = 222, /* the guest's large-answer counters */
+  T_LARGE_STATIC = 223, /* large answer: u64 len from a shared buffer */
+  APP_REFUSE = 210,     /* stream app type the delivery callback refuses */
+  APP_NO_DIGEST = 211,  /* stream app type delivered without a digest */
 };
 
 #define REMEMBERED 64
@@ -176,10 +181,128 @@ static int handler(void *user, uint32_t type, const void *req, size_t req_len,
   return 0;
 }
 
+static uint64_t get64(const unsigned char *p)
+{
+  uint64_t v = 0;
+  int i;
+
+  for (i = 0; i < 8; i++)
+    v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+/* The last T_LARGE answer's length and digest. */
+static struct {
+  pthread_mutex_t mu;
+  uint64_t len;
+  unsigned char sha[32];
+} last_large = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* T_LARGE_STATIC answers from one buffer of the pattern of seed 0, grown
+ * as needed; a buffer outgrown stays until exit (answers may still point
+ * into it). */
+static struct {
+  pthread_mutex_t mu;
+  unsigned char *buf;
+  size_t len;
+} statics = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void release_free(void *ctx, const void *data, size_t len)
+{
+  (void)ctx, (void)len;
+  free((void *)data);
+}
+
+static int large(uint32_t type, const unsigned char *req, size_t req_len,
+                 unsigned char *resp, size_t resp_cap, size_t *resp_len,
+                 shmipc_answer *ans)
+{
+  shmipc_answer_stats st = SHMIPC_ANSWER_STATS_INIT;
+  uint64_t len;
+  struct sha256 c;
+
+  switch (type) {
+  case T_LARGE:
+    if (req_len != 16 || (len = get64(req)) > SIZE_MAX)
+      return -1;
+    {
+      unsigned char *b = malloc(len > 0 ? (size_t)len : 1);
+      if (b == NULL)
+        return -1;
+      pattern_fill(b, (size_t)len, get64(req + 8));
+      sha256_init(&c);
+      sha256_update(&c, b, (size_t)len);
+      pthread_mutex_lock(&last_large.mu);
+      last_large.len = len;
+      sha256_final(&c, last_large.sha);
+      pthread_mutex_unlock(&last_large.mu);
+      shmipc_answer_set(ans, b, (size_t)len, release_free, NULL);
+    }
+    return 0;
+  case T_LARGE_DIGEST:
+    if (resp_cap < 40)
+      return -1;
+    pthread_mutex_lock(&last_large.mu);
+    put64(resp, last_large.len);
+    memcpy(resp + 8, last_large.sha, 32);
+    pthread_mutex_unlock(&last_large.mu);
+    *resp_len = 40;
+    return 0;
+  case T_ANSWER_STATS:
+    if (resp_cap < 48)
+      return -1;
+    shmipc_guest_answer_stats(guest, &st);
+    put64(resp, st.parked);
+    put64(resp + 8, st.held);
+    put64(resp + 16, st.peak_held);
+    put64(resp + 24, st.released);
+    put64(resp + 32, st.dropped);
+    put64(resp + 40, st.expired);
+    *resp_len = 48;
+    return 0;
+  default: /* T_LARGE_STATIC */
+    if (req_len != 8 || (len = get64(req)) > SIZE_MAX)
+      return -1;
+    pthread_mutex_lock(&statics.mu);
+    if (statics.len < len) {
+      unsigned char *b = malloc((size_t)len);
+      if (b == NULL) {
+        pthread_mutex_unlock(&statics.mu);
+        return -1;
+      }
+      pattern_fill(b, (size_t)len, 0);
+      statics.buf = b; /* the old one stays: answers may use it */
+      statics.len = (size_t)len;
+    }
+    shmipc_answer_set(ans, statics.buf, (size_t)len, NULL, NULL);
+    pthread_mutex_unlock(&statics.mu);
+    return 0;
+  }
+}
+
+static int streams = 1;
+
+static int answer_handler(void *user, uint32_t type, const void *req,
+                          size_t req_len, void *resp, size_t resp_cap,
+                          size_t *resp_len, uint32_t *resp_type,
+                          shmipc_answer *ans)
+{
+  (void)user;
+  if (type >= T_LARGE && type <= T_LARGE_STATIC)
+    return large(type, req, req_len, resp, resp_cap, resp_len, ans);
+  /* -no-streams: the plain handler answers stream messages too */
+  return streams ? shmipc_reassembler_handle(reasm, type, req, req_len, resp,
+                                             resp_cap, resp_len, resp_type)
+                 : handler(NULL, type, req, req_len, resp, resp_cap, resp_len,
+                           resp_type);
+}
+
 #define USAGE                                                                  \
   "usage: %s -name NAME [-timeout-ms MS] [-stream-max-stream BYTES]\n"         \
   "       [-stream-max-total BYTES] [-stream-max-streams N]\n"                 \
-  "       [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]\n"
+  "       [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]\n"         \
+  "       [-answer-max BYTES] [-answer-max-total BYTES]\n"                     \
+  "       [-answer-max-answers N] [-answer-idle-ms MS]\n"
 
 /* "-flag VALUE" with VALUE an unsigned decimal number no larger than max. */
 static int num_arg(const char *s, uint64_t max, uint64_t *out)
@@ -195,15 +318,19 @@ int main(int argc, char **argv)
 {
   shmipc_guest_config cfg;
   shmipc_stream_limits lim;
+  shmipc_answer_limits alim;
   const char *name = NULL;
   long timeout_ms = 5000;
-  uint64_t v[5];
-  int i, r, k, streams = 1;
-  static const char *const flags[5] = {
-      "-stream-max-stream", "-stream-max-total", "-stream-max-streams",
-      "-stream-max-parked", "-stream-idle-ms"};
-  static const uint64_t max[5] = {UINT64_MAX, UINT64_MAX, UINT32_MAX,
-                                  UINT32_MAX, INT64_MAX / 1000000};
+  uint64_t v[9];
+  int i, r, k;
+  static const char *const flags[9] = {
+      "-stream-max-stream", "-stream-max-total",   "-stream-max-streams",
+      "-stream-max-parked", "-stream-idle-ms",     "-answer-max",
+      "-answer-max-total",  "-answer-max-answers", "-answer-idle-ms"};
+  static const uint64_t max[9] = {
+      UINT64_MAX, UINT64_MAX,          UINT32_MAX,
+      UINT32_MAX, INT64_MAX / 1000000, UINT64_MAX,
+      UINT64_MAX, UINT32_MAX,          INT64_MAX / 1000000};
 
   shmipc_stream_limits_init(&lim);
   v[0] = lim.max_stream;
@@ -211,8 +338,13 @@ int main(int argc, char **argv)
   v[2] = lim.max_streams;
   v[3] = lim.max_parked;
   v[4] = (uint64_t)(lim.idle_timeout_ns / 1000000);
+  shmipc_answer_limits_init(&alim);
+  v[5] = alim.max_answer;
+  v[6] = alim.max_total;
+  v[7] = alim.max_answers;
+  v[8] = (uint64_t)(alim.idle_timeout_ns / 1000000);
   for (i = 1; i < argc; i++) {
-    for (k = 0; k < 5 && strcmp(argv[i], flags[k]) != 0; k++)
+    for (k = 0; k < 9 && strcmp(argv[i], flags[k]) != 0; k++)
       ;
     if (strcmp(argv[i], "-name") == 0 && i + 1 < argc)
       name = argv[++i];
@@ -220,7 +352,7 @@ int main(int argc, char **argv)
       streams = 0;
     else if (strcmp(argv[i], "-timeout-ms") == 0 && i + 1 < argc)
       timeout_ms = strtol(argv[++i], NULL, 10);
-    else if (k < 5 && i + 1 < argc && num_arg(argv[i + 1], max[k], &v[k]) == 0)
+    else if (k < 9 && i + 1 < argc && num_arg(argv[i + 1], max[k], &v[k]) == 0)
       i++;
     else {
       fprintf(stderr, USAGE, argv[0]);
@@ -232,6 +364,10 @@ int main(int argc, char **argv)
   lim.max_streams = (uint32_t)v[2];
   lim.max_parked = (uint32_t)v[3];
   lim.idle_timeout_ns = (int64_t)v[4] * 1000000;
+  alim.max_answer = v[5];
+  alim.max_total = v[6];
+  alim.max_answers = (uint32_t)v[7];
+  alim.idle_timeout_ns = (int64_t)v[8] * 1000000;
   if (name == NULL) {
     fprintf(stderr, USAGE, argv[0]);
     return 2;
@@ -251,9 +387,7 @@ int main(int argc, char **argv)
     shmipc_reassembler_destroy(reasm);
     return 1;
   }
-  /* -no-streams: the plain handler answers stream messages too */
-  r = streams ? shmipc_guest_start(guest, shmipc_reassembler_handle, reasm)
-              : shmipc_guest_start(guest, handler, NULL);
+  r = shmipc_guest_start_answers(guest, answer_handler, NULL, &alim);
   if (r != SHMIPC_OK) {
     fprintf(stderr, "shmipc-echo-c: start: %s\n", shmipc_last_error());
     shmipc_guest_detach(guest);
