@@ -6,6 +6,8 @@
 //	shmipc-echo -name NAME [-timeout-ms MS] [-stream-max-stream BYTES]
 //	    [-stream-max-total BYTES] [-stream-max-streams N]
 //	    [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]
+//	    [-answer-max BYTES] [-answer-max-total BYTES]
+//	    [-answer-max-answers N] [-answer-idle-ms MS]
 //
 // It attaches to segment NAME, waiting up to MS milliseconds (default 5000)
 // for it, prints "ready" once attached, and answers requests until the host
@@ -31,7 +33,19 @@
 //	           delivery of that id (all 0 if it was never delivered)
 //	205        stream stats: the answer (type 205, 40 bytes) is u64 open,
 //	           reserved, peak_reserved, delivered, dropped
+//	220        large answer: the request is u64 length n, u64 seed (16
+//	           bytes LE); the answer (type 220) is the n bytes of the pattern
+//	           of that seed, a large answer above the response capacity;
+//	           their SHA-256 is kept for type 221
+//	221        the last type-220 answer: u64 length and its SHA-256 (40 bytes)
+//	222        large-answer counters (48 bytes, u64 LE): parked, held,
+//	           peak held, released, dropped, expired
+//	223        large answer of u64 length n (8 bytes LE) of the pattern of
+//	           seed 0, from a buffer made once per size, without a hash
 //	any other  echo the request bytes with the same type
+//
+// Large answers are parked under the limits of the -answer-* flags
+// (default: the protocol's defaults).
 package main
 
 import (
@@ -58,6 +72,11 @@ const (
 	typeDigest    = 204
 	typeStats     = 205
 
+	typeLarge       = 220
+	typeLargeDigest = 221
+	typeAnswerStats = 222
+	typeLargeStatic = 223
+
 	// typeRefused is the stream application type the receiver refuses.
 	typeRefused = 210
 	// typeNoDigest is the stream application type delivered without a
@@ -74,7 +93,8 @@ const (
 )
 
 const usage = "usage: shmipc-echo -name NAME [-timeout-ms MS] [-stream-max-stream BYTES] " +
-	"[-stream-max-total BYTES] [-stream-max-streams N] [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]"
+	"[-stream-max-total BYTES] [-stream-max-streams N] [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams] " +
+	"[-answer-max BYTES] [-answer-max-total BYTES] [-answer-max-answers N] [-answer-idle-ms MS]"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -93,10 +113,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	maxParked := fs.Int("stream-max-parked", def.MaxParked, "parked chunk ranges per stream")
 	idleMs := fs.Int64("stream-idle-ms", def.IdleTimeout.Milliseconds(), "idle timeout of an open stream in milliseconds")
 	noStreams := fs.Bool("no-streams", false, "no stream receiver: echo stream messages like any other request")
+	adef := shmipc.DefaultAnswerLimits()
+	maxAnswer := fs.Uint64("answer-max", adef.MaxAnswer, "largest answer parked, in bytes")
+	maxAnswerTotal := fs.Uint64("answer-max-total", adef.MaxTotal, "bytes of all parked answers")
+	maxAnswers := fs.Int("answer-max-answers", adef.MaxAnswers, "answers parked at once")
+	answerIdleMs := fs.Int64("answer-idle-ms", adef.IdleTimeout.Milliseconds(), "idle timeout of a parked answer in milliseconds")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
-	if *name == "" || fs.NArg() != 0 || *timeoutMs < 0 || *idleMs <= 0 || *idleMs > int64(time.Duration(1<<63-1)/time.Millisecond) {
+	maxMs := int64(time.Duration(1<<63-1) / time.Millisecond)
+	if *name == "" || fs.NArg() != 0 || *timeoutMs < 0 || *idleMs <= 0 || *idleMs > maxMs || *answerIdleMs <= 0 || *answerIdleMs > maxMs {
 		fmt.Fprintln(stderr, usage)
 		return 1
 	}
@@ -119,6 +145,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, usage)
 		return 1
 	}
+	serve := r.Handle
+	if *noStreams {
+		serve = e.handle
+	}
+	e.next = serve
+	answers, err := shmipc.NewAnswers(shmipc.AnswerLimits{
+		MaxAnswer:   *maxAnswer,
+		MaxTotal:    *maxAnswerTotal,
+		MaxAnswers:  *maxAnswers,
+		IdleTimeout: time.Duration(*answerIdleMs) * time.Millisecond,
+	}, e.answer)
+	if err != nil {
+		fmt.Fprintln(stderr, "shmipc-echo:", err)
+		fmt.Fprintln(stderr, usage)
+		return 1
+	}
+	e.answers = answers
 	g, err := shmipc.Connect(*name, &shmipc.Options{ConnectTimeout: connectTimeout})
 	if err != nil {
 		fmt.Fprintln(stderr, "shmipc-echo:", err)
@@ -127,11 +170,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	e.g, e.r = g, r
 	e.digests.recycle = r.Recycle
 	fmt.Fprintln(stdout, "ready")
-	serve := r.Handle
-	if *noStreams {
-		serve = e.handle
-	}
-	err = g.Serve(context.Background(), serve)
+	err = g.ServeAnswers(context.Background(), answers)
 	if cerr := g.Close(); err == nil {
 		err = cerr
 	}
@@ -142,11 +181,88 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// echo is the echo guest's state. g and r are set before Serve starts.
+// echo is the echo guest's state. g, r, next and answers are set before
+// Serve starts.
 type echo struct {
 	g       *shmipc.Guest
 	r       *shmipc.Reassembler
 	digests digestTable
+	next    shmipc.Handler // stream receiver, or handle with -no-streams
+	answers *shmipc.Answers
+
+	mu        sync.Mutex
+	lastLen   uint64
+	lastSum   [sha256.Size]byte
+	static    []byte // the pattern of seed 0 for type 223
+	staticSet sync.Mutex
+}
+
+// pattern fills p with the bytes of tests/common/pattern.h for seed.
+func pattern(p []byte, seed uint64) {
+	x := seed*0x9E3779B97F4A7C15 + 1
+	var w [8]byte
+	for i := 0; i < len(p); i += 8 {
+		x ^= x >> 12
+		x ^= x << 25
+		x ^= x >> 27
+		binary.LittleEndian.PutUint64(w[:], x*0x2545F4914F6CDD1D)
+		copy(p[i:], w[:])
+	}
+}
+
+// answer is the AnswerHandler: types 220-223 here, the rest to next.
+func (e *echo) answer(req, resp []byte, t shmipc.MsgType) (int, []byte, shmipc.MsgType) {
+	le := binary.LittleEndian
+	switch t {
+	case typeLarge:
+		if len(req) != 16 || le.Uint64(req) > 1<<40 {
+			return copy(resp, "shmipc-echo: a large answer request is 16 bytes"), nil, shmipc.MsgSystemError
+		}
+		b := make([]byte, le.Uint64(req))
+		pattern(b, le.Uint64(req[8:]))
+		sum := sha256.Sum256(b)
+		e.mu.Lock()
+		e.lastLen, e.lastSum = uint64(len(b)), sum
+		e.mu.Unlock()
+		return 0, b, t
+	case typeLargeDigest:
+		if len(resp) < 40 {
+			return len(resp) + 1, nil, t
+		}
+		e.mu.Lock()
+		le.PutUint64(resp, e.lastLen)
+		copy(resp[8:], e.lastSum[:])
+		e.mu.Unlock()
+		return 40, nil, t
+	case typeAnswerStats:
+		if len(resp) < 48 {
+			return len(resp) + 1, nil, t
+		}
+		st := e.answers.Stats()
+		le.PutUint64(resp[0:], uint64(st.Parked))
+		le.PutUint64(resp[8:], st.Held)
+		le.PutUint64(resp[16:], st.PeakHeld)
+		le.PutUint64(resp[24:], st.Released)
+		le.PutUint64(resp[32:], st.Dropped)
+		le.PutUint64(resp[40:], st.Expired)
+		return 48, nil, t
+	case typeLargeStatic:
+		if len(req) != 8 || le.Uint64(req) > 1<<40 {
+			return copy(resp, "shmipc-echo: a static large answer request is 8 bytes"), nil, shmipc.MsgSystemError
+		}
+		n := le.Uint64(req)
+		e.staticSet.Lock()
+		if uint64(len(e.static)) < n {
+			// A new buffer: answers still parked keep the old one.
+			e.static = make([]byte, n)
+			pattern(e.static, 0)
+		}
+		b := e.static[:n:n]
+		e.staticSet.Unlock()
+		return 0, b, t
+	}
+	n, rt := e.next(req, resp, t)
+	return n, nil, rt
 }
 
 // handle answers the messages that are not stream messages. Apart from
