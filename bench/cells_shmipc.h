@@ -60,6 +60,23 @@ int shmipc_stream_cell_run(const char *guest_path,
                            const struct stream_params *p,
                            struct stream_result *out, char *err, size_t errlen);
 
+/* Request type of the echo guests' large answer without a hash
+ * (tests/ECHO_GUEST.md): p->bytes of one buffer made once. */
+#define ANSWER_TYPE_STATIC 223u
+
+/**
+ * Large-answer cell (docs/PROTOCOL.md, "Large answers"): a host with
+ * p->slots slots whose response capacity is p->slot_bytes, the echo guest
+ * at @p guest_path, and p->reps calls of shmipc_host_call() each answered
+ * with p->bytes into the same touched buffer, each right after a
+ * single-thread memcpy of the same bytes. Each call is timed whole (the
+ * request, the announcement, every pull). Must be called while the
+ * process has a single thread (it forks). Returns 0, or -1 with @p err.
+ */
+int shmipc_answer_cell_run(const char *guest_path,
+                           const struct stream_params *p,
+                           struct stream_result *out, char *err, size_t errlen);
+
 /** On SIGINT, SIGTERM or SIGHUP (unless ignored), remove the segment of a
  *  cell that is running, then die of the signal as before. */
 void shmipc_bench_install_cleanup(void);

@@ -20,7 +20,7 @@ def main(argv):
     if proc.returncode != 0:
         fail("shmipc-bench exited %d" % proc.returncode)
     doc = json.loads(proc.stdout)
-    for key in ("results", "stream", "idle_cpu_percent", "sleep_path", "load"):
+    for key in ("results", "stream", "large_answer", "idle_cpu_percent", "sleep_path", "load"):
         if key not in doc:
             fail("missing key %r" % key)
     load = doc["load"]
@@ -65,6 +65,15 @@ def main(argv):
         streams.add(s["system"])
     if streams != {"memcpy", "shmipc-go", "shmipc-c"}:
         fail("streams measured: %s" % sorted(streams))
+    answers = set()
+    for a in doc["large_answer"]:
+        if not {"system", "bytes", "bytes_per_sec", "ratio_to_memcpy"} <= set(a):
+            fail("bad large_answer entry %r" % a)
+        if not (a["bytes"] > 0 and (a["bytes_per_sec"] or 0) > 0):
+            fail("large_answer %r %r: no bandwidth" % (a["system"], a["bytes"]))
+        answers.add(a["system"])
+    if answers != {"shmipc-go", "shmipc-c"}:
+        fail("large answers measured: %s" % sorted(answers))
     idle = doc["idle_cpu_percent"]
     if not isinstance(idle, dict) or not {"host", "guest"} <= set(idle):
         fail("idle_cpu_percent must have host and guest: %r" % idle)

@@ -147,6 +147,31 @@ static void print_streams(const struct report *rp)
   printf("]");
 }
 
+/* Shaped like "stream": one entry per guest and size. */
+static void print_large_answers(const struct report *rp)
+{
+  const struct options *o = rp->o;
+  const char *sep = "";
+  printf("[");
+  for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+    if (!rp->large_answer_ran[sy])
+      continue;
+    for (unsigned i = 0; i < answer_sizes(o); i++) {
+      const struct stream_result *a = &rp->large_answer[sy][i];
+      printf("%s{\"system\": \"%s\", \"bytes\": %zu, \"bytes_per_sec\": ", sep,
+             system_name(sy), (size_t)answer_sizes_mib[i] * MIB);
+      json_num(a->bps, "%.0f");
+      printf(", \"paired_memcpy_bytes_per_sec\": ");
+      json_num(a->memcpy_bps, "%.0f");
+      printf(", \"ratio_to_memcpy\": ");
+      json_num(a->ratio, "%.3f");
+      printf(", \"depth\": 4, \"slot_bytes\": %u}", o->stream_slot_bytes);
+      sep = ", ";
+    }
+  }
+  printf("]");
+}
+
 static void print_load(const struct load *l)
 {
   printf("{\"loadavg_1min_start\": ");
@@ -200,6 +225,8 @@ void print_json(const struct report *rp)
   }
   printf("\n  ],\n  \"stream\": ");
   print_streams(rp);
+  printf(",\n  \"large_answer\": ");
+  print_large_answers(rp);
   printf(",\n  \"idle_cpu_percent\": ");
   print_idle(rp);
   printf(",\n  \"sleep_path\": [");

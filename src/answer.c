@@ -623,26 +623,40 @@ static int publish_pull(shmipc_slot *s, const struct shmipc__pull *q)
   return shmipc_slot_publish(s, SHMIPC_MSG_ANSWER_PULL, SHMIPC__PULL_HDR, 0);
 }
 
-static void send_abort(struct shmipc__endpoint *ep, shmipc_slot *first,
-                       uint64_t id)
+/* Send the ABORT on one of the slots we hold that can carry a request
+ * (its last call ended with an answer, or was cancelled), or, with
+ * @acquire, on a slot acquired within ABORT_NS. Returns whether it was
+ * sent. */
+static bool send_abort(struct shmipc__endpoint *ep, shmipc_slot *const *mine,
+                       uint32_t n_mine, bool acquire, uint64_t id,
+                       bool *counted)
 {
   struct shmipc__deadline dl = shmipc__deadline(ABORT_NS);
   struct shmipc__pull q = {id, 0, 0, SHMIPC__PULL_F_ABORT, 0};
-  shmipc_slot *s = first;
+  shmipc_slot *s = NULL;
+  uint32_t i;
+  int r;
 
-  if (publish_pull(s, &q) != SHMIPC_OK) {
-    s = NULL;
-    if (shmipc__slot_acquire(ep, &dl, NULL, NULL, &s) != SHMIPC_OK ||
-        publish_pull(s, &q) != SHMIPC_OK) {
+  for (i = 0; i < n_mine && s == NULL; i++)
+    if (publish_pull(mine[i], &q) == SHMIPC_OK)
+      s = mine[i];
+  if (s == NULL && acquire) {
+    if (shmipc__slot_acquire(ep, &dl, NULL, counted, &s) != SHMIPC_OK)
+      return false;
+    if (publish_pull(s, &q) != SHMIPC_OK) {
       shmipc_slot_release(s);
-      return;
+      return false;
     }
+    n_mine = 0; /* not one of ours: released below */
   }
-  (void)shmipc__slot_wait(s, &dl, NULL, NULL);
-  if (s != first)
+  if (s == NULL)
+    return false;
+  r = shmipc__slot_wait(s, &dl, NULL, counted);
+  if (n_mine == 0)
     shmipc_slot_release(s);
-  else
+  else if (r == SHMIPC_OK || r == SHMIPC_E_REMOTE)
     shmipc__slot_rearm(s);
+  return true;
 }
 
 /* What went wrong, said once at the end (a failed publish or an abort
@@ -721,9 +735,10 @@ static int pull_all(struct puller *pu, shmipc_slot *first, struct why *why)
       head = (head + 1) % SHMIPC__PULL_DEPTH;
       inflight--;
       if (r != SHMIPC_OK) {
-        why->what = r == SHMIPC_E_REMOTE ? "the guest answered a pull with "
-                                           "a system error"
-                                         : NULL;
+        why->what = r == SHMIPC_E_REMOTE    ? "the guest answered a pull "
+                                              "with a system error"
+                    : r == SHMIPC_E_CORRUPT ? "illegal pull answer"
+                                            : NULL;
         why->offset = q->offset;
         pool[n_free++] = s;
         goto fail;
@@ -772,7 +787,8 @@ fail:
   while (inflight > 0) {
     struct shmipc__deadline now = shmipc__deadline(0);
     shmipc_slot *s = ring[head];
-    if (shmipc__slot_wait(s, &now, NULL, NULL) == SHMIPC_OK)
+    int w = shmipc__slot_wait(s, &now, NULL, NULL);
+    if (w == SHMIPC_OK || w == SHMIPC_E_REMOTE)
       shmipc__slot_rearm(s);
     head = (head + 1) % SHMIPC__PULL_DEPTH;
     inflight--;
@@ -783,8 +799,18 @@ fail:
   if (r != SHMIPC_E_PEER_GONE && r != SHMIPC_E_CLOSED &&
       !(r == SHMIPC_E_REMOTE && why->status != 0 &&
         why->state != SHMIPC__AST_OPEN) &&
-      !(r == SHMIPC_E_REFUSED && !sent_last && next == total))
-    send_abort(pu->ep, first, pu->a->id);
+      !(r == SHMIPC_E_REFUSED && !sent_last && next == total)) {
+    /* On a slot of ours that can carry it; else the others go back
+     * first (their late answers make them claimable), then one is
+     * acquired. */
+    if (!send_abort(pu->ep, pool, n_pool, false, pu->a->id, pu->counted)) {
+      for (i = 0; i < n_pool; i++)
+        if (pool[i] != first)
+          shmipc_slot_release(pool[i]);
+      n_pool = 0;
+      (void)send_abort(pu->ep, NULL, 0, true, pu->a->id, pu->counted);
+    }
+  }
   for (i = 0; i < n_pool; i++)
     if (pool[i] != first)
       shmipc_slot_release(pool[i]);
@@ -825,7 +851,8 @@ int shmipc__answer_fetch(shmipc_slot *s, uint64_t max_answer,
         sink->alloc == NULL && sink->fn == NULL && sink->cap < max_answer
             ? sink->cap
             : max_answer;
-    send_abort(ep, s, a.id);
+    shmipc__slot_rearm(s);
+    (void)send_abort(ep, &s, 1, true, a.id, counted);
     return shmipc__fail(SHMIPC_E_TRUNCATED, "answer of %llu bytes, limit %llu",
                         (unsigned long long)a.total, (unsigned long long)limit);
   }
@@ -840,7 +867,8 @@ int shmipc__answer_fetch(shmipc_slot *s, uint64_t max_answer,
     /* Bounded by max_answer; the pages are touched only as bytes come. */
     mine = malloc(a.total > 0 ? (size_t)a.total : 1);
     if (mine == NULL) {
-      send_abort(ep, s, a.id);
+      shmipc__slot_rearm(s);
+      (void)send_abort(ep, &s, 1, true, a.id, counted);
       return shmipc__fail(SHMIPC_E_NOMEM,
                           "allocating an answer of %llu "
                           "bytes",

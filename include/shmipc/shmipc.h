@@ -928,6 +928,10 @@ SHMIPC_EXPORT void shmipc_stream_buffer_free(void *data);
  * dies meanwhile ends it with SHMIPC_E_PEER_GONE within about one liveness
  * interval; every buffer the library allocated is freed on every failure.
  *
+ * The host's functions below may run on any number of threads at once,
+ * as shmipc_host_call() (the slot ones on the slot's holder), and a
+ * shmipc_host_destroy() meanwhile ends them with SHMIPC_E_CLOSED.
+ *
  * On the guest: start the workers with shmipc_guest_start_answers() and a
  * shmipc_answer_fn, which answers as a shmipc_handler_fn does or hands its
  * bytes over with shmipc_answer_set(). */
@@ -1045,7 +1049,8 @@ SHMIPC_EXPORT void shmipc_guest_answer_stats(shmipc_guest *g,
  * @param req        request bytes (may be NULL if @p req_len is 0)
  * @param req_len    request length, at most the request capacity
  * @param resp       out: the answer, to free with shmipc_answer_free() (on
- *                   0 and SHMIPC_E_REMOTE; NULL on any other result)
+ *                   0, and on SHMIPC_E_REMOTE when the guest's handler
+ *                   failed: its reason; NULL on any other result)
  * @param resp_len   out (optional): its length; on SHMIPC_E_TRUNCATED the
  *                   announced length
  * @param resp_type  out (optional): its type
