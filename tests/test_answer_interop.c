@@ -446,12 +446,136 @@ static void abandoned(void **state)
   stop(&s);
 }
 
+/* One raw pull (any bytes) on a slot of its own: its answer's status and
+ * state, -1 for an answer that is not a pull answer of the protocol. */
+static int raw_pull(struct session *s, const unsigned char *req, size_t len,
+                    uint32_t *state, uint64_t *total)
+{
+  shmipc_slot *sl;
+  const unsigned char *r;
+  uint32_t status;
+  size_t n;
+  int ok;
+
+  assert_int_equal(shmipc_slot_acquire(s->h, 1000 * MS, &sl), SHMIPC_OK);
+  memcpy(shmipc_slot_req_buf(sl), req, len);
+  assert_int_equal(
+      shmipc_slot_send(sl, SHMIPC_MSG_ANSWER_PULL, len, 0, 5000 * MS),
+      SHMIPC_OK);
+  r = shmipc_slot_resp_data(sl);
+  n = shmipc_slot_resp_size(sl);
+  ok = shmipc_slot_resp_type(sl) == SHMIPC_MSG_ANSWER_PULL && n >= 16;
+  status = ok ? (uint32_t)get64(r) : 0;
+  *state = ok ? (uint32_t)(get64(r) >> 32) : 0;
+  *total = ok ? get64(r + 8) : 0;
+  if (ok && status != 0 && n != 16)
+    ok = 0;
+  shmipc_slot_release(sl);
+  return ok ? (int)status : -1;
+}
+
+static void pull_req(unsigned char *b, uint64_t id, uint64_t off, uint32_t len,
+                     uint32_t flags)
+{
+  memset(b, 0, 32);
+  put64(b, id);
+  put64(b + 8, off);
+  put64(b + 16, (uint64_t)flags << 32 | len);
+}
+
+/* Park an answer of @len bytes and return its id (the slot API). */
+static uint64_t park(struct session *s, uint64_t len)
+{
+  unsigned char req[8];
+  shmipc_slot *sl;
+  uint64_t id;
+
+  put64(req, len);
+  assert_int_equal(shmipc_slot_acquire(s->h, 1000 * MS, &sl), SHMIPC_OK);
+  memcpy(shmipc_slot_req_buf(sl), req, 8);
+  assert_int_equal(shmipc_slot_send(sl, T_LARGE_STATIC, 8, 0, 5000 * MS),
+                   SHMIPC_OK);
+  assert_int_equal(shmipc_slot_resp_type(sl), SHMIPC_MSG_LARGE_ANSWER);
+  id = get64(shmipc_slot_resp_data(sl));
+  shmipc_slot_release(sl);
+  return id;
+}
+
+/* A host that pulls what it should not, from the guest's side of the
+ * tables (docs/PROTOCOL.md, "Guest rules"): each pull gets the answer the
+ * table gives, garbage never more than a status, and the guest serves on
+ * with nothing left parked. */
+static void hostile_pulls(void **state)
+{
+  unsigned char b[64];
+  struct session s;
+  uint32_t st;
+  uint64_t id, total, x = 99;
+  int i;
+
+  (void)state;
+  start(&s, NULL);
+  pull_req(b, 12345, 0, 10, 0);
+  assert_int_equal(raw_pull(&s, b, 32, &st, &total), 2); /* UNKNOWN */
+  assert_int_equal(st, 0);
+  assert_int_equal(raw_pull(&s, b, 31, &st, &total), 1); /* MALFORMED */
+  assert_int_equal(raw_pull(&s, b, 33, &st, &total), 1);
+  id = park(&s, MIB);
+  pull_req(b, id, 0, CAP - 15, 0); /* one byte beyond the slot */
+  assert_int_equal(raw_pull(&s, b, 32, &st, &total), 3); /* BOUNDS */
+  assert_int_equal(st, 3);
+  assert_int_equal(total, MIB);
+  assert_int_equal(raw_pull(&s, b, 32, &st, &total), 2); /* gone */
+  id = park(&s, MIB);
+  pull_req(b, id, MIB - 9, 10, 0);
+  assert_int_equal(raw_pull(&s, b, 32, &st, &total), 3);
+  id = park(&s, MIB);
+  pull_req(b, id, MIB, 0, 0); /* the empty end is inside */
+  assert_int_equal(raw_pull(&s, b, 32, &st, &total), 0);
+  assert_int_equal(st, 1);
+  pull_req(b, id, UINT64_MAX, 1, 0);
+  assert_int_equal(raw_pull(&s, b, 32, &st, &total), 3);
+  id = park(&s, MIB);
+  pull_req(b, id, 0, 0, 3); /* RELEASE and ABORT */
+  assert_int_equal(raw_pull(&s, b, 32, &st, &total), 1);
+  pull_req(b, id, 5, 5, 2);
+  assert_int_equal(raw_pull(&s, b, 32, &st, &total), 5); /* ABORTED */
+  assert_int_equal(st, 3);
+  /* garbage: any id (mostly small), offset, length, flags, size */
+  id = park(&s, MIB);
+  for (i = 0; i < 2000; i++) {
+    int k, r;
+    for (k = 0; k < 64; k++) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      b[k] = (unsigned char)x;
+    }
+    if (b[40] & 1)
+      put64(b, id + (b[41] % 3) - 1);
+    r = raw_pull(&s, b, b[42] & 1 ? 32 : b[43] % 64, &st, &total);
+    if (r < 0 || r > 5)
+      fail_msg("garbage pull %d: an answer outside the protocol (%d)", i, r);
+  }
+  {
+    unsigned char out[8];
+    size_t n = 0;
+    assert_int_equal(shmipc_host_call(s.h, 130, "still", 5, out, sizeof out, &n,
+                                      NULL, 1000 * MS),
+                     SHMIPC_OK);
+    assert_int_equal(n, 5);
+  }
+  pull_req(b, id, 0, 0, 2);
+  (void)raw_pull(&s, b, 32, &st, &total);
+  wait_empty(&s);
+  stop(&s);
+}
+
 int main(int argc, char **argv)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(sizes_hashed),
       cmocka_unit_test(guest_killed),
       cmocka_unit_test(abandoned),
+      cmocka_unit_test(hostile_pulls),
   };
   if (argc != 2) {
     fprintf(stderr, "usage: %s GUEST-BINARY\n", argv[0]);
