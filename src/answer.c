@@ -445,6 +445,10 @@ static void park(struct shmipc__answers *a, struct shmipc_answer *ans,
     a->held += p->len;
     if (a->held > a->st.peak_held)
       a->st.peak_held = a->held;
+    /* Read now: once unlocked, a pull (a host may guess the id) can free
+     * the entry. */
+    h.id = p->id;
+    h.total = p->len;
   } else {
     a->st.dropped++;
   }
@@ -456,8 +460,6 @@ static void park(struct shmipc__answers *a, struct shmipc_answer *ans,
     refuse(resp, resp_cap, resp_len, resp_type, why, len, limit);
     return;
   }
-  h.id = p->id;
-  h.total = p->len;
   h.app_type = *resp_type;
   h.flags = 0;
   h.reserved = 0;
