@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,5 +308,39 @@ func BenchmarkAnswersSmall(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		a.Handle(req, resp, MsgAppStart)
+	}
+}
+
+// The whole serve path through ServeAnswers allocates nothing for a small
+// answer, and nothing per pull of a parked one (measured over the whole
+// process: guest workers, handler, test host).
+func TestServeAnswersZeroAllocs(t *testing.T) {
+	ag := startAnswers(t, 2, DefaultAnswerLimits())
+	req := bytes.Repeat([]byte{0xA5}, 64)
+	resp := make([]byte, answerTestCap)
+	var failed error
+	small := func() {
+		n, rt, err := ag.h.call(0, uint32(MsgAppStart), req, false, resp, 5*time.Second)
+		if err != nil || n != len(req) || MsgType(rt) != MsgAppStart {
+			failed = fmt.Errorf("%d bytes of type %d, %v", n, rt, err)
+		}
+	}
+	small() // warm up
+	if a := testing.AllocsPerRun(500, small); a != 0 || failed != nil {
+		t.Errorf("small answer through ServeAnswers: %v allocations per request (err %v), want 0", a, failed)
+	}
+	if _, rt, err := ag.h.call(1, uint32(MsgAppStart+1), binary.LittleEndian.AppendUint64(nil, 1<<20), false, resp, 5*time.Second); err != nil || MsgType(rt) != MsgLargeAnswer {
+		t.Fatalf("type %d, %v", rt, err)
+	}
+	pull := make([]byte, pullHdrSize)
+	binary.LittleEndian.PutUint64(pull, binary.LittleEndian.Uint64(resp))
+	binary.LittleEndian.PutUint32(pull[pullLen:], answerTestCap-pullRespSize)
+	if a := testing.AllocsPerRun(200, func() {
+		n, rt, err := ag.h.call(1, uint32(MsgAnswerPull), pull, false, resp, 5*time.Second)
+		if err != nil || n != answerTestCap || MsgType(rt) != MsgAnswerPull || PullStatus(binary.LittleEndian.Uint32(resp)) != PullOK {
+			failed = fmt.Errorf("pull: %d bytes of type %d, %v", n, rt, err)
+		}
+	}); a != 0 || failed != nil {
+		t.Errorf("pull through ServeAnswers: %v allocations per pull (err %v), want 0", a, failed)
 	}
 }
