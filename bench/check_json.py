@@ -135,6 +135,16 @@ def main(argv):
             streams.add(s["system"])
         if streams != {"memcpy", "shmipc-go", "shmipc-c"}:
             fail("streams measured: %s" % sorted(streams))
+    if "answer" in parts:
+        answers = set()
+        for a in doc["large_answer"]:
+            if not {"system", "bytes", "bytes_per_sec", "ratio_to_memcpy"} <= set(a):
+                fail("bad large_answer entry %r" % a)
+            if not (a["bytes"] > 0 and (a["bytes_per_sec"] or 0) > 0):
+                fail("large_answer %r %r: no bandwidth" % (a["system"], a["bytes"]))
+            answers.add(a["system"])
+        if answers != {"shmipc-go", "shmipc-c"}:
+            fail("large answers measured: %s" % sorted(answers))
     if "idle" in parts:
         idle = doc["idle_cpu_percent"]
         if not isinstance(idle, dict) or not {"host", "guest"} <= set(idle):

@@ -55,6 +55,7 @@ int main(int argc, char **argv)
     return out_of_memory();
   run_idle(&rp, &r);
   run_streams(&rp);
+  run_answers(&rp);
   load_end(&rp.load, m.nproc);
   fprintf(stderr, "shmipc-bench: done in %.1f s\n",
           (double)(bench_now_ns() - t_start) / (double)BENCH_NS_PER_S);

@@ -112,7 +112,8 @@ static int add_system(struct options *o, const char *t)
 
 static int add_part(struct options *o, const char *t)
 {
-  static const char *const names[] = {"cells", "sleep", "idle", "stream"};
+  static const char *const names[] = {"cells", "sleep", "idle", "stream",
+                                      "answer"};
   for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
     if (strcmp(t, names[i]) == 0) {
       o->parts |= 1u << i;
@@ -290,7 +291,7 @@ static const struct {
     {"stream-slot", "B", "stream slot request capacity, k = KiB (default 256k)",
      set_stream_slot},
     {"parts", "LIST",
-     "of cells,sleep,idle,stream (default all; the\n"
+     "of cells,sleep,idle,stream,answer (default all; the\n"
      "                     JSON then lacks what was left out)",
      set_parts},
     {"pin", NULL,

@@ -198,6 +198,31 @@ static void print_streams(const struct report *rp,
   printf("]");
 }
 
+/* Shaped like "stream": one entry per guest and size. */
+static void print_large_answers(const struct report *rp)
+{
+  const struct options *o = rp->o;
+  const char *sep = "";
+  printf("[");
+  for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+    if (!rp->large_answer_ran[sy])
+      continue;
+    for (unsigned i = 0; i < answer_sizes(o); i++) {
+      const struct stream_result *a = &rp->large_answer[sy][i];
+      printf("%s{\"system\": \"%s\", \"bytes\": %zu, \"bytes_per_sec\": ", sep,
+             system_name(sy), (size_t)answer_sizes_mib[i] * MIB);
+      json_num(a->bps, "%.0f");
+      printf(", \"paired_memcpy_bytes_per_sec\": ");
+      json_num(a->memcpy_bps, "%.0f");
+      printf(", \"ratio_to_memcpy\": ");
+      json_num(a->ratio, "%.3f");
+      printf(", \"depth\": 4, \"slot_bytes\": %u}", o->stream_slot_bytes);
+      sep = ", ";
+    }
+  }
+  printf("]");
+}
+
 static void print_load(const struct load *l)
 {
   printf("{\"loadavg_1min_start\": ");
@@ -253,6 +278,8 @@ void print_json(const struct report *rp)
   print_streams(rp, rp->stream, rp->stream_ran);
   printf(",\n  \"guest_stream\": ");
   print_streams(rp, rp->guest_stream, rp->guest_stream_ran);
+  printf(",\n  \"large_answer\": ");
+  print_large_answers(rp);
   printf(",\n  \"idle_cpu_percent\": ");
   print_idle(rp);
   printf(",\n  \"sleep_path\": [");

@@ -328,6 +328,41 @@ void run_streams(struct report *rp)
   }
 }
 
+const unsigned answer_sizes_mib[ANSWER_SIZES] = {1, 64, 256};
+
+unsigned answer_sizes(const struct options *o)
+{
+  return o->quick ? 2 : ANSWER_SIZES;
+}
+
+void run_answers(struct report *rp)
+{
+  const struct options *o = rp->o;
+  char err[256] = "";
+  if (!(o->parts & PART_ANSWER))
+    return;
+  for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+    if (!selected(o, sy))
+      continue;
+    rp->large_answer_ran[sy] = 1;
+    for (unsigned i = 0; i < answer_sizes(o); i++) {
+      /* the stream cell's slots: 4 of 256 KiB (here the response side) */
+      struct stream_params ap = {.bytes = (size_t)answer_sizes_mib[i] * MIB,
+                                 .reps = o->stream_reps,
+                                 .depth = 4,
+                                 .slots = 4,
+                                 .slot_bytes = o->stream_slot_bytes};
+      fprintf(stderr, "shmipc-bench: large answer %s %u MiB x %u\n",
+              system_name(sy), answer_sizes_mib[i], ap.reps);
+      if (shmipc_answer_cell_run(o->echo_path[sy], &ap,
+                                 &rp->large_answer[sy][i], err,
+                                 sizeof(err)) != 0)
+        add_error(rp, "large answer %s %u MiB: %s", system_name(sy),
+                  answer_sizes_mib[i], err);
+    }
+  }
+}
+
 /* This cell's metric @p k divided by @p ref's in the same round, for every
  * round (NAN where either is missing); returns the number of rounds. */
 static unsigned same_round_ratios(const struct cell *c, const struct cell *ref,

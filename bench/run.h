@@ -64,7 +64,8 @@ enum {
   PART_SLEEP = 2,
   PART_IDLE = 4,
   PART_STREAM = 8,
-  PART_ALL = 15
+  PART_ANSWER = 16,
+  PART_ALL = 31
 };
 
 struct options {
@@ -177,6 +178,9 @@ struct report {
   int stream_ran[SYS_COUNT];
   struct stream_result guest_stream[SYS_COUNT]; /* guest to host */
   int guest_stream_ran[SYS_COUNT];
+  /* large answers of ANSWER_SIZES_MIB[] MiB (quick: the first two) */
+  struct stream_result large_answer[SYS_COUNT][3];
+  int large_answer_ran[SYS_COUNT];
   int idle_ran;
   double idle_host, idle_guest;
   struct sleep_result sleep[SLEEPERS];
@@ -200,6 +204,11 @@ void run_cells(struct report *rp, struct bench_result *r);
 int run_sleep_path(struct report *rp, struct bench_result *r);
 void run_idle(struct report *rp, struct bench_result *r);
 void run_streams(struct report *rp);
+/* The large-answer cells: 1, 64 and 256 MiB per guest. */
+#define ANSWER_SIZES 3
+extern const unsigned answer_sizes_mib[ANSWER_SIZES];
+unsigned answer_sizes(const struct options *o);
+void run_answers(struct report *rp);
 
 /* The figures reported for one cell: medians over rounds and same-round
  * ratios (median over rounds; _worst: the worst round's). */

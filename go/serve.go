@@ -52,6 +52,12 @@ func (st *serveState) finish(err error) {
 // always answered before Serve returns. Serve may be called again after it
 // returned because of ctx.
 func (g *Guest) Serve(ctx context.Context, h Handler) error {
+	return g.serve(ctx, h, nil)
+}
+
+// serve is Serve; tick, if not nil, runs on Serve's goroutine once per
+// liveness interval (the sweep of parked large answers).
+func (g *Guest) serve(ctx context.Context, h Handler, tick func()) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil Handler", ErrInvalid)
 	}
@@ -112,6 +118,9 @@ wait:
 			if err := g.hostGone(); err != nil {
 				st.finish(err)
 				break wait
+			}
+			if tick != nil {
+				tick()
 			}
 			watch.Reset(g.untilCheck())
 		}

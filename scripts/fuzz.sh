@@ -6,7 +6,10 @@
 #   fuzz-answer       the C host's checks of a guest's response header and
 #                     the sender's judgement of a stream answer (libFuzzer)
 #   fuzz-stat         shmipc-stat's reader of a whole segment (libFuzzer)
+#   fuzz-pull         large answers: the C guest's answers to pulls and the
+#                     host's judgement of announcements and pull answers
 #   FuzzReassembler   the Go stream reassembler (go test -fuzz)
+#   FuzzAnswerPull    the Go guest's answers to pulls (go test -fuzz)
 # The committed seed corpora (tests/fuzz/corpus/*, go/testdata/fuzz/*) are
 # replayed first and never written to: new inputs go to a temporary
 # directory. A finding fails the script and is left as crash-* in
@@ -24,13 +27,14 @@ trap 'rm -rf "$work"; rm -f /dev/shm/shmipc-fuzz-answer-*' EXIT
 if ! CC=clang setup_build "$dir" -Dfuzz=true -Dbench=false \
   -Db_sanitize=address,undefined -Db_lundef=false \
   -Dc_args=-fno-sanitize-recover=all \
-  -- tests/fuzz/fuzz-reassembler tests/fuzz/fuzz-answer tests/fuzz/fuzz-stat >"$work/build.log" 2>&1; then
+  -- tests/fuzz/fuzz-reassembler tests/fuzz/fuzz-answer tests/fuzz/fuzz-stat \
+  tests/fuzz/fuzz-pull >"$work/build.log" 2>&1; then
   cat "$work/build.log" >&2
   echo "=== fuzz: the fuzz build failed" >&2
   exit 1
 fi
 
-for t in reassembler answer stat; do
+for t in reassembler answer stat pull; do
   mkdir -p "$work/$t"
   echo "=== fuzz: fuzz-$t for ${secs}s"
   if ! (cd "$dir" && ASAN_OPTIONS=detect_leaks=1 \
@@ -46,4 +50,7 @@ done
 echo "=== fuzz: Go FuzzReassembler for ${secs}s"
 (cd go && CGO_ENABLED=0 \
   go test -run '^$' -fuzz '^FuzzReassembler$' -fuzztime "${secs}s" .)
+echo "=== fuzz: Go FuzzAnswerPull for ${secs}s"
+(cd go && CGO_ENABLED=0 \
+  go test -run '^$' -fuzz '^FuzzAnswerPull$' -fuzztime "${secs}s" .)
 echo "=== fuzz: no findings"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
 #include "atomic.h"
 #include "internal.h"
 #include "stats.h"
@@ -42,7 +43,8 @@ struct shmipc_guest {
   int reason;
   shmipc_handler_fn fn;
   void *user;
-  size_t stream_ids; /* atomic: stream identifiers handed out */
+  size_t stream_ids;               /* atomic: stream identifiers handed out */
+  struct shmipc__answers *answers; /* large answers parked, or NULL */
 };
 
 size_t *shmipc__guest_stream_ids(shmipc_guest *g) { return &g->stream_ids; }
@@ -320,31 +322,41 @@ static void *worker_main(void *arg)
     r = shmipc__wait_word(&g->ep, &settle, &settle_pace, &none, &v);
   }
   while (r >= 0) {
-    if (shmipc__take_next(ctrl, v, pace.spins_spent, &crowded, &v))
+    if (shmipc__take_next(ctrl, v, pace.spins_spent, &crowded, &v)) {
       r = SHMIPC_OK;
-    else
+    } else if (g->answers != NULL && wk->index == 0) {
+      /* Worker 0's idle path sweeps the parked answers (docs/PROTOCOL.md,
+       * "Large answers") every quarter of their idle timeout. */
+      struct shmipc__deadline tick =
+          shmipc__deadline(shmipc__answers_tick_ns(g->answers));
+      r = shmipc__wait_word(&g->ep, &u, &pace, &tick, &v);
+      if (r == SHMIPC_E_TIMEOUT) {
+        shmipc__answers_sweep(g->answers);
+        r = SHMIPC_OK;
+        continue;
+      }
+    } else {
       r = shmipc__wait_word(&g->ep, &u, &pace, &none, &v);
+    }
     if (r == SHMIPC_OK)
       r = shmipc__respond(&g->ep, wk->index, v, g->fn, g->user);
   }
   record_end(g, r == SHMIPC_E_CLOSED ? SHMIPC_OK : r);
+  /* Every worker drops the parked answers as it ends (the host that could
+   * pull them is gone, or nobody serves them any more), so that they are
+   * all freed before the last one's count below. */
+  if (g->answers != NULL)
+    shmipc__answers_clear(g->answers);
   /* release: pairs with the acquire in shmipc_guest_wait() */
   if (shmipc__fetch_add_full32(&g->running, (uint32_t)-1) == 1)
     shmipc__futex_wake(&g->running);
   return NULL;
 }
 
-int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn, void *user)
+static int start_workers(shmipc_guest *g, shmipc_handler_fn fn, void *user)
 {
   uint32_t i, n;
 
-  if (g == NULL || fn == NULL)
-    return shmipc__failed(
-        shmipc__fail(SHMIPC_E_INVALID, g == NULL ? "g is NULL" : "fn is NULL"));
-  if (g->started)
-    return shmipc__failed(shmipc__fail(
-        SHMIPC_E_STATE, "the workers were started already (start once per "
-                        "attach)"));
   n = g->ep.seg.geom.host_slots;
   g->workers = calloc(n, sizeof *g->workers);
   if (g->workers == NULL)
@@ -369,6 +381,54 @@ int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn, void *user)
     g->n_workers = i + 1;
   }
   return SHMIPC_OK;
+}
+
+/* The arguments of the two starts. */
+static int start_check(shmipc_guest *g, bool no_fn)
+{
+  if (g == NULL || no_fn)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        g == NULL ? "g is NULL" : "fn is NULL");
+  if (g->started)
+    return shmipc__fail(SHMIPC_E_STATE,
+                        "the workers were started already (start once per "
+                        "attach)");
+  return SHMIPC_OK;
+}
+
+int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn, void *user)
+{
+  int r = start_check(g, fn == NULL);
+
+  if (r != SHMIPC_OK)
+    return shmipc__failed(r);
+  return start_workers(g, fn, user);
+}
+
+int shmipc_guest_start_answers(shmipc_guest *g, shmipc_answer_fn fn, void *user,
+                               const shmipc_answer_limits *lim)
+{
+  int r = start_check(g, fn == NULL);
+
+  if (r != SHMIPC_OK)
+    return shmipc__failed(r);
+  r = shmipc__answers_create(lim, fn, user, g->ep.seg.geom.req_capacity,
+                             &g->answers);
+  if (r != SHMIPC_OK)
+    return shmipc__failed(r);
+  return start_workers(g, shmipc__answers_handle, g->answers);
+}
+
+void shmipc_guest_answer_stats(shmipc_guest *g, shmipc_answer_stats *out)
+{
+  if (g == NULL || out == NULL || out->struct_size < sizeof *out)
+    return;
+  if (g->answers == NULL) {
+    memset(out, 0, sizeof *out);
+    out->struct_size = sizeof *out;
+    return;
+  }
+  shmipc__answers_stats(g->answers, out);
 }
 
 void shmipc_guest_stop(shmipc_guest *g)
@@ -458,6 +518,7 @@ void shmipc_guest_detach(shmipc_guest *g)
   shmipc__ep_quiesce(&g->ep);
   shmipc__seg_close(&g->ep.seg, false);
   shmipc__ep_fini(&g->ep);
+  shmipc__answers_destroy(g->answers);
   free(g->workers);
   free(g);
 }

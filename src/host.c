@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
 #include "atomic.h"
 #include "internal.h"
 #include "stats.h"
@@ -33,6 +34,7 @@ struct shmipc_host {
    * streams were last known to belong to the guest attached. */
   shmipc_reassembler *receiver;
   uint32_t receiver_attach;
+  uint64_t max_answer; /* largest large answer a call accepts */
 };
 
 size_t *shmipc__host_stream_ids(shmipc_host *h) { return &h->stream_ids; }
@@ -54,6 +56,7 @@ void shmipc_host_config_init(shmipc_host_config *cfg)
   cfg->mode = 0600;
   cfg->default_timeout_ns = SHMIPC__DEFAULT_TIMEOUT_NS;
   cfg->liveness_interval_ns = SHMIPC__DEFAULT_LIVENESS_NS;
+  cfg->max_answer = (uint64_t)1 << 30;
 }
 
 /* The checks of shmipc_host_create() that come before any resource. */
@@ -64,7 +67,10 @@ static int config_check(const shmipc_host_config *cfg, bool anonymous,
 
   if (cfg == NULL)
     return shmipc__fail(SHMIPC_E_INVALID, "cfg is NULL");
-  if (cfg->struct_size != sizeof *cfg)
+  /* A program built before max_answer was added gives the size of the
+   * config without it, and gets its default. */
+  if (cfg->struct_size != sizeof *cfg &&
+      cfg->struct_size != offsetof(shmipc_host_config, max_answer))
     return shmipc__fail(SHMIPC_E_INVALID,
                         "struct_size %lu, want %lu (fill the config with "
                         "shmipc_host_config_init())",
@@ -120,6 +126,8 @@ static int host_create(const shmipc_host_config *cfg, bool anonymous,
     goto err_free;
   shmipc__header_init(shmipc__hdr(&h->ep.seg), &g, h->ep.seg.nonce,
                       shmipc__getpid());
+  h->max_answer =
+      cfg->struct_size == sizeof *cfg ? cfg->max_answer : (uint64_t)1 << 30;
   r = shmipc__ep_init(&h->ep, SHMIPC__ROLE_HOST, cfg->spin_budget, call_ns,
                       cfg->liveness_interval_ns);
   if (r != SHMIPC_OK)
@@ -583,4 +591,235 @@ int shmipc_host_stream_receiver(shmipc_host *h, shmipc_reassembler *r)
           (SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK));
   h->receiver = r;
   return SHMIPC_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Large answers (docs/PROTOCOL.md, "Large answers"; answer.c) */
+
+int shmipc__host_call_large(struct shmipc_slot *s, void *resp, size_t resp_cap,
+                            size_t *resp_len, uint32_t *resp_type,
+                            struct shmipc__deadline *dl, bool *counted)
+{
+  shmipc_host *h = (shmipc_host *)(void *)s->ep;
+  struct shmipc__pull_sink sink = {resp, resp_cap, NULL, NULL, NULL};
+  uint64_t total = 0;
+  uint32_t type = 0;
+  int r;
+
+  r = shmipc__answer_fetch(s, h->max_answer, &sink, &total, &type, dl, counted);
+  if (resp_len != NULL)
+    *resp_len = total > SIZE_MAX ? SIZE_MAX : (size_t)total;
+  if (resp_type != NULL)
+    *resp_type = type;
+  return r;
+}
+
+/* The call of shmipc_host_call_alloc() and shmipc_host_call_chunks(). */
+static int call_into(shmipc_host *h, uint32_t type, const void *req,
+                     size_t req_len, const struct shmipc__pull_sink *sink,
+                     size_t *resp_len, uint32_t *resp_type, int64_t timeout_ns,
+                     bool *counted)
+{
+  struct shmipc__deadline dl;
+  shmipc_slot *s;
+  uint64_t total = 0;
+  uint32_t t = 0;
+  int r;
+
+  if (req == NULL && req_len > 0)
+    return shmipc__fail(SHMIPC_E_INVALID, "req is NULL with req_len %llu",
+                        (unsigned long long)req_len);
+  if (shmipc__timeout(&h->ep, timeout_ns, &dl) != SHMIPC_OK)
+    return shmipc__fail_timeout("timeout_ns", timeout_ns);
+  if (req_len > h->ep.seg.geom.req_capacity)
+    return shmipc__fail(SHMIPC_E_TOO_BIG, "%llu bytes, capacity %lu",
+                        (unsigned long long)req_len,
+                        (unsigned long)h->ep.seg.geom.req_capacity);
+  r = shmipc__slot_acquire(&h->ep, &dl, NULL, counted, &s);
+  if (r != SHMIPC_OK)
+    return r;
+  if (req_len > 0)
+    memcpy(shmipc_slot_req_buf(s), req, req_len);
+  r = shmipc_slot_publish(s, type, req_len, 0);
+  if (r == SHMIPC_OK)
+    r = shmipc__slot_wait(s, &dl, NULL, counted);
+  if (r == SHMIPC_OK && s->resp_type == SHMIPC_MSG_LARGE_ANSWER) {
+    r = shmipc__answer_fetch(s, h->max_answer, sink, &total, &t, &dl, counted);
+  } else if (r == SHMIPC_OK || r == SHMIPC_E_REMOTE) {
+    /* It fits a slot: one piece, or one copy into a buffer of its size. */
+    total = s->resp_size;
+    t = s->resp_type;
+    if (sink->alloc != NULL) {
+      void *b = malloc(total > 0 ? (size_t)total : 1);
+      if (b == NULL) {
+        r = shmipc__fail(SHMIPC_E_NOMEM, "allocating an answer of %llu bytes",
+                         (unsigned long long)total);
+      } else {
+        if (total > 0)
+          memcpy(b, s->resp_data, (size_t)total);
+        *sink->alloc = b;
+      }
+    } else if (sink->fn(sink->user, t, total, 0,
+                        total > 0 ? s->resp_data : NULL, (size_t)total) != 0) {
+      r = shmipc__fail(SHMIPC_E_REFUSED, "the chunk callback stopped the "
+                                         "answer at offset 0");
+    }
+    if (r == SHMIPC_E_REMOTE)
+      r = shmipc__fail(r, "the peer's handler failed; its reason is the "
+                          "response");
+  }
+  shmipc_slot_release(s);
+  if (resp_len != NULL)
+    *resp_len = total > SIZE_MAX ? SIZE_MAX : (size_t)total;
+  if (resp_type != NULL)
+    *resp_type = t;
+  return r;
+}
+
+int shmipc_host_call_alloc(shmipc_host *h, uint32_t type, const void *req,
+                           size_t req_len, void **resp, size_t *resp_len,
+                           uint32_t *resp_type, int64_t timeout_ns)
+{
+  struct shmipc__pull_sink sink = {NULL, 0, resp, NULL, NULL};
+  bool counted = false;
+  int r;
+
+  if (resp != NULL)
+    *resp = NULL;
+  if (h == NULL || resp == NULL)
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID, h == NULL ? "h is NULL" : "resp is NULL"));
+  r = call_into(h, type, req, req_len, &sink, resp_len, resp_type, timeout_ns,
+                &counted);
+  if (r < 0 && r != SHMIPC_E_REMOTE && *resp != NULL) {
+    free(*resp);
+    *resp = NULL;
+  }
+  if (r < 0)
+    r = call_failed(h, r);
+  if (counted)
+    shmipc__uncount(&h->ep);
+  return r;
+}
+
+int shmipc_host_call_chunks(shmipc_host *h, uint32_t type, const void *req,
+                            size_t req_len, shmipc_chunk_fn fn, void *user,
+                            int64_t timeout_ns)
+{
+  struct shmipc__pull_sink sink = {NULL, 0, NULL, fn, user};
+  bool counted = false;
+  int r;
+
+  if (h == NULL || fn == NULL)
+    return shmipc__failed(
+        shmipc__fail(SHMIPC_E_INVALID, h == NULL ? "h is NULL" : "fn is NULL"));
+  r = call_into(h, type, req, req_len, &sink, NULL, NULL, timeout_ns, &counted);
+  if (r < 0)
+    r = call_failed(h, r);
+  if (counted)
+    shmipc__uncount(&h->ep);
+  return r;
+}
+
+void shmipc_answer_free(void *resp) { free(resp); }
+
+/* A slot holding a large answer's announcement. */
+static bool holds_announcement(const shmipc_slot *s)
+{
+  struct shmipc__answer_hdr a;
+
+  return s != NULL && s->ep->role == SHMIPC__ROLE_HOST &&
+         shmipc_slot_resp_type(s) == SHMIPC_MSG_LARGE_ANSWER &&
+         shmipc__answer_parse(shmipc_slot_resp_size(s),
+                              shmipc_slot_resp_data(s), &a) == SHMIPC_OK;
+}
+
+uint64_t shmipc_slot_answer_total(const shmipc_slot *s)
+{
+  struct shmipc__answer_hdr a;
+
+  if (!holds_announcement(s))
+    return 0;
+  shmipc__answer_hdr_get(&a, shmipc_slot_resp_data(s));
+  return a.total;
+}
+
+int shmipc_slot_answer_alloc(shmipc_slot *s, void **resp, size_t *resp_len,
+                             uint32_t *resp_type, int64_t timeout_ns)
+{
+  struct shmipc__pull_sink sink = {NULL, 0, resp, NULL, NULL};
+  struct shmipc__deadline dl;
+  bool counted = false;
+  uint64_t total = 0;
+  uint32_t t = 0;
+  int r;
+
+  if (resp != NULL)
+    *resp = NULL;
+  if (s == NULL || resp == NULL)
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID, s == NULL ? "s is NULL" : "resp is NULL"));
+  if (shmipc__timeout(s->ep, timeout_ns, &dl) != SHMIPC_OK)
+    return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
+  if (!holds_announcement(s))
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_STATE, "the slot holds no large answer's announcement"));
+  r = shmipc__answer_fetch(s, ((shmipc_host *)(void *)s->ep)->max_answer, &sink,
+                           &total, &t, &dl, &counted);
+  if (resp_len != NULL)
+    *resp_len = total > SIZE_MAX ? SIZE_MAX : (size_t)total;
+  if (resp_type != NULL)
+    *resp_type = t;
+  if (r < 0 && r != SHMIPC_E_REMOTE && *resp != NULL) {
+    free(*resp);
+    *resp = NULL;
+  }
+  r = shmipc__failed(r);
+  if (counted)
+    shmipc__uncount(s->ep);
+  return r;
+}
+
+int shmipc_slot_answer_drop(shmipc_slot *s, int64_t timeout_ns)
+{
+  struct shmipc__answer_hdr a;
+  struct shmipc__pull q = {0, 0, 0, SHMIPC__PULL_F_ABORT, 0};
+  struct shmipc__deadline dl;
+  bool counted = false;
+  uint32_t status = 0, state = 0;
+  const uint8_t *data;
+  int r;
+
+  if (s == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "s is NULL"));
+  if (shmipc__timeout(s->ep, timeout_ns, &dl) != SHMIPC_OK)
+    return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
+  if (!holds_announcement(s))
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_STATE, "the slot holds no large answer's announcement"));
+  shmipc__answer_hdr_get(&a, shmipc_slot_resp_data(s));
+  q.id = a.id;
+  shmipc__slot_rearm(s);
+  shmipc__pull_put(shmipc_slot_req_buf(s), &q);
+  r = shmipc_slot_publish(s, SHMIPC_MSG_ANSWER_PULL, SHMIPC__PULL_HDR, 0);
+  if (r != SHMIPC_OK)
+    return r;
+  r = shmipc__slot_wait(s, &dl, NULL, &counted);
+  if (r == SHMIPC_OK) {
+    r = shmipc__pull_judge(&q, a.total, s->resp_type, s->resp_size,
+                           s->resp_data, &status, &state, &data);
+    shmipc__slot_rearm(s);
+    /* ABORTED is the answer asked for. */
+    if (r == SHMIPC_E_REMOTE && status == SHMIPC__PULL_ABORTED)
+      r = SHMIPC_OK;
+    else if (r == SHMIPC_E_REMOTE)
+      r = shmipc__fail(r, "answer %llu: %s", (unsigned long long)a.id,
+                       shmipc__pull_status_name(status));
+    else
+      r = shmipc__fail(SHMIPC_E_CORRUPT, "illegal answer to a drop");
+  }
+  r = r < 0 ? call_failed((shmipc_host *)(void *)s->ep, r) : r;
+  if (counted)
+    shmipc__uncount(s->ep);
+  return r;
 }

@@ -644,6 +644,10 @@ void shmipc__slot_repair_epoch(struct shmipc__endpoint *ep);
 int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
                  size_t req_len, void *resp, size_t resp_cap, size_t *resp_len,
                  uint32_t *resp_type, int64_t timeout_ns, bool *counted);
+/* A held slot whose answer was taken (DONE) carries another request:
+ * the record moves to DEFERRED over that answer, as a claim over a
+ * consumed answer does; its response getters give nothing. */
+void shmipc__slot_rearm(struct shmipc_slot *s);
 /* Responder: take the next request of the slot whose word was last seen as
  * @last, before seeing it, by trying the take CAS from the value the next
  * request will most likely have (REQ_READY of the next generation, no
@@ -665,6 +669,12 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
 size_t *shmipc__host_stream_ids(shmipc_host *h);
 size_t *shmipc__guest_stream_ids(shmipc_guest *g);
 struct shmipc__endpoint *shmipc__guest_ep(shmipc_guest *g);
+/* shmipc__call() on a host slot whose answer @s announces a large answer
+ * (docs/PROTOCOL.md, "Large answers"): pull it into @resp under @dl. The
+ * caller releases @s. */
+int shmipc__host_call_large(struct shmipc_slot *s, void *resp, size_t resp_cap,
+                            size_t *resp_len, uint32_t *resp_type,
+                            struct shmipc__deadline *dl, bool *counted);
 /* A host's endpoint: the first member of struct shmipc_host (host.c
  * asserts it), reached without a call on the acquire path. */
 static inline struct shmipc__endpoint *shmipc__host_ep(shmipc_host *h)

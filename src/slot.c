@@ -946,6 +946,15 @@ static uint32_t parking_state(shmipc_slot *s, uint32_t st)
   }
 }
 
+void shmipc__slot_rearm(shmipc_slot *s)
+{
+  /* As claim() over a consumed answer (REUSE_CONSUMED): the word reads
+   * RESP_READY of our generation, which only we move, and we saw it with
+   * acquire; the next publish claims over it. */
+  s->gen_word = (s->gen_word & GEN_MASK) | SHMIPC_SLOT_RESP_READY;
+  set_state(s, SHMIPC__REC_DEFERRED);
+}
+
 void shmipc_slot_release(shmipc_slot *s)
 {
   uint32_t st;
@@ -990,6 +999,15 @@ int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
   r = shmipc_slot_publish(s, type, req_len, 0);
   if (r == SHMIPC_OK)
     r = shmipc__slot_wait(s, &dl, NULL, counted);
+  if (r == SHMIPC_OK && s->resp_type == SHMIPC_MSG_LARGE_ANSWER &&
+      ep->role == SHMIPC__ROLE_HOST) {
+    /* An answer larger than the slot (docs/PROTOCOL.md, "Large
+     * answers"): pulled into resp under the same deadline. */
+    r = shmipc__host_call_large(s, resp, resp_cap, resp_len, resp_type, &dl,
+                                counted);
+    shmipc_slot_release(s);
+    return r;
+  }
   if (r == SHMIPC_OK || r == SHMIPC_E_REMOTE) {
     if (resp_len != NULL)
       *resp_len = s->resp_size;

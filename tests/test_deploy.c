@@ -327,10 +327,19 @@ int main(int argc, char **argv)
   char why[256];
   int k;
 
-  if (argc >= 3 && strcmp(argv[1], "--ns") == 0)
-    return ns_exec(argv + 2);
-  if (argc == 3 && strcmp(argv[1], "--ns-host") == 0)
-    return ns_host(argv[2]);
+  /* After unshare(CLONE_NEWPID) this process can fork no more once the
+   * namespace's PID 1 has ended, so it ends with _exit(): an exit()
+   * handler that forks (LeakSanitizer's) would fail. */
+  if (argc >= 3 && strcmp(argv[1], "--ns") == 0) {
+    k = ns_exec(argv + 2);
+    fflush(NULL);
+    _exit(k);
+  }
+  if (argc == 3 && strcmp(argv[1], "--ns-host") == 0) {
+    k = ns_host(argv[2]);
+    fflush(NULL);
+    _exit(k);
+  }
   if (argc < 2 || argc > 1 + MAX_GUESTS) {
     fprintf(stderr, "usage: %s GUEST...\n", argv[0]);
     return 2;

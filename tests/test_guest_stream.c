@@ -3,7 +3,7 @@
  * Streams from guest to host (docs/PROTOCOL.md, "Streams"): this C host's
  * receiver (shmipc_host_stream_receiver()) against a guest in another
  * process (the Go echo guest or the C one, given as argv[1]), which streams
- * on request (ECHO_GUEST.md, type 220) with its stream sender. The SHA-256
+ * on request (ECHO_GUEST.md, type 224) with its stream sender. The SHA-256
  * of every stream is compared on both ends, and received both by the
  * listener thread and by shmipc_host_serve().
  *
@@ -37,7 +37,7 @@
 #define MS INT64_C(1000000)
 #define CAP (64u << 10)
 #define CHUNK (CAP - 32u)
-#define T_GUEST_STREAM 220u
+#define T_GUEST_STREAM 224u
 #define APP_TYPE 777u
 
 static const char *guest_path;

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "answer.h"
 #include "layout.h"
 #include "shmipc/shmipc.h"
 
@@ -25,6 +26,13 @@
 #define CONST(kind, name, v)                                                   \
   {                                                                            \
     kind, name, (int64_t)(v), 0, 0                                             \
+  }
+
+/* A field of a wire header that has no C struct (a little-endian byte
+ * layout, src/answer.c): its offset and size. */
+#define AT(kind, name, off, sz)                                                \
+  {                                                                            \
+    kind, name, (int64_t)(off), (sz), 0                                        \
   }
 
 struct row {
@@ -134,7 +142,25 @@ static struct row rows[] = {
     CONST("msg", "guest_call", SHMIPC_MSG_GUEST_CALL),
     CONST("msg", "stream_start", SHMIPC_MSG_STREAM_START),
     CONST("msg", "stream_chunk", SHMIPC_MSG_STREAM_CHUNK),
+    CONST("msg", "large_answer", SHMIPC_MSG_LARGE_ANSWER),
+    CONST("msg", "answer_pull", SHMIPC_MSG_ANSWER_PULL),
     CONST("msg", "app_start", SHMIPC_MSG_APP_START),
+    AT("answer", "id", 0, 8),
+    AT("answer", "total", 8, 8),
+    AT("answer", "app_type", 16, 4),
+    AT("answer", "flags", 20, 4),
+    CONST("answer", "size", SHMIPC__ANSWER_HDR),
+    AT("pull", "id", 0, 8),
+    AT("pull", "offset", 8, 8),
+    AT("pull", "len", 16, 4),
+    AT("pull", "flags", 20, 4),
+    CONST("pull", "size", SHMIPC__PULL_HDR),
+    CONST("pull", "release", SHMIPC__PULL_F_RELEASE),
+    CONST("pull", "abort", SHMIPC__PULL_F_ABORT),
+    AT("pullresp", "status", 0, 4),
+    AT("pullresp", "state", 4, 4),
+    AT("pullresp", "total", 8, 8),
+    CONST("pullresp", "size", SHMIPC__PULL_RESP),
     CONST("error", "ok", SHMIPC_OK),
     CONST("error", "invalid", SHMIPC_E_INVALID),
     CONST("error", "name", SHMIPC_E_NAME),

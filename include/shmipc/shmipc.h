@@ -127,6 +127,10 @@ extern "C" {
 #define SHMIPC_MSG_GUEST_CALL 3u   /**< a guest-to-host request */
 #define SHMIPC_MSG_STREAM_START 4u /**< opens a stream (Streams) */
 #define SHMIPC_MSG_STREAM_CHUNK 5u /**< carries a stream's chunk (Streams) */
+#define SHMIPC_MSG_LARGE_ANSWER 6u /**< announces an answer larger than a slot
+                                        (Large answers) */
+#define SHMIPC_MSG_ANSWER_PULL 7u  /**< fetches part of a large answer
+                                        (Large answers) */
 #define SHMIPC_MSG_APP_START 128u  /**< the first application type */
 /**@}*/
 
@@ -266,6 +270,8 @@ typedef struct shmipc_host_config {
                                    here; INFINITE, 0 and positive values
                                    allowed) */
   int64_t liveness_interval_ns; /**< peer check period while asleep (default 50 ms) */
+  uint64_t max_answer;    /**< largest answer (Large answers) a call accepts,
+                               in bytes (default 1 GiB; 0 accepts none) */
 } shmipc_host_config;
 
 /** Guest configuration; initialise with shmipc_guest_config_init(). */
@@ -1204,6 +1210,245 @@ SHMIPC_EXPORT int shmipc_host_stats(const shmipc_host *h, shmipc_stats *out);
  *  @param out  as for shmipc_host_stats()
  *  @return 0; SHMIPC_E_INVALID as for shmipc_host_stats(). */
 SHMIPC_EXPORT int shmipc_guest_stats(const shmipc_guest *g, shmipc_stats *out);
+
+/**@}*/
+
+/* ------------------------------------------------------------------ */
+/** @name Large answers
+ *
+ * A guest handler may answer a host call with more bytes than a slot's
+ * response buffer holds, up to the guest's `max_answer` and the host's
+ * (shmipc_host_config.max_answer). The guest keeps ("parks") the bytes and
+ * answers with a short SHMIPC_MSG_LARGE_ANSWER announcement; the host then
+ * pulls the bytes with SHMIPC_MSG_ANSWER_PULL requests on several host slots
+ * at once, each copied once out of the parked answer into the segment and
+ * once out of the segment into the caller's memory. An answer that fits a
+ * slot travels as any other. The wire format, the guest's limits and every
+ * status are in docs/PROTOCOL.md, "Large answers".
+ *
+ * On the host: shmipc_host_call() gets a large answer whole when @p resp_cap
+ * holds it (else SHMIPC_E_TRUNCATED, as for a small one, and the guest frees
+ * it); shmipc_host_call_alloc() returns it in a buffer of the library's;
+ * shmipc_host_call_chunks() hands it over piece by piece; after
+ * shmipc_slot_send() or shmipc_slot_wait(), a response of type
+ * SHMIPC_MSG_LARGE_ANSWER is an announcement, fetched with
+ * shmipc_slot_answer_alloc() or dropped with shmipc_slot_answer_drop().
+ * Each of these bounds the whole transfer with one timeout; a guest that
+ * dies meanwhile ends it with SHMIPC_E_PEER_GONE within about one liveness
+ * interval; every buffer the library allocated is freed on every failure.
+ *
+ * The host's functions below may run on any number of threads at once,
+ * as shmipc_host_call() (the slot ones on the slot's holder), and a
+ * shmipc_host_destroy() meanwhile ends them with SHMIPC_E_CLOSED.
+ *
+ * On the guest: start the workers with shmipc_guest_start_answers() and a
+ * shmipc_answer_fn, which answers as a shmipc_handler_fn does or hands its
+ * bytes over with shmipc_answer_set(). */
+/**@{*/
+
+/**
+ * Called once when the guest no longer needs the bytes of a large answer
+ * (pulled to the end, dropped by the host, expired, refused, or the
+ * session ended).
+ * @param ctx   the @p release_ctx given to shmipc_answer_set()
+ * @param data  the bytes
+ * @param len   their length
+ * May run on any worker thread, or in shmipc_guest_detach(), after the
+ * handler that set the answer has returned.
+ */
+typedef void (*shmipc_release_fn)(void *ctx, const void *data, size_t len);
+
+/** Opaque: where a shmipc_answer_fn hands over a large answer. Valid only
+ *  during that handler's call. */
+typedef struct shmipc_answer shmipc_answer;
+
+/**
+ * Answer with @p len bytes at @p data instead of the response buffer. The
+ * bytes must stay unchanged until @p release is called with them (exactly
+ * once, after the handler returned; a NULL @p release for bytes that
+ * outlive the guest, such as static data). No copy is made: when @p len
+ * fits the response buffer the bytes are copied there and released at
+ * once; otherwise they are parked under the guest's limits and copied out
+ * chunk by chunk as the host pulls them. An answer the limits refuse is
+ * released and the host gets SHMIPC_MSG_SYSTEM_ERROR with the reason
+ * (SHMIPC_E_REMOTE). A second call replaces the first (which is released).
+ * @param a            the handler's @p ans
+ * @param data         the bytes (may be NULL if @p len is 0)
+ * @param len          their length
+ * @param release      called when the guest is done with them, or NULL
+ * @param release_ctx  passed to @p release
+ */
+SHMIPC_EXPORT void shmipc_answer_set(shmipc_answer *a, const void *data,
+                                     size_t len, shmipc_release_fn release,
+                                     void *release_ctx);
+
+/**
+ * Request handler of a guest that may answer with large answers: a
+ * shmipc_handler_fn with one more parameter, @p ans. The handler either
+ * writes its response into @p resp as a shmipc_handler_fn does, or calls
+ * shmipc_answer_set(@p ans, ...) and sets @p resp_type (its @p resp and
+ * @p resp_len are then ignored). A non-zero return answers
+ * SHMIPC_MSG_SYSTEM_ERROR and releases what was set.
+ */
+typedef int (*shmipc_answer_fn)(void *user, uint32_t type, const void *req,
+                                size_t req_len, void *resp, size_t resp_cap,
+                                size_t *resp_len, uint32_t *resp_type,
+                                shmipc_answer *ans);
+
+/** What a guest parks at most; initialise with
+ *  shmipc_answer_limits_init(). The same semantics as the stream
+ *  receiver's limits (shmipc_stream_limits). */
+typedef struct shmipc_answer_limits {
+  uint32_t struct_size;    /**< sizeof(shmipc_answer_limits) */
+  uint32_t max_answers;    /**< answers parked at once, 1-65536 (default 16) */
+  uint64_t max_answer;     /**< largest answer in bytes (default 1 GiB) */
+  uint64_t max_total;      /**< bytes of all parked answers (default 1 GiB) */
+  int64_t idle_timeout_ns; /**< drop a parked answer nobody pulled for this
+                                long, > 0 (default 10 s) */
+} shmipc_answer_limits;
+
+/** A guest's large-answer counters (shmipc_guest_answer_stats()). */
+typedef struct shmipc_answer_stats {
+  uint32_t struct_size; /**< sizeof(shmipc_answer_stats), set by the caller */
+  uint32_t parked;      /**< answers parked now */
+  uint64_t held;        /**< bytes held now (parked, or being copied) */
+  uint64_t peak_held;   /**< the most ever held at once */
+  uint64_t released;    /**< answers pulled to the end */
+  uint64_t dropped;     /**< answers dropped: aborted, expired, refused,
+                             out of bounds, or the session ended */
+  uint64_t expired;     /**< of those, by the idle timeout */
+} shmipc_answer_stats;
+
+/** An initialiser for a shmipc_answer_stats that sets struct_size and
+ *  zeroes the rest: `shmipc_answer_stats st = SHMIPC_ANSWER_STATS_INIT;` */
+#define SHMIPC_ANSWER_STATS_INIT                                            \
+  { sizeof(shmipc_answer_stats), 0, 0, 0, 0, 0, 0 }
+
+/** Fill @p lim with the defaults.
+ *  @param lim  the limits to fill (NULL is ignored) */
+SHMIPC_EXPORT void shmipc_answer_limits_init(shmipc_answer_limits *lim);
+
+/** shmipc_guest_start() with a handler that may answer large answers.
+ *  Parked answers are swept (the idle ones dropped) on each pull and while
+ *  the workers idle, and all dropped when the workers end (the host closed,
+ *  died or was replaced) and at detach.
+ *  @param g     the guest
+ *  @param fn    the handler, called on the workers
+ *  @param user  passed to @p fn
+ *  @param lim   the limits, or NULL for the defaults
+ *  @return as shmipc_guest_start(); SHMIPC_E_INVALID also for limits out
+ *          of range. */
+SHMIPC_EXPORT int shmipc_guest_start_answers(shmipc_guest *g,
+                                             shmipc_answer_fn fn, void *user,
+                                             const shmipc_answer_limits *lim);
+
+/** Read the guest's large-answer counters (zeros for a guest started with
+ *  shmipc_guest_start()). Any thread, any time before detach.
+ *  @param g    the guest (NULL: nothing is read)
+ *  @param out  filled in; its struct_size must be set (a smaller one, or a
+ *              NULL @p out, leaves it untouched) */
+SHMIPC_EXPORT void shmipc_guest_answer_stats(shmipc_guest *g,
+                                             shmipc_answer_stats *out);
+
+/**
+ * shmipc_host_call() whose answer, of any size up to the host's
+ * max_answer, lands in a buffer the library allocates.
+ * @param h          the host
+ * @param type       request message type
+ * @param req        request bytes (may be NULL if @p req_len is 0)
+ * @param req_len    request length, at most the request capacity
+ * @param resp       out: the answer, to free with shmipc_answer_free() (on
+ *                   0, and on SHMIPC_E_REMOTE when the guest's handler
+ *                   failed: its reason; NULL on any other result)
+ * @param resp_len   out (optional): its length; on SHMIPC_E_TRUNCATED the
+ *                   announced length
+ * @param resp_type  out (optional): its type
+ * @param timeout_ns bounds the whole call and transfer
+ * @return as shmipc_host_call(); SHMIPC_E_TRUNCATED for an answer above
+ *         max_answer (the guest frees it); SHMIPC_E_NOMEM; SHMIPC_E_REMOTE
+ *         also when the guest no longer holds the answer (it expired: the
+ *         last error names the pull's status); SHMIPC_E_CORRUPT for a pull
+ *         answer that breaks the protocol.
+ */
+SHMIPC_EXPORT int shmipc_host_call_alloc(shmipc_host *h, uint32_t type,
+                                         const void *req, size_t req_len,
+                                         void **resp, size_t *resp_len,
+                                         uint32_t *resp_type,
+                                         int64_t timeout_ns);
+
+/** Free an answer of shmipc_host_call_alloc() or shmipc_slot_answer_alloc().
+ *  @param resp  the buffer, or NULL (nothing happens) */
+SHMIPC_EXPORT void shmipc_answer_free(void *resp);
+
+/**
+ * Receives an answer piece by piece, in order of offset.
+ * @param user    the @p user given to shmipc_host_call_chunks()
+ * @param type    the answer's type
+ * @param total   the answer's whole length
+ * @param offset  where this piece starts (the pieces are contiguous)
+ * @param data    the piece, in shared memory, valid until the return (NULL
+ *                when @p len is 0)
+ * @param len     its length; an empty answer is one call with 0
+ * @return 0 to go on; anything else stops the transfer (the guest frees
+ *         the answer) and the call returns SHMIPC_E_REFUSED.
+ */
+typedef int (*shmipc_chunk_fn)(void *user, uint32_t type, uint64_t total,
+                               uint64_t offset, const void *data, size_t len);
+
+/**
+ * shmipc_host_call() whose answer, of any size up to the host's
+ * max_answer, goes to @p fn piece by piece: a small answer in one piece
+ * straight from the slot, a large one in pieces of at most the response
+ * capacity minus 16 bytes. Nothing is allocated.
+ * @param h          the host
+ * @param type       request message type
+ * @param req        request bytes (may be NULL if @p req_len is 0)
+ * @param req_len    request length, at most the request capacity
+ * @param fn         receives the pieces
+ * @param user       passed to @p fn
+ * @param timeout_ns bounds the whole call and transfer
+ * @return as shmipc_host_call_alloc(); SHMIPC_E_REFUSED when @p fn stopped
+ *         the transfer.
+ */
+SHMIPC_EXPORT int shmipc_host_call_chunks(shmipc_host *h, uint32_t type,
+                                          const void *req, size_t req_len,
+                                          shmipc_chunk_fn fn, void *user,
+                                          int64_t timeout_ns);
+
+/** The length a large answer's announcement gives.
+ *  @param s  a slot whose response (shmipc_slot_wait()) has type
+ *            SHMIPC_MSG_LARGE_ANSWER
+ *  @return the announced length, 0 if @p s holds no valid announcement */
+SHMIPC_EXPORT uint64_t shmipc_slot_answer_total(const shmipc_slot *s);
+
+/**
+ * Fetch the large answer announced in slot @p s into a buffer the library
+ * allocates. @p s is used for the first pull (other slots join if free);
+ * afterwards it holds no response (the getters give NULL and 0) and is
+ * released as usual.
+ * @param s          the slot, holding a SHMIPC_MSG_LARGE_ANSWER response
+ * @param resp       out: the answer, to free with shmipc_answer_free()
+ * @param resp_len   out (optional): its length
+ * @param resp_type  out (optional): its type
+ * @param timeout_ns bounds the whole transfer
+ * @return as shmipc_host_call_alloc(); SHMIPC_E_STATE when @p s holds no
+ *         large answer's announcement.
+ */
+SHMIPC_EXPORT int shmipc_slot_answer_alloc(shmipc_slot *s, void **resp,
+                                           size_t *resp_len,
+                                           uint32_t *resp_type,
+                                           int64_t timeout_ns);
+
+/** Tell the guest to free the large answer announced in slot @p s
+ *  (otherwise it does so after its idle timeout). Afterwards @p s holds no
+ *  response.
+ *  @param s           the slot, holding a SHMIPC_MSG_LARGE_ANSWER response
+ *  @param timeout_ns  how long to wait for the guest's answer
+ *  @return 0, SHMIPC_E_STATE (no announcement), SHMIPC_E_TIMEOUT,
+ *          SHMIPC_E_PEER_GONE, SHMIPC_E_CORRUPT, SHMIPC_E_REMOTE (the guest
+ *          held no such answer any more), SHMIPC_E_INVALID,
+ *          SHMIPC_E_CLOSED. */
+SHMIPC_EXPORT int shmipc_slot_answer_drop(shmipc_slot *s, int64_t timeout_ns);
 
 /**@}*/
 

@@ -252,7 +252,8 @@ static void check_public_structs(void)
   CHECK_EQ_INT(offsetof(shmipc_host_config, mode), 36);
   CHECK_EQ_INT(offsetof(shmipc_host_config, default_timeout_ns), 40);
   CHECK_EQ_INT(offsetof(shmipc_host_config, liveness_interval_ns), 48);
-  CHECK_EQ_INT(sizeof(shmipc_host_config), 56);
+  CHECK_EQ_INT(offsetof(shmipc_host_config, max_answer), 56);
+  CHECK_EQ_INT(sizeof(shmipc_host_config), 64);
 
   CHECK_EQ_INT(offsetof(shmipc_guest_config, struct_size), 0);
   CHECK_EQ_INT(offsetof(shmipc_guest_config, name), 8);
@@ -264,6 +265,15 @@ static void check_public_structs(void)
   CHECK_EQ_INT(sizeof(shmipc_guest_config), 48);
 #endif
   /* Fixed-width fields only: the same on every target. */
+  CHECK_EQ_INT(offsetof(shmipc_answer_limits, max_answers), 4);
+  CHECK_EQ_INT(offsetof(shmipc_answer_limits, max_answer), 8);
+  CHECK_EQ_INT(offsetof(shmipc_answer_limits, max_total), 16);
+  CHECK_EQ_INT(offsetof(shmipc_answer_limits, idle_timeout_ns), 24);
+  CHECK_EQ_INT(sizeof(shmipc_answer_limits), 32);
+  CHECK_EQ_INT(offsetof(shmipc_answer_stats, parked), 4);
+  CHECK_EQ_INT(offsetof(shmipc_answer_stats, held), 8);
+  CHECK_EQ_INT(offsetof(shmipc_answer_stats, expired), 40);
+  CHECK_EQ_INT(sizeof(shmipc_answer_stats), 48);
   CHECK_EQ_INT(offsetof(shmipc_stream_config, depth), 4);
   CHECK_EQ_INT(offsetof(shmipc_stream_config, chunk_size), 8);
   CHECK_EQ_INT(sizeof(shmipc_stream_config), 12);
