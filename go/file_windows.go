@@ -25,8 +25,13 @@ import (
 const supported = true
 
 // segmentPrefix + name is the file mapping's name, in the session's local
-// namespace.
-const segmentPrefix = `Local\shmipc-`
+// namespace; globalPrefix + name the same in the global namespace, where
+// a host created with SHMIPC_HOST_F_GLOBAL puts every object of the
+// session (Options.Global).
+const (
+	segmentPrefix = `Local\shmipc-`
+	globalPrefix  = `Global\shmipc-`
+)
 
 var (
 	kernel32             = syscall.NewLazyDLL("kernel32.dll")
@@ -53,13 +58,17 @@ const (
 	errorInvalidHndl  = syscall.Errno(6)
 	seKernelObject    = 6
 	ownerSecurityInfo = 1
+	daclSecurityInfo  = 4
 	waitAbandoned     = 0x80
 	lockTakeMs        = 200 // see lockRole
 )
 
 // winSeg is the open segment: the mapping, its view and the role mutexes.
 type winSeg struct {
-	name  string
+	name   string
+	prefix string  // segmentPrefix or globalPrefix: the objects' namespace
+	sa     *syscall.SecurityAttributes // global: the mapping's DACL, for the events; else nil
+	sd     uintptr                     // global: that descriptor (LocalFree)
 	mapH  syscall.Handle
 	view  uintptr           // the whole section, mapped at open (Windows cannot read it otherwise)
 	size  int               // the view's size: the section's, rounded up to pages
@@ -95,7 +104,10 @@ func utf16Ptr(s string) *uint16 {
 // role mutexes. A missing mapping is errNoSegment and missing mutexes
 // errHostAbsent, so that Connect retries.
 func openSegment(path string) (*winSeg, error) {
-	s := &winSeg{name: strings.TrimPrefix(path, segmentPrefix)}
+	s := &winSeg{name: strings.TrimPrefix(path, segmentPrefix), prefix: segmentPrefix}
+	if strings.HasPrefix(path, globalPrefix) {
+		s.name, s.prefix = strings.TrimPrefix(path, globalPrefix), globalPrefix
+	}
 	h, _, e := procOpenFileMappingW.Call(fileMapRead|fileMapWrite|readControl, 0,
 		uintptr(unsafe.Pointer(utf16Ptr(path))))
 	if h == 0 {
@@ -121,6 +133,19 @@ func openSegment(path string) (*winSeg, error) {
 		return nil, fmt.Errorf("%w: VirtualQuery: %v", ErrSystem, e)
 	}
 	s.size = int(mbi.RegionSize)
+	if s.prefix == globalPrefix {
+		// The events this side creates first must admit the host's user,
+		// who may be another: they get the mapping's DACL (the host's
+		// explicit one), as the C guest's do.
+		if r, _, _ := procGetSecurityInfo.Call(uintptr(s.mapH), seKernelObject, daclSecurityInfo,
+			0, 0, 0, 0, uintptr(unsafe.Pointer(&s.sd))); r != 0 {
+			s.sd = 0
+			closeFile(s)
+			return nil, fmt.Errorf("%w: GetSecurityInfo(DACL) of %s: %v", ErrSystem, path, syscall.Errno(r))
+		}
+		s.sa = &syscall.SecurityAttributes{SecurityDescriptor: s.sd}
+		s.sa.Length = uint32(unsafe.Sizeof(*s.sa))
+	}
 	for i, role := range [2]string{"host", "guest"} {
 		m, _, e := procOpenMutexW.Call(synchronize|mutexModifyState, 0,
 			uintptr(unsafe.Pointer(utf16Ptr(path+"-"+role))))
@@ -235,6 +260,10 @@ func closeFile(s *winSeg) error {
 			errs = append(errs, err)
 		}
 		s.mapH = 0
+	}
+	if s.sd != 0 {
+		syscall.LocalFree(syscall.Handle(s.sd))
+		s.sd, s.sa = 0, nil
 	}
 	return joinErrors(errs...)
 }
@@ -353,7 +382,7 @@ func inheritedSegment() (*winSeg, string, error) {
 				"children do not inherit it)", ErrNotFound, envFD, n)
 		}
 	}
-	s := &winSeg{name: parts[3], mapH: h[0], mutex: [2]syscall.Handle{h[1], h[2]}}
+	s := &winSeg{name: parts[3], prefix: segmentPrefix, mapH: h[0], mutex: [2]syscall.Handle{h[1], h[2]}}
 	view, err := syscall.MapViewOfFile(s.mapH, fileMapRead|fileMapWrite, 0, 0, 0)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %s: handle %d is not a file mapping (%v)", ErrNotFound, envFD, h[0], err)

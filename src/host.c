@@ -80,6 +80,26 @@ static int config_check(const shmipc_host_config *cfg, bool anonymous,
                         "mode %#lo, want permission bits (0777) that "
                         "include 0600",
                         (unsigned long)cfg->mode);
+  if ((cfg->flags & ~SHMIPC_HOST_F_GLOBAL) != 0)
+    return shmipc__fail(SHMIPC_E_INVALID, "flags %#lx: unknown bits %#lx",
+                        (unsigned long)cfg->flags,
+                        (unsigned long)(cfg->flags & ~SHMIPC_HOST_F_GLOBAL));
+  if (cfg->flags & SHMIPC_HOST_F_GLOBAL) {
+    /* Refused rather than ignored: a program that asks for the global
+     * namespace expects another session to reach the segment. */
+    if (shmipc__seg_prefix_global[0] == '\0')
+      return shmipc__fail(SHMIPC_E_INVALID,
+                          "SHMIPC_HOST_F_GLOBAL is Windows-only (the "
+                          "Global\\ namespace); a segment in %s is "
+                          "reachable by any process its mode allows",
+                          shmipc__seg_prefix);
+    if (anonymous)
+      return shmipc__fail(SHMIPC_E_INVALID,
+                          "SHMIPC_HOST_F_GLOBAL with an anonymous segment "
+                          "(it has no name to put in Global\\)");
+  } else if (cfg->global_peer_sid != NULL)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "global_peer_sid set without SHMIPC_HOST_F_GLOBAL");
   if (shmipc__budget(cfg->default_timeout_ns, SHMIPC__DEFAULT_TIMEOUT_NS,
                      call_ns) != SHMIPC_OK)
     return shmipc__fail_timeout("default_timeout_ns", cfg->default_timeout_ns);
@@ -111,10 +131,16 @@ static int host_create(const shmipc_host_config *cfg, bool anonymous,
     return shmipc__fail(SHMIPC_E_NOMEM, "allocating the host handle");
   if (anonymous)
     r = shmipc__seg_create_anon(cfg->name, &g, cfg->mode, &h->ep.seg);
+  else if (cfg->flags & SHMIPC_HOST_F_GLOBAL)
+    r = shmipc__seg_create_global(cfg->name, &g, cfg->global_peer_sid,
+                                  &h->ep.seg);
   else
     r = shmipc__seg_create(cfg->name, &g, cfg->mode, &h->ep.seg);
   if (r == SHMIPC_E_EXISTS)
-    r = shmipc__fail(r, "%s%s belongs to a live host", shmipc__seg_prefix,
+    r = shmipc__fail(r, "%s%s belongs to a live host",
+                     (cfg->flags & SHMIPC_HOST_F_GLOBAL)
+                         ? shmipc__seg_prefix_global
+                         : shmipc__seg_prefix,
                      cfg->name);
   if (r != SHMIPC_OK)
     goto err_free;

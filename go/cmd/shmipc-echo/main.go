@@ -78,7 +78,7 @@ const (
 	streamRespSize = 72
 )
 
-const usage = "usage: shmipc-echo -name NAME | -inherited [-timeout-ms MS] [-stream-max-stream BYTES] " +
+const usage = "usage: shmipc-echo -name NAME [-global] | -inherited [-timeout-ms MS] [-stream-max-stream BYTES] " +
 	"[-stream-max-total BYTES] [-stream-max-streams N] [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]"
 
 func main() {
@@ -99,6 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	idleMs := fs.Int64("stream-idle-ms", def.IdleTimeout.Milliseconds(), "idle timeout of an open stream in milliseconds")
 	noStreams := fs.Bool("no-streams", false, "no stream receiver: echo stream messages like any other request")
 	inherited := fs.Bool("inherited", false, "attach to the segment a launching host handed down (SHMIPC_FD), not by name")
+	global := fs.Bool("global", false, "attach in the Global\\ namespace (Windows; a host with SHMIPC_HOST_F_GLOBAL)")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -129,7 +130,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *inherited {
 		g, err = shmipc.ConnectInherited(nil)
 	} else {
-		g, err = shmipc.Connect(*name, &shmipc.Options{ConnectTimeout: connectTimeout})
+		g, err = shmipc.Connect(*name, &shmipc.Options{ConnectTimeout: connectTimeout, Global: *global})
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "shmipc-echo:", err)
