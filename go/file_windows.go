@@ -66,14 +66,14 @@ const (
 // winSeg is the open segment: the mapping, its view and the role mutexes.
 type winSeg struct {
 	name   string
-	prefix string  // segmentPrefix or globalPrefix: the objects' namespace
+	prefix string                      // segmentPrefix or globalPrefix: the objects' namespace
 	sa     *syscall.SecurityAttributes // global: the mapping's DACL, for the events; else nil
 	sd     uintptr                     // global: that descriptor (LocalFree)
-	mapH  syscall.Handle
-	view  uintptr           // the whole section, mapped at open (Windows cannot read it otherwise)
-	size  int               // the view's size: the section's, rounded up to pages
-	mutex [2]syscall.Handle // by role
-	hold  *mutexHolder
+	mapH   syscall.Handle
+	view   uintptr           // the whole section, mapped at open (Windows cannot read it otherwise)
+	size   int               // the view's size: the section's, rounded up to pages
+	mutex  [2]syscall.Handle // by role
+	hold   *mutexHolder
 
 	evOnce sync.Once
 	events []atomic.Uintptr // wake-up events by index, opened on first use

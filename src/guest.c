@@ -158,11 +158,10 @@ static int attach_gave_up(int r, const char *name, uint32_t flags,
   shmipc__duration(d, sizeof d, connect_ns);
   if (r == SHMIPC__E_NO_HOST)
     return shmipc__fail(SHMIPC_E_PEER_GONE,
-                        "%s%s: segment's host is not running",
-                        prefix, name);
+                        "%s%s: segment's host is not running", prefix, name);
   if (r == SHMIPC__E_NO_SEGMENT)
-    return shmipc__fail(SHMIPC_E_NOT_FOUND, "no segment %s%s after %s",
-                        prefix, name, d);
+    return shmipc__fail(SHMIPC_E_NOT_FOUND, "no segment %s%s after %s", prefix,
+                        name, d);
   return shmipc__fail(SHMIPC_E_TIMEOUT,
                       "segment not ready (host_state INIT) %s%s after %s",
                       prefix, name, d);

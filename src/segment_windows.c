@@ -257,8 +257,9 @@ static int make_security_global(struct shmipc__seg_os *os, const char *peer_sid)
   int ok, r = SHMIPC_OK;
 
   if (sid == NULL || !ConvertSidToStringSidW(sid, &sid_str)) {
-    r = shmipc__fail(SHMIPC_E_SYSTEM, "reading this process's user SID: "
-                                      "error %lu",
+    r = shmipc__fail(SHMIPC_E_SYSTEM,
+                     "reading this process's user SID: "
+                     "error %lu",
                      (unsigned long)GetLastError());
     goto out;
   }
@@ -450,8 +451,7 @@ static int open_mutexes(struct shmipc__seg_os *os, bool create)
     if (create && os->global && GetLastError() == ERROR_ALREADY_EXISTS &&
         owned_by_me(os->mutex[k]) != 1)
       return shmipc__fail(SHMIPC_E_ACCESS,
-                          "mutex %ls exists and belongs to another user",
-                          name);
+                          "mutex %ls exists and belongs to another user", name);
   }
   return SHMIPC_OK;
 }
@@ -475,8 +475,7 @@ static int seg_create(const char *name, const struct shmipc__geom *g,
   if (s.os == NULL)
     return SHMIPC_E_NOMEM;
   s.os->global = global;
-  r = global ? make_security_global(s.os, peer_sid)
-             : make_security(s.os, mode);
+  r = global ? make_security_global(s.os, peer_sid) : make_security(s.os, mode);
   if (r != SHMIPC_OK)
     goto err;
   r = open_mutexes(s.os, true);
