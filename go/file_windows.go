@@ -45,6 +45,8 @@ var (
 	procSwitchToThread   = kernel32.NewProc("SwitchToThread")
 	procGetSecurityInfo  = advapi32.NewProc("GetSecurityInfo")
 	procEqualSid         = advapi32.NewProc("EqualSid")
+	procSDToString       = advapi32.NewProc("ConvertSecurityDescriptorToStringSecurityDescriptorW")
+	procStringToSD       = advapi32.NewProc("ConvertStringSecurityDescriptorToSecurityDescriptorW")
 )
 
 const (
@@ -134,17 +136,10 @@ func openSegment(path string) (*winSeg, error) {
 	}
 	s.size = int(mbi.RegionSize)
 	if s.prefix == globalPrefix {
-		// The events this side creates first must admit the host's user,
-		// who may be another: they get the mapping's DACL (the host's
-		// explicit one), as the C guest's do.
-		if r, _, _ := procGetSecurityInfo.Call(uintptr(s.mapH), seKernelObject, daclSecurityInfo,
-			0, 0, 0, 0, uintptr(unsafe.Pointer(&s.sd))); r != 0 {
-			s.sd = 0
+		if err := copySecurity(s); err != nil {
 			closeFile(s)
-			return nil, fmt.Errorf("%w: GetSecurityInfo(DACL) of %s: %v", ErrSystem, path, syscall.Errno(r))
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		s.sa = &syscall.SecurityAttributes{SecurityDescriptor: s.sd}
-		s.sa.Length = uint32(unsafe.Sizeof(*s.sa))
 	}
 	for i, role := range [2]string{"host", "guest"} {
 		m, _, e := procOpenMutexW.Call(synchronize|mutexModifyState, 0,
@@ -159,6 +154,61 @@ func openSegment(path string) (*winSeg, error) {
 		s.mutex[i] = syscall.Handle(m)
 	}
 	return s, nil
+}
+
+// copySecurity makes s.sa for the events this side creates first in the
+// global namespace: they must admit the host's user, who may be another.
+// They get the mapping's DACL (the host's explicit one) and this user as
+// owner, set explicitly as the host sets its own (an elevated
+// administrator's default owner is the Administrators group); as the C
+// guest's do (src/segment_windows.c, copy_security).
+func copySecurity(s *winSeg) error {
+	var msd uintptr
+	if r, _, _ := procGetSecurityInfo.Call(uintptr(s.mapH), seKernelObject, daclSecurityInfo,
+		0, 0, 0, 0, uintptr(unsafe.Pointer(&msd))); r != 0 {
+		return fmt.Errorf("%w: GetSecurityInfo(DACL): %v", ErrSystem, syscall.Errno(r))
+	}
+	defer syscall.LocalFree(syscall.Handle(msd))
+	var dacl *uint16
+	if r, _, e := procSDToString.Call(msd, 1, daclSecurityInfo, uintptr(unsafe.Pointer(&dacl)), 0); r == 0 {
+		return fmt.Errorf("%w: ConvertSecurityDescriptorToStringSecurityDescriptor: %v", ErrSystem, e)
+	}
+	daclStr := utf16PtrToString(dacl)
+	syscall.LocalFree(syscall.Handle(uintptr(unsafe.Pointer(dacl))))
+	tok, err := syscall.OpenCurrentProcessToken()
+	if err != nil {
+		return fmt.Errorf("%w: OpenProcessToken: %v", ErrSystem, err)
+	}
+	defer tok.Close()
+	me, err := tok.GetTokenUser()
+	if err != nil {
+		return fmt.Errorf("%w: GetTokenInformation: %v", ErrSystem, err)
+	}
+	sid, err := me.User.Sid.String()
+	if err != nil {
+		return fmt.Errorf("%w: ConvertSidToStringSid: %v", ErrSystem, err)
+	}
+	var sd uintptr
+	if r, _, e := procStringToSD.Call(uintptr(unsafe.Pointer(utf16Ptr("O:"+sid+daclStr))), 1,
+		uintptr(unsafe.Pointer(&sd)), 0); r == 0 {
+		return fmt.Errorf("%w: ConvertStringSecurityDescriptorToSecurityDescriptor: %v", ErrSystem, e)
+	}
+	s.sd = sd
+	s.sa = &syscall.SecurityAttributes{SecurityDescriptor: sd}
+	s.sa.Length = uint32(unsafe.Sizeof(*s.sa))
+	return nil
+}
+
+// utf16PtrToString is the NUL-terminated UTF-16 text at p.
+func utf16PtrToString(p *uint16) string {
+	if p == nil {
+		return ""
+	}
+	n := 0
+	for *(*uint16)(unsafe.Add(unsafe.Pointer(p), 2*n)) != 0 {
+		n++
+	}
+	return syscall.UTF16ToString(unsafe.Slice(p, n))
 }
 
 // fileInfo is what Connect needs to know about the open segment.

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 /* How long taking a role's mutex waits: a peer's liveness check holds it
  * for a moment (see shmipc__lock_held()), a live owner for good. */
@@ -378,6 +379,54 @@ static int owned_by_me(HANDLE h)
   return r;
 }
 
+/* Global\: the events a guest creates first must admit the host's user,
+ * who may be another. They get the mapping's DACL (the host's explicit
+ * one) and, as the host's objects, this user as owner, set explicitly (an
+ * elevated administrator's default owner is the Administrators group). */
+static int copy_security(struct shmipc__seg_os *os)
+{
+  PSECURITY_DESCRIPTOR msd = NULL;
+  wchar_t *dacl_str = NULL, *sid_str = NULL, *sddl = NULL;
+  PSID sid = user_sid();
+  size_t n;
+  int r = SHMIPC_E_SYSTEM;
+
+  if (sid == NULL || !ConvertSidToStringSidW(sid, &sid_str) ||
+      GetSecurityInfo(os->map, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION,
+                      NULL, NULL, NULL, NULL, &msd) != ERROR_SUCCESS ||
+      !ConvertSecurityDescriptorToStringSecurityDescriptorW(
+          msd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &dacl_str, NULL))
+    goto out;
+  n = wcslen(sid_str) + wcslen(dacl_str) + 3;
+  sddl = malloc(n * sizeof *sddl);
+  if (sddl == NULL) {
+    r = SHMIPC_E_NOMEM;
+    goto out;
+  }
+  _snwprintf(sddl, n, L"O:%ls%ls", sid_str, dacl_str);
+  sddl[n - 1] = L'\0';
+  if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(
+          sddl, SDDL_REVISION_1, &os->sd, NULL)) {
+    os->sd = NULL;
+    goto out;
+  }
+  os->sa.nLength = sizeof os->sa;
+  os->sa.lpSecurityDescriptor = os->sd;
+  os->sa.bInheritHandle = FALSE;
+  r = SHMIPC_OK;
+out:
+  free(sddl);
+  if (dacl_str != NULL)
+    LocalFree(dacl_str);
+  if (msd != NULL)
+    LocalFree(msd);
+  if (sid_str != NULL)
+    LocalFree(sid_str);
+  if (sid != NULL)
+    LocalFree(sid);
+  return r;
+}
+
 static struct shmipc__seg_os *os_new(const char *name)
 {
   struct shmipc__seg_os *os = calloc(1, sizeof *os);
@@ -592,17 +641,10 @@ int shmipc__seg_os_open(const char *name, uint32_t guest_flags,
     goto err;
   }
   os->view_size = mbi.RegionSize;
-  /* Global\: the events this side creates first must admit the host's
-   * user, who may be another: they get the mapping's DACL (the host's
-   * explicit one); their owner is this user. */
   if (os->global) {
-    if (GetSecurityInfo(os->map, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION,
-                        NULL, NULL, NULL, NULL, &os->sd) != ERROR_SUCCESS) {
-      os->sd = NULL;
-      r = SHMIPC_E_SYSTEM;
+    r = copy_security(os);
+    if (r != SHMIPC_OK)
       goto err;
-    }
-    os->sa.lpSecurityDescriptor = os->sd;
   }
   snprintf(s->path, sizeof s->path, "%s%s",
            os->global ? shmipc__seg_prefix_global : shmipc__seg_prefix, name);
@@ -665,7 +707,8 @@ int shmipc__seg_os_map(struct shmipc__seg *s)
   if (r != SHMIPC_OK)
     return r;
   /* Events the guest creates first get the default descriptor of its
-   * (the same) user; the host's are owner-only. */
+   * (the same) user, in Global\ the mapping's DACL (shmipc__seg_os_open());
+   * the host's are owner-only. */
   s->os->sa.nLength = sizeof s->os->sa;
   s->base = s->os->view;
   return SHMIPC_OK;

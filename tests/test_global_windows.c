@@ -5,10 +5,11 @@
  * guest given on the command line:
  *   - a global host and the guest started with -global connect, and calls
  *     echo; the objects are in Global\ and none in Local\;
- *   - the mapping, both role mutexes and a wake-up event carry the explicit
- *     descriptor: owner this user, a protected DACL granting this user,
- *     SYSTEM and the configured peer SID, and nobody else (no Everyone, no
- *     Authenticated Users, no Administrators);
+ *   - the mapping, both role mutexes, a wake-up event of the host's and
+ *     one the guest created carry the explicit descriptor: owner this
+ *     user, a protected DACL granting this user, SYSTEM and the configured
+ *     peer SID, and nobody else (no Everyone, no Authenticated Users, no
+ *     Administrators);
  *   - a local guest finds no global host, a global guest no local host
  *     (NOT_FOUND);
  *   - the refused combinations (a peer SID without the flag, a peer SID
@@ -198,6 +199,9 @@ static void connect_and_dacl(const char *guest)
   r = shmipc_host_wait_guest(h, 10000 * MS);
   CHECK(r == SHMIPC_OK, "%s attaches with -global: %s", guest,
         shmipc_strerror(r));
+  /* Idle, the guest's worker goes to sleep on slot 0's responder event,
+   * which it creates (checked below). */
+  Sleep(300);
   CHECK(echo(h) == 0, "a call through %s", guest);
 
   /* The mapping, in Global\ only. */
@@ -244,13 +248,22 @@ static void connect_and_dacl(const char *guest)
   check_descriptor(o, oname, peer);
   CloseHandle(o);
   o = NULL;
+  /* The event that the guest created: the mapping's DACL, copied. */
+  snprintf(oname, sizeof oname, "Global\\shmipc-%s-%016llx-s0s", name,
+           (unsigned long long)nonce);
+  MultiByteToWideChar(CP_ACP, 0, oname, -1, wname, 128);
+  o = OpenEventW(READ_CONTROL, FALSE, wname);
+  CHECK(o != NULL, "open %s: error %lu", oname, (unsigned long)GetLastError());
+  check_descriptor(o, oname, peer);
+  CloseHandle(o);
+  o = NULL;
 
   shmipc_host_destroy(h);
   h = NULL;
   CHECK(proc_wait(&p, 10000, &st) == 0 && st.exited && st.code == 0,
         "%s ends with 0 when the host closes", guest);
   if (failures == before)
-    printf("  ok global host and %s: call, DACL of mapping, mutexes, event\n",
+    printf("  ok global host and %s: call, DACL of mapping, mutexes, events\n",
            guest);
 out:
   if (view != NULL)
