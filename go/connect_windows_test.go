@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,13 @@ var procConvertSD = advapi32.NewProc("ConvertStringSecurityDescriptorToSecurityD
 // sddl ("" for the default) and returns its handle.
 func makeMapping(t *testing.T, name, sddl string) syscall.Handle {
 	t.Helper()
+	return makeMappingIn(t, segmentPrefix, name, sddl)
+}
+
+// makeMappingIn is makeMapping in the namespace of prefix (segmentPrefix
+// or globalPrefix).
+func makeMappingIn(t *testing.T, prefix, name, sddl string) syscall.Handle {
+	t.Helper()
 	var sa *syscall.SecurityAttributes
 	if sddl != "" {
 		var sd uintptr
@@ -32,7 +40,7 @@ func makeMapping(t *testing.T, name, sddl string) syscall.Handle {
 		sa = &syscall.SecurityAttributes{Length: uint32(unsafe.Sizeof(syscall.SecurityAttributes{})), SecurityDescriptor: sd}
 	}
 	h, err := syscall.CreateFileMapping(syscall.InvalidHandle, sa, syscall.PAGE_READWRITE, 0, 4096,
-		utf16Ptr(segmentPrefix+name))
+		utf16Ptr(prefix+name))
 	if err != nil {
 		t.Fatalf("CreateFileMapping %s: %v", name, err)
 	}
@@ -68,6 +76,42 @@ func TestConnectVerdictsWindows(t *testing.T) {
 			}
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Connect: %v, want %v", err, tc.want)
+			}
+			if d := time.Since(start); d > tc.max {
+				t.Errorf("Connect took %v, want at most %v", d, tc.max)
+			}
+		})
+	}
+}
+
+// Options.Global looks in Global\ only: a segment in Local\ is not
+// found, and a Global\ mapping that grants nobody access is refused at
+// once, as in Local\ (the end-to-end case, a global C host and this
+// guest, runs in the interop suite: tests/test_global_windows.c).
+func TestConnectGlobalWindows(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		prefix string
+		sddl   string
+		want   error
+		max    time.Duration
+	}{
+		{"local-only", segmentPrefix, "", ErrNotFound, 2 * time.Second},
+		{"forbidden", globalPrefix, "D:P", ErrAccess, 150 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := fmt.Sprintf("gotest-global-%d-%s", os.Getpid(), tc.name)
+			makeMappingIn(t, tc.prefix, name, tc.sddl)
+			start := time.Now()
+			g, err := Connect(name, &Options{Global: true, ConnectTimeout: 100 * time.Millisecond})
+			if g != nil {
+				g.Close()
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Connect: %v, want %v", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), globalPrefix+name) {
+				t.Errorf("Connect: %v, want it to name %s%s", err, globalPrefix, name)
 			}
 			if d := time.Since(start); d > tc.max {
 				t.Errorf("Connect took %v, want at most %v", d, tc.max)

@@ -16,6 +16,10 @@ const supported = true
 // files").
 const segmentPrefix = "/dev/shm/shmipc-"
 
+// globalPrefix is empty: no global namespace here (Options.Global is
+// Windows-only).
+const globalPrefix = ""
+
 // segFile is the open segment: a file descriptor.
 type segFile = int
 

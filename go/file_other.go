@@ -12,6 +12,10 @@ const supported = false
 
 const segmentPrefix = ""
 
+// globalPrefix is empty: no global namespace here (Options.Global is
+// Windows-only).
+const globalPrefix = ""
+
 var errUnsupported = fmt.Errorf("%w: unsupported OS", ErrSystem)
 
 type segFile = int

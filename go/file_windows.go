@@ -25,8 +25,13 @@ import (
 const supported = true
 
 // segmentPrefix + name is the file mapping's name, in the session's local
-// namespace.
-const segmentPrefix = `Local\shmipc-`
+// namespace; globalPrefix + name the same in the global namespace, where
+// a host created with SHMIPC_HOST_F_GLOBAL puts every object of the
+// session (Options.Global).
+const (
+	segmentPrefix = `Local\shmipc-`
+	globalPrefix  = `Global\shmipc-`
+)
 
 var (
 	kernel32             = syscall.NewLazyDLL("kernel32.dll")
@@ -40,6 +45,8 @@ var (
 	procSwitchToThread   = kernel32.NewProc("SwitchToThread")
 	procGetSecurityInfo  = advapi32.NewProc("GetSecurityInfo")
 	procEqualSid         = advapi32.NewProc("EqualSid")
+	procSDToString       = advapi32.NewProc("ConvertSecurityDescriptorToStringSecurityDescriptorW")
+	procStringToSD       = advapi32.NewProc("ConvertStringSecurityDescriptorToSecurityDescriptorW")
 )
 
 const (
@@ -53,18 +60,22 @@ const (
 	errorInvalidHndl  = syscall.Errno(6)
 	seKernelObject    = 6
 	ownerSecurityInfo = 1
+	daclSecurityInfo  = 4
 	waitAbandoned     = 0x80
 	lockTakeMs        = 200 // see lockRole
 )
 
 // winSeg is the open segment: the mapping, its view and the role mutexes.
 type winSeg struct {
-	name  string
-	mapH  syscall.Handle
-	view  uintptr           // the whole section, mapped at open (Windows cannot read it otherwise)
-	size  int               // the view's size: the section's, rounded up to pages
-	mutex [2]syscall.Handle // by role
-	hold  *mutexHolder
+	name   string
+	prefix string                      // segmentPrefix or globalPrefix: the objects' namespace
+	sa     *syscall.SecurityAttributes // global: the mapping's DACL, for the events; else nil
+	sd     uintptr                     // global: that descriptor (LocalFree)
+	mapH   syscall.Handle
+	view   uintptr           // the whole section, mapped at open (Windows cannot read it otherwise)
+	size   int               // the view's size: the section's, rounded up to pages
+	mutex  [2]syscall.Handle // by role
+	hold   *mutexHolder
 
 	evOnce sync.Once
 	events []atomic.Uintptr // wake-up events by index, opened on first use
@@ -95,7 +106,10 @@ func utf16Ptr(s string) *uint16 {
 // role mutexes. A missing mapping is errNoSegment and missing mutexes
 // errHostAbsent, so that Connect retries.
 func openSegment(path string) (*winSeg, error) {
-	s := &winSeg{name: strings.TrimPrefix(path, segmentPrefix)}
+	s := &winSeg{name: strings.TrimPrefix(path, segmentPrefix), prefix: segmentPrefix}
+	if strings.HasPrefix(path, globalPrefix) {
+		s.name, s.prefix = strings.TrimPrefix(path, globalPrefix), globalPrefix
+	}
 	h, _, e := procOpenFileMappingW.Call(fileMapRead|fileMapWrite|readControl, 0,
 		uintptr(unsafe.Pointer(utf16Ptr(path))))
 	if h == 0 {
@@ -121,6 +135,12 @@ func openSegment(path string) (*winSeg, error) {
 		return nil, fmt.Errorf("%w: VirtualQuery: %v", ErrSystem, e)
 	}
 	s.size = int(mbi.RegionSize)
+	if s.prefix == globalPrefix {
+		if err := copySecurity(s); err != nil {
+			closeFile(s)
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	for i, role := range [2]string{"host", "guest"} {
 		m, _, e := procOpenMutexW.Call(synchronize|mutexModifyState, 0,
 			uintptr(unsafe.Pointer(utf16Ptr(path+"-"+role))))
@@ -134,6 +154,61 @@ func openSegment(path string) (*winSeg, error) {
 		s.mutex[i] = syscall.Handle(m)
 	}
 	return s, nil
+}
+
+// copySecurity makes s.sa for the events this side creates first in the
+// global namespace: they must admit the host's user, who may be another.
+// They get the mapping's DACL (the host's explicit one) and this user as
+// owner, set explicitly as the host sets its own (an elevated
+// administrator's default owner is the Administrators group); as the C
+// guest's do (src/segment_windows.c, copy_security).
+func copySecurity(s *winSeg) error {
+	var msd uintptr
+	if r, _, _ := procGetSecurityInfo.Call(uintptr(s.mapH), seKernelObject, daclSecurityInfo,
+		0, 0, 0, 0, uintptr(unsafe.Pointer(&msd))); r != 0 {
+		return fmt.Errorf("%w: GetSecurityInfo(DACL): %v", ErrSystem, syscall.Errno(r))
+	}
+	defer syscall.LocalFree(syscall.Handle(msd))
+	var dacl *uint16
+	if r, _, e := procSDToString.Call(msd, 1, daclSecurityInfo, uintptr(unsafe.Pointer(&dacl)), 0); r == 0 {
+		return fmt.Errorf("%w: ConvertSecurityDescriptorToStringSecurityDescriptor: %v", ErrSystem, e)
+	}
+	daclStr := utf16PtrToString(dacl)
+	syscall.LocalFree(syscall.Handle(uintptr(unsafe.Pointer(dacl))))
+	tok, err := syscall.OpenCurrentProcessToken()
+	if err != nil {
+		return fmt.Errorf("%w: OpenProcessToken: %v", ErrSystem, err)
+	}
+	defer tok.Close()
+	me, err := tok.GetTokenUser()
+	if err != nil {
+		return fmt.Errorf("%w: GetTokenInformation: %v", ErrSystem, err)
+	}
+	sid, err := me.User.Sid.String()
+	if err != nil {
+		return fmt.Errorf("%w: ConvertSidToStringSid: %v", ErrSystem, err)
+	}
+	var sd uintptr
+	if r, _, e := procStringToSD.Call(uintptr(unsafe.Pointer(utf16Ptr("O:"+sid+daclStr))), 1,
+		uintptr(unsafe.Pointer(&sd)), 0); r == 0 {
+		return fmt.Errorf("%w: ConvertStringSecurityDescriptorToSecurityDescriptor: %v", ErrSystem, e)
+	}
+	s.sd = sd
+	s.sa = &syscall.SecurityAttributes{SecurityDescriptor: sd}
+	s.sa.Length = uint32(unsafe.Sizeof(*s.sa))
+	return nil
+}
+
+// utf16PtrToString is the NUL-terminated UTF-16 text at p.
+func utf16PtrToString(p *uint16) string {
+	if p == nil {
+		return ""
+	}
+	n := 0
+	for *(*uint16)(unsafe.Add(unsafe.Pointer(p), 2*n)) != 0 {
+		n++
+	}
+	return syscall.UTF16ToString(unsafe.Slice(p, n))
 }
 
 // fileInfo is what Connect needs to know about the open segment.
@@ -235,6 +310,10 @@ func closeFile(s *winSeg) error {
 			errs = append(errs, err)
 		}
 		s.mapH = 0
+	}
+	if s.sd != 0 {
+		syscall.LocalFree(syscall.Handle(s.sd))
+		s.sd, s.sa = 0, nil
 	}
 	return joinErrors(errs...)
 }
@@ -353,7 +432,7 @@ func inheritedSegment() (*winSeg, string, error) {
 				"children do not inherit it)", ErrNotFound, envFD, n)
 		}
 	}
-	s := &winSeg{name: parts[3], mapH: h[0], mutex: [2]syscall.Handle{h[1], h[2]}}
+	s := &winSeg{name: parts[3], prefix: segmentPrefix, mapH: h[0], mutex: [2]syscall.Handle{h[1], h[2]}}
 	view, err := syscall.MapViewOfFile(s.mapH, fileMapRead|fileMapWrite, 0, 0, 0)
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: %s: handle %d is not a file mapping (%v)", ErrNotFound, envFD, h[0], err)

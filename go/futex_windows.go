@@ -67,8 +67,8 @@ func (g *Guest) event(i int) syscall.Handle {
 	default:
 		suffix = fmt.Sprintf("s%d%c", (i-2)/2, "rs"[(i-2)%2])
 	}
-	name := fmt.Sprintf("%s%s-%016x-%s", segmentPrefix, s.name, g.geo.sessionNonce, suffix)
-	e, _, _ := procCreateEventW.Call(0, 0, 0, uintptr(unsafe.Pointer(utf16Ptr(name))))
+	name := fmt.Sprintf("%s%s-%016x-%s", s.prefix, s.name, g.geo.sessionNonce, suffix)
+	e, _, _ := procCreateEventW.Call(uintptr(unsafe.Pointer(s.sa)), 0, 0, uintptr(unsafe.Pointer(utf16Ptr(name))))
 	if e == 0 {
 		return 0
 	}

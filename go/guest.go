@@ -52,7 +52,7 @@ import (
 // implementations (file_linux.go and lock_linux.go, file_windows.go;
 // file_other.go refuses) of
 //
-//	supported, segmentPrefix, segFile, fileInfo
+//	supported, segmentPrefix, globalPrefix, segFile, fileInfo
 //	openSegment(path string) (segFile, error)
 //	statSegment(f segFile) (fileInfo, error)
 //	readHeader(f segFile, buf []byte) error
@@ -105,6 +105,14 @@ type Options struct {
 	// AllowOtherUser accepts a segment owned by another user than the
 	// process's effective user.
 	AllowOtherUser bool
+	// Global (Windows only) attaches to a host created with
+	// SHMIPC_HOST_F_GLOBAL: the segment is Global\shmipc-<name>, and every
+	// object of the session is in the global namespace, which a service
+	// and a desktop program share (docs/DEPLOYING.md, "Windows"). A guest
+	// running as another user than the host's also needs AllowOtherUser.
+	// Connect refuses it with ErrInvalid on other systems, as the C
+	// guest's SHMIPC_GUEST_F_GLOBAL.
+	Global bool
 }
 
 // Defaults of Options.
@@ -317,6 +325,12 @@ func Connect(name string, opts *Options) (*Guest, error) {
 		return nil, fmt.Errorf("%w: unsupported OS or CPU (%s/%s)", ErrSystem, runtime.GOOS, runtime.GOARCH)
 	}
 	path := segmentPrefix + name
+	if o.Global {
+		if globalPrefix == "" {
+			return nil, fmt.Errorf("%w: Options.Global is Windows-only (the Global\\ namespace)", ErrInvalid)
+		}
+		path = globalPrefix + name
+	}
 	start := time.Now()
 	pause := o.RetryInterval
 	for {
@@ -365,6 +379,9 @@ func ConnectInherited(opts *Options) (*Guest, error) {
 	}
 	if !supported || !nativeLittleEndian {
 		return nil, fmt.Errorf("%w: unsupported OS or CPU (%s/%s)", ErrSystem, runtime.GOOS, runtime.GOARCH)
+	}
+	if o.Global {
+		return nil, fmt.Errorf("%w: Options.Global with ConnectInherited (an inherited segment has no name)", ErrInvalid)
 	}
 	f, what, err := inheritedSegment()
 	if err != nil {

@@ -106,8 +106,7 @@ static HANDLE event_get(const struct shmipc__seg *s, int i)
   else
     snprintf(suffix, sizeof suffix, "s%d%c", (i - 2) / 2,
              (i - 2) % 2 ? 's' : 'r');
-  shmipc__win_object_name(name, SHMIPC__WIN_NAME_MAX, os->name, &s->nonce,
-                          suffix);
+  shmipc__win_object_name(name, SHMIPC__WIN_NAME_MAX, os, &s->nonce, suffix);
   e = CreateEventW(&os->sa, FALSE, FALSE, name);
   if (e == NULL)
     return NULL;

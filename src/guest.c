@@ -97,7 +97,9 @@ static int set_attach(struct shmipc__seg *seg, uint32_t state)
   return SHMIPC_OK;
 }
 
-#define GUEST_FLAGS (SHMIPC_GUEST_F_ALLOW_OTHER_USER | SHMIPC_GUEST_F_INHERITED)
+#define GUEST_FLAGS                                                            \
+  (SHMIPC_GUEST_F_ALLOW_OTHER_USER | SHMIPC_GUEST_F_INHERITED |                \
+   SHMIPC_GUEST_F_GLOBAL)
 
 /* The checks of shmipc_guest_attach() that come before any resource. */
 static int config_check(const shmipc_guest_config *cfg, int64_t *connect_ns,
@@ -125,6 +127,16 @@ static int config_check(const shmipc_guest_config *cfg, int64_t *connect_ns,
     return shmipc__fail(SHMIPC_E_INVALID, "flags %#lx: unknown bits %#lx",
                         (unsigned long)cfg->flags,
                         (unsigned long)(cfg->flags & ~GUEST_FLAGS));
+  if ((cfg->flags & SHMIPC_GUEST_F_GLOBAL) &&
+      shmipc__seg_prefix_global[0] == '\0')
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "SHMIPC_GUEST_F_GLOBAL is Windows-only (the "
+                        "Global\\ namespace)");
+  if ((cfg->flags & SHMIPC_GUEST_F_GLOBAL) &&
+      (cfg->flags & SHMIPC_GUEST_F_INHERITED))
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "SHMIPC_GUEST_F_GLOBAL with SHMIPC_GUEST_F_INHERITED "
+                        "(an inherited segment has no name)");
   if (cfg->flags & SHMIPC_GUEST_F_INHERITED)
     return cfg->name == NULL
                ? SHMIPC_OK
@@ -137,21 +149,24 @@ static int config_check(const shmipc_guest_config *cfg, int64_t *connect_ns,
 
 /* Attach's last "not yet" when the connect timeout ran out, as the Go
  * guest words it (go/guest.go, Connect). */
-static int attach_gave_up(int r, const char *name, int64_t connect_ns)
+static int attach_gave_up(int r, const char *name, uint32_t flags,
+                          int64_t connect_ns)
 {
+  const char *prefix = (flags & SHMIPC_GUEST_F_GLOBAL)
+                           ? shmipc__seg_prefix_global
+                           : shmipc__seg_prefix;
   char d[32];
 
   shmipc__duration(d, sizeof d, connect_ns);
   if (r == SHMIPC__E_NO_HOST)
     return shmipc__fail(SHMIPC_E_PEER_GONE,
-                        "%s%s: segment's host is not running",
-                        shmipc__seg_prefix, name);
+                        "%s%s: segment's host is not running", prefix, name);
   if (r == SHMIPC__E_NO_SEGMENT)
-    return shmipc__fail(SHMIPC_E_NOT_FOUND, "no segment %s%s after %s",
-                        shmipc__seg_prefix, name, d);
+    return shmipc__fail(SHMIPC_E_NOT_FOUND, "no segment %s%s after %s", prefix,
+                        name, d);
   return shmipc__fail(SHMIPC_E_TIMEOUT,
                       "segment not ready (host_state INIT) %s%s after %s",
-                      shmipc__seg_prefix, name, d);
+                      prefix, name, d);
 }
 
 static int guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
@@ -193,7 +208,7 @@ static int guest_attach(const shmipc_guest_config *cfg, shmipc_guest **out)
       /* Only a dead host's segment was there: the host is gone (the Go
        * guest reports the same). No segment at all is NOT_FOUND; one
        * that never got ready, TIMEOUT. */
-      r = attach_gave_up(r, cfg->name, connect_ns);
+      r = attach_gave_up(r, cfg->name, cfg->flags, connect_ns);
       break;
     }
     shmipc__sleep_ns(pause_ns < left ? pause_ns : left);

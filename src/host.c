@@ -67,10 +67,8 @@ static int config_check(const shmipc_host_config *cfg, bool anonymous,
 
   if (cfg == NULL)
     return shmipc__fail(SHMIPC_E_INVALID, "cfg is NULL");
-  /* A program built before max_answer was added gives the size of the
-   * config without it, and gets its default. */
-  if (cfg->struct_size != sizeof *cfg &&
-      cfg->struct_size != offsetof(shmipc_host_config, max_answer))
+  /* host_create() gave a config of today's size (see there). */
+  if (cfg->struct_size != sizeof *cfg)
     return shmipc__fail(SHMIPC_E_INVALID,
                         "struct_size %lu, want %lu (fill the config with "
                         "shmipc_host_config_init())",
@@ -86,6 +84,26 @@ static int config_check(const shmipc_host_config *cfg, bool anonymous,
                         "mode %#lo, want permission bits (0777) that "
                         "include 0600",
                         (unsigned long)cfg->mode);
+  if ((cfg->flags & ~SHMIPC_HOST_F_GLOBAL) != 0)
+    return shmipc__fail(SHMIPC_E_INVALID, "flags %#lx: unknown bits %#lx",
+                        (unsigned long)cfg->flags,
+                        (unsigned long)(cfg->flags & ~SHMIPC_HOST_F_GLOBAL));
+  if (cfg->flags & SHMIPC_HOST_F_GLOBAL) {
+    /* Refused rather than ignored: a program that asks for the global
+     * namespace expects another session to reach the segment. */
+    if (shmipc__seg_prefix_global[0] == '\0')
+      return shmipc__fail(SHMIPC_E_INVALID,
+                          "SHMIPC_HOST_F_GLOBAL is Windows-only (the "
+                          "Global\\ namespace); a segment in %s is "
+                          "reachable by any process its mode allows",
+                          shmipc__seg_prefix);
+    if (anonymous)
+      return shmipc__fail(SHMIPC_E_INVALID,
+                          "SHMIPC_HOST_F_GLOBAL with an anonymous segment "
+                          "(it has no name to put in Global\\)");
+  } else if (cfg->global_peer_sid != NULL)
+    return shmipc__fail(SHMIPC_E_INVALID,
+                        "global_peer_sid set without SHMIPC_HOST_F_GLOBAL");
   if (shmipc__budget(cfg->default_timeout_ns, SHMIPC__DEFAULT_TIMEOUT_NS,
                      call_ns) != SHMIPC_OK)
     return shmipc__fail_timeout("default_timeout_ns", cfg->default_timeout_ns);
@@ -100,6 +118,7 @@ static int config_check(const shmipc_host_config *cfg, bool anonymous,
 static int host_create(const shmipc_host_config *cfg, bool anonymous,
                        shmipc_host **out)
 {
+  shmipc_host_config full;
   struct shmipc__geom g;
   int64_t call_ns = 0;
   shmipc_host *h;
@@ -108,6 +127,18 @@ static int host_create(const shmipc_host_config *cfg, bool anonymous,
   if (out == NULL)
     return shmipc__fail(SHMIPC_E_INVALID, "out is NULL");
   *out = NULL;
+  /* A program built before max_answer, or before flags and
+   * global_peer_sid, were added gives the size of the config it knew; the
+   * fields after it take their defaults. Any other size is refused (in
+   * config_check()). */
+  if (cfg != NULL &&
+      (cfg->struct_size == offsetof(shmipc_host_config, max_answer) ||
+       cfg->struct_size == offsetof(shmipc_host_config, flags))) {
+    shmipc_host_config_init(&full);
+    memcpy(&full, cfg, cfg->struct_size);
+    full.struct_size = sizeof full;
+    cfg = &full;
+  }
   r = config_check(cfg, anonymous, &call_ns, &g);
   if (r != SHMIPC_OK)
     return r;
@@ -117,17 +148,22 @@ static int host_create(const shmipc_host_config *cfg, bool anonymous,
     return shmipc__fail(SHMIPC_E_NOMEM, "allocating the host handle");
   if (anonymous)
     r = shmipc__seg_create_anon(cfg->name, &g, cfg->mode, &h->ep.seg);
+  else if (cfg->flags & SHMIPC_HOST_F_GLOBAL)
+    r = shmipc__seg_create_global(cfg->name, &g, cfg->global_peer_sid,
+                                  &h->ep.seg);
   else
     r = shmipc__seg_create(cfg->name, &g, cfg->mode, &h->ep.seg);
   if (r == SHMIPC_E_EXISTS)
-    r = shmipc__fail(r, "%s%s belongs to a live host", shmipc__seg_prefix,
+    r = shmipc__fail(r, "%s%s belongs to a live host",
+                     (cfg->flags & SHMIPC_HOST_F_GLOBAL)
+                         ? shmipc__seg_prefix_global
+                         : shmipc__seg_prefix,
                      cfg->name);
   if (r != SHMIPC_OK)
     goto err_free;
   shmipc__header_init(shmipc__hdr(&h->ep.seg), &g, h->ep.seg.nonce,
                       shmipc__getpid());
-  h->max_answer =
-      cfg->struct_size == sizeof *cfg ? cfg->max_answer : (uint64_t)1 << 30;
+  h->max_answer = cfg->max_answer;
   r = shmipc__ep_init(&h->ep, SHMIPC__ROLE_HOST, cfg->spin_budget, call_ns,
                       cfg->liveness_interval_ns);
   if (r != SHMIPC_OK)

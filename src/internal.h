@@ -69,6 +69,10 @@ void shmipc__quote(char *buf, size_t cap, const char *s);
 void shmipc__duration(char *buf, size_t cap, int64_t ns);
 /* Where segments live, for texts: "/dev/shm/shmipc-", "Local\\shmipc-". */
 extern const char shmipc__seg_prefix[];
+/* The same for a segment in the global namespace (SHMIPC_HOST_F_GLOBAL,
+ * SHMIPC_GUEST_F_GLOBAL): "Global\\shmipc-" on Windows; "" where there is
+ * none (Linux), which refuses the flags. */
+extern const char shmipc__seg_prefix_global[];
 
 #define SHMIPC__DEFAULT_SPIN 4096u
 #define SHMIPC__DEFAULT_TIMEOUT_NS INT64_C(10000000000)
@@ -186,6 +190,11 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
  * (docs/PROTOCOL.md, "Launched guests"): Linux a sealed memfd, reserved
  * like a named one. @name (valid, or NULL) only labels it for people
  * (/proc/PID/fd). s->path stays "": there is nothing to unlink. */
+/* Windows: segment @name in the Global\ namespace, every object with the
+ * explicit DACL of docs/PROTOCOL.md ("Windows"): the creating user, SYSTEM
+ * and @peer_sid (an SDDL SID string, or NULL). Elsewhere SHMIPC_E_INVALID. */
+int shmipc__seg_create_global(const char *name, const struct shmipc__geom *g,
+                              const char *peer_sid, struct shmipc__seg *out);
 int shmipc__seg_create_anon(const char *name, const struct shmipc__geom *g,
                             uint32_t mode, struct shmipc__seg *out);
 /* Inherited segment of a launched guest, from the environment, into s->os;
@@ -209,7 +218,8 @@ int shmipc__lock_held(const struct shmipc__seg *s, enum shmipc__role role);
 /* Open segment @name (valid) read-write, never through a symbolic link,
  * into s->os: SHMIPC__E_NO_SEGMENT when it does not exist. Windows maps the
  * whole segment here: it cannot read a mapping otherwise. */
-int shmipc__seg_os_open(const char *name, struct shmipc__seg *s);
+int shmipc__seg_os_open(const char *name, uint32_t guest_flags,
+                        struct shmipc__seg *s);
 struct shmipc__seg_stat {
   uint64_t size; /* bytes: the file's (Linux), the view's (whole pages) */
   bool regular;  /* a regular file (always, on Windows) */

@@ -13,9 +13,9 @@
 
 #include "internal.h"
 
-/* "Local\shmipc-" + name + "-" + 16 hex digits + "-" + suffix, and NUL */
+/* "Global\shmipc-" + name + "-" + 16 hex digits + "-" + suffix, and NUL */
 #define SHMIPC__WIN_NAME_MAX                                                   \
-  (sizeof "Local\\shmipc-" + SHMIPC_MAX_NAME_LEN + 40)
+  (sizeof "Global\\shmipc-" + SHMIPC_MAX_NAME_LEN + 40)
 
 struct shmipc__holder;
 
@@ -28,6 +28,7 @@ struct shmipc__seg_os {
   SECURITY_ATTRIBUTES sa;      /* owner-only unless the mode says otherwise */
   PSECURITY_DESCRIPTOR sd;
   char name[SHMIPC_MAX_NAME_LEN + 1];
+  bool global; /* named in Global\ (SHMIPC_HOST_F_GLOBAL), not Local\ */
   /* Wake-up events, opened on first use: [0] attach, [1] doorbell, then
    * two per slot (requester waiting, responder waiting). */
   HANDLE *events;
@@ -38,9 +39,16 @@ struct shmipc__seg_os {
  * word is not a wake-up word of the segment. */
 int shmipc__win_event_index(const struct shmipc__seg *s, const uint32_t *word,
                             uint32_t bit);
-/* segment_windows.c: the kernel object name
- * "Local\shmipc-<name>[-<nonce>]-<suffix>". */
-void shmipc__win_object_name(wchar_t *out, size_t len, const char *name,
+/* segment_windows.c: the kernel object name of @os's segment,
+ * "Local\shmipc-<name>[-<nonce>]-<suffix>" (Global\ when os->global). */
+void shmipc__win_object_name(wchar_t *out, size_t len,
+                             const struct shmipc__seg_os *os,
                              const uint64_t *nonce, const char *suffix);
+/* The code, and the last-error text, of a failed CreateFileMappingW() of
+ * @object (@size bytes) in Global\ with Windows error @err; @privileged
+ * says whether this process's token holds SeCreateGlobalPrivilege (1, 0,
+ * or -1: unknown). ERROR_ACCESS_DENIED is SHMIPC_E_ACCESS. */
+int shmipc__win_global_create_error(unsigned long err, const char *object,
+                                    uint64_t size, int privileged);
 
 #endif /* SHMIPC_OS_WINDOWS_H */

@@ -283,10 +283,13 @@ int shmipc__seg_open(const char *name, uint32_t guest_flags,
   if (r != SHMIPC_OK)
     return r;
   memset(&s, 0, sizeof s);
-  r = shmipc__seg_os_open(name, &s);
+  r = shmipc__seg_os_open(name, guest_flags, &s);
   if (r != SHMIPC_OK)
     return r;
-  snprintf(what, sizeof what, "%s%s", shmipc__seg_prefix, name);
+  snprintf(what, sizeof what, "%s%s",
+           (guest_flags & SHMIPC_GUEST_F_GLOBAL) ? shmipc__seg_prefix_global
+                                                 : shmipc__seg_prefix,
+           name);
   return seg_attach(out, &s, what, guest_flags);
 }
 

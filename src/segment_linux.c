@@ -30,6 +30,21 @@ struct shmipc__seg_os {
 /* The file of segment "X" is /dev/shm/shmipc-X (docs/PROTOCOL.md, "Names
  * and files"); shm_open() takes the part after /dev/shm. */
 const char shmipc__seg_prefix[] = "/dev/shm/shmipc-";
+/* No global namespace: /dev/shm is one for the whole machine (or
+ * container) already, and its file modes decide who may open a segment. */
+const char shmipc__seg_prefix_global[] = "";
+
+int shmipc__seg_create_global(const char *name, const struct shmipc__geom *g,
+                              const char *peer_sid, struct shmipc__seg *out)
+{
+  (void)name;
+  (void)g;
+  (void)peer_sid;
+  (void)out;
+  return shmipc__fail(SHMIPC_E_INVALID,
+                      "SHMIPC_HOST_F_GLOBAL is Windows-only (the Global\\ "
+                      "namespace)");
+}
 
 static int seg_path(const char *name, char *buf, size_t len)
 {
@@ -288,8 +303,11 @@ err_free:
   return r;
 }
 
-int shmipc__seg_os_open(const char *name, struct shmipc__seg *s)
+int shmipc__seg_os_open(const char *name, uint32_t guest_flags,
+                        struct shmipc__seg *s)
 {
+  /* SHMIPC_GUEST_F_GLOBAL was refused before (guest.c, config_check). */
+  (void)guest_flags;
   int r = seg_path(name, s->path, sizeof s->path);
 
   if (r != SHMIPC_OK)

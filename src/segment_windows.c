@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Windows side of segments (docs/PROTOCOL.md, "Windows"): a named,
- * pagefile-backed file mapping in the session's Local\ namespace, a named
- * mutex per role as the liveness lock, and the security descriptor that
- * keeps both to the creating user. The guest's attach runs over the
- * operations below from segment.c.
+ * pagefile-backed file mapping in the session's Local\ namespace (or, with
+ * SHMIPC_HOST_F_GLOBAL, in Global\), a named mutex per role as the liveness
+ * lock, and the security descriptor that keeps both to the creating user
+ * (global: the user, SYSTEM and one named peer). The guest's attach runs
+ * over the operations below from segment.c.
  *
  * Mutexes belong to threads, not processes: a mutex whose owning thread
  * ends is abandoned even if its process lives on. So a role's mutex is
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 /* How long taking a role's mutex waits: a peer's liveness check holds it
  * for a moment (see shmipc__lock_held()), a live owner for good. */
@@ -31,19 +33,27 @@
 /* Object names by role (enum shmipc__role). */
 static const char *const role_suffix[2] = {"host", "guest"};
 
-void shmipc__win_object_name(wchar_t *out, size_t len, const char *name,
+/* Segment "X" is the file mapping Local\shmipc-X (docs/PROTOCOL.md, "Names
+ * and files"), or Global\shmipc-X with SHMIPC_HOST_F_GLOBAL. */
+const char shmipc__seg_prefix[] = "Local\\shmipc-";
+const char shmipc__seg_prefix_global[] = "Global\\shmipc-";
+
+void shmipc__win_object_name(wchar_t *out, size_t len,
+                             const struct shmipc__seg_os *os,
                              const uint64_t *nonce, const char *suffix)
 {
+  const char *prefix =
+      os->global ? shmipc__seg_prefix_global : shmipc__seg_prefix;
   char buf[SHMIPC__WIN_NAME_MAX];
   size_t i;
 
   if (nonce != NULL)
-    snprintf(buf, sizeof buf, "Local\\shmipc-%s-%016llx-%s", name,
+    snprintf(buf, sizeof buf, "%s%s-%016llx-%s", prefix, os->name,
              (unsigned long long)*nonce, suffix);
   else if (suffix != NULL)
-    snprintf(buf, sizeof buf, "Local\\shmipc-%s-%s", name, suffix);
+    snprintf(buf, sizeof buf, "%s%s-%s", prefix, os->name, suffix);
   else
-    snprintf(buf, sizeof buf, "Local\\shmipc-%s", name);
+    snprintf(buf, sizeof buf, "%s%s", prefix, os->name);
   /* Names are ASCII ([A-Za-z0-9._-], checked by shmipc__name_valid()). */
   for (i = 0; i + 1 < len && buf[i] != '\0'; i++)
     out[i] = (wchar_t)buf[i];
@@ -234,6 +244,122 @@ static int make_security(struct shmipc__seg_os *os, uint32_t mode)
   return SHMIPC_OK;
 }
 
+/* The global namespace's descriptor (docs/PROTOCOL.md, "Windows"): owner
+ * the creating user; a protected DACL (nothing inherited) with full access
+ * for that user, SYSTEM and @peer_sid, nobody else. @peer_sid is parsed
+ * and written back as a plain SID string, so that no text of the caller's
+ * reaches the SDDL. */
+static int make_security_global(struct shmipc__seg_os *os, const char *peer_sid)
+{
+  wchar_t sddl[512], wpeer[SECURITY_MAX_SID_SIZE * 4];
+  wchar_t *sid_str = NULL, *peer_str = NULL;
+  PSID sid = user_sid(), peer = NULL;
+  size_t i, n;
+  int ok, r = SHMIPC_OK;
+
+  if (sid == NULL || !ConvertSidToStringSidW(sid, &sid_str)) {
+    r = shmipc__fail(SHMIPC_E_SYSTEM,
+                     "reading this process's user SID: "
+                     "error %lu",
+                     (unsigned long)GetLastError());
+    goto out;
+  }
+  if (peer_sid != NULL) {
+    n = strlen(peer_sid);
+    for (i = 0; i < n && i + 1 < sizeof wpeer / sizeof wpeer[0]; i++)
+      wpeer[i] = (wchar_t)(unsigned char)peer_sid[i];
+    wpeer[i] = L'\0';
+    if (n == 0 || i < n || !ConvertStringSidToSidW(wpeer, &peer) ||
+        !ConvertSidToStringSidW(peer, &peer_str)) {
+      r = shmipc__fail(SHMIPC_E_INVALID,
+                       "global_peer_sid \"%.80s\" is not a SID (want an "
+                       "SDDL SID string: \"S-1-5-...\", or an alias such as "
+                       "\"BU\")",
+                       peer_sid);
+      goto out;
+    }
+  }
+  _snwprintf(sddl, sizeof sddl / sizeof sddl[0],
+             L"O:%lsD:P(A;;GA;;;%ls)(A;;GA;;;SY)%ls%ls%ls", sid_str, sid_str,
+             peer_str != NULL ? L"(A;;GA;;;" : L"",
+             peer_str != NULL ? peer_str : L"", peer_str != NULL ? L")" : L"");
+  sddl[sizeof sddl / sizeof sddl[0] - 1] = L'\0';
+  ok = ConvertStringSecurityDescriptorToSecurityDescriptorW(
+      sddl, SDDL_REVISION_1, &os->sd, NULL);
+  if (!ok) {
+    r = shmipc__fail(SHMIPC_E_SYSTEM,
+                     "building the Global\\ security descriptor: error %lu",
+                     (unsigned long)GetLastError());
+    goto out;
+  }
+  os->sa.nLength = sizeof os->sa;
+  os->sa.lpSecurityDescriptor = os->sd;
+  os->sa.bInheritHandle = FALSE;
+out:
+  if (peer_str != NULL)
+    LocalFree(peer_str);
+  if (peer != NULL)
+    LocalFree(peer);
+  if (sid_str != NULL)
+    LocalFree(sid_str);
+  if (sid != NULL)
+    LocalFree(sid);
+  return r;
+}
+
+/* 1 when this process's token holds SeCreateGlobalPrivilege enabled, 0
+ * when not, -1 when that cannot be read. */
+static int global_privilege(void)
+{
+  union {
+    TOKEN_PRIVILEGES p;
+    uint8_t b[4096];
+  } buf;
+  HANDLE tok;
+  LUID luid;
+  DWORD n, i;
+  int r = -1;
+
+  if (!LookupPrivilegeValueW(NULL, L"SeCreateGlobalPrivilege", &luid) ||
+      !OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
+    return -1;
+  if (GetTokenInformation(tok, TokenPrivileges, &buf, sizeof buf, &n)) {
+    r = 0;
+    for (i = 0; i < buf.p.PrivilegeCount; i++)
+      if (buf.p.Privileges[i].Luid.LowPart == luid.LowPart &&
+          buf.p.Privileges[i].Luid.HighPart == luid.HighPart &&
+          (buf.p.Privileges[i].Attributes & SE_PRIVILEGE_ENABLED))
+        r = 1;
+  }
+  CloseHandle(tok);
+  return r;
+}
+
+int shmipc__win_global_create_error(unsigned long err, const char *object,
+                                    uint64_t size, int privileged)
+{
+  if (err != ERROR_ACCESS_DENIED)
+    return shmipc__fail(win_code(err),
+                        "creating file mapping %s of %llu bytes: error %lu",
+                        object, (unsigned long long)size, err);
+  /* Section objects in Global\ need SeCreateGlobalPrivilege outside
+   * session 0; a name already held by an object whose DACL keeps us out
+   * gives the same error. */
+  if (privileged == 1)
+    return shmipc__fail(SHMIPC_E_ACCESS,
+                        "creating file mapping %s: access denied, though "
+                        "this process holds SeCreateGlobalPrivilege: "
+                        "another user's object has the name",
+                        object);
+  return shmipc__fail(
+      SHMIPC_E_ACCESS,
+      "creating file mapping %s: access denied: a file mapping in Global\\ "
+      "needs SeCreateGlobalPrivilege, which this process %s (services, "
+      "administrators and SYSTEM hold it: let the service be the host, or "
+      "grant the privilege), or another user's object has the name",
+      object, privileged == 0 ? "lacks" : "may lack");
+}
+
 /* 1 when @h (a kernel object opened with READ_CONTROL) belongs to this
  * process's user, 0 when not, negative on error. */
 static int owned_by_me(HANDLE h)
@@ -250,6 +376,54 @@ static int owned_by_me(HANDLE h)
   if (me != NULL)
     LocalFree(me);
   LocalFree(sd);
+  return r;
+}
+
+/* Global\: the events a guest creates first must admit the host's user,
+ * who may be another. They get the mapping's DACL (the host's explicit
+ * one) and, as the host's objects, this user as owner, set explicitly (an
+ * elevated administrator's default owner is the Administrators group). */
+static int copy_security(struct shmipc__seg_os *os)
+{
+  PSECURITY_DESCRIPTOR msd = NULL;
+  wchar_t *dacl_str = NULL, *sid_str = NULL, *sddl = NULL;
+  PSID sid = user_sid();
+  size_t n;
+  int r = SHMIPC_E_SYSTEM;
+
+  if (sid == NULL || !ConvertSidToStringSidW(sid, &sid_str) ||
+      GetSecurityInfo(os->map, SE_KERNEL_OBJECT, DACL_SECURITY_INFORMATION,
+                      NULL, NULL, NULL, NULL, &msd) != ERROR_SUCCESS ||
+      !ConvertSecurityDescriptorToStringSecurityDescriptorW(
+          msd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION, &dacl_str, NULL))
+    goto out;
+  n = wcslen(sid_str) + wcslen(dacl_str) + 3;
+  sddl = malloc(n * sizeof *sddl);
+  if (sddl == NULL) {
+    r = SHMIPC_E_NOMEM;
+    goto out;
+  }
+  _snwprintf(sddl, n, L"O:%ls%ls", sid_str, dacl_str);
+  sddl[n - 1] = L'\0';
+  if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(
+          sddl, SDDL_REVISION_1, &os->sd, NULL)) {
+    os->sd = NULL;
+    goto out;
+  }
+  os->sa.nLength = sizeof os->sa;
+  os->sa.lpSecurityDescriptor = os->sd;
+  os->sa.bInheritHandle = FALSE;
+  r = SHMIPC_OK;
+out:
+  free(sddl);
+  if (dacl_str != NULL)
+    LocalFree(dacl_str);
+  if (msd != NULL)
+    LocalFree(msd);
+  if (sid_str != NULL)
+    LocalFree(sid_str);
+  if (sid != NULL)
+    LocalFree(sid);
   return r;
 }
 
@@ -306,19 +480,36 @@ static int open_mutexes(struct shmipc__seg_os *os, bool create)
   int k;
 
   for (k = SHMIPC__ROLE_HOST; k <= SHMIPC__ROLE_GUEST; k++) {
-    shmipc__win_object_name(name, SHMIPC__WIN_NAME_MAX, os->name, NULL,
+    shmipc__win_object_name(name, SHMIPC__WIN_NAME_MAX, os, NULL,
                             role_suffix[k]);
     os->mutex[k] =
         create ? CreateMutexW(&os->sa, FALSE, name)
                : OpenMutexW(SYNCHRONIZE | MUTEX_MODIFY_STATE, FALSE, name);
-    if (os->mutex[k] == NULL)
-      return win_code(GetLastError());
+    if (os->mutex[k] == NULL) {
+      DWORD e = GetLastError();
+
+      if (!os->global || e != ERROR_ACCESS_DENIED)
+        return win_code(e);
+      return shmipc__fail(SHMIPC_E_ACCESS,
+                          "%s mutex %ls: access denied (another user's "
+                          "object, or a DACL without this user)",
+                          create ? "creating" : "opening", name);
+    }
+    /* In Global\ other users may create names: one whose mutex came
+     * first must not hold a role of ours. */
+    if (create && os->global && GetLastError() == ERROR_ALREADY_EXISTS &&
+        owned_by_me(os->mutex[k]) != 1)
+      return shmipc__fail(SHMIPC_E_ACCESS,
+                          "mutex %ls exists and belongs to another user", name);
   }
   return SHMIPC_OK;
 }
 
-int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
-                       uint32_t mode, struct shmipc__seg *out)
+/* A named segment in Local\ (@global false: the owner-only descriptor of
+ * @mode) or in Global\ (the explicit descriptor with @peer_sid). */
+static int seg_create(const char *name, const struct shmipc__geom *g,
+                      uint32_t mode, bool global, const char *peer_sid,
+                      struct shmipc__seg *out)
 {
   wchar_t wname[SHMIPC__WIN_NAME_MAX];
   struct shmipc__seg s;
@@ -332,7 +523,8 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
   s.os = os_new(name);
   if (s.os == NULL)
     return SHMIPC_E_NOMEM;
-  r = make_security(s.os, mode);
+  s.os->global = global;
+  r = global ? make_security_global(s.os, peer_sid) : make_security(s.os, mode);
   if (r != SHMIPC_OK)
     goto err;
   r = open_mutexes(s.os, true);
@@ -344,7 +536,7 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
     r = r == SHMIPC_E_BUSY ? SHMIPC_E_EXISTS : r;
     goto err;
   }
-  shmipc__win_object_name(wname, SHMIPC__WIN_NAME_MAX, name, NULL, NULL);
+  shmipc__win_object_name(wname, SHMIPC__WIN_NAME_MAX, s.os, NULL, NULL);
   deadline = shmipc__now_ns() + STALE_WAIT_NS;
   for (;;) {
     /* Pagefile-backed and SEC_COMMIT: the whole size is charged against
@@ -356,7 +548,19 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
         (DWORD)(g->segment_size >> 32), (DWORD)g->segment_size, wname);
     err = GetLastError();
     if (s.os->map == NULL) {
-      r = win_code(err);
+      char what[SHMIPC__WIN_NAME_MAX];
+
+      snprintf(what, sizeof what, "%s%s", shmipc__seg_prefix_global, name);
+      r = global ? shmipc__win_global_create_error(err, what, g->segment_size,
+                                                   global_privilege())
+                 : win_code(err);
+      goto err;
+    }
+    if (err == ERROR_ALREADY_EXISTS && global && owned_by_me(s.os->map) != 1) {
+      /* Another user's mapping of the name, which its DACL let us open. */
+      r = shmipc__fail(SHMIPC_E_ACCESS,
+                       "file mapping %ls exists and belongs to another user",
+                       wname);
       goto err;
     }
     if (err != ERROR_ALREADY_EXISTS)
@@ -384,7 +588,8 @@ int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
   r = events_alloc(s.os, g);
   if (r != SHMIPC_OK)
     goto err;
-  snprintf(s.path, sizeof s.path, "Local\\shmipc-%s", name);
+  snprintf(s.path, sizeof s.path, "%s%s",
+           global ? shmipc__seg_prefix_global : shmipc__seg_prefix, name);
   *out = s;
   return SHMIPC_OK;
 
@@ -393,11 +598,20 @@ err:
   return r;
 }
 
-/* Segment "X" is the file mapping Local\shmipc-X (docs/PROTOCOL.md, "Names
- * and files"). */
-const char shmipc__seg_prefix[] = "Local\\shmipc-";
+int shmipc__seg_create(const char *name, const struct shmipc__geom *g,
+                       uint32_t mode, struct shmipc__seg *out)
+{
+  return seg_create(name, g, mode, false, NULL, out);
+}
 
-int shmipc__seg_os_open(const char *name, struct shmipc__seg *s)
+int shmipc__seg_create_global(const char *name, const struct shmipc__geom *g,
+                              const char *peer_sid, struct shmipc__seg *out)
+{
+  return seg_create(name, g, 0600, true, peer_sid, out);
+}
+
+int shmipc__seg_os_open(const char *name, uint32_t guest_flags,
+                        struct shmipc__seg *s)
 {
   wchar_t wname[SHMIPC__WIN_NAME_MAX];
   struct shmipc__seg_os *os = os_new(name);
@@ -406,7 +620,8 @@ int shmipc__seg_os_open(const char *name, struct shmipc__seg *s)
 
   if (os == NULL)
     return SHMIPC_E_NOMEM;
-  shmipc__win_object_name(wname, SHMIPC__WIN_NAME_MAX, name, NULL, NULL);
+  os->global = (guest_flags & SHMIPC_GUEST_F_GLOBAL) != 0;
+  shmipc__win_object_name(wname, SHMIPC__WIN_NAME_MAX, os, NULL, NULL);
   os->map = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE | READ_CONTROL,
                              FALSE, wname);
   if (os->map == NULL) {
@@ -426,7 +641,13 @@ int shmipc__seg_os_open(const char *name, struct shmipc__seg *s)
     goto err;
   }
   os->view_size = mbi.RegionSize;
-  snprintf(s->path, sizeof s->path, "Local\\shmipc-%s", name);
+  if (os->global) {
+    r = copy_security(os);
+    if (r != SHMIPC_OK)
+      goto err;
+  }
+  snprintf(s->path, sizeof s->path, "%s%s",
+           os->global ? shmipc__seg_prefix_global : shmipc__seg_prefix, name);
   s->os = os;
   return SHMIPC_OK;
 
@@ -486,7 +707,8 @@ int shmipc__seg_os_map(struct shmipc__seg *s)
   if (r != SHMIPC_OK)
     return r;
   /* Events the guest creates first get the default descriptor of its
-   * (the same) user; the host's are owner-only. */
+   * (the same) user, in Global\ the mapping's DACL (shmipc__seg_os_open());
+   * the host's are owner-only. */
   s->os->sa.nLength = sizeof s->os->sa;
   s->base = s->os->view;
   return SHMIPC_OK;

@@ -365,7 +365,7 @@ static int answer_handler(void *user, uint32_t type, const void *req,
 }
 
 #define USAGE                                                                  \
-  "usage: %s -name NAME | -inherited [-timeout-ms MS]\n"                       \
+  "usage: %s -name NAME [-global] | -inherited [-timeout-ms MS]\n"             \
   "       [-stream-max-stream BYTES]\n"                                        \
   "       [-stream-max-total BYTES] [-stream-max-streams N]\n"                 \
   "       [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams]\n"         \
@@ -390,7 +390,7 @@ int main(int argc, char **argv)
   const char *name = NULL;
   long timeout_ms = 5000;
   uint64_t v[9];
-  int i, r, k, inherited = 0;
+  int i, r, k, inherited = 0, global = 0;
   static const char *const flags[9] = {
       "-stream-max-stream", "-stream-max-total",   "-stream-max-streams",
       "-stream-max-parked", "-stream-idle-ms",     "-answer-max",
@@ -420,6 +420,8 @@ int main(int argc, char **argv)
       streams = 0;
     else if (strcmp(argv[i], "-inherited") == 0)
       inherited = 1;
+    else if (strcmp(argv[i], "-global") == 0)
+      global = 1;
     else if (strcmp(argv[i], "-timeout-ms") == 0 && i + 1 < argc)
       timeout_ms = strtol(argv[++i], NULL, 10);
     else if (k < 9 && i + 1 < argc && num_arg(argv[i + 1], max[k], &v[k]) == 0)
@@ -451,6 +453,8 @@ int main(int argc, char **argv)
   cfg.name = name;
   if (inherited)
     cfg.flags |= SHMIPC_GUEST_F_INHERITED;
+  if (global)
+    cfg.flags |= SHMIPC_GUEST_F_GLOBAL;
   cfg.connect_timeout_ns = (int64_t)timeout_ms * 1000000;
   r = shmipc_guest_attach(&cfg, &guest);
   if (r != SHMIPC_OK) {

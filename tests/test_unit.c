@@ -193,12 +193,49 @@ static void config_errors(void **state)
   BAD(default_timeout_ns, -3, SHMIPC_E_INVALID);
   BAD(default_timeout_ns, INT64_MIN, SHMIPC_E_INVALID);
   BAD(liveness_interval_ns, 0, SHMIPC_E_INVALID);
+  BAD(flags, 1u << 1, SHMIPC_E_INVALID);
+  BAD(global_peer_sid, "BU", SHMIPC_E_INVALID); /* without the flag */
   BAD(name, "", SHMIPC_E_NAME);
   BAD(name, "a/b", SHMIPC_E_NAME);
   BAD(name, NULL, SHMIPC_E_NAME);
 #undef BAD
   assert_int_equal(guest_attach_rc("bad/name", 0), SHMIPC_E_NAME);
 }
+
+#ifndef _WIN32
+/* The global namespace is Windows-only: refused here, and nothing made. */
+static void global_is_windows_only(void **state)
+{
+  const char *name = tname();
+  shmipc_host_config c;
+  shmipc_guest_config gc;
+  shmipc_host *h = NULL, *live;
+  shmipc_guest *g = NULL;
+
+  (void)state;
+  shmipc_host_config_init(&c);
+  c.name = name;
+  c.flags = SHMIPC_HOST_F_GLOBAL;
+  assert_int_equal(shmipc_host_create(&c, &h), SHMIPC_E_INVALID);
+  assert_null(h);
+  assert_non_null(strstr(shmipc_last_error(), "Windows-only"));
+  assert_int_equal(raw_exists(name), 0);
+  c.global_peer_sid = "BU";
+  assert_int_equal(shmipc_host_create(&c, &h), SHMIPC_E_INVALID);
+  assert_int_equal(raw_exists(name), 0);
+
+  /* The guest: refused at once, even with a host of that name. */
+  live = host_new(name, 1, 0, 64);
+  shmipc_guest_config_init(&gc);
+  gc.name = name;
+  gc.flags = SHMIPC_GUEST_F_GLOBAL;
+  gc.connect_timeout_ns = 0;
+  assert_int_equal(shmipc_guest_attach(&gc, &g), SHMIPC_E_INVALID);
+  assert_null(g);
+  assert_non_null(strstr(shmipc_last_error(), "Windows-only"));
+  shmipc_host_destroy(live);
+}
+#endif
 
 static void segment_mode_and_exists(void **state)
 {
@@ -846,6 +883,9 @@ int main(void)
       cmocka_unit_test(strerror_and_version),
       cmocka_unit_test(name_rules),
       cmocka_unit_test(config_errors),
+#ifndef _WIN32
+      cmocka_unit_test(global_is_windows_only),
+#endif
       cmocka_unit_test(segment_mode_and_exists),
       cmocka_unit_test(stale_segment_replaced),
       cmocka_unit_test(attach_forbidden_is_access),

@@ -149,6 +149,22 @@ extern "C" {
 /** Guest flag: attach to the segment that the launching host handed down
  *  (see "Launching a guest"), not to one by name: `name` must be NULL. */
 #define SHMIPC_GUEST_F_INHERITED (1u << 1)
+/** Guest flag (Windows only): attach to a host created with
+ *  SHMIPC_HOST_F_GLOBAL, whose objects are in the `Global\` namespace (see
+ *  "Windows: a service and a desktop program" under shmipc_host_create());
+ *  a guest of another user than the host's also needs
+ *  SHMIPC_GUEST_F_ALLOW_OTHER_USER. Elsewhere attach refuses it with
+ *  SHMIPC_E_INVALID. */
+#define SHMIPC_GUEST_F_GLOBAL (1u << 2)
+
+/** Host flag (Windows only): create the session's named objects (the file
+ *  mapping, the liveness mutexes, the wake-up events) in the `Global\`
+ *  namespace, shared by all sessions, instead of the session's `Local\`
+ *  one, with an explicit DACL (the creating user, SYSTEM and
+ *  `global_peer_sid`); see shmipc_host_create(). Elsewhere, and with
+ *  shmipc_host_create_anonymous(), create refuses it with
+ *  SHMIPC_E_INVALID. */
+#define SHMIPC_HOST_F_GLOBAL (1u << 0)
 
 /**
  * Opaque host handle.
@@ -272,6 +288,12 @@ typedef struct shmipc_host_config {
   int64_t liveness_interval_ns; /**< peer check period while asleep (default 50 ms) */
   uint64_t max_answer;    /**< largest answer (Large answers) a call accepts,
                                in bytes (default 1 GiB; 0 accepts none) */
+  uint32_t flags;               /**< SHMIPC_HOST_F_* (default 0) */
+  const char *global_peer_sid;  /**< with SHMIPC_HOST_F_GLOBAL: one more SID
+                                     granted full access, as an SDDL SID
+                                     string ("S-1-5-21-...", or an alias
+                                     such as "BU", "IU"); NULL (default)
+                                     for none. Refused without the flag. */
 } shmipc_host_config;
 
 /** Guest configuration; initialise with shmipc_guest_config_init(). */
@@ -350,11 +372,29 @@ SHMIPC_EXPORT void shmipc_host_config_init(shmipc_host_config *cfg);
  * host or guest later. On a file system without fallocate (not tmpfs) the
  * segment is created unreserved.
  *
+ * Windows: a service and a desktop program. By default every object of the
+ * session is named in the session's `Local\` namespace and carries a DACL
+ * for the creating user alone, so a service (session 0) and a program on
+ * the user's desktop cannot meet. With SHMIPC_HOST_F_GLOBAL in `flags` the
+ * objects are named `Global\shmipc-NAME...` instead and carry an explicit
+ * DACL, protected from inheritance: full access for the creating user (the
+ * owner, from the process token), for SYSTEM and for `global_peer_sid` if
+ * given, nobody else (the `mode` bits are not used then). The guest
+ * attaches with SHMIPC_GUEST_F_GLOBAL (Go: Options.Global), and, when it
+ * runs as another user, SHMIPC_GUEST_F_ALLOW_OTHER_USER. Creating a file
+ * mapping in `Global\` needs SeCreateGlobalPrivilege, which services,
+ * administrators and SYSTEM have and ordinary desktop users lack: without
+ * it create fails with SHMIPC_E_ACCESS and a last-error text naming the
+ * privilege and the object. So the service is the host, or is given the
+ * privilege. docs/DEPLOYING.md ("Windows") has the recipe.
+ *
  * @param cfg  the configuration, from shmipc_host_config_init()
  * @param out  receives the host handle (NULL on failure)
  * @return 0, or SHMIPC_E_INVALID (config out of range, or @p cfg or @p out
- *         NULL), SHMIPC_E_NAME, SHMIPC_E_EXISTS (a live host has the name),
- *         SHMIPC_E_ACCESS, SHMIPC_E_NOMEM (memory, or the segment does not
+ *         NULL; SHMIPC_HOST_F_GLOBAL outside Windows, a `global_peer_sid`
+ *         without it or that is no SID), SHMIPC_E_NAME, SHMIPC_E_EXISTS (a
+ *         live host has the name), SHMIPC_E_ACCESS (also: no
+ *         SeCreateGlobalPrivilege for SHMIPC_HOST_F_GLOBAL), SHMIPC_E_NOMEM (memory, or the segment does not
  *         fit its backing store: a full or too small /dev/shm, the commit
  *         limit on Windows),
  *         SHMIPC_E_NOT_FOUND (the system has no shared-memory file system),

@@ -99,6 +99,8 @@ static void check_constants(void)
       K(SHMIPC_TIMEOUT_INFINITE, -2),
       K(SHMIPC_F_END_ALIGNED, 1),
       K(SHMIPC_GUEST_F_ALLOW_OTHER_USER, 1),
+      K(SHMIPC_GUEST_F_GLOBAL, 4),
+      K(SHMIPC_HOST_F_GLOBAL, 1),
       K(SHMIPC_STREAM_OK, 0),
       K(SHMIPC_STREAM_MALFORMED, 1),
       K(SHMIPC_STREAM_UNKNOWN, 2),
@@ -253,7 +255,9 @@ static void check_public_structs(void)
   CHECK_EQ_INT(offsetof(shmipc_host_config, default_timeout_ns), 40);
   CHECK_EQ_INT(offsetof(shmipc_host_config, liveness_interval_ns), 48);
   CHECK_EQ_INT(offsetof(shmipc_host_config, max_answer), 56);
-  CHECK_EQ_INT(sizeof(shmipc_host_config), 64);
+  CHECK_EQ_INT(offsetof(shmipc_host_config, flags), 64);
+  CHECK_EQ_INT(offsetof(shmipc_host_config, global_peer_sid), 72);
+  CHECK_EQ_INT(sizeof(shmipc_host_config), 80);
 
   CHECK_EQ_INT(offsetof(shmipc_guest_config, struct_size), 0);
   CHECK_EQ_INT(offsetof(shmipc_guest_config, name), 8);

@@ -97,7 +97,7 @@ const (
 	streamRespSize = 72
 )
 
-const usage = "usage: shmipc-echo -name NAME | -inherited [-timeout-ms MS] [-stream-max-stream BYTES] " +
+const usage = "usage: shmipc-echo -name NAME [-global] | -inherited [-timeout-ms MS] [-stream-max-stream BYTES] " +
 	"[-stream-max-total BYTES] [-stream-max-streams N] [-stream-max-parked N] [-stream-idle-ms MS] [-no-streams] " +
 	"[-answer-max BYTES] [-answer-max-total BYTES] [-answer-max-answers N] [-answer-idle-ms MS]"
 
@@ -124,6 +124,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	maxAnswers := fs.Int("answer-max-answers", adef.MaxAnswers, "answers parked at once")
 	answerIdleMs := fs.Int64("answer-idle-ms", adef.IdleTimeout.Milliseconds(), "idle timeout of a parked answer in milliseconds")
 	inherited := fs.Bool("inherited", false, "attach to the segment a launching host handed down (SHMIPC_FD), not by name")
+	global := fs.Bool("global", false, "attach in the Global\\ namespace (Windows; a host with SHMIPC_HOST_F_GLOBAL)")
 	if err := fs.Parse(args); err != nil {
 		return 1
 	}
@@ -172,7 +173,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *inherited {
 		g, err = shmipc.ConnectInherited(nil)
 	} else {
-		g, err = shmipc.Connect(*name, &shmipc.Options{ConnectTimeout: connectTimeout})
+		g, err = shmipc.Connect(*name, &shmipc.Options{ConnectTimeout: connectTimeout, Global: *global})
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "shmipc-echo:", err)
