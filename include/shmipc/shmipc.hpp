@@ -874,8 +874,7 @@ public:
    *  @param path   the program's file (not searched in PATH)
    *  @param args   its arguments
    *  @return the child, or the failure */
-  template <class... Args>
-  Result<Child> launch(const char *path, Args... args);
+  template <class... Args> Result<Child> launch(const char *path, Args... args);
 
   /** Read the host's counters (shmipc_host_stats()).
    *  @return the counters, or SHMIPC_E_INVALID (an empty host) */
