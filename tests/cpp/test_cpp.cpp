@@ -11,7 +11,7 @@
  * run under Wine) has the cases of one process; the cross-process ones
  * fork, or launch a guest, on Linux: a forked C++ guest streams to a C++
  * host; an anonymous C++ host launches the C echo guest (its path in
- * SHMIPC_ECHO_C) and this program as an inherited C++ guest, and sees
+ * SHMIPC_TEST_ECHO_C) and this program as an inherited C++ guest, and sees
  * each child's end.
  *
  *   test-cpp [NAME...]   runs the named cases, or all of them
@@ -802,7 +802,7 @@ bool gone(int64_t pid)
  * guest. */
 void test_launch()
 {
-  const char *echo = std::getenv("SHMIPC_ECHO_C");
+  const char *echo = std::getenv("SHMIPC_TEST_ECHO_C");
   CHECK(echo != nullptr && *echo != '\0'); // set by tests/cpp/meson.build
   if (echo == nullptr || *echo == '\0')
     return;
