@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The C suites (unit, interop, hostile) under AddressSanitizer +
-# UndefinedBehaviorSanitizer and under ThreadSanitizer, then valgrind
+# UndefinedBehaviorSanitizer (with the C++ API's suite, cpp) and under
+# ThreadSanitizer, then valgrind
 # memcheck on a host (test-interop, test-unit) and on the C echo guest
 # driven by a normal host. Every stage runs; the script exits non-zero if
 # any of them found anything (the log says which).
@@ -10,8 +11,9 @@
 #
 # Build dirs: build-asan, build-tsan, build-valgrind (CC picks the
 # compiler; gcc by default: its sanitizer runtimes come with the gcc
-# package). Only the C code is instrumented; the Go echo guest is built as
-# usual and is the peer of the interop and hostile suites.
+# package; CXX the C++ one). Only the C and C++ code is instrumented; the
+# Go echo guest is built as usual and is the peer of the interop and
+# hostile suites (and the Go FlatBuffers guest of the cpp suite's).
 #
 # ThreadSanitizer: the library's shared-memory atomics are libatomic_ops
 # calls that compile to __atomic builtins on the supported targets, which
@@ -43,17 +45,20 @@ setup() {
 
 # The suites to run; abi/install/go have nothing C-instrumented to add.
 suites="--suite unit --suite interop --suite hostile"
+# ASan+UBSan also run the C++ API's suite: its header's code is compiled
+# into the test programs, instrumented there.
+asan_suites="$suites --suite cpp"
 
 run_asan() {
   log "ASan+UBSan build"
   setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dc_args=-fno-sanitize-recover=all
+    -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all
   log "ASan+UBSan tests"
   # Children (echo guest, shmipc-hostile) inherit these.
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=1" \
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
   LSAN_OPTIONS="exitcode=1" \
-    meson test -C build-asan $suites --print-errorlogs --num-processes "$jobs"
+    meson test -C build-asan $asan_suites --print-errorlogs --num-processes "$jobs"
 }
 
 run_tsan() {

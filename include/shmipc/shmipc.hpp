@@ -503,6 +503,8 @@ inline Result<Reply> call_result(int rc, const void *resp, size_t resp_cap,
 /**@{*/
 
 class Host;
+class Child;
+class Reassembler;
 
 /**
  * A zero-copy host slot, from Host::acquire(): write the request into
@@ -645,6 +647,20 @@ public:
    *  @param name  the segment name
    *  @return the host, or the failure */
   static Result<Host> create(const char *name) { return create(config(name)); }
+
+  /** Create a host whose segment has no name, for a guest it launches
+   *  (shmipc_host_create_anonymous(); see launch()).
+   *  @param cfg  the configuration, from config(); its name may be
+   *              nullptr, or a valid name that only labels the segment
+   *  @return the host, or the failure (as shmipc_host_create_anonymous()) */
+  static Result<Host> create_anonymous(const shmipc_host_config &cfg)
+  {
+    shmipc_host *h = nullptr;
+    int rc = shmipc_host_create_anonymous(&cfg, &h);
+    if (rc != SHMIPC_OK)
+      return Status::from_rc(rc);
+    return Host(h);
+  }
 
   /** An empty host. */
   Host() noexcept = default;
@@ -822,6 +838,48 @@ public:
     }
   }
 
+  /** Send the guest's streams to @p r (shmipc_host_stream_receiver()):
+   *  from then on the listener and serve() hand STREAM_START and
+   *  STREAM_CHUNK guest calls to @p r and every other guest call to
+   *  their own handler (@p r's next handler is not used here). Not while
+   *  the listener runs or a serve() is in progress. @p r must outlive its
+   *  attachment: stream_receiver_detach() first, or let the host go
+   *  first (declare the Reassembler before the Host).
+   *  @param r  the receiver
+   *  @return OK, SHMIPC_E_BUSY (the listener runs), SHMIPC_E_INVALID (no
+   *          guest slots, or an empty host or receiver) */
+  inline Status stream_receiver(Reassembler &r) noexcept;
+  /** Detach the receiver stream_receiver() attached (none: nothing
+   *  happens); the same threads rule holds.
+   *  @return OK, SHMIPC_E_BUSY (the listener runs), SHMIPC_E_INVALID */
+  Status stream_receiver_detach() noexcept
+  {
+    return Status::from_rc(shmipc_host_stream_receiver(h_, nullptr));
+  }
+
+  /** Start a guest program with this host's segment
+   *  (shmipc_host_launch()): a host from create_anonymous(), whose guest
+   *  attaches with Guest::attach_inherited() (C:
+   *  SHMIPC_GUEST_F_INHERITED); wait_guest() waits for it. The calling
+   *  thread must outlive the child (Linux: it gets SIGKILL when that
+   *  thread ends).
+   *  @param cfg  the program, from launch_config()
+   *  @return the child, or SHMIPC_E_STATE (a named segment),
+   *          SHMIPC_E_NOT_FOUND (no such program), SHMIPC_E_ACCESS, ... */
+  inline Result<Child> launch(const shmipc_launch_config &cfg);
+  /** Start the program @p path with the arguments @p args (after
+   *  argv[0], which is @p path), the host's environment and working
+   *  directory; as launch(const shmipc_launch_config &).
+   *  @tparam Args  each convertible to `const char *`
+   *  @param path   the program's file (not searched in PATH)
+   *  @param args   its arguments
+   *  @return the child, or the failure */
+  template <class... Args> Result<Child> launch(const char *path, Args... args);
+
+  /** Read the host's counters (shmipc_host_stats()).
+   *  @return the counters, or SHMIPC_E_INVALID (an empty host) */
+  inline Result<shmipc_stats> stats() const;
+
 private:
   // Destroyed after h_ (reverse order): the listener stops first.
   std::unique_ptr<detail::Box> listener_;
@@ -832,8 +890,6 @@ private:
 /* ------------------------------------------------------------------ */
 /** @name Guest */
 /**@{*/
-
-class Reassembler;
 
 /**
  * A guest (shmipc_guest_attach()): serves the host's requests on one
@@ -872,6 +928,18 @@ public:
   static Result<Guest> attach(const char *name, Timeout connect = Timeout())
   {
     shmipc_guest_config c = config(name);
+    c.connect_timeout_ns = connect.ns();
+    return attach(c);
+  }
+  /** Attach to the segment the launching host handed down
+   *  (SHMIPC_GUEST_F_INHERITED; Host::launch()).
+   *  @param connect  how long to retry (fallback(): the default 5 s)
+   *  @return the guest, or the failure (SHMIPC_E_NOT_FOUND when the
+   *          program was not launched so, ...) */
+  static Result<Guest> attach_inherited(Timeout connect = Timeout())
+  {
+    shmipc_guest_config c = config(nullptr);
+    c.flags |= SHMIPC_GUEST_F_INHERITED;
     c.connect_timeout_ns = connect.ns();
     return attach(c);
   }
@@ -969,6 +1037,10 @@ public:
   /** Ask the workers to stop (shmipc_guest_stop()); wait() joins. */
   void stop() noexcept { shmipc_guest_stop(g_); }
 
+  /** Read the guest's counters (shmipc_guest_stats()).
+   *  @return the counters, or SHMIPC_E_INVALID (an empty guest) */
+  inline Result<shmipc_stats> stats() const;
+
   /** Guest-to-host call (shmipc_guest_call()).
    *  @param type      the request's message type
    *  @param req       the request (may be nullptr if @p req_len is 0)
@@ -1045,9 +1117,10 @@ struct StreamResult : shmipc_stream_result {
 };
 
 /**
- * A stream sender (shmipc_stream_sender_create()): sends payloads of any
- * size as chunks over several slots. Move-only; the destructor destroys
- * it. Its Host must outlive every send.
+ * A stream sender: sends payloads of any size as chunks over several
+ * slots, from a host to its guest (shmipc_stream_sender_create()) or from
+ * a guest to its host (shmipc_guest_stream_sender_create()). Move-only;
+ * the destructor destroys it. Its Host or Guest must outlive every send.
  */
 class StreamSender
 {
@@ -1061,6 +1134,22 @@ public:
   {
     shmipc_stream_sender *s = nullptr;
     int rc = shmipc_stream_sender_create(h.get(), &cfg, &s);
+    if (rc != SHMIPC_OK)
+      return Status::from_rc(rc);
+    return StreamSender(s);
+  }
+  /** Create a sender from guest @p g to its host, over the guest slots
+   *  (shmipc_guest_stream_sender_create()): the host receives with
+   *  Host::stream_receiver(); a host without one answers SHMIPC_E_REMOTE.
+   *  @param g    the guest
+   *  @param cfg  the settings, from stream_config()
+   *  @return the sender, or the failure (SHMIPC_E_INVALID: no guest
+   *          slots, or slots too small, ...) */
+  static Result<StreamSender> create(Guest &g,
+                                     const StreamConfig &cfg = stream_config())
+  {
+    shmipc_stream_sender *s = nullptr;
+    int rc = shmipc_guest_stream_sender_create(g.get(), &cfg, &s);
     if (rc != SHMIPC_OK)
       return Status::from_rc(rc);
     return StreamSender(s);
@@ -1330,6 +1419,161 @@ private:
 inline Status Guest::start(Reassembler &r) noexcept
 {
   return start(Reassembler::fn(), r.user());
+}
+
+inline Status Host::stream_receiver(Reassembler &r) noexcept
+{
+  if (r.get() == nullptr) // NULL would detach: an empty receiver is an error
+    return Status(SHMIPC_E_INVALID,
+                  std::string(shmipc_strerror(SHMIPC_E_INVALID)) +
+                      ": the receiver is empty");
+  return Status::from_rc(shmipc_host_stream_receiver(h_, r.get()));
+}
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Launching a guest */
+/**@{*/
+
+/** What Host::launch() starts (shmipc_launch_config). */
+using LaunchConfig = shmipc_launch_config;
+
+/** @return launch settings for the program @p path, everything else the
+ *          defaults (shmipc_launch_config_init())
+ *  @param path  the program's file (not searched in PATH) */
+inline LaunchConfig launch_config(const char *path) noexcept
+{
+  LaunchConfig c;
+  shmipc_launch_config_init(&c);
+  c.path = path;
+  return c;
+}
+
+/** How a child ended (shmipc_child_exit). */
+struct ChildExit : shmipc_child_exit {
+  /** Zeroed, with its struct_size set. */
+  ChildExit() noexcept : shmipc_child_exit{sizeof(shmipc_child_exit), 0, 0} {}
+  /** @return true when the child exited (then @c code is its status),
+   *          false when a signal ended it (Linux) */
+  bool exited() const noexcept { return signal == 0; }
+};
+
+/**
+ * A launched guest process, from Host::launch(). Move-only; the
+ * destructor frees it (shmipc_child_destroy()), killing and reaping a
+ * child that still runs: the process never outlives its handle. It does
+ * not depend on its Host, which may go first.
+ */
+class Child
+{
+public:
+  /** An empty child. */
+  Child() noexcept = default;
+  /** Take ownership of a C child.
+   *  @param c  the child (or nullptr) */
+  explicit Child(shmipc_child *c) noexcept : c_(c) {}
+  Child(const Child &) = delete;
+  Child &operator=(const Child &) = delete;
+  /** Take @p o's child; @p o is left empty.
+   *  @param o  the child to move from */
+  Child(Child &&o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  /** Free this child, then take @p o's.
+   *  @param o  the child to move from
+   *  @return *this */
+  Child &operator=(Child &&o) noexcept
+  {
+    if (this != &o) {
+      reset();
+      c_ = std::exchange(o.c_, nullptr);
+    }
+    return *this;
+  }
+  /** Free the child (shmipc_child_destroy()). */
+  ~Child() { reset(); }
+  /** Free the child now (nothing if empty): one that still runs is
+   *  killed and reaped first, within a bounded wait. */
+  void reset() noexcept { shmipc_child_destroy(std::exchange(c_, nullptr)); }
+  /** @return the C child, still owned by this object */
+  shmipc_child *get() const noexcept { return c_; }
+  /** @return true when a child is held */
+  explicit operator bool() const noexcept { return c_ != nullptr; }
+
+  /** @return the process id, for logs (0 when empty; ids are reused: the
+   *          handle is what names the process) */
+  int64_t pid() const noexcept { return shmipc_child_pid(c_); }
+  /** @return a descriptor that becomes readable when the child ends
+   *          (Linux: a pidfd; Windows: the process handle), owned by this
+   *          object; -1 when there is none (shmipc_child_handle()) */
+  intptr_t handle() const noexcept { return shmipc_child_handle(c_); }
+
+  /** Wait for the child to end (shmipc_child_wait()); later waits give
+   *  the same answer. One thread at a time.
+   *  @param t  how long to wait (fallback(): the launching host's
+   *            default timeout)
+   *  @return how it ended, or SHMIPC_E_TIMEOUT (it still runs),
+   *          SHMIPC_E_INVALID (empty), SHMIPC_E_SYSTEM */
+  Result<ChildExit> wait(Timeout t = Timeout())
+  {
+    ChildExit e;
+    int rc = shmipc_child_wait(c_, t.ns(), &e);
+    if (rc != SHMIPC_OK)
+      return Status::from_rc(rc);
+    return e;
+  }
+  /** Kill the child at once (shmipc_child_kill()); wait() then reports
+   *  it. Nothing happens once it ended.
+   *  @return OK, SHMIPC_E_INVALID (empty), SHMIPC_E_SYSTEM */
+  Status kill() noexcept { return Status::from_rc(shmipc_child_kill(c_)); }
+
+private:
+  shmipc_child *c_ = nullptr;
+};
+
+inline Result<Child> Host::launch(const shmipc_launch_config &cfg)
+{
+  shmipc_child *c = nullptr;
+  int rc = shmipc_host_launch(h_, &cfg, &c);
+  if (rc != SHMIPC_OK)
+    return Status::from_rc(rc);
+  return Child(c);
+}
+
+template <class... Args>
+Result<Child> Host::launch(const char *path, Args... args)
+{
+  static_assert((std::is_convertible_v<Args, const char *> && ...),
+                "the arguments of a launch are C strings");
+  const char *argv[] = {path, static_cast<const char *>(args)..., nullptr};
+  LaunchConfig c = launch_config(path);
+  c.argv = argv;
+  return launch(c);
+}
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Statistics */
+/**@{*/
+
+/** A side's counters (shmipc_stats; shmipc.h, "Statistics"):
+ *  diagnostics, which the peer can write over. */
+using Stats = shmipc_stats;
+
+inline Result<Stats> Host::stats() const
+{
+  Stats st = SHMIPC_STATS_INIT;
+  int rc = shmipc_host_stats(h_, &st);
+  if (rc != SHMIPC_OK)
+    return Status::from_rc(rc);
+  return st;
+}
+
+inline Result<Stats> Guest::stats() const
+{
+  Stats st = SHMIPC_STATS_INIT;
+  int rc = shmipc_guest_stats(g_, &st);
+  if (rc != SHMIPC_OK)
+    return Status::from_rc(rc);
+  return st;
 }
 
 /**@}*/

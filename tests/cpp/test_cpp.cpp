@@ -8,10 +8,14 @@
  * and C++20, with and without -fno-exceptions; the exception cases need
  * exceptions and are left out of the -fno-exceptions builds, whose
  * handlers fail with Response::fail() instead. The Windows build (MinGW,
- * run under Wine) has the cases of one process; the cross-process one
- * forks, on Linux.
+ * run under Wine) has the cases of one process; the cross-process ones
+ * fork, or launch a guest, on Linux: a forked C++ guest streams to a C++
+ * host; an anonymous C++ host launches the C echo guest (its path in
+ * SHMIPC_TEST_ECHO_C) and this program as an inherited C++ guest, and sees
+ * each child's end.
  *
  *   test-cpp [NAME...]   runs the named cases, or all of them
+ *   test-cpp --inherited-guest   the launched C++ guest (an echo)
  */
 #include <shmipc/shmipc.hpp>
 
@@ -24,8 +28,11 @@
 #endif
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -54,6 +61,7 @@ int failures = 0;
 constexpr uint32_t msg_throw = SHMIPC_MSG_APP_START + 10;
 constexpr uint32_t msg_false = SHMIPC_MSG_APP_START + 11;
 constexpr uint32_t stream_refused = SHMIPC_MSG_APP_START + 12;
+constexpr uint32_t stream_guest = SHMIPC_MSG_APP_START + 13;
 
 std::string name_of(const char *what)
 {
@@ -508,6 +516,421 @@ void test_serve()
   CHECK(seen == 0);
 }
 
+/* Exact counts of a host and a guest in this process, read through
+ * Host::stats() and Guest::stats(). */
+void test_stats()
+{
+  std::string name = name_of("stats");
+  shmipc::Result<shmipc::Host> h = shmipc::Host::create(small(name, 1, 1));
+  CHECK(h.ok());
+  if (!h)
+    return;
+  shmipc::Result<shmipc::Guest> g = shmipc::Guest::attach(name.c_str(), 1s);
+  CHECK(g.ok());
+  if (!g)
+    return;
+  CHECK(g->start([](const shmipc::Request &req, shmipc::Response &resp) {
+           if (req.type == msg_false)
+             return false;
+           return resp.assign(req.data, req.size);
+         }).ok());
+  CHECK(h->listen([](const shmipc::Request &req, shmipc::Response &resp) {
+           resp.assign(req.data, req.size);
+         }).ok());
+  char buf[64];
+  for (int i = 0; i < 5; i++)
+    CHECK(h->call(SHMIPC_MSG_NORMAL, "abc", 3, buf, sizeof buf, 10s).ok());
+  CHECK(h->call(msg_false, "x", 1, buf, sizeof buf, 10s).code() ==
+        SHMIPC_E_REMOTE);
+  for (int i = 0; i < 2; i++)
+    CHECK(g->call(SHMIPC_MSG_GUEST_CALL, "up", 2, buf, sizeof buf, 10s).ok());
+
+  shmipc::Result<shmipc::Stats> hs = h->stats();
+  CHECK(hs.ok());
+  if (hs) {
+    CHECK(hs->struct_size == sizeof(shmipc::Stats));
+    CHECK(hs->calls == 6 && hs->answered == 6 && hs->remote == 1);
+    CHECK(hs->timeouts == 0 && hs->peer_gone == 0 && hs->corrupt == 0);
+    CHECK(hs->served == 2 && hs->served_errors == 0);
+    CHECK(hs->attaches == 1 && hs->uptime_ns > 0);
+  }
+  shmipc::Result<shmipc::Stats> gs = g->stats();
+  CHECK(gs.ok());
+  if (gs) {
+    CHECK(gs->struct_size == sizeof(shmipc::Stats));
+    CHECK(gs->served == 6 && gs->served_errors == 1);
+    CHECK(gs->calls == 2 && gs->answered == 2 && gs->remote == 0);
+    CHECK(gs->attaches == 1);
+  }
+  // Empty handles: the C functions' NULL, as a value.
+  shmipc::Host eh;
+  shmipc::Guest eg;
+  CHECK(eh.stats().code() == SHMIPC_E_INVALID && !eh.stats().has_value());
+  CHECK(eg.stats().code() == SHMIPC_E_INVALID);
+  CHECK(h->listen_stop().ok());
+}
+
+/* The refusals of the guest-stream wrappers, in this process. */
+void test_guest_stream_refusals()
+{
+  std::string name = name_of("gsref");
+  shmipc::Result<shmipc::Host> h = shmipc::Host::create(small(name, 1, 0));
+  CHECK(h.ok());
+  if (!h)
+    return;
+  shmipc::Result<shmipc::Guest> g = shmipc::Guest::attach(name.c_str(), 1s);
+  CHECK(g.ok());
+  if (!g)
+    return;
+  // No guest slots: neither a guest's sender nor a host's receiver.
+  shmipc::Result<shmipc::StreamSender> s = shmipc::StreamSender::create(*g);
+  CHECK(s.code() == SHMIPC_E_INVALID && !s.message().empty());
+  shmipc::Result<shmipc::Reassembler> r = shmipc::Reassembler::create(
+      shmipc::stream_limits(), [](shmipc::Stream &) {},
+      [](const shmipc::Request &, shmipc::Response &) {});
+  CHECK(r.ok());
+  if (!r)
+    return;
+  CHECK(h->stream_receiver(*r).code() == SHMIPC_E_INVALID);
+  // With guest slots: an empty receiver is refused, not taken as a detach
+  // (which the C call with NULL is).
+  std::string name2 = name_of("gsref2");
+  shmipc::Result<shmipc::Host> h2 = shmipc::Host::create(small(name2, 1, 1));
+  CHECK(h2.ok());
+  if (!h2)
+    return;
+  shmipc::Reassembler empty;
+  CHECK(h2->stream_receiver(empty).code() == SHMIPC_E_INVALID);
+  CHECK(h2->stream_receiver(*r).ok());
+  CHECK(h2->stream_receiver_detach().ok());
+  shmipc::Guest eg;
+  CHECK(shmipc::StreamSender::create(eg).code() == SHMIPC_E_INVALID);
+}
+
+#ifndef _WIN32
+/* A forked C++ guest: streams 1000000 bytes to the host (its delivery
+ * callable checks them), then a stream the host refuses, checks its own
+ * stream counters and serves until the host closes. */
+int stream_guest_main(const std::string &name)
+{
+  shmipc::Result<shmipc::Guest> g = shmipc::Guest::attach(name.c_str(), 10s);
+  if (!g) {
+    std::fprintf(stderr, "stream guest: attach: %s\n", g.message().c_str());
+    return 20;
+  }
+  if (shmipc::Status st =
+          g->start([](const shmipc::Request &, shmipc::Response &) {});
+      !st) {
+    std::fprintf(stderr, "stream guest: start: %s\n", st.message().c_str());
+    return 21;
+  }
+  shmipc::StreamConfig cfg = shmipc::stream_config();
+  cfg.chunk_size = 1000; // many chunks over the two guest slots
+  shmipc::Result<shmipc::StreamSender> s =
+      shmipc::StreamSender::create(*g, cfg);
+  if (!s) {
+    std::fprintf(stderr, "stream guest: sender: %s\n", s.message().c_str());
+    return 22;
+  }
+  std::vector<unsigned char> data(1000000);
+  for (size_t i = 0; i < data.size(); i++)
+    data[i] = static_cast<unsigned char>(i * 7);
+  int rc = 0;
+  shmipc::StreamResult res;
+  shmipc::Status st =
+      s->send(stream_guest, data.data(), data.size(), 30s, &res);
+  if (!st || res.chunks < 2 || res.accepted != res.chunks) {
+    std::fprintf(stderr, "stream guest: send: %s (%llu of %llu chunks)\n",
+                 st.message().c_str(),
+                 static_cast<unsigned long long>(res.accepted),
+                 static_cast<unsigned long long>(res.chunks));
+    rc = 23;
+  }
+  uint64_t chunks = res.chunks;
+  shmipc::Status no = s->send(stream_refused, data.data(), 100, 30s, &res);
+  if (no.code() != SHMIPC_E_REFUSED || res.reason != SHMIPC_STREAM_REFUSED) {
+    std::fprintf(stderr, "stream guest: refused send gave %d (%s)\n", no.code(),
+                 res.reason_name());
+    rc = 24;
+  }
+  shmipc::Result<shmipc::Stats> gs = g->stats();
+  if (!gs || gs->stream_chunks < chunks || gs->stream_bytes < data.size() ||
+      gs->stream_drops != 1) {
+    std::fprintf(stderr, "stream guest: stats: %s\n", gs.message().c_str());
+    rc = 25;
+  }
+  s->reset();
+  shmipc::Status w = g->wait(60s);
+  if (!w) {
+    std::fprintf(stderr, "stream guest: wait: %s\n", w.message().c_str());
+    return 26;
+  }
+  return rc;
+}
+
+void test_guest_stream_across_processes()
+{
+  std::string name = name_of("gstream");
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(stream_guest_main(name));
+  CHECK(pid > 0);
+  if (pid <= 0)
+    return;
+  std::atomic<uint64_t> delivered{0};
+  std::atomic<int> bad{0};
+  {
+    // Declared before the host: it outlives its attachment.
+    shmipc::Result<shmipc::Reassembler> r = shmipc::Reassembler::create(
+        shmipc::stream_limits(),
+        [&delivered, &bad](shmipc::Stream &s) {
+          if (s.app_type() == stream_refused)
+            return false;
+          const auto *p = static_cast<const unsigned char *>(s.data());
+          for (size_t i = 0; i < s.size(); i++)
+            if (p[i] != static_cast<unsigned char>(i * 7)) {
+              ++bad;
+              return false;
+            }
+          if (s.app_type() != stream_guest)
+            ++bad;
+          delivered += s.size();
+          return true;
+        },
+        [](const shmipc::Request &, shmipc::Response &) {});
+    CHECK(r.ok());
+    shmipc::Result<shmipc::Host> h = shmipc::Host::create(small(name, 2, 2));
+    CHECK(h.ok());
+    if (!h || !r) {
+      kill(pid, SIGKILL);
+      reap(pid, 1s);
+      return;
+    }
+    CHECK(h->stream_receiver(*r).ok());
+    std::atomic<int> others{0};
+    CHECK(h->listen([&others](const shmipc::Request &, shmipc::Response &) {
+             ++others;
+           }).ok());
+    // Not while the listener runs.
+    CHECK(h->stream_receiver_detach().code() == SHMIPC_E_BUSY);
+    CHECK(h->wait_guest(10s).ok());
+    auto end = std::chrono::steady_clock::now() + 30s;
+    while ((delivered.load() < 1000000 || r->stats().dropped < 1) &&
+           std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(1ms);
+    CHECK(delivered.load() == 1000000 && bad.load() == 0);
+    shmipc::StreamStats rs = r->stats();
+    CHECK(rs.delivered == 1 && rs.dropped == 1 && rs.open == 0);
+    CHECK(others.load() == 0); // the stream messages went to the receiver
+    shmipc::Result<shmipc::Stats> hs = h->stats();
+    CHECK(hs.ok() && hs->served > 2);
+    CHECK(h->listen_stop().ok());
+    CHECK(h->stream_receiver_detach().ok());
+  } // ~Host: the session closes, the guest's wait ends
+  CHECK(reap(pid, 30s) == 0);
+}
+
+/* splitmix64's finalizer, for the echo guest's type 220 data. */
+uint64_t splitmix(uint64_t z)
+{
+  z ^= z >> 30;
+  z *= 0xBF58476D1CE4E5B9u;
+  z ^= z >> 27;
+  z *= 0x94D049BB133111EBu;
+  return z ^ (z >> 31);
+}
+
+void put_le(unsigned char *p, uint64_t v, int n)
+{
+  for (int i = 0; i < n; i++)
+    p[i] = static_cast<unsigned char>(v >> (8 * i));
+}
+
+uint64_t get_le(const unsigned char *p, int n)
+{
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+/* The launched C++ guest (--inherited-guest): echoes each request with
+ * "c++:" before it until the host closes. */
+int inherited_guest_main()
+{
+  shmipc::Result<shmipc::Guest> g = shmipc::Guest::attach_inherited(10s);
+  if (!g) {
+    std::fprintf(stderr, "inherited guest: attach: %s\n", g.message().c_str());
+    return 30;
+  }
+  shmipc::Status st =
+      g->start([](const shmipc::Request &req, shmipc::Response &resp) {
+        std::string out = "c++:" + text(req.data, req.size);
+        resp.set_type(req.type);
+        return resp.assign(out.data(), out.size());
+      });
+  if (!st) {
+    std::fprintf(stderr, "inherited guest: start: %s\n", st.message().c_str());
+    return 31;
+  }
+  shmipc::Status w = g->wait(60s);
+  return w ? 0 : 32;
+}
+
+shmipc_host_config anonymous_config()
+{
+  shmipc_host_config c = shmipc::Host::config(nullptr);
+  c.host_slots = 2;
+  c.guest_slots = 2;
+  c.req_capacity = 4096;
+  c.resp_capacity = 4096;
+  c.liveness_interval_ns = 10000000; // 10 ms: a dead child is seen soon
+  return c;
+}
+
+/* Whether process @p pid is gone (reaped: no zombie left). */
+bool gone(int64_t pid)
+{
+  return kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH;
+}
+
+/* An anonymous C++ host launches the C echo guest: calls, a guest call to
+ * the host's listener, a guest stream into the host's Reassembler, the
+ * child's exit once the host closes; a killed child's signal; a Child
+ * that frees its running process; and this program as an inherited C++
+ * guest. */
+void test_launch()
+{
+  const char *echo = std::getenv("SHMIPC_TEST_ECHO_C");
+  CHECK(echo != nullptr && *echo != '\0'); // set by tests/cpp/meson.build
+  if (echo == nullptr || *echo == '\0')
+    return;
+  {
+    std::string name = name_of("named");
+    shmipc::Result<shmipc::Host> named =
+        shmipc::Host::create(small(name, 1, 0));
+    CHECK(named.ok());
+    if (named)
+      CHECK(named->launch(echo, "-inherited").code() == SHMIPC_E_STATE);
+  }
+  // Not launched: nothing to inherit.
+  CHECK(shmipc::Guest::attach_inherited(0ms).code() == SHMIPC_E_NOT_FOUND);
+
+  std::vector<unsigned char> got;
+  uint32_t got_type = 0;
+  shmipc::Result<shmipc::Reassembler> r = shmipc::Reassembler::create(
+      shmipc::stream_limits(),
+      [&got, &got_type](shmipc::Stream &s) {
+        const auto *p = static_cast<const unsigned char *>(s.data());
+        got.assign(p, p + s.size());
+        got_type = s.app_type();
+      },
+      [](const shmipc::Request &, shmipc::Response &) {});
+  CHECK(r.ok());
+  shmipc::Result<shmipc::Host> h =
+      shmipc::Host::create_anonymous(anonymous_config());
+  CHECK(h.ok());
+  if (!h || !r)
+    return;
+  CHECK(h->launch("/nonexistent/shmipc-guest").code() == SHMIPC_E_NOT_FOUND);
+  CHECK(h->stream_receiver(*r).ok());
+  CHECK(h->listen([](const shmipc::Request &req, shmipc::Response &resp) {
+           std::string out = "host:" + text(req.data, req.size);
+           resp.assign(out.data(), out.size());
+         }).ok());
+
+  shmipc::Result<shmipc::Child> c = h->launch(echo, "-inherited");
+  CHECK(c.ok());
+  if (!c)
+    return;
+  CHECK(c->pid() > 0);
+  CHECK(c->wait(0ms).code() == SHMIPC_E_TIMEOUT); // it serves
+  CHECK(h->wait_guest(10s).ok());
+  char buf[256];
+  shmipc::Result<shmipc::Reply> e =
+      h->call(SHMIPC_MSG_NORMAL, "ping", 4, buf, sizeof buf, 10s);
+  CHECK(e.ok() && text(buf, e->size) == "ping");
+  // 202: the C guest calls back into the host's listener.
+  shmipc::Result<shmipc::Reply> cb =
+      h->call(202, "cb", 2, buf, sizeof buf, 10s);
+  CHECK(cb.ok() && cb->type == 202 && text(buf, cb->size) == "host:cb");
+  // 220: the C guest streams 300000 generated bytes into the receiver.
+  unsigned char req[32] = {};
+  const uint64_t len = 300000, seed = 17;
+  put_le(req, len, 8);
+  put_le(req + 8, seed, 8);
+  put_le(req + 16, stream_guest, 4);
+  put_le(req + 20, 10000, 4);
+  unsigned char ans[128];
+  shmipc::Result<shmipc::Reply> gs =
+      h->call(220, req, sizeof req, ans, sizeof ans, 30s);
+  CHECK(gs.ok() && gs->size == 72 && get_le(ans, 4) == 0);
+  CHECK(got.size() == len && got_type == stream_guest);
+  if (got.size() == len) {
+    bool same = true;
+    for (uint64_t i = 0; i < len; i++) {
+      uint64_t w = splitmix(seed + (i / 8 + 1) * 0x9E3779B97F4A7C15u);
+      same = same && got[i] == static_cast<unsigned char>(w >> (8 * (i % 8)));
+    }
+    CHECK(same);
+  }
+  shmipc::Result<shmipc::Stats> hs = h->stats();
+  CHECK(hs.ok() && hs->calls == 3 && hs->answered == 3 && hs->served >= 3);
+
+  // The host closes: the child serves no more and exits 0.
+  CHECK(h->listen_stop().ok());
+  CHECK(h->stream_receiver_detach().ok());
+  h->reset();
+  shmipc::Result<shmipc::ChildExit> x = c->wait(10s);
+  CHECK(x.ok() && x->exited() && x->code == 0);
+  shmipc::Result<shmipc::ChildExit> again = c->wait(0ms);
+  CHECK(again.ok() && again->exited() && again->code == 0);
+  int64_t first = c->pid();
+  c->reset();
+  CHECK(!*c && c->pid() == 0 && gone(first));
+  CHECK(c->wait(0ms).code() == SHMIPC_E_INVALID);
+
+  // A killed child: its signal, and calls end with PEER_GONE.
+  h = shmipc::Host::create_anonymous(anonymous_config());
+  CHECK(h.ok());
+  if (!h)
+    return;
+  shmipc::Result<shmipc::Child> k = h->launch(echo, "-inherited");
+  CHECK(k.ok());
+  if (!k)
+    return;
+  CHECK(h->wait_guest(10s).ok());
+  CHECK(k->kill().ok());
+  shmipc::Result<shmipc::ChildExit> kx = k->wait(10s);
+  CHECK(kx.ok() && !kx->exited() && kx->signal == SIGKILL);
+  CHECK(h->call(SHMIPC_MSG_NORMAL, "x", 1, buf, sizeof buf, 10s).code() ==
+        SHMIPC_E_PEER_GONE);
+
+  // Launched again, this program as the guest; a Child freed while its
+  // process runs kills and reaps it.
+  const char *self_argv[] = {"/proc/self/exe", "--inherited-guest", nullptr};
+  shmipc::LaunchConfig lc = shmipc::launch_config(self_argv[0]);
+  lc.argv = self_argv;
+  shmipc::Result<shmipc::Child> cc = h->launch(lc);
+  CHECK(cc.ok());
+  if (!cc)
+    return;
+  CHECK(h->wait_guest(10s).ok());
+  shmipc::Result<shmipc::Reply> ce =
+      h->call(SHMIPC_MSG_APP_START + 1, "hi", 2, buf, sizeof buf, 10s);
+  CHECK(ce.ok() && ce->type == SHMIPC_MSG_APP_START + 1 &&
+        text(buf, ce->size) == "c++:hi");
+  int64_t running = cc->pid();
+  CHECK(!gone(running));
+  {
+    shmipc::Child owned = std::move(*cc);
+    CHECK(!*cc && owned.pid() == running);
+  } // ~Child: killed and reaped
+  CHECK(gone(running));
+}
+#endif
+
 struct Case {
   const char *name;
   void (*fn)();
@@ -523,8 +946,12 @@ const Case cases[] = {
     {"slot_move", test_slot_move},
     {"host_move", test_host_move},
     {"serve", test_serve},
+    {"stats", test_stats},
+    {"guest_stream_refusals", test_guest_stream_refusals},
 #ifndef _WIN32
     {"across_processes", test_across_processes},
+    {"guest_stream_across_processes", test_guest_stream_across_processes},
+    {"launch", test_launch},
 #endif
 };
 
@@ -532,6 +959,10 @@ const Case cases[] = {
 
 int main(int argc, char **argv)
 {
+#ifndef _WIN32
+  if (argc == 2 && std::strcmp(argv[1], "--inherited-guest") == 0)
+    return inherited_guest_main();
+#endif
   int ran = 0;
   for (const Case &c : cases) {
     bool want = argc < 2;
