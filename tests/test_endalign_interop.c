@@ -41,8 +41,8 @@ static void start(struct session *ss, const char *what)
 {
   static int n;
   char name[64];
-  const char *argv[] = {guest_path, "-name", name, "-timeout-ms", "10000",
-                        NULL};
+  const char *argv[] = {guest_path,    "-name", name,
+                        "-timeout-ms", "10000", NULL};
   shmipc_host_config c;
 
   snprintf(name, sizeof name, "endalign-%s-%u-%d", what,
@@ -187,8 +187,8 @@ static void request_type_with_the_flag_bit_is_refused(void **state)
                    SHMIPC_E_REMOTE);
   assert_int_equal(t, SHMIPC_MSG_SYSTEM_ERROR);
   /* and goes on answering */
-  assert_int_equal(shmipc_host_call(ss.h, 128u, "ab", 2, got, sizeof got,
-                                    &len, &t, 5000 * MS),
+  assert_int_equal(shmipc_host_call(ss.h, 128u, "ab", 2, got, sizeof got, &len,
+                                    &t, 5000 * MS),
                    SHMIPC_OK);
   assert_int_equal(t, 128u);
   assert_int_equal(len, 2);
