@@ -95,6 +95,8 @@ func (s AnswerState) String() string {
 // the guest is done with it: pulled to the end, dropped by the host,
 // expired, or the session ended (AnswerLimits.Release, if set, is told).
 // An answer the limits refuse is answered MsgSystemError with the reason.
+// An answer written into resp may be end-aligned (RespEndAligned, as for a
+// Handler); with big, RespEndAligned means nothing and is dropped.
 type AnswerHandler func(req, resp []byte, t MsgType) (n int, big []byte, rt MsgType)
 
 // AnswerLimits bounds what a guest parks, with the semantics of the stream
@@ -294,6 +296,8 @@ func refuse(resp []byte, what string, got, limit uint64) (int, MsgType) {
 
 // park answers big: in the slot when it fits, else parked and announced.
 func (a *Answers) park(big, resp []byte, rt MsgType) (int, MsgType) {
+	// big is copied to the start of resp or pulled in order.
+	rt &^= RespEndAligned
 	if len(big) <= len(resp) {
 		n := copy(resp, big)
 		a.release(big)

@@ -208,8 +208,19 @@ var (
 
 // call is the host as requester on host slot k: it sends req (end-aligned
 // if endAligned) with type t and waits up to timeout for the response,
-// which it copies into resp. It does not allocate on success.
+// which it copies into resp; an end-aligned response is an error. It does
+// not allocate on success.
 func (h *testHost) call(k int, t uint32, req []byte, endAligned bool, resp []byte, timeout time.Duration) (int, uint32, error) {
+	n, rt, rflags, err := h.callFlags(k, t, req, endAligned, resp, timeout)
+	if err == nil && rflags != 0 {
+		return 0, 0, fmt.Errorf("test host: bad response size %d flags %#x", n, rflags)
+	}
+	return n, rt, err
+}
+
+// callFlags is call that also takes an end-aligned response (copied from
+// the end of the response buffer) and returns the response's flags.
+func (h *testHost) callFlags(k int, t uint32, req []byte, endAligned bool, resp []byte, timeout time.Duration) (int, uint32, uint32, error) {
 	s := &h.slots[k]
 	ctrl := &s.hdr.ctrl
 	// The claim CAS may fail because the guest worker just announced its
@@ -217,7 +228,7 @@ func (h *testHost) call(k int, t uint32, req []byte, endAligned bool, resp []byt
 	for {
 		v := atomic.LoadUint32(ctrl)
 		if ctrlState(v) != stateFree {
-			return 0, 0, errHostNotFree
+			return 0, 0, 0, errHostNotFree
 		}
 		gen := (ctrlGen(v) + 1) & ctrlGenMask
 		if atomic.CompareAndSwapUint32(ctrl, v, gen<<ctrlGenShift|v&(ctrlRW|ctrlSW)|stateClaimed) {
@@ -251,9 +262,9 @@ func (h *testHost) call(k int, t uint32, req []byte, endAligned bool, resp []byt
 		left := time.Until(deadline)
 		if left <= 0 {
 			if ctrlState(v) == stateReqReady && atomic.CompareAndSwapUint32(ctrl, v, v&^ctrlStateMask) {
-				return 0, 0, errHostTimeout // cancelled
+				return 0, 0, 0, errHostTimeout // cancelled
 			}
-			return 0, 0, errHostTimeout // the guest holds it: stays quarantined
+			return 0, 0, 0, errHostTimeout // the guest holds it: stays quarantined
 		}
 		if v&ctrlRW == 0 {
 			if !atomic.CompareAndSwapUint32(ctrl, v, v|ctrlRW) {
@@ -266,17 +277,21 @@ func (h *testHost) call(k int, t uint32, req []byte, endAligned bool, resp []byt
 		futexWait(ctrl, v, left)
 	}
 	if got := atomic.LoadUint64(&s.hdr.respSeq); got != seq {
-		return 0, 0, fmt.Errorf("test host: resp_seq %d, want %d", got, seq)
+		return 0, 0, 0, fmt.Errorf("test host: resp_seq %d, want %d", got, seq)
 	}
 	n := atomic.LoadUint32(&s.hdr.respSize)
 	rflags := atomic.LoadUint32(&s.hdr.respFlags)
 	rt := atomic.LoadUint32(&s.hdr.respType)
-	if n > uint32(len(s.resp)) || rflags != 0 || int(n) > len(resp) {
-		return 0, 0, fmt.Errorf("test host: bad response size %d flags %#x", n, rflags)
+	if n > uint32(len(s.resp)) || rflags&^flagEndAligned != 0 || int(n) > len(resp) {
+		return 0, 0, 0, fmt.Errorf("test host: bad response size %d flags %#x", n, rflags)
 	}
-	copy(resp, s.resp[:n])
+	if rflags != 0 {
+		copy(resp, s.resp[len(s.resp)-int(n):])
+	} else {
+		copy(resp, s.resp[:n])
+	}
 	h.publish(ctrl, stateFree, 0)
-	return int(n), rt, nil
+	return int(n), rt, rflags, nil
 }
 
 // publish moves ctrl to state, clearing waiter bit clear and waking if it

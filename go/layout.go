@@ -80,9 +80,24 @@ const (
 )
 
 // MsgType is the message type carried with every request and response.
-// Values 0-127 belong to the library, 128 and up to applications, which
-// the library carries untouched in both directions.
+// Values 0-127 belong to the library, 128 to 0x7FFFFFFF to applications,
+// which the library carries untouched in both directions. Bit 31 is no
+// part of any type: it is RespEndAligned, and a responder answers a
+// request whose type has it with MsgSystemError.
 type MsgType uint32
+
+// RespEndAligned is ORed by a Handler into the type it returns when its n
+// bytes occupy the last n bytes of resp (resp[len(resp)-n:], where a
+// builder that writes back to front, such as FlatBuffers, leaves them),
+// not the first:
+//
+//	return n, shmipc.MsgAppStart | shmipc.RespEndAligned
+//
+// The guest sends the type without it and flags the response END_ALIGNED
+// on the wire (docs/PROTOCOL.md, "Slot layout"); the host reads the bytes
+// in place and never sees the bit in a type. Costs a handler that does
+// not use it nothing. A large answer (AnswerHandler's big) ignores it.
+const RespEndAligned MsgType = 1 << 31
 
 // Message types defined by the protocol.
 const (

@@ -15,7 +15,9 @@ import (
 // resp is the slot's whole response buffer (len(resp) == RespCapacity());
 // both live in shared memory and are valid only until the handler returns.
 // The handler writes its response into resp and returns its length n and
-// type rt (usually t, or an application type). If it returns n < 0 or
+// type rt (usually t, or an application type). Its n bytes are resp[:n],
+// or resp[len(resp)-n:] when it ORs RespEndAligned into rt (a FlatBuffer
+// built back to front in resp is answered in place). If it returns n < 0 or
 // n > len(resp), or panics, the host receives MsgSystemError with a short
 // reason instead. Handlers run concurrently, and a request never waits for
 // another request's handler: up to one goroutine per host slot runs them.
@@ -281,6 +283,10 @@ func (g *Guest) serveOne(s *slotView, h Handler, taken uint32) error {
 		n, rt = sizeReason(s.resp, "corrupt request: req_size", uint64(size), uint64(len(s.req))), MsgSystemError
 	case flags&^flagEndAligned != 0:
 		n, rt = sizeReason(s.resp, "corrupt request: req_flags", uint64(flags), flagEndAligned), MsgSystemError
+	case t&RespEndAligned != 0:
+		// No message type: it would come back as the handler's usual
+		// answer type and be taken for RespEndAligned.
+		n, rt = sizeReason(s.resp, "corrupt request: req_type", uint64(t), uint64(RespEndAligned-1)), MsgSystemError
 	default:
 		req := s.req[:size]
 		if flags&flagEndAligned != 0 {
@@ -292,9 +298,10 @@ func (g *Guest) serveOne(s *slotView, h Handler, taken uint32) error {
 	// Plain stores: the CAS below publishes them. atomic.Store would be a
 	// locked exchange on amd64, each one taking the control word's cache
 	// line away from the requester that is polling it.
+	// RespEndAligned becomes the wire flag, without a branch.
+	rt, hd.respFlags = rt&^RespEndAligned, uint32(rt>>31) // flagEndAligned
 	hd.respType = uint32(rt)
 	hd.respSize = uint32(n)
-	hd.respFlags = 0
 	hd.respSeq = seq
 	g.countServed(hd, rt)
 	ctrl := &hd.ctrl

@@ -398,6 +398,9 @@ static void park(struct shmipc__answers *a, struct shmipc_answer *ans,
   uint64_t limit = 0;
   int64_t now;
 
+  /* The bytes are the handler's buffer, copied to the start of the slot or
+   * pulled: end alignment means nothing for them. */
+  *resp_type &= ~SHMIPC_RESP_END_ALIGNED;
   if (len <= resp_cap) {
     if (len > 0)
       memcpy(resp, ans->data, (size_t)len);

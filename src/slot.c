@@ -1067,6 +1067,9 @@ bool shmipc__take_next(uint32_t *ctrl, uint32_t last, uint32_t spins,
   return false;
 }
 
+_Static_assert(SHMIPC_RESP_END_ALIGNED >> 31 == SHMIPC_WIRE_END_ALIGNED,
+               "the response type's bit 31 shifts onto the wire flag");
+
 int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
                     shmipc_handler_fn fn, void *user)
 {
@@ -1100,7 +1103,11 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
   flags = w->req_flags;
   seq = w->req_seq;
   rtype = type;
-  if (size > g->req_capacity || (flags & ~SHMIPC_WIRE_FLAGS_KNOWN) != 0) {
+  /* A request type with SHMIPC_RESP_END_ALIGNED is no message type: it
+   * would come back as the default response type and be taken for the
+   * handler's request to answer end-aligned. */
+  if (size > g->req_capacity || (flags & ~SHMIPC_WIRE_FLAGS_KNOWN) != 0 ||
+      (type & SHMIPC_RESP_END_ALIGNED) != 0) {
     why = "shmipc: corrupt request header";
   } else {
     const uint8_t *data = (flags & SHMIPC_WIRE_END_ALIGNED)
@@ -1118,12 +1125,15 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
     memcpy(resp, why, rlen);
     rtype = SHMIPC_MSG_SYSTEM_ERROR;
   }
-  w->resp_type = rtype;
+  /* The handler's SHMIPC_RESP_END_ALIGNED becomes the wire flag, without a
+   * branch; it never goes out as part of the type. */
+  w->resp_type = rtype & ~SHMIPC_RESP_END_ALIGNED;
   w->resp_size = (uint32_t)rlen;
-  w->resp_flags = 0;
+  w->resp_flags = rtype >> 31; /* SHMIPC_WIRE_END_ALIGNED */
   w->resp_seq = seq;
   shmipc__ctr_served(shmipc__slot_counters(&ep->seg, index),
-                     rtype == SHMIPC_MSG_SYSTEM_ERROR);
+                     (rtype & ~SHMIPC_RESP_END_ALIGNED) ==
+                         SHMIPC_MSG_SYSTEM_ERROR);
   for (;;) {
     /* full (release side): publishes the response; pairs with the
      * requester's acquire load in shmipc__wait_word(). Clears the

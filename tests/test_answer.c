@@ -27,9 +27,11 @@
 
 #define MS INT64_C(1000000)
 #define CAP 4096u
-#define T_BIG 300u   /* answer u64 len bytes of the pattern of seed len */
-#define T_SMALL 301u /* answer the request, in the response buffer */
-#define T_FAILS 302u /* set an answer, then fail */
+#define T_BIG 300u      /* answer u64 len bytes of the pattern of seed len */
+#define T_SMALL 301u    /* answer the request, in the response buffer */
+#define T_FAILS 302u    /* set an answer, then fail */
+#define T_BIG_EA 303u   /* T_BIG with SHMIPC_RESP_END_ALIGNED in the type */
+#define T_SMALL_EA 304u /* T_SMALL answered at the end of the buffer */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t released, released_bytes;
@@ -69,6 +71,14 @@ static int answer(void *user, uint32_t type, const void *req, size_t req_len,
     *resp_len = req_len;
     return 0;
   }
+  if (type == T_SMALL_EA) {
+    if (req_len > resp_cap)
+      return -1;
+    memcpy((unsigned char *)resp + (resp_cap - req_len), req, req_len);
+    *resp_len = req_len;
+    *resp_type = type | SHMIPC_RESP_END_ALIGNED;
+    return 0;
+  }
   if (req_len != 8)
     return -1;
   len = get64(req);
@@ -78,6 +88,8 @@ static int answer(void *user, uint32_t type, const void *req, size_t req_len,
   pattern_fill(b, (size_t)len, len);
   shmipc_answer_set(ans, b, (size_t)len, on_release, NULL);
   *resp_type = SHMIPC_MSG_APP_START + 9;
+  if (type == T_BIG_EA)
+    *resp_type |= SHMIPC_RESP_END_ALIGNED;
   return type == T_FAILS ? -1 : 0;
 }
 
@@ -585,6 +597,55 @@ static void judge(void **state)
 
 /* A program built before max_answer existed passes the config's older
  * size: accepted, with the default limit. */
+/* A large answer handed over with shmipc_answer_set() drops
+ * SHMIPC_RESP_END_ALIGNED: one that fits the slot is copied to its start,
+ * a larger one is announced and pulled in order. One the handler writes
+ * into the slot itself is sent end-aligned. */
+static void end_aligned(void **state)
+{
+  static const uint64_t lens[] = {1, CAP, CAP + 1, 3 * CAP};
+  struct fixture f;
+  size_t i;
+
+  (void)state;
+  up(&f, 2, (uint64_t)1 << 30, NULL);
+  for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+    unsigned char req[8], want[32], got[32];
+    uint64_t len = lens[i];
+    unsigned char *mine = malloc((size_t)len);
+    size_t n = 0;
+    uint32_t t = 0;
+
+    assert_non_null(mine);
+    put64(req, len);
+    expected(len, want);
+    assert_int_equal(shmipc_host_call(f.h, T_BIG_EA, req, 8, mine, (size_t)len,
+                                      &n, &t, 5000 * MS),
+                     SHMIPC_OK);
+    assert_int_equal(n, len);
+    assert_int_equal(t, SHMIPC_MSG_APP_START + 9);
+    digest(mine, n, got);
+    assert_memory_equal(got, want, 32);
+    free(mine);
+  }
+  {
+    shmipc_slot *s;
+    unsigned char *resp;
+
+    assert_int_equal(shmipc_slot_acquire(f.h, 1000 * MS, &s), SHMIPC_OK);
+    resp = (unsigned char *)shmipc_slot_req_buf(s) + CAP;
+    memcpy(shmipc_slot_req_buf(s), "tail", 4);
+    assert_int_equal(shmipc_slot_send(s, T_SMALL_EA, 4, 0, 5000 * MS),
+                     SHMIPC_OK);
+    assert_int_equal(shmipc_slot_resp_type(s), T_SMALL_EA);
+    assert_ptr_equal(shmipc_slot_resp_data(s), resp + CAP - 4);
+    assert_memory_equal(shmipc_slot_resp_data(s), "tail", 4);
+    shmipc_slot_release(s);
+  }
+  wait_empty(&f);
+  down(&f);
+}
+
 static void old_config(void **state)
 {
   shmipc_host_config hc;
@@ -610,7 +671,7 @@ int main(void)
       cmocka_unit_test(sizes),      cmocka_unit_test(bounds),
       cmocka_unit_test(expiry),     cmocka_unit_test(abandon),
       cmocka_unit_test(concurrent), cmocka_unit_test(judge),
-      cmocka_unit_test(old_config),
+      cmocka_unit_test(old_config), cmocka_unit_test(end_aligned),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

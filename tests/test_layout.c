@@ -145,6 +145,7 @@ static struct row rows[] = {
     CONST("msg", "large_answer", SHMIPC_MSG_LARGE_ANSWER),
     CONST("msg", "answer_pull", SHMIPC_MSG_ANSWER_PULL),
     CONST("msg", "app_start", SHMIPC_MSG_APP_START),
+    CONST("msg", "resp_end_aligned", SHMIPC_RESP_END_ALIGNED),
     AT("answer", "id", 0, 8),
     AT("answer", "total", 8, 8),
     AT("answer", "app_type", 16, 4),

@@ -11,10 +11,10 @@
  * request buffer and nothing else. A message that outgrows it spills into
  * a heap buffer, which the host detects and refuses to send (sending it
  * would need a copy): every request that is sent was written once, by the
- * builder, in shared memory. Copies on the round trip: none on the
- * request; one on the reply (the Go guest moves its finished reply to the
- * front of the response buffer: a Go handler answers the first n bytes);
- * the host reads the reply where it lies.
+ * builder, in shared memory. Copies on the round trip: none. The Go guest
+ * builds its reply back to front in the response buffer and answers it
+ * end-aligned (shmipc.RespEndAligned) where the builder left it; the host
+ * reads the reply where it lies.
  */
 #include <shmipc/shmipc.hpp>
 

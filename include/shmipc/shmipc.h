@@ -117,8 +117,10 @@ extern "C" {
 /**@}*/
 
 /** @name Message types
- * 0-127 belong to the library, 128 and up to applications (carried
- * untouched both ways). */
+ * 0-127 belong to the library, 128 to 0x7FFFFFFF to applications (carried
+ * untouched both ways). Bit 31 is no part of any type: it is
+ * SHMIPC_RESP_END_ALIGNED, and a responder answers a request whose type
+ * has it with SHMIPC_MSG_SYSTEM_ERROR. */
 /**@{*/
 #define SHMIPC_MSG_NORMAL 0u       /**< an ordinary request or response */
 #define SHMIPC_MSG_SHUTDOWN 1u     /**< reserved for an orderly end of a session */
@@ -143,6 +145,19 @@ extern "C" {
 /** Send flag: the payload occupies the last `len` bytes of the request
  *  buffer (a FlatBuffer built back to front), not the first. */
 #define SHMIPC_F_END_ALIGNED (1u << 0)
+
+/** Response type flag: a handler (shmipc_handler_fn, shmipc_answer_fn)
+ *  ORs it into `*resp_type` when its `*resp_len` bytes occupy the last
+ *  `*resp_len` bytes of @p resp (a FlatBuffer built back to front), not
+ *  the first: `*resp_type = SHMIPC_MSG_APP_START | SHMIPC_RESP_END_ALIGNED`.
+ *  The library sends the type without it and flags the response
+ *  END_ALIGNED on the wire; the requester gets the bytes where they are
+ *  (shmipc_slot_resp_data()) or copied to the start of its buffer
+ *  (shmipc_host_call(), shmipc_guest_call()), and never sees the bit in a
+ *  type. Costs a handler that does not use it nothing. A large answer
+ *  (shmipc_answer_set()) ignores it: its bytes are the handler's own
+ *  buffer, not the slot's. */
+#define SHMIPC_RESP_END_ALIGNED (1u << 31)
 
 /** Guest flag: accept a segment owned by another user. */
 #define SHMIPC_GUEST_F_ALLOW_OTHER_USER (1u << 0)
@@ -240,7 +255,9 @@ typedef struct shmipc_slot shmipc_slot;
  * @param resp      response buffer (in shared memory)
  * @param resp_cap  response buffer capacity
  * @param resp_len  out: bytes written to @p resp (0 on entry)
- * @param resp_type out: response type (the request type on entry)
+ * @param resp_type out: response type (the request type on entry), with
+ *                  SHMIPC_RESP_END_ALIGNED ORed in when the response sits
+ *                  at the end of @p resp
  * @return 0 to send the response; non-zero to answer
  *         SHMIPC_MSG_SYSTEM_ERROR with the fixed reason
  *         "shmipc: handler failed" instead (whatever was written to @p resp
@@ -1328,7 +1345,10 @@ SHMIPC_EXPORT void shmipc_answer_set(shmipc_answer *a, const void *data,
  * writes its response into @p resp as a shmipc_handler_fn does, or calls
  * shmipc_answer_set(@p ans, ...) and sets @p resp_type (its @p resp and
  * @p resp_len are then ignored). A non-zero return answers
- * SHMIPC_MSG_SYSTEM_ERROR and releases what was set.
+ * SHMIPC_MSG_SYSTEM_ERROR and releases what was set. A response written
+ * into @p resp may be end-aligned (SHMIPC_RESP_END_ALIGNED); for an answer
+ * set with shmipc_answer_set() that bit means nothing and is dropped (the
+ * bytes are copied to the start of the slot, or pulled in order).
  */
 typedef int (*shmipc_answer_fn)(void *user, uint32_t type, const void *req,
                                 size_t req_len, void *resp, size_t resp_cap,

@@ -8,10 +8,11 @@
 // from the slot's request buffer (the host sent it end-aligned; the guest
 // is handed exactly its bytes). The QuoteReply is built by a
 // flatbuffers.Builder whose buffer is the slot's response buffer, so the
-// builder's writes land in shared memory. A Go handler answers the first
-// n bytes of that buffer, and a builder fills it from the end: the one
-// copy of the round trip moves the finished reply (a few dozen bytes)
-// to the front of the same buffer. The host then reads it in place.
+// builder's writes land in shared memory. The builder fills the buffer
+// from its end, and the handler answers end-aligned
+// (shmipc.RespEndAligned): the reply is sent where the builder left it,
+// and the host reads it in place. No byte of the round trip is copied
+// beyond the builders' own writes.
 //
 // The package quote is what flatc --go makes of ../quote.fbs; the build
 // (tests/cpp/meson.build, through tests/cpp/flatbuffers_go.py) generates
@@ -102,11 +103,13 @@ func price(req, resp []byte, t shmipc.MsgType) (n int, rt shmipc.MsgType) {
 	if cap8 == 0 || &b.Bytes[0] != &resp[0] {
 		return copy(resp, errReply), shmipc.MsgSystemError
 	}
-	// The one copy: the finished reply, from the end of the buffer to its
-	// front (copy handles the overlap).
-	n = copy(resp, out)
+	// No copy: the reply ends at cap8, the bytes after it (fewer than 8,
+	// cut for the alignment) travel along and a reader ignores them, as
+	// the host does with its request. End-aligned, the answer is the last
+	// n bytes of resp, and the reply is at its start.
+	n = len(out) + len(resp) - cap8
 	served.Add(1)
-	return n, MsgQuote
+	return n, MsgQuote | shmipc.RespEndAligned
 }
 
 func main() {

@@ -30,19 +30,35 @@ func request(id uint64, sym string, qty uint32, levels ...float64) []byte {
 	return b.FinishedBytes()
 }
 
+// The reply is answered end-aligned, where the builder left it: the last
+// n bytes of resp, also when the buffer's length is no multiple of 8 (the
+// bytes cut for the alignment follow the reply). The front of resp is not
+// touched: nothing was moved there.
 func TestPrice(t *testing.T) {
-	resp := make([]byte, 4096)
-	n, rt := price(request(7, "ACME", 100, 10.5, 11), resp, MsgQuote)
-	if rt != MsgQuote {
-		t.Fatalf("answer type %d: %q", rt, resp[:n])
-	}
-	if !flatbuffers.BufferHasIdentifier(resp[:n], fileID) {
-		t.Fatalf("reply has no %s identifier", fileID)
-	}
-	r := quote.GetRootAsQuoteReply(resp[:n], 0)
-	if r.Id() != 7 || string(r.Symbol()) != "ACME" || r.Quantity() != 100 ||
-		r.Best() != 10.5 || r.Total() != 1050 || r.Levels() != 2 {
-		t.Fatalf("reply %d %q %d %v %v %d", r.Id(), r.Symbol(), r.Quantity(), r.Best(), r.Total(), r.Levels())
+	for _, size := range []int{4096, 4093} {
+		resp := make([]byte, size)
+		for i := range resp {
+			resp[i] = 0xEE
+		}
+		n, rt := price(request(7, "ACME", 100, 10.5, 11), resp, MsgQuote)
+		if rt != MsgQuote|shmipc.RespEndAligned {
+			t.Fatalf("%d-byte buffer: answer type %#x, want %#x (end-aligned): %q", size, rt, MsgQuote|shmipc.RespEndAligned, resp[:n])
+		}
+		if n <= 0 || n > 200 {
+			t.Fatalf("%d-byte buffer: answer of %d bytes", size, n)
+		}
+		if resp[0] != 0xEE {
+			t.Errorf("%d-byte buffer: the front of the buffer was written", size)
+		}
+		got := resp[len(resp)-n:]
+		if !flatbuffers.BufferHasIdentifier(got, fileID) {
+			t.Fatalf("%d-byte buffer: reply has no %s identifier", size, fileID)
+		}
+		r := quote.GetRootAsQuoteReply(got, 0)
+		if r.Id() != 7 || string(r.Symbol()) != "ACME" || r.Quantity() != 100 ||
+			r.Best() != 10.5 || r.Total() != 1050 || r.Levels() != 2 {
+			t.Fatalf("%d-byte buffer: reply %d %q %d %v %v %d", size, r.Id(), r.Symbol(), r.Quantity(), r.Best(), r.Total(), r.Levels())
+		}
 	}
 }
 

@@ -75,6 +75,7 @@ const (
 	typeDigest    = 204
 	typeStats     = 205
 	typeStream    = 224
+	typeEndAlign  = 225
 
 	typeLarge       = 220
 	typeLargeDigest = 221
@@ -309,6 +310,11 @@ func (e *echo) handle(req, resp []byte, t shmipc.MsgType) (int, shmipc.MsgType) 
 			return copy(resp, "shmipc-echo: a guest stream request is 32 bytes"), shmipc.MsgSystemError
 		}
 		return e.stream(req, resp[:streamRespSize]), t
+	case typeEndAlign:
+		if len(req) > len(resp) {
+			return copy(resp, "shmipc-echo: an end-aligned echo longer than the response buffer"), shmipc.MsgSystemError
+		}
+		return copy(resp[len(resp)-len(req):], req), t | shmipc.RespEndAligned
 	case typeStats:
 		if len(resp) < statsRespSize {
 			return len(resp) + 1, t
