@@ -63,6 +63,11 @@ var (
 	// ErrRefused reports that the receiver refused the stream. A
 	// StreamFunc may return it to refuse a stream.
 	ErrRefused = &Error{-18, "the receiver refused the stream"}
+	// ErrAborted reports a wait that was ended on purpose: a CallContext
+	// whose context was cancelled wraps it (errors.Is(err, ErrAborted) and
+	// errors.Is(err, context.Canceled) both hold), as does a call ended by
+	// Guest.Abort.
+	ErrAborted = &Error{-19, "aborted by another thread"}
 )
 
 // errNotTaken is a Call's timeout when the host never took the request: a
