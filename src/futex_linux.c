@@ -142,11 +142,10 @@ void shmipc__words_wait(const struct shmipc__seg *s,
   if (also != NULL && shmipc__load_acquire32(also) != also_seen)
     return;
   shmipc__futex_wait(w[0].word, w[0].expected,
-                     n > 1 || also != NULL
-                         ? (timeout_ns < SHMIPC__WORDS_POLL_NS
-                                ? timeout_ns
-                                : SHMIPC__WORDS_POLL_NS)
-                         : timeout_ns);
+                     n > 1 || also != NULL ? (timeout_ns < SHMIPC__WORDS_POLL_NS
+                                                  ? timeout_ns
+                                                  : SHMIPC__WORDS_POLL_NS)
+                                           : timeout_ns);
 }
 
 void shmipc__word_wake(const struct shmipc__seg *s, uint32_t *word,

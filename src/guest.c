@@ -405,9 +405,8 @@ static int guest_wait(shmipc_guest *g, struct shmipc__deadline *dl)
                           (unsigned long)n, (unsigned long)g->n_workers);
     /* abort_seq is in the words slept on: an abort after the look above
      * wakes us (private memory; the segment is not needed) */
-    shmipc__words_wait(&g->ep.seg,
-                       &(struct shmipc__sleeper){&g->running, n, 0}, 1,
-                       &g->ep.abort_seq, seq,
+    shmipc__words_wait(&g->ep.seg, &(struct shmipc__sleeper){&g->running, n, 0},
+                       1, &g->ep.abort_seq, seq,
                        left < GUEST_WAIT_SLICE_NS ? left : GUEST_WAIT_SLICE_NS);
   }
   if (shmipc__load_acquire32(&g->detaching))

@@ -447,9 +447,8 @@ static void *listener_main(void *arg)
    * change. */
   while (!shmipc__load_acquire32(&h->listener_stop)) {
     struct shmipc__deadline tick = shmipc__deadline(h->ep.liveness_ns);
-    int r =
-        serve_once(h, h->listen_fn, h->listen_user, &h->listener_stop,
-                   false, &tick);
+    int r = serve_once(h, h->listen_fn, h->listen_user, &h->listener_stop,
+                       false, &tick);
     if (r == SHMIPC_E_CLOSED)
       break;
     receiver_check(h);

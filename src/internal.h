@@ -268,8 +268,7 @@ struct shmipc__sleeper {
 #define SHMIPC__WORDS_POLL_NS INT64_C(1000000)
 void shmipc__words_wait(const struct shmipc__seg *s,
                         const struct shmipc__sleeper *w, uint32_t n,
-                        uint32_t *also, uint32_t also_seen,
-                        int64_t timeout_ns);
+                        uint32_t *also, uint32_t also_seen, int64_t timeout_ns);
 /* Wake the sleepers of segment word @word that announced one of @bits. */
 void shmipc__word_wake(const struct shmipc__seg *s, uint32_t *word,
                        uint32_t bits);
@@ -445,17 +444,17 @@ struct shmipc__endpoint {
   uint32_t guest_looks;     /* atomic, host: looks at the guest lock begun */
   uint32_t guest_gone_at;   /* atomic, host: the latest look (a guest_looks
                              * ticket) that found the guest lock free */
-  uint32_t aborted;   /* atomic: shmipc_host_abort() / shmipc_guest_abort()
-                       * until its reset: every abortable wait of the
-                       * handle ends with SHMIPC_E_ABORTED */
-  uint32_t abort_seq; /* atomic futex word (private memory): moved by
-                       * every abort, of the handle or of one of its
-                       * slots; an abortable sleep sleeps on it too
-                       * (shmipc__words_wait()), so no abort is lost */
-  uint32_t peer_seen_at;    /* atomic: when a wait last found the peer's
-                             * lock held, in 2^20 ns units of
-                             * shmipc__now_ns() (0: never); see
-                             * peer_look() in wait.c */
+  uint32_t aborted;      /* atomic: shmipc_host_abort() / shmipc_guest_abort()
+                          * until its reset: every abortable wait of the
+                          * handle ends with SHMIPC_E_ABORTED */
+  uint32_t abort_seq;    /* atomic futex word (private memory): moved by
+                          * every abort, of the handle or of one of its
+                          * slots; an abortable sleep sleeps on it too
+                          * (shmipc__words_wait()), so no abort is lost */
+  uint32_t peer_seen_at; /* atomic: when a wait last found the peer's
+                          * lock held, in 2^20 ns units of
+                          * shmipc__now_ns() (0: never); see
+                          * peer_look() in wait.c */
 };
 
 /* What a wait on a word waits for: its completion test, and what else

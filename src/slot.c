@@ -887,8 +887,7 @@ static int look(shmipc_slot *s, int *r)
    * publish CAS in shmipc__respond()) */
   uint32_t v = shmipc__load_acquire32(&s->w->ctrl);
 
-  if (shmipc__ctrl_legal(v) &&
-      (v & GEN_MASK) == (s->gen_word & GEN_MASK)) {
+  if (shmipc__ctrl_legal(v) && (v & GEN_MASK) == (s->gen_word & GEN_MASK)) {
     switch (shmipc__ctrl_state(v)) {
     case SHMIPC_SLOT_REQ_READY:
     case SHMIPC_SLOT_PROCESSING:
@@ -922,8 +921,7 @@ static int end_call(shmipc_slot *s, int why)
 /* The result of a record that holds its answer (DONE). */
 static int done_result(const shmipc_slot *s)
 {
-  return s->resp_type == SHMIPC_MSG_SYSTEM_ERROR ? SHMIPC_E_REMOTE
-                                                 : SHMIPC_OK;
+  return s->resp_type == SHMIPC_MSG_SYSTEM_ERROR ? SHMIPC_E_REMOTE : SHMIPC_OK;
 }
 
 int shmipc_slot_poll(shmipc_slot *s)
@@ -1031,8 +1029,7 @@ static int wait_any(shmipc_slot *const *slots, size_t n,
       if (!(v & SHMIPC_CTRL_REQUESTER_WAITING)) {
         /* full: the announce, as in shmipc__wait_word(); pairs with the
          * responder's publish CAS in shmipc__respond() */
-        if (shmipc__cas_full32(ctrl, v, v | SHMIPC_CTRL_REQUESTER_WAITING) !=
-            v)
+        if (shmipc__cas_full32(ctrl, v, v | SHMIPC_CTRL_REQUESTER_WAITING) != v)
           break;
         v |= SHMIPC_CTRL_REQUESTER_WAITING;
       }
@@ -1072,17 +1069,17 @@ int shmipc_slot_wait_any(shmipc_slot *const *slots, size_t n,
     uint32_t st;
 
     if (slots[i] == NULL)
-      return shmipc__failed(
-          shmipc__fail(SHMIPC_E_INVALID, "slots[%lu] is NULL", (unsigned long)i));
+      return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "slots[%lu] is NULL",
+                                         (unsigned long)i));
     if (slots[i]->ep != slots[0]->ep)
       return shmipc__failed(shmipc__fail(
           SHMIPC_E_INVALID, "slots[%lu] is of another handle than slots[0]",
           (unsigned long)i));
     st = get_state(slots[i]);
     if (st != SHMIPC__REC_SENT && st != SHMIPC__REC_DONE)
-      return shmipc__failed(shmipc__fail(
-          SHMIPC_E_STATE, "nothing was published on slots[%lu]",
-          (unsigned long)i));
+      return shmipc__failed(shmipc__fail(SHMIPC_E_STATE,
+                                         "nothing was published on slots[%lu]",
+                                         (unsigned long)i));
   }
   r = slot_timeout(slots[0]->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)

@@ -46,8 +46,8 @@ static void start(struct session *s, uint32_t host_slots, int liveness_ms,
 {
   static int n;
   shmipc_host_config c;
-  const char *argv[] = {guest_path, "-name", s->name, "-timeout-ms", "10000",
-                        NULL};
+  const char *argv[] = {guest_path,    "-name", s->name,
+                        "-timeout-ms", "10000", NULL};
 
   snprintf(s->name, sizeof s->name, "async-%u-%d", (unsigned)proc_self_id(),
            n++);
@@ -103,8 +103,7 @@ static shmipc_slot *publish(shmipc_host *h, int delay_ms, uint32_t tag)
   }
   memcpy(b + 4, &tag, 4);
   assert_int_equal(
-      shmipc_slot_publish(s, delay_ms >= 0 ? T_LATE : T_ECHO, 8, 0),
-      SHMIPC_OK);
+      shmipc_slot_publish(s, delay_ms >= 0 ? T_LATE : T_ECHO, 8, 0), SHMIPC_OK);
   return s;
 }
 
@@ -204,9 +203,9 @@ static void wait_any_four_in_flight(void **state)
   assert_int_equal(shmipc_slot_wait_any(sl, 4, 0, &which), SHMIPC_E_TIMEOUT);
   assert_int_equal(which, 4);
   for (k = 0; k < 4; k++) {
-    assert_int_equal(shmipc_slot_wait_any(sl, (size_t)(4 - k), 5000 * MS,
-                                          &which),
-                     SHMIPC_OK);
+    assert_int_equal(
+        shmipc_slot_wait_any(sl, (size_t)(4 - k), 5000 * MS, &which),
+        SHMIPC_OK);
     assert_true(which < (size_t)(4 - k));
     assert_int_equal(answer_tag(sl[which]), order[k]);
     shmipc_slot_release(sl[which]);
@@ -218,8 +217,7 @@ static void wait_any_four_in_flight(void **state)
   }
   t0 = t_now_ns();
   while (done < 2000) {
-    assert_int_equal(shmipc_slot_wait_any(sl, 4, 5000 * MS, &which),
-                     SHMIPC_OK);
+    assert_int_equal(shmipc_slot_wait_any(sl, 4, 5000 * MS, &which), SHMIPC_OK);
     assert_true(which < 4);
     assert_int_equal(answer_tag(sl[which]), want[which]);
     shmipc_slot_release(sl[which]);
@@ -428,7 +426,7 @@ static void abort_serve_and_wait_guest(void **state)
 
 struct racer {
   shmipc_slot *volatile s;
-  volatile int go;   /* round number to abort in */
+  volatile int go; /* round number to abort in */
   volatile int quit;
   volatile int delay; /* spins before the abort */
   volatile int acked; /* the last round aborted */
