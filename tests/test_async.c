@@ -424,6 +424,74 @@ static void abort_serve_and_wait_guest(void **state)
   stop(&ss);
 }
 
+struct guest_waiter {
+  shmipc_guest *g;
+  bool call; /* a guest call, else shmipc_guest_wait() */
+  int r;
+  int64_t ended;
+};
+
+static void *guest_wait_main(void *arg)
+{
+  struct guest_waiter *w = arg;
+  char resp[8];
+
+  if (w->call)
+    w->r = shmipc_guest_call(w->g, SHMIPC_MSG_APP_START, "hi", 2, resp,
+                             sizeof resp, NULL, NULL, 10000 * MS);
+  else
+    w->r = shmipc_guest_wait(w->g, 10000 * MS);
+  w->ended = t_now_ns();
+  return NULL;
+}
+
+/* A C guest in this process: shmipc_guest_abort() ends a guest call that
+ * nobody serves and a shmipc_guest_wait() for the workers, both asleep,
+ * sticky until its reset; the workers go on serving host calls. */
+static void guest_abort(void **state)
+{
+  struct session ss;
+  shmipc_guest_config gc;
+  shmipc_guest *g;
+  char resp[8];
+  size_t n = 0;
+  int i;
+
+  (void)state;
+  start(&ss, 1, 5000, true);
+  shmipc_guest_config_init(&gc);
+  gc.name = ss.name;
+  gc.connect_timeout_ns = 2000 * MS;
+  gc.liveness_interval_ns = 5000 * MS;
+  assert_int_equal(shmipc_guest_attach(&gc, &g), SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(g, t_echo, NULL), SHMIPC_OK);
+  for (i = 0; i < 2; i++) {
+    struct guest_waiter w = {g, i == 0, 0, 0};
+    pthread_t t;
+    int64_t t0;
+
+    assert_int_equal(pthread_create(&t, NULL, guest_wait_main, &w), 0);
+    t_sleep_ms(50);
+    t0 = t_now_ns();
+    assert_int_equal(shmipc_guest_abort(g), SHMIPC_OK);
+    pthread_join(t, NULL);
+    assert_int_equal(w.r, SHMIPC_E_ABORTED);
+    assert_true(w.ended - t0 < 500 * MS);
+    assert_int_equal(shmipc_guest_call(g, SHMIPC_MSG_APP_START, "hi", 2, resp,
+                                       sizeof resp, NULL, NULL, 1000 * MS),
+                     SHMIPC_E_ABORTED);
+    /* the workers still serve */
+    assert_int_equal(shmipc_host_call(ss.h, T_ECHO, "abcd", 4, resp,
+                                      sizeof resp, &n, NULL, 2000 * MS),
+                     SHMIPC_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(shmipc_guest_abort_reset(g), SHMIPC_OK);
+  }
+  assert_int_equal(shmipc_guest_abort(NULL), SHMIPC_E_INVALID);
+  shmipc_guest_detach(g);
+  stop(&ss);
+}
+
 struct racer {
   shmipc_slot *volatile s;
   volatile int go; /* round number to abort in */
@@ -509,6 +577,7 @@ int main(int argc, char **argv)
       cmocka_unit_test(abort_wait_any),
       cmocka_unit_test(abort_serve_and_wait_guest),
       cmocka_unit_test(abort_races_answer),
+      cmocka_unit_test(guest_abort),
   };
   if (argc != 2) {
     fprintf(stderr, "usage: %s GUEST-BINARY\n", argv[0]);
