@@ -376,7 +376,7 @@ SHMIPC_EXPORT void shmipc_host_destroy(shmipc_host *h);
  *  @param h           the host
  *  @param timeout_ns  how long to wait (see the Conventions)
  *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host
- *          is being destroyed). */
+ *          is being destroyed), SHMIPC_E_ABORTED (shmipc_host_abort()). */
 SHMIPC_EXPORT int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns);
 
 /** Request capacity per slot.
@@ -407,7 +407,8 @@ SHMIPC_EXPORT size_t shmipc_host_resp_capacity(const shmipc_host *h);
  *         guest answered SYSTEM_ERROR; its reason is copied like a response);
  *         SHMIPC_E_TIMEOUT (with no guest attached, the last error says
  *         "no guest attached"); SHMIPC_E_PEER_GONE; SHMIPC_E_CORRUPT;
- *         SHMIPC_E_INVALID; SHMIPC_E_CLOSED (the host is being destroyed).
+ *         SHMIPC_E_INVALID; SHMIPC_E_CLOSED (the host is being destroyed);
+ *         SHMIPC_E_ABORTED (shmipc_host_abort()).
  */
 SHMIPC_EXPORT int shmipc_host_call(shmipc_host *h, uint32_t type,
                                    const void *req, size_t req_len, void *resp,
@@ -421,7 +422,7 @@ SHMIPC_EXPORT int shmipc_host_call(shmipc_host *h, uint32_t type,
  *  @param timeout_ns  how long to wait for a free slot
  *  @param out         receives the slot (NULL on failure)
  *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host
- *          is being destroyed). */
+ *          is being destroyed), SHMIPC_E_ABORTED (shmipc_host_abort()). */
 SHMIPC_EXPORT int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns,
                                       shmipc_slot **out);
 
@@ -478,7 +479,9 @@ SHMIPC_EXPORT int shmipc_slot_publish(shmipc_slot *s, uint32_t type,
  *  guest's reason is the response), SHMIPC_E_TIMEOUT (the slot stays
  *  quarantined after release until the late response arrives),
  *  SHMIPC_E_PEER_GONE, SHMIPC_E_CORRUPT, SHMIPC_E_STATE (nothing published),
- *  SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host is being destroyed). */
+ *  SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host is being destroyed),
+ *  SHMIPC_E_ABORTED (shmipc_slot_abort() or shmipc_host_abort(): the slot
+ *  is left as after a timeout). */
 SHMIPC_EXPORT int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns);
 
 /** The response, in shared memory.
@@ -528,7 +531,8 @@ SHMIPC_EXPORT int shmipc_host_listen_stop(shmipc_host *h);
  *  @param timeout_ns  how long to wait for the first call
  *  @return number of calls served (> 0), or SHMIPC_E_TIMEOUT when none came,
  *  SHMIPC_E_BUSY (the listener runs), SHMIPC_E_INVALID (no guest slots, no
- *  @p fn), SHMIPC_E_CLOSED (the host is being destroyed). */
+ *  @p fn), SHMIPC_E_CLOSED (the host is being destroyed), SHMIPC_E_ABORTED
+ *  (shmipc_host_abort(), when no call is pending). */
 SHMIPC_EXPORT int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn,
                                     void *user, int64_t timeout_ns);
 
@@ -596,6 +600,7 @@ SHMIPC_EXPORT int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn,
  *  @param timeout_ns  how long to wait
  *  @return that reason, or SHMIPC_E_TIMEOUT if they still run,
  *          SHMIPC_E_CLOSED if shmipc_guest_detach() began meanwhile,
+ *          SHMIPC_E_ABORTED (shmipc_guest_abort()),
  *          SHMIPC_E_STATE if never started, SHMIPC_E_INVALID. */
 SHMIPC_EXPORT int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns);
 
@@ -624,7 +629,7 @@ SHMIPC_EXPORT void shmipc_guest_stop(shmipc_guest *g);
  *          SHMIPC_E_INVALID (also when the segment has no guest slots, which
  *          the last error says);
  *          SHMIPC_E_CLOSED (shmipc_guest_stop() was called, or the guest is
- *          being detached). */
+ *          being detached); SHMIPC_E_ABORTED (shmipc_guest_abort()). */
 SHMIPC_EXPORT int shmipc_guest_call(shmipc_guest *g, uint32_t type,
                                     const void *req, size_t req_len,
                                     void *resp, size_t resp_cap,
