@@ -1,6 +1,7 @@
 package shmipc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -25,6 +26,44 @@ import (
 // request leaves its slot quarantined until the late response arrives.
 // Call is safe for concurrent use and may be made from a Handler.
 func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int, rt MsgType, err error) {
+	return g.call(nil, t, req, resp, timeout)
+}
+
+// CallContext is Call bounded by ctx as well: the call ends when ctx is
+// cancelled or its deadline passes, with an error that wraps both
+// ctx.Err() and ErrAborted (errors.Is(err, context.Canceled) or
+// context.DeadlineExceeded holds, and errors.Is(err, ErrAborted)). The
+// slot is then left as after a timeout: a request the host has not taken
+// is taken back, one it took is quarantined until its late answer. The
+// call is also bounded by Options.CallTimeout (ErrTimeout), whichever
+// ends first, so that no call waits forever by accident.
+//
+// A context that is never cancelled (context.Background(), whose Done is
+// nil) costs nothing: no allocation, the same wait as Call. A cancellable
+// one is looked at as the spin phase ends and before every sleep, and a
+// sleep then lasts at most a millisecond, so a cancellation is seen
+// within about a millisecond.
+func (g *Guest) CallContext(ctx context.Context, t MsgType, req, resp []byte) (n int, rt MsgType, err error) {
+	return g.call(ctx, t, req, resp, 0)
+}
+
+// cancelPoll bounds one sleep of a call whose context can be cancelled.
+const cancelPoll = time.Millisecond
+
+// ctxError is the error of a call that its context ended: ctx.Err() under
+// ErrAborted. Made only on that path.
+type ctxError struct{ err error }
+
+func (e *ctxError) Error() string        { return ErrAborted.Error() + ": " + e.err.Error() }
+func (e *ctxError) Unwrap() error        { return e.err }
+func (e *ctxError) Is(target error) bool { return target == ErrAborted }
+
+// errCtxDone is the internal cause of a wait that saw its context end;
+// callCtxErr turns it into the caller's ctxError.
+var errCtxDone = errors.New("context done")
+
+// call is Call and CallContext (ctx nil: none).
+func (g *Guest) call(ctx context.Context, t MsgType, req, resp []byte, timeout time.Duration) (n int, rt MsgType, err error) {
 	if !g.enter() {
 		return 0, 0, errClosedLocally
 	}
@@ -48,10 +87,23 @@ func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int,
 			deadline = now + timeout
 		}
 	}
+	var done <-chan struct{}
+	ctxDeadline := false // the deadline is the context's
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			return 0, 0, &ctxError{err}
+		}
+		done = ctx.Done()
+		if d, ok := ctx.Deadline(); ok {
+			if at := g.now() + time.Until(d); at < deadline {
+				deadline, ctxDeadline = at, true
+			}
+		}
+	}
 
-	i, gen, err := g.claim(deadline)
+	i, gen, err := g.claim(deadline, done)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, g.callCtxErr(ctx, ctxDeadline, err)
 	}
 	s := &g.slots[int(g.geo.hostSlots)+i]
 	copy(s.req, req)
@@ -59,7 +111,10 @@ func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int,
 	if err != nil {
 		return 0, 0, err
 	}
-	if err = g.awaitResponse(&s.hdr.ctrl, gen, deadline); err != nil {
+	if err = g.awaitResponse(&s.hdr.ctrl, gen, deadline, done); err != nil {
+		if ctx != nil {
+			err = g.callCtxErr(ctx, ctxDeadline, err)
+		}
 		n, rt, err = g.abandon(s, i, gen, seq, resp, err)
 	} else {
 		n, rt, err = g.consume(s, i, seq, resp)
@@ -68,6 +123,25 @@ func (g *Guest) Call(t MsgType, req, resp []byte, timeout time.Duration) (n int,
 		g.countCallEnd(err)
 	}
 	return n, rt, err
+}
+
+// callCtxErr is the error of a call whose wait failed with err: the
+// context's, when the context ended it (its cancellation, or the deadline
+// that was the context's), else err.
+func (g *Guest) callCtxErr(ctx context.Context, ctxDeadline bool, err error) error {
+	if ctx == nil {
+		return err
+	}
+	if err == errCtxDone {
+		if e := ctx.Err(); e != nil {
+			return &ctxError{e}
+		}
+		return &ctxError{context.Canceled}
+	}
+	if ctxDeadline && errors.Is(err, ErrTimeout) {
+		return &ctxError{context.DeadlineExceeded}
+	}
+	return err
 }
 
 // publish sends the request of size bytes, written into guest slot i
@@ -130,7 +204,7 @@ func (g *Guest) ringDoorbell() {
 // returns its index among the guest slots and its new generation. On the
 // way it reclaims quarantined slots whose late response has arrived. With
 // no slot free it polls, with backoff, until the deadline.
-func (g *Guest) claim(deadline time.Duration) (int, uint32, error) {
+func (g *Guest) claim(deadline time.Duration, done <-chan struct{}) (int, uint32, error) {
 	pause := 20 * time.Microsecond
 	for round := 0; ; round++ {
 		if i, gen, ok, err := g.tryClaim(); ok || err != nil {
@@ -145,6 +219,13 @@ func (g *Guest) claim(deadline time.Duration) (int, uint32, error) {
 		now := g.now()
 		if now >= deadline {
 			return 0, 0, fmt.Errorf("%w: no free guest slot", ErrTimeout)
+		}
+		if done != nil {
+			select {
+			case <-done:
+				return 0, 0, errCtxDone
+			default:
+			}
 		}
 		if round < yieldBudget {
 			runtime.Gosched()

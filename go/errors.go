@@ -63,6 +63,12 @@ var (
 	// ErrRefused reports that the receiver refused the stream. A
 	// StreamFunc may return it to refuse a stream.
 	ErrRefused = &Error{-18, "the receiver refused the stream"}
+	// ErrAborted reports a wait that was ended on purpose: the error of a
+	// CallContext that its context ended wraps it together with
+	// ctx.Err() (errors.Is(err, ErrAborted) and errors.Is(err,
+	// context.Canceled) both hold). The C library returns its code from
+	// waits that shmipc_slot_abort() or a handle's abort ended.
+	ErrAborted = &Error{-19, "aborted by another thread"}
 )
 
 // errNotTaken is a Call's timeout when the host never took the request: a

@@ -22,7 +22,7 @@ var sentinels = map[string]*Error{
 	"corrupt": ErrCorrupt, "timeout": ErrTimeout, "peer_gone": ErrPeerGone,
 	"too_big": ErrTooBig, "truncated": ErrTruncated, "remote": ErrRemote,
 	"busy": ErrBusy, "closed": ErrClosed, "system": ErrSystem, "state": ErrState,
-	"refused": ErrRefused,
+	"refused": ErrRefused, "aborted": ErrAborted,
 }
 
 // Every sentinel carries the code and the text of its row, so a Go error

@@ -160,7 +160,7 @@ func TestLayoutGolden(t *testing.T) {
 		"corrupt": ErrCorrupt, "timeout": ErrTimeout, "peer_gone": ErrPeerGone,
 		"too_big": ErrTooBig, "truncated": ErrTruncated, "remote": ErrRemote,
 		"busy": ErrBusy, "closed": ErrClosed, "system": ErrSystem, "state": ErrState,
-		"refused": ErrRefused,
+		"refused": ErrRefused, "aborted": ErrAborted,
 	} {
 		want["error/"+name] = c(int64(e.Code()))
 	}

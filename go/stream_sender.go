@@ -178,7 +178,7 @@ func (s *StreamSender) Send(appType MsgType, data []byte, timeout time.Duration)
 		x.chunks = (uint64(len(data)) + uint64(s.chunk) - 1) / uint64(s.chunk)
 	}
 
-	i, gen, err := g.claim(x.deadline)
+	i, gen, err := g.claim(x.deadline, nil)
 	if err != nil {
 		x.fail(err, 0, -1, 0)
 		return x.hdr.id, x.result()
@@ -256,7 +256,7 @@ func (x *sendState) sendMessage(i int, gen uint32, t MsgType, offset uint64, n i
 func (x *sendState) await(m inflight, buf []byte, deadline time.Duration) (int, MsgType, error) {
 	g := x.s.g
 	sv := &g.slots[int(g.geo.hostSlots)+m.slot]
-	if err := g.awaitResponse(&sv.hdr.ctrl, m.gen, deadline); err != nil {
+	if err := g.awaitResponse(&sv.hdr.ctrl, m.gen, deadline, nil); err != nil {
 		return g.abandon(sv, m.slot, m.gen, m.seq, buf, err)
 	}
 	return g.consume(sv, m.slot, m.seq, buf)
@@ -320,7 +320,7 @@ func (x *sendState) sendChunks(depth int) {
 			var err error
 			ok := true
 			if count == 0 {
-				i, gen, err = g.claim(x.deadline)
+				i, gen, err = g.claim(x.deadline, nil)
 			} else {
 				i, gen, ok, err = g.tryClaim()
 			}
@@ -356,7 +356,7 @@ func (x *sendState) sendChunks(depth int) {
 // abort tells the host, best effort, to free a stream we gave up on.
 func (x *sendState) abort() {
 	g := x.s.g
-	i, gen, err := g.claim(g.now() + streamAbortTimeout)
+	i, gen, err := g.claim(g.now()+streamAbortTimeout, nil)
 	if err != nil {
 		return
 	}

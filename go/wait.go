@@ -168,7 +168,7 @@ func (g *Guest) sleepOn(word *uint32, v, bit uint32, d time.Duration) {
 // ErrCorrupt on an illegal word, another generation or a state the host
 // cannot have moved it to, ErrTimeout at the deadline, ErrClosed when
 // Close begins, and ErrPeerGone when the host closes, dies or is replaced.
-func (g *Guest) awaitResponse(ctrl *uint32, gen uint32, deadline time.Duration) error {
+func (g *Guest) awaitResponse(ctrl *uint32, gen uint32, deadline time.Duration, done <-chan struct{}) error {
 	sp := g.spinner(0)
 	stamped := false
 	for {
@@ -195,8 +195,19 @@ func (g *Guest) awaitResponse(ctrl *uint32, gen uint32, deadline time.Duration) 
 		if err := g.checkWait(nil, deadline); err != nil {
 			return err
 		}
+		sleep := g.sleepFor(deadline)
+		if done != nil {
+			// A cancellable context: no wake-up comes from it, so the
+			// sleep is short (a select with default allocates nothing).
+			select {
+			case <-done:
+				return errCtxDone
+			default:
+			}
+			sleep = minDuration(sleep, cancelPoll)
+		}
 		stamped = g.countSleep(ctrl, true, stamped)
-		g.sleepOn(ctrl, v, ctrlRW, g.sleepFor(deadline))
+		g.sleepOn(ctrl, v, ctrlRW, sleep)
 	}
 }
 

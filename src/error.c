@@ -31,6 +31,7 @@ static const char *const messages[] = {
     [-SHMIPC_E_SYSTEM] = "operating-system call failed",
     [-SHMIPC_E_STATE] = "not valid in the handle's current state",
     [-SHMIPC_E_REFUSED] = "the receiver refused the stream",
+    [-SHMIPC_E_ABORTED] = "aborted by another thread",
 };
 
 const char *shmipc_strerror(int code)

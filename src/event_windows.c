@@ -136,6 +136,29 @@ void shmipc__word_wait(const struct shmipc__seg *s, uint32_t *word,
   WaitForSingleObject(e, wait_ms(timeout_ns));
 }
 
+/* The first word's event; an abort signals the events of every word as
+ * well (shmipc__ep_wake_all()), and they stay signalled, so @also needs no
+ * event of its own. The other words are looked at again by the caller
+ * at least every SHMIPC__WORDS_POLL_NS. A word outside the segment is
+ * private memory (WaitOnAddress), whose waker wakes it by its address. */
+void shmipc__words_wait(const struct shmipc__seg *s,
+                        const struct shmipc__sleeper *w, uint32_t n,
+                        uint32_t *also, uint32_t also_seen, int64_t timeout_ns)
+{
+  const uint8_t *p = (const uint8_t *)w[0].word;
+  bool in_segment =
+      p >= s->base && p < s->base + s->geom.segment_size && s->base != NULL;
+
+  if (also != NULL && shmipc__load_acquire32(also) != also_seen)
+    return;
+  if (n > 1 && timeout_ns > SHMIPC__WORDS_POLL_NS)
+    timeout_ns = SHMIPC__WORDS_POLL_NS;
+  if (in_segment)
+    shmipc__word_wait(s, w[0].word, w[0].expected, w[0].bit, timeout_ns);
+  else
+    shmipc__futex_wait(w[0].word, w[0].expected, timeout_ns);
+}
+
 void shmipc__word_wake(const struct shmipc__seg *s, uint32_t *word,
                        uint32_t bits)
 {

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "internal.h"
 #include "waitstats.h"
 
@@ -76,6 +77,75 @@ void shmipc__word_wait(const struct shmipc__seg *s, uint32_t *word,
   (void)s;
   (void)bit;
   shmipc__futex_wait(word, expected, timeout_ns);
+}
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+/* The kernel's limit on the words of one futex_waitv(2). */
+#define WAITV_MAX 128u
+
+struct waitv_entry { /* struct futex_waitv of Linux 5.16 */
+  uint64_t val;
+  uint64_t uaddr;
+  uint32_t flags;
+  uint32_t reserved;
+};
+
+void shmipc__words_wait(const struct shmipc__seg *s,
+                        const struct shmipc__sleeper *w, uint32_t n,
+                        uint32_t *also, uint32_t also_seen, int64_t timeout_ns)
+{
+  /* 0: not tried yet, 1: works, -1: the kernel has none (ENOSYS) */
+  static int have_waitv;
+  struct waitv_entry v[WAITV_MAX];
+  struct timespec ts;
+  uint32_t i, k = 0;
+  int64_t at;
+
+  (void)s;
+  if (timeout_ns < 0)
+    timeout_ns = 0;
+  if (shmipc__load_relaxed32((uint32_t *)&have_waitv) != (uint32_t)-1 &&
+      n + (also != NULL) <= WAITV_MAX) {
+    for (i = 0; i < n; i++, k++) {
+      /* shared: the words are in the segment */
+      v[k].val = w[i].expected;
+      v[k].uaddr = (uint64_t)(uintptr_t)w[i].word;
+      v[k].flags = FUTEX_32;
+      v[k].reserved = 0;
+    }
+    if (also != NULL) {
+      /* shared as well: a shmipc__futex_wake() wakes it (the shared
+       * flavour works on private memory) */
+      v[k].val = also_seen;
+      v[k].uaddr = (uint64_t)(uintptr_t)also;
+      v[k].flags = FUTEX_32;
+      v[k].reserved = 0;
+      k++;
+    }
+    /* An absolute CLOCK_MONOTONIC timeout, the clock of shmipc__now_ns(). */
+    at = shmipc__now_ns();
+    at = timeout_ns > INT64_MAX - at ? INT64_MAX : at + timeout_ns;
+    ts.tv_sec = (time_t)(at / 1000000000);
+    ts.tv_nsec = (long)(at % 1000000000);
+    SHMIPC__WS(SLEEP);
+    /* Any return (woken, EAGAIN: a value changed, ETIMEDOUT, EINTR) means
+     * "re-check"; only ENOSYS makes us fall back. */
+    if (syscall(SYS_futex_waitv, v, k, 0, &ts, CLOCK_MONOTONIC) >= 0 ||
+        errno != ENOSYS) {
+      shmipc__store_relaxed32((uint32_t *)&have_waitv, 1);
+      return;
+    }
+    shmipc__store_relaxed32((uint32_t *)&have_waitv, (uint32_t)-1);
+  }
+  if (also != NULL && shmipc__load_acquire32(also) != also_seen)
+    return;
+  shmipc__futex_wait(w[0].word, w[0].expected,
+                     n > 1 || also != NULL ? (timeout_ns < SHMIPC__WORDS_POLL_NS
+                                                  ? timeout_ns
+                                                  : SHMIPC__WORDS_POLL_NS)
+                                           : timeout_ns);
 }
 
 void shmipc__word_wake(const struct shmipc__seg *s, uint32_t *word,

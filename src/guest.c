@@ -463,15 +463,25 @@ static int guest_wait(shmipc_guest *g, struct shmipc__deadline *dl)
   int r;
 
   /* acquire: pairs with the workers' decrement as they end */
-  while ((n = shmipc__load_acquire32(&g->running)) != 0) {
+  for (;;) {
+    /* acquire: read before the abort flag (shmipc__abort_raise()) */
+    uint32_t seq = shmipc__load_acquire32(&g->ep.abort_seq);
+
+    if ((n = shmipc__load_acquire32(&g->running)) == 0)
+      break;
     /* acquire: pairs with the release store in shmipc_guest_detach() */
     if (shmipc__load_acquire32(&g->detaching))
       return shmipc__fail(SHMIPC_E_CLOSED, "the guest is being detached");
+    if (shmipc__aborted(&g->ep, true, NULL) != SHMIPC_OK)
+      return shmipc__fail(SHMIPC_E_ABORTED, "shmipc_guest_abort() was called");
     left = shmipc__left(dl, shmipc__now_ns());
     if (left == 0)
       return shmipc__fail(SHMIPC_E_TIMEOUT, "%lu of %lu workers still run",
                           (unsigned long)n, (unsigned long)g->n_workers);
-    shmipc__futex_wait(&g->running, n,
+    /* abort_seq is in the words slept on: an abort after the look above
+     * wakes us (private memory; the segment is not needed) */
+    shmipc__words_wait(&g->ep.seg, &(struct shmipc__sleeper){&g->running, n, 0},
+                       1, &g->ep.abort_seq, seq,
                        left < GUEST_WAIT_SLICE_NS ? left : GUEST_WAIT_SLICE_NS);
   }
   if (shmipc__load_acquire32(&g->detaching))
@@ -584,4 +594,23 @@ size_t shmipc_guest_req_capacity(const shmipc_guest *g)
 size_t shmipc_guest_resp_capacity(const shmipc_guest *g)
 {
   return g != NULL ? g->ep.seg.geom.resp_capacity : 0;
+}
+
+int shmipc_guest_abort(shmipc_guest *g)
+{
+  if (g == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "g is NULL"));
+  shmipc__abort_raise(&g->ep, &g->ep.aborted);
+  /* shmipc_guest_wait() sleeps on the workers' count */
+  shmipc__futex_wake(&g->running);
+  return SHMIPC_OK;
+}
+
+int shmipc_guest_abort_reset(shmipc_guest *g)
+{
+  if (g == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "g is NULL"));
+  /* release: pairs with the acquire in shmipc__aborted() */
+  shmipc__store_release32(&g->ep.aborted, 0);
+  return SHMIPC_OK;
 }

@@ -260,6 +260,7 @@ static int wait_guest(shmipc_host *h, struct shmipc__deadline *dl)
   attached =
       shmipc__until_state(word, SHMIPC_ATTACH_STATE_MASK,
                           SHMIPC_ATTACH_ATTACHED, SHMIPC_ATTACH_HOST_WAITING);
+  attached.abortable = true;
   for (;;) {
     r = shmipc__wait_word(&h->ep, &attached, NULL, dl, &v);
     if (r != SHMIPC_OK)
@@ -279,6 +280,7 @@ static int wait_guest(shmipc_host *h, struct shmipc__deadline *dl)
     moved = shmipc__until_changed(
         word, SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK, v,
         SHMIPC_ATTACH_HOST_WAITING);
+    moved.abortable = true;
     r = shmipc__wait_word(&h->ep, &moved, NULL, dl, &v);
     if (r != SHMIPC_OK)
       return wait_guest_failed(r);
@@ -455,7 +457,8 @@ static int serve_pending(shmipc_host *h, shmipc_handler_fn fn, void *user)
 
 /* Wait for the doorbell to move from @seen, then serve what is pending. */
 static int serve_once(shmipc_host *h, shmipc_handler_fn fn, void *user,
-                      const uint32_t *stop, struct shmipc__deadline *dl)
+                      const uint32_t *stop, bool abortable,
+                      struct shmipc__deadline *dl)
 {
   uint32_t *bell = &shmipc__hdr(&h->ep.seg)->doorbell;
   struct shmipc__until u;
@@ -471,6 +474,7 @@ static int serve_once(shmipc_host *h, shmipc_handler_fn fn, void *user,
   u = shmipc__until_changed(bell, SHMIPC_DOORBELL_COUNTER_MASK, seen,
                             SHMIPC_DOORBELL_LISTENER_WAITING);
   u.stop = stop;
+  u.abortable = abortable; /* shmipc_host_serve(), not the listener */
   r = shmipc__wait_word(&h->ep, &u, NULL, dl, &seen);
   if (r != SHMIPC_OK)
     return r;
@@ -487,8 +491,8 @@ static void *listener_main(void *arg)
    * change. */
   while (!shmipc__load_acquire32(&h->listener_stop)) {
     struct shmipc__deadline tick = shmipc__deadline(h->ep.liveness_ns);
-    int r =
-        serve_once(h, h->listen_fn, h->listen_user, &h->listener_stop, &tick);
+    int r = serve_once(h, h->listen_fn, h->listen_user, &h->listener_stop,
+                       false, &tick);
     if (r == SHMIPC_E_CLOSED)
       break;
     receiver_check(h);
@@ -572,7 +576,7 @@ static int serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
     round = dl.budget == 0 ? dl
                            : shmipc__deadline_cap(&dl, h->ep.liveness_ns,
                                                   shmipc__now_ns());
-    r = serve_once(h, fn, user, NULL, &round);
+    r = serve_once(h, fn, user, NULL, true, &round);
     receiver_check(h);
     if (r != 0 && r != SHMIPC_E_TIMEOUT)
       return r < 0 ? shmipc__failed(r) : r;
@@ -858,4 +862,21 @@ int shmipc_slot_answer_drop(shmipc_slot *s, int64_t timeout_ns)
   if (counted)
     shmipc__uncount(s->ep);
   return r;
+}
+
+int shmipc_host_abort(shmipc_host *h)
+{
+  if (h == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "h is NULL"));
+  shmipc__abort_raise(&h->ep, &h->ep.aborted);
+  return SHMIPC_OK;
+}
+
+int shmipc_host_abort_reset(shmipc_host *h)
+{
+  if (h == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "h is NULL"));
+  /* release: pairs with the acquire in shmipc__aborted() */
+  shmipc__store_release32(&h->ep.aborted, 0);
+  return SHMIPC_OK;
 }

@@ -260,6 +260,25 @@ void shmipc__futex_wake(uint32_t *word);
  * event per word and direction. */
 void shmipc__word_wait(const struct shmipc__seg *s, uint32_t *word,
                        uint32_t expected, uint32_t bit, int64_t timeout_ns);
+/* One word of several that a thread sleeps on at once. */
+struct shmipc__sleeper {
+  uint32_t *word;    /* a word of segment @s, as shmipc__word_wait() */
+  uint32_t expected; /* its value as announced */
+  uint32_t bit;      /* the announce bit */
+};
+/* Sleep until one of the @n (>= 1) segment words @w changes from its
+ * expected value or is woken, or until the private word @also (optional)
+ * no longer reads @also_seen or is woken, at most timeout_ns. Linux:
+ * one futex_waitv(2) over all of them; a kernel without it (or more
+ * words than it takes) sleeps on the first word alone, at most
+ * SHMIPC__WORDS_POLL_NS. Windows: the first word's event, at
+ * most SHMIPC__WORDS_POLL_NS when there are others (an abort signals the
+ * events too, which stay signalled). Returns as shmipc__futex_wait()
+ * does; the caller re-checks. */
+#define SHMIPC__WORDS_POLL_NS INT64_C(1000000)
+void shmipc__words_wait(const struct shmipc__seg *s,
+                        const struct shmipc__sleeper *w, uint32_t n,
+                        uint32_t *also, uint32_t also_seen, int64_t timeout_ns);
 /* Wake the sleepers of segment word @word that announced one of @bits. */
 void shmipc__word_wake(const struct shmipc__seg *s, uint32_t *word,
                        uint32_t bits);
@@ -402,6 +421,9 @@ struct shmipc_slot {
                        * parked REUSE_LATE; a look after it that found no
                        * guest proves the guest that may have been inside
                        * it gone */
+  uint32_t abort;     /* atomic: shmipc_slot_abort() was called since the
+                       * record was last claimed; the next look of a wait
+                       * or poll on the slot ends its call ABORTED */
   uint64_t seq;
   const uint8_t *resp_data; /* DONE: the answer, checked */
   uint32_t resp_size;
@@ -432,10 +454,17 @@ struct shmipc__endpoint {
   uint32_t guest_looks;     /* atomic, host: looks at the guest lock begun */
   uint32_t guest_gone_at;   /* atomic, host: the latest look (a guest_looks
                              * ticket) that found the guest lock free */
-  uint32_t peer_seen_at;    /* atomic: when a wait last found the peer's
-                             * lock held, in 2^20 ns units of
-                             * shmipc__now_ns() (0: never); see
-                             * peer_look() in wait.c */
+  uint32_t aborted;      /* atomic: shmipc_host_abort() / shmipc_guest_abort()
+                          * until its reset: every abortable wait of the
+                          * handle ends with SHMIPC_E_ABORTED */
+  uint32_t abort_seq;    /* atomic futex word (private memory): moved by
+                          * every abort, of the handle or of one of its
+                          * slots; an abortable sleep sleeps on it too
+                          * (shmipc__words_wait()), so no abort is lost */
+  uint32_t peer_seen_at; /* atomic: when a wait last found the peer's
+                          * lock held, in 2^20 ns units of
+                          * shmipc__now_ns() (0: never); see
+                          * peer_look() in wait.c */
 };
 
 /* What a wait on a word waits for: its completion test, and what else
@@ -462,6 +491,12 @@ struct shmipc__until {
                           * (NULL: the side's other_sleeps) */
   uint64_t *stamp;       /* optional: gets the clock as the spin phase
                           * ends (a slot's req_time) */
+  bool abortable;        /* the handle's abort (ep->aborted) ends the wait
+                          * with SHMIPC_E_ABORTED: a wait of a caller's
+                          * thread, not of the library's own (listener,
+                          * guest workers) */
+  const uint32_t *abort; /* optional: a slot's abort flag (atomic), which
+                          * ends the wait with SHMIPC_E_ABORTED too */
 };
 
 /* Wait until the bits @mask of @word read @value; the waiter announces
@@ -481,6 +516,8 @@ static inline struct shmipc__until shmipc__until_state(uint32_t *word,
                             false,
                             NULL,
                             NULL,
+                            NULL,
+                            false,
                             NULL};
   return u;
 }
@@ -501,6 +538,8 @@ static inline struct shmipc__until shmipc__until_changed(uint32_t *word,
                             false,
                             NULL,
                             NULL,
+                            NULL,
+                            false,
                             NULL};
   return u;
 }
@@ -523,6 +562,8 @@ static inline struct shmipc__until shmipc__until_slot(uint32_t *ctrl,
                             true,
                             NULL,
                             NULL,
+                            NULL,
+                            false,
                             NULL};
   return u;
 }
@@ -561,6 +602,10 @@ int shmipc__timeout(const struct shmipc__endpoint *ep, int64_t timeout_ns,
  * SHMIPC_E_PEER_GONE when the peer closed, detached or died (a guest
  * latches it in peer_gone); SHMIPC_E_CORRUPT for an illegal host state. */
 int shmipc__peer_check(struct shmipc__endpoint *ep);
+/* The same, with the look at the peer's lock made only when no wait of
+ * the handle found it held within the liveness interval (as a sleeping
+ * wait looks). */
+int shmipc__peer_check_paced(struct shmipc__endpoint *ep);
 /* Host: 1 when a guest holds the guest lock, 0 when none does (counted in
  * guest_gone_at), negative on error (counts as held). */
 int shmipc__guest_lock_held(struct shmipc__endpoint *ep);
@@ -573,6 +618,15 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
                       const struct shmipc__until *u,
                       const struct shmipc__pace *pace,
                       struct shmipc__deadline *dl, uint32_t *out);
+/* Whether an abort of the handle (when @abortable) or the abort flag
+ * @abort (optional) is raised: SHMIPC_E_ABORTED, else SHMIPC_OK. */
+int shmipc__aborted(struct shmipc__endpoint *ep, bool abortable,
+                    const uint32_t *abort);
+/* Raise an abort: set @flag (the handle's or a slot's), then move
+ * ep->abort_seq and wake every sleeper of the handle, so that each
+ * abortable wait looks at its flags within a bounded time even while it
+ * sleeps in the kernel. */
+void shmipc__abort_raise(struct shmipc__endpoint *ep, uint32_t *flag);
 /* Move the guest-call doorbell's counter; wake the listener if it
  * announced a sleep (or always). */
 void shmipc__ring_doorbell(struct shmipc__endpoint *ep, bool always_wake);

@@ -544,6 +544,8 @@ static struct shmipc_slot *try_claim(struct shmipc__endpoint *ep)
     struct shmipc_slot *s = &ep->req_slots[i];
 
     if (claim(s)) {
+      /* a new use: an abort of an earlier one is over */
+      shmipc__store_relaxed32(&s->abort, 0);
       if (i != start)
         slot_hint = i;
       return s;
@@ -592,8 +594,11 @@ static SLOW_PATH int acquire_slow(struct shmipc__endpoint *ep,
       return SHMIPC_E_CLOSED;
     if (shmipc__load_acquire32(&ep->peer_gone)) /* acquire: as above */
       return SHMIPC_E_PEER_GONE;
-    /* Announce, then look again (see free_slot_notify()). */
-    seen = shmipc__load_relaxed32(&ep->free_seq);
+    /* Announce, then look again (see free_slot_notify()).
+     * acquire: read before the look at the abort flag below; an abort
+     * raised after that look moves free_seq (shmipc__abort_raise()), so
+     * the futex wait on @seen returns at once */
+    seen = shmipc__load_acquire32(&ep->free_seq);
     if (!(seen & FREE_WAITING)) {
       /* full: pairs with the fence in free_slot_notify() */
       if (shmipc__cas_full32(&ep->free_seq, seen, seen | FREE_WAITING) != seen)
@@ -602,6 +607,8 @@ static SLOW_PATH int acquire_slow(struct shmipc__endpoint *ep,
     }
     if ((s = try_claim(ep)) != NULL)
       break;
+    if (shmipc__aborted(ep, true, NULL) != SHMIPC_OK)
+      return SHMIPC_E_ABORTED;
     recover_lost(ep);
     /* Late answers free quarantined slots without notifying: look again
      * at least every FREE_WAIT_CAP_NS. */
@@ -623,6 +630,9 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep,
     return SHMIPC_E_INVALID;
   if (shmipc__load_acquire32(&ep->closing))
     return SHMIPC_E_CLOSED;
+  /* acquire: pairs with shmipc__abort_raise() (the same line as closing) */
+  if (shmipc__load_acquire32(&ep->aborted))
+    return SHMIPC_E_ABORTED;
   /* acquire: pairs with the latch's release store in shmipc__peer_check()
    * (a guest's only; a host's stays 0) */
   if (shmipc__load_acquire32(&ep->peer_gone))
@@ -813,6 +823,8 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
                              1u << SHMIPC_SLOT_PROCESSING,
                          SHMIPC_CTRL_REQUESTER_WAITING);
   u.stop = stop;
+  u.abortable = true;
+  u.abort = &s->abort;
   u.sleeps = &s->ctr->req_sleeps;
   u.stamp = &s->w->req_time;
   r = shmipc__wait_word(s->ep, &u, &pace, dl, &v);
@@ -863,6 +875,227 @@ int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns)
   if (counted)
     shmipc__uncount(s->ep);
   return r;
+}
+
+/* One look at published slot @s (record SENT) without waiting: 1 when its
+ * call ended (*r its result, the record moved as shmipc__slot_wait()
+ * moves it: DONE, or LOST for a word no peer may write), 0 while the
+ * request waits or is being served. */
+static int look(shmipc_slot *s, int *r)
+{
+  /* acquire: as in shmipc__wait_word() (pairs with the responder's
+   * publish CAS in shmipc__respond()) */
+  uint32_t v = shmipc__load_acquire32(&s->w->ctrl);
+
+  if (shmipc__ctrl_legal(v) && (v & GEN_MASK) == (s->gen_word & GEN_MASK)) {
+    switch (shmipc__ctrl_state(v)) {
+    case SHMIPC_SLOT_REQ_READY:
+    case SHMIPC_SLOT_PROCESSING:
+      return 0;
+    case SHMIPC_SLOT_RESP_READY:
+      *r = take_response(s);
+      if (*r != SHMIPC_OK)
+        shmipc__ctr_call_end(s->ep, *r); /* REMOTE, CORRUPT */
+      return 1;
+    default:
+      break;
+    }
+  }
+  set_state(s, SHMIPC__REC_LOST);
+  *r = SHMIPC_E_CORRUPT;
+  shmipc__ctr_call_end(s->ep, *r);
+  return 1;
+}
+
+/* End the call of published slot @s without its answer, for @why (an
+ * abort, a dead or closed peer), as a wait that ends so does. */
+static int end_call(shmipc_slot *s, int why)
+{
+  int r = abandon(s, why);
+
+  if (r != SHMIPC_OK)
+    shmipc__ctr_call_end(s->ep, r);
+  return r;
+}
+
+/* The result of a record that holds its answer (DONE). */
+static int done_result(const shmipc_slot *s)
+{
+  return s->resp_type == SHMIPC_MSG_SYSTEM_ERROR ? SHMIPC_E_REMOTE : SHMIPC_OK;
+}
+
+int shmipc_slot_poll(shmipc_slot *s)
+{
+  uint32_t st;
+  int r;
+
+  if (s == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "s is NULL"));
+  st = get_state(s);
+  if (st == SHMIPC__REC_DONE)
+    return (r = done_result(s)) == SHMIPC_OK ? 1 : shmipc__failed(r);
+  if (st != SHMIPC__REC_SENT)
+    return shmipc__failed(
+        shmipc__fail(SHMIPC_E_STATE, "nothing was published on the slot"));
+  if (!look(s, &r)) {
+    r = shmipc__aborted(s->ep, true, &s->abort);
+    if (r == SHMIPC_OK)
+      r = shmipc__peer_check_paced(s->ep);
+    if (r == SHMIPC_OK)
+      return 0;
+    r = end_call(s, r);
+  }
+  return r == SHMIPC_OK ? 1 : shmipc__failed(r);
+}
+
+/* Slots whose words one sleep of shmipc_slot_wait_any() covers; more are
+ * looked at again every SHMIPC__WORDS_POLL_NS. */
+#define WAIT_ANY_SLEEPERS 64u
+
+/* The wait of shmipc_slot_wait_any(), its arguments checked: the index of
+ * the slot whose call ended in *which and its result, or n and TIMEOUT
+ * or ABORTED (the handle's abort), every call still in flight. */
+static int wait_any(shmipc_slot *const *slots, size_t n,
+                    struct shmipc__deadline *dl, bool *counted, size_t *which)
+{
+  struct shmipc__endpoint *ep = slots[0]->ep;
+  struct shmipc__sleeper sl[WAIT_ANY_SLEEPERS];
+  uint64_t looks = 0;
+  uint32_t seq, v, k;
+  size_t i, pending;
+  int r;
+
+  *which = n;
+  for (;;) {
+    bool slow = looks >= ep->spin_budget;
+
+    /* acquire: read before the abort flags (shmipc__abort_raise()) */
+    seq = shmipc__load_acquire32(&ep->abort_seq);
+    if (slow && !*counted) {
+      /* counted before the look at closing (see shmipc__ep_quiesce()) */
+      shmipc__count(ep);
+      *counted = true;
+    }
+    if (shmipc__aborted(ep, true, NULL) != SHMIPC_OK)
+      return SHMIPC_E_ABORTED;
+    for (i = 0; i < n; i++) {
+      shmipc_slot *s = slots[i];
+
+      if (get_state(s) == SHMIPC__REC_DONE) {
+        *which = i;
+        return done_result(s);
+      }
+      if (look(s, &r)) {
+        *which = i;
+        return r;
+      }
+      if (shmipc__aborted(ep, false, &s->abort) != SHMIPC_OK) {
+        *which = i;
+        return end_call(s, SHMIPC_E_ABORTED);
+      }
+    }
+    looks += n;
+    if (dl->budget == 0)
+      return SHMIPC_E_TIMEOUT;
+    if (!slow) {
+      /* the spin phase: a yield every SHMIPC__YIELD_EVERY looks */
+      if (looks % SHMIPC__YIELD_EVERY < n) {
+        if (shmipc__left(dl, shmipc__now_ns()) == 0)
+          return SHMIPC_E_TIMEOUT;
+        shmipc__yield();
+      } else {
+        shmipc__cpu_pause();
+      }
+      continue;
+    }
+    /* The sleep phase: look at the peer (paced), announce on every slot,
+     * look again, sleep on all of the words and on abort_seq. */
+    int64_t left = shmipc__left(dl, shmipc__now_ns());
+    if (left == 0)
+      return SHMIPC_E_TIMEOUT;
+    r = shmipc__peer_check_paced(ep);
+    if (r != SHMIPC_OK) {
+      *which = 0;
+      return end_call(slots[0], r);
+    }
+    for (i = 0, k = 0, pending = 0; i < n; i++) {
+      uint32_t *ctrl = &slots[i]->w->ctrl;
+
+      pending++;
+      v = shmipc__load_acquire32(ctrl);
+      if (shmipc__ctrl_state(v) == SHMIPC_SLOT_RESP_READY ||
+          !shmipc__ctrl_legal(v))
+        break; /* looked at again below */
+      if (!(v & SHMIPC_CTRL_REQUESTER_WAITING)) {
+        /* full: the announce, as in shmipc__wait_word(); pairs with the
+         * responder's publish CAS in shmipc__respond() */
+        if (shmipc__cas_full32(ctrl, v, v | SHMIPC_CTRL_REQUESTER_WAITING) != v)
+          break;
+        v |= SHMIPC_CTRL_REQUESTER_WAITING;
+      }
+      if (k < WAIT_ANY_SLEEPERS) {
+        sl[k].word = ctrl;
+        sl[k].expected = v;
+        sl[k].bit = SHMIPC_CTRL_REQUESTER_WAITING;
+        k++;
+      }
+    }
+    if (i < n || k == 0)
+      continue; /* a word moved meanwhile: look again at once */
+    shmipc__ctr_add(&shmipc__side(ep)->other_sleeps, 1);
+    if (left > ep->liveness_ns)
+      left = ep->liveness_ns;
+    if (pending > k && left > SHMIPC__WORDS_POLL_NS)
+      left = SHMIPC__WORDS_POLL_NS;
+    shmipc__words_wait(&ep->seg, sl, k, &ep->abort_seq, seq, left);
+  }
+}
+
+int shmipc_slot_wait_any(shmipc_slot *const *slots, size_t n,
+                         int64_t timeout_ns, size_t *which)
+{
+  struct shmipc__deadline dl;
+  bool counted = false;
+  size_t i;
+  int r;
+
+  if (which == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "which is NULL"));
+  *which = n;
+  if (slots == NULL || n == 0)
+    return shmipc__failed(shmipc__fail(
+        SHMIPC_E_INVALID, slots == NULL ? "slots is NULL" : "n is 0"));
+  for (i = 0; i < n; i++) {
+    uint32_t st;
+
+    if (slots[i] == NULL)
+      return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "slots[%lu] is NULL",
+                                         (unsigned long)i));
+    if (slots[i]->ep != slots[0]->ep)
+      return shmipc__failed(shmipc__fail(
+          SHMIPC_E_INVALID, "slots[%lu] is of another handle than slots[0]",
+          (unsigned long)i));
+    st = get_state(slots[i]);
+    if (st != SHMIPC__REC_SENT && st != SHMIPC__REC_DONE)
+      return shmipc__failed(shmipc__fail(SHMIPC_E_STATE,
+                                         "nothing was published on slots[%lu]",
+                                         (unsigned long)i));
+  }
+  r = slot_timeout(slots[0]->ep, timeout_ns, &dl);
+  if (r != SHMIPC_OK)
+    return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
+  r = wait_any(slots, n, &dl, &counted, which);
+  if (counted)
+    shmipc__uncount(slots[0]->ep);
+  return shmipc__failed(r);
+}
+
+int shmipc_slot_abort(shmipc_slot *s)
+{
+  if (s == NULL)
+    return shmipc__failed(shmipc__fail(SHMIPC_E_INVALID, "s is NULL"));
+  shmipc__abort_raise(s->ep, &s->abort);
+  return SHMIPC_OK;
 }
 
 int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len, uint32_t flags,

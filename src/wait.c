@@ -28,6 +28,8 @@ int shmipc__ep_init(struct shmipc__endpoint *ep, enum shmipc__role role,
   ep->free_seq = 0;
   ep->inside = 0;
   ep->peer_seen_at = 0;
+  ep->aborted = 0;
+  ep->abort_seq = 0;
   ep->n_req = role == SHMIPC__ROLE_HOST ? g->host_slots : g->guest_slots;
   first = role == SHMIPC__ROLE_HOST ? 0 : g->host_slots;
   ep->req_slots = NULL;
@@ -176,6 +178,11 @@ int shmipc__peer_check(struct shmipc__endpoint *ep)
   return peer_look(ep, false);
 }
 
+int shmipc__peer_check_paced(struct shmipc__endpoint *ep)
+{
+  return peer_look(ep, true);
+}
+
 int shmipc__guest_lock_held(struct shmipc__endpoint *ep)
 {
   uint32_t t, seen;
@@ -216,6 +223,40 @@ uint32_t shmipc__spin_yield(bool *crowded)
   shmipc__yield();
   *crowded = shmipc__now_ns() - t > SHMIPC__YIELD_RAN_NS;
   return *crowded ? SHMIPC__YIELD_CROWDED : SHMIPC__YIELD_EVERY;
+}
+
+int shmipc__aborted(struct shmipc__endpoint *ep, bool abortable,
+                    const uint32_t *abort)
+{
+  /* acquire: pairs with the release store in shmipc__abort_raise() */
+  if ((abortable && shmipc__load_acquire32(&ep->aborted)) ||
+      (abort != NULL && shmipc__load_acquire32(abort)))
+    return SHMIPC_E_ABORTED;
+  return SHMIPC_OK;
+}
+
+void shmipc__abort_raise(struct shmipc__endpoint *ep, uint32_t *flag)
+{
+  uint32_t v, old;
+
+  /* release: pairs with the acquire in shmipc__aborted() */
+  shmipc__store_release32(flag, 1);
+  /* full: the flag before the move of abort_seq. A sleeper reads
+   * abort_seq, then the flags, then sleeps on abort_seq with the value it
+   * read: it sees the flag, or the kernel sees the moved word, or the
+   * wake below comes after it went to sleep. */
+  (void)shmipc__fetch_add_full32(&ep->abort_seq, 1);
+  shmipc__futex_wake(&ep->abort_seq);
+  /* A thread waiting for a free slot sleeps on free_seq: move it too. */
+  for (v = shmipc__load_relaxed32(&ep->free_seq);; v = old) {
+    old = shmipc__cas_full32(&ep->free_seq, v,
+                             (v + 1) & SHMIPC_DOORBELL_COUNTER_MASK);
+    if (old == v)
+      break;
+  }
+  /* The sleepers on segment words (Windows: their events, which stay
+   * signalled), and free_seq. */
+  shmipc__ep_wake_all(ep);
 }
 
 /* What a value of the waited-on word means: 1 done, 0 not yet, or a
@@ -273,6 +314,9 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
     if (i % every == 0) {
       if (shmipc__left(dl, shmipc__now_ns()) == 0)
         return SHMIPC_E_TIMEOUT;
+      if ((u->abortable || u->abort != NULL) &&
+          (r = shmipc__aborted(ep, u->abortable, u->abort)) != SHMIPC_OK)
+        return r;
       /* A crowded yield counts as a whole yield period of the budget:
        * as many yields before the sleep as ever, fewer pauses. */
       if (every == SHMIPC__YIELD_CROWDED)
@@ -295,6 +339,10 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
   if (u->stamp != NULL) /* the age shmipc-stat shows */
     shmipc__store_relaxed64(u->stamp, (uint64_t)shmipc__now_ns());
   for (;;) {
+    /* acquire: read before the abort flags (shmipc__abort_raise()) */
+    uint32_t seq = shmipc__load_acquire32(&ep->abort_seq);
+    bool abortable = u->abortable || u->abort != NULL;
+
     v = shmipc__load_acquire32(word); /* acquire: as above */
     if ((r = test_word(u, v)) != 0) {
       *out = v;
@@ -305,6 +353,9 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
       return SHMIPC_E_TIMEOUT;
     if (u->stop != NULL && shmipc__load_acquire32(u->stop))
       return SHMIPC_E_CLOSED;
+    if (abortable &&
+        (r = shmipc__aborted(ep, u->abortable, u->abort)) != SHMIPC_OK)
+      return r;
     r = u->check_peer ? peer_look(ep, true)
                       : (shmipc__load_acquire32(&ep->closing) ? SHMIPC_E_CLOSED
                                                               : SHMIPC_OK);
@@ -322,8 +373,15 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
     }
     shmipc__ctr_add(
         u->sleeps != NULL ? u->sleeps : &shmipc__side(ep)->other_sleeps, 1);
-    shmipc__word_wait(&ep->seg, word, v, u->announce_bit,
-                      left < sleep_ns ? left : sleep_ns);
+    if (abortable) {
+      struct shmipc__sleeper one = {word, v, u->announce_bit};
+
+      shmipc__words_wait(&ep->seg, &one, 1, &ep->abort_seq, seq,
+                         left < sleep_ns ? left : sleep_ns);
+    } else {
+      shmipc__word_wait(&ep->seg, word, v, u->announce_bit,
+                        left < sleep_ns ? left : sleep_ns);
+    }
   }
 }
 

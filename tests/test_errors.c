@@ -36,6 +36,7 @@ static const struct {
     {"system", SHMIPC_E_SYSTEM},
     {"state", SHMIPC_E_STATE},
     {"refused", SHMIPC_E_REFUSED},
+    {"aborted", SHMIPC_E_ABORTED},
 };
 
 #define NCODES (sizeof codes / sizeof codes[0])
@@ -112,7 +113,7 @@ int main(int argc, char **argv)
   }
   /* Outside the set, and just past either end of it. */
   if (strcmp(shmipc_strerror(1), "unknown error") != 0 ||
-      strcmp(shmipc_strerror(SHMIPC_E_REFUSED - 1), "unknown error") != 0) {
+      strcmp(shmipc_strerror(SHMIPC_E_ABORTED - 1), "unknown error") != 0) {
     fprintf(stderr, "a code outside the set does not read \"unknown error\"\n");
     failures++;
   }

@@ -181,6 +181,7 @@ static struct row rows[] = {
     CONST("error", "system", SHMIPC_E_SYSTEM),
     CONST("error", "state", SHMIPC_E_STATE),
     CONST("error", "refused", SHMIPC_E_REFUSED),
+    CONST("error", "aborted", SHMIPC_E_ABORTED),
 };
 
 #define NROWS (sizeof rows / sizeof rows[0])

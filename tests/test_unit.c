@@ -131,11 +131,11 @@ static void strerror_and_version(void **state)
   int c;
 
   (void)state;
-  for (c = 0; c >= -18; c--) {
+  for (c = 0; c >= -19; c--) {
     assert_non_null(shmipc_strerror(c));
     assert_string_not_equal(shmipc_strerror(c), "unknown error");
   }
-  assert_string_equal(shmipc_strerror(-19), "unknown error");
+  assert_string_equal(shmipc_strerror(-20), "unknown error");
   assert_string_equal(shmipc_strerror(1), "unknown error");
   assert_int_equal(shmipc_version(), SHMIPC_VERSION_NUMBER);
   assert_true(SHMIPC_CHECK_VERSION(0, 0, 0));

@@ -114,6 +114,9 @@ extern "C" {
 #define SHMIPC_E_SYSTEM (-16)    /**< an operating-system call failed */
 #define SHMIPC_E_STATE (-17)     /**< not valid in the handle's current state */
 #define SHMIPC_E_REFUSED (-18)   /**< the receiver refused the stream */
+#define SHMIPC_E_ABORTED (-19)   /**< another thread aborted the wait
+                                      (shmipc_slot_abort(),
+                                      shmipc_host_abort(), ...) */
 /**@}*/
 
 /** @name Message types
@@ -436,7 +439,7 @@ SHMIPC_EXPORT void shmipc_host_destroy(shmipc_host *h);
  *  @param h           the host
  *  @param timeout_ns  how long to wait (see the Conventions)
  *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host
- *          is being destroyed). */
+ *          is being destroyed), SHMIPC_E_ABORTED (shmipc_host_abort()). */
 SHMIPC_EXPORT int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns);
 
 /** Request capacity per slot.
@@ -467,7 +470,8 @@ SHMIPC_EXPORT size_t shmipc_host_resp_capacity(const shmipc_host *h);
  *         guest answered SYSTEM_ERROR; its reason is copied like a response);
  *         SHMIPC_E_TIMEOUT (with no guest attached, the last error says
  *         "no guest attached"); SHMIPC_E_PEER_GONE; SHMIPC_E_CORRUPT;
- *         SHMIPC_E_INVALID; SHMIPC_E_CLOSED (the host is being destroyed).
+ *         SHMIPC_E_INVALID; SHMIPC_E_CLOSED (the host is being destroyed);
+ *         SHMIPC_E_ABORTED (shmipc_host_abort()).
  */
 SHMIPC_EXPORT int shmipc_host_call(shmipc_host *h, uint32_t type,
                                    const void *req, size_t req_len, void *resp,
@@ -481,7 +485,7 @@ SHMIPC_EXPORT int shmipc_host_call(shmipc_host *h, uint32_t type,
  *  @param timeout_ns  how long to wait for a free slot
  *  @param out         receives the slot (NULL on failure)
  *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host
- *          is being destroyed). */
+ *          is being destroyed), SHMIPC_E_ABORTED (shmipc_host_abort()). */
 SHMIPC_EXPORT int shmipc_slot_acquire(shmipc_host *h, int64_t timeout_ns,
                                       shmipc_slot **out);
 
@@ -538,7 +542,9 @@ SHMIPC_EXPORT int shmipc_slot_publish(shmipc_slot *s, uint32_t type,
  *  guest's reason is the response), SHMIPC_E_TIMEOUT (the slot stays
  *  quarantined after release until the late response arrives),
  *  SHMIPC_E_PEER_GONE, SHMIPC_E_CORRUPT, SHMIPC_E_STATE (nothing published),
- *  SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host is being destroyed). */
+ *  SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host is being destroyed),
+ *  SHMIPC_E_ABORTED (shmipc_slot_abort() or shmipc_host_abort(): the slot
+ *  is left as after a timeout). */
 SHMIPC_EXPORT int shmipc_slot_wait(shmipc_slot *s, int64_t timeout_ns);
 
 /** The response, in shared memory.
@@ -588,7 +594,8 @@ SHMIPC_EXPORT int shmipc_host_listen_stop(shmipc_host *h);
  *  @param timeout_ns  how long to wait for the first call
  *  @return number of calls served (> 0), or SHMIPC_E_TIMEOUT when none came,
  *  SHMIPC_E_BUSY (the listener runs), SHMIPC_E_INVALID (no guest slots, no
- *  @p fn), SHMIPC_E_CLOSED (the host is being destroyed). */
+ *  @p fn), SHMIPC_E_CLOSED (the host is being destroyed), SHMIPC_E_ABORTED
+ *  (shmipc_host_abort(), when no call is pending). */
 SHMIPC_EXPORT int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn,
                                     void *user, int64_t timeout_ns);
 
@@ -656,6 +663,7 @@ SHMIPC_EXPORT int shmipc_guest_start(shmipc_guest *g, shmipc_handler_fn fn,
  *  @param timeout_ns  how long to wait
  *  @return that reason, or SHMIPC_E_TIMEOUT if they still run,
  *          SHMIPC_E_CLOSED if shmipc_guest_detach() began meanwhile,
+ *          SHMIPC_E_ABORTED (shmipc_guest_abort()),
  *          SHMIPC_E_STATE if never started, SHMIPC_E_INVALID. */
 SHMIPC_EXPORT int shmipc_guest_wait(shmipc_guest *g, int64_t timeout_ns);
 
@@ -684,7 +692,7 @@ SHMIPC_EXPORT void shmipc_guest_stop(shmipc_guest *g);
  *          SHMIPC_E_INVALID (also when the segment has no guest slots, which
  *          the last error says);
  *          SHMIPC_E_CLOSED (shmipc_guest_stop() was called, or the guest is
- *          being detached). */
+ *          being detached); SHMIPC_E_ABORTED (shmipc_guest_abort()). */
 SHMIPC_EXPORT int shmipc_guest_call(shmipc_guest *g, uint32_t type,
                                     const void *req, size_t req_len,
                                     void *resp, size_t resp_cap,
@@ -1509,6 +1517,122 @@ SHMIPC_EXPORT int shmipc_slot_answer_alloc(shmipc_slot *s, void **resp,
  *          held no such answer any more), SHMIPC_E_INVALID,
  *          SHMIPC_E_CLOSED. */
 SHMIPC_EXPORT int shmipc_slot_answer_drop(shmipc_slot *s, int64_t timeout_ns);
+
+/**@}*/
+
+/* ------------------------------------------------------------------ */
+/** @name Calls in flight without a blocked thread, and aborts
+ *  A host thread can keep several calls in flight: acquire and publish
+ *  on as many slots as it likes (shmipc_slot_acquire(),
+ *  shmipc_slot_publish()), then look at them without waiting
+ *  (shmipc_slot_poll()) or wait for the first of them to end
+ *  (shmipc_slot_wait_any()), and read and release each answer as usual.
+ *  The same works on a guest's slots for a C guest's calls.
+ *
+ *  Any thread can end the waits of another: shmipc_slot_abort() ends the
+ *  call of one slot, shmipc_host_abort() and shmipc_guest_abort() every
+ *  blocking call of a handle (calls, acquires, waits, serves, sends,
+ *  shmipc_host_wait_guest(), shmipc_guest_wait()). What they end returns
+ *  SHMIPC_E_ABORTED, within a bounded time even from a sleep in the
+ *  kernel (Linux: the sleeper sleeps on a word that each abort moves, with
+ *  futex_waitv(2); a kernel older than 5.16 and Windows look at least
+ *  every millisecond while an abort may come, or the event signalled by
+ *  the abort ends the sleep). An aborted call leaves its slot as a
+ *  timed-out one does: taken back if the guest had not taken the request
+ *  yet, else quarantined until its late answer arrives (or the guest is
+ *  gone). An answer that is in before the abort is looked at wins: the
+ *  call returns it. The library's own threads (the listener, a C guest's
+ *  workers) are not aborted; shmipc_host_listen_stop() and
+ *  shmipc_guest_stop() end those.
+ */
+/**@{*/
+
+/** Whether the call published on @p s has ended, without waiting.
+ *  A poll that finds the peer gone (looked at about once per liveness
+ *  interval, as a sleeping wait looks), the slot corrupt or the slot or
+ *  handle aborted ends the call as shmipc_slot_wait() would end it.
+ *  Thread-safe against shmipc_slot_abort() and the handle's abort; the
+ *  slot itself is the holder's, as for every other slot function.
+ *  @param s  a slot published with shmipc_slot_publish()
+ *  @return 1 when the answer is in (readable until release, as after
+ *          shmipc_slot_wait(); a second poll gives 1 again); 0 while the
+ *          guest has not answered; SHMIPC_E_REMOTE (answered with a
+ *          system error, readable as the response); SHMIPC_E_PEER_GONE
+ *          (the guest detached or died); SHMIPC_E_CORRUPT (the slot
+ *          holds an illegal word); SHMIPC_E_ABORTED (shmipc_slot_abort()
+ *          or the handle's abort); SHMIPC_E_CLOSED (the handle is being
+ *          destroyed); SHMIPC_E_STATE (nothing published);
+ *          SHMIPC_E_INVALID (@p s NULL). After a negative result other
+ *          than SHMIPC_E_REMOTE the call is over: release the slot. */
+SHMIPC_EXPORT int shmipc_slot_poll(shmipc_slot *s);
+
+/** Wait for the first of several published calls to end.
+ *  Spins over the set as shmipc_slot_wait() spins on one slot, then
+ *  announces itself on every slot and sleeps on all of their words at
+ *  once (Linux: futex_waitv(2), at most 64 slots per sleep; the others,
+ *  and every slot on an older kernel or on Windows, are looked at again
+ *  at least every millisecond).
+ *  @param slots       @p n published slots of one handle (answered ones
+ *                     may be among them: the first of those is returned
+ *                     at once)
+ *  @param n           the number of slots (at least 1)
+ *  @param timeout_ns  how long to wait
+ *  @param which       out: the index of the slot whose call ended, @p n
+ *                     when none did
+ *  @return the result of that slot's call, as shmipc_slot_wait() gives it
+ *          (0: the answer is readable; SHMIPC_E_REMOTE,
+ *          SHMIPC_E_PEER_GONE, SHMIPC_E_CORRUPT, SHMIPC_E_CLOSED, and
+ *          SHMIPC_E_ABORTED for a slot aborted by shmipc_slot_abort());
+ *          or, with *which = @p n and every call still in flight:
+ *          SHMIPC_E_TIMEOUT (none ended in time; the slots stay published,
+ *          unlike after shmipc_slot_wait()'s timeout), SHMIPC_E_ABORTED
+ *          (the handle's abort); SHMIPC_E_STATE (a slot not published),
+ *          SHMIPC_E_INVALID (NULL arguments, @p n 0, slots of two
+ *          handles). */
+SHMIPC_EXPORT int shmipc_slot_wait_any(shmipc_slot *const *slots, size_t n,
+                                       int64_t timeout_ns, size_t *which);
+
+/** End the call of slot @p s from any thread: a wait or poll on it, now
+ *  or later, returns SHMIPC_E_ABORTED (unless its answer is in first).
+ *  The mark lasts until the slot is next acquired; the caller keeps the
+ *  slot held meanwhile (an abort of a slot released to another thread
+ *  may end that thread's call).
+ *  @param s  the slot
+ *  @return 0, SHMIPC_E_INVALID (@p s NULL). */
+SHMIPC_EXPORT int shmipc_slot_abort(shmipc_slot *s);
+
+/** End every blocking call of host @p h, from any thread. Sticky: from
+ *  now until shmipc_host_abort_reset(), each blocking function of the
+ *  host (shmipc_host_call(), shmipc_slot_acquire(), shmipc_slot_wait(),
+ *  shmipc_slot_send(), shmipc_slot_wait_any(), shmipc_host_serve(),
+ *  shmipc_host_wait_guest(), shmipc_stream_send()) returns
+ *  SHMIPC_E_ABORTED instead of waiting, so that a thread about to block
+ *  cannot miss it; a call that needs no wait (an answer within the spin,
+ *  a try-acquire, a serve that finds calls pending) still succeeds. The
+ *  listener thread goes on serving. Not a destroy: the host stays usable
+ *  after the reset.
+ *  @param h  the host
+ *  @return 0, SHMIPC_E_INVALID (@p h NULL). */
+SHMIPC_EXPORT int shmipc_host_abort(shmipc_host *h);
+
+/** Let the blocking calls of host @p h wait again after
+ *  shmipc_host_abort(). Calls that the abort ended stay ended.
+ *  @param h  the host
+ *  @return 0, SHMIPC_E_INVALID (@p h NULL). */
+SHMIPC_EXPORT int shmipc_host_abort_reset(shmipc_host *h);
+
+/** shmipc_host_abort() for a C guest: ends shmipc_guest_call(),
+ *  shmipc_guest_wait() and the guest's stream sends, sticky until
+ *  shmipc_guest_abort_reset(). The workers go on serving.
+ *  @param g  the guest
+ *  @return 0, SHMIPC_E_INVALID (@p g NULL). */
+SHMIPC_EXPORT int shmipc_guest_abort(shmipc_guest *g);
+
+/** Let the blocking calls of guest @p g wait again after
+ *  shmipc_guest_abort().
+ *  @param g  the guest
+ *  @return 0, SHMIPC_E_INVALID (@p g NULL). */
+SHMIPC_EXPORT int shmipc_guest_abort_reset(shmipc_guest *g);
 
 /**@}*/
 

@@ -131,13 +131,13 @@ static void check_constants(void)
 
 static void check_strerror(void)
 {
-  static const int unknown[] = {1,     2,    128,     -19,     -20,
+  static const int unknown[] = {1,     2,    128,     -20,     -21,
                                 -1000, 1000, INT_MAX, INT_MIN, INT_MIN + 1};
-  const char *msg[19];
+  const char *msg[20];
   int code, other;
   size_t i;
 
-  for (code = 0; code >= -18; code--) {
+  for (code = 0; code >= -19; code--) {
     msg[-code] = shmipc_strerror(code);
     if (msg[-code] == NULL) {
       fprintf(stderr, "%s:%d: shmipc_strerror(%d) is NULL\n", __FILE__,
@@ -157,8 +157,8 @@ static void check_strerror(void)
       failures++;
     }
   }
-  for (code = 0; code >= -18; code--) {
-    for (other = code - 1; other >= -18; other--) {
+  for (code = 0; code >= -19; code--) {
+    for (other = code - 1; other >= -19; other--) {
       if (strcmp(msg[-code], msg[-other]) == 0) {
         fprintf(stderr,
                 "%s:%d: shmipc_strerror(%d) == shmipc_strerror(%d): "
