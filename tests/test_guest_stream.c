@@ -579,6 +579,11 @@ static void detach_mid_stream(void **state)
   assert_int_equal(pthread_create(&th, NULL, detach_later, g), 0);
   r = shmipc_stream_send(snd, APP_TYPE, data, len, 60000 * MS, &res);
   pthread_join(th, NULL);
+  printf("detach mid-stream: the send returned %s (%s; reason %s, %llu of "
+         "%llu chunks accepted)\n",
+         shmipc_strerror(r), shmipc_last_error(),
+         shmipc_stream_reason_name(res.reason),
+         (unsigned long long)res.accepted, (unsigned long long)res.chunks);
   assert_int_equal(r, SHMIPC_E_CLOSED);
   assert_true(res.accepted > 0 && res.accepted < res.chunks);
   shmipc_stream_sender_destroy(snd);
