@@ -534,11 +534,22 @@ static void host_killed(void **state)
   free(data);
 }
 
+/* Detach once the stream is under way: the host accepted DETACH_AFTER
+ * chunks (the guest's counter), however slowly the machine runs; the
+ * wait is bounded, and a detach that came too early fails the test. */
+#define DETACH_AFTER 8
 static void *detach_later(void *arg)
 {
   shmipc_guest *g = arg;
+  shmipc_stats st = SHMIPC_STATS_INIT;
+  int64_t end = t_now_ns() + 30000 * MS * t_time_scale();
 
-  t_sleep_ms(300);
+  while (shmipc_guest_stats(g, &st) == SHMIPC_OK &&
+         st.stream_chunks < DETACH_AFTER && t_now_ns() < end)
+    t_sleep_ms(1);
+  if (st.stream_chunks < DETACH_AFTER)
+    fprintf(stderr, "the stream was not under way in 30 s (%llu chunks)\n",
+            (unsigned long long)st.stream_chunks);
   shmipc_guest_detach(g);
   return NULL;
 }
