@@ -384,6 +384,21 @@ static int stream_send(shmipc_stream_sender *snd, uint32_t app_type,
   if (x.err != 0 && x.err != SHMIPC_E_REFUSED && x.err != SHMIPC_E_PEER_GONE)
     abort_stream(&x);
 out:
+  /* A detach (a destroy) sets closing, then tells the peer (the attach
+   * word, the host state) before our sends are out; the receiver drops
+   * their streams and may answer a message in flight with a refusal,
+   * which a wait takes as its answer before it looks at closing. That
+   * refusal answers our own closing: the send reports it as such, as
+   * documented. acquire: the closing store came before the word that the
+   * receiver read before it refused, and so before the answer we took
+   * (release chain: the attach CAS or host state store, the receiver's
+   * publish CAS, our acquire of it). */
+  if (x.err == SHMIPC_E_REFUSED && shmipc__load_acquire32(&snd->ep->closing)) {
+    x.err = SHMIPC_E_CLOSED;
+    snprintf(x.why, sizeof x.why,
+             "the %s dropped the stream (%s) after the closing began",
+             snd->peer, shmipc_stream_reason_name(x.res.reason));
+  }
   if (x.err != 0)
     shmipc__ctr_add(&shmipc__side(snd->ep)->stream_drops, 1);
   if (res != NULL)

@@ -534,11 +534,22 @@ static void host_killed(void **state)
   free(data);
 }
 
+/* Detach once the stream is under way: the host accepted DETACH_AFTER
+ * chunks (the guest's counter), however slowly the machine runs; the
+ * wait is bounded, and a detach that came too early fails the test. */
+#define DETACH_AFTER 8
 static void *detach_later(void *arg)
 {
   shmipc_guest *g = arg;
+  shmipc_stats st = SHMIPC_STATS_INIT;
+  int64_t end = t_now_ns() + 30000 * MS * t_time_scale();
 
-  t_sleep_ms(300);
+  while (shmipc_guest_stats(g, &st) == SHMIPC_OK &&
+         st.stream_chunks < DETACH_AFTER && t_now_ns() < end)
+    t_sleep_ms(1);
+  if (st.stream_chunks < DETACH_AFTER)
+    fprintf(stderr, "the stream was not under way in 30 s (%llu chunks)\n",
+            (unsigned long long)st.stream_chunks);
   shmipc_guest_detach(g);
   return NULL;
 }
@@ -579,6 +590,11 @@ static void detach_mid_stream(void **state)
   assert_int_equal(pthread_create(&th, NULL, detach_later, g), 0);
   r = shmipc_stream_send(snd, APP_TYPE, data, len, 60000 * MS, &res);
   pthread_join(th, NULL);
+  printf("detach mid-stream: the send returned %s (%s; reason %s, %llu of "
+         "%llu chunks accepted)\n",
+         shmipc_strerror(r), shmipc_last_error(),
+         shmipc_stream_reason_name(res.reason),
+         (unsigned long long)res.accepted, (unsigned long long)res.chunks);
   assert_int_equal(r, SHMIPC_E_CLOSED);
   assert_true(res.accepted > 0 && res.accepted < res.chunks);
   shmipc_stream_sender_destroy(snd);

@@ -317,13 +317,20 @@ static const struct klass {
 struct ender {
   const struct op *op;
   struct fx *f;
+  int64_t t0; /* the case's start */
+  int64_t at; /* when the event came */
 };
 
+/* The event comes END_AFTER_NS after the case's start, however late this
+ * thread runs (or however early, before pthread_create() returned). */
 static void *ender_main(void *arg)
 {
   struct ender *e = arg;
+  int64_t left = e->t0 + END_AFTER_NS - t_now_ns();
 
-  t_sleep_ns(END_AFTER_NS);
+  if (left > 0)
+    t_sleep_ns(left);
+  e->at = t_now_ns();
   e->op->end(e->f);
   return NULL;
 }
@@ -344,9 +351,9 @@ static int failures;
 static void run_case(const struct op *op, const struct klass *c)
 {
   struct fx f;
-  struct ender e = {op, &f};
+  struct ender e = {op, &f, 0, 0};
   enum kind k = c->k;
-  int64_t t0, dt, lo = 0, hi;
+  int64_t t0, t1, dt, lo = 0, hi;
   int want, r;
   pthread_t th;
 
@@ -355,11 +362,12 @@ static void run_case(const struct op *op, const struct klass *c)
   if (k == K_DEFAULT)
     k = op->default_bounded ? K_BOUNDED : K_ENDED;
   op->setup(&f);
+  t0 = e.t0 = t_now_ns();
   if (k == K_ENDED)
     assert_int_equal(pthread_create(&th, NULL, ender_main, &e), 0);
-  t0 = t_now_ns();
   r = op->call(&f, c->t);
-  dt = t_now_ns() - t0;
+  t1 = t_now_ns();
+  dt = t1 - t0;
   if (k == K_ENDED)
     pthread_join(th, NULL);
 
@@ -396,6 +404,12 @@ static void run_case(const struct op *op, const struct klass *c)
     fprintf(stderr, "%s with timeout %s: took %.2f ms, want %.2f to %.2f ms\n",
             op->name, c->name, (double)dt / 1e6, (double)lo / 1e6,
             (double)hi / 1e6);
+    failures++;
+  }
+  /* An unlimited wait ends by the event, not before it. */
+  if (k == K_ENDED && t1 < e.at) {
+    fprintf(stderr, "%s with timeout %s: returned %.2f ms before the event\n",
+            op->name, c->name, (double)(e.at - t1) / 1e6);
     failures++;
   }
   if (op->end == end_guest_call && k == K_ENDED && f.ender_rc != SHMIPC_OK) {
