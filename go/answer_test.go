@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -240,6 +241,44 @@ func TestLargeAnswerExpiryAndEnd(t *testing.T) {
 	ag.serve.wait(t, 5*time.Second, "ServeAnswers to return")
 	if st := ag.a.Stats(); st.Parked != 0 || st.Held != 0 {
 		t.Errorf("after Serve: %+v", st)
+	}
+	if r := ag.released.Load(); r != 2 {
+		t.Errorf("%d answers released, want 2", r)
+	}
+}
+
+// A host that dies with an answer half-read (its liveness lock dropped, as
+// the kernel does for a killed process): Serve ends with ErrHostGone and
+// the parked answers are released at once, the half-read one and one never
+// pulled alike.
+func TestLargeAnswerHostKilled(t *testing.T) {
+	lim := DefaultAnswerLimits()
+	lim.IdleTimeout = time.Hour // only the host's end may free them
+	ag := startAnswers(t, 2, lim)
+	resp := make([]byte, answerTestCap)
+	var ids [2]uint64
+	for k := range ids {
+		_, rt, err := ag.h.call(k, uint32(MsgAppStart+1), binary.LittleEndian.AppendUint64(nil, 1<<20), false, resp, 5*time.Second)
+		if err != nil || MsgType(rt) != MsgLargeAnswer {
+			t.Fatalf("type %d, %v", rt, err)
+		}
+		ids[k] = binary.LittleEndian.Uint64(resp)
+	}
+	if st, state, _, data := ag.pull(t, 0, ids[0], 0, 1000, 0); st != PullOK || state != AnswerOpen || !bytes.Equal(data, answerBytes(1 << 20)[:1000]) {
+		t.Fatalf("first pull: %v %v, %d bytes", st, state, len(data))
+	}
+	if st := ag.a.Stats(); st.Parked != 2 || st.Held != 2<<20 {
+		t.Fatalf("before the host's death: %+v", st)
+	}
+	start := time.Now()
+	ag.h.dropLock()
+	if err := ag.serve.wait(t, 5*time.Second, "ServeAnswers to notice the host is gone"); !errors.Is(err, ErrHostGone) {
+		t.Errorf("ServeAnswers: %v, want ErrHostGone", err)
+	}
+	st := ag.a.Stats()
+	t.Logf("host gone: answers freed %v after the lock was dropped", time.Since(start))
+	if st.Parked != 0 || st.Held != 0 || st.Dropped != 2 || st.Expired != 0 {
+		t.Errorf("after the host's death: %+v, want nothing parked, 2 dropped", st)
 	}
 	if r := ag.released.Load(); r != 2 {
 		t.Errorf("%d answers released, want 2", r)

@@ -12,9 +12,14 @@
 #     detected as PEER_GONE and replaced, a killed host detected by its
 #     guest, the one-thread 64 B round trip), and 10 s of the stress run
 #     per guest (8 threads of calls, guest calls and streams while the
-#     guest is killed and restarted at random), and streams from each
-#     guest to the host (4 MiB, SHA-256 compared; a guest killed
-#     mid-stream, the whole-stream timeout),
+#     guest is killed and restarted at random; large answers and streams
+#     from the guest beside them), streams from each guest to the host
+#     (4 MiB, SHA-256 compared; a guest killed mid-stream, the
+#     whole-stream timeout), large answers from each guest (sizes around
+#     the slot, 17 MiB, and the 256 MiB case capped at 4 MiB; SHA-256 on
+#     both ends, a guest killed mid-answer, a caller that abandons one half
+#     read, the transfer's timeout, hostile pulls), and eight host threads
+#     mixing small calls, large answers and streams both ways at once,
 #   - the Go guest's portable tests and its Windows Connect tests,
 #   - the benchmark's quick run (its Windows edition: spin baseline, C and
 #     Go guests, one thread, 64 B, and the idle check).
@@ -107,7 +112,7 @@ WINEPATH="Z:$(pwd)/$dir/src" wine "$dir/bench/shmipc-bench.exe" --quick \
 
 log "summary"
 summarize_tests "$dir/meson-logs/testlog.json" "under Wine: meson tests" \
-  '^(round trip|killed guest|killed host|new host|stream:|stress:|  ok |sleep path|guest killed mid-stream|whole-stream timeout)|not run on this OS'
+  '^(round trip|killed guest|killed host|new host|stream:|stress:|  ok |  large answers|  guest streams|sleep path|guest killed mid-stream|whole-stream timeout|# [0-9]+ MiB: call|# guest killed at|# killed mid-transfer|# transfer timeout|# [0-9]+ threads)|not run on this OS'
 echo "under Wine: Go guest portable tests: $gopass passed, $gofail failed"
 echo "under Wine: shmipc-bench --quick (Wine is not a performance reference):"
 tr -d '\r' <"$dir/bench-quick.txt" | grep -v '^ready$' | sed 's/^/  /'

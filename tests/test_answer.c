@@ -7,7 +7,8 @@
  * bounds of both sides (a caller's buffer, the host's max_answer, the
  * guest's limits, its idle expiry), a caller that stops half way, the
  * timeout of the whole transfer, concurrent transfers, and that every
- * parked answer is released exactly once.
+ * parked answer is released exactly once. Linux: a host process killed
+ * with an answer half-read (the guest drops it at once).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -23,7 +24,12 @@
 #include "answer.h"
 #include "clock.h"
 #include "pattern.h"
+#include "proc.h"
 #include "sha256.h"
+
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 #define MS INT64_C(1000000)
 #define CAP 4096u
@@ -665,6 +671,103 @@ static void old_config(void **state)
   assert_int_equal(shmipc_host_create(&hc, &h), SHMIPC_E_INVALID);
 }
 
+#ifndef _WIN32
+/* The forked host's chunk callback: says it is half way, then hangs. */
+static int hang_chunk(void *user, uint32_t type, uint64_t total,
+                      uint64_t offset, const void *data, size_t len)
+{
+  int fd = *(int *)user;
+
+  (void)type, (void)total, (void)offset, (void)data, (void)len;
+  if (write(fd, "h", 1) != 1)
+    _exit(3);
+  for (;;)
+    t_sleep_ms(1000);
+}
+
+/* A host process killed with an answer half-read: the guest's workers see
+ * the host die and drop the parked answer at once (its idle expiry is an
+ * hour away), releasing its bytes once. */
+static void host_killed(void **state)
+{
+  shmipc_answer_limits lim;
+  shmipc_answer_stats st;
+  shmipc_guest_config gc;
+  shmipc_guest *g;
+  struct proc host;
+  struct fixture f;
+  int fds[2], r;
+  char b;
+  int64_t t0;
+
+  (void)state;
+  snprintf(f.name, sizeof f.name, "answer-kill-%u", (unsigned)shmipc__getpid());
+  assert_int_equal(pipe(fds), 0);
+  r = proc_fork(&host);
+  assert_true(r >= 0);
+  if (r == 0) {
+    shmipc_host_config hc;
+    shmipc_host *h;
+    unsigned char req[8];
+
+    close(fds[0]);
+    shmipc_host_config_init(&hc);
+    hc.name = f.name;
+    hc.host_slots = 4;
+    hc.req_capacity = CAP;
+    hc.resp_capacity = CAP;
+    hc.liveness_interval_ns = 20 * MS;
+    if (shmipc_host_create(&hc, &h) != SHMIPC_OK ||
+        write(fds[1], "r", 1) != 1 ||
+        shmipc_host_wait_guest(h, 10000 * MS) != SHMIPC_OK)
+      _exit(3);
+    put64(req, (uint64_t)8 << 20);
+    (void)shmipc_host_call_chunks(h, T_BIG, req, 8, hang_chunk, &fds[1],
+                                  60000 * MS);
+    _exit(3);
+  }
+  close(fds[1]);
+  assert_int_equal(read(fds[0], &b, 1), 1);
+  shmipc_guest_config_init(&gc);
+  gc.name = f.name;
+  gc.liveness_interval_ns = 20 * MS;
+  assert_int_equal(shmipc_guest_attach(&gc, &g), SHMIPC_OK);
+  f.g = g;
+  shmipc_answer_limits_init(&lim);
+  lim.idle_timeout_ns = 3600000 * MS;
+  pthread_mutex_lock(&mu);
+  released = released_bytes = 0;
+  pthread_mutex_unlock(&mu);
+  assert_int_equal(shmipc_guest_start_answers(g, answer, NULL, &lim),
+                   SHMIPC_OK);
+  /* the host has its first piece and hangs */
+  assert_int_equal(read(fds[0], &b, 1), 1);
+  close(fds[0]);
+  st = stats(&f);
+  assert_int_equal(st.parked, 1);
+  assert_int_equal(st.held, (uint64_t)8 << 20);
+  proc_kill(&host);
+  t0 = t_now_ns();
+  while ((st = stats(&f)).parked != 0 || st.held != 0) {
+    if (t_now_ns() - t0 > 3000 * MS)
+      fail_msg("3 s after the host's death the guest still holds %u answers",
+               st.parked);
+    t_sleep_ms(1);
+  }
+  printf("# host killed mid-answer: the guest dropped it %.1f ms after the "
+         "kill (liveness interval 20 ms)\n",
+         t_ms(t_now_ns() - t0));
+  assert_int_equal(st.dropped, 1);
+  assert_int_equal(st.released, 0);
+  pthread_mutex_lock(&mu);
+  assert_int_equal(released, 1);
+  assert_int_equal(released_bytes, (uint64_t)8 << 20);
+  pthread_mutex_unlock(&mu);
+  shmipc_guest_detach(g);
+  proc_reap(&host);
+}
+#endif
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -672,6 +775,14 @@ int main(void)
       cmocka_unit_test(expiry),     cmocka_unit_test(abandon),
       cmocka_unit_test(concurrent), cmocka_unit_test(judge),
       cmocka_unit_test(old_config), cmocka_unit_test(end_aligned),
+#ifndef _WIN32
+      /* first: it forks, before any other test started a thread */
+      cmocka_unit_test(host_killed),
+#endif
+      cmocka_unit_test(sizes),       cmocka_unit_test(bounds),
+      cmocka_unit_test(expiry),      cmocka_unit_test(abandon),
+      cmocka_unit_test(concurrent),  cmocka_unit_test(judge),
+      cmocka_unit_test(old_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
