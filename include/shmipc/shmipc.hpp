@@ -34,9 +34,9 @@
  *   under -fno-exceptions). Copying a handler into a Host or Guest may
  *   throw whatever its copy or move throws.
  * - Threads: as for the C handle each class wraps (shmipc.h), except that
- *   Host::listen(), Host::listen_stop() and Guest::start(), which keep the
- *   handler inside the object, must not run on two threads at once for
- *   the same object.
+ *   Host::listen(), Host::listen_stop(), Guest::start() and
+ *   Guest::start_answers(), which keep the handler inside the object,
+ *   must not run on two threads at once for the same object.
  *
  * The sections follow shmipc.h's, and each wrapper is made the same way,
  * which a wrapper of a later C function follows too: a C function that
@@ -1835,15 +1835,28 @@ inline AnswerLimits answer_limits() noexcept
 }
 
 /**
- * The response a Guest::start_answers() handler fills: a Response (write
- * into data() and set the size, assign(), fail()), which may instead hand
- * the library bytes of any length with set() (no copy: they are pulled
- * from where they are; see shmipc_answer_set()). The type (set_type())
- * applies to either.
+ * The response a Guest::start_answers() handler fills: as a Response
+ * (write into data() and set the size, assign(), fail()), and it may hand
+ * the library bytes of any length with set() instead (no copy is made of
+ * them: the host pulls them from where they are; see shmipc_answer_set()).
+ * The type (set_type()) applies to either.
  */
-class AnswerResponse : public Response
+class AnswerResponse : private Response
 {
 public:
+  // Not a Response to the outside: a Response's fail() would leave bytes
+  // given to set() in place.
+  using Response::assign;
+  using Response::capacity;
+  using Response::data;
+  using Response::set_size;
+  using Response::set_type;
+  using Response::size;
+  using Response::type;
+#if SHMIPC_HPP_SPAN
+  using Response::bytes;
+#endif
+
   /** Wrap the C handler's response arguments.
    *  @param buf   the response buffer
    *  @param cap   its capacity

@@ -761,6 +761,11 @@ bool is_big(const void *p, size_t n, size_t from = 0)
   return true;
 }
 
+// Response::fail() would leave bytes given to set() in place: an
+// AnswerResponse is not usable as a Response.
+static_assert(
+    !std::is_convertible_v<shmipc::AnswerResponse &, shmipc::Response &>);
+
 /* Fails a large-answer request with @p why, after it set bytes: by
  * throwing where exceptions exist, else with AnswerResponse::fail(). */
 void refuse_answer(shmipc::AnswerResponse &resp, const std::string &why)
