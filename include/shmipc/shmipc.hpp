@@ -34,9 +34,9 @@
  *   under -fno-exceptions). Copying a handler into a Host or Guest may
  *   throw whatever its copy or move throws.
  * - Threads: as for the C handle each class wraps (shmipc.h), except that
- *   Host::listen(), Host::listen_stop() and Guest::start(), which keep the
- *   handler inside the object, must not run on two threads at once for
- *   the same object.
+ *   Host::listen(), Host::listen_stop(), Guest::start() and
+ *   Guest::start_answers(), which keep the handler inside the object,
+ *   must not run on two threads at once for the same object.
  *
  * The sections follow shmipc.h's, and each wrapper is made the same way,
  * which a wrapper of a later C function follows too: a C function that
@@ -57,6 +57,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <new>
@@ -505,6 +506,8 @@ inline Result<Reply> call_result(int rc, const void *resp, size_t resp_cap,
 class Host;
 class Child;
 class Reassembler;
+class Answer;
+struct Chunk;
 
 /**
  * A zero-copy host slot, from Host::acquire(): write the request into
@@ -603,6 +606,31 @@ public:
   Status wait(Timeout t = Timeout()) noexcept
   {
     return result(shmipc_slot_wait(s_, t.ns()));
+  }
+
+  /** The length a large answer's announcement gives
+   *  (shmipc_slot_answer_total()): after send() or wait() gave a response
+   *  of type SHMIPC_MSG_LARGE_ANSWER.
+   *  @return the announced length, 0 without a valid announcement */
+  uint64_t answer_total() const noexcept
+  {
+    return shmipc_slot_answer_total(s_);
+  }
+  /** Fetch the large answer announced in this slot into a buffer of the
+   *  library's (shmipc_slot_answer_alloc()); the slot then holds no
+   *  response and is released as usual.
+   *  @param t  bounds the whole transfer
+   *  @return the answer, or as Host::call_alloc(); SHMIPC_E_STATE when
+   *          the slot holds no announcement */
+  inline Result<Answer> answer_alloc(Timeout t = Timeout());
+  /** Tell the guest to free the large answer announced in this slot
+   *  (shmipc_slot_answer_drop()); the slot then holds no response.
+   *  @param t  how long to wait for the guest's answer
+   *  @return OK, SHMIPC_E_STATE (no announcement), SHMIPC_E_REMOTE (the
+   *          guest held it no more), SHMIPC_E_TIMEOUT, ... */
+  Status answer_drop(Timeout t = Timeout()) noexcept
+  {
+    return Status::from_rc(shmipc_slot_answer_drop(s_, t.ns()));
   }
 
 private:
@@ -880,6 +908,77 @@ public:
    *  @return the counters, or SHMIPC_E_INVALID (an empty host) */
   inline Result<shmipc_stats> stats() const;
 
+  /** Call whose answer, of any size up to the host's max_answer, lands
+   *  in a buffer of the library's (shmipc_host_call_alloc(); shmipc.h,
+   *  "Large answers").
+   *  @param type     the request's message type
+   *  @param req      the request (may be nullptr if @p req_len is 0)
+   *  @param req_len  its length
+   *  @param t        bounds the whole call and transfer
+   *  @return the answer; on SHMIPC_E_REMOTE the value holds the peer's
+   *          reason (which the message quotes), on SHMIPC_E_TRUNCATED
+   *          (above max_answer) the announced size without bytes; other
+   *          failures as shmipc_host_call_alloc() */
+  inline Result<Answer> call_alloc(uint32_t type, const void *req,
+                                   size_t req_len, Timeout t = Timeout());
+#if SHMIPC_HPP_SPAN
+  /** call_alloc() with a span (C++20).
+   *  @param type  the request's message type
+   *  @param req   the request
+   *  @param t     bounds the whole call and transfer
+   *  @return as the pointer form */
+  inline Result<Answer> call_alloc(uint32_t type,
+                                   std::span<const std::byte> req,
+                                   Timeout t = Timeout());
+#endif
+  /** Call whose answer, of any size up to the host's max_answer, goes to
+   *  @p f piece by piece, in order, straight from shared memory
+   *  (shmipc_host_call_chunks(); nothing is allocated). @p f is called
+   *  as `f(const Chunk &)` on this thread and returns void or bool:
+   *  false stops the transfer (the guest frees the answer) and the call
+   *  gives SHMIPC_E_REFUSED; an exception stops it too, and the message
+   *  of that SHMIPC_E_REFUSED ends with the exception's what().
+   *  @tparam F       the callable's type
+   *  @param type     the request's message type
+   *  @param req      the request (may be nullptr if @p req_len is 0)
+   *  @param req_len  its length
+   *  @param f        receives the pieces (used only during the call)
+   *  @param t        bounds the whole call and transfer
+   *  @return OK, SHMIPC_E_REFUSED, or as call_alloc() */
+  template <class F>
+  Status call_chunks(uint32_t type, const void *req, size_t req_len, F &&f,
+                     Timeout t = Timeout());
+#if SHMIPC_HPP_SPAN
+  /** call_chunks() with a span (C++20).
+   *  @tparam F    the callable's type
+   *  @param type  the request's message type
+   *  @param req   the request
+   *  @param f     receives the pieces
+   *  @param t     bounds the whole call and transfer
+   *  @return as the pointer form */
+  template <class F>
+  Status call_chunks(uint32_t type, std::span<const std::byte> req, F &&f,
+                     Timeout t = Timeout())
+  {
+    return call_chunks(type, req.data(), req.size(), std::forward<F>(f), t);
+  }
+#endif
+  /** call_chunks() with a C callback.
+   *  @param type     the request's message type
+   *  @param req      the request (may be nullptr if @p req_len is 0)
+   *  @param req_len  its length
+   *  @param fn       receives the pieces
+   *  @param user     passed to @p fn
+   *  @param t        bounds the whole call and transfer
+   *  @return as shmipc_host_call_chunks() */
+  Status call_chunks(uint32_t type, const void *req, size_t req_len,
+                     shmipc_chunk_fn fn, void *user,
+                     Timeout t = Timeout()) noexcept
+  {
+    return Status::from_rc(
+        shmipc_host_call_chunks(h_, type, req, req_len, fn, user, t.ns()));
+  }
+
 private:
   // Destroyed after h_ (reverse order): the listener stops first.
   std::unique_ptr<detail::Box> listener_;
@@ -1040,6 +1139,48 @@ public:
   /** Read the guest's counters (shmipc_guest_stats()).
    *  @return the counters, or SHMIPC_E_INVALID (an empty guest) */
   inline Result<shmipc_stats> stats() const;
+
+  /** Start the workers with a copy of @p f that may answer with large
+   *  answers (shmipc_guest_start_answers(); shmipc.h, "Large answers").
+   *  @p f is called as `f(const Request &, AnswerResponse &)` on several
+   *  threads at once and returns void or bool (false answers the fixed
+   *  reason "shmipc: handler failed"); it answers in the response buffer
+   *  as a start() handler does, or hands over bytes of any length with
+   *  AnswerResponse::set(). An exception it throws is answered as
+   *  SHMIPC_MSG_SYSTEM_ERROR with its what() (bytes it set are released).
+   *  The copy lives as long as the guest.
+   *  @tparam F  the callable's type
+   *  @param f    the handler
+   *  @param lim  the limits, from answer_limits(), or nullptr for the
+   *              defaults
+   *  @return OK, SHMIPC_E_STATE (already started), SHMIPC_E_INVALID
+   *          (limits out of range), SHMIPC_E_NOMEM, ... */
+  template <class F>
+  Status start_answers(F &&f, const shmipc_answer_limits *lim = nullptr);
+  /** start_answers() with limits.
+   *  @tparam F  the callable's type
+   *  @param f    the handler
+   *  @param lim  the limits, from answer_limits()
+   *  @return as the pointer form */
+  template <class F>
+  Status start_answers(F &&f, const shmipc_answer_limits &lim)
+  {
+    return start_answers(std::forward<F>(f), &lim);
+  }
+  /** Start the workers with a C large-answer handler.
+   *  @param fn    the handler
+   *  @param user  passed to @p fn, which must outlive the guest's workers
+   *  @param lim   the limits, or nullptr for the defaults
+   *  @return as shmipc_guest_start_answers() */
+  Status start_answers(shmipc_answer_fn fn, void *user,
+                       const shmipc_answer_limits *lim) noexcept
+  {
+    return Status::from_rc(shmipc_guest_start_answers(g_, fn, user, lim));
+  }
+  /** Read the guest's large-answer counters (shmipc_guest_answer_stats();
+   *  zeros for an empty guest or one started with start()).
+   *  @return the counters */
+  inline shmipc_answer_stats answer_stats() const noexcept;
 
   /** Guest-to-host call (shmipc_guest_call()).
    *  @param type      the request's message type
@@ -1573,6 +1714,434 @@ inline Result<Stats> Guest::stats() const
   int rc = shmipc_guest_stats(g_, &st);
   if (rc != SHMIPC_OK)
     return Status::from_rc(rc);
+  return st;
+}
+
+/**@}*/
+/* ------------------------------------------------------------------ */
+/** @name Large answers */
+/**@{*/
+
+/**
+ * A large answer in a buffer of the library's (Host::call_alloc(),
+ * Slot::answer_alloc()): move-only, freed by its destructor
+ * (shmipc_answer_free()). Empty when default-constructed or moved from.
+ */
+class Answer
+{
+public:
+  /** An empty answer. */
+  Answer() noexcept = default;
+  /** Take ownership of a buffer of the library's.
+   *  @param data  the buffer, to free with shmipc_answer_free() (or
+   *               nullptr)
+   *  @param size  its length
+   *  @param type  the answer's message type */
+  Answer(void *data, size_t size, uint32_t type) noexcept
+      : data_(data), size_(size), type_(type)
+  {
+  }
+  Answer(const Answer &) = delete;
+  Answer &operator=(const Answer &) = delete;
+  /** Take @p o's buffer; @p o is left empty.
+   *  @param o  the answer to move from */
+  Answer(Answer &&o) noexcept
+      : data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)), type_(std::exchange(o.type_, 0u))
+  {
+  }
+  /** Free this buffer, then take @p o's; @p o is left empty.
+   *  @param o  the answer to move from
+   *  @return *this */
+  Answer &operator=(Answer &&o) noexcept
+  {
+    if (this != &o) {
+      reset();
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+      type_ = std::exchange(o.type_, 0u);
+    }
+    return *this;
+  }
+  /** Free the buffer (shmipc_answer_free()). */
+  ~Answer() { reset(); }
+
+  /** Free the buffer now (nothing if empty); the answer is left empty. */
+  void reset() noexcept
+  {
+    shmipc_answer_free(std::exchange(data_, nullptr));
+    size_ = 0;
+    type_ = 0;
+  }
+  /** Give up the buffer: the caller frees it with shmipc_answer_free().
+   *  @return the buffer (nullptr if empty) */
+  void *release() noexcept
+  {
+    size_ = 0;
+    type_ = 0;
+    return std::exchange(data_, nullptr);
+  }
+  /** @return the answer's bytes (nullptr when none are held) */
+  const void *data() const noexcept { return data_; }
+  /** @return their length (after SHMIPC_E_TRUNCATED from
+   *          Host::call_alloc(): the announced length, with no bytes) */
+  size_t size() const noexcept { return size_; }
+  /** @return the answer's message type */
+  uint32_t type() const noexcept { return type_; }
+#if SHMIPC_HPP_SPAN
+  /** @return the bytes as a span (C++20; empty when none are held) */
+  std::span<const std::byte> bytes() const noexcept
+  {
+    return {static_cast<const std::byte *>(data_),
+            data_ != nullptr ? size_ : 0};
+  }
+#endif
+
+private:
+  void *data_ = nullptr;
+  size_t size_ = 0;
+  uint32_t type_ = 0;
+};
+
+/** One piece of an answer, as a Host::call_chunks() callable sees it:
+ *  bytes in shared memory, valid until the callable returns. */
+struct Chunk {
+  uint32_t type = 0;          /**< the answer's message type */
+  uint64_t total = 0;         /**< the answer's whole length */
+  uint64_t offset = 0;        /**< where this piece starts */
+  const void *data = nullptr; /**< the piece (nullptr when empty) */
+  size_t size = 0;            /**< its length */
+#if SHMIPC_HPP_SPAN
+  /** @return the piece as a span (C++20) */
+  std::span<const std::byte> bytes() const noexcept
+  {
+    return {static_cast<const std::byte *>(data), size};
+  }
+#endif
+};
+
+/** What a guest parks at most (shmipc_answer_limits). */
+using AnswerLimits = shmipc_answer_limits;
+/** A guest's large-answer counters (shmipc_answer_stats). */
+using AnswerStats = shmipc_answer_stats;
+
+/** @return large-answer limits with the defaults
+ *          (shmipc_answer_limits_init()) */
+inline AnswerLimits answer_limits() noexcept
+{
+  AnswerLimits l;
+  shmipc_answer_limits_init(&l);
+  return l;
+}
+
+/**
+ * The response a Guest::start_answers() handler fills: as a Response
+ * (write into data() and set the size, assign(), fail()), and it may hand
+ * the library bytes of any length with set() instead (no copy is made of
+ * them: the host pulls them from where they are; see shmipc_answer_set()).
+ * The type (set_type()) applies to either.
+ */
+class AnswerResponse : private Response
+{
+public:
+  // Not a Response to the outside: a Response's fail() would leave bytes
+  // given to set() in place.
+  using Response::assign;
+  using Response::capacity;
+  using Response::data;
+  using Response::set_size;
+  using Response::set_type;
+  using Response::size;
+  using Response::type;
+#if SHMIPC_HPP_SPAN
+  using Response::bytes;
+#endif
+
+  /** Wrap the C handler's response arguments.
+   *  @param buf   the response buffer
+   *  @param cap   its capacity
+   *  @param len   the response length to set
+   *  @param type  the response type to set
+   *  @param ans   where a large answer is handed over */
+  AnswerResponse(void *buf, size_t cap, size_t *len, uint32_t *type,
+                 shmipc_answer *ans) noexcept
+      : Response(buf, cap, len, type), ans_(ans)
+  {
+  }
+
+  /** Answer with @p len bytes at @p data (shmipc_answer_set()): they
+   *  stay unchanged until @p release is called with them, exactly once,
+   *  after the handler returned (nullptr for bytes that outlive the
+   *  guest). A second set() replaces the first, which is released.
+   *  @param data         the bytes (may be nullptr if @p len is 0)
+   *  @param len          their length
+   *  @param release      called when the guest is done with them
+   *  @param release_ctx  passed to @p release */
+  void set(const void *data, size_t len, shmipc_release_fn release,
+           void *release_ctx) noexcept
+  {
+    shmipc_answer_set(ans_, data, len, release, release_ctx);
+    set_ = true;
+  }
+  /** Answer with the bytes of @p c, moved into the library (no copy of
+   *  the bytes): a contiguous container such as std::vector<uint8_t>,
+   *  std::vector<std::byte> or std::string, deleted when the guest is
+   *  done with it.
+   *  @tparam C  the container's type (an rvalue: it is moved from)
+   *  @param c   the bytes
+   *  @return false, answering nothing, when the holder cannot be
+   *          allocated (the caller may then fail()) */
+  template <class C, class = std::enable_if_t<!std::is_lvalue_reference_v<C>>>
+  bool set(C &&c) noexcept
+  {
+    using D = std::decay_t<C>;
+    static_assert(std::is_nothrow_move_constructible_v<D>,
+                  "set() moves the container without throwing");
+    D *held = new (std::nothrow) D(std::move(c));
+    if (held == nullptr)
+      return false;
+    set(std::data(*held), std::size(*held) * sizeof(*std::data(*held)),
+        &release_held<D>, held);
+    return true;
+  }
+#if SHMIPC_HPP_SPAN
+  /** Answer with bytes that outlive the guest (static data), no release.
+   *  @param b  the bytes */
+  void set_static(std::span<const std::byte> b) noexcept
+  {
+    set(b.data(), b.size(), nullptr, nullptr);
+  }
+#endif
+  /** Answer with @p len bytes at @p data that outlive the guest (static
+   *  data): nothing is released.
+   *  @param data  the bytes
+   *  @param len   their length */
+  void set_static(const void *data, size_t len) noexcept
+  {
+    set(data, len, nullptr, nullptr);
+  }
+
+  /** Answer SHMIPC_MSG_SYSTEM_ERROR with @p reason (cut to the response
+   *  capacity), as Response::fail(); bytes given to set() before are
+   *  released and replaced by the reason.
+   *  @param reason  why the request failed */
+  void fail(std::string_view reason) noexcept
+  {
+    Response::fail(reason);
+    if (!set_)
+      return;
+    // The answer set before wins over the response buffer: replace it by
+    // a copy of the reason (or, without memory for one, fail with the
+    // fixed reason).
+    size_t n = size();
+    char *copy = new (std::nothrow) char[n > 0 ? n : 1];
+    if (copy == nullptr) {
+      failed_ = true;
+      return;
+    }
+    if (n > 0)
+      std::memcpy(copy, data(), n);
+    set(copy, n, &release_chars, copy);
+  }
+  /** @return true when fail() could not replace a set() answer by the
+   *          reason: the request then fails with the fixed reason */
+  bool failed() const noexcept { return failed_; }
+  /** @return true once set() or set_static() answered */
+  bool is_set() const noexcept { return set_; }
+  /** @return the C handle, for shmipc_answer_set() */
+  shmipc_answer *get() const noexcept { return ans_; }
+
+private:
+  template <class D>
+  static void release_held(void *ctx, const void *, size_t) noexcept
+  {
+    delete static_cast<D *>(ctx);
+  }
+  static void release_chars(void *ctx, const void *, size_t) noexcept
+  {
+    delete[] static_cast<char *>(ctx);
+  }
+  shmipc_answer *ans_;
+  bool set_ = false;
+  bool failed_ = false;
+};
+
+/// @cond SHMIPC_DETAIL
+namespace detail
+{
+
+template <class F>
+int answer_trampoline(void *user, uint32_t type, const void *req,
+                      size_t req_len, void *resp, size_t resp_cap,
+                      size_t *resp_len, uint32_t *resp_type,
+                      shmipc_answer *ans) noexcept
+{
+  F &f = *static_cast<F *>(user);
+  Request rq;
+  rq.type = type;
+  rq.data = req;
+  rq.size = req_len;
+  AnswerResponse rs(resp, resp_cap, resp_len, resp_type, ans);
+#if SHMIPC_HPP_EXCEPTIONS
+  try {
+#endif
+    using R = decltype(f(rq, rs));
+    if constexpr (std::is_void_v<R>) {
+      f(rq, rs);
+      return 0;
+    } else {
+      static_assert(std::is_convertible_v<R, bool>,
+                    "a handler returns void or bool");
+      return static_cast<bool>(f(rq, rs)) ? 0 : 1;
+    }
+#if SHMIPC_HPP_EXCEPTIONS
+  } catch (const std::exception &e) {
+    rs.fail(e.what());
+  } catch (...) {
+    rs.fail("unknown exception");
+  }
+  return rs.failed() ? 1 : 0;
+#endif
+}
+
+template <class F> struct AnswerBox final : Box {
+  explicit AnswerBox(F &&f) : f_(std::move(f)) {}
+  explicit AnswerBox(const F &f) : f_(f) {}
+  shmipc_handler_fn fn() const noexcept override { return nullptr; }
+  shmipc_answer_fn answer_fn() const noexcept { return &answer_trampoline<F>; }
+  void *user() noexcept override { return &f_; }
+  F f_;
+};
+
+/* A Host::call_chunks() callable and the text of the exception that
+ * stopped it. */
+template <class F> struct ChunkCall {
+  F *f;
+  std::string error;
+  bool nomem = false;
+  static int call(void *user, uint32_t type, uint64_t total, uint64_t offset,
+                  const void *data, size_t len) noexcept
+  {
+    auto *c = static_cast<ChunkCall *>(user);
+    Chunk k;
+    k.type = type;
+    k.total = total;
+    k.offset = offset;
+    k.data = data;
+    k.size = len;
+#if SHMIPC_HPP_EXCEPTIONS
+    try {
+#endif
+      using R = decltype((*c->f)(k));
+      if constexpr (std::is_void_v<R>) {
+        (*c->f)(k);
+        return 0;
+      } else {
+        static_assert(std::is_convertible_v<R, bool>,
+                      "a chunk callable returns void or bool");
+        return static_cast<bool>((*c->f)(k)) ? 0 : 1;
+      }
+#if SHMIPC_HPP_EXCEPTIONS
+    } catch (const std::exception &e) {
+      try {
+        c->error = e.what();
+      } catch (...) {
+        c->nomem = true;
+      }
+    } catch (...) {
+      c->error = "unknown exception";
+    }
+    return 1;
+#endif
+  }
+};
+
+/* After an allocating call: the answer, with the peer's reason quoted
+ * in the text on SHMIPC_E_REMOTE and the announced length on
+ * SHMIPC_E_TRUNCATED. */
+inline Result<Answer> answer_result(int rc, void *resp, size_t len,
+                                    uint32_t type)
+{
+  Answer a(resp, len, type);
+  if (rc == SHMIPC_OK)
+    return Result<Answer>(std::move(a));
+  Status st = remote_status(rc, resp, len);
+  if (rc == SHMIPC_E_REMOTE || rc == SHMIPC_E_TRUNCATED)
+    return Result<Answer>(std::move(st), std::move(a));
+  return Result<Answer>(std::move(st));
+}
+
+} // namespace detail
+/// @endcond
+
+inline Result<Answer> Host::call_alloc(uint32_t type, const void *req,
+                                       size_t req_len, Timeout t)
+{
+  void *resp = nullptr;
+  size_t len = 0;
+  uint32_t rtype = 0;
+  int rc = shmipc_host_call_alloc(h_, type, req, req_len, &resp, &len, &rtype,
+                                  t.ns());
+  return detail::answer_result(rc, resp, len, rtype);
+}
+
+template <class F>
+Status Host::call_chunks(uint32_t type, const void *req, size_t req_len, F &&f,
+                         Timeout t)
+{
+  using D = std::remove_reference_t<F>;
+  if constexpr (std::is_function_v<D>) { // a function: by its pointer
+    D *fp = &f;
+    return call_chunks(type, req, req_len, fp, t);
+  } else {
+    detail::ChunkCall<D> c{std::addressof(f), std::string(), false};
+    int rc = shmipc_host_call_chunks(h_, type, req, req_len,
+                                     &detail::ChunkCall<D>::call, &c, t.ns());
+    if (rc == SHMIPC_E_REFUSED && c.nomem)
+      return detail::nomem();
+    if (rc == SHMIPC_E_REFUSED && !c.error.empty())
+      return Status(rc, std::string(shmipc_strerror(rc)) + ": " + c.error);
+    return Status::from_rc(rc);
+  }
+}
+
+#if SHMIPC_HPP_SPAN
+inline Result<Answer>
+Host::call_alloc(uint32_t type, std::span<const std::byte> req, Timeout t)
+{
+  return call_alloc(type, req.data(), req.size(), t);
+}
+#endif
+
+inline Result<Answer> Slot::answer_alloc(Timeout t)
+{
+  void *resp = nullptr;
+  size_t len = 0;
+  uint32_t rtype = 0;
+  int rc = shmipc_slot_answer_alloc(s_, &resp, &len, &rtype, t.ns());
+  return detail::answer_result(rc, resp, len, rtype);
+}
+
+template <class F> Status Guest::start_answers(F &&f, const AnswerLimits *lim)
+{
+  if (handler_ != nullptr)
+    return Status(SHMIPC_E_STATE, std::string(shmipc_strerror(SHMIPC_E_STATE)) +
+                                      ": the guest was started already");
+  using D = std::decay_t<F>;
+  auto *ab = new (std::nothrow) detail::AnswerBox<D>(std::forward<F>(f));
+  std::unique_ptr<detail::Box> b(ab);
+  if (b == nullptr)
+    return detail::nomem();
+  int rc = shmipc_guest_start_answers(g_, ab->answer_fn(), b->user(), lim);
+  // Kept even on failure, as for start().
+  handler_ = std::move(b);
+  return Status::from_rc(rc);
+}
+
+inline AnswerStats Guest::answer_stats() const noexcept
+{
+  AnswerStats st = SHMIPC_ANSWER_STATS_INIT;
+  shmipc_guest_answer_stats(g_, &st);
   return st;
 }
 

@@ -12,7 +12,10 @@
  * fork, or launch a guest, on Linux: a forked C++ guest streams to a C++
  * host; an anonymous C++ host launches the C echo guest (its path in
  * SHMIPC_TEST_ECHO_C) and this program as an inherited C++ guest, and sees
- * each child's end.
+ * each child's end; a forked C++ guest answers 5 MiB large answers from a
+ * moved std::vector, which the host takes with call_alloc(), call_chunks()
+ * and the slot's answer_alloc(), and the C echo guest's type-220 answer
+ * comes both ways too.
  *
  *   test-cpp [NAME...]   runs the named cases, or all of them
  *   test-cpp --inherited-guest   the launched C++ guest (an echo)
@@ -62,6 +65,10 @@ constexpr uint32_t msg_throw = SHMIPC_MSG_APP_START + 10;
 constexpr uint32_t msg_false = SHMIPC_MSG_APP_START + 11;
 constexpr uint32_t stream_refused = SHMIPC_MSG_APP_START + 12;
 constexpr uint32_t stream_guest = SHMIPC_MSG_APP_START + 13;
+constexpr uint32_t msg_big = SHMIPC_MSG_APP_START + 14;
+constexpr uint32_t msg_big_throw = SHMIPC_MSG_APP_START + 15;
+constexpr uint32_t msg_tracked = SHMIPC_MSG_APP_START + 16;
+constexpr size_t big_size = 5u << 20; // 5 MiB
 
 std::string name_of(const char *what)
 {
@@ -731,6 +738,281 @@ void test_guest_stream_across_processes()
   CHECK(reap(pid, 30s) == 0);
 }
 
+/* The byte at @p i of the C++ guest's large answers. */
+unsigned char big_byte(size_t i)
+{
+  return static_cast<unsigned char>(i * 13 + (i >> 16));
+}
+
+std::vector<uint8_t> big_answer(size_t n)
+{
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; i++)
+    v[i] = big_byte(i);
+  return v;
+}
+
+bool is_big(const void *p, size_t n, size_t from = 0)
+{
+  const auto *b = static_cast<const unsigned char *>(p);
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != big_byte(from + i))
+      return false;
+  return true;
+}
+
+// Response::fail() would leave bytes given to set() in place: an
+// AnswerResponse is not usable as a Response.
+static_assert(
+    !std::is_convertible_v<shmipc::AnswerResponse &, shmipc::Response &>);
+
+/* Fails a large-answer request with @p why, after it set bytes: by
+ * throwing where exceptions exist, else with AnswerResponse::fail(). */
+void refuse_answer(shmipc::AnswerResponse &resp, const std::string &why)
+{
+#if SHMIPC_HPP_EXCEPTIONS
+  (void)resp;
+  throw std::runtime_error(why);
+#else
+  resp.fail(why);
+#endif
+}
+
+/* A container that counts the live copies of its bytes: the library must
+ * delete the one set() moved in once the host has pulled it. */
+struct Tracked {
+  std::vector<uint8_t> bytes;
+  std::atomic<int> *live;
+  Tracked(std::vector<uint8_t> b, std::atomic<int> *l)
+      : bytes(std::move(b)), live(l)
+  {
+    ++*live;
+  }
+  Tracked(Tracked &&o) noexcept
+      : bytes(std::move(o.bytes)), live(std::exchange(o.live, nullptr))
+  {
+  }
+  Tracked(const Tracked &) = delete;
+  Tracked &operator=(const Tracked &) = delete;
+  Tracked &operator=(Tracked &&) = delete;
+  ~Tracked()
+  {
+    if (live != nullptr)
+      --*live;
+  }
+  const uint8_t *data() const noexcept { return bytes.data(); }
+  size_t size() const noexcept { return bytes.size(); }
+};
+
+/* The large-answer handler of the C++ guests: msg_big answers big_size
+ * bytes moved in from a std::vector (no copy), msg_big_throw sets them
+ * and then fails, msg_tracked answers @p live's Tracked bytes, anything
+ * else a small answer in the response buffer. */
+struct BigHandler {
+  std::atomic<int> *live = nullptr;
+  void operator()(const shmipc::Request &req, shmipc::AnswerResponse &resp)
+  {
+    if (req.type == msg_big || req.type == msg_big_throw) {
+      std::vector<uint8_t> v = big_answer(big_size);
+      const void *at = v.data();
+      if (!resp.set(std::move(v)))
+        return resp.fail("no memory");
+      if (!resp.is_set() || v.data() == at) // moved, not copied
+        return resp.fail("not moved");
+      if (req.type == msg_big_throw)
+        refuse_answer(resp, "big trouble");
+      return;
+    }
+    if (req.type == msg_tracked && live != nullptr) {
+      if (!resp.set(Tracked(big_answer(big_size / 5), live)))
+        resp.fail("no memory");
+      return;
+    }
+    resp.assign("small", 5);
+  }
+};
+
+/* A host's checks of its guest's large answers (a BigHandler). */
+void check_big_answers(shmipc::Host &h)
+{
+  // call_alloc: the whole answer in one buffer of the library's.
+  shmipc::Result<shmipc::Answer> a = h.call_alloc(msg_big, "x", 1, 30s);
+  CHECK(a.ok() && a->size() == big_size && a->type() == msg_big);
+  CHECK(a.ok() && is_big(a->data(), a->size()));
+#if SHMIPC_HPP_SPAN
+  CHECK(a.ok() && a->bytes().size() == big_size);
+#endif
+  // A small answer comes the same way.
+  shmipc::Result<shmipc::Answer> sm = h.call_alloc(SHMIPC_MSG_NORMAL, "x", 1);
+  CHECK(sm.ok() && sm->size() == 5 && text(sm->data(), 5) == "small");
+
+  // call_chunks: the pieces in order, each checked where it lands.
+  size_t got = 0, pieces = 0;
+  bool good = true;
+  shmipc::Status c = h.call_chunks(
+      msg_big, "x", 1,
+      [&](const shmipc::Chunk &k) {
+        good = good && k.type == msg_big && k.total == big_size &&
+               k.offset == got && is_big(k.data, k.size, got);
+        got += k.size;
+        ++pieces;
+      },
+      30s);
+  CHECK(c.ok() && good && got == big_size && pieces > 1);
+
+  // A callable that stops mid-way: REFUSED, after exactly its pieces.
+  size_t seen = 0;
+  shmipc::Status stop = h.call_chunks(
+      msg_big, "x", 1, [&seen](const shmipc::Chunk &) { return ++seen < 3; },
+      30s);
+  CHECK(stop.code() == SHMIPC_E_REFUSED && seen == 3);
+#if SHMIPC_HPP_EXCEPTIONS
+  // An exception stops it too, and its text ends the message.
+  seen = 0;
+  shmipc::Status thrown = h.call_chunks(
+      msg_big, "x", 1,
+      [&seen](const shmipc::Chunk &) {
+        if (++seen == 2)
+          throw std::runtime_error("chunk trouble");
+      },
+      30s);
+  CHECK(thrown.code() == SHMIPC_E_REFUSED && seen == 2 &&
+        thrown.message().find(": chunk trouble") != std::string::npos);
+#endif
+
+  // The handler fails after it set its bytes: SYSTEM_ERROR with its text.
+  shmipc::Result<shmipc::Answer> bad = h.call_alloc(msg_big_throw, "x", 1, 30s);
+  CHECK(bad.code() == SHMIPC_E_REMOTE && bad.has_value() &&
+        bad->type() == SHMIPC_MSG_SYSTEM_ERROR &&
+        text(bad->data(), bad->size()) == "big trouble" &&
+        bad.message().find("big trouble") != std::string::npos);
+
+  // The slot: an announcement, fetched; another, dropped.
+  shmipc::Result<shmipc::Slot> s = h.acquire(10s);
+  CHECK(s.ok());
+  if (!s)
+    return;
+  CHECK(s->answer_alloc(1s).code() == SHMIPC_E_STATE); // nothing announced
+  std::memcpy(s->req_data(), "x", 1);
+  CHECK(s->send(msg_big, 1, shmipc::Align::start, 30s).ok());
+  CHECK(s->resp_type() == SHMIPC_MSG_LARGE_ANSWER &&
+        s->answer_total() == big_size);
+  shmipc::Result<shmipc::Answer> sa = s->answer_alloc(30s);
+  CHECK(sa.ok() && sa->size() == big_size && sa->type() == msg_big &&
+        is_big(sa->data(), sa->size()));
+  CHECK(s->resp_size() == 0 && s->answer_total() == 0);
+  CHECK(s->send(msg_big, 1, shmipc::Align::start, 30s).ok());
+  CHECK(s->answer_total() == big_size);
+  CHECK(s->answer_drop(10s).ok());
+  CHECK(s->answer_drop(10s).code() == SHMIPC_E_STATE);
+
+  // The Answer owns its buffer: moved, released, freed.
+  if (sa) {
+    shmipc::Answer owned = std::move(*sa);
+    CHECK(sa->data() == nullptr && sa->size() == 0 && owned.data() != nullptr);
+    void *raw = owned.release();
+    CHECK(raw != nullptr && owned.data() == nullptr);
+    shmipc_answer_free(raw);
+  }
+}
+
+/* A forked C++ guest answering with BigHandler until the host closes;
+ * then its counters must show every answer given back. */
+int big_guest_main(const std::string &name)
+{
+  shmipc::Result<shmipc::Guest> g = shmipc::Guest::attach(name.c_str(), 10s);
+  if (!g) {
+    std::fprintf(stderr, "answer guest: attach: %s\n", g.message().c_str());
+    return 40;
+  }
+  if (shmipc::Status st =
+          g->start_answers(BigHandler{}, shmipc::answer_limits());
+      !st) {
+    std::fprintf(stderr, "answer guest: start: %s\n", st.message().c_str());
+    return 41;
+  }
+  shmipc::Status w = g->wait(120s);
+  if (!w) {
+    std::fprintf(stderr, "answer guest: wait: %s\n", w.message().c_str());
+    return 42;
+  }
+  shmipc::AnswerStats st = g->answer_stats();
+  // Pulled whole: call_alloc, call_chunks, the slot's; the rest dropped.
+  if (st.parked != 0 || st.held != 0 || st.released < 3 || st.dropped < 2 ||
+      st.peak_held < big_size) {
+    std::fprintf(stderr,
+                 "answer guest: stats parked %u held %llu released %llu "
+                 "dropped %llu\n",
+                 st.parked, static_cast<unsigned long long>(st.held),
+                 static_cast<unsigned long long>(st.released),
+                 static_cast<unsigned long long>(st.dropped));
+    return 43;
+  }
+  return 0;
+}
+
+/* In one process: the bytes a handler moves in with set() are deleted
+ * once the host has pulled them, and a guest started with start() cannot
+ * start again with start_answers(). */
+void test_large_answer_release()
+{
+  std::string name = name_of("release");
+  shmipc::Result<shmipc::Host> h = shmipc::Host::create(small(name, 2, 0));
+  CHECK(h.ok());
+  if (!h)
+    return;
+  shmipc::Result<shmipc::Guest> g = shmipc::Guest::attach(name.c_str(), 5s);
+  CHECK(g.ok());
+  if (!g)
+    return;
+  std::atomic<int> live{0};
+  shmipc::AnswerLimits lim = shmipc::answer_limits();
+  lim.max_answers = 0; // out of range
+  CHECK(g->start_answers(BigHandler{&live}, lim).code() == SHMIPC_E_INVALID);
+  shmipc::Guest g2 = std::move(*g); // the failed start's handler moves too
+  CHECK(g2.start_answers(BigHandler{&live}).code() == SHMIPC_E_STATE);
+  g2.reset();
+  g = shmipc::Guest::attach(name.c_str(), 5s);
+  CHECK(g.ok() && g->start_answers(BigHandler{&live}).ok());
+  if (!g)
+    return;
+  for (int round = 0; round < 3; round++) {
+    shmipc::Result<shmipc::Answer> a = h->call_alloc(msg_tracked, "", 0, 30s);
+    CHECK(a.ok() && a->size() == big_size / 5 && is_big(a->data(), a->size()));
+  }
+  auto end = std::chrono::steady_clock::now() + 5s;
+  while (live.load() != 0 && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(1ms);
+  CHECK(live.load() == 0);
+  shmipc::AnswerStats st = g->answer_stats();
+  CHECK(st.released == 3 && st.parked == 0 && st.held == 0);
+  CHECK(shmipc::Guest().answer_stats().released == 0);
+}
+
+void test_large_answers_across_processes()
+{
+  std::string name = name_of("answers");
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(big_guest_main(name));
+  CHECK(pid > 0);
+  if (pid <= 0)
+    return;
+  {
+    shmipc::Result<shmipc::Host> h = shmipc::Host::create(small(name, 4, 0));
+    CHECK(h.ok());
+    if (!h) {
+      kill(pid, SIGKILL);
+      reap(pid, 1s);
+      return;
+    }
+    CHECK(h->wait_guest(10s).ok());
+    check_big_answers(*h);
+  } // ~Host: the session closes, the guest's wait ends
+  CHECK(reap(pid, 30s) == 0);
+}
+
 /* splitmix64's finalizer, for the echo guest's type 224 data. */
 uint64_t splitmix(uint64_t z)
 {
@@ -753,6 +1035,23 @@ uint64_t get_le(const unsigned char *p, int n)
   for (int i = n - 1; i >= 0; i--)
     v = v << 8 | p[i];
   return v;
+}
+
+/* The bytes of the echo guests' large answer of @p seed (type 220;
+ * tests/common/pattern.h). */
+std::vector<unsigned char> pattern(uint64_t len, uint64_t seed)
+{
+  std::vector<unsigned char> p(static_cast<size_t>(len));
+  uint64_t x = seed * 0x9E3779B97F4A7C15u + 1;
+  for (size_t i = 0; i < p.size(); i += 8) {
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    uint64_t v = x * 0x2545F4914F6CDD1Du;
+    for (size_t k = 0; k < 8 && i + k < p.size(); k++)
+      p[i + k] = static_cast<unsigned char>(v >> (8 * k));
+  }
+  return p;
 }
 
 /* The launched C++ guest (--inherited-guest): echoes each request with
@@ -875,8 +1174,32 @@ void test_launch()
     }
     CHECK(same);
   }
+  // 220: the C guest's large answer of the test pattern, whole and in
+  // pieces.
+  const uint64_t big = 1000003, big_seed = 5;
+  unsigned char breq[16];
+  put_le(breq, big, 8);
+  put_le(breq + 8, big_seed, 8);
+  std::vector<unsigned char> want = pattern(big, big_seed);
+  shmipc::Result<shmipc::Answer> ba =
+      h->call_alloc(220, breq, sizeof breq, 30s);
+  CHECK(ba.ok() && ba->type() == 220 && ba->size() == big &&
+        std::memcmp(ba->data(), want.data(), big) == 0);
+  std::vector<unsigned char> pieces;
+  CHECK(h->call_chunks(
+             220, breq, sizeof breq,
+             [&pieces](const shmipc::Chunk &k) {
+               const auto *p = static_cast<const unsigned char *>(k.data);
+               if (k.offset != pieces.size())
+                 return false;
+               pieces.insert(pieces.end(), p, p + k.size);
+               return true;
+             },
+             30s)
+            .ok());
+  CHECK(pieces == want);
   shmipc::Result<shmipc::Stats> hs = h->stats();
-  CHECK(hs.ok() && hs->calls == 3 && hs->answered == 3 && hs->served >= 3);
+  CHECK(hs.ok() && hs->calls >= 5 && hs->answered >= 5 && hs->served >= 3);
 
   // The host closes: the child serves no more and exits 0.
   CHECK(h->listen_stop().ok());
@@ -952,6 +1275,8 @@ const Case cases[] = {
     {"across_processes", test_across_processes},
     {"guest_stream_across_processes", test_guest_stream_across_processes},
     {"launch", test_launch},
+    {"large_answer_release", test_large_answer_release},
+    {"large_answers_across_processes", test_large_answers_across_processes},
 #endif
 };
 
