@@ -771,10 +771,6 @@ static void host_killed(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(sizes),      cmocka_unit_test(bounds),
-      cmocka_unit_test(expiry),     cmocka_unit_test(abandon),
-      cmocka_unit_test(concurrent), cmocka_unit_test(judge),
-      cmocka_unit_test(old_config), cmocka_unit_test(end_aligned),
 #ifndef _WIN32
       /* first: it forks, before any other test started a thread */
       cmocka_unit_test(host_killed),
@@ -782,7 +778,7 @@ int main(void)
       cmocka_unit_test(sizes),       cmocka_unit_test(bounds),
       cmocka_unit_test(expiry),      cmocka_unit_test(abandon),
       cmocka_unit_test(concurrent),  cmocka_unit_test(judge),
-      cmocka_unit_test(old_config),
+      cmocka_unit_test(old_config),  cmocka_unit_test(end_aligned),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
