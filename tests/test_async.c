@@ -492,12 +492,14 @@ static void guest_abort(void **state)
   stop(&ss);
 }
 
+/* s and delay are written before go (release) and read after it
+ * (acquire); go, quit and acked are atomics. */
 struct racer {
-  shmipc_slot *volatile s;
-  volatile int go; /* round number to abort in */
-  volatile int quit;
-  volatile int delay; /* spins before the abort */
-  volatile int acked; /* the last round aborted */
+  shmipc_slot *s;
+  int go; /* round number to abort in */
+  int quit;
+  int delay; /* spins before the abort */
+  int acked; /* the last round aborted */
 };
 
 static void *race_main(void *arg)
@@ -505,8 +507,8 @@ static void *race_main(void *arg)
   struct racer *rc = arg;
   int seen = 0;
 
-  while (!rc->quit) {
-    int g = rc->go, k;
+  while (!__atomic_load_n(&rc->quit, __ATOMIC_ACQUIRE)) {
+    int g = __atomic_load_n(&rc->go, __ATOMIC_ACQUIRE), k;
     if (g == seen)
       continue;
     seen = g;
@@ -552,7 +554,7 @@ static void abort_races_answer(void **state)
       ;
     shmipc_slot_release(s);
   }
-  rc.quit = 1;
+  __atomic_store_n(&rc.quit, 1, __ATOMIC_RELEASE);
   pthread_join(t, NULL);
   printf("abort racing the answer: %d answered, %d aborted\n", ok, aborted);
   assert_true(ok + aborted == 2000);

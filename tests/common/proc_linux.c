@@ -137,19 +137,26 @@ int proc_fork(struct proc *p)
   return 1;
 }
 
+/* done is an atomic: proc_kill() may look at it from another thread while
+ * one waits (a test that kills its guest while a reaper thread waits). */
+static bool is_done(const struct proc *p)
+{
+  return __atomic_load_n(&p->done, __ATOMIC_ACQUIRE);
+}
+
 static void ended(struct proc *p, int status)
 {
-  p->done = true;
   p->status = status;
   p->ended_ns = t_now_ns();
   kid_del((pid_t)p->id);
+  __atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
 }
 
 int proc_wait(struct proc *p, int ms, struct proc_status *st)
 {
   int64_t deadline = t_now_ns() + (ms > 0 ? ms : 0) * T_MS;
 
-  while (!p->done) {
+  while (!is_done(p)) {
     int s;
     pid_t r = waitpid((pid_t)p->id, &s, WNOHANG);
     if (r == (pid_t)p->id)
@@ -172,7 +179,7 @@ int proc_wait(struct proc *p, int ms, struct proc_status *st)
 
 void proc_kill(struct proc *p)
 {
-  if (p->id > 0 && !p->done)
+  if (p->id > 0 && !is_done(p))
     kill((pid_t)p->id, SIGKILL);
 }
 
