@@ -157,7 +157,7 @@ func (g *Guest) publish(s *slotView, i int, gen uint32, t MsgType, size int) (ui
 	hd.reqSeq = seq
 	hd.reqTime = 0 // until the wait leaves its spin phase
 	c := &g.ctrSlots[int(g.geo.hostSlots)+i]
-	atomic.AddUint64(&c.reqCalls, 1)
+	bump(&c.reqCalls)
 	for {
 		v := atomic.LoadUint32(ctrl)
 		if ctrlState(v) != stateClaimed || ctrlGen(v) != gen || !ctrlLegal(v) {
@@ -317,7 +317,7 @@ func (g *Guest) consume(s *slotView, i int, seq uint64, resp []byte) (int, MsgTy
 	rt := MsgType(atomic.LoadUint32(&hd.respType))
 	defer g.release(&hd.ctrl)
 	if rseq == seq && uint64(size) <= uint64(len(s.resp)) && flags&^flagEndAligned == 0 {
-		atomic.AddUint64(&g.ctrSlots[int(g.geo.hostSlots)+i].reqAnswered, 1)
+		bump(&g.ctrSlots[int(g.geo.hostSlots)+i].reqAnswered)
 	}
 	switch {
 	case rseq != seq:

@@ -110,14 +110,26 @@ func (g *Guest) startCounters() {
 	atomic.StoreUint64(&c.startTime, uint64(g.monoNow()))
 }
 
+// bump adds one to a counter that only the holder of its slot moves (the
+// worker that took the request, the caller that claimed the guest slot):
+// a plain load and store, no locked instruction, as the C side's
+// shmipc__ctr_bump. The slot's next holder takes it over through the
+// control word's CAS, which orders the store before the next load.
+// Readers (Stats, the host, shmipc-stat) load it atomically; the segment
+// is not Go memory, so the race detector does not watch it. An aligned
+// 64-bit store is not torn on 64-bit CPUs; on a 32-bit one a reader may
+// see a carry into the high half late (a figure off for a moment, which a
+// diagnostic may be). A locked add here cost a full barrier per call on
+// the serve path, before the publish CAS that is one already.
+func bump(p *uint64) { *p++ }
+
 // countServed counts an answer of type rt in the host slot of header hd,
-// before its publish (the worker owns the slot's line until then). An
-// atomic add: the Go memory model has no cheaper single-writer store.
+// before its publish (the worker owns the slot's line until then).
 func (g *Guest) countServed(hd *slotHeader, rt MsgType) {
 	s := &g.ctrSlots[g.slotIndex(&hd.ctrl)]
-	atomic.AddUint64(&s.respServed, 1)
+	bump(&s.respServed)
 	if rt == MsgSystemError {
-		atomic.AddUint64(&s.respErrors, 1)
+		bump(&s.respErrors)
 	}
 }
 
