@@ -110,12 +110,23 @@ static int add_system(struct options *o, const char *t)
   return 0;
 }
 
+static int add_inflight(struct options *o, const char *t)
+{
+  size_t v;
+  if (o->ninflight >= MAX_LIST || parse_size(t, &v) != 0 || v > 256 ||
+      strpbrk(t, "kK"))
+    return -1;
+  o->inflight[o->ninflight++] = (unsigned)v;
+  return 0;
+}
+
+const char *const part_names[PART_COUNT] = {"cells",  "sleep",  "idle",
+                                            "stream", "answer", "inflight"};
+
 static int add_part(struct options *o, const char *t)
 {
-  static const char *const names[] = {"cells", "sleep", "idle", "stream",
-                                      "answer"};
-  for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-    if (strcmp(t, names[i]) == 0) {
+  for (unsigned i = 0; i < PART_COUNT; i++)
+    if (strcmp(t, part_names[i]) == 0) {
       o->parts |= 1u << i;
       return 0;
     }
@@ -214,6 +225,12 @@ static int set_payloads(struct options *o, const char *arg)
   return parse_list(arg, "--payloads (1..65536)", add_payload, o);
 }
 
+static int set_inflight(struct options *o, const char *arg)
+{
+  o->ninflight = 0;
+  return parse_list(arg, "--inflight (1..256)", add_inflight, o);
+}
+
 static int set_systems(struct options *o, const char *arg)
 {
   o->nsystems = 0;
@@ -268,13 +285,18 @@ static const struct {
   const char *name, *arg, *help;
   int (*set)(struct options *o, const char *arg);
 } option_table[] = {
-    {"quick", NULL, "short run (threads 1,4; payloads 64,1024; ~30 s)",
+    {"quick", NULL, "short run (threads 1,4; payloads 64,1024; in flight 4;\n"
+     "                     ~30 s)",
      set_quick},
     {"json", NULL, "print one JSON document on stdout", set_json},
     {"rounds", "N", "interleaved rounds (default 5, quick 3)", set_rounds},
     {"seconds", "S", "seconds per cell per round (default 0.4, quick 0.2)",
      set_seconds},
     {"threads", "LIST", "e.g. 1,2,4,8 (default; quick 1,4)", set_threads},
+    {"inflight", "LIST",
+     "calls in flight from one host thread, beside as many\n"
+     "                     threads (default 1,2,4,8; quick 4)",
+     set_inflight},
     {"payloads", "LIST",
      "bytes each way, k = KiB, <= 64k (default 64,1024,65536; quick "
      "64,1024)",
@@ -291,8 +313,8 @@ static const struct {
     {"stream-slot", "B", "stream slot request capacity, k = KiB (default 256k)",
      set_stream_slot},
     {"parts", "LIST",
-     "of cells,sleep,idle,stream,answer (default all; the\n"
-     "                     JSON then lacks what was left out)",
+     "of cells,sleep,idle,stream,answer,inflight (default\n"
+     "                     all; the JSON then lacks what was left out)",
      set_parts},
     {"pin", NULL,
      "each client/server pair on two fixed CPUs: pair i's\n"
@@ -329,6 +351,12 @@ static void apply_defaults(struct options *o)
     const unsigned *t = o->quick ? quick : full;
     o->nthreads = o->quick ? 2 : 4;
     memcpy(o->threads, t, o->nthreads * sizeof(*t));
+  }
+  if (!o->ninflight) {
+    static const unsigned full[] = {1, 2, 4, 8}, quick[] = {4};
+    const unsigned *k = o->quick ? quick : full;
+    o->ninflight = o->quick ? 1 : 4;
+    memcpy(o->inflight, k, o->ninflight * sizeof(*k));
   }
   if (!o->npayloads) {
     static const size_t full[] = {64, 1024, 65536}, quick[] = {64, 1024};
