@@ -57,6 +57,8 @@ struct bench_params {
                           blocking calls; K > 0 for one host thread keeping
                           K calls in flight (cells_inflight.h; @p threads
                           is then 1) */
+  int inflight_poll; /**< with @p inflight: shmipc_slot_poll() in a busy
+                          loop instead of shmipc_slot_wait_any() */
 };
 
 /** What one cell measured. */

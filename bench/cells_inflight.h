@@ -20,7 +20,9 @@
  * came echoes its own request (stamp, length, type), releases its slot and
  * acquires and publishes the next call, so that K stay published. The set
  * given to each wait starts after the slot answered last, so no slot waits
- * behind the others for ever.
+ * behind the others for ever. With d->params->inflight_poll the thread
+ * calls shmipc_slot_poll() on the K slots in a busy loop (a yield every
+ * 128 passes) instead of waiting.
  *
  * Like bench_drive(): a warm-up (up to 200 answers or 20 ms, then every
  * call drained), d->on_start on the calling thread, the measured phase of

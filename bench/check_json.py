@@ -36,6 +36,8 @@ def check_config(cfg):
         fail("config parts: %r" % cfg["parts"])
     if not cfg["inflight"] or not all(isinstance(k, int) and k > 0 for k in cfg["inflight"]):
         fail("config inflight: %r" % cfg["inflight"])
+    if cfg.get("inflight_wait") not in ("shmipc_slot_wait_any", "shmipc_slot_poll"):
+        fail("config inflight_wait: %r" % cfg.get("inflight_wait"))
     if not isinstance(cfg["pinned"], bool):
         fail("config pinned must be a boolean: %r" % cfg["pinned"])
     cmap = cfg["cpu_map"]
@@ -107,7 +109,7 @@ def check_inflight(doc):
             if key not in e:
                 fail("inflight entry without %r: %r" % (key, e))
         name = "inflight %s K=%r" % (e["system"], e["in_flight"])
-        if e["payload"] != 64 or e["wait"] != "shmipc_slot_wait_any":
+        if e["payload"] != 64 or e["wait"] != cfg["inflight_wait"]:
             fail("%s: payload %r, wait %r" % (name, e["payload"], e["wait"]))
         for side, threads in (("one_thread", 1), ("k_threads", e["in_flight"])):
             s = e[side]

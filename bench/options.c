@@ -231,6 +231,21 @@ static int set_inflight(struct options *o, const char *arg)
   return parse_list(arg, "--inflight (1..256)", add_inflight, o);
 }
 
+static int set_inflight_wait(struct options *o, const char *arg)
+{
+  if (strcmp(arg, "wait_any") == 0 || strcmp(arg, "poll") == 0) {
+    o->inflight_poll = strcmp(arg, "poll") == 0;
+    return 0;
+  }
+  fprintf(stderr, "shmipc-bench: --inflight-wait wants wait_any or poll\n");
+  return -1;
+}
+
+const char *inflight_wait_name(const struct options *o)
+{
+  return o->inflight_poll ? "shmipc_slot_poll" : "shmipc_slot_wait_any";
+}
+
 static int set_systems(struct options *o, const char *arg)
 {
   o->nsystems = 0;
@@ -285,7 +300,8 @@ static const struct {
   const char *name, *arg, *help;
   int (*set)(struct options *o, const char *arg);
 } option_table[] = {
-    {"quick", NULL, "short run (threads 1,4; payloads 64,1024; in flight 4;\n"
+    {"quick", NULL,
+     "short run (threads 1,4; payloads 64,1024; in flight 4;\n"
      "                     ~30 s)",
      set_quick},
     {"json", NULL, "print one JSON document on stdout", set_json},
@@ -297,6 +313,11 @@ static const struct {
      "calls in flight from one host thread, beside as many\n"
      "                     threads (default 1,2,4,8; quick 4)",
      set_inflight},
+    {"inflight-wait", "W",
+     "the in-flight thread waits by wait_any (default:\n"
+     "                     shmipc_slot_wait_any) or poll (shmipc_slot_poll in\n"
+     "                     a busy loop)",
+     set_inflight_wait},
     {"payloads", "LIST",
      "bytes each way, k = KiB, <= 64k (default 64,1024,65536; quick "
      "64,1024)",

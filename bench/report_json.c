@@ -91,7 +91,8 @@ static void print_config(const struct options *o)
   printf("], \"inflight\": [");
   for (unsigned i = 0; i < o->ninflight; i++)
     printf("%s%u", i ? ", " : "", o->inflight[i]);
-  printf("], \"payloads\": [");
+  printf("], \"inflight_wait\": \"%s\", \"payloads\": [",
+         inflight_wait_name(o));
   for (unsigned i = 0; i < o->npayloads; i++)
     printf("%s%zu", i ? ", " : "", o->payloads[i]);
   printf("], \"systems\": [");
@@ -271,9 +272,9 @@ static void print_inflight(const struct report *rp,
   inflight_stats(rp, c, &s);
   printf("{\"system\": ");
   json_str(system_name(c->sys));
-  printf(", \"in_flight\": %u, \"payload\": %d, \"wait\": "
-         "\"shmipc_slot_wait_any\", \"one_thread\": ",
-         c->k, INFLIGHT_PAYLOAD);
+  printf(", \"in_flight\": %u, \"payload\": %d, \"wait\": \"%s\", "
+         "\"one_thread\": ",
+         c->k, INFLIGHT_PAYLOAD, inflight_wait_name(rp->o));
   print_inflight_side(rp, &c->one, &s.one);
   printf(", \"k_threads\": ");
   print_inflight_side(rp, &c->threads, &s.threads);

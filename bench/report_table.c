@@ -265,13 +265,13 @@ static void print_inflight(const struct report *rp)
   char a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32], i_[32], j[32],
       k[32];
   printf("\nCalls in flight: one host thread keeps K calls of %d B in flight "
-         "(shmipc_slot_wait_any),\nbeside K threads each making blocking "
+         "(%s),\nbeside K threads each making blocking "
          "calls, in the same rounds. Medians over rounds;\n1/K: the "
          "same-round ratio of ops/s, one thread / K threads (worst: the "
          "lowest round's).\nThe one thread's call time runs from its "
          "publish to its answer seen, the K threads'\nfrom the acquire to "
          "the release, as in the cells.\n\n",
-         INFLIGHT_PAYLOAD);
+         INFLIGHT_PAYLOAD, inflight_wait_name(rp->o));
   printf("%-11s %3s %9s %9s %9s %9s %9s %9s %9s %7s %7s %11s %11s\n", "", "",
          "1 thread", "", "", "", "K threads", "", "", "", "", "host cpu/op",
          "host cpu/op");

@@ -541,7 +541,8 @@ static void run_inflight_side(struct report *rp, struct inflight_cell *c,
                            .payload = INFLIGHT_PAYLOAD,
                            .seconds = o->seconds,
                            .pin = run_pin(o),
-                           .inflight = one ? c->k : 0};
+                           .inflight = one ? c->k : 0,
+                           .inflight_poll = one && o->inflight_poll};
   snprintf(what, sizeof(what), "in flight %s K=%u, %s", system_name(c->sys),
            c->k, one ? "one thread" : "K threads");
   run_measured(rp, one ? &c->one : &c->threads, round, r, &p, what);

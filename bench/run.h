@@ -83,6 +83,7 @@ struct options {
   double seconds;
   unsigned threads[MAX_LIST], nthreads;
   unsigned inflight[MAX_LIST], ninflight; /* --inflight: calls in flight */
+  int inflight_poll; /* --inflight-wait poll */
   size_t payloads[MAX_LIST];
   unsigned npayloads;
   int systems[SYS_COUNT];
@@ -109,6 +110,8 @@ const struct bench_pin *run_pin(const struct options *o);
 int parse_options(int argc, char **argv, struct options *o);
 /* Whether system @p s was selected. */
 int selected(const struct options *o, int s);
+/* The function the in-flight thread waits with. */
+const char *inflight_wait_name(const struct options *o);
 
 /* Per-round figures of a cell; each is reported as its median over the
  * rounds, like the ratios, so one disturbed round moves nothing. */

@@ -371,15 +371,18 @@ def print_last_run(doc, label):
         print()
 
 
+def inflight_key(e):
+    return (e["system"], e["in_flight"], e.get("wait", "shmipc_slot_wait_any"))
+
+
 def inflight_rows(docs):
-    """(system, K) of every in-flight cell of @docs, in order."""
+    """(system, K, wait) of every in-flight cell of @docs, in order."""
     seen = []
     for d in docs:
         for e in d.get("inflight") or []:
-            k = (e["system"], e["in_flight"])
-            if k not in seen:
-                seen.append(k)
-    return sorted(seen, key=lambda x: (x[1], x[0]))
+            if inflight_key(e) not in seen:
+                seen.append(inflight_key(e))
+    return sorted(seen, key=lambda x: (x[1], x[2], x[0]))
 
 
 def print_inflight(groups):
@@ -403,10 +406,10 @@ def print_inflight(groups):
     print("| system | K | %sone thread ops/s | p50 | p99 | K threads ops/s | p50 | p99 | 1/K "
           "| worst round |" % place)
     print("|---|---:|%s---:|---:|---:|---:|---:|---:|---:|---:|" % ("---|" if both else ""))
-    for system, k in rows:
+    for system, k, wait in rows:
         for label, ds in groups:
             es = [e for d in ds for e in d.get("inflight") or []
-                  if (e["system"], e["in_flight"]) == (system, k)]
+                  if inflight_key(e) == (system, k, wait)]
             if not es:
                 continue
 
@@ -417,7 +420,8 @@ def print_inflight(groups):
                 return med(vs)
             ops = [side("one_thread", "ops_per_sec"), side("k_threads", "ops_per_sec")]
             print("| %s | %d | %s%s | %s | %s | %s | %s | %s | %s | %s |" % (
-                system, k, (label + " | ") if both else "",
+                system + ("" if wait == "shmipc_slot_wait_any" else " (%s)" % wait), k,
+                (label + " | ") if both else "",
                 "n/a" if ops[0] is None else "%.0f" % ops[0],
                 fmt_ns(side("one_thread", "call_ns", "p50")),
                 fmt_ns(side("one_thread", "call_ns", "p99")),
