@@ -83,7 +83,7 @@ struct options {
   double seconds;
   unsigned threads[MAX_LIST], nthreads;
   unsigned inflight[MAX_LIST], ninflight; /* --inflight: calls in flight */
-  int inflight_poll; /* --inflight-wait poll */
+  int inflight_poll;                      /* --inflight-wait poll */
   size_t payloads[MAX_LIST];
   unsigned npayloads;
   int systems[SYS_COUNT];
