@@ -53,6 +53,12 @@ struct bench_params {
       idle_seconds; /**< library cells: idle phase after the load (0: none) */
   const struct bench_pin *pin; /**< NULL: threads go where the kernel puts
                                     them */
+  unsigned inflight; /**< library cells: 0 for @p threads threads each making
+                          blocking calls; K > 0 for one host thread keeping
+                          K calls in flight (cells_inflight.h; @p threads
+                          is then 1) */
+  int inflight_poll; /**< with @p inflight: shmipc_slot_poll() in a busy
+                          loop instead of shmipc_slot_wait_any() */
 };
 
 /** What one cell measured. */

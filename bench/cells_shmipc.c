@@ -5,6 +5,7 @@
 #endif
 
 #include "cells_shmipc.h"
+#include "cells_inflight.h"
 #include "median.h"
 
 #include <shmipc/shmipc.h>
@@ -252,11 +253,16 @@ int shmipc_cell_run(const char *guest_path, const struct bench_params *p,
   static unsigned counter;
   struct lib l = {.guest = -1, .guest_cpu0 = -1, .guest_cpu1 = -1};
   int rc = -1, listening = 0;
+  /* Host slots, and the pairs whose server CPUs the guest runs on: one
+   * per thread, or with calls in flight one per call (the guest then has
+   * the CPUs it has in the cell of as many threads). */
+  unsigned slots = p->inflight ? p->inflight : p->threads;
 
   r->cpu_guest_s = -1; /* unknown until both /proc reads worked */
   r->idle_cpu_host_pct = r->idle_cpu_guest_pct = -1;
   if (p->threads == 0 || p->threads > 1024 || p->payload == 0 ||
-      p->payload > CAPACITY) {
+      p->payload > CAPACITY || p->inflight > 1024 ||
+      (p->inflight && (p->threads != 1 || p->idle_seconds > 0))) {
     snprintf(r->error, sizeof(r->error), "invalid cell parameters");
     return -1;
   }
@@ -265,7 +271,7 @@ int shmipc_cell_run(const char *guest_path, const struct bench_params *p,
   shmipc_host_config cfg;
   shmipc_host_config_init(&cfg);
   cfg.name = l.name;
-  cfg.host_slots = p->threads;
+  cfg.host_slots = slots;
   cfg.guest_slots = 1;
   cfg.req_capacity = CAPACITY;
   cfg.resp_capacity = CAPACITY;
@@ -285,13 +291,12 @@ int shmipc_cell_run(const char *guest_path, const struct bench_params *p,
              p->payload);
     goto err_host;
   }
-  if (spawn_guest(&l, guest_path, p->pin, p->threads, r->error,
-                  sizeof(r->error)) != 0)
+  if (spawn_guest(&l, guest_path, p->pin, slots, r->error, sizeof(r->error)) !=
+      0)
     goto err_host;
   if (wait_attached(&l, r->error, sizeof(r->error)) != 0)
     goto err_guest;
-  if (p->pin &&
-      pin_guest(&l, p->pin, p->threads, r->error, sizeof(r->error)) != 0)
+  if (p->pin && pin_guest(&l, p->pin, slots, r->error, sizeof(r->error)) != 0)
     goto err_guest;
   if (p->idle_seconds > 0) {
     e = shmipc_host_listen_start(l.h, echo_handler, NULL);
@@ -313,7 +318,7 @@ int shmipc_cell_run(const char *guest_path, const struct bench_params *p,
                            .on_start = on_start,
                            .on_stop = on_stop,
                            .watchdog = watchdog};
-  rc = bench_drive(&d, r);
+  rc = p->inflight ? bench_inflight_drive(&d, l.h, r) : bench_drive(&d, r);
   if (l.guest_cpu0 >= 0 && l.guest_cpu1 >= 0)
     r->cpu_guest_s =
         (double)(l.guest_cpu1 - l.guest_cpu0) / (double)BENCH_NS_PER_S;

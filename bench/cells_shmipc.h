@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The library's cells for shmipc-bench: this process is the host, the echo
- * guest (tests/ECHO_GUEST.md) runs as a separate process. The only file of
- * the bench that calls libshmipc.
+ * guest (tests/ECHO_GUEST.md) runs as a separate process. With
+ * cells_inflight.c, the only files of the bench that call libshmipc.
  */
 #ifndef SHMIPC_BENCH_CELLS_SHMIPC_H
 #define SHMIPC_BENCH_CELLS_SHMIPC_H
@@ -22,6 +22,12 @@
  * CPU, destroy the host and reap the guest (killed after 5 s). With p->pin,
  * every thread of the guest runs on the pairs' server CPUs (struct
  * bench_pin).
+ *
+ * With p->inflight = K > 0 (p->threads 1, no idle phase) the host has K
+ * slots and one host thread keeps K calls in flight instead
+ * (bench_inflight_drive(), cells_inflight.h); the guest runs on the server
+ * CPUs of pairs 0..K-1, as in the cell of K threads. r->hist then holds
+ * each call's time from its publish to its answer seen.
  *
  * Must be called while the process has a single thread (it forks). Fills
  * @p r like baseline_run(); cpu_guest_s comes from bench_pid_cpu_ns() (per

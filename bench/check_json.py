@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: MIT
 """Runs `shmipc-bench ARGS --json` and checks that the document has the
 documented shape (docs/BENCHMARKS.md, "The JSON document") and that every
-system measured something; the sleep path, idle and stream parts only when
-the run included them (config.parts). Exit 1 with the reason otherwise."""
+system measured something; the sleep path, idle, stream, large-answer and
+in-flight parts only when the run included them (config.parts). Exit 1
+with the reason otherwise."""
 import json
 import subprocess
 import sys
 
 SYSTEMS = {"shmipc-go", "shmipc-c", "spin", "spin-yield", "futex", "unix", "pipe"}
+GUESTS = {"shmipc-go", "shmipc-c"}
+PARTS = {"cells", "sleep", "idle", "stream", "answer", "inflight"}
 
 
 def fail(msg):
@@ -25,11 +28,16 @@ TAIL_KEYS = ("ratio_ops_to_spin_yield", "ratio_ops_to_spin_yield_worst",
 
 
 def check_config(cfg):
-    for key in ("rounds", "threads", "payloads", "systems", "parts", "pinned", "cpu_map"):
+    for key in ("rounds", "threads", "inflight", "payloads", "systems", "parts", "pinned",
+                "cpu_map"):
         if key not in cfg:
             fail("config without %r" % key)
-    if not set(cfg["parts"]) <= {"cells", "sleep", "idle", "stream"} or not cfg["parts"]:
+    if not set(cfg["parts"]) <= PARTS or not cfg["parts"]:
         fail("config parts: %r" % cfg["parts"])
+    if not cfg["inflight"] or not all(isinstance(k, int) and k > 0 for k in cfg["inflight"]):
+        fail("config inflight: %r" % cfg["inflight"])
+    if cfg.get("inflight_wait") not in ("shmipc_slot_wait_any", "shmipc_slot_poll"):
+        fail("config inflight_wait: %r" % cfg.get("inflight_wait"))
     if not isinstance(cfg["pinned"], bool):
         fail("config pinned must be a boolean: %r" % cfg["pinned"])
     cmap = cfg["cpu_map"]
@@ -42,8 +50,10 @@ def check_config(cfg):
     cpus = cmap["cpus"]
     if not cpus or not all(isinstance(c, int) and c >= 0 for c in cpus):
         fail("cpu_map cpus: %r" % cpus)
-    if len(cmap["pairs"]) != max(cfg["threads"]):
-        fail("cpu_map has %d pairs for up to %d threads" % (len(cmap["pairs"]), max(cfg["threads"])))
+    # Pairs for the largest thread count, or K of the in-flight cells.
+    most = max(cfg["threads"] + (cfg["inflight"] if "inflight" in cfg["parts"] else []))
+    if len(cmap["pairs"]) != most:
+        fail("cpu_map has %d pairs for up to %d threads" % (len(cmap["pairs"]), most))
     n = len(cpus)
     for i, pair in enumerate(cmap["pairs"]):
         want = {"client": cpus[2 * i % n], "server": cpus[(2 * i + 1) % n]}
@@ -81,12 +91,67 @@ def check_tails(r, cfg):
                 fail("spin-yield T=%d: %s = %r, not 1" % (r["threads"], key, r[key]))
 
 
+INFLIGHT_KEYS = ("system", "in_flight", "payload", "wait", "one_thread", "k_threads",
+                 "ratio_ops_one_thread_to_k_threads",
+                 "ratio_ops_one_thread_to_k_threads_worst", "per_round_ratio_ops")
+SIDE_KEYS = ("threads", "rounds_ok", "ops", "ops_per_sec", "call_ns", "cpu_s_per_op",
+             "per_round")
+
+
+def check_inflight(doc):
+    """One entry per K of config.inflight and library guest selected, each
+    side measured in every round, the ratio the one of the sides."""
+    cfg = doc["config"]
+    want = {(g, k) for g in GUESTS & set(cfg["systems"]) for k in cfg["inflight"]}
+    got = set()
+    for e in doc["inflight"]:
+        for key in INFLIGHT_KEYS:
+            if key not in e:
+                fail("inflight entry without %r: %r" % (key, e))
+        name = "inflight %s K=%r" % (e["system"], e["in_flight"])
+        if e["payload"] != 64 or e["wait"] != cfg["inflight_wait"]:
+            fail("%s: payload %r, wait %r" % (name, e["payload"], e["wait"]))
+        for side, threads in (("one_thread", 1), ("k_threads", e["in_flight"])):
+            s = e[side]
+            for key in SIDE_KEYS:
+                if key not in s:
+                    fail("%s %s without %r" % (name, side, key))
+            if s["threads"] != threads:
+                fail("%s %s: %r threads, want %d" % (name, side, s["threads"], threads))
+            if s["rounds_ok"] != cfg["rounds"] or not (s["ops_per_sec"] or 0) > 0:
+                fail("%s %s: %r of %d rounds, ops/s %r" % (
+                    name, side, s["rounds_ok"], cfg["rounds"], s["ops_per_sec"]))
+            for q in ("mean", "p50", "p99", "p999"):
+                if not (s["call_ns"].get(q) or 0) > 0:
+                    fail("%s %s: call_ns %s missing" % (name, side, q))
+            if not s["call_ns"]["p50"] <= s["call_ns"]["p99"] <= s["call_ns"]["p999"]:
+                fail("%s %s: percentiles out of order: %r" % (name, side, s["call_ns"]))
+            for key in ("ops_per_sec", "p50_ns", "p99_ns"):
+                if len(s["per_round"].get(key, [])) != cfg["rounds"]:
+                    fail("%s %s: per_round %s must have one entry per round" % (name, side, key))
+        ratios = e["per_round_ratio_ops"]
+        if len(ratios) != cfg["rounds"]:
+            fail("%s: per_round_ratio_ops must have one entry per round" % name)
+        for r, a, b in zip(ratios, e["one_thread"]["per_round"]["ops_per_sec"],
+                           e["k_threads"]["per_round"]["ops_per_sec"]):
+            if not (r and a and b) or abs(r - a / b) > 1e-4 * r:
+                fail("%s: same-round ratio %r of %r / %r" % (name, r, a, b))
+        med, worst = e["ratio_ops_one_thread_to_k_threads"], \
+            e["ratio_ops_one_thread_to_k_threads_worst"]
+        if not (med or 0) > 0 or not (worst or 0) > 0 or worst > med * (1 + 1e-5):
+            fail("%s: ratio %r, worst round %r" % (name, med, worst))
+        got.add((e["system"], e["in_flight"]))
+    if got != want or len(doc["inflight"]) != len(want):
+        fail("in-flight cells: %s, expected %s" % (sorted(got), sorted(want)))
+
+
 def main(argv):
     proc = subprocess.run(argv[1:] + ["--json"], stdout=subprocess.PIPE, timeout=600)
     if proc.returncode != 0:
         fail("shmipc-bench exited %d" % proc.returncode)
     doc = json.loads(proc.stdout)
-    for key in ("config", "results", "stream", "idle_cpu_percent", "sleep_path", "load"):
+    for key in ("config", "results", "stream", "idle_cpu_percent", "sleep_path", "load",
+                "inflight"):
         if key not in doc:
             fail("missing key %r" % key)
     check_config(doc["config"])
@@ -99,7 +164,8 @@ def main(argv):
     if not isinstance(load["warning"], bool):
         fail("load warning must be a boolean: %r" % load)
     seen = set()
-    for r in doc["results"]:
+    # Without the cells part every result has null figures.
+    for r in doc["results"] if "cells" in parts else []:
         for key in ("system", "threads", "payload", "ops_per_sec", "rtt_ns", "ratio_p50_to_spin",
                     "spin_baseline_collapsed"):
             if key not in r:
@@ -145,6 +211,8 @@ def main(argv):
             answers.add(a["system"])
         if answers != {"shmipc-go", "shmipc-c"}:
             fail("large answers measured: %s" % sorted(answers))
+    if "inflight" in parts:
+        check_inflight(doc)
     if "idle" in parts:
         idle = doc["idle_cpu_percent"]
         if not isinstance(idle, dict) or not {"host", "guest"} <= set(idle):

@@ -56,6 +56,7 @@ int main(int argc, char **argv)
   run_idle(&rp, &r);
   run_streams(&rp);
   run_answers(&rp);
+  run_inflight(&rp, &r);
   load_end(&rp.load, m.nproc);
   fprintf(stderr, "shmipc-bench: done in %.1f s\n",
           (double)(bench_now_ns() - t_start) / (double)BENCH_NS_PER_S);

@@ -110,12 +110,23 @@ static int add_system(struct options *o, const char *t)
   return 0;
 }
 
+static int add_inflight(struct options *o, const char *t)
+{
+  size_t v;
+  if (o->ninflight >= MAX_LIST || parse_size(t, &v) != 0 || v > 256 ||
+      strpbrk(t, "kK"))
+    return -1;
+  o->inflight[o->ninflight++] = (unsigned)v;
+  return 0;
+}
+
+const char *const part_names[PART_COUNT] = {"cells",  "sleep",  "idle",
+                                            "stream", "answer", "inflight"};
+
 static int add_part(struct options *o, const char *t)
 {
-  static const char *const names[] = {"cells", "sleep", "idle", "stream",
-                                      "answer"};
-  for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-    if (strcmp(t, names[i]) == 0) {
+  for (unsigned i = 0; i < PART_COUNT; i++)
+    if (strcmp(t, part_names[i]) == 0) {
       o->parts |= 1u << i;
       return 0;
     }
@@ -214,6 +225,27 @@ static int set_payloads(struct options *o, const char *arg)
   return parse_list(arg, "--payloads (1..65536)", add_payload, o);
 }
 
+static int set_inflight(struct options *o, const char *arg)
+{
+  o->ninflight = 0;
+  return parse_list(arg, "--inflight (1..256)", add_inflight, o);
+}
+
+static int set_inflight_wait(struct options *o, const char *arg)
+{
+  if (strcmp(arg, "wait_any") == 0 || strcmp(arg, "poll") == 0) {
+    o->inflight_poll = strcmp(arg, "poll") == 0;
+    return 0;
+  }
+  fprintf(stderr, "shmipc-bench: --inflight-wait wants wait_any or poll\n");
+  return -1;
+}
+
+const char *inflight_wait_name(const struct options *o)
+{
+  return o->inflight_poll ? "shmipc_slot_poll" : "shmipc_slot_wait_any";
+}
+
 static int set_systems(struct options *o, const char *arg)
 {
   o->nsystems = 0;
@@ -268,13 +300,24 @@ static const struct {
   const char *name, *arg, *help;
   int (*set)(struct options *o, const char *arg);
 } option_table[] = {
-    {"quick", NULL, "short run (threads 1,4; payloads 64,1024; ~30 s)",
+    {"quick", NULL,
+     "short run (threads 1,4; payloads 64,1024; in flight 4;\n"
+     "                     ~30 s)",
      set_quick},
     {"json", NULL, "print one JSON document on stdout", set_json},
     {"rounds", "N", "interleaved rounds (default 5, quick 3)", set_rounds},
     {"seconds", "S", "seconds per cell per round (default 0.4, quick 0.2)",
      set_seconds},
     {"threads", "LIST", "e.g. 1,2,4,8 (default; quick 1,4)", set_threads},
+    {"inflight", "LIST",
+     "calls in flight from one host thread, beside as many\n"
+     "                     threads (default 1,2,4,8; quick 4)",
+     set_inflight},
+    {"inflight-wait", "W",
+     "the in-flight thread waits by wait_any (default:\n"
+     "                     shmipc_slot_wait_any) or poll (shmipc_slot_poll in\n"
+     "                     a busy loop)",
+     set_inflight_wait},
     {"payloads", "LIST",
      "bytes each way, k = KiB, <= 64k (default 64,1024,65536; quick "
      "64,1024)",
@@ -291,8 +334,8 @@ static const struct {
     {"stream-slot", "B", "stream slot request capacity, k = KiB (default 256k)",
      set_stream_slot},
     {"parts", "LIST",
-     "of cells,sleep,idle,stream,answer (default all; the\n"
-     "                     JSON then lacks what was left out)",
+     "of cells,sleep,idle,stream,answer,inflight (default\n"
+     "                     all; the JSON then lacks what was left out)",
      set_parts},
     {"pin", NULL,
      "each client/server pair on two fixed CPUs: pair i's\n"
@@ -329,6 +372,12 @@ static void apply_defaults(struct options *o)
     const unsigned *t = o->quick ? quick : full;
     o->nthreads = o->quick ? 2 : 4;
     memcpy(o->threads, t, o->nthreads * sizeof(*t));
+  }
+  if (!o->ninflight) {
+    static const unsigned full[] = {1, 2, 4, 8}, quick[] = {4};
+    const unsigned *k = o->quick ? quick : full;
+    o->ninflight = o->quick ? 1 : 4;
+    memcpy(o->inflight, k, o->ninflight * sizeof(*k));
   }
   if (!o->npayloads) {
     static const size_t full[] = {64, 1024, 65536}, quick[] = {64, 1024};

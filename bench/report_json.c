@@ -50,9 +50,10 @@ static void print_machine(const struct machine *m)
 }
 
 /* Where a pinned run put the pairs (struct bench_pin): the CPUs, then for
- * each pair of the largest thread count its client's and server's CPU; a
- * cell of T threads uses the first T pairs, and a library guest the
- * servers' CPUs of those. */
+ * each pair of the largest thread count (or K of --inflight) its client's
+ * and server's CPU; a cell of T threads uses the first T pairs, and a
+ * library guest the servers' CPUs of those; the in-flight thread runs on
+ * pair 0's client CPU, its guest on the server CPUs of the first K. */
 static void print_cpu_map(const struct options *o)
 {
   const struct bench_pin *pin = run_pin(o);
@@ -64,6 +65,8 @@ static void print_cpu_map(const struct options *o)
   for (unsigned i = 0; i < o->nthreads; i++)
     if (o->threads[i] > tmax)
       tmax = o->threads[i];
+  if (inflight_max(o) > tmax)
+    tmax = inflight_max(o);
   printf("{\"cpus\": [");
   for (unsigned i = 0; i < pin->n; i++)
     printf("%s%d", i ? ", " : "", pin->cpus[i]);
@@ -85,7 +88,11 @@ static void print_config(const struct options *o)
          o->quick ? "true" : "false", o->rounds, o->seconds);
   for (unsigned i = 0; i < o->nthreads; i++)
     printf("%s%u", i ? ", " : "", o->threads[i]);
-  printf("], \"payloads\": [");
+  printf("], \"inflight\": [");
+  for (unsigned i = 0; i < o->ninflight; i++)
+    printf("%s%u", i ? ", " : "", o->inflight[i]);
+  printf("], \"inflight_wait\": \"%s\", \"payloads\": [",
+         inflight_wait_name(o));
   for (unsigned i = 0; i < o->npayloads; i++)
     printf("%s%zu", i ? ", " : "", o->payloads[i]);
   printf("], \"systems\": [");
@@ -94,10 +101,9 @@ static void print_config(const struct options *o)
     json_str(system_name(o->systems[i]));
   }
   printf("], \"parts\": [");
-  static const char *const parts[] = {"cells", "sleep", "idle", "stream"};
-  for (unsigned i = 0, k = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+  for (unsigned i = 0, k = 0; i < PART_COUNT; i++)
     if (o->parts & (1u << i))
-      printf("%s\"%s\"", k++ ? ", " : "", parts[i]);
+      printf("%s\"%s\"", k++ ? ", " : "", part_names[i]);
   printf("], \"pinned\": %s, \"cpu_map\": ", o->pin ? "true" : "false");
   print_cpu_map(o);
   printf("}");
@@ -223,6 +229,67 @@ static void print_large_answers(const struct report *rp)
   printf("]");
 }
 
+/* One side of an in-flight cell: its figures as medians over rounds and
+ * its per-round ops/s, p50 and p99. */
+static void print_inflight_side(const struct report *rp, const struct cell *c,
+                                const struct side_stats *s)
+{
+  unsigned rounds = rp->o->rounds;
+  printf("{\"threads\": %u, \"rounds_ok\": %u, \"ops\": %llu, "
+         "\"ops_per_sec\": ",
+         c->threads, c->rounds_ok, (unsigned long long)c->ops);
+  json_num(s->ops_per_sec, "%.1f");
+  printf(", \"call_ns\": {\"mean\": ");
+  json_num(s->mean, "%.1f");
+  printf(", \"p50\": ");
+  json_num(s->p50, "%.0f");
+  printf(", \"p99\": ");
+  json_num(s->p99, "%.0f");
+  printf(", \"p999\": ");
+  json_num(s->p999, "%.0f");
+  printf("}, \"cpu_s_per_op\": {\"host\": ");
+  json_num(s->cpu_host, "%.4e");
+  printf(", \"guest\": ");
+  json_num(s->cpu_guest, "%.4e");
+  printf("}, \"per_round\": {\"ops_per_sec\": ");
+  print_per_round(c, M_OPS_PER_SEC, rounds, "%.1f");
+  printf(", \"p50_ns\": ");
+  print_per_round(c, M_P50, rounds, "%.0f");
+  printf(", \"p99_ns\": ");
+  print_per_round(c, M_P99, rounds, "%.0f");
+  printf("}");
+  if (c->error[0]) {
+    printf(", \"error\": ");
+    json_str(c->error);
+  }
+  printf("}");
+}
+
+static void print_inflight(const struct report *rp,
+                           const struct inflight_cell *c)
+{
+  struct inflight_stats s;
+  inflight_stats(rp, c, &s);
+  printf("{\"system\": ");
+  json_str(system_name(c->sys));
+  printf(", \"in_flight\": %u, \"payload\": %d, \"wait\": \"%s\", "
+         "\"one_thread\": ",
+         c->k, INFLIGHT_PAYLOAD, inflight_wait_name(rp->o));
+  print_inflight_side(rp, &c->one, &s.one);
+  printf(", \"k_threads\": ");
+  print_inflight_side(rp, &c->threads, &s.threads);
+  printf(", \"ratio_ops_one_thread_to_k_threads\": ");
+  json_num(s.ratio_ops, "%.6g");
+  printf(", \"ratio_ops_one_thread_to_k_threads_worst\": ");
+  json_num(s.ratio_ops_worst, "%.6g");
+  printf(", \"per_round_ratio_ops\": [");
+  for (unsigned r = 0; r < rp->o->rounds; r++) {
+    printf("%s", r ? ", " : "");
+    json_num(inflight_round_ratio(c, r), "%.6g");
+  }
+  printf("]}");
+}
+
 static void print_load(const struct load *l)
 {
   printf("{\"loadavg_1min_start\": ");
@@ -280,6 +347,12 @@ void print_json(const struct report *rp)
   print_streams(rp, rp->guest_stream, rp->guest_stream_ran);
   printf(",\n  \"large_answer\": ");
   print_large_answers(rp);
+  printf(",\n  \"inflight\": [");
+  for (unsigned i = 0; i < rp->ninflight; i++) {
+    printf("%s\n    ", i ? "," : "");
+    print_inflight(rp, &rp->inflight[i]);
+  }
+  printf("%s]", rp->ninflight ? "\n  " : "");
   printf(",\n  \"idle_cpu_percent\": ");
   print_idle(rp);
   printf(",\n  \"sleep_path\": [");

@@ -77,6 +77,8 @@ static void print_header(const struct options *o, const struct machine *m)
   for (unsigned i = 0; i < o->nthreads; i++)
     if (o->threads[i] > tmax)
       tmax = o->threads[i];
+  if (inflight_max(o) > tmax)
+    tmax = inflight_max(o);
   printf("pinned (--pin) on CPUs");
   for (unsigned i = 0; i < pin->n; i++)
     printf("%s%d", i ? "," : " ", pin->cpus[i]);
@@ -87,6 +89,9 @@ static void print_header(const struct options *o, const struct machine *m)
     printf(" %d/%d", bench_pin_cpu(pin, i, 0), bench_pin_cpu(pin, i, 1));
   printf("%s; a library guest's threads all on its pairs' server CPUs\n",
          tmax > 16 ? " ..." : "");
+  if (inflight_max(o) > 0)
+    printf("in flight: the one host thread on pair 0's client CPU, the guest "
+           "on the server CPUs\nof pairs 0..K-1\n");
 }
 
 static void print_cell(const struct report *rp, const struct cell *c)
@@ -255,6 +260,49 @@ static void print_streams(const struct report *rp)
            "destination; memcpy: one copy, one CPU)\n");
 }
 
+static void print_inflight(const struct report *rp)
+{
+  char a[32], b[32], c[32], d[32], e[32], f[32], g[32], h[32], i_[32], j[32],
+      k[32];
+  printf("\nCalls in flight: one host thread keeps K calls of %d B in flight "
+         "(%s),\nbeside K threads each making blocking "
+         "calls, in the same rounds. Medians over rounds;\n1/K: the "
+         "same-round ratio of ops/s, one thread / K threads (worst: the "
+         "lowest round's).\nThe one thread's call time runs from its "
+         "publish to its answer seen, the K threads'\nfrom the acquire to "
+         "the release, as in the cells.\n\n",
+         INFLIGHT_PAYLOAD, inflight_wait_name(rp->o));
+  printf("%-11s %3s %9s %9s %9s %9s %9s %9s %9s %7s %7s %11s %11s\n", "", "",
+         "1 thread", "", "", "", "K threads", "", "", "", "", "host cpu/op",
+         "host cpu/op");
+  printf("%-11s %3s %9s %9s %9s %9s %9s %9s %9s %7s %7s %11s %11s\n", "system",
+         "K", "ops/s", "p50", "p99", "p99.9", "ops/s", "p50", "p99", "1/K",
+         "worst", "1 thread", "K threads");
+  for (unsigned x = 0; x < rp->ninflight; x++) {
+    const struct inflight_cell *ic = &rp->inflight[x];
+    struct inflight_stats s;
+    inflight_stats(rp, ic, &s);
+    printf("%-11s %3u %9s %9s %9s %9s %9s %9s %9s %7s %7s %11s %11s",
+           system_name(ic->sys), ic->k,
+           fmt_rate(a, sizeof(a), s.one.ops_per_sec),
+           fmt_time(b, sizeof(b), s.one.p50), fmt_time(c, sizeof(c), s.one.p99),
+           fmt_time(d, sizeof(d), s.one.p999),
+           fmt_rate(e, sizeof(e), s.threads.ops_per_sec),
+           fmt_time(f, sizeof(f), s.threads.p50),
+           fmt_time(g, sizeof(g), s.threads.p99),
+           fmt_ratio(h, sizeof(h), s.ratio_ops),
+           fmt_ratio(i_, sizeof(i_), s.ratio_ops_worst),
+           fmt_time(j, sizeof(j), s.one.cpu_host * 1e9),
+           fmt_time(k, sizeof(k), s.threads.cpu_host * 1e9));
+    if (ic->one.error[0] || ic->threads.error[0])
+      printf("  FAILED (rounds ok of %u: %u one thread, %u K threads)",
+             rp->o->rounds, ic->one.rounds_ok, ic->threads.rounds_ok);
+    putchar('\n');
+  }
+  if (!rp->ninflight)
+    printf("(no system of shmipc-go, shmipc-c selected)\n");
+}
+
 static void print_errors(const struct report *rp)
 {
   if (!rp->nerrors)
@@ -270,14 +318,17 @@ void print_table(const struct report *rp)
   print_header(o, rp->m);
   print_load(&rp->load, rp->m->nproc);
   putchar('\n');
-  print_cells(rp);
-  if (o->parts & PART_CELLS)
+  if (o->parts & PART_CELLS) {
+    print_cells(rp);
     print_tails(rp);
+  }
   if (o->parts & PART_SLEEP)
     print_sleep_path(rp);
   if (o->parts & PART_IDLE)
     print_idle(rp);
   if (o->parts & PART_STREAM)
     print_streams(rp);
+  if (o->parts & PART_INFLIGHT)
+    print_inflight(rp);
   print_errors(rp);
 }

@@ -30,6 +30,51 @@ static void add_error(struct report *rp, const char *fmt, ...)
     rp->errors[rp->nerrors++] = strdup(buf);
 }
 
+/* Every round of @p c not yet run. */
+static int cell_init(struct cell *c, const struct options *o)
+{
+  for (int x = 0; x < M_COUNT; x++) {
+    c->m[x] = malloc(o->rounds * sizeof(double));
+    if (!c->m[x])
+      return -1;
+    for (unsigned round = 0; round < o->rounds; round++)
+      c->m[x][round] = NAN;
+  }
+  return 0;
+}
+
+static void cell_free(struct cell *c)
+{
+  for (int x = 0; x < M_COUNT; x++)
+    free(c->m[x]);
+}
+
+/* The in-flight cells: one per K and selected library guest. */
+static int inflight_init(struct report *rp, const struct options *o)
+{
+  unsigned guests = selected(o, SYS_SHMIPC_GO) + selected(o, SYS_SHMIPC_C);
+  if (!(o->parts & PART_INFLIGHT) || guests == 0)
+    return 0;
+  rp->inflight = calloc(o->ninflight * guests, sizeof(*rp->inflight));
+  if (!rp->inflight)
+    return -1;
+  for (unsigned ki = 0; ki < o->ninflight; ki++)
+    for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+      if (!selected(o, sy))
+        continue;
+      struct inflight_cell *c = &rp->inflight[rp->ninflight++];
+      c->sys = sy;
+      c->k = o->inflight[ki];
+      c->one =
+          (struct cell){.sys = sy, .threads = 1, .payload = INFLIGHT_PAYLOAD};
+      c->threads = (struct cell){
+          .sys = sy, .threads = c->k, .payload = INFLIGHT_PAYLOAD};
+      if (cell_init(&c->one, o) != 0 || cell_init(&c->threads, o) != 0)
+        return -1;
+    }
+  return 0;
+}
+
 int report_init(struct report *rp, const struct options *o,
                 const struct machine *m)
 {
@@ -48,24 +93,24 @@ int report_init(struct report *rp, const struct options *o,
         c->sys = o->systems[si];
         c->threads = o->threads[ti];
         c->payload = o->payloads[pi];
-        for (int x = 0; x < M_COUNT; x++) {
-          c->m[x] = malloc(o->rounds * sizeof(double));
-          if (!c->m[x])
-            return -1;
-          for (unsigned round = 0; round < o->rounds; round++)
-            c->m[x][round] = NAN;
-        }
+        if (cell_init(c, o) != 0)
+          return -1;
       }
-  return 0;
+  return inflight_init(rp, o);
 }
 
 void report_free(struct report *rp)
 {
   for (unsigned k = 0; rp->cells && k < rp->ncells; k++)
-    for (int x = 0; x < M_COUNT; x++)
-      free(rp->cells[k].m[x]);
+    cell_free(&rp->cells[k]);
   free(rp->cells);
   rp->cells = NULL;
+  for (unsigned k = 0; rp->inflight && k < rp->ninflight; k++) {
+    cell_free(&rp->inflight[k].one);
+    cell_free(&rp->inflight[k].threads);
+  }
+  free(rp->inflight);
+  rp->inflight = NULL;
   for (unsigned k = 0; k < rp->nerrors; k++)
     free(rp->errors[k]);
   rp->nerrors = 0;
@@ -81,8 +126,10 @@ static int run_system(const struct options *o, int sys,
   return shmipc_cell_run(o->echo_path[sys], p, r);
 }
 
-static void run_cell(struct report *rp, struct cell *c, unsigned round,
-                     struct bench_result *r)
+/* One round of cell @p c with @p p, named @p what in errors. */
+static void run_measured(struct report *rp, struct cell *c, unsigned round,
+                         struct bench_result *r, const struct bench_params *p,
+                         const char *what)
 {
   const struct options *o = rp->o;
   if (rp->system_failures[c->sys] >= MAX_FAILURES_PER_SYSTEM) {
@@ -92,16 +139,11 @@ static void run_cell(struct report *rp, struct cell *c, unsigned round,
                MAX_FAILURES_PER_SYSTEM);
     return;
   }
-  struct bench_params p = {.threads = c->threads,
-                           .payload = c->payload,
-                           .seconds = o->seconds,
-                           .pin = run_pin(o)};
-  if (run_system(o, c->sys, &p, r) != 0 || r->ops == 0 || r->wall_s <= 0) {
+  if (run_system(o, c->sys, p, r) != 0 || r->ops == 0 || r->wall_s <= 0) {
     if (!r->error[0])
       snprintf(r->error, sizeof(r->error), "no round trip completed");
     rp->system_failures[c->sys]++;
-    add_error(rp, "%s threads=%u payload=%zu round %u: %s", system_name(c->sys),
-              c->threads, c->payload, round + 1, r->error);
+    add_error(rp, "%s round %u: %s", what, round + 1, r->error);
     if (!c->error[0])
       snprintf(c->error, sizeof(c->error), "round %u: %s", round + 1, r->error);
     return;
@@ -116,6 +158,20 @@ static void run_cell(struct report *rp, struct cell *c, unsigned round,
   c->m[M_CPU_GUEST][round] = r->cpu_guest_s >= 0 ? r->cpu_guest_s / ops : NAN;
   c->ops += r->ops;
   c->rounds_ok++;
+}
+
+static void run_cell(struct report *rp, struct cell *c, unsigned round,
+                     struct bench_result *r)
+{
+  const struct options *o = rp->o;
+  char what[96];
+  struct bench_params p = {.threads = c->threads,
+                           .payload = c->payload,
+                           .seconds = o->seconds,
+                           .pin = run_pin(o)};
+  snprintf(what, sizeof(what), "%s threads=%u payload=%zu", system_name(c->sys),
+           c->threads, c->payload);
+  run_measured(rp, c, round, r, &p, what);
 }
 
 void run_cells(struct report *rp, struct bench_result *r)
@@ -471,4 +527,82 @@ void cell_stats(const struct report *rp, const struct cell *c,
 const struct bench_pin *run_pin(const struct options *o)
 {
   return o->pin ? &o->pin_map : NULL;
+}
+
+/* The in-flight part: for each K, every (guest, side) of that K back to
+ * back, the order rotating from round to round as in the cells, so the
+ * ratio of the two sides of a guest compares one moment of the machine. */
+static void run_inflight_side(struct report *rp, struct inflight_cell *c,
+                              int one, unsigned round, struct bench_result *r)
+{
+  const struct options *o = rp->o;
+  char what[96];
+  struct bench_params p = {.threads = one ? 1 : c->k,
+                           .payload = INFLIGHT_PAYLOAD,
+                           .seconds = o->seconds,
+                           .pin = run_pin(o),
+                           .inflight = one ? c->k : 0,
+                           .inflight_poll = one && o->inflight_poll};
+  snprintf(what, sizeof(what), "in flight %s K=%u, %s", system_name(c->sys),
+           c->k, one ? "one thread" : "K threads");
+  run_measured(rp, one ? &c->one : &c->threads, round, r, &p, what);
+}
+
+void run_inflight(struct report *rp, struct bench_result *r)
+{
+  const struct options *o = rp->o;
+  if (!rp->ninflight)
+    return;
+  unsigned guests = rp->ninflight / o->ninflight, sides = 2 * guests;
+  for (unsigned round = 0; round < o->rounds; round++) {
+    fprintf(stderr, "shmipc-bench: in flight, round %u/%u (%u cells)\n",
+            round + 1, o->rounds, 2 * rp->ninflight);
+    for (unsigned ki = 0; ki < o->ninflight; ki++)
+      for (unsigned j = 0; j < sides; j++) {
+        unsigned e = (j + round) % sides;
+        run_inflight_side(rp, &rp->inflight[ki * guests + e / 2], e % 2 == 0,
+                          round, r);
+      }
+  }
+}
+
+double inflight_round_ratio(const struct inflight_cell *c, unsigned round)
+{
+  double a = c->one.m[M_OPS_PER_SEC][round];
+  double b = c->threads.m[M_OPS_PER_SEC][round];
+  return (isfinite(a) && isfinite(b) && b > 0) ? a / b : NAN;
+}
+
+static void side_stats(const struct cell *c, unsigned rounds,
+                       struct side_stats *s)
+{
+  s->ops_per_sec = bench_median(c->m[M_OPS_PER_SEC], rounds);
+  s->mean = bench_median(c->m[M_MEAN], rounds);
+  s->p50 = bench_median(c->m[M_P50], rounds);
+  s->p99 = bench_median(c->m[M_P99], rounds);
+  s->p999 = bench_median(c->m[M_P999], rounds);
+  s->cpu_host = bench_median(c->m[M_CPU_HOST], rounds);
+  s->cpu_guest = bench_median(c->m[M_CPU_GUEST], rounds);
+}
+
+void inflight_stats(const struct report *rp, const struct inflight_cell *c,
+                    struct inflight_stats *s)
+{
+  unsigned rounds = rp->o->rounds;
+  double v[MAX_ROUNDS];
+  side_stats(&c->one, rounds, &s->one);
+  side_stats(&c->threads, rounds, &s->threads);
+  for (unsigned x = 0; x < rounds; x++)
+    v[x] = inflight_round_ratio(c, x);
+  s->ratio_ops = bench_median(v, rounds);
+  s->ratio_ops_worst = extreme(v, rounds, 0);
+}
+
+unsigned inflight_max(const struct options *o)
+{
+  unsigned k = 0;
+  for (unsigned i = 0; (o->parts & PART_INFLIGHT) && i < o->ninflight; i++)
+    if (o->inflight[i] > k)
+      k = o->inflight[i];
+  return k;
 }

@@ -4,14 +4,16 @@
  *
  *   main.c          the order of the parts of a run
  *   options.c       the command line (parse_options)
- *   run.c           running the cells, the sleep path, the idle check and
- *                   the streams, and the figures reported for a cell
+ *   run.c           running the cells, the sleep path, the idle check,
+ *                   the streams and the in-flight cells, and the figures
+ *                   reported for a cell
  *   machine.c       the facts about the machine printed with the results
  *   report_json.c   the JSON document (--json)
  *   report_table.c  the table
  *
  * The systems themselves are measured by baselines.c and cells_shmipc.c
- * through driver.c (bench.h).
+ * through driver.c (bench.h), and the calls in flight from one thread by
+ * cells_inflight.c.
  */
 #ifndef SHMIPC_BENCH_RUN_H
 #define SHMIPC_BENCH_RUN_H
@@ -65,14 +67,23 @@ enum {
   PART_IDLE = 4,
   PART_STREAM = 8,
   PART_ANSWER = 16,
-  PART_ALL = 31
+  PART_INFLIGHT = 32,
+  PART_ALL = 63
 };
+/* The parts' names (--parts, JSON config.parts), bit i for names[i]. */
+#define PART_COUNT 6
+extern const char *const part_names[PART_COUNT];
+
+/* The payload of the in-flight cells. */
+#define INFLIGHT_PAYLOAD 64
 
 struct options {
   int quick, json;
   unsigned rounds;
   double seconds;
   unsigned threads[MAX_LIST], nthreads;
+  unsigned inflight[MAX_LIST], ninflight; /* --inflight: calls in flight */
+  int inflight_poll;                      /* --inflight-wait poll */
   size_t payloads[MAX_LIST];
   unsigned npayloads;
   int systems[SYS_COUNT];
@@ -99,6 +110,8 @@ const struct bench_pin *run_pin(const struct options *o);
 int parse_options(int argc, char **argv, struct options *o);
 /* Whether system @p s was selected. */
 int selected(const struct options *o, int s);
+/* The function the in-flight thread waits with. */
+const char *inflight_wait_name(const struct options *o);
 
 /* Per-round figures of a cell; each is reported as its median over the
  * rounds, like the ratios, so one disturbed round moves nothing. */
@@ -122,6 +135,16 @@ struct cell {
   unsigned rounds_ok;
   double *m[M_COUNT]; /* [metric][round], NAN when the round failed */
   char error[300];
+};
+
+/* The in-flight part for one guest and K: one host thread keeping K calls
+ * in flight (@p one: threads 1; its per-call times run from the publish
+ * to the answer seen) and, in the same rounds, K threads each making
+ * blocking calls (@p threads: the blocking cell of K threads, 64 B). */
+struct inflight_cell {
+  int sys;
+  unsigned k;
+  struct cell one, threads;
 };
 
 struct sleep_result {
@@ -173,6 +196,8 @@ struct report {
   struct load load;
   struct cell *cells; /* [threads][payloads][systems], in the options' order */
   unsigned ncells;
+  struct inflight_cell *inflight; /* [K][guests], in the options' order */
+  unsigned ninflight;
   double memcpy_bps;
   struct stream_result stream[SYS_COUNT]; /* shmipc-go and shmipc-c */
   int stream_ran[SYS_COUNT];
@@ -209,6 +234,9 @@ void run_streams(struct report *rp);
 extern const unsigned answer_sizes_mib[ANSWER_SIZES];
 unsigned answer_sizes(const struct options *o);
 void run_answers(struct report *rp);
+/* The in-flight cells: for each K and library guest, one thread with K in
+ * flight beside K blocking threads, interleaved in rounds like the cells. */
+void run_inflight(struct report *rp, struct bench_result *r);
 
 /* The figures reported for one cell: medians over rounds and same-round
  * ratios (median over rounds; _worst: the worst round's). */
@@ -224,6 +252,24 @@ struct cell_stats {
    * empty: it needs a CPU for each of its 2 x T spinning threads. */
   char spin_collapsed[96];
 };
+
+/* An in-flight cell's figures: medians over rounds of each side's, and
+ * the same-round ratio of ops/s (one thread / K threads), the median
+ * over rounds and the worst (lowest) round's. */
+struct side_stats {
+  double ops_per_sec, mean, p50, p99, p999, cpu_host, cpu_guest;
+};
+struct inflight_stats {
+  struct side_stats one, threads;
+  double ratio_ops, ratio_ops_worst;
+};
+void inflight_stats(const struct report *rp, const struct inflight_cell *c,
+                    struct inflight_stats *s);
+/* Same-round ratio of the ops/s of round @p round (NAN when either side
+ * failed). */
+double inflight_round_ratio(const struct inflight_cell *c, unsigned round);
+/* The largest K of --inflight when the part runs, else 0. */
+unsigned inflight_max(const struct options *o);
 
 struct cell *find_cell(const struct report *rp, int sys, unsigned threads,
                        size_t payload);

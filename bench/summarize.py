@@ -4,9 +4,11 @@
 Markdown for docs/BENCHMARKS.md: every target of the tail, sleep-path and
 one-thread work checked (PASS or MISS, with each run's figure, the median
 and the worst over the runs), the tail table, and the last run's cells
-with the worst-round column. Pinned runs (--pin) and unpinned runs are
-judged apart and shown beside each other when both are given. Standard
-library only.
+with the worst-round column; then, when the runs have the in-flight part,
+one host thread's K calls in flight beside K threads (no target: the
+figures for the record). Pinned runs (--pin) and unpinned runs are judged
+apart and shown beside each other when both are given. A document older
+than a key reads as without that part. Standard library only.
 
 Usage: bench/summarize.py RUN1.json RUN2.json RUN3.json [...]
 
@@ -369,6 +371,69 @@ def print_last_run(doc, label):
         print()
 
 
+def inflight_key(e):
+    return (e["system"], e["in_flight"], e.get("wait", "shmipc_slot_wait_any"))
+
+
+def inflight_rows(docs):
+    """(system, K, wait) of every in-flight cell of @docs, in order."""
+    seen = []
+    for d in docs:
+        for e in d.get("inflight") or []:
+            if inflight_key(e) not in seen:
+                seen.append(inflight_key(e))
+    return sorted(seen, key=lambda x: (x[1], x[2], x[0]))
+
+
+def print_inflight(groups):
+    """One thread with K calls in flight beside K threads: medians over the
+    runs of each run's median over rounds, the worst round of all runs."""
+    all_docs = [d for _, ds in groups for d in ds]
+    rows = inflight_rows(all_docs)
+    if not rows:
+        return
+    both = len(groups) > 1
+    print("### Calls in flight from one thread")
+    print()
+    print("One host thread keeps K calls of 64 B in flight (`shmipc_slot_wait_any`), beside K "
+          "threads each making blocking calls in the same rounds. \"1/K\" is the same-round "
+          "ratio of ops/s, one thread / K threads: the median over the runs of each run's "
+          "median over rounds, and the worst (lowest) round of all runs; the other figures "
+          "are medians over the runs. The one thread's call time runs from its publish to its "
+          "answer seen.")
+    print()
+    place = "placement | " if both else ""
+    print("| system | K | %sone thread ops/s | p50 | p99 | K threads ops/s | p50 | p99 | 1/K "
+          "| worst round |" % place)
+    print("|---|---:|%s---:|---:|---:|---:|---:|---:|---:|---:|" % ("---|" if both else ""))
+    for system, k, wait in rows:
+        for label, ds in groups:
+            es = [e for d in ds for e in d.get("inflight") or []
+                  if inflight_key(e) == (system, k, wait)]
+            if not es:
+                continue
+
+            def side(name, key, sub=None):
+                vs = [(e.get(name) or {}).get(key) for e in es]
+                if sub:
+                    vs = [(v or {}).get(sub) for v in vs]
+                return med(vs)
+            ops = [side("one_thread", "ops_per_sec"), side("k_threads", "ops_per_sec")]
+            print("| %s | %d | %s%s | %s | %s | %s | %s | %s | %s | %s |" % (
+                system + ("" if wait == "shmipc_slot_wait_any" else " (%s)" % wait), k,
+                (label + " | ") if both else "",
+                "n/a" if ops[0] is None else "%.0f" % ops[0],
+                fmt_ns(side("one_thread", "call_ns", "p50")),
+                fmt_ns(side("one_thread", "call_ns", "p99")),
+                "n/a" if ops[1] is None else "%.0f" % ops[1],
+                fmt_ns(side("k_threads", "call_ns", "p50")),
+                fmt_ns(side("k_threads", "call_ns", "p99")),
+                fmt_ratio(med([e.get("ratio_ops_one_thread_to_k_threads") for e in es])),
+                fmt_ratio(worst_of([e.get("ratio_ops_one_thread_to_k_threads_worst")
+                                    for e in es], True))))
+    print()
+
+
 def pin_map_text(doc):
     cmap = doc["config"].get("cpu_map") or {}
     pairs = cmap.get("pairs") or []
@@ -405,6 +470,7 @@ def main(argv):
     print_tail_table(groups)
     for label, ds in groups:
         print_last_run(ds[-1], label)
+    print_inflight(groups)
     total = len(targets()) * len(groups)
     print("%d of %d targets passed." % (total - misses, total))
     return 1 if misses else 0

@@ -4,7 +4,9 @@
 that meet every target give PASS everywhere (exit 0); one collapsed round
 of one cell in one run, or one failed round, gives a MISS for exactly that
 target (exit 1), also from a document without the worst-round key; a median that misses gives a MISS; pinned runs are judged
-apart and shown beside the unpinned ones. The per-cell keys are computed
+apart and shown beside the unpinned ones; the in-flight cells are shown
+(median over runs, worst round) without changing the verdicts, and runs
+without them (older documents) read as before. The per-cell keys are computed
 from the per-round figures the way shmipc-bench computes them (median over
 rounds of the same-round ratio; the worst round).
 
@@ -99,6 +101,27 @@ def make_doc(pinned=False, tweak=None):
                 tweak(s, t, rounds)
             doc["results"].append(make_cell(s, t, 64, rounds))
     return finish(doc)
+
+
+def add_inflight(doc, ratios):
+    """In-flight cells for K = 4: one thread at @ratios (one per round) of
+    the K threads' 1.0e6 ops/s."""
+    for system in ("shmipc-go", "shmipc-c"):
+        one = [1.0e6 * x for x in ratios]
+        doc.setdefault("inflight", []).append({
+            "system": system, "in_flight": 4, "payload": 64, "wait": "shmipc_slot_wait_any",
+            "one_thread": {"threads": 1, "ops_per_sec": med(one),
+                           "call_ns": {"p50": 1800, "p99": 2500},
+                           "per_round": {"ops_per_sec": one}},
+            "k_threads": {"threads": 4, "ops_per_sec": 1.0e6,
+                          "call_ns": {"p50": 900, "p99": 3000},
+                          "per_round": {"ops_per_sec": [1.0e6] * len(ratios)}},
+            "ratio_ops_one_thread_to_k_threads": med(ratios),
+            "ratio_ops_one_thread_to_k_threads_worst": min(ratios),
+            "per_round_ratio_ops": ratios})
+    doc["config"]["parts"].append("inflight")
+    doc["config"]["inflight"] = [4]
+    return doc
 
 
 def run(summarize, docs):
@@ -212,6 +235,20 @@ def main(summarize):
     expect("| shmipc-c | 2 | 64 | not pinned | 0.95x | 0.95x |" in out and
            "| shmipc-c | 2 | 64 | pinned | 0.95x | 0.08x |" in out,
            "pinned and unpinned rows not side by side", out)
+
+    # In-flight cells in two runs of three (the first an older document):
+    # shown, the median of the runs' medians and the lowest round; the
+    # targets untouched.
+    expect("### Calls in flight" not in run(summarize, good)[1],
+           "an in-flight section without in-flight cells", out)
+    runs = [good[0], add_inflight(make_doc(), [1.4, 1.5, 1.6]),
+            add_inflight(make_doc(), [1.7, 0.9, 1.8])]
+    rc, out = run(summarize, runs)
+    expect(rc == 0 and "26 of 26 targets passed." in out,
+           "in-flight cells changed the verdicts (exit %d)" % rc, out)
+    for system in ("shmipc-go", "shmipc-c"):
+        row = "| %s | 4 | 1600000 | 1.8 us | 2.5 us | 1000000 | 900 ns | 3 us | 1.60x | 0.90x |" % system
+        expect(row in out, "in-flight row %r missing" % row, out)
 
     # Not a bench document: exit 2.
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
