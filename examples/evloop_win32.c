@@ -34,7 +34,7 @@
 
 #define CALLS 1000u
 #define IN_FLIGHT 4u
-#define T_ECHO 130u    /* an application type: echoed */
+#define T_ECHO 130u     /* an application type: echoed */
 #define T_CALLBACK 202u /* the echo guest calls the host back */
 #define SEC INT64_C(1000000000)
 
@@ -58,10 +58,7 @@ static int on_guest_call(void *user, uint32_t type, const void *req,
 }
 
 /* The type of call number @n. */
-static uint32_t type_of(uint32_t n)
-{
-  return n % 4 == 3 ? T_CALLBACK : T_ECHO;
-}
+static uint32_t type_of(uint32_t n) { return n % 4 == 3 ? T_CALLBACK : T_ECHO; }
 
 /* Acquire a slot and publish call number @n on it. */
 static int send_one(shmipc_host *h, uint32_t n, shmipc_slot **out)

@@ -78,8 +78,8 @@ static bool slot_ended(shmipc_slot *s, uint32_t v)
 {
   uint32_t g = s->gen_word & GEN_MASK, w = v & ~WAIT_BITS;
 
-  if (!shmipc__ctrl_legal(v) || (w != (g | SHMIPC_SLOT_REQ_READY) &&
-                                 w != (g | SHMIPC_SLOT_PROCESSING)))
+  if (!shmipc__ctrl_legal(v) ||
+      (w != (g | SHMIPC_SLOT_REQ_READY) && w != (g | SHMIPC_SLOT_PROCESSING)))
     return true;
   /* acquire: pairs with the release store in shmipc__abort_raise() */
   return shmipc__load_acquire32(&s->abort) != 0;
@@ -335,8 +335,7 @@ static int arm_check(shmipc_host *h, shmipc_slot *const *slots, size_t n,
                           (unsigned long)i);
     st = shmipc__load_acquire32(&slots[i]->state);
     if (st != SHMIPC__REC_SENT && st != SHMIPC__REC_DONE)
-      return shmipc__fail(SHMIPC_E_STATE,
-                          "nothing was published on slots[%lu]",
+      return shmipc__fail(SHMIPC_E_STATE, "nothing was published on slots[%lu]",
                           (unsigned long)i);
   }
   if (get_ev(h) == NULL)

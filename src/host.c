@@ -36,7 +36,7 @@ struct shmipc_host {
   shmipc_reassembler *receiver;
   uint32_t receiver_attach;
   uint64_t max_answer; /* largest large answer a call accepts */
-  void *evloop; /* atomic: struct shmipc__evloop (evloop.c), or NULL */
+  void *evloop;        /* atomic: struct shmipc__evloop (evloop.c), or NULL */
 };
 
 size_t *shmipc__host_stream_ids(shmipc_host *h) { return &h->stream_ids; }

@@ -306,9 +306,8 @@ static void run_loop(shmipc_host *h, struct loop *l, unsigned in_flight,
         shmipc_slot_release(slots[i]);
         assert_int_equal(shmipc_slot_acquire(h, 5000 * MS, &slots[i]),
                          SHMIPC_OK);
-        types[i] = cb_every != 0 && next % cb_every == cb_every - 1
-                       ? T_CALLBACK
-                       : T_ECHO;
+        types[i] = cb_every != 0 && next % cb_every == cb_every - 1 ? T_CALLBACK
+                                                                    : T_ECHO;
         tags[i] = next++;
         sent_at[i] = c->lat != NULL ? t_now_ns() : 0;
         publish(slots[i], types[i], 0, tags[i]);
@@ -361,8 +360,8 @@ static void four_in_flight(void **state)
   loop_open(&l, ss.h, 1);
   for (pass = 0; pass < 2; pass++) {
     memset(&c, 0, sizeof c);
-    run_loop(ss.h, &l, IN_FLIGHT, 2000, 4, pass == 0 ? 0 : SHMIPC_TIMEOUT_DEFAULT,
-             &c);
+    run_loop(ss.h, &l, IN_FLIGHT, 2000, 4,
+             pass == 0 ? 0 : SHMIPC_TIMEOUT_DEFAULT, &c);
     assert_int_equal(c.calls, 2000);
     assert_int_equal(c.callbacks, 500);
     assert_int_equal(c.served, 500);
@@ -672,14 +671,14 @@ static int measure(void)
   start(&ss, IN_FLIGHT, 0);
   loop_open(&l, ss.h, 0);
   for (i = 0; i < 1000; i++) /* warm */
-    (void)shmipc_host_call(ss.h, T_ECHO, "12345678", 8, resp, sizeof resp,
-                           NULL, NULL, 5000 * MS);
+    (void)shmipc_host_call(ss.h, T_ECHO, "12345678", 8, resp, sizeof resp, NULL,
+                           NULL, 5000 * MS);
   for (k = 0; k < 2; k++) {
     t0 = t_now_ns();
     for (i = 0; i < N; i++) {
       int64_t t = t_now_ns();
-      if (shmipc_host_call(ss.h, T_ECHO, "12345678", 8, resp, sizeof resp,
-                           NULL, NULL, 5000 * MS) != SHMIPC_OK)
+      if (shmipc_host_call(ss.h, T_ECHO, "12345678", 8, resp, sizeof resp, NULL,
+                           NULL, 5000 * MS) != SHMIPC_OK)
         return 1;
       lat[i] = t_now_ns() - t;
     }
@@ -691,8 +690,8 @@ static int measure(void)
         memset(&c, 0, sizeof c);
         c.lat = lat;
         t0 = t_now_ns();
-        run_loop(ss.h, &l, inflight, N, 0,
-                 spin ? SHMIPC_TIMEOUT_DEFAULT : 0, &c);
+        run_loop(ss.h, &l, inflight, N, 0, spin ? SHMIPC_TIMEOUT_DEFAULT : 0,
+                 &c);
         snprintf(what, sizeof what, "event loop, %u in flight, spin %s",
                  inflight, spin ? "default" : "0");
         report(what, lat, N, t_now_ns() - t0);
