@@ -39,6 +39,9 @@
   (SHMIPC_CTRL_REQUESTER_WAITING | SHMIPC_CTRL_RESPONDER_WAITING)
 /* Looks between two clock reads in the arm's spin. */
 #define SPIN_CLOCK_EVERY 128u
+/* The longest sleep of the library's thread while nothing is armed (every
+ * arm, the destroy and the stop wake it). */
+#define BRIDGE_IDLE_NS INT64_C(1000000000)
 
 struct shmipc__evloop {
   shmipc_host *h;
@@ -181,7 +184,7 @@ static void *bridge_main(void *arg)
   struct shmipc__evloop *ev = arg;
   struct shmipc__endpoint *ep = shmipc__host_ep(ev->h);
   struct shmipc__sleeper *sl;
-  uint32_t n = 0, seen;
+  uint32_t n = 0, seen, abort_seen;
 
   sl = calloc(ep->seg.geom.host_slots + 1, sizeof *sl);
   shmipc__mutex_lock(ev->mu);
@@ -190,6 +193,8 @@ static void *bridge_main(void *arg)
      * makes the sleep below return; pairs with the fetch-add in
      * move_ctl() */
     seen = shmipc__load_acquire32(&ev->ctl);
+    /* acquire: read before the abort flags (shmipc__abort_raise()) */
+    abort_seen = shmipc__load_acquire32(&ep->abort_seq);
     n = 0;
     if (ev->armed) {
       if (armed_moved(ev)) {
@@ -208,7 +213,8 @@ static void *bridge_main(void *arg)
       shmipc__sleep_ns(SHMIPC__WORDS_POLL_NS);
     else
       shmipc__evos_sleep(ev->os, &ep->seg, sl, n, &ev->ctl, seen,
-                         ep->liveness_ns);
+                         &ep->abort_seq, abort_seen,
+                         n > 0 ? ep->liveness_ns : BRIDGE_IDLE_NS);
     shmipc__mutex_lock(ev->mu);
   }
   shmipc__mutex_unlock(ev->mu);

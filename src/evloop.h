@@ -28,6 +28,10 @@ void shmipc__evloop_free(shmipc_host *h);
 /* The OS part: the handle the loop waits on, and the sleep of the
  * library's thread on the armed words and on a private control word. */
 struct shmipc__evos;
+/* Words one sleep of the library's thread covers at most (Linux: within
+ * futex_waitv's 128 with the abort and control words); more are looked
+ * at every SHMIPC__WORDS_POLL_NS. */
+#define SHMIPC__EVLOOP_WORDS_MAX 126u
 /* Make the handle (not signalled); *handle is the value the loop gets. */
 int shmipc__evos_open(struct shmipc__evos **out, intptr_t *handle);
 void shmipc__evos_close(struct shmipc__evos *o);
@@ -37,10 +41,14 @@ void shmipc__evos_reset(struct shmipc__evos *o);
 /* Wake the library's thread out of shmipc__evos_sleep() after @ctl moved. */
 void shmipc__evos_kick(struct shmipc__evos *o, uint32_t *ctl);
 /* Sleep until one of the @n segment words @w moves from its expected
- * value or is woken, or @ctl no longer reads @ctl_seen or is kicked, at
- * most @timeout_ns; the caller re-checks. */
+ * value or is woken, or @ctl no longer reads @ctl_seen or is kicked, or
+ * (when @n > 0) the endpoint's abort word @abort_seq no longer reads
+ * @abort_seen or is woken, at most @timeout_ns; the caller re-checks.
+ * Windows needs no abort word: an abort signals the words' events, which
+ * stay signalled. */
 void shmipc__evos_sleep(struct shmipc__evos *o, const struct shmipc__seg *s,
                         const struct shmipc__sleeper *w, uint32_t n,
-                        uint32_t *ctl, uint32_t ctl_seen, int64_t timeout_ns);
+                        uint32_t *ctl, uint32_t ctl_seen, uint32_t *abort_seq,
+                        uint32_t abort_seen, int64_t timeout_ns);
 
 #endif /* SHMIPC_EVLOOP_H */

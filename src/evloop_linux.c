@@ -67,12 +67,26 @@ void shmipc__evos_kick(struct shmipc__evos *o, uint32_t *ctl)
 
 void shmipc__evos_sleep(struct shmipc__evos *o, const struct shmipc__seg *s,
                         const struct shmipc__sleeper *w, uint32_t n,
-                        uint32_t *ctl, uint32_t ctl_seen, int64_t timeout_ns)
+                        uint32_t *ctl, uint32_t ctl_seen, uint32_t *abort_seq,
+                        uint32_t abort_seen, int64_t timeout_ns)
 {
+  /* the segment's words, the abort word (futex_waitv takes private
+   * words too: the shared flavour works on any memory), then ctl */
+  struct shmipc__sleeper all[SHMIPC__EVLOOP_WORDS_MAX + 1];
+  uint32_t i, k = 0;
+
   (void)o;
   if (n == 0) {
     shmipc__futex_wait(ctl, ctl_seen, timeout_ns);
     return;
   }
-  shmipc__words_wait(s, w, n, ctl, ctl_seen, timeout_ns);
+  for (i = 0; i < n && k < SHMIPC__EVLOOP_WORDS_MAX; i++)
+    all[k++] = w[i];
+  if (k < n && timeout_ns > SHMIPC__WORDS_POLL_NS)
+    timeout_ns = SHMIPC__WORDS_POLL_NS; /* the others: looked at often */
+  all[k].word = abort_seq;
+  all[k].expected = abort_seen;
+  all[k].bit = 0;
+  k++;
+  shmipc__words_wait(s, all, k, ctl, ctl_seen, timeout_ns);
 }

@@ -72,12 +72,15 @@ static DWORD wait_ms(int64_t ns)
 
 void shmipc__evos_sleep(struct shmipc__evos *o, const struct shmipc__seg *s,
                         const struct shmipc__sleeper *w, uint32_t n,
-                        uint32_t *ctl, uint32_t ctl_seen, int64_t timeout_ns)
+                        uint32_t *ctl, uint32_t ctl_seen, uint32_t *abort_seq,
+                        uint32_t abort_seen, int64_t timeout_ns)
 {
   HANDLE hs[MAXIMUM_WAIT_OBJECTS];
   DWORD k = 0;
   uint32_t i;
 
+  (void)abort_seq;
+  (void)abort_seen;
   hs[k++] = o->ctl;
   for (i = 0; i < n; i++) {
     HANDLE e = shmipc__win_event(s, w[i].word, w[i].bit);

@@ -578,6 +578,78 @@ static void destroy_armed_other_thread(void **state)
   stop(&ss);
 }
 
+/* shmipc_slot_abort() from another thread while the loop sleeps armed on
+ * the call: the handle fires at once (the guest's liveness interval is
+ * 10 s, so no periodic look ends the sleep) and the poll says ABORTED. */
+struct aborter {
+  shmipc_slot *s;
+  int64_t at;
+};
+
+#ifdef _WIN32
+static DWORD WINAPI abort_main(void *arg)
+#else
+static void *abort_main(void *arg)
+#endif
+{
+  struct aborter *a = arg;
+
+  t_sleep_ms(100); /* the loop sleeps by now */
+  a->at = t_now_ns();
+  (void)shmipc_slot_abort(a->s);
+#ifdef _WIN32
+  return 0;
+#else
+  return NULL;
+#endif
+}
+
+static void abort_while_armed(void **state)
+{
+  struct session ss;
+  struct aborter a;
+  struct loop l;
+  shmipc_slot *s;
+  int64_t took;
+#ifdef _WIN32
+  HANDLE t;
+#else
+  pthread_t t;
+#endif
+
+  (void)state;
+  start(&ss, 2, 10000 * MS);
+  loop_open(&l, ss.h, 0);
+  assert_int_equal(shmipc_slot_acquire(ss.h, 5000 * MS, &s), SHMIPC_OK);
+  publish(s, T_LATE, 300, 1);
+  assert_int_equal(shmipc_host_event_arm(ss.h, &s, 1, 0), 0);
+  a.s = s;
+  a.at = 0;
+#ifdef _WIN32
+  t = CreateThread(NULL, 0, abort_main, &a, 0, NULL);
+  assert_non_null(t);
+#else
+  assert_int_equal(pthread_create(&t, NULL, abort_main, &a), 0);
+#endif
+  if (!loop_sleep(&l, 1000))
+    fail_msg("an abort from another thread did not fire the handle in 1 s");
+  took = t_now_ns() - a.at;
+#ifdef _WIN32
+  WaitForSingleObject(t, INFINITE);
+  CloseHandle(t);
+#else
+  pthread_join(t, NULL);
+#endif
+  assert_int_equal(shmipc_host_event_clear(ss.h), SHMIPC_OK);
+  assert_int_equal(shmipc_slot_poll(s), SHMIPC_E_ABORTED);
+  printf("# slot abort while armed: handle fired %.3f ms after the abort\n",
+         t_ms(took));
+  assert_true(took < 100 * MS); /* the call itself answers after 300 ms */
+  shmipc_slot_release(s);
+  loop_close(&l);
+  stop(&ss);
+}
+
 /* A busy channel makes no system call per call: 4 in flight with the
  * spin, 10000 calls; the host's sleeps (each arm that slept is one) and
  * wake-ups, from its counters, stay far below one per call. */
@@ -714,6 +786,7 @@ int main(int argc, char **argv)
       cmocka_unit_test(guest_killed_while_armed),
       cmocka_unit_test(destroy_armed_same_thread),
       cmocka_unit_test(destroy_armed_other_thread),
+      cmocka_unit_test(abort_while_armed),
       cmocka_unit_test(busy_no_syscall),
   };
   if (argc < 2) {
