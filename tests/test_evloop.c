@@ -10,7 +10,8 @@
  * echoed).
  *
  * With --measure after the guest it prints round-trip figures instead
- * (the loop, 1 and 4 calls in flight, next to shmipc_host_call()).
+ * (the loop, 1 and 4 calls in flight, next to shmipc_host_call()); with
+ * --busy N it makes N calls on the loop, for `strace -c -f`.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -789,6 +790,26 @@ static int measure(void)
   return 0;
 }
 
+/* --busy N: N calls, 4 in flight with the spin, and nothing else: run
+ * under `strace -c -f` with two values of N, the difference of the counts
+ * over the difference of N is the system calls per call (both sides). */
+static int busy(unsigned calls)
+{
+  struct session ss;
+  struct loop l;
+  struct counts c;
+
+  start(&ss, IN_FLIGHT, 0);
+  loop_open(&l, ss.h, 0);
+  memset(&c, 0, sizeof c);
+  run_loop(ss.h, &l, IN_FLIGHT, calls, 0, SHMIPC_TIMEOUT_DEFAULT, &c);
+  printf("%u calls: %u arms ready, %u slept\n", c.calls, c.arms_ready,
+         c.arms_slept);
+  loop_close(&l);
+  stop(&ss);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   const struct CMUnitTest tests[] = {
@@ -810,5 +831,7 @@ int main(int argc, char **argv)
     return t_cannot_run("guest binary %s is missing", guest_path);
   if (argc > 2 && strcmp(argv[2], "--measure") == 0)
     return measure();
+  if (argc > 3 && strcmp(argv[2], "--busy") == 0)
+    return busy((unsigned)strtoul(argv[3], NULL, 10));
   return cmocka_run_group_tests_name(guest_path, tests, NULL, NULL);
 }
