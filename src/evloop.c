@@ -61,7 +61,11 @@ struct shmipc__evloop {
   uint32_t n;
   uint32_t n_slots;           /* of sl[0..n): slot words */
   struct shmipc__sleeper *sl; /* host_slots + 1 of them */
-  shmipc_slot **slots;        /* beside sl: NULL for the doorbell */
+  /* Beside sl, what the bridge needs of each armed call, copied by the
+   * arm: the loop may release and claim the slot again meanwhile, and
+   * the slot's record is its holder's (the abort flag is atomic). */
+  uint32_t *gens;          /* its generation (GEN_MASK bits) */
+  const uint32_t **aborts; /* its slot's abort flag; NULL: the doorbell */
 };
 
 /* A byte per thread whose address names the thread. */
@@ -74,18 +78,24 @@ static inline struct shmipc__evloop *get_ev(shmipc_host *h)
   return shmipc__load_acquire_ptr(shmipc__host_evloop(h));
 }
 
-/* Whether published slot @s, its word read as @v, needs a look: its call
- * ended (answered, a word no peer may write, another generation) or it
- * was aborted. */
-static bool slot_ended(shmipc_slot *s, uint32_t v)
+/* Whether the call of generation @gen whose slot word reads @v, and whose
+ * abort flag is @abort (atomic), needs a look: it ended (answered, a word
+ * no peer may write, another generation) or it was aborted. */
+static bool call_ended(uint32_t gen, const uint32_t *abort, uint32_t v)
 {
-  uint32_t g = s->gen_word & GEN_MASK, w = v & ~WAIT_BITS;
+  uint32_t w = v & ~WAIT_BITS;
 
-  if (!shmipc__ctrl_legal(v) ||
-      (w != (g | SHMIPC_SLOT_REQ_READY) && w != (g | SHMIPC_SLOT_PROCESSING)))
+  if (!shmipc__ctrl_legal(v) || (w != (gen | SHMIPC_SLOT_REQ_READY) &&
+                                 w != (gen | SHMIPC_SLOT_PROCESSING)))
     return true;
   /* acquire: pairs with the release store in shmipc__abort_raise() */
-  return shmipc__load_acquire32(&s->abort) != 0;
+  return shmipc__load_acquire32(abort) != 0;
+}
+
+/* The same for published slot @s, by its holder. */
+static bool slot_ended(shmipc_slot *s, uint32_t v)
+{
+  return call_ended(s->gen_word & GEN_MASK, &s->abort, v);
 }
 
 /* Whether a guest call is pending (a guest slot in REQ_READY). */
@@ -163,9 +173,10 @@ static bool armed_moved(struct shmipc__evloop *ev)
   for (k = 0; k < ev->n; k++) {
     /* acquire: as in ready_now() */
     v = shmipc__load_acquire32(ev->sl[k].word);
-    if (ev->slots[k] != NULL) {
+    if (ev->aborts[k] != NULL) {
       /* a slot word that lost our bit (no wake-up would come) fires too */
-      if (slot_ended(ev->slots[k], v) || !(v & SHMIPC_CTRL_REQUESTER_WAITING))
+      if (call_ended(ev->gens[k], ev->aborts[k], v) ||
+          !(v & SHMIPC_CTRL_REQUESTER_WAITING))
         return true;
     } else if (v != ev->sl[k].expected) {
       return true; /* the doorbell rang */
@@ -278,8 +289,9 @@ int shmipc_host_event_handle(shmipc_host *h, intptr_t *out)
     return shmipc__failed(SHMIPC_E_NOMEM);
   ev->h = h;
   ev->sl = calloc(cap, sizeof *ev->sl);
-  ev->slots = calloc(cap, sizeof *ev->slots);
-  if (ev->sl == NULL || ev->slots == NULL) {
+  ev->gens = calloc(cap, sizeof *ev->gens);
+  ev->aborts = calloc(cap, sizeof *ev->aborts);
+  if (ev->sl == NULL || ev->gens == NULL || ev->aborts == NULL) {
     r = SHMIPC_E_NOMEM;
     goto err_mem;
   }
@@ -293,7 +305,8 @@ int shmipc_host_event_handle(shmipc_host *h, intptr_t *out)
   if (old != NULL) {
     shmipc__evos_close(ev->os);
     shmipc__mutex_destroy(ev->mu);
-    free(ev->slots);
+    free(ev->aborts);
+    free(ev->gens);
     free(ev->sl);
     free(ev);
     ev = old;
@@ -304,7 +317,8 @@ int shmipc_host_event_handle(shmipc_host *h, intptr_t *out)
 err_mutex:
   shmipc__mutex_destroy(ev->mu);
 err_mem:
-  free(ev->slots);
+  free(ev->aborts);
+  free(ev->gens);
   free(ev->sl);
   free(ev);
   return shmipc__failed(r == SHMIPC_E_NOMEM
@@ -382,7 +396,8 @@ static bool announce(struct shmipc__evloop *ev, shmipc_slot *const *slots,
     ev->sl[k].word = word;
     ev->sl[k].expected = v;
     ev->sl[k].bit = SHMIPC_CTRL_REQUESTER_WAITING;
-    ev->slots[k] = s;
+    ev->gens[k] = s->gen_word & GEN_MASK;
+    ev->aborts[k] = &s->abort;
     k++;
   }
   ev->n_slots = k;
@@ -402,7 +417,8 @@ static bool announce(struct shmipc__evloop *ev, shmipc_slot *const *slots,
     ev->sl[k].word = word;
     ev->sl[k].expected = v;
     ev->sl[k].bit = SHMIPC_DOORBELL_LISTENER_WAITING;
-    ev->slots[k] = NULL;
+    ev->gens[k] = 0;
+    ev->aborts[k] = NULL;
     k++;
   }
   ev->n = k;
@@ -549,7 +565,8 @@ void shmipc__evloop_free(shmipc_host *h)
     shmipc__thread_join(ev->bridge);
   shmipc__evos_close(ev->os);
   shmipc__mutex_destroy(ev->mu);
-  free(ev->slots);
+  free(ev->aborts);
+  free(ev->gens);
   free(ev->sl);
   free(ev);
   *shmipc__host_evloop(h) = NULL;
