@@ -1657,7 +1657,12 @@ SHMIPC_EXPORT int shmipc_guest_abort_reset(shmipc_guest *g);
  *  words and signals the handle when one moves, and looks at the guest's
  *  liveness at least once per liveness interval, so that a guest that
  *  dies while the loop sleeps fires the handle too. It costs nothing on
- *  the blocking paths, and nothing while the loop does not sleep.
+ *  the blocking paths, and nothing while the loop does not sleep: an arm
+ *  that returns 1 makes no system call; one that returns 0 wakes the
+ *  library's thread, and its firing costs the guest's wake-up, the
+ *  handle's signal and its clear, beside the loop's own sleep. A spin in
+ *  the arm (@p spin_ns) keeps a loop whose guest answers promptly off
+ *  that path, as the spin of a blocking wait does.
  *
  *  The loop's steps:
  *  @code
