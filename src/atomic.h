@@ -74,6 +74,22 @@ static inline size_t shmipc__fetch_add_fullsz(size_t *p, size_t v)
   return (size_t)AO_fetch_and_add_full((volatile AO_t *)p, (AO_t)v);
 }
 
+/* Pointers in process-private memory, as wide as AO_t: published once
+ * by a CAS (the host's event-loop state, src/evloop.c). */
+_Static_assert(sizeof(AO_t) == sizeof(void *), "AO_t must be pointer wide");
+
+static inline void *shmipc__load_acquire_ptr(void *const *p)
+{
+  return (void *)AO_load_acquire((const volatile AO_t *)p);
+}
+
+static inline void *shmipc__cas_full_ptr(void **p, void *expected,
+                                         void *desired)
+{
+  return (void *)AO_fetch_compare_and_swap_full((volatile AO_t *)p,
+                                                (AO_t)expected, (AO_t)desired);
+}
+
 /* 64-bit words without ordering, for the counters of the segment
  * (docs/PROTOCOL.md, "Counters"): diagnostics that order nothing. A load
  * and a store are single accesses (never torn); the add is atomic, for a

@@ -119,6 +119,12 @@ static HANDLE event_get(const struct shmipc__seg *s, int i)
   return e;
 }
 
+HANDLE shmipc__win_event(const struct shmipc__seg *s, const uint32_t *word,
+                         uint32_t bit)
+{
+  return event_get(s, shmipc__win_event_index(s, word, bit));
+}
+
 void shmipc__word_wait(const struct shmipc__seg *s, uint32_t *word,
                        uint32_t expected, uint32_t bit, int64_t timeout_ns)
 {

@@ -8,6 +8,7 @@
 
 #include "answer.h"
 #include "atomic.h"
+#include "evloop.h"
 #include "internal.h"
 #include "stats.h"
 
@@ -35,9 +36,17 @@ struct shmipc_host {
   shmipc_reassembler *receiver;
   uint32_t receiver_attach;
   uint64_t max_answer; /* largest large answer a call accepts */
+  void *evloop;        /* atomic: struct shmipc__evloop (evloop.c), or NULL */
 };
 
 size_t *shmipc__host_stream_ids(shmipc_host *h) { return &h->stream_ids; }
+
+void **shmipc__host_evloop(shmipc_host *h) { return &h->evloop; }
+
+bool shmipc__host_listening(shmipc_host *h)
+{
+  return shmipc__load_acquire32(&h->listening) != LISTEN_OFF;
+}
 
 _Static_assert(offsetof(struct shmipc_host, ep) == 0,
                "shmipc__host_ep() needs the endpoint first");
@@ -208,7 +217,10 @@ void shmipc_host_destroy(shmipc_host *h)
   /* release: pairs with the guest's acquire load in shmipc__peer_check() */
   shmipc__store_release32(&shmipc__hdr(&h->ep.seg)->host_state,
                           SHMIPC_HOST_CLOSED);
+  /* An event loop learns it from its handle (evloop.c). */
+  shmipc__evloop_closing(h);
   shmipc__ep_quiesce(&h->ep);
+  shmipc__evloop_free(h);
   shmipc__seg_close(&h->ep.seg, true);
   shmipc__ep_fini(&h->ep);
   free(h);
@@ -605,7 +617,12 @@ int shmipc_host_serve(shmipc_host *h, shmipc_handler_fn fn, void *user,
   /* Counted on entry: a handler may run on a destroyed handle's slot
    * otherwise (the serve loop need not have slept first). */
   shmipc__count(&h->ep);
-  r = serve(h, fn, user, dl);
+  /* acquire: pairs with the release store in shmipc_host_destroy(); a
+   * serve that does not wait (an event loop's) says CLOSED too */
+  r = shmipc__load_acquire32(&h->ep.closing)
+          ? shmipc__failed(
+                shmipc__fail(SHMIPC_E_CLOSED, "the host is being destroyed"))
+          : serve(h, fn, user, dl);
   shmipc__uncount(&h->ep);
   return r;
 }

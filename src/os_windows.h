@@ -39,6 +39,10 @@ struct shmipc__seg_os {
  * word is not a wake-up word of the segment. */
 int shmipc__win_event_index(const struct shmipc__seg *s, const uint32_t *word,
                             uint32_t bit);
+/* The event of segment word @word waited on with @bit (opened on first
+ * use, owned by the segment), or NULL. */
+HANDLE shmipc__win_event(const struct shmipc__seg *s, const uint32_t *word,
+                         uint32_t bit);
 /* segment_windows.c: the kernel object name of @os's segment,
  * "Local\shmipc-<name>[-<nonce>]-<suffix>" (Global\ when os->global). */
 void shmipc__win_object_name(wchar_t *out, size_t len,

@@ -1636,6 +1636,121 @@ SHMIPC_EXPORT int shmipc_guest_abort_reset(shmipc_guest *g);
 
 /**@}*/
 
+/* ------------------------------------------------------------------ */
+/** @name Event loops
+ *  A host that lives in an event loop (epoll, poll, select, libuv, a
+ *  Win32 message loop) waits on one operating-system handle instead of
+ *  giving a thread to its calls: a file descriptor on Linux that becomes
+ *  readable, an event HANDLE on Windows (for WaitForMultipleObjects() or
+ *  MsgWaitForMultipleObjects()) that becomes signalled, when a guest call
+ *  is pending or a call the loop waits for has ended (its answer is in,
+ *  the guest detached or died, the call or the host was aborted, the host
+ *  is being destroyed). The loop then looks without blocking:
+ *  shmipc_slot_poll() on its slots, shmipc_host_serve() with timeout 0.
+ *
+ *  The loop announces that it sleeps, as a blocked waiter does, with
+ *  shmipc_host_event_arm() just before it sleeps: the guest then wakes the
+ *  host with a system call for that sleep, and for nothing else; a busy
+ *  channel makes none. The guests need nothing new (they wake a futex
+ *  word, or a word's event on Windows, as for any sleeper): one thread of
+ *  the library per host, started by the first arm, sleeps on the armed
+ *  words and signals the handle when one moves, and looks at the guest's
+ *  liveness at least once per liveness interval, so that a guest that
+ *  dies while the loop sleeps fires the handle too. It costs nothing on
+ *  the blocking paths, and nothing while the loop does not sleep: an arm
+ *  that returns 1 makes no system call; one that returns 0 wakes the
+ *  library's thread, and its firing costs the guest's wake-up, the
+ *  handle's signal and its clear, beside the loop's own sleep. A spin in
+ *  the arm (@p spin_ns) keeps a loop whose guest answers promptly off
+ *  that path, as the spin of a blocking wait does.
+ *
+ *  The loop's steps:
+ *  @code
+ *  shmipc_host_event_handle(h, &fd);        once; add fd to the loop
+ *  for (;;) {
+ *    r = shmipc_host_event_arm(h, slots, n, 0);
+ *    if (r == 0) sleep in the loop (fd, timers, sockets ...);
+ *    if fd fired: shmipc_host_event_clear(h);
+ *    shmipc_slot_poll() each slot; shmipc_host_serve(h, fn, user, 0);
+ *  }
+ *  @endcode
+ *  An arm holds for one firing: after the handle fired (or after the loop
+ *  woke for another reason), arm again before the next sleep, with the
+ *  slots then in flight.
+ *
+ *  Threads: shmipc_host_event_handle(), shmipc_host_event_arm() and
+ *  shmipc_host_event_clear() are the loop's: call them from one thread
+ *  at a time (the loop's), beside which any thread may make calls of its
+ *  own, abort, or destroy. The loop's thread counts as inside the host from
+ *  its first arm on. A destroy on another thread signals the handle; the
+ *  loop's next clear or arm returns SHMIPC_E_CLOSED (polls and serves say
+ *  SHMIPC_E_CLOSED meanwhile), which lets the destroy go on: from that
+ *  return on the loop must touch neither the host nor its slots, which
+ *  are freed with it. A destroy waits for that at most its usual bound (a
+ *  few liveness intervals, at least 200 ms). A destroy on the loop's own
+ *  thread needs none of this: it stops the library's thread and closes the
+ *  handle, armed or not.
+ */
+/**@{*/
+
+/** The handle an event loop waits on, created on the first call; later
+ *  calls give the same one. It belongs to the host: the loop must not
+ *  close it, read it or reset it (shmipc_host_event_clear() does);
+ *  shmipc_host_destroy() closes it.
+ *  @param h    the host
+ *  @param out  receives the handle: on Linux a file descriptor (an eventfd,
+ *              non-blocking, close-on-exec) that is readable while
+ *              signalled; on Windows an event HANDLE (manual-reset), cast
+ *              to intptr_t. -1 on failure.
+ *  @return 0, SHMIPC_E_INVALID (NULL arguments), SHMIPC_E_SYSTEM (the
+ *          handle could not be made), SHMIPC_E_NOMEM, SHMIPC_E_CLOSED (the
+ *          host is being destroyed). */
+SHMIPC_EXPORT int shmipc_host_event_handle(shmipc_host *h, intptr_t *out);
+
+/** Announce that the loop is about to sleep, waiting for the calls of
+ *  @p slots and for guest calls: from a return of 0 on, the handle is
+ *  signalled when one of those calls ends or a guest call is pending
+ *  (once per arm). Sets the waiter bits a sleeping waiter sets
+ *  (docs/PROTOCOL.md, "Sleep and wake-up": the requester's bit on each
+ *  slot's word, the listener's bit on the doorbell) and looks again after
+ *  them, so no wake-up is lost between the last look and the sleep. Guest
+ *  calls count only while no listener thread serves them
+ *  (shmipc_host_listen_start()). A firing not yet cleared is cleared first.
+ *  @param h        the host, whose handle was made
+ *                  (shmipc_host_event_handle())
+ *  @param slots    @p n slots of @p h published with shmipc_slot_publish()
+ *                  (NULL when @p n is 0)
+ *  @param n        how many (0: only guest calls and the host's destroy
+ *                  fire the handle; the guest's death and the host's
+ *                  abort fire it while calls are armed)
+ *  @param spin_ns  look for this long before announcing (as a blocking
+ *                  wait spins before it sleeps: a prompt guest then costs
+ *                  no system call on either side), 0 for one look, or
+ *                  SHMIPC_TIMEOUT_DEFAULT for the host's spin budget (the
+ *                  spin of a blocking wait); the loop does nothing else
+ *                  meanwhile
+ *  @return 1: something is ready now (an answer, a guest call, an ended
+ *          call, an abort): do not sleep, poll and serve; 0: armed, sleep;
+ *          SHMIPC_E_CLOSED (the host is being destroyed: touch it no
+ *          more), SHMIPC_E_STATE (no handle made yet, or a slot not
+ *          published), SHMIPC_E_INVALID (NULL arguments, a slot of
+ *          another host, @p spin_ns negative and not
+ *          SHMIPC_TIMEOUT_DEFAULT), SHMIPC_E_TOO_BIG (@p n above the
+ *          host's slots), SHMIPC_E_SYSTEM (the library's thread could not
+ *          start). */
+SHMIPC_EXPORT int shmipc_host_event_arm(shmipc_host *h,
+                                        shmipc_slot *const *slots, size_t n,
+                                        int64_t spin_ns);
+
+/** Reset the handle after it was signalled (drains the eventfd, resets the
+ *  event); the arm it fired for is over.
+ *  @param h  the host
+ *  @return 0, SHMIPC_E_CLOSED (the host is being destroyed: touch it no
+ *          more), SHMIPC_E_STATE (no handle made yet), SHMIPC_E_INVALID. */
+SHMIPC_EXPORT int shmipc_host_event_clear(shmipc_host *h);
+
+/**@}*/
+
 #ifdef __cplusplus
 }
 #endif
