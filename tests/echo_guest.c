@@ -35,6 +35,7 @@ enum {
   T_WAIT_CANCEL = 231,  /* loop until the call is marked cancelled */
   T_LAST_CANCEL = 232,  /* what the last T_WAIT_CANCEL saw */
   T_BAD_POINTERS = 233, /* the accessors' answers to foreign pointers */
+  T_CALL_TIMEOUT = 234, /* a guest call with a timeout the request gives */
   APP_REFUSE = 210,     /* stream app type the delivery callback refuses */
   APP_NO_DIGEST = 211,  /* stream app type delivered without a digest */
 };
@@ -328,6 +329,22 @@ static int handler(void *user, uint32_t type, const void *req, size_t req_len,
     return stream_query(type, req, req_len, resp, resp_cap, resp_len);
   case T_GUEST_STREAM:
     return guest_stream(req, req_len, resp, resp_cap, resp_len, resp_type);
+  case T_CALL_TIMEOUT: {
+    size_t n = 0;
+    uint32_t t = 0;
+    int r;
+
+    if (req_len < 4 || resp_cap < 8)
+      return -1;
+    r = shmipc_guest_call(guest, SHMIPC_MSG_GUEST_CALL,
+                          (const unsigned char *)req + 4, req_len - 4, resp,
+                          resp_cap, &n, &t,
+                          (int64_t)get32(req) * T_MS);
+    put64(resp, (uint64_t)(int64_t)r);
+    *resp_len = 8;
+    *resp_type = type;
+    return 0;
+  }
   case T_DEADLINE:
   case T_WAIT_CANCEL:
   case T_LAST_CANCEL:
