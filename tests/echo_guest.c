@@ -239,7 +239,8 @@ static int deadline_query(uint32_t type, const unsigned char *req,
     r = shmipc_guest_request_deadline(guest, req, &dl);
     put64(resp, (uint64_t)(int64_t)r);
     put64(resp + 8, (uint64_t)(r == 1 ? dl - shmipc_clock_ns() : 0));
-    put64(resp + 16, (uint64_t)(int64_t)shmipc_guest_request_cancelled(guest, req));
+    put64(resp + 16,
+          (uint64_t)(int64_t)shmipc_guest_request_cancelled(guest, req));
     put64(resp + 24, (uint64_t)dl);
     *resp_len = 32;
     return 0;
@@ -273,8 +274,8 @@ static int deadline_query(uint32_t type, const unsigned char *req,
     size_t i;
 
     bad[0] = NULL;
-    bad[1] = resp;                                  /* a response buffer */
-    bad[2] = (const unsigned char *)&dl;            /* the stack */
+    bad[1] = resp;                                       /* a response buffer */
+    bad[2] = (const unsigned char *)&dl;                 /* the stack */
     bad[3] = req + shmipc_guest_req_capacity(guest) + 1; /* past the buffer */
     for (i = 0; i < 4; i++) {
       r = shmipc_guest_request_deadline(guest, bad[i], &dl);
@@ -338,8 +339,7 @@ static int handler(void *user, uint32_t type, const void *req, size_t req_len,
       return -1;
     r = shmipc_guest_call(guest, SHMIPC_MSG_GUEST_CALL,
                           (const unsigned char *)req + 4, req_len - 4, resp,
-                          resp_cap, &n, &t,
-                          (int64_t)get32(req) * T_MS);
+                          resp_cap, &n, &t, (int64_t)get32(req) * T_MS);
     put64(resp, (uint64_t)(int64_t)r);
     *resp_len = 8;
     *resp_type = type;

@@ -95,9 +95,8 @@ static int host_handler(void *user, uint32_t type, const void *req,
            t_now_ns() - t0 < 3000 * MS)
       sched_yield();
     pthread_mutex_lock(&seen.mu);
-    seen.mark_at = shmipc_host_request_cancelled(listening, req) == 1
-                       ? t_now_ns()
-                       : -1;
+    seen.mark_at =
+        shmipc_host_request_cancelled(listening, req) == 1 ? t_now_ns() : -1;
     pthread_mutex_unlock(&seen.mu);
   }
   if (req_len > resp_cap)
@@ -208,8 +207,8 @@ static void deadline_seen(void **state)
                "that took %.3f ms",
                delay, t_ms(left), t_ms(t1 - t0));
   }
-  assert_int_equal(
-      call4(ss.h, T_DEADLINE, 0, SHMIPC_TIMEOUT_INFINITE, out), SHMIPC_OK);
+  assert_int_equal(call4(ss.h, T_DEADLINE, 0, SHMIPC_TIMEOUT_INFINITE, out),
+                   SHMIPC_OK);
   assert_int_equal(get64(out), 0);
   assert_int_equal(get64(out + 8), 0);
   stop(&ss);
@@ -288,7 +287,8 @@ static void cancel_seen(bool abort)
       assert_int_equal(shmipc_slot_acquire(ss.h, 5000 * MS, &a.s), SHMIPC_OK);
       b = shmipc_slot_req_buf(a.s);
       put32(b, 3000);
-      assert_int_equal(shmipc_slot_publish(a.s, T_WAIT_CANCEL, 4, 0), SHMIPC_OK);
+      assert_int_equal(shmipc_slot_publish(a.s, T_WAIT_CANCEL, 4, 0),
+                       SHMIPC_OK);
       a.after_ns = 20 * MS;
       assert_int_equal(pthread_create(&th, NULL, abort_main, &a), 0);
       r = shmipc_slot_wait(a.s, 10000 * MS);
@@ -315,8 +315,7 @@ static void cancel_seen(bool abort)
     lat[i] = t_now_ns() - gave_up;
     done++;
     if (saw != 1)
-      fail_msg("round %d: the handler ended without seeing the cancel mark",
-               i);
+      fail_msg("round %d: the handler ended without seeing the cancel mark", i);
     i++;
   }
   qsort(lat, ROUNDS, sizeof lat[0], cmp_i64);
@@ -402,9 +401,12 @@ static void *scribble_main(void *arg)
 static void garbage_word(void **state)
 {
   static const uint64_t words[] = {
-      ~UINT64_C(0),           UINT64_C(0x8000000000000000),
-      UINT64_C(0x4000000000000000), UINT64_C(0x3FFFFFFFFFFFFFFF),
-      UINT64_C(0x7FFFFFFFFFFFFFFF), 1,
+      ~UINT64_C(0),
+      UINT64_C(0x8000000000000000),
+      UINT64_C(0x4000000000000000),
+      UINT64_C(0x3FFFFFFFFFFFFFFF),
+      UINT64_C(0x7FFFFFFFFFFFFFFF),
+      1,
   };
   struct session ss;
   size_t i;
@@ -545,15 +547,15 @@ static void guest_call_cancel(void **state)
         fail_msg("round %d: the host's handler did not end within 5 s", i);
     }
     if (at < 0)
-      fail_msg("round %d: the host's handler did not see the guest give up",
-               i);
+      fail_msg("round %d: the host's handler did not see the guest give up", i);
     lat[i++] = at - (t0 + 20 * MS);
   }
   qsort(lat, ROUNDS, sizeof lat[0], cmp_i64);
   printf("cancel mark of a guest call that timed out, seen by the host's "
          "handler, %d calls (%d more taken back untaken): median %.1f us, "
          "worst %.1f us (upper bounds)\n",
-         ROUNDS, skipped, (double)lat[ROUNDS / 2] / 1e3, (double)lat[ROUNDS - 1] / 1e3);
+         ROUNDS, skipped, (double)lat[ROUNDS / 2] / 1e3,
+         (double)lat[ROUNDS - 1] / 1e3);
   if (lat[ROUNDS / 2] > 100 * MS * t_time_scale())
     fail_msg("median %.1f ms from the guest's deadline to the mark seen",
              t_ms(lat[ROUNDS / 2]));
