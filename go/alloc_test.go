@@ -178,3 +178,30 @@ func BenchmarkGuestCall64(b *testing.B) {
 		}
 	}
 }
+
+// A Handler that looks at its caller's deadline and cancel mark on every
+// request still allocates nothing per request.
+func TestDeadlineZeroAllocs(t *testing.T) {
+	h := newHost(t, hostConfig{hostSlots: 1, guestSlots: 1, reqCapacity: 256, respCapacity: 256})
+	g := connect(t, h, testOptions())
+	var seen atomic.Bool
+	startServe(t, g, func(req, resp []byte, mt MsgType) (int, MsgType) {
+		_, ok := g.Deadline(req)
+		seen.Store(ok && !g.Cancelled(req))
+		return copy(resp, req), mt
+	})
+	atomic.StoreUint64(&h.slots[0].hdr.deadline, uint64(monotonicNow()+int64(time.Minute)))
+	req := bytes.Repeat([]byte{0x5A}, 64)
+	resp := make([]byte, 256)
+	var failed error
+	one := func() {
+		if _, _, err := h.call(0, 0, req, false, resp, 5*time.Second); err != nil {
+			failed = err
+		}
+	}
+	one()
+	if a := testing.AllocsPerRun(500, one); a != 0 || failed != nil || !seen.Load() {
+		t.Errorf("round trip through a handler that reads its deadline: %v allocations (err %v, seen %v), want 0",
+			a, failed, seen.Load())
+	}
+}

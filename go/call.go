@@ -107,7 +107,7 @@ func (g *Guest) call(ctx context.Context, t MsgType, req, resp []byte, timeout t
 	}
 	s := &g.slots[int(g.geo.hostSlots)+i]
 	copy(s.req, req)
-	seq, err := g.publish(s, i, gen, t, len(req))
+	seq, err := g.publish(s, i, gen, t, len(req), deadline)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -145,9 +145,10 @@ func (g *Guest) callCtxErr(ctx context.Context, ctxDeadline bool, err error) err
 }
 
 // publish sends the request of size bytes, written into guest slot i
-// (claimed with generation gen), with type t, and rings the doorbell. It
-// returns the request's req_seq.
-func (g *Guest) publish(s *slotView, i int, gen uint32, t MsgType, size int) (uint64, error) {
+// (claimed with generation gen), with type t and the call's deadline (in
+// g.now() time; noDeadline: none), and rings the doorbell. It returns the
+// request's req_seq.
+func (g *Guest) publish(s *slotView, i int, gen uint32, t MsgType, size int, deadline time.Duration) (uint64, error) {
 	hd, ctrl := s.hdr, &s.hdr.ctrl
 	seq := g.seq.Add(1)
 	// Plain stores, published by the CAS below (see serveOne).
@@ -156,6 +157,8 @@ func (g *Guest) publish(s *slotView, i int, gen uint32, t MsgType, size int) (ui
 	hd.reqFlags = 0
 	hd.reqSeq = seq
 	hd.reqTime = 0 // until the wait leaves its spin phase
+	// A new word for a new call: the cancel mark of the call before goes.
+	hd.deadline = g.deadlineWord(deadline)
 	c := &g.ctrSlots[int(g.geo.hostSlots)+i]
 	bump(&c.reqCalls)
 	for {
@@ -385,6 +388,10 @@ func (g *Guest) abandon(s *slotView, i int, gen uint32, seq uint64, resp []byte,
 				return 0, 0, cause
 			}
 		case stateProcessing:
+			// The host took it: mark the call given up, so that its
+			// handler can stop early. Only we write the word (the host
+			// only reads it); the next publish writes it anew.
+			atomic.StoreUint64(&s.hdr.deadline, atomic.LoadUint64(&s.hdr.deadline)|deadlineCancelled)
 			atomic.AddUint64(&g.ctrSide.quarantined, 1)
 			g.quarantine[i].Store(1)
 			return 0, 0, cause

@@ -161,3 +161,12 @@ func validName(name string) bool {
 	}
 	return true
 }
+
+// The slot deadline word (docs/PROTOCOL.md, "Deadline and cancel").
+const (
+	deadlineCancelledBit = 63
+	deadlineBudgetBit    = 62
+	deadlineCancelled    = uint64(1) << deadlineCancelledBit
+	deadlineBudget       = uint64(1) << deadlineBudgetBit
+	deadlineValueMask    = deadlineBudget - 1
+)

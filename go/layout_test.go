@@ -66,6 +66,7 @@ func TestLayoutGolden(t *testing.T) {
 		"slot/resp_flags":      f(unsafe.Offsetof(s.respFlags), unsafe.Sizeof(s.respFlags)),
 		"slot/resp_seq":        f(unsafe.Offsetof(s.respSeq), unsafe.Sizeof(s.respSeq)),
 		"slot/req_time":        f(unsafe.Offsetof(s.reqTime), unsafe.Sizeof(s.reqTime)),
+		"slot/deadline":        f(unsafe.Offsetof(s.deadline), unsafe.Sizeof(s.deadline)),
 		"side/timeouts":        f(unsafe.Offsetof(sc.timeouts), unsafe.Sizeof(sc.timeouts)),
 		"side/cancels":         f(unsafe.Offsetof(sc.cancels), unsafe.Sizeof(sc.cancels)),
 		"side/quarantined":     f(unsafe.Offsetof(sc.quarantined), unsafe.Sizeof(sc.quarantined)),
@@ -118,6 +119,10 @@ func TestLayoutGolden(t *testing.T) {
 
 		"doorbell/listener_waiting": c(doorbellListenerWaiting),
 		"doorbell/counter_mask":     c(doorbellCounterMask),
+
+		"deadline/cancelled_bit": c(deadlineCancelledBit),
+		"deadline/budget_bit":    c(deadlineBudgetBit),
+		"deadline/value_mask":    c(int64(deadlineValueMask)),
 
 		"flag/end_aligned": c(flagEndAligned),
 

@@ -54,7 +54,7 @@ type slotHeader struct {
 	_         uint32 // 36
 	respSeq   uint64 // 40
 	reqTime   uint64 // 48, the requester's clock when its wait left the spin phase
-	_         [8]byte
+	deadline  uint64 // 56, the requester's deadline and cancel mark (deadline.go)
 }
 
 // sideCounters mirrors one side's counter block (docs/PROTOCOL.md,
@@ -160,4 +160,27 @@ func viewCounters(data []byte, geo *geometry) (host, guest *sideCounters, slots 
 func (g *Guest) slotIndex(ctrl *uint32) int {
 	return int((uintptr(unsafe.Pointer(ctrl)) - uintptr(unsafe.Pointer(&g.data[0])) - slotsOffset) /
 		uintptr(g.geo.slotStride))
+}
+
+// requestSlot returns the index among g.slots of the host slot whose
+// request buffer holds the start of req (an empty request slice of a
+// buffer points at its start: Go does not advance the pointer of a
+// slice of capacity 0), or -1: a slice of any other memory, or nil. Only
+// the slice's address is used, compared as a number.
+func (g *Guest) requestSlot(req []byte) int {
+	p := *(*uintptr)(unsafe.Pointer(&req)) // the slice's data pointer
+	if p == 0 || g.geo.hostSlots == 0 {
+		return -1
+	}
+	base := uintptr(unsafe.Pointer(&g.data[0])) + slotsOffset + slotHeaderSize
+	if p < base {
+		return -1
+	}
+	off := uint64(p - base)
+	stride := uint64(g.geo.slotStride)
+	i := off / stride
+	if i >= uint64(g.geo.hostSlots) || off-i*stride >= uint64(g.geo.reqCapacity) {
+		return -1
+	}
+	return int(i)
 }

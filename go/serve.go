@@ -21,6 +21,8 @@ import (
 // n > len(resp), or panics, the host receives MsgSystemError with a short
 // reason instead. Handlers run concurrently, and a request never waits for
 // another request's handler: up to one goroutine per host slot runs them.
+// A long handler can read its caller's deadline with (*Guest).Deadline(req)
+// and stop early once (*Guest).Cancelled(req) says the caller gave up.
 type Handler func(req, resp []byte, t MsgType) (n int, rt MsgType)
 
 // serveState is shared by one Serve call and its workers.

@@ -245,7 +245,7 @@ func (x *sendState) sendMessage(i int, gen uint32, t MsgType, offset uint64, n i
 	if n > 0 {
 		copy(b[streamHeaderSize:streamHeaderSize+n], x.data[offset:offset+uint64(n)])
 	}
-	seq, err := g.publish(sv, i, gen, t, streamHeaderSize+n)
+	seq, err := g.publish(sv, i, gen, t, streamHeaderSize+n, noDeadline)
 	if err != nil {
 		g.releaseClaimed(&sv.hdr.ctrl)
 	}

@@ -356,6 +356,24 @@ static inline struct shmipc__deadline shmipc__deadline_now(int64_t budget)
   return d;
 }
 
+/* The slot deadline word of a call bounded by @d (docs/PROTOCOL.md,
+ * "Deadline and cancel"), read by no decision of ours: 0 for no limit,
+ * the fixed deadline once the clock was read, else BUDGET and what the
+ * budget is (the publish reads no clock; the wait writes the fixed form
+ * as its spin phase ends). Values past the field saturate. */
+static inline uint64_t shmipc__deadline_word(const struct shmipc__deadline *d)
+{
+  if (d->at == INT64_MAX)
+    return 0;
+  if (d->at >= 0)
+    return (uint64_t)d->at > SHMIPC_DEADLINE_VALUE
+               ? SHMIPC_DEADLINE_VALUE
+               : ((uint64_t)d->at | (d->at == 0)); /* 0 says "none" */
+  return SHMIPC_DEADLINE_BUDGET |
+         ((uint64_t)d->budget > SHMIPC_DEADLINE_VALUE ? SHMIPC_DEADLINE_VALUE
+                                                      : (uint64_t)d->budget);
+}
+
 /* The sooner of @d and @cap nanoseconds after @now, fixed. */
 static inline struct shmipc__deadline
 shmipc__deadline_cap(struct shmipc__deadline *d, int64_t cap, int64_t now)
@@ -497,6 +515,8 @@ struct shmipc__until {
                           * guest workers) */
   const uint32_t *abort; /* optional: a slot's abort flag (atomic), which
                           * ends the wait with SHMIPC_E_ABORTED too */
+  uint64_t *deadline;    /* optional: with stamp, gets the wait's deadline,
+                          * fixed then (a slot's deadline word) */
 };
 
 /* Wait until the bits @mask of @word read @value; the waiter announces
@@ -518,6 +538,7 @@ static inline struct shmipc__until shmipc__until_state(uint32_t *word,
                             NULL,
                             NULL,
                             false,
+                            NULL,
                             NULL};
   return u;
 }
@@ -540,6 +561,7 @@ static inline struct shmipc__until shmipc__until_changed(uint32_t *word,
                             NULL,
                             NULL,
                             false,
+                            NULL,
                             NULL};
   return u;
 }
@@ -564,6 +586,7 @@ static inline struct shmipc__until shmipc__until_slot(uint32_t *ctrl,
                             NULL,
                             NULL,
                             false,
+                            NULL,
                             NULL};
   return u;
 }

@@ -71,6 +71,14 @@
 #define SHMIPC_WIRE_END_ALIGNED 0x1u
 #define SHMIPC_WIRE_FLAGS_KNOWN 0x1u
 
+/* slot deadline word (docs/PROTOCOL.md, "Deadline and cancel"):
+ * 0 = none, else bits 0-61 a clock value (or a budget, with BUDGET) */
+#define SHMIPC_DEADLINE_CANCELLED_BIT 63u
+#define SHMIPC_DEADLINE_BUDGET_BIT    62u
+#define SHMIPC_DEADLINE_CANCELLED (UINT64_C(1) << SHMIPC_DEADLINE_CANCELLED_BIT)
+#define SHMIPC_DEADLINE_BUDGET    (UINT64_C(1) << SHMIPC_DEADLINE_BUDGET_BIT)
+#define SHMIPC_DEADLINE_VALUE     UINT64_C(0x3FFFFFFFFFFFFFFF)
+
 /* liveness lock bytes */
 #define SHMIPC_LOCK_HOST_BYTE 0
 #define SHMIPC_LOCK_GUEST_BYTE 1
@@ -115,7 +123,7 @@ struct shmipc_wire_slot {
   uint32_t reserved0;
   uint64_t resp_seq;
   uint64_t req_time;
-  uint8_t reserved1[8];
+  uint64_t deadline;
 };
 
 /* One side's counters (written by that side alone; the other side never
@@ -185,6 +193,7 @@ _Static_assert(offsetof(struct shmipc_wire_slot, resp_size) == 28, "resp_size");
 _Static_assert(offsetof(struct shmipc_wire_slot, resp_flags) == 32, "resp_flags");
 _Static_assert(offsetof(struct shmipc_wire_slot, resp_seq) == 40, "resp_seq");
 _Static_assert(offsetof(struct shmipc_wire_slot, req_time) == 48, "req_time");
+_Static_assert(offsetof(struct shmipc_wire_slot, deadline) == 56, "deadline");
 
 _Static_assert(sizeof(struct shmipc_wire_side_counters) == SHMIPC_COUNTERS_SIDE_SIZE, "side counters size");
 _Static_assert(offsetof(struct shmipc_wire_side_counters, timeouts) == 0, "timeouts");

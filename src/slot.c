@@ -645,8 +645,10 @@ int shmipc__slot_acquire(struct shmipc__endpoint *ep,
   return SHMIPC_OK;
 }
 
-int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
-                        uint32_t flags)
+/* shmipc_slot_publish() with the deadline word @dlw of the call
+ * (shmipc__deadline_word(); 0 when the publish does not know it). */
+static inline int publish(shmipc_slot *s, uint32_t type, size_t len,
+                          uint32_t flags, uint64_t dlw)
 {
   struct shmipc__endpoint *ep;
   uint32_t v, old, st;
@@ -669,6 +671,11 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
       (flags & SHMIPC_F_END_ALIGNED) ? SHMIPC_WIRE_END_ALIGNED : 0;
   s->w->req_seq = ++s->seq;
   s->w->req_time = 0; /* until the wait leaves its spin phase */
+  /* A new word for a new call: a cancel mark of the call before goes
+   * (docs/PROTOCOL.md, "Deadline and cancel"). Published by the CAS
+   * below, as the fields above; relaxed only because the mark of an
+   * abandoned call is stored beside the responder's loads. */
+  shmipc__store_relaxed64(&s->w->deadline, dlw);
   shmipc__ctr_bump(&s->ctr->req_calls);
   /* First guess: the word as we left it, no waiter bit. Reading it first
    * would fetch the line shared and then upgrade it: two transfers while the
@@ -711,6 +718,14 @@ int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
     shmipc__ring_doorbell(ep, false);
   }
   return SHMIPC_OK;
+}
+
+int shmipc_slot_publish(shmipc_slot *s, uint32_t type, size_t len,
+                        uint32_t flags)
+{
+  /* The wait's timeout is not known yet: the wait writes the deadline as
+   * its spin phase ends. */
+  return publish(s, type, len, flags, 0);
 }
 
 /* The response is in (state RESP_READY of our generation): check it and
@@ -768,6 +783,12 @@ static int abandon(shmipc_slot *s, int why)
       }
       break;
     case SHMIPC_SLOT_PROCESSING:
+      /* The responder took it: mark the call given up, so that its
+       * handler can stop early. Only we write the word (the responder
+       * only reads it), so no CAS: the next publish writes it anew. */
+      shmipc__store_relaxed64(&s->w->deadline,
+                              shmipc__load_relaxed64(&s->w->deadline) |
+                                  SHMIPC_DEADLINE_CANCELLED);
       set_state(s, SHMIPC__REC_LOST);
       shmipc__ctr_add(&shmipc__side(s->ep)->quarantined, 1);
       return why;
@@ -827,6 +848,7 @@ int shmipc__slot_wait(shmipc_slot *s, struct shmipc__deadline *dl,
   u.abort = &s->abort;
   u.sleeps = &s->ctr->req_sleeps;
   u.stamp = &s->w->req_time;
+  u.deadline = &s->w->deadline;
   r = shmipc__wait_word(s->ep, &u, &pace, dl, &v);
   if (r == SHMIPC_OK) {
     if ((v & GEN_MASK) != (s->gen_word & GEN_MASK)) {
@@ -1112,7 +1134,7 @@ int shmipc_slot_send(shmipc_slot *s, uint32_t type, size_t len, uint32_t flags,
   r = slot_timeout(s->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
-  r = shmipc_slot_publish(s, type, len, flags);
+  r = publish(s, type, len, flags, shmipc__deadline_word(&dl));
   if (r != SHMIPC_OK)
     return r;
   r = shmipc__failed(shmipc__slot_wait(s, &dl, NULL, &counted));
@@ -1229,7 +1251,7 @@ int shmipc__call(struct shmipc__endpoint *ep, uint32_t type, const void *req,
     return r;
   if (req_len > 0)
     memcpy(s->req, req, req_len);
-  r = shmipc_slot_publish(s, type, req_len, 0);
+  r = publish(s, type, req_len, 0, shmipc__deadline_word(&dl));
   if (r == SHMIPC_OK)
     r = shmipc__slot_wait(s, &dl, NULL, counted);
   if (r == SHMIPC_OK && s->resp_type == SHMIPC_MSG_LARGE_ANSWER &&
@@ -1343,7 +1365,11 @@ int shmipc__respond(struct shmipc__endpoint *ep, uint32_t index, uint32_t v,
       (type & SHMIPC_RESP_END_ALIGNED) != 0) {
     why = "shmipc: corrupt request header";
   } else {
-    const uint8_t *data = (flags & SHMIPC_WIRE_END_ALIGNED)
+    /* An empty request points at the buffer's start, aligned either way:
+     * one past its end is the response buffer's start (for a capacity
+     * that is a multiple of 64), which shmipc_*_request_deadline() must
+     * tell from a request. */
+    const uint8_t *data = (flags & SHMIPC_WIRE_END_ALIGNED) && size != 0
                               ? req + (g->req_capacity - size)
                               : req;
     if (fn(user, type, data, size, resp, g->resp_capacity, &rlen, &rtype) != 0)

@@ -336,8 +336,17 @@ int shmipc__wait_word(struct shmipc__endpoint *ep,
     shmipc__count(ep);
     *pace->counted = true;
   }
-  if (u->stamp != NULL) /* the age shmipc-stat shows */
-    shmipc__store_relaxed64(u->stamp, (uint64_t)shmipc__now_ns());
+  if (u->stamp != NULL) { /* the age shmipc-stat shows */
+    int64_t now = shmipc__now_ns();
+
+    shmipc__store_relaxed64(u->stamp, (uint64_t)now);
+    if (u->deadline != NULL) {
+      /* The deadline, fixed now at the latest, for the responder's
+       * handler (information only: the responder decides nothing by it) */
+      (void)shmipc__left(dl, now);
+      shmipc__store_relaxed64(u->deadline, shmipc__deadline_word(dl));
+    }
+  }
   for (;;) {
     /* acquire: read before the abort flags (shmipc__abort_raise()) */
     uint32_t seq = shmipc__load_acquire32(&ep->abort_seq);

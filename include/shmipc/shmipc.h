@@ -1751,6 +1751,79 @@ SHMIPC_EXPORT int shmipc_host_event_clear(shmipc_host *h);
 
 /**@}*/
 
+/* ------------------------------------------------------------------ */
+/** @name The caller's deadline at the responder, and its cancel mark
+ *  Each request carries its caller's deadline, and a caller that gives up
+ *  on a request the responder has taken (its wait timed out, was aborted,
+ *  or the slot was released unanswered) marks the request cancelled. A
+ *  handler that works long can look at either, with the handle it serves
+ *  and the @p req pointer it was given, and stop early. Both are
+ *  information from the peer, never checked by the library and never
+ *  trusted by it: a handler that stops early answers what it likes (the
+ *  caller that gave up discards the answer). A look is one load from the
+ *  slot; a handler that never looks costs nothing.
+ *
+ *  The deadline is in nanoseconds of shmipc_clock_ns() (Linux
+ *  CLOCK_MONOTONIC, Windows QueryPerformanceCounter: one clock for every
+ *  process of the machine). shmipc_host_call(), shmipc_guest_call() and
+ *  shmipc_slot_send() carry it from the publish; a request published by
+ *  shmipc_slot_publish() carries it once shmipc_slot_wait() leaves its
+ *  spin phase (shmipc_slot_wait_any() and shmipc_slot_poll() give none).
+ *  While the caller is still in its spin phase the deadline is known only
+ *  to within that phase (microseconds). docs/PROTOCOL.md, "Deadline and
+ *  cancel", has the wire form.
+ */
+/**@{*/
+
+/** The caller's deadline of the request that host @p h is serving in
+ *  @p req (the request pointer its handler was given, for a guest call).
+ *  @param h            the host
+ *  @param req          the handler's request pointer
+ *  @param deadline_ns  out: the deadline in nanoseconds of
+ *                      shmipc_clock_ns(), 0 when there is none
+ *  @return 1 (a deadline), 0 (none: an infinite timeout, or the caller
+ *          did not say), SHMIPC_E_INVALID (@p h or @p deadline_ns NULL,
+ *          or @p req not inside a request buffer of a slot @p h answers,
+ *          e.g. a reassembled stream). */
+SHMIPC_EXPORT int shmipc_host_request_deadline(const shmipc_host *h,
+                                               const void *req,
+                                               int64_t *deadline_ns);
+
+/** Whether the caller of the request that host @p h is serving in
+ *  @p req has given up on it (timed out, aborted, released its slot).
+ *  Cheap enough for a handler's inner loop (one load).
+ *  @param h    the host
+ *  @param req  the handler's request pointer
+ *  @return 1 (given up), 0 (not yet), SHMIPC_E_INVALID (@p h NULL, or
+ *          @p req not inside a request buffer of a slot @p h answers). */
+SHMIPC_EXPORT int shmipc_host_request_cancelled(const shmipc_host *h,
+                                                const void *req);
+
+/** shmipc_host_request_deadline() for a C guest's handler (a request of
+ *  a host slot).
+ *  @param g            the guest
+ *  @param req          the handler's request pointer
+ *  @param deadline_ns  out: the deadline, 0 when there is none
+ *  @return 1, 0, SHMIPC_E_INVALID, as shmipc_host_request_deadline(). */
+SHMIPC_EXPORT int shmipc_guest_request_deadline(const shmipc_guest *g,
+                                                const void *req,
+                                                int64_t *deadline_ns);
+
+/** shmipc_host_request_cancelled() for a C guest's handler.
+ *  @param g    the guest
+ *  @param req  the handler's request pointer
+ *  @return 1, 0, SHMIPC_E_INVALID, as shmipc_host_request_cancelled(). */
+SHMIPC_EXPORT int shmipc_guest_request_cancelled(const shmipc_guest *g,
+                                                 const void *req);
+
+/** The clock of request deadlines, in nanoseconds: Linux CLOCK_MONOTONIC,
+ *  Windows QueryPerformanceCounter. A handler's time left is its
+ *  deadline minus this.
+ *  @return the clock's reading. */
+SHMIPC_EXPORT int64_t shmipc_clock_ns(void);
+
+/**@}*/
+
 #ifdef __cplusplus
 }
 #endif

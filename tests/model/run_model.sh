@@ -88,6 +88,8 @@ mut-repair-steals    | slot.pml     | -DNREQ=1 -DNCALLS=2 -DDEATH -DREPAIR -DMUT
 # A repair or recovery that believes DETACHED in the attach word while the
 # guest still holds its lock: a peer wrote it, the guest was inside a request.
 mut-trust-attach     | slot.pml     | -DNREQ=1 -DNCALLS=2 -DDEATH -DREPAIR -DMUT_TRUST_ATTACH | -O0 -DSAFETY |  | assertion violated
+mut-dl-keep-mark     | slot.pml     | -DNREQ=1 -DNCALLS=3 -DTIMEOUTS -DMUT_DL_KEEP_MARK  | -O0 -DSAFETY |  | assertion violated.*dl_gave_up==req_id
+mut-dl-late          | slot.pml     | -DNREQ=2 -DNCALLS=2 -DNCALLS1=2 -DMUT_DL_LATE      | -O0 -DSAFETY |  | assertion violated.*dlv& ~\(128\)\)==req_id
 mut-scan-before-read | doorbell.pml | -DNCALLS=2 -DMUT_SCAN_BEFORE_READ                  | -O0 -DSAFETY |  | assertion violated.*lsleep
 mut-no-take-retry    | doorbell.pml | -DNCALLS=2 -DMUT_NO_TAKE_RETRY                     | -O0 -DSAFETY |  | assertion violated.*lsleep
 EOF

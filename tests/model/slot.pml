@@ -191,6 +191,15 @@ int  ctrl = 0;          /* the slot's control word */
 byte req_id = 0;        /* request fields (req_seq): written in CLAIMED */
 byte resp_id = 0;       /* response fields (resp_seq): written in PROCESSING */
 
+/* The deadline word (docs/PROTOCOL.md, "Deadline and cancel"): the id of
+ * the call it was written for (its deadline), DL_CANCEL once that call's
+ * requester gave up on it; and, as a ghost, the call given up on while
+ * the responder held it (0 from each publish). Only the requester writes
+ * the word. */
+#define DL_CANCEL   128
+byte dl_word = 0;
+byte dl_gave_up = 0;
+
 /* ---- requester-private memory (shared by the requester's threads) ---- */
 byte rec = REC_IDLE;    /* struct shmipc_slot.state: the record's one state */
 int  gen_word = 0;      /* struct shmipc_slot.gen_word: gen | CLAIMED, or
@@ -512,6 +521,13 @@ inline acquire() {
 inline publish() {
   req_id = id;                  /* plain stores: we hold the slot, CLAIMED or
                                  * deferred over RESP_READY */
+#if defined(MUT_DL_KEEP_MARK)
+  d_step { dl_word = (dl_word & DL_CANCEL) | id; dl_gave_up = 0 }  /* the old mark stays */
+#elif defined(MUT_DL_LATE)
+  dl_gave_up = 0;
+#else
+  d_step { dl_word = id; dl_gave_up = 0 }   /* a new word: the old mark goes */
+#endif
   v = ctrl;
 #ifdef MUT_WAKE_STALE
   pre = v;
@@ -539,6 +555,9 @@ inline publish() {
   od;
 #ifdef MUT_WAKE_STALE
   v = pre;
+#endif
+#ifdef MUT_DL_LATE
+  dl_word = id;                 /* written after the publish */
 #endif
   if :: (v & SW) != 0 -> wake_ctrl() :: else -> skip fi;
   atomic { v = 0; old = 0; nv = 0; pre = 0 }
@@ -594,12 +613,14 @@ inline abandon() {
         if :: old == v -> rec = REC_CLAIMED; break :: else -> v = old fi
 #endif
      :: ST(v) == PROCESSING ->                           /* quarantine */
+        d_step { dl_gave_up = id; dlv = dl_word }  /* the mark: a load, */
+        d_step { dl_word = dlv | DL_CANCEL; dlv = 0 } /* then a store */
         rec = REC_LOST; break
      :: ST(v) == RESP_READY -> take_response(); break
      :: else -> assert(false)
      fi
   od;
-  atomic { v = 0; old = 0 }
+  atomic { v = 0; old = 0; dlv = 0 }
 }
 
 /* slot.c: shmipc_slot_release() for a CLAIMED, DEFERRED, DONE or LOST
@@ -645,7 +666,7 @@ inline release() {
 
 proctype Requester(byte t)
 {
-  byte k = 0, id, r, fsv, was, kind;
+  byte k = 0, id, r, fsv, was, kind, dlv;
   int v, old, nv, pre;
   bool ok, reuse, got, go, held = false;
 
@@ -743,6 +764,15 @@ inline serve() {
            id = req_id;
 #endif
            resp_id = id;                     /* the handler echoes the id */
+           /* The handler's look at the deadline word: it is the call's
+            * the slot holds, and a cancel mark in it is that call's too
+            * (never one of a call before). One load; the rest is ghost. */
+           d_step {
+             dlv = dl_word;
+             assert((dlv & ~DL_CANCEL) == req_id);
+             assert((dlv & DL_CANCEL) == 0 || dl_gave_up == req_id);
+             dlv = 0
+           }
 #ifdef MUT_WAKE_STALE
            pre = ctrl;
 #endif
@@ -787,7 +817,7 @@ end_sleep:
 active proctype Responder()
 {
   int v, old, pre;
-  byte id;
+  byte id, dlv;
   bool took, go;
 
 #ifdef DEATH
@@ -807,7 +837,7 @@ active proctype Responder()
 active proctype Guest2()
 {
   int v, old, pre;
-  byte id;
+  byte id, dlv;
   bool took, go;
 
   (dead && parked + finished == NREQ);   /* no call in flight */
