@@ -692,9 +692,8 @@ static int wait_first(struct puller *pu, shmipc_slot **ring,
 
   for (k = 0; k < n; k++)
     set[k] = ring[(head + k) % SHMIPC__PULL_WINDOW];
-  r = shmipc_slot_wait_any(set, n,
-                           left == INT64_MAX ? SHMIPC_TIMEOUT_INFINITE : left,
-                           &which);
+  r = shmipc_slot_wait_any(
+      set, n, left == INT64_MAX ? SHMIPC_TIMEOUT_INFINITE : left, &which);
   *none = which >= n;
   if (*none || which == 0)
     return r;
@@ -721,8 +720,7 @@ static int pull_all(struct puller *pu, shmipc_slot *first, struct why *why)
   /* One slot is ours already; more join if free now. */
   pool[n_pool++] = first;
   shmipc__slot_rearm(first);
-  while (n_pool < SHMIPC__PULL_WINDOW &&
-         (uint64_t)n_pool * pu->chunk < total) {
+  while (n_pool < SHMIPC__PULL_WINDOW && (uint64_t)n_pool * pu->chunk < total) {
     struct shmipc__deadline now = shmipc__deadline(0);
     shmipc_slot *s;
     if (shmipc__slot_acquire(pu->ep, &now, NULL, NULL, &s) != SHMIPC_OK)

@@ -604,9 +604,9 @@ static void out_of_order(void **state)
   buf = malloc((size_t)len);
   assert_non_null(buf);
   put64(req, len);
-  assert_int_equal(shmipc_host_call(h, T_BIG, req, 8, buf, (size_t)len, &n,
-                                    &t, 10000 * MS),
-                   SHMIPC_OK);
+  assert_int_equal(
+      shmipc_host_call(h, T_BIG, req, 8, buf, (size_t)len, &n, &t, 10000 * MS),
+      SHMIPC_OK);
   assert_int_equal(n, len);
   assert_int_equal(t, SHMIPC_MSG_APP_START + 9);
   digest(buf, n, got);
@@ -872,10 +872,10 @@ int main(void)
       /* first: it forks, before any other test started a thread */
       cmocka_unit_test(host_killed),
 #endif
-      cmocka_unit_test(sizes),       cmocka_unit_test(bounds),
-      cmocka_unit_test(expiry),      cmocka_unit_test(abandon),
-      cmocka_unit_test(concurrent),  cmocka_unit_test(judge),
-      cmocka_unit_test(old_config),  cmocka_unit_test(end_aligned),
+      cmocka_unit_test(sizes),        cmocka_unit_test(bounds),
+      cmocka_unit_test(expiry),       cmocka_unit_test(abandon),
+      cmocka_unit_test(concurrent),   cmocka_unit_test(judge),
+      cmocka_unit_test(old_config),   cmocka_unit_test(end_aligned),
       cmocka_unit_test(out_of_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
