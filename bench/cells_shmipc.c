@@ -641,8 +641,9 @@ int shmipc_answer_cell_run(const char *guest_path,
   shmipc_host_config cfg;
   double rate[STREAM_REPS_MAX], mrate[STREAM_REPS_MAX], ratio[STREAM_REPS_MAX];
   unsigned char *data, *copy, *ans, req[8];
+  cpu_set_t main_cpus;
   size_t n = 0;
-  int rc = -1, e;
+  int rc = -1, e, restore_cpus = 0;
 
   out->bps = out->memcpy_bps = out->ratio = NAN;
   if (p->reps == 0 || p->reps > STREAM_REPS_MAX) {
@@ -685,6 +686,18 @@ int shmipc_answer_cell_run(const char *guest_path,
     goto out;
   if (wait_attached(&l, err, errlen) != 0)
     goto out;
+  if (p->pin) {
+    /* As in the stream cell: the caller is this (main) thread, pair 0's
+     * client, until the end; the guest on pair 0's server CPU. */
+    if (sched_getaffinity(0, sizeof(main_cpus), &main_cpus) != 0 ||
+        bench_pin_self(bench_pin_cpu(p->pin, 0, 0)) != 0) {
+      snprintf(err, errlen, "pin: %s", strerror(errno));
+      goto out;
+    }
+    restore_cpus = 1;
+    if (pin_guest(&l, p->pin, 1, err, errlen) != 0)
+      goto out;
+  }
   /* The guest makes its buffer on the first call: not timed. */
   e = shmipc_host_call(l.h, ANSWER_TYPE_STATIC, req, 8, ans, p->bytes, &n, NULL,
                        60 * BENCH_NS_PER_S);
@@ -713,6 +726,11 @@ int shmipc_answer_cell_run(const char *guest_path,
   out->ratio = bench_median(ratio, p->reps);
   rc = 0;
 out:
+  if (restore_cpus &&
+      sched_setaffinity(0, sizeof(main_cpus), &main_cpus) != 0 && rc == 0) {
+    snprintf(err, errlen, "pin: cannot restore the CPUs: %s", strerror(errno));
+    rc = -1;
+  }
   shmipc_host_destroy(l.h);
   segment_live = 0;
   if (l.guest > 0 && !l.reaped) {

@@ -407,7 +407,8 @@ void run_answers(struct report *rp)
                                  .reps = o->stream_reps,
                                  .depth = 4,
                                  .slots = 4,
-                                 .slot_bytes = o->stream_slot_bytes};
+                                 .slot_bytes = o->stream_slot_bytes,
+                                 .pin = run_pin(o)};
       fprintf(stderr, "shmipc-bench: large answer %s %u MiB x %u\n",
               system_name(sy), answer_sizes_mib[i], ap.reps);
       if (shmipc_answer_cell_run(o->echo_path[sy], &ap,

@@ -672,10 +672,46 @@ struct why {
   uint64_t offset;
 };
 
+/* Wait for one of the @n pulls in flight in @ring from @head (@n > 1) to
+ * end, for a transfer into the caller's buffer, where the bytes may land
+ * in any order: the guest's workers end them in the order they are given
+ * a CPU, and the host copies out whatever is in and sends the next pull
+ * rather than wait on the oldest. The pull that ended is moved to @head.
+ * SHMIPC_OK or its call's failure (its slot's call ended); *none set with
+ * SHMIPC_E_TIMEOUT or SHMIPC_E_ABORTED when no call ended (all still in
+ * flight). */
+static int wait_first(struct puller *pu, shmipc_slot **ring,
+                      struct shmipc__pull *qs, uint32_t head, uint32_t n,
+                      bool *none)
+{
+  shmipc_slot *set[SHMIPC__PULL_WINDOW];
+  int64_t left = shmipc__left(pu->dl, shmipc__now_ns());
+  size_t which = n;
+  uint32_t k, j;
+  int r;
+
+  for (k = 0; k < n; k++)
+    set[k] = ring[(head + k) % SHMIPC__PULL_WINDOW];
+  r = shmipc_slot_wait_any(
+      set, n, left == INT64_MAX ? SHMIPC_TIMEOUT_INFINITE : left, &which);
+  *none = which >= n;
+  if (*none || which == 0)
+    return r;
+  j = (head + (uint32_t)which) % SHMIPC__PULL_WINDOW;
+  {
+    struct shmipc__pull q = qs[j];
+    ring[j] = ring[head];
+    qs[j] = qs[head];
+    ring[head] = set[which];
+    qs[head] = q;
+  }
+  return r;
+}
+
 static int pull_all(struct puller *pu, shmipc_slot *first, struct why *why)
 {
-  shmipc_slot *pool[SHMIPC__PULL_DEPTH], *ring[SHMIPC__PULL_DEPTH];
-  struct shmipc__pull qs[SHMIPC__PULL_DEPTH];
+  shmipc_slot *pool[SHMIPC__PULL_WINDOW], *ring[SHMIPC__PULL_WINDOW];
+  struct shmipc__pull qs[SHMIPC__PULL_WINDOW];
   uint32_t n_pool = 0, n_free, head = 0, inflight = 0, i;
   uint64_t next = 0, total = pu->a->total;
   bool sent_last = false;
@@ -684,7 +720,7 @@ static int pull_all(struct puller *pu, shmipc_slot *first, struct why *why)
   /* One slot is ours already; more join if free now. */
   pool[n_pool++] = first;
   shmipc__slot_rearm(first);
-  while (n_pool < SHMIPC__PULL_DEPTH && (uint64_t)n_pool * pu->chunk < total) {
+  while (n_pool < SHMIPC__PULL_WINDOW && (uint64_t)n_pool * pu->chunk < total) {
     struct shmipc__deadline now = shmipc__deadline(0);
     shmipc_slot *s;
     if (shmipc__slot_acquire(pu->ep, &now, NULL, NULL, &s) != SHMIPC_OK)
@@ -721,7 +757,7 @@ static int pull_all(struct puller *pu, shmipc_slot *first, struct why *why)
         pool[n_free++] = s;
         goto fail;
       }
-      i = (head + inflight) % SHMIPC__PULL_DEPTH;
+      i = (head + inflight) % SHMIPC__PULL_WINDOW;
       ring[i] = s;
       qs[i] = q;
       inflight++;
@@ -731,13 +767,26 @@ static int pull_all(struct puller *pu, shmipc_slot *first, struct why *why)
     if (inflight == 0)
       break;
     {
-      shmipc_slot *s = ring[head];
+      shmipc_slot *s;
       const struct shmipc__pull *q = &qs[head];
       const uint8_t *data = NULL;
       uint32_t status = 0, state = 0;
 
-      r = shmipc__slot_wait(s, pu->dl, NULL, pu->counted);
-      head = (head + 1) % SHMIPC__PULL_DEPTH;
+      /* Into a buffer: the first pull to end; to the chunk callback: the
+       * oldest, so that the bytes reach it in order. */
+      if (pu->buf != NULL && inflight > 1) {
+        bool none;
+        r = wait_first(pu, ring, qs, head, inflight, &none);
+        if (none) {
+          why->offset = q->offset;
+          goto fail; /* every pull still in flight, collected there */
+        }
+        s = ring[head];
+      } else {
+        s = ring[head];
+        r = shmipc__slot_wait(s, pu->dl, NULL, pu->counted);
+      }
+      head = (head + 1) % SHMIPC__PULL_WINDOW;
       inflight--;
       if (r != SHMIPC_OK) {
         why->what = r == SHMIPC_E_REMOTE    ? "the guest answered a pull "
@@ -795,7 +844,7 @@ fail:
     int w = shmipc__slot_wait(s, &now, NULL, NULL);
     if (w == SHMIPC_OK || w == SHMIPC_E_REMOTE)
       shmipc__slot_rearm(s);
-    head = (head + 1) % SHMIPC__PULL_DEPTH;
+    head = (head + 1) % SHMIPC__PULL_WINDOW;
     inflight--;
     pool[n_free++] = s;
   }

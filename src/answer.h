@@ -19,8 +19,9 @@
 #define SHMIPC__PULL_F_ABORT 2u
 /* The smallest slot capacities large answers work with. */
 #define SHMIPC__ANSWER_MIN_CAP 32u
-/* Pulls in flight per transfer, at most. */
-#define SHMIPC__PULL_DEPTH 4u
+/* Pulls in flight per transfer, at most (as many as there are host slots
+ * free when the transfer starts, up to this). */
+#define SHMIPC__PULL_WINDOW 16u
 
 enum shmipc__pull_status {
   SHMIPC__PULL_OK = 0,

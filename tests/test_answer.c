@@ -528,6 +528,103 @@ static void concurrent(void **state)
   down(&f);
 }
 
+/* A guest whose first pull of an answer (offset 0) waits until HELD_FOR
+ * other pulls were served, at most HOLD_MS: a host that waits for its
+ * oldest pull before it sends another can have only its other slots'
+ * pulls served meanwhile. */
+#define HELD_FOR 16u
+#define HOLD_MS 2000
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint32_t others, while_held;
+} hold = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+static int held_first(void *user, uint32_t type, const void *req,
+                      size_t req_len, void *resp, size_t resp_cap,
+                      size_t *resp_len, uint32_t *resp_type)
+{
+  struct shmipc__pull q;
+
+  if (type == SHMIPC_MSG_ANSWER_PULL && req_len == SHMIPC__PULL_HDR) {
+    shmipc__pull_get(&q, req);
+    pthread_mutex_lock(&hold.mu);
+    if (q.offset == 0 && q.flags == 0) {
+      int64_t until = t_now_ms() + HOLD_MS * t_time_scale();
+      while (hold.others < HELD_FOR && t_now_ms() < until) {
+        pthread_mutex_unlock(&hold.mu);
+        t_sleep_ms(1);
+        pthread_mutex_lock(&hold.mu);
+      }
+      hold.while_held = hold.others;
+    } else {
+      hold.others++;
+    }
+    pthread_mutex_unlock(&hold.mu);
+  }
+  return shmipc__answers_handle(user, type, req, req_len, resp, resp_cap,
+                                resp_len, resp_type);
+}
+
+/* Into a caller's buffer the host takes the pulls as they end, not
+ * oldest first: a slow first pull holds up one slot, not the transfer
+ * (the others go on being pulled and copied meanwhile). */
+static void out_of_order(void **state)
+{
+  const uint64_t len = 64 * (uint64_t)(CAP - SHMIPC__PULL_RESP) + 7;
+  struct shmipc__answers *tbl;
+  shmipc_host_config hc;
+  shmipc_guest_config gc;
+  shmipc_answer_limits lim;
+  unsigned char req[8], want[32], got[32], *buf;
+  size_t n = 0;
+  uint32_t t = 0;
+  char name[64];
+  shmipc_host *h;
+  shmipc_guest *g;
+
+  (void)state;
+  snprintf(name, sizeof name, "answer-ooo-%u", (unsigned)shmipc__getpid());
+  shmipc_host_config_init(&hc);
+  hc.name = name;
+  hc.host_slots = 4;
+  hc.req_capacity = CAP;
+  hc.resp_capacity = CAP;
+  hc.liveness_interval_ns = 20 * MS;
+  assert_int_equal(shmipc_host_create(&hc, &h), SHMIPC_OK);
+  shmipc_guest_config_init(&gc);
+  gc.name = name;
+  gc.liveness_interval_ns = 20 * MS;
+  assert_int_equal(shmipc_guest_attach(&gc, &g), SHMIPC_OK);
+  shmipc_answer_limits_init(&lim);
+  assert_int_equal(shmipc__answers_create(&lim, answer, NULL, CAP, &tbl),
+                   SHMIPC_OK);
+  assert_int_equal(shmipc_guest_start(g, held_first, tbl), SHMIPC_OK);
+  hold.others = hold.while_held = 0;
+  buf = malloc((size_t)len);
+  assert_non_null(buf);
+  put64(req, len);
+  assert_int_equal(
+      shmipc_host_call(h, T_BIG, req, 8, buf, (size_t)len, &n, &t, 10000 * MS),
+      SHMIPC_OK);
+  assert_int_equal(n, len);
+  assert_int_equal(t, SHMIPC_MSG_APP_START + 9);
+  digest(buf, n, got);
+  expected(len, want);
+  assert_memory_equal(got, want, 32);
+  pthread_mutex_lock(&hold.mu);
+  if (hold.while_held < HELD_FOR)
+    fail_msg("%u pulls served while the first was held (want %u): the host "
+             "waited for its oldest pull",
+             (unsigned)hold.while_held, HELD_FOR);
+  pthread_mutex_unlock(&hold.mu);
+  free(buf);
+  shmipc_host_destroy(h);
+  assert_int_equal(shmipc_guest_wait(g, 2000 * MS), SHMIPC_OK);
+  shmipc_guest_detach(g);
+  shmipc__answers_destroy(tbl);
+}
+
 /* The host's judgement of announcements and pull answers, at each edge
  * of the tables in docs/PROTOCOL.md. */
 static void judge(void **state)
@@ -775,10 +872,11 @@ int main(void)
       /* first: it forks, before any other test started a thread */
       cmocka_unit_test(host_killed),
 #endif
-      cmocka_unit_test(sizes),       cmocka_unit_test(bounds),
-      cmocka_unit_test(expiry),      cmocka_unit_test(abandon),
-      cmocka_unit_test(concurrent),  cmocka_unit_test(judge),
-      cmocka_unit_test(old_config),  cmocka_unit_test(end_aligned),
+      cmocka_unit_test(sizes),        cmocka_unit_test(bounds),
+      cmocka_unit_test(expiry),       cmocka_unit_test(abandon),
+      cmocka_unit_test(concurrent),   cmocka_unit_test(judge),
+      cmocka_unit_test(old_config),   cmocka_unit_test(end_aligned),
+      cmocka_unit_test(out_of_order),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
