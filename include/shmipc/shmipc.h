@@ -1678,6 +1678,13 @@ SHMIPC_EXPORT int shmipc_guest_abort_reset(shmipc_guest *g);
  *  woke for another reason), arm again before the next sleep, with the
  *  slots then in flight.
  *
+ *  Do not also wait on an armed slot with a blocking call
+ *  (shmipc_slot_wait(), shmipc_slot_wait_any()) while the arm holds. On
+ *  Windows both waiters would sleep on the word's one auto-reset event,
+ *  and the guest's single signal wakes only one of them: the library's
+ *  thread would then see that answer only at its next liveness look (at
+ *  most one liveness interval late). Poll armed slots instead.
+ *
  *  Threads: shmipc_host_event_handle(), shmipc_host_event_arm() and
  *  shmipc_host_event_clear() are the loop's: call them from one thread
  *  at a time (the loop's), beside which any thread may make calls of its
