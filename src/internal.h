@@ -414,7 +414,8 @@ struct shmipc_slot {
                        * counts), or generation | RESP_READY of the answer
                        * a deferred claim sits on. Written by the holder,
                        * read by whoever holds the record next */
-  bool woke_peer;     /* the last publish had to wake the responder */
+  bool woke_peer;     /* the last publish had to wake the responder (a
+                       * wait_any() on the slot clears it) */
   bool crowded;       /* the last wait's last yield gave the CPU away
                        * (struct shmipc__pace) */
   uint32_t lost_look; /* host: ep->guest_looks when the record was last
