@@ -1111,8 +1111,12 @@ static int wait_any(shmipc_slot *const *slots, size_t n,
     shmipc__yield();
   for (i = 1;; i++) {
     if (look_set(slots, n, which, &r)) {
-      if (!yielded)
-        crowded = false; /* answered within the spin */
+      /* Answered within the spin, after a pause and before any yield:
+       * the peer runs beside us. An answer at the first look may have
+       * come while the caller was busy with another: it tells nothing of
+       * the CPU. */
+      if (!yielded && i > 1)
+        crowded = false;
       break;
     }
     if (dl->budget == 0) {
