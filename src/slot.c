@@ -957,8 +957,7 @@ int shmipc_slot_poll(shmipc_slot *s)
  * call ends it, the two that mean "not yet" go on), look() judging any
  * other word. 1 when a call ended: its index in *which, its result in *r
  * (the record moved as look() moves it). */
-static int look_set(shmipc_slot *const *slots, size_t n, size_t *which,
-                    int *r)
+static int look_set(shmipc_slot *const *slots, size_t n, size_t *which, int *r)
 {
   size_t i;
 
@@ -1012,8 +1011,7 @@ static int set_aborted(shmipc_slot *const *slots, size_t n, size_t *which,
  * (paced), announce on every slot, look again, sleep on all of the words
  * and on abort_seq; until a call ends, the deadline or an abort. */
 static int sleep_any(shmipc_slot *const *slots, size_t n,
-                     struct shmipc__deadline *dl, bool *counted,
-                     size_t *which)
+                     struct shmipc__deadline *dl, bool *counted, size_t *which)
 {
   struct shmipc__endpoint *ep = slots[0]->ep;
   struct shmipc__sleeper sl[WAIT_ANY_SLEEPERS];
@@ -1111,11 +1109,12 @@ static int wait_any(shmipc_slot *const *slots, size_t n,
     shmipc__yield();
   for (i = 1;; i++) {
     if (look_set(slots, n, which, &r)) {
-      /* Answered within the spin, after a pause and before any yield:
-       * the peer runs beside us. An answer at the first look may have
-       * come while the caller was busy with another: it tells nothing of
-       * the CPU. */
-      if (!yielded && i > 1)
+      /* Answered within the spin, before any yield: the peer runs
+       * beside us. Not so an answer at the first look to a call that an
+       * earlier wait over it saw in flight: it may have come while the
+       * caller was busy with another, which tells nothing of the CPU. */
+      if (!yielded &&
+          (i > 1 || (uint16_t)slots[*which]->seq != slots[*which]->waited_seq))
         crowded = false;
       break;
     }
@@ -1144,8 +1143,10 @@ static int wait_any(shmipc_slot *const *slots, size_t n,
       shmipc__cpu_pause();
     }
   }
-  for (j = 0; j < n; j++)
+  for (j = 0; j < n; j++) {
     slots[j]->crowded = crowded;
+    slots[j]->waited_seq = (uint16_t)slots[j]->seq;
+  }
   return r;
 }
 
