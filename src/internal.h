@@ -432,9 +432,14 @@ struct shmipc_slot {
                        * counts), or generation | RESP_READY of the answer
                        * a deferred claim sits on. Written by the holder,
                        * read by whoever holds the record next */
-  bool woke_peer;     /* the last publish had to wake the responder */
+  bool woke_peer;     /* the last publish had to wake the responder (a
+                       * wait_any() on the slot clears it) */
   bool crowded;       /* the last wait's last yield gave the CPU away
                        * (struct shmipc__pace) */
+  uint16_t waited_seq; /* seq's low bits when a shmipc_slot_wait_any()
+                        * over the slot last returned: a call published
+                        * since came after it (in the padding here, so
+                        * the record keeps its size) */
   uint32_t lost_look; /* host: ep->guest_looks when the record was last
                        * parked REUSE_LATE; a look after it that found no
                        * guest proves the guest that may have been inside

@@ -974,64 +974,90 @@ int shmipc_slot_poll(shmipc_slot *s)
  * looked at again every SHMIPC__WORDS_POLL_NS. */
 #define WAIT_ANY_SLEEPERS 64u
 
-/* The wait of shmipc_slot_wait_any(), its arguments checked: the index of
- * the slot whose call ended in *which and its result, or n and TIMEOUT
- * or ABORTED (the handle's abort), every call still in flight. */
-static int wait_any(shmipc_slot *const *slots, size_t n,
-                    struct shmipc__deadline *dl, bool *counted, size_t *which)
+/* One look at each published slot (record SENT) of a set: the test of
+ * shmipc__slot_wait()'s first yield period (the one word that answers the
+ * call ends it, the two that mean "not yet" go on), look() judging any
+ * other word. 1 when a call ended: its index in *which, its result in *r
+ * (the record moved as look() moves it). */
+static int look_set(shmipc_slot *const *slots, size_t n, size_t *which, int *r)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    shmipc_slot *s = slots[i];
+    uint32_t gen = s->gen_word & GEN_MASK;
+    /* acquire: as in shmipc__wait_word() (pairs with the responder's
+     * publish CAS in shmipc__respond()) */
+    uint32_t v = shmipc__load_acquire32(&s->w->ctrl) & ~WAIT_BITS;
+
+    if (v == (gen | SHMIPC_SLOT_REQ_READY) ||
+        v == (gen | SHMIPC_SLOT_PROCESSING))
+      continue;
+    if (v == (gen | SHMIPC_SLOT_RESP_READY)) {
+      *r = take_response(s);
+      if (*r != SHMIPC_OK)
+        shmipc__ctr_call_end(s->ep, *r); /* REMOTE, CORRUPT */
+    } else if (!look(s, r)) {
+      continue;
+    }
+    *which = i;
+    return 1;
+  }
+  return 0;
+}
+
+/* The aborts a wait over a set looks at: the handle's (1, *r ABORTED,
+ * *which untouched: every call stays in flight) or a slot's (1, that
+ * call ended ABORTED, its index in *which). */
+static int set_aborted(shmipc_slot *const *slots, size_t n, size_t *which,
+                       int *r)
+{
+  struct shmipc__endpoint *ep = slots[0]->ep;
+  size_t i;
+
+  if (shmipc__aborted(ep, true, NULL) != SHMIPC_OK) {
+    *r = SHMIPC_E_ABORTED;
+    return 1;
+  }
+  for (i = 0; i < n; i++) {
+    if (shmipc__aborted(ep, false, &slots[i]->abort) != SHMIPC_OK) {
+      *which = i;
+      *r = end_call(slots[i], SHMIPC_E_ABORTED);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* The sleep phase of wait_any(): look at the set, the aborts and the peer
+ * (paced), announce on every slot, look again, sleep on all of the words
+ * and on abort_seq; until a call ends, the deadline or an abort. */
+static int sleep_any(shmipc_slot *const *slots, size_t n,
+                     struct shmipc__deadline *dl, bool *counted, size_t *which)
 {
   struct shmipc__endpoint *ep = slots[0]->ep;
   struct shmipc__sleeper sl[WAIT_ANY_SLEEPERS];
-  uint64_t looks = 0;
+  uint64_t now;
   uint32_t seq, v, k;
   size_t i, pending;
   int r;
 
-  *which = n;
+  SHMIPC__WS(SLOW);
+  if (!*counted) {
+    /* counted before the look at closing (see shmipc__ep_quiesce()) */
+    shmipc__count(ep);
+    *counted = true;
+  }
+  /* the age shmipc-stat shows, from the first wait that slept */
+  now = (uint64_t)shmipc__now_ns();
+  for (i = 0; i < n; i++)
+    if (shmipc__load_relaxed64(&slots[i]->w->req_time) == 0)
+      shmipc__store_relaxed64(&slots[i]->w->req_time, now);
   for (;;) {
-    bool slow = looks >= ep->spin_budget;
-
     /* acquire: read before the abort flags (shmipc__abort_raise()) */
     seq = shmipc__load_acquire32(&ep->abort_seq);
-    if (slow && !*counted) {
-      /* counted before the look at closing (see shmipc__ep_quiesce()) */
-      shmipc__count(ep);
-      *counted = true;
-    }
-    if (shmipc__aborted(ep, true, NULL) != SHMIPC_OK)
-      return SHMIPC_E_ABORTED;
-    for (i = 0; i < n; i++) {
-      shmipc_slot *s = slots[i];
-
-      if (get_state(s) == SHMIPC__REC_DONE) {
-        *which = i;
-        return done_result(s);
-      }
-      if (look(s, &r)) {
-        *which = i;
-        return r;
-      }
-      if (shmipc__aborted(ep, false, &s->abort) != SHMIPC_OK) {
-        *which = i;
-        return end_call(s, SHMIPC_E_ABORTED);
-      }
-    }
-    looks += n;
-    if (dl->budget == 0)
-      return SHMIPC_E_TIMEOUT;
-    if (!slow) {
-      /* the spin phase: a yield every SHMIPC__YIELD_EVERY looks */
-      if (looks % SHMIPC__YIELD_EVERY < n) {
-        if (shmipc__left(dl, shmipc__now_ns()) == 0)
-          return SHMIPC_E_TIMEOUT;
-        shmipc__yield();
-      } else {
-        shmipc__cpu_pause();
-      }
-      continue;
-    }
-    /* The sleep phase: look at the peer (paced), announce on every slot,
-     * look again, sleep on all of the words and on abort_seq. */
+    if (look_set(slots, n, which, &r) || set_aborted(slots, n, which, &r))
+      return r;
     int64_t left = shmipc__left(dl, shmipc__now_ns());
     if (left == 0)
       return SHMIPC_E_TIMEOUT;
@@ -1073,12 +1099,85 @@ static int wait_any(shmipc_slot *const *slots, size_t n,
   }
 }
 
+/* The wait of shmipc_slot_wait_any(), its arguments checked and every
+ * record SENT: the index of the slot whose call ended in *which and its
+ * result, or TIMEOUT or ABORTED (the handle's abort), every call still in
+ * flight. The pace of shmipc__slot_wait() and shmipc__wait_word(), over
+ * the set: a yield first when a publish since the last wait on one of the
+ * slots woke the responder, then passes over the set a pause apart
+ * without a clock read, a yield every SHMIPC__YIELD_EVERY passes (every
+ * SHMIPC__YIELD_CROWDED once a yield gave the CPU away, counted as a
+ * whole period of the budget) with the looks at the deadline and the
+ * aborts, up to the spin budget; then sleep_any(). Each record of the set
+ * keeps what the last wait on it learnt of the CPU (crowded). */
+static int wait_any(shmipc_slot *const *slots, size_t n,
+                    struct shmipc__deadline *dl, bool *counted, size_t *which)
+{
+  struct shmipc__endpoint *ep = slots[0]->ep;
+  bool crowded = false, woke = false, yielded = false;
+  uint32_t i, every;
+  size_t j;
+  int r;
+
+  for (j = 0; j < n; j++) {
+    crowded |= slots[j]->crowded;
+    woke |= slots[j]->woke_peer;
+    slots[j]->woke_peer = false; /* this wait yields for it */
+  }
+  every = crowded ? SHMIPC__YIELD_CROWDED : SHMIPC__YIELD_EVERY;
+  /* The kernel often queues a woken thread on the waker's CPU; spinning
+   * here would then delay the very answer we wait for. */
+  if (woke)
+    shmipc__yield();
+  for (i = 1;; i++) {
+    if (look_set(slots, n, which, &r)) {
+      /* Answered within the spin, before any yield: the peer runs
+       * beside us. Not so an answer at the first look to a call that an
+       * earlier wait over it saw in flight: it may have come while the
+       * caller was busy with another, which tells nothing of the CPU. */
+      if (!yielded &&
+          (i > 1 || (uint16_t)slots[*which]->seq != slots[*which]->waited_seq))
+        crowded = false;
+      break;
+    }
+    if (dl->budget == 0) {
+      if (!set_aborted(slots, n, which, &r))
+        r = SHMIPC_E_TIMEOUT;
+      break;
+    }
+    if (i >= ep->spin_budget) {
+      r = sleep_any(slots, n, dl, counted, which);
+      break;
+    }
+    if (i % every == 0) {
+      if (shmipc__left(dl, shmipc__now_ns()) == 0) {
+        r = SHMIPC_E_TIMEOUT;
+        break;
+      }
+      if (set_aborted(slots, n, which, &r))
+        break;
+      if (every == SHMIPC__YIELD_CROWDED)
+        i += SHMIPC__YIELD_EVERY - SHMIPC__YIELD_CROWDED;
+      every = shmipc__spin_yield(&crowded);
+      yielded = true;
+    } else {
+      SHMIPC__WS(SPIN);
+      shmipc__cpu_pause();
+    }
+  }
+  for (j = 0; j < n; j++) {
+    slots[j]->crowded = crowded;
+    slots[j]->waited_seq = (uint16_t)slots[j]->seq;
+  }
+  return r;
+}
+
 int shmipc_slot_wait_any(shmipc_slot *const *slots, size_t n,
                          int64_t timeout_ns, size_t *which)
 {
   struct shmipc__deadline dl;
   bool counted = false;
-  size_t i;
+  size_t i, done = n;
   int r;
 
   if (which == NULL)
@@ -1102,10 +1201,16 @@ int shmipc_slot_wait_any(shmipc_slot *const *slots, size_t n,
       return shmipc__failed(shmipc__fail(SHMIPC_E_STATE,
                                          "nothing was published on slots[%lu]",
                                          (unsigned long)i));
+    if (st == SHMIPC__REC_DONE && done == n)
+      done = i;
   }
   r = slot_timeout(slots[0]->ep, timeout_ns, &dl);
   if (r != SHMIPC_OK)
     return shmipc__failed(shmipc__fail_timeout("timeout_ns", timeout_ns));
+  if (done < n) { /* an answer taken before ends the wait at once */
+    *which = done;
+    return shmipc__failed(done_result(slots[done]));
+  }
   r = wait_any(slots, n, &dl, &counted, which);
   if (counted)
     shmipc__uncount(slots[0]->ep);

@@ -362,6 +362,47 @@ static void abort_wait_any(void **state)
   stop(&ss);
 }
 
+/* An answer that is in before a wait_any looks wins over an abort raised
+ * before the wait, the handle's or the slot's, as for shmipc_slot_wait():
+ * a wait that needs no wait still succeeds; the handle's abort ends the
+ * next wait that would have to wait, every call still in flight. */
+static void wait_any_answer_beats_abort(void **state)
+{
+  struct session ss;
+  shmipc_slot *sl[2];
+  size_t which;
+  int k;
+
+  (void)state;
+  start(&ss, 3, 0, false); /* the first round's late call quarantines one */
+  for (k = 0; k < 2; k++) {
+    sl[0] = publish(ss.h, 2000, 1); /* not answered for 2 s */
+    sl[1] = publish(ss.h, -1, 2);
+    t_sleep_ms(200); /* the echo's answer is in */
+    if (k == 0)
+      assert_int_equal(shmipc_host_abort(ss.h), SHMIPC_OK);
+    else
+      assert_int_equal(shmipc_slot_abort(sl[1]), SHMIPC_OK);
+    assert_int_equal(shmipc_slot_wait_any(sl, 2, 5000 * MS, &which),
+                     SHMIPC_OK);
+    assert_int_equal(which, 1);
+    assert_int_equal(answer_tag(sl[1]), 2);
+    shmipc_slot_release(sl[1]);
+    if (k == 0) {
+      assert_int_equal(shmipc_slot_wait_any(sl, 1, 5000 * MS, &which),
+                       SHMIPC_E_ABORTED);
+      assert_int_equal(which, 1);
+      assert_int_equal(shmipc_host_abort_reset(ss.h), SHMIPC_OK);
+    }
+    assert_int_equal(shmipc_slot_abort(sl[0]), SHMIPC_OK);
+    assert_int_equal(shmipc_slot_wait_any(sl, 1, 5000 * MS, &which),
+                     SHMIPC_E_ABORTED);
+    assert_int_equal(which, 0);
+    shmipc_slot_release(sl[0]); /* quarantined until its late answer */
+  }
+  stop(&ss);
+}
+
 struct server {
   shmipc_host *h;
   int r;
@@ -577,6 +618,7 @@ int main(int argc, char **argv)
       cmocka_unit_test(wait_any_four_in_flight),
       cmocka_unit_test(abort_latency),
       cmocka_unit_test(abort_wait_any),
+      cmocka_unit_test(wait_any_answer_beats_abort),
       cmocka_unit_test(abort_serve_and_wait_guest),
       cmocka_unit_test(abort_races_answer),
       cmocka_unit_test(guest_abort),
