@@ -422,31 +422,31 @@ struct shmipc_slot {
   uint8_t *resp;
   struct shmipc_wire_slot_counters *ctr; /* its counters in the segment */
   uint32_t index;                        /* slot index in the segment */
-  uint32_t state;     /* atomic, enum shmipc__rec: the one state of the
-                       * record; a claimer takes it by CAS, the holder
-                       * moves it with relaxed stores and gives it up with
-                       * a release store */
-  uint32_t gen_word;  /* the word our use of the slot expects, without
-                       * waiter bits: generation | CLAIMED from the claim
-                       * on (after the publish only its generation
-                       * counts), or generation | RESP_READY of the answer
-                       * a deferred claim sits on. Written by the holder,
-                       * read by whoever holds the record next */
-  bool woke_peer;     /* the last publish had to wake the responder (a
-                       * wait_any() on the slot clears it) */
-  bool crowded;       /* the last wait's last yield gave the CPU away
-                       * (struct shmipc__pace) */
+  uint32_t state;      /* atomic, enum shmipc__rec: the one state of the
+                        * record; a claimer takes it by CAS, the holder
+                        * moves it with relaxed stores and gives it up with
+                        * a release store */
+  uint32_t gen_word;   /* the word our use of the slot expects, without
+                        * waiter bits: generation | CLAIMED from the claim
+                        * on (after the publish only its generation
+                        * counts), or generation | RESP_READY of the answer
+                        * a deferred claim sits on. Written by the holder,
+                        * read by whoever holds the record next */
+  bool woke_peer;      /* the last publish had to wake the responder (a
+                        * wait_any() on the slot clears it) */
+  bool crowded;        /* the last wait's last yield gave the CPU away
+                        * (struct shmipc__pace) */
   uint16_t waited_seq; /* seq's low bits when a shmipc_slot_wait_any()
                         * over the slot last returned: a call published
                         * since came after it (in the padding here, so
                         * the record keeps its size) */
-  uint32_t lost_look; /* host: ep->guest_looks when the record was last
-                       * parked REUSE_LATE; a look after it that found no
-                       * guest proves the guest that may have been inside
-                       * it gone */
-  uint32_t abort;     /* atomic: shmipc_slot_abort() was called since the
-                       * record was last claimed; the next look of a wait
-                       * or poll on the slot ends its call ABORTED */
+  uint32_t lost_look;  /* host: ep->guest_looks when the record was last
+                        * parked REUSE_LATE; a look after it that found no
+                        * guest proves the guest that may have been inside
+                        * it gone */
+  uint32_t abort;      /* atomic: shmipc_slot_abort() was called since the
+                        * record was last claimed; the next look of a wait
+                        * or poll on the slot ends its call ABORTED */
   uint64_t seq;
   const uint8_t *resp_data; /* DONE: the answer, checked */
   uint32_t resp_size;

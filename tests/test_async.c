@@ -383,8 +383,7 @@ static void wait_any_answer_beats_abort(void **state)
       assert_int_equal(shmipc_host_abort(ss.h), SHMIPC_OK);
     else
       assert_int_equal(shmipc_slot_abort(sl[1]), SHMIPC_OK);
-    assert_int_equal(shmipc_slot_wait_any(sl, 2, 5000 * MS, &which),
-                     SHMIPC_OK);
+    assert_int_equal(shmipc_slot_wait_any(sl, 2, 5000 * MS, &which), SHMIPC_OK);
     assert_int_equal(which, 1);
     assert_int_equal(answer_tag(sl[1]), 2);
     shmipc_slot_release(sl[1]);
