@@ -52,6 +52,12 @@ int proc_executable(const char *path);
 uint32_t proc_self_id(void);
 /* This program's own path, for re-running it as a child. */
 int proc_self_path(char *buf, size_t len);
+/* The calling test made segment @name and may kill its host, which then
+ * leaves the name behind (as documented): remove the name now if it is
+ * there, and again when the program exits (a test that failed midway).
+ * Only for names the test made itself (they carry its pid). Nothing on
+ * Windows, where named objects go with their last handle. */
+void t_segment_forget(const char *name);
 
 /* Linux only, below. */
 
