@@ -116,6 +116,7 @@ static void start(struct session *s, uint32_t host_slots)
 
   snprintf(s->name, sizeof s->name, "deadline-%u-%d", (unsigned)proc_self_id(),
            n++);
+  t_segment_forget(s->name); /* at exit, should a test fail */
   shmipc_host_config_init(&c);
   c.name = s->name;
   c.host_slots = host_slots;

@@ -500,6 +500,7 @@ static void host_killed(void **state)
 
   (void)state;
   snprintf(name, sizeof name, "gstream-self-%u", (unsigned)proc_self_id());
+  t_segment_forget(name); /* the host is killed: its name stays */
   assert_int_equal(pipe(fds), 0);
   r = proc_fork(&host);
   assert_true(r >= 0);
@@ -531,6 +532,7 @@ static void host_killed(void **state)
   shmipc_stream_sender_destroy(snd);
   shmipc_guest_detach(g);
   proc_reap(&host);
+  t_segment_forget(name);
   free(data);
 }
 
@@ -571,6 +573,7 @@ static void detach_mid_stream(void **state)
 
   (void)state;
   snprintf(name, sizeof name, "gstream-detach-%u", (unsigned)proc_self_id());
+  t_segment_forget(name); /* the host is killed: its name stays */
   assert_int_equal(pipe(fds), 0);
   r = proc_fork(&host);
   assert_true(r >= 0);
@@ -599,6 +602,7 @@ static void detach_mid_stream(void **state)
   assert_true(res.accepted > 0 && res.accepted < res.chunks);
   shmipc_stream_sender_destroy(snd);
   proc_reap(&host);
+  t_segment_forget(name);
   free(data);
 }
 

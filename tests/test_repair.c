@@ -96,6 +96,7 @@ static void sess_start_liveness(struct sess *s, const char *tag,
   memset(s, 0, sizeof *s);
   snprintf(s->name, sizeof s->name, "repair-%u-%s-%d", proc_self_id(), tag,
            counter++);
+  t_segment_forget(s->name); /* at exit, should a test fail */
   shmipc_host_config_init(&c);
   c.name = s->name;
   c.host_slots = HOST_SLOTS;

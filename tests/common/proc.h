@@ -52,6 +52,16 @@ int proc_executable(const char *path);
 uint32_t proc_self_id(void);
 /* This program's own path, for re-running it as a child. */
 int proc_self_path(char *buf, size_t len);
+/* The calling test makes segment @name: remove the name now if it is
+ * there, and again when the program exits. Called after the test killed
+ * the name's host (a killed host leaves its name behind, as documented),
+ * and before the create by a fixture whose host a failing test may never
+ * destroy (cmocka goes on with the next test; the exit removes the name).
+ * Never while a host of the name is meant to live on. Only for names the
+ * test made itself (they carry its pid); at most 64 per program, more are
+ * removed at the call only. Nothing on Windows, where named objects go
+ * with their last handle. */
+void t_segment_forget(const char *name);
 
 /* Linux only, below. */
 

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -312,3 +313,56 @@ int proc_self_path(char *buf, size_t len)
 }
 
 uint32_t proc_self_id(void) { return (uint32_t)getpid(); }
+
+/* Segment names to remove at exit (t_segment_forget()). */
+#define MAX_FORGET 64
+static char forget[MAX_FORGET][80];
+static pthread_mutex_t forget_mu = PTHREAD_MUTEX_INITIALIZER;
+static pid_t forget_owner; /* a forked child that exits removes nothing */
+
+static void unlink_name(const char *name)
+{
+  char path[sizeof "/shmipc-" + sizeof forget[0]];
+
+  if (strlen(name) >= sizeof forget[0])
+    return; /* longer than any name a test makes: not one of ours */
+  snprintf(path, sizeof path, "/shmipc-%.*s", (int)sizeof forget[0] - 1, name);
+  (void)shm_unlink(path); /* ENOENT: already gone */
+}
+
+static void forget_at_exit(void)
+{
+  int i;
+
+  if (getpid() != forget_owner)
+    return;
+  pthread_mutex_lock(&forget_mu);
+  for (i = 0; i < MAX_FORGET; i++)
+    if (forget[i][0] != '\0')
+      unlink_name(forget[i]);
+  pthread_mutex_unlock(&forget_mu);
+}
+
+void t_segment_forget(const char *name)
+{
+  static bool registered;
+  int i, slot = -1;
+
+  unlink_name(name);
+  pthread_mutex_lock(&forget_mu);
+  if (!registered) {
+    forget_owner = getpid();
+    registered = atexit(forget_at_exit) == 0;
+  }
+  for (i = 0; i < MAX_FORGET; i++) {
+    if (strcmp(forget[i], name) == 0) {
+      slot = -1;
+      break;
+    }
+    if (forget[i][0] == '\0' && slot < 0)
+      slot = i;
+  }
+  if (slot >= 0 && strlen(name) < sizeof forget[slot])
+    memcpy(forget[slot], name, strlen(name) + 1);
+  pthread_mutex_unlock(&forget_mu);
+}

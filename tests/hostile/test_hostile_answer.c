@@ -27,6 +27,7 @@
 
 #include "clock.h"
 #include "hostile.h"
+#include "proc.h"
 
 #define MS T_MS
 #define SLOT_CAP 4096u
@@ -325,6 +326,7 @@ static void up(struct sess *s, enum lie lie, int variant, uint64_t total)
 
   snprintf(s->name, sizeof s->name, "hostile-answer-%u-%d", (unsigned)getpid(),
            n++);
+  t_segment_forget(s->name); /* at exit, should a test fail */
   shmipc_host_config_init(&c);
   c.name = s->name;
   c.host_slots = 4;
