@@ -23,6 +23,9 @@
  *   wait). A negative duration counts as none(), as std::chrono waits
  *   treat one; a duration of 9.2e18 ns (292 years) or more counts as
  *   INT64_MAX nanoseconds. A default-constructed Timeout is fallback().
+ *   A request's deadline, as a handler asks for it (Host::request_deadline(),
+ *   Guest::request_deadline()), is a time point of shmipc::Clock, the
+ *   clock of shmipc_clock_ns().
  * - Buffers are a pointer and a size; under C++20 every such function has
  *   a std::span overload as well.
  * - Handles are move-only. A moved-from handle is empty: its get() is

@@ -15,7 +15,11 @@
  * each child's end; a forked C++ guest answers 5 MiB large answers from a
  * moved std::vector, which the host takes with call_alloc(), call_chunks()
  * and the slot's answer_alloc(), and the C echo guest's type-220 answer
- * comes both ways too.
+ * comes both ways too. Against the C echo guest: Slot::poll(),
+ * shmipc::wait_any() and the slot's and host's aborts; a C++ handler on
+ * the listener reads the deadline of the guest's call (and the launched
+ * C++ guest the deadline of the host's); an epoll loop on the host's
+ * event handle keeps four calls in flight (Linux).
  *
  *   test-cpp [NAME...]   runs the named cases, or all of them
  *   test-cpp --inherited-guest   the launched C++ guest (an echo)
