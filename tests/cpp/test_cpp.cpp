@@ -18,7 +18,8 @@
  * comes both ways too. Against the C echo guest: Slot::poll(),
  * shmipc::wait_any() and the slot's and host's aborts; a C++ handler on
  * the listener reads the deadline of the guest's call (and the launched
- * C++ guest the deadline of the host's); an epoll loop on the host's
+ * C++ guest the deadline of the host's, and ends its own blocked call
+ * with Guest::abort()); an epoll loop on the host's
  * event handle keeps four calls in flight (Linux).
  *
  *   test-cpp [NAME...]   runs the named cases, or all of them
@@ -76,6 +77,7 @@ constexpr uint32_t msg_big = SHMIPC_MSG_APP_START + 14;
 constexpr uint32_t msg_big_throw = SHMIPC_MSG_APP_START + 15;
 constexpr uint32_t msg_tracked = SHMIPC_MSG_APP_START + 16;
 constexpr uint32_t msg_deadline = SHMIPC_MSG_APP_START + 17;
+constexpr uint32_t msg_guest_abort = SHMIPC_MSG_APP_START + 18;
 constexpr size_t big_size = 5u << 20; // 5 MiB
 
 std::string name_of(const char *what)
@@ -1091,6 +1093,30 @@ int inherited_guest_main()
       resp.set_size(16);
       return true;
     }
+    if (req.type == msg_guest_abort) {
+      // A guest call the host does not serve, ended by Guest::abort()
+      // from another thread; 16 bytes, LE: its code, then the ms it took.
+      std::thread t([gp] {
+        std::this_thread::sleep_for(20ms);
+        (void)gp->abort();
+      });
+      char b[8];
+      auto t0 = std::chrono::steady_clock::now();
+      shmipc::Result<shmipc::Reply> r =
+          gp->call(SHMIPC_MSG_GUEST_CALL, "a", 1, b, sizeof b, 5s);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - t0);
+      t.join();
+      (void)gp->abort_reset();
+      if (resp.capacity() < 16)
+        return false;
+      put_le(static_cast<unsigned char *>(resp.data()),
+             static_cast<uint64_t>(static_cast<int64_t>(r.code())), 8);
+      put_le(static_cast<unsigned char *>(resp.data()) + 8,
+             static_cast<uint64_t>(ms.count()), 8);
+      resp.set_size(16);
+      return true;
+    }
     std::string out = "c++:" + text(req.data, req.size);
     resp.set_type(req.type);
     return resp.assign(out.data(), out.size());
@@ -1405,7 +1431,8 @@ void test_wait_any_abort()
  * guest call (type 234, 3 s timeout) to a C++ handler on the listener,
  * which reads its deadline and cancel mark through Host; a host call to
  * this program as a C++ guest, whose handler reads them through Guest;
- * a pointer outside the request buffers is refused. */
+ * a pointer outside the request buffers is refused. That guest also
+ * ends a guest call of its own, blocked, with Guest::abort(). */
 void test_request_deadline()
 {
   const char *echo = echo_c_guest();
@@ -1466,6 +1493,12 @@ void test_request_deadline()
              shmipc::Timeout::infinite());
   CHECK(r.ok() && r->size == 16);
   CHECK(static_cast<int64_t>(get_le(out, 8)) == -1); // no deadline
+  // Guest::abort() ends the guest's own blocked call (the host serves
+  // none) well before its 5 s timeout.
+  r = h.call(msg_guest_abort, "a", 1, out, sizeof out, 10s);
+  CHECK(r.ok() && r->size == 16);
+  CHECK(static_cast<int64_t>(get_le(out, 8)) == SHMIPC_E_ABORTED);
+  CHECK(get_le(out + 8, 8) < 2000);
   shmipc::Guest empty;
   CHECK(empty.request_deadline(out).code() == SHMIPC_E_INVALID);
   CHECK(empty.request_cancelled(out).code() == SHMIPC_E_INVALID);
