@@ -23,6 +23,9 @@
  *   wait). A negative duration counts as none(), as std::chrono waits
  *   treat one; a duration of 9.2e18 ns (292 years) or more counts as
  *   INT64_MAX nanoseconds. A default-constructed Timeout is fallback().
+ *   A request's deadline, as a handler asks for it (Host::request_deadline(),
+ *   Guest::request_deadline()), is a time point of shmipc::Clock, the
+ *   clock of shmipc_clock_ns().
  * - Buffers are a pointer and a size; under C++20 every such function has
  *   a std::span overload as well.
  * - Handles are move-only. A moved-from handle is empty: its get() is
@@ -275,6 +278,25 @@ private:
   }
 
   int64_t ns_ = SHMIPC_TIMEOUT_DEFAULT;
+};
+
+/**
+ * The clock of request deadlines (shmipc_clock_ns(): Linux
+ * CLOCK_MONOTONIC, Windows QueryPerformanceCounter; one clock for every
+ * process of the machine), as a std::chrono clock. A handler's time left
+ * is its request's deadline (Host::request_deadline()) minus now().
+ */
+struct Clock {
+  using rep = int64_t;                                 /**< nanoseconds */
+  using period = std::nano;                            /**< of a second */
+  using duration = std::chrono::duration<rep, period>; /**< a span */
+  using time_point = std::chrono::time_point<Clock>;   /**< a reading */
+  static constexpr bool is_steady = true;              /**< monotonic */
+  /** @return the clock's reading (shmipc_clock_ns()) */
+  static time_point now() noexcept
+  {
+    return time_point(duration(shmipc_clock_ns()));
+  }
 };
 
 /** Send flags, for Slot::send() and Slot::publish(). */
@@ -608,6 +630,28 @@ public:
     return result(shmipc_slot_wait(s_, t.ns()));
   }
 
+  /** Whether the call published on this slot has ended, without waiting
+   *  (shmipc_slot_poll(); shmipc.h, "Calls in flight without a blocked
+   *  thread, and aborts").
+   *  @return true (the answer is readable), false (not answered yet), or
+   *          as shmipc_slot_poll(): SHMIPC_E_REMOTE (quotes the peer's
+   *          reason, as send()), SHMIPC_E_PEER_GONE, SHMIPC_E_ABORTED,
+   *          SHMIPC_E_STATE (nothing published), ...; after a failure
+   *          other than SHMIPC_E_REMOTE the call is over */
+  Result<bool> poll()
+  {
+    int rc = shmipc_slot_poll(s_);
+    if (rc < 0)
+      return result(rc);
+    return rc == 1;
+  }
+  /** End this slot's call from any thread (shmipc_slot_abort()): a wait,
+   *  poll or wait_any() on it returns SHMIPC_E_ABORTED unless its answer
+   *  is in first. The mark lasts until the slot is next acquired; keep
+   *  the slot held meanwhile.
+   *  @return OK, SHMIPC_E_INVALID (an empty slot) */
+  Status abort() noexcept { return Status::from_rc(shmipc_slot_abort(s_)); }
+
   /** The length a large answer's announcement gives
    *  (shmipc_slot_answer_total()): after send() or wait() gave a response
    *  of type SHMIPC_MSG_LARGE_ANSWER.
@@ -640,6 +684,87 @@ private:
   }
   shmipc_slot *s_ = nullptr;
 };
+
+/// @cond SHMIPC_DETAIL
+namespace detail
+{
+/* A Slot is its C slot pointer and nothing else, so that an array of
+ * Slots is an array of C slots for shmipc_slot_wait_any() and
+ * shmipc_host_event_arm(). */
+static_assert(std::is_standard_layout_v<Slot> &&
+                  sizeof(Slot) == sizeof(shmipc_slot *),
+              "a Slot is one shmipc_slot pointer");
+inline shmipc_slot *const *c_slots(const Slot *slots) noexcept
+{
+  return reinterpret_cast<shmipc_slot *const *>(slots);
+}
+
+inline Result<size_t> wait_any_result(int rc, size_t which, size_t n,
+                                      const void *resp, size_t resp_size)
+{
+  if (rc == SHMIPC_OK)
+    return which;
+  Status st = detail::remote_status(rc, resp, resp_size);
+  if (which < n)
+    return Result<size_t>(std::move(st), which);
+  return Result<size_t>(std::move(st));
+}
+} // namespace detail
+/// @endcond
+
+/** Wait for the first of @p n published calls to end
+ *  (shmipc_slot_wait_any(); shmipc.h, "Calls in flight without a blocked
+ *  thread, and aborts").
+ *  @param slots  @p n slots of one host, each published (Slot::publish());
+ *                an array of Slot objects (a std::vector<Slot>'s data(), a
+ *                std::array<Slot, N>), read as the C slots they hold
+ *  @param n      how many (at least 1)
+ *  @param t      how long to wait
+ *  @return the index of the slot whose call ended, with that call's
+ *          outcome: OK (its answer is readable), or a failure that still
+ *          has the index as its value (has_value()): SHMIPC_E_REMOTE
+ *          (quoting the peer's reason), SHMIPC_E_PEER_GONE,
+ *          SHMIPC_E_ABORTED (Slot::abort()), ...; a failure without a
+ *          value when no call ended: SHMIPC_E_TIMEOUT (the slots stay
+ *          published), SHMIPC_E_ABORTED (the host's abort), SHMIPC_E_STATE
+ *          (a slot not published), SHMIPC_E_INVALID */
+inline Result<size_t> wait_any(const Slot *slots, size_t n,
+                               Timeout t = Timeout())
+{
+  size_t which = n;
+  int rc = shmipc_slot_wait_any(
+      slots == nullptr ? nullptr : detail::c_slots(slots), n, t.ns(), &which);
+  const bool one = rc != SHMIPC_OK && slots != nullptr && which < n;
+  return detail::wait_any_result(rc, which, n,
+                                 one ? slots[which].resp_data() : nullptr,
+                                 one ? slots[which].resp_size() : 0);
+}
+/** wait_any() over C slots (each Slot's get()).
+ *  @param slots  @p n published C slots of one host
+ *  @param n      how many (at least 1)
+ *  @param t      how long to wait
+ *  @return as the Slot form */
+inline Result<size_t> wait_any(shmipc_slot *const *slots, size_t n,
+                               Timeout t = Timeout())
+{
+  size_t which = n;
+  int rc = shmipc_slot_wait_any(slots, n, t.ns(), &which);
+  const bool one = rc != SHMIPC_OK && slots != nullptr && which < n;
+  return detail::wait_any_result(
+      rc, which, n, one ? shmipc_slot_resp_data(slots[which]) : nullptr,
+      one ? shmipc_slot_resp_size(slots[which]) : 0);
+}
+#if SHMIPC_HPP_SPAN
+/** wait_any() over a span of Slots (C++20).
+ *  @param slots  the published slots
+ *  @param t      how long to wait
+ *  @return as the pointer form */
+inline Result<size_t> wait_any(std::span<const Slot> slots,
+                               Timeout t = Timeout())
+{
+  return wait_any(slots.data(), slots.size(), t);
+}
+#endif
 
 /**
  * A host (shmipc_host_create()): creates the segment, makes calls and
@@ -979,6 +1104,159 @@ public:
         shmipc_host_call_chunks(h_, type, req, req_len, fn, user, t.ns()));
   }
 
+  /** @name Aborts (shmipc.h, "Calls in flight without a blocked thread,
+   *  and aborts") */
+  /**@{*/
+  /** End every blocking call of this host, from any thread
+   *  (shmipc_host_abort()): sticky until abort_reset(), each blocking
+   *  call (call(), acquire(), Slot::send() and wait(), wait_any(),
+   *  serve(), wait_guest(), stream sends) returns SHMIPC_E_ABORTED
+   *  instead of waiting. The listener goes on serving.
+   *  @return OK, SHMIPC_E_INVALID (an empty host) */
+  Status abort() noexcept { return Status::from_rc(shmipc_host_abort(h_)); }
+  /** Let the blocking calls wait again (shmipc_host_abort_reset()).
+   *  @return OK, SHMIPC_E_INVALID (an empty host) */
+  Status abort_reset() noexcept
+  {
+    return Status::from_rc(shmipc_host_abort_reset(h_));
+  }
+  /**@}*/
+
+  /** @name Event loops (shmipc.h, "Event loops")
+   *  The loop's steps: event_handle() once, and add it to the loop; then
+   *  for each turn event_arm() with the slots in flight, sleep only when
+   *  it gives false, event_clear() when the handle fired, then
+   *  Slot::poll() each slot and serve() with Timeout::none(). These three
+   *  are the loop's: one thread at a time. Once one gives
+   *  SHMIPC_E_CLOSED (another thread destroys the host), touch neither
+   *  the host nor its slots again. */
+  /**@{*/
+  /** The handle the loop waits on, made on the first call
+   *  (shmipc_host_event_handle()); it belongs to the host, which closes
+   *  it: on Linux an eventfd (readable while signalled), on Windows an
+   *  event HANDLE cast to intptr_t.
+   *  @return the handle, or SHMIPC_E_SYSTEM, SHMIPC_E_NOMEM,
+   *          SHMIPC_E_CLOSED, SHMIPC_E_INVALID (an empty host) */
+  Result<intptr_t> event_handle()
+  {
+    intptr_t fd = -1;
+    int rc = shmipc_host_event_handle(h_, &fd);
+    if (rc != SHMIPC_OK)
+      return Status::from_rc(rc);
+    return fd;
+  }
+  /** Announce that the loop is about to sleep, waiting for the calls of
+   *  @p n published @p slots and for guest calls
+   *  (shmipc_host_event_arm()).
+   *  @param slots  an array of @p n published Slots of this host
+   *                (nullptr when @p n is 0)
+   *  @param n      how many
+   *  @param spin   look for this long first: Timeout::none() for one
+   *                look, fallback() for the host's spin budget
+   *  @return true: something is ready now, do not sleep (poll and
+   *          serve); false: armed, sleep; or SHMIPC_E_CLOSED (touch the
+   *          host no more), SHMIPC_E_STATE (no handle yet, a slot not
+   *          published), SHMIPC_E_INVALID, SHMIPC_E_TOO_BIG, ... */
+  Result<bool> event_arm(const Slot *slots, size_t n, Timeout spin = Timeout())
+  {
+    int rc = shmipc_host_event_arm(
+        h_, slots == nullptr ? nullptr : detail::c_slots(slots), n, spin.ns());
+    if (rc < 0)
+      return Status::from_rc(rc);
+    return rc == 1;
+  }
+  /** event_arm() over C slots (each Slot's get()).
+   *  @param slots  @p n published C slots of this host
+   *  @param n      how many
+   *  @param spin   look for this long first
+   *  @return as the Slot form */
+  Result<bool> event_arm(shmipc_slot *const *slots, size_t n,
+                         Timeout spin = Timeout())
+  {
+    int rc = shmipc_host_event_arm(h_, slots, n, spin.ns());
+    if (rc < 0)
+      return Status::from_rc(rc);
+    return rc == 1;
+  }
+  /** event_arm() for guest calls alone (no slots).
+   *  @param spin  look for this long first
+   *  @return as the Slot form */
+  Result<bool> event_arm(Timeout spin = Timeout())
+  {
+    return event_arm(static_cast<const Slot *>(nullptr), 0, spin);
+  }
+#if SHMIPC_HPP_SPAN
+  /** event_arm() over a span of Slots (C++20).
+   *  @param slots  the published slots
+   *  @param spin   look for this long first
+   *  @return as the pointer form */
+  Result<bool> event_arm(std::span<const Slot> slots, Timeout spin = Timeout())
+  {
+    return event_arm(slots.data(), slots.size(), spin);
+  }
+#endif
+  /** Reset the handle after it fired (shmipc_host_event_clear()).
+   *  @return OK, SHMIPC_E_CLOSED (touch the host no more), SHMIPC_E_STATE
+   *          (no handle yet), SHMIPC_E_INVALID */
+  Status event_clear() noexcept
+  {
+    return Status::from_rc(shmipc_host_event_clear(h_));
+  }
+  /**@}*/
+
+  /** @name The caller's deadline and cancel mark (shmipc.h, "The
+   *  caller's deadline at the responder, and its cancel mark")
+   *  For a handler of listen() or serve(), with the Request it was given
+   *  (or its data pointer): information from the peer, to stop early by,
+   *  never checked by the library. One load from the slot each. */
+  /**@{*/
+  /** The caller's deadline of the guest call being served in @p req
+   *  (shmipc_host_request_deadline()).
+   *  @param req  the handler's request pointer (Request::data)
+   *  @return the deadline on Clock, std::nullopt when there is none (an
+   *          infinite timeout), or SHMIPC_E_INVALID (@p req not in a
+   *          request buffer this host answers, e.g. a reassembled stream;
+   *          an empty host) */
+  Result<std::optional<Clock::time_point>>
+  request_deadline(const void *req) const
+  {
+    int64_t ns = 0;
+    int rc = shmipc_host_request_deadline(h_, req, &ns);
+    if (rc < 0)
+      return Status::from_rc(rc);
+    if (rc == 0)
+      return std::optional<Clock::time_point>();
+    return std::optional<Clock::time_point>(
+        Clock::time_point(Clock::duration(ns)));
+  }
+  /** @copybrief request_deadline(const void *) const
+   *  @param rq  the request the handler was given
+   *  @return as the pointer form */
+  Result<std::optional<Clock::time_point>>
+  request_deadline(const Request &rq) const
+  {
+    return request_deadline(rq.data);
+  }
+  /** Whether the caller of the guest call being served in @p req has
+   *  given up on it (shmipc_host_request_cancelled()).
+   *  @param req  the handler's request pointer (Request::data)
+   *  @return true (given up), false (not yet), or SHMIPC_E_INVALID */
+  Result<bool> request_cancelled(const void *req) const
+  {
+    int rc = shmipc_host_request_cancelled(h_, req);
+    if (rc < 0)
+      return Status::from_rc(rc);
+    return rc == 1;
+  }
+  /** @copybrief request_cancelled(const void *) const
+   *  @param rq  the request the handler was given
+   *  @return as the pointer form */
+  Result<bool> request_cancelled(const Request &rq) const
+  {
+    return request_cancelled(rq.data);
+  }
+  /**@}*/
+
 private:
   // Destroyed after h_ (reverse order): the listener stops first.
   std::unique_ptr<detail::Box> listener_;
@@ -1211,6 +1489,61 @@ public:
     return call(type, req.data(), req.size(), resp.data(), resp.size(), t);
   }
 #endif
+
+  /** End the guest's blocking calls (call(), wait(), stream sends) from
+   *  any thread (shmipc_guest_abort()), sticky until abort_reset(); the
+   *  workers go on serving.
+   *  @return OK, SHMIPC_E_INVALID (an empty guest) */
+  Status abort() noexcept { return Status::from_rc(shmipc_guest_abort(g_)); }
+  /** Let the blocking calls wait again (shmipc_guest_abort_reset()).
+   *  @return OK, SHMIPC_E_INVALID (an empty guest) */
+  Status abort_reset() noexcept
+  {
+    return Status::from_rc(shmipc_guest_abort_reset(g_));
+  }
+
+  /** The caller's deadline of the host request being served in @p req
+   *  (shmipc_guest_request_deadline()); as Host::request_deadline().
+   *  @param req  the handler's request pointer (Request::data)
+   *  @return the deadline, std::nullopt for none, or SHMIPC_E_INVALID */
+  Result<std::optional<Clock::time_point>>
+  request_deadline(const void *req) const
+  {
+    int64_t ns = 0;
+    int rc = shmipc_guest_request_deadline(g_, req, &ns);
+    if (rc < 0)
+      return Status::from_rc(rc);
+    if (rc == 0)
+      return std::optional<Clock::time_point>();
+    return std::optional<Clock::time_point>(
+        Clock::time_point(Clock::duration(ns)));
+  }
+  /** @copybrief request_deadline(const void *) const
+   *  @param rq  the request the handler was given
+   *  @return as the pointer form */
+  Result<std::optional<Clock::time_point>>
+  request_deadline(const Request &rq) const
+  {
+    return request_deadline(rq.data);
+  }
+  /** Whether the host's caller of the request being served in @p req has
+   *  given up on it (shmipc_guest_request_cancelled()).
+   *  @param req  the handler's request pointer (Request::data)
+   *  @return true, false, or SHMIPC_E_INVALID */
+  Result<bool> request_cancelled(const void *req) const
+  {
+    int rc = shmipc_guest_request_cancelled(g_, req);
+    if (rc < 0)
+      return Status::from_rc(rc);
+    return rc == 1;
+  }
+  /** @copybrief request_cancelled(const void *) const
+   *  @param rq  the request the handler was given
+   *  @return as the pointer form */
+  Result<bool> request_cancelled(const Request &rq) const
+  {
+    return request_cancelled(rq.data);
+  }
 
 private:
   // Destroyed after g_ (reverse order): the workers end first.

@@ -15,7 +15,12 @@
  * each child's end; a forked C++ guest answers 5 MiB large answers from a
  * moved std::vector, which the host takes with call_alloc(), call_chunks()
  * and the slot's answer_alloc(), and the C echo guest's type-220 answer
- * comes both ways too.
+ * comes both ways too. Against the C echo guest: Slot::poll(),
+ * shmipc::wait_any() and the slot's and host's aborts; a C++ handler on
+ * the listener reads the deadline of the guest's call (and the launched
+ * C++ guest the deadline of the host's, and ends its own blocked call
+ * with Guest::abort()); an epoll loop on the host's
+ * event handle keeps four calls in flight (Linux).
  *
  *   test-cpp [NAME...]   runs the named cases, or all of them
  *   test-cpp --inherited-guest   the launched C++ guest (an echo)
@@ -28,6 +33,9 @@
 #else
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
+#ifdef __linux__
+#include <sys/epoll.h>
 #endif
 
 #include <atomic>
@@ -68,6 +76,8 @@ constexpr uint32_t stream_guest = SHMIPC_MSG_APP_START + 13;
 constexpr uint32_t msg_big = SHMIPC_MSG_APP_START + 14;
 constexpr uint32_t msg_big_throw = SHMIPC_MSG_APP_START + 15;
 constexpr uint32_t msg_tracked = SHMIPC_MSG_APP_START + 16;
+constexpr uint32_t msg_deadline = SHMIPC_MSG_APP_START + 17;
+constexpr uint32_t msg_guest_abort = SHMIPC_MSG_APP_START + 18;
 constexpr size_t big_size = 5u << 20; // 5 MiB
 
 std::string name_of(const char *what)
@@ -1063,12 +1073,54 @@ int inherited_guest_main()
     std::fprintf(stderr, "inherited guest: attach: %s\n", g.message().c_str());
     return 30;
   }
-  shmipc::Status st =
-      g->start([](const shmipc::Request &req, shmipc::Response &resp) {
-        std::string out = "c++:" + text(req.data, req.size);
-        resp.set_type(req.type);
-        return resp.assign(out.data(), out.size());
+  shmipc::Status st = g->start([gp = &*g](const shmipc::Request &req,
+                                          shmipc::Response &resp) {
+    if (req.type == msg_deadline) {
+      // 16 bytes, LE: the time left by the caller's deadline in ns
+      // (-1 for none, -2 for a refused look), then the cancel mark
+      // (1, 0, or -2 refused).
+      shmipc::Result<std::optional<shmipc::Clock::time_point>> d =
+          gp->request_deadline(req);
+      shmipc::Result<bool> c = gp->request_cancelled(req);
+      int64_t left = !d ? -2 : !*d ? -1 : (**d - shmipc::Clock::now()).count();
+      int64_t mark = !c ? -2 : *c ? 1 : 0;
+      if (resp.capacity() < 16)
+        return false;
+      put_le(static_cast<unsigned char *>(resp.data()),
+             static_cast<uint64_t>(left), 8);
+      put_le(static_cast<unsigned char *>(resp.data()) + 8,
+             static_cast<uint64_t>(mark), 8);
+      resp.set_size(16);
+      return true;
+    }
+    if (req.type == msg_guest_abort) {
+      // A guest call the host does not serve, ended by Guest::abort()
+      // from another thread; 16 bytes, LE: its code, then the ms it took.
+      std::thread t([gp] {
+        std::this_thread::sleep_for(20ms);
+        (void)gp->abort();
       });
+      char b[8];
+      auto t0 = std::chrono::steady_clock::now();
+      shmipc::Result<shmipc::Reply> r =
+          gp->call(SHMIPC_MSG_GUEST_CALL, "a", 1, b, sizeof b, 5s);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - t0);
+      t.join();
+      (void)gp->abort_reset();
+      if (resp.capacity() < 16)
+        return false;
+      put_le(static_cast<unsigned char *>(resp.data()),
+             static_cast<uint64_t>(static_cast<int64_t>(r.code())), 8);
+      put_le(static_cast<unsigned char *>(resp.data()) + 8,
+             static_cast<uint64_t>(ms.count()), 8);
+      resp.set_size(16);
+      return true;
+    }
+    std::string out = "c++:" + text(req.data, req.size);
+    resp.set_type(req.type);
+    return resp.assign(out.data(), out.size());
+  });
   if (!st) {
     std::fprintf(stderr, "inherited guest: start: %s\n", st.message().c_str());
     return 31;
@@ -1254,6 +1306,314 @@ void test_launch()
 }
 #endif
 
+#ifndef _WIN32
+/* An anonymous host of @p cfg into @p h that launched @p prog (the C echo
+ * guest, or this program as a C++ guest) into @p c, its guest live. */
+bool launch_guest(const shmipc_host_config &cfg, const char *prog,
+                  const char *arg, shmipc::Host &h, shmipc::Child &c)
+{
+  shmipc::Result<shmipc::Host> hr = shmipc::Host::create_anonymous(cfg);
+  CHECK(hr.ok());
+  if (!hr)
+    return false;
+  h = std::move(*hr);
+  shmipc::Result<shmipc::Child> cr = h.launch(prog, arg);
+  CHECK(cr.ok());
+  if (!cr)
+    return false;
+  c = std::move(*cr);
+  shmipc::Status w = h.wait_guest(10s);
+  CHECK(w.ok());
+  return w.ok();
+}
+
+const char *echo_c_guest()
+{
+  const char *echo = std::getenv("SHMIPC_TEST_ECHO_C");
+  CHECK(echo != nullptr && *echo != '\0'); // set by tests/cpp/meson.build
+  return echo != nullptr && *echo != '\0' ? echo : nullptr;
+}
+
+/* Publishes an echo-guest request of type 201 (answered after @p ms) with
+ * the bytes @p tag after the delay; the answer echoes the whole request. */
+bool publish_late(shmipc::Slot &s, uint32_t ms, const std::string &tag)
+{
+  auto *p = static_cast<unsigned char *>(s.req_data());
+  put_le(p, ms, 4);
+  std::memcpy(p + 4, tag.data(), tag.size());
+  shmipc::Status st = s.publish(201, 4 + tag.size());
+  CHECK(st.ok());
+  return st.ok();
+}
+
+/* Slot::poll(), wait_any() and the aborts against the C echo guest:
+ * a timeout with every call still in flight and no index; the call that
+ * ends first by its index (an answered one among slow ones); a slot's
+ * abort as SHMIPC_E_ABORTED with that slot's index; the host's abort as
+ * SHMIPC_E_ABORTED without one, for wait_any(), poll() and call(), until
+ * abort_reset(). */
+void test_wait_any_abort()
+{
+  const char *echo = echo_c_guest();
+  if (echo == nullptr)
+    return;
+  shmipc_host_config cfg = anonymous_config();
+  cfg.host_slots = 4;
+  shmipc::Child child;
+  shmipc::Host h;
+  if (!launch_guest(cfg, echo, "-inherited", h, child))
+    return;
+
+  std::vector<shmipc::Slot> s;
+  for (int i = 0; i < 3; i++) {
+    shmipc::Result<shmipc::Slot> a = h.acquire(5s);
+    CHECK(a.ok());
+    if (!a)
+      return;
+    s.push_back(std::move(*a));
+  }
+  // Two slow calls: nothing ends within 50 ms; no index, still in flight.
+  if (!publish_late(s[0], 3000, "slow0") || !publish_late(s[1], 3000, "slow1"))
+    return;
+  shmipc::Result<size_t> none = shmipc::wait_any(s.data(), 2, 50ms);
+  CHECK(none.code() == SHMIPC_E_TIMEOUT && !none.has_value());
+  shmipc::Result<bool> p0 = s[0].poll();
+  CHECK(p0.ok() && !*p0);
+
+  // A prompt call beside them ends first, by its index, readable.
+  std::memcpy(s[2].req_data(), "quick", 5);
+  CHECK(s[2].publish(SHMIPC_MSG_NORMAL, 5).ok());
+  shmipc::Result<size_t> first = shmipc::wait_any(s.data(), 3, 5s);
+  CHECK(first.ok() && *first == 2);
+  CHECK(text(s[2].resp_data(), s[2].resp_size()) == "quick");
+  shmipc::Result<bool> p2 = s[2].poll();
+  CHECK(p2.ok() && *p2);
+  s[2].release();
+
+  // A slot's abort from another thread ends that call, by its index.
+  std::thread aborter([&s] {
+    std::this_thread::sleep_for(20ms);
+    CHECK(s[1].abort().ok());
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  shmipc::Result<size_t> ab = shmipc::wait_any(s.data(), 2, 5s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  aborter.join();
+  CHECK(ab.code() == SHMIPC_E_ABORTED && ab.has_value() && *ab == 1);
+  CHECK(took < 2s); // ended by the abort, not by the 3 s answer
+  shmipc::Result<bool> p1 = s[1].poll();
+  CHECK(p1.code() == SHMIPC_E_STATE); // the abort ended it: over
+  s[1].release();
+  CHECK(shmipc::Slot().abort().code() == SHMIPC_E_INVALID);
+
+  // The C-slot form over what is left, and the host's abort: no index,
+  // sticky for wait_any(), poll() and call() until abort_reset().
+  CHECK(h.abort().ok());
+  shmipc_slot *c0[] = {s[0].get()};
+  shmipc::Result<size_t> hab = shmipc::wait_any(c0, 1, 5s);
+  CHECK(hab.code() == SHMIPC_E_ABORTED && !hab.has_value());
+  char buf[64];
+  CHECK(h.call(SHMIPC_MSG_NORMAL, "x", 1, buf, sizeof buf, 5s).code() ==
+        SHMIPC_E_ABORTED);
+  shmipc::Result<bool> p0a = s[0].poll();
+  CHECK(p0a.code() == SHMIPC_E_ABORTED);
+  s[0].release();
+  CHECK(h.abort_reset().ok());
+  shmipc::Result<shmipc::Reply> again =
+      h.call(SHMIPC_MSG_NORMAL, "y", 1, buf, sizeof buf, 5s);
+  CHECK(again.ok() && text(buf, again->size) == "y");
+  CHECK(shmipc::Host().abort().code() == SHMIPC_E_INVALID);
+  CHECK(shmipc::Guest().abort().code() == SHMIPC_E_INVALID);
+  CHECK(shmipc::Guest().abort_reset().code() == SHMIPC_E_INVALID);
+}
+
+/* The caller's deadline at the responder, both ways: the C echo guest's
+ * guest call (type 234, 3 s timeout) to a C++ handler on the listener,
+ * which reads its deadline and cancel mark through Host; a host call to
+ * this program as a C++ guest, whose handler reads them through Guest;
+ * a pointer outside the request buffers is refused. That guest also
+ * ends a guest call of its own, blocked, with Guest::abort(). */
+void test_request_deadline()
+{
+  const char *echo = echo_c_guest();
+  if (echo == nullptr)
+    return;
+  {
+    shmipc::Child child;
+    shmipc::Host h;
+    if (!launch_guest(anonymous_config(), echo, "-inherited", h, child))
+      return;
+    std::atomic<int64_t> left{-3};
+    std::atomic<int> mark{-3}, foreign{-3}, served{0};
+    shmipc::Host *hp = &h;
+    CHECK(h.listen([hp, &left, &mark, &foreign,
+                    &served](const shmipc::Request &rq, shmipc::Response &rs) {
+             shmipc::Result<std::optional<shmipc::Clock::time_point>> d =
+                 hp->request_deadline(rq);
+             shmipc::Result<bool> c = hp->request_cancelled(rq.data);
+             left = !d ? -2 : !*d ? -1 : (**d - shmipc::Clock::now()).count();
+             mark = !c ? -2 : *c ? 1 : 0;
+             int stack = 0;
+             foreign = hp->request_deadline(&stack).code();
+             ++served;
+             rs.set_type(rq.type);
+             (void)rs.assign(rq.data, rq.size);
+           }).ok());
+    unsigned char req[8];
+    put_le(req, 3000, 4); // the guest call's timeout, ms
+    std::memcpy(req + 4, "dl", 2);
+    unsigned char out[64];
+    shmipc::Result<shmipc::Reply> r = h.call(234, req, 6, out, sizeof out, 10s);
+    CHECK(r.ok() && r->type == 234 && r->size == 8 && get_le(out, 8) == 0);
+    CHECK(served == 1);
+    // Served within the 3 s the guest gave its call.
+    CHECK(left > 2000000000 && left <= 3000000000);
+    CHECK(mark == 0);
+    CHECK(foreign == SHMIPC_E_INVALID);
+    int64_t none = 0;
+    CHECK(h.request_deadline(&none).code() == SHMIPC_E_INVALID);
+    CHECK(h.request_cancelled(&none).code() == SHMIPC_E_INVALID);
+    CHECK(h.listen_stop().ok());
+  }
+
+  // Through Guest: this program as the guest (--inherited-guest).
+  shmipc::Child child;
+  shmipc::Host h;
+  if (!launch_guest(anonymous_config(), "/proc/self/exe", "--inherited-guest",
+                    h, child))
+    return;
+  unsigned char out[64];
+  shmipc::Result<shmipc::Reply> r =
+      h.call(msg_deadline, "d", 1, out, sizeof out, 4s);
+  CHECK(r.ok() && r->size == 16);
+  int64_t gleft = static_cast<int64_t>(get_le(out, 8));
+  CHECK(gleft > 3000000000 && gleft <= 4000000000);
+  CHECK(get_le(out + 8, 8) == 0);
+  r = h.call(msg_deadline, "d", 1, out, sizeof out,
+             shmipc::Timeout::infinite());
+  CHECK(r.ok() && r->size == 16);
+  CHECK(static_cast<int64_t>(get_le(out, 8)) == -1); // no deadline
+  // Guest::abort() ends the guest's own blocked call (the host serves
+  // none) well before its 5 s timeout.
+  r = h.call(msg_guest_abort, "a", 1, out, sizeof out, 10s);
+  CHECK(r.ok() && r->size == 16);
+  CHECK(static_cast<int64_t>(get_le(out, 8)) == SHMIPC_E_ABORTED);
+  CHECK(get_le(out + 8, 8) < 2000);
+  shmipc::Guest empty;
+  CHECK(empty.request_deadline(out).code() == SHMIPC_E_INVALID);
+  CHECK(empty.request_cancelled(out).code() == SHMIPC_E_INVALID);
+  // The clock is the one the deadlines are on, and it moves.
+  auto c0 = shmipc::Clock::now();
+  std::this_thread::sleep_for(2ms);
+  CHECK(shmipc::Clock::now() - c0 >= 2ms);
+}
+#endif
+
+#ifdef __linux__
+/* An epoll loop on the host's event handle, as examples/evloop_epoll.c:
+ * four calls in flight through the C++ wrappers (three answered late by
+ * the C echo guest, type 201; one, type 202, that the guest answers with
+ * what the loop's own serve() answered to its guest call), the loop
+ * sleeping in epoll_wait() only when event_arm() says so and woken by the
+ * handle, never by epoll's timeout. */
+void test_evloop_epoll()
+{
+  const char *echo = echo_c_guest();
+  if (echo == nullptr)
+    return;
+  shmipc_host_config cfg = anonymous_config();
+  cfg.host_slots = 4;
+  shmipc::Child child;
+  shmipc::Host h;
+  if (!launch_guest(cfg, echo, "-inherited", h, child))
+    return;
+  CHECK(h.event_arm(shmipc::Timeout::none()).code() == SHMIPC_E_STATE);
+  shmipc::Result<intptr_t> fd = h.event_handle();
+  CHECK(fd.ok() && *fd >= 0);
+  if (!fd)
+    return;
+  shmipc::Result<intptr_t> fd2 = h.event_handle();
+  CHECK(fd2.ok() && *fd2 == *fd);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  CHECK(ep >= 0);
+  if (ep < 0)
+    return;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u32 = 1;
+  CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, static_cast<int>(*fd), &ev) == 0);
+
+  std::vector<shmipc::Slot> inflight;
+  std::vector<std::string> want;
+  for (uint32_t i = 0; i < 4; i++) {
+    shmipc::Result<shmipc::Slot> a = h.acquire(5s);
+    CHECK(a.ok());
+    if (!a)
+      break;
+    inflight.push_back(std::move(*a));
+    shmipc::Slot &s = inflight.back();
+    if (i < 3) {
+      std::string tag = "late" + std::to_string(i);
+      CHECK(publish_late(s, 30 + 30 * i, tag));
+      want.push_back(text(s.req_data(), 4 + tag.size()));
+    } else {
+      std::memcpy(s.req_data(), "loop", 4);
+      CHECK(s.publish(202, 4).ok());
+      want.push_back("served:loop");
+    }
+  }
+  auto serve_one = [](const shmipc::Request &rq, shmipc::Response &rs) {
+    std::string out = "served:" + text(rq.data, rq.size);
+    rs.set_type(rq.type);
+    return rs.assign(out.data(), out.size());
+  };
+  int answered = 0, sleeps = 0, fired = 0, epoll_timeouts = 0, served = 0;
+  auto end = std::chrono::steady_clock::now() + 10s;
+  while (!inflight.empty() && std::chrono::steady_clock::now() < end) {
+    shmipc::Result<bool> armed =
+        h.event_arm(inflight.data(), inflight.size(), shmipc::Timeout::none());
+    CHECK(armed.ok());
+    if (!armed)
+      break;
+    if (!*armed) {
+      ++sleeps;
+      epoll_event got[2];
+      int n = epoll_wait(ep, got, 2, 2000);
+      if (n == 0)
+        ++epoll_timeouts;
+      for (int k = 0; k < n; k++)
+        if (got[k].data.u32 == 1) {
+          ++fired;
+          CHECK(h.event_clear().ok());
+        }
+    }
+    for (size_t i = 0; i < inflight.size();) {
+      shmipc::Result<bool> p = inflight[i].poll();
+      CHECK(p.ok());
+      if (!p.ok() || *p) {
+        if (p.ok()) {
+          ++answered;
+          CHECK(text(inflight[i].resp_data(), inflight[i].resp_size()) ==
+                want[i]);
+        }
+        inflight.erase(inflight.begin() + static_cast<std::ptrdiff_t>(i));
+        want.erase(want.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        ++i;
+      }
+    }
+    shmipc::Result<int> sv = h.serve(serve_one, shmipc::Timeout::none());
+    CHECK(sv.ok() || sv.code() == SHMIPC_E_TIMEOUT);
+    if (sv.ok())
+      served += *sv;
+  }
+  CHECK(answered == 4 && served == 1);
+  CHECK(sleeps > 0 && fired > 0 && epoll_timeouts == 0);
+  CHECK(h.event_clear().ok());
+  close(ep);
+}
+#endif
+
 struct Case {
   const char *name;
   void (*fn)();
@@ -1277,6 +1637,11 @@ const Case cases[] = {
     {"launch", test_launch},
     {"large_answer_release", test_large_answer_release},
     {"large_answers_across_processes", test_large_answers_across_processes},
+    {"wait_any_abort", test_wait_any_abort},
+    {"request_deadline", test_request_deadline},
+#endif
+#ifdef __linux__
+    {"evloop_epoll", test_evloop_epoll},
 #endif
 };
 
