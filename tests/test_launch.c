@@ -638,11 +638,16 @@ static void host_killed_run(const char *guest, const char *how)
     assert_int_equal(proc_spawn(&p, argv, PROC_CAPTURE), 0);
     /* The guest shares the host's stdout: skip its "ready". */
     child = 0;
-    while (child == 0 && proc_read_line(&p, line, sizeof line, 15000))
+    line[0] = '\0';
+    t0 = t_now_ns();
+    while (child == 0 &&
+           proc_read_line(&p, line, sizeof line, 15000 * t_time_scale()))
       if (sscanf(line, "child %ld", &child) != 1)
         child = 0;
     if (child == 0)
-      fail_msg("launching host said %s / %s", line, proc_stderr(&p));
+      fail_msg("round %d: no child pid from the launching host after %.0f ms "
+               "(last line \"%s\", stderr \"%s\")",
+               round, t_ms(t_now_ns() - t0), line, proc_stderr(&p));
     pidfd = sys_pidfd_open((pid_t)child);
     if (pidfd < 0)
       fail_msg("pidfd_open(%ld): %s", child, strerror(errno));
