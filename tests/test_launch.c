@@ -636,12 +636,14 @@ static void host_killed_run(const char *guest, const char *how)
   for (round = 0; round < ROUNDS; round++) {
     memset(&p, 0, sizeof p);
     assert_int_equal(proc_spawn(&p, argv, PROC_CAPTURE), 0);
-    /* The guest shares the host's stdout: skip its "ready". */
+    /* The guest shares the host's stdout: skip its "ready". Wait longer
+     * than the host's own bounded waits (exec 10 s, attach 10 s), so that
+     * a host that fails says why. */
     child = 0;
     line[0] = '\0';
     t0 = t_now_ns();
     while (child == 0 &&
-           proc_read_line(&p, line, sizeof line, 15000 * t_time_scale()))
+           proc_read_line(&p, line, sizeof line, 25000 * t_time_scale()))
       if (sscanf(line, "child %ld", &child) != 1)
         child = 0;
     if (child == 0)
