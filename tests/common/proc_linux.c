@@ -2,6 +2,7 @@
 /* Child processes on Linux (see proc.h). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -80,7 +81,11 @@ int proc_spawn(struct proc *p, const char *const argv[], unsigned flags)
   if (flags & PROC_CAPTURE) {
     p->out = memfd_create("child-stdout", MFD_CLOEXEC);
     p->err = memfd_create("child-stderr", MFD_CLOEXEC);
-    if (p->out < 0 || p->err < 0)
+    /* Appending: the child's own children (a launched guest) write to the
+     * same file, and two processes writing at the shared offset at once
+     * can land at the same place, one line over the other. */
+    if (p->out < 0 || p->err < 0 || fcntl(p->out, F_SETFL, O_APPEND) != 0 ||
+        fcntl(p->err, F_SETFL, O_APPEND) != 0)
       goto err;
   }
   fflush(NULL); /* nothing buffered is written twice */
