@@ -599,8 +599,8 @@ static void out_of_order(void **state)
   shmipc_answer_limits_init(&lim);
   assert_int_equal(shmipc__answers_create(&lim, answer, NULL, CAP, &tbl),
                    SHMIPC_OK);
+  hold.others = hold.while_held = 0; /* before the workers start */
   assert_int_equal(shmipc_guest_start(g, held_first, tbl), SHMIPC_OK);
-  hold.others = hold.while_held = 0;
   buf = malloc((size_t)len);
   assert_non_null(buf);
   put64(req, len);
