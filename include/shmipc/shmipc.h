@@ -1301,6 +1301,10 @@ SHMIPC_EXPORT int shmipc_guest_stats(const shmipc_guest *g, shmipc_stats *out);
  * Each of these bounds the whole transfer with one timeout; a guest that
  * dies meanwhile ends it with SHMIPC_E_PEER_GONE within about one liveness
  * interval; every buffer the library allocated is freed on every failure.
+ * After a failure that leaves the answer parked at the guest (a timeout, a
+ * refusal, a caller that stops reading) the host asks the guest to free it
+ * and waits for that request up to 200 ms more, so a guest that takes no
+ * request makes such a failure return up to 200 ms after the timeout.
  *
  * The host's functions below may run on any number of threads at once,
  * as shmipc_host_call() (the slot ones on the slot's holder), and a
