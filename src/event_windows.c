@@ -40,27 +40,15 @@ int64_t shmipc__now_ns(void)
 
 void shmipc__yield(void) { SwitchToThread(); }
 
-/* Milliseconds for a wait of @ns, rounded up so that a short wait does not
- * become a busy loop of zero-length waits; never INFINITE. */
-static DWORD wait_ms(int64_t ns)
-{
-  int64_t ms;
-
-  if (ns <= 0)
-    return 0;
-  ms = ns / 1000000 + (ns % 1000000 != 0);
-  return ms >= (int64_t)INFINITE ? INFINITE - 1 : (DWORD)ms;
-}
-
 void shmipc__sleep_ns(int64_t ns)
 {
   if (ns > 0)
-    Sleep(wait_ms(ns));
+    Sleep(shmipc__wait_ms(ns));
 }
 
 void shmipc__futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns)
 {
-  WaitOnAddress(word, &expected, sizeof expected, wait_ms(timeout_ns));
+  WaitOnAddress(word, &expected, sizeof expected, shmipc__wait_ms(timeout_ns));
 }
 
 void shmipc__futex_wake(uint32_t *word) { WakeByAddressAll(word); }
@@ -139,7 +127,7 @@ void shmipc__word_wait(const struct shmipc__seg *s, uint32_t *word,
    * stays signalled for the wait below. */
   if (shmipc__load_acquire32(word) != expected)
     return;
-  WaitForSingleObject(e, wait_ms(timeout_ns));
+  WaitForSingleObject(e, shmipc__wait_ms(timeout_ns));
 }
 
 /* The first word's event; an abort signals the events of every word as

@@ -364,13 +364,40 @@ static int arm_check(shmipc_host *h, shmipc_slot *const *slots, size_t n,
   return SHMIPC_OK;
 }
 
+/* Set @bit, the waiter's announce, in @word, leaving the value with it in
+ * *@out; false (nothing set) when @s is a slot whose call ended first. */
+static bool announce_bit(uint32_t *word, uint32_t bit, shmipc_slot *s,
+                         uint32_t *out)
+{
+  uint32_t v, old;
+
+  for (v = shmipc__load_acquire32(word);; v = old) {
+    if (s != NULL && slot_ended(s, v))
+      return false;
+    if (v & bit)
+      break;
+    /* full: the announce, as in shmipc__wait_word() for a slot and
+     * serve_once() (host.c) for the doorbell; pairs with the CAS of the
+     * side that moves the word next (the responder's publish CAS in
+     * shmipc__respond(), the ring's CAS in shmipc__ring_doorbell()),
+     * which then sees the bit and wakes the word */
+    old = shmipc__cas_full32(word, v, v | bit);
+    if (old == v) {
+      v |= bit;
+      break;
+    }
+  }
+  *out = v;
+  return true;
+}
+
 /* Announce the sleep on each slot word of @slots and on the doorbell
  * (@bell), into ev->sl (under mu): false when a word moved so that the
  * loop must look (a call ended). */
 static bool announce(struct shmipc__evloop *ev, shmipc_slot *const *slots,
                      size_t n, bool bell)
 {
-  uint32_t k = 0, v, old, *word;
+  uint32_t k = 0, v, *word;
   size_t i;
 
   for (i = 0; i < n; i++) {
@@ -379,20 +406,8 @@ static bool announce(struct shmipc__evloop *ev, shmipc_slot *const *slots,
     if (shmipc__load_acquire32(&s->state) != SHMIPC__REC_SENT)
       return false;
     word = &s->w->ctrl;
-    for (v = shmipc__load_acquire32(word);; v = old) {
-      if (slot_ended(s, v))
-        return false;
-      if (v & SHMIPC_CTRL_REQUESTER_WAITING)
-        break;
-      /* full: the announce, as in shmipc__wait_word(); pairs with the
-       * responder's publish CAS in shmipc__respond(), which then sees
-       * the bit and wakes the word */
-      old = shmipc__cas_full32(word, v, v | SHMIPC_CTRL_REQUESTER_WAITING);
-      if (old == v) {
-        v |= SHMIPC_CTRL_REQUESTER_WAITING;
-        break;
-      }
-    }
+    if (!announce_bit(word, SHMIPC_CTRL_REQUESTER_WAITING, s, &v))
+      return false;
     ev->sl[k].word = word;
     ev->sl[k].expected = v;
     ev->sl[k].bit = SHMIPC_CTRL_REQUESTER_WAITING;
@@ -403,17 +418,7 @@ static bool announce(struct shmipc__evloop *ev, shmipc_slot *const *slots,
   ev->n_slots = k;
   if (bell) {
     word = &shmipc__hdr(&shmipc__host_ep(ev->h)->seg)->doorbell;
-    for (v = shmipc__load_acquire32(word);; v = old) {
-      if (v & SHMIPC_DOORBELL_LISTENER_WAITING)
-        break;
-      /* full: the listener's announce, as in serve_once() (host.c);
-       * pairs with the ring's CAS in shmipc__ring_doorbell() */
-      old = shmipc__cas_full32(word, v, v | SHMIPC_DOORBELL_LISTENER_WAITING);
-      if (old == v) {
-        v |= SHMIPC_DOORBELL_LISTENER_WAITING;
-        break;
-      }
-    }
+    (void)announce_bit(word, SHMIPC_DOORBELL_LISTENER_WAITING, NULL, &v);
     ev->sl[k].word = word;
     ev->sl[k].expected = v;
     ev->sl[k].bit = SHMIPC_DOORBELL_LISTENER_WAITING;

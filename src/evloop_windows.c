@@ -59,17 +59,6 @@ void shmipc__evos_kick(struct shmipc__evos *o, uint32_t *ctl)
   SetEvent(o->ctl);
 }
 
-/* Milliseconds for a wait of @ns, rounded up; never INFINITE. */
-static DWORD wait_ms(int64_t ns)
-{
-  int64_t ms;
-
-  if (ns <= 0)
-    return 0;
-  ms = ns / 1000000 + (ns % 1000000 != 0);
-  return ms >= (int64_t)INFINITE ? INFINITE - 1 : (DWORD)ms;
-}
-
 void shmipc__evos_sleep(struct shmipc__evos *o, const struct shmipc__seg *s,
                         const struct shmipc__sleeper *w, uint32_t n,
                         uint32_t *ctl, uint32_t ctl_seen, uint32_t *abort_seq,
@@ -100,5 +89,5 @@ void shmipc__evos_sleep(struct shmipc__evos *o, const struct shmipc__seg *s,
   for (i = 0; i < n; i++)
     if (shmipc__load_acquire32(w[i].word) != w[i].expected)
       return;
-  WaitForMultipleObjects(k, hs, FALSE, wait_ms(timeout_ns));
+  WaitForMultipleObjects(k, hs, FALSE, shmipc__wait_ms(timeout_ns));
 }

@@ -13,6 +13,18 @@
 
 #include "internal.h"
 
+/* Milliseconds for a wait of @ns, rounded up so that a short wait does not
+ * become a busy loop of zero-length waits; never INFINITE. */
+static inline DWORD shmipc__wait_ms(int64_t ns)
+{
+  int64_t ms;
+
+  if (ns <= 0)
+    return 0;
+  ms = ns / 1000000 + (ns % 1000000 != 0);
+  return ms >= (int64_t)INFINITE ? INFINITE - 1 : (DWORD)ms;
+}
+
 /* "Global\shmipc-" + name + "-" + 16 hex digits + "-" + suffix, and NUL */
 #define SHMIPC__WIN_NAME_MAX                                                   \
   (sizeof "Global\\shmipc-" + SHMIPC_MAX_NAME_LEN + 40)
