@@ -211,6 +211,13 @@ def main(argv):
             answers.add(a["system"])
         if answers != {"shmipc-go", "shmipc-c"}:
             fail("large answers measured: %s" % sorted(answers))
+    if parts & {"stream", "answer"}:
+        pipe = doc.get("two_copy_pipe")
+        if not isinstance(pipe, dict) or not (pipe.get("bytes_per_sec") or 0) > 0 or \
+                not (pipe.get("ratio_to_memcpy") or 0) > 0:
+            fail("two_copy_pipe: no bandwidth: %r" % pipe)
+    elif doc.get("two_copy_pipe") is not None:
+        fail("two_copy_pipe measured without stream or answer: %r" % doc["two_copy_pipe"])
     if "inflight" in parts:
         check_inflight(doc)
     if "idle" in parts:

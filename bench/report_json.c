@@ -229,6 +229,23 @@ static void print_large_answers(const struct report *rp)
   printf("]");
 }
 
+/* The two-copy pipe (pipe.h): null when neither stream nor answer ran. */
+static void print_pipe(const struct report *rp)
+{
+  const struct options *o = rp->o;
+  if (!rp->pipe_ran) {
+    printf("null");
+    return;
+  }
+  printf("{\"bytes\": %zu, \"bytes_per_sec\": ", o->stream_bytes);
+  json_num(rp->pipe.bps, "%.0f");
+  printf(", \"paired_memcpy_bytes_per_sec\": ");
+  json_num(rp->pipe.memcpy_bps, "%.0f");
+  printf(", \"ratio_to_memcpy\": ");
+  json_num(rp->pipe.ratio, "%.3f");
+  printf(", \"slots\": 4, \"slot_bytes\": %u}", o->stream_slot_bytes);
+}
+
 /* One side of an in-flight cell: its figures as medians over rounds and
  * its per-round ops/s, p50 and p99. */
 static void print_inflight_side(const struct report *rp, const struct cell *c,
@@ -347,6 +364,8 @@ void print_json(const struct report *rp)
   print_streams(rp, rp->guest_stream, rp->guest_stream_ran);
   printf(",\n  \"large_answer\": ");
   print_large_answers(rp);
+  printf(",\n  \"two_copy_pipe\": ");
+  print_pipe(rp);
   printf(",\n  \"inflight\": [");
   for (unsigned i = 0; i < rp->ninflight; i++) {
     printf("%s\n    ", i ? "," : "");

@@ -216,6 +216,22 @@ static void print_idle(const struct report *rp)
     printf("not measured (shmipc-go not selected or its run failed)\n");
 }
 
+/* The two-copy pipe's line (pipe.h), under memcpy. */
+static void print_pipe(const struct report *rp)
+{
+  const struct options *o = rp->o;
+  if (!rp->pipe_ran)
+    return;
+  if (isfinite(rp->pipe.bps))
+    printf("%-11s %5zu MiB %7.2f GB/s  (%.2fx the memcpy run beside it; no "
+           "library: two threads copy\n%33s in and out of 4 x %u KiB, the "
+           "bound of any two-copy transfer)\n",
+           "pipe", o->stream_bytes / MIB, rp->pipe.bps / 1e9, rp->pipe.ratio,
+           "", o->stream_slot_bytes / 1024);
+  else
+    printf("%-11s %5zu MiB %12s\n", "pipe", o->stream_bytes / MIB, "FAILED");
+}
+
 static void print_streams(const struct report *rp)
 {
   const struct options *o = rp->o;
@@ -226,6 +242,7 @@ static void print_streams(const struct report *rp)
            rp->memcpy_bps / 1e9);
   else
     printf("%-11s %5zu MiB %12s\n", "memcpy", o->stream_bytes / MIB, "FAILED");
+  print_pipe(rp);
   int above = 0;
   for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
     if (!rp->stream_ran[sy])
@@ -258,6 +275,30 @@ static void print_streams(const struct report *rp)
     printf("(>1x: two copies on two CPUs at once, host into cached slots, "
            "guest out with streaming stores that skip reading the "
            "destination; memcpy: one copy, one CPU)\n");
+}
+
+static void print_large_answers(const struct report *rp)
+{
+  printf("\nLarge answers (one call, the answer pulled in chunks of a 4-slot "
+         "host's %u KiB responses)\n",
+         rp->o->stream_slot_bytes / 1024);
+  printf("%-11s %9s %12s\n", "system", "bytes", "bandwidth");
+  if (!(rp->o->parts & PART_STREAM))
+    print_pipe(rp);
+  for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
+    if (!rp->large_answer_ran[sy])
+      continue;
+    for (unsigned i = 0; i < answer_sizes(rp->o); i++) {
+      const struct stream_result *a = &rp->large_answer[sy][i];
+      if (isfinite(a->bps))
+        printf("%-11s %5u MiB %7.2f GB/s  (%.2fx the memcpy run beside "
+               "it)\n",
+               system_name(sy), answer_sizes_mib[i], a->bps / 1e9, a->ratio);
+      else
+        printf("%-11s %5u MiB %12s\n", system_name(sy), answer_sizes_mib[i],
+               "FAILED");
+    }
+  }
 }
 
 static void print_inflight(const struct report *rp)
@@ -328,6 +369,8 @@ void print_table(const struct report *rp)
     print_idle(rp);
   if (o->parts & PART_STREAM)
     print_streams(rp);
+  if (o->parts & PART_ANSWER)
+    print_large_answers(rp);
   if (o->parts & PART_INFLIGHT)
     print_inflight(rp);
   print_errors(rp);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "median.h"
+#include "pipe.h"
 #include "run.h"
 
 static void add_error(struct report *rp, const char *fmt, ...)
@@ -82,6 +83,7 @@ int report_init(struct report *rp, const struct options *o,
   rp->o = o;
   rp->m = m;
   rp->memcpy_bps = NAN;
+  rp->pipe.bps = rp->pipe.memcpy_bps = rp->pipe.ratio = NAN;
   rp->ncells = o->nthreads * o->npayloads * o->nsystems;
   rp->cells = calloc(rp->ncells, sizeof(*rp->cells));
   if (!rp->cells)
@@ -349,6 +351,28 @@ static double memcpy_bandwidth(size_t bytes, char *err, size_t errlen)
   return bench_median(rate, REPS);
 }
 
+/* The two-copy pipe, once per run, on the slots of the large-answer and
+ * stream cells (4 of stream_slot_bytes; at the default depth the stream
+ * cell has 4). */
+static void run_pipe(struct report *rp)
+{
+  const struct options *o = rp->o;
+  char err[256] = "";
+  struct stream_params pp = {.bytes = o->stream_bytes,
+                             .reps = o->stream_reps,
+                             .depth = 4,
+                             .slots = 4,
+                             .slot_bytes = o->stream_slot_bytes,
+                             .pin = run_pin(o)};
+  if (rp->pipe_ran)
+    return;
+  rp->pipe_ran = 1;
+  fprintf(stderr, "shmipc-bench: two-copy pipe %zu MiB x %u\n",
+          o->stream_bytes / MIB, o->stream_reps);
+  if (bench_pipe_run(&pp, &rp->pipe, err, sizeof(err)) != 0)
+    add_error(rp, "two-copy pipe: %s", err);
+}
+
 void run_streams(struct report *rp)
 {
   const struct options *o = rp->o;
@@ -359,6 +383,7 @@ void run_streams(struct report *rp)
   rp->memcpy_bps = memcpy_bandwidth(o->stream_bytes, err, sizeof(err));
   if (!isfinite(rp->memcpy_bps))
     add_error(rp, "memcpy stream: %s", err);
+  run_pipe(rp);
   struct stream_params sp = {.bytes = o->stream_bytes,
                              .reps = o->stream_reps,
                              .depth = o->stream_depth,
@@ -397,6 +422,7 @@ void run_answers(struct report *rp)
   char err[256] = "";
   if (!(o->parts & PART_ANSWER))
     return;
+  run_pipe(rp);
   for (int sy = SYS_SHMIPC_GO; sy < SYS_COUNT; sy++) {
     if (!selected(o, sy))
       continue;

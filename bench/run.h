@@ -206,6 +206,9 @@ struct report {
   /* large answers of ANSWER_SIZES_MIB[] MiB (quick: the first two) */
   struct stream_result large_answer[SYS_COUNT][3];
   int large_answer_ran[SYS_COUNT];
+  /* the two-copy pipe (pipe.h) at stream_bytes, with stream or answer */
+  struct stream_result pipe;
+  int pipe_ran;
   int idle_ran;
   double idle_host, idle_guest;
   struct sleep_result sleep[SLEEPERS];

@@ -369,6 +369,11 @@ def print_last_run(doc, label):
         print("Streams: " + ", ".join("%s %.2f GB/s" % (s["system"], s["bytes_per_sec"] / 1e9)
                                       for s in st))
         print()
+    pipe = doc.get("two_copy_pipe") or {}
+    if pipe.get("bytes_per_sec") and pipe.get("ratio_to_memcpy"):
+        print("Two-copy pipe (no library; the bound of a stream or large answer): "
+              "%.2f GB/s, %.2fx memcpy." % (pipe["bytes_per_sec"] / 1e9, pipe["ratio_to_memcpy"]))
+        print()
 
 
 def inflight_key(e):
