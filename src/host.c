@@ -37,6 +37,12 @@ struct shmipc_host {
   uint32_t receiver_attach;
   uint64_t max_answer; /* largest large answer a call accepts */
   void *evloop;        /* atomic: struct shmipc__evloop (evloop.c), or NULL */
+  /* An anonymous host's last launched guest (shmipc__host_launched()):
+   * its process handle, owned (-1: none, or one whose end cannot be
+   * seen), and id, under launched_mu (NULL for a named host). */
+  struct shmipc__mutex *launched_mu;
+  intptr_t launched;
+  int64_t launched_pid;
 };
 
 size_t *shmipc__host_stream_ids(shmipc_host *h) { return &h->stream_ids; }
@@ -155,6 +161,11 @@ static int host_create(const shmipc_host_config *cfg, bool anonymous,
   h = calloc(1, sizeof *h);
   if (h == NULL)
     return shmipc__fail(SHMIPC_E_NOMEM, "allocating the host handle");
+  h->launched = -1;
+  if (anonymous && shmipc__mutex_create(&h->launched_mu) != SHMIPC_OK) {
+    free(h);
+    return shmipc__fail(SHMIPC_E_NOMEM, "allocating the host handle");
+  }
   if (anonymous)
     r = shmipc__seg_create_anon(cfg->name, &g, cfg->mode, &h->ep.seg);
   else if (cfg->flags & SHMIPC_HOST_F_GLOBAL)
@@ -189,6 +200,8 @@ static int host_create(const shmipc_host_config *cfg, bool anonymous,
 err_seg:
   shmipc__seg_close(&h->ep.seg, true);
 err_free:
+  if (h->launched_mu != NULL)
+    shmipc__mutex_destroy(h->launched_mu);
   free(h);
   return r;
 }
@@ -223,7 +236,43 @@ void shmipc_host_destroy(shmipc_host *h)
   shmipc__evloop_free(h);
   shmipc__seg_close(&h->ep.seg, true);
   shmipc__ep_fini(&h->ep);
+  if (h->launched >= 0)
+    shmipc__child_handle_close(h->launched);
+  if (h->launched_mu != NULL)
+    shmipc__mutex_destroy(h->launched_mu);
   free(h);
+}
+
+void shmipc__host_launched(shmipc_host *h, intptr_t handle, int64_t pid)
+{
+  intptr_t old;
+
+  shmipc__mutex_lock(h->launched_mu);
+  old = h->launched;
+  h->launched = handle;
+  h->launched_pid = pid;
+  shmipc__mutex_unlock(h->launched_mu);
+  if (old >= 0)
+    shmipc__child_handle_close(old);
+}
+
+/* Whether the guest that @h launched last has ended (its id in @pid):
+ * then no guest can attach to the anonymous segment until the next
+ * launch. 0 for a named host, before any launch, and for a child whose
+ * end cannot be seen. */
+static int launched_ended(shmipc_host *h, int64_t *pid)
+{
+  int ended = 0;
+
+  if (h->launched_mu == NULL)
+    return 0;
+  shmipc__mutex_lock(h->launched_mu);
+  if (h->launched >= 0 && shmipc__child_ended(h->launched) == 1) {
+    ended = 1;
+    *pid = h->launched_pid;
+  }
+  shmipc__mutex_unlock(h->launched_mu);
+  return ended;
 }
 
 /* A timeout argument that shmipc__timeout() refused. */
@@ -261,6 +310,34 @@ static int call_failed(shmipc_host *h, int r)
   return shmipc__failed(r);
 }
 
+/* shmipc__wait_word() for wait_guest(). An anonymous host waits in
+ * slices of a liveness interval and, after each, looks whether the guest
+ * it launched last has ended: then SHMIPC_E_PEER_GONE, since no other
+ * process can reach the segment. A live attached guest ends the first
+ * slice at once, so a later child's end (one refused with BUSY) is never
+ * taken for it. */
+static int wait_attach(shmipc_host *h, const struct shmipc__until *u,
+                       struct shmipc__deadline *dl, uint32_t *v)
+{
+  struct shmipc__deadline slice;
+  int64_t pid = 0;
+  int r;
+
+  if (h->launched_mu == NULL)
+    return shmipc__wait_word(&h->ep, u, NULL, dl, v);
+  for (;;) {
+    slice = shmipc__deadline_cap(dl, h->ep.liveness_ns, shmipc__now_ns());
+    r = shmipc__wait_word(&h->ep, u, NULL, &slice, v);
+    if (r != SHMIPC_E_TIMEOUT || shmipc__left(dl, shmipc__now_ns()) == 0)
+      return r;
+    if (launched_ended(h, &pid))
+      return shmipc__fail(SHMIPC_E_PEER_GONE,
+                          "the guest launched last (pid %lld) has ended; "
+                          "shmipc_child_wait() tells how",
+                          (long long)pid);
+  }
+}
+
 static int wait_guest(shmipc_host *h, struct shmipc__deadline *dl)
 {
   struct shmipc__until attached, moved;
@@ -274,7 +351,7 @@ static int wait_guest(shmipc_host *h, struct shmipc__deadline *dl)
                           SHMIPC_ATTACH_ATTACHED, SHMIPC_ATTACH_HOST_WAITING);
   attached.abortable = true;
   for (;;) {
-    r = shmipc__wait_word(&h->ep, &attached, NULL, dl, &v);
+    r = wait_attach(h, &attached, dl, &v);
     if (r != SHMIPC_OK)
       return wait_guest_failed(r);
     /* A guest that died leaves the word ATTACHED: only a held guest lock
@@ -293,7 +370,7 @@ static int wait_guest(shmipc_host *h, struct shmipc__deadline *dl)
         word, SHMIPC_ATTACH_STATE_MASK | SHMIPC_ATTACH_EPOCH_MASK, v,
         SHMIPC_ATTACH_HOST_WAITING);
     moved.abortable = true;
-    r = shmipc__wait_word(&h->ep, &moved, NULL, dl, &v);
+    r = wait_attach(h, &moved, dl, &v);
     if (r != SHMIPC_OK)
       return wait_guest_failed(r);
   }

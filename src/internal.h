@@ -767,6 +767,20 @@ struct shmipc__endpoint *shmipc__guest_ep(shmipc_guest *g);
 int shmipc__host_call_large(struct shmipc_slot *s, void *resp, size_t resp_cap,
                             size_t *resp_len, uint32_t *resp_type,
                             struct shmipc__deadline *dl, bool *counted);
+/* host.c: the guest that anonymous host @h launched last, so that
+ * shmipc_host_wait_guest() can tell when no guest can come any more.
+ * @handle is the host's own duplicate of the child's process handle
+ * (shmipc__child_dup()), which the host then owns; a handle of -1 records
+ * a child whose end cannot be seen (no pidfd). Any earlier one is closed. */
+void shmipc__host_launched(shmipc_host *h, intptr_t handle, int64_t pid);
+/* launch_linux.c, launch_windows.c: a duplicate of @c's process handle
+ * for the host (a pidfd, a process handle), -1 when there is none; 1 when
+ * the process of such a handle has ended, 0 while it runs (or on an error
+ * of the look); closing one. */
+intptr_t shmipc__child_dup(const shmipc_child *c);
+int shmipc__child_ended(intptr_t handle);
+void shmipc__child_handle_close(intptr_t handle);
+
 /* A host's endpoint: the first member of struct shmipc_host (host.c
  * asserts it), reached without a call on the acquire path. */
 static inline struct shmipc__endpoint *shmipc__host_ep(shmipc_host *h)

@@ -389,8 +389,27 @@ err_free:
 int shmipc_host_launch(shmipc_host *h, const shmipc_launch_config *cfg,
                        shmipc_child **out)
 {
-  return shmipc__failed(launch(h, cfg, out));
+  int r = launch(h, cfg, out);
+
+  if (r == SHMIPC_OK)
+    shmipc__host_launched(h, shmipc__child_dup(*out), (*out)->pid);
+  return shmipc__failed(r);
 }
+
+intptr_t shmipc__child_dup(const shmipc_child *c)
+{
+  return c->pidfd >= 0 ? fcntl(c->pidfd, F_DUPFD_CLOEXEC, 0) : -1;
+}
+
+int shmipc__child_ended(intptr_t handle)
+{
+  struct pollfd p = {.fd = (int)handle, .events = POLLIN};
+
+  /* A pidfd turns readable when its process ends, and stays so. */
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) ? 1 : 0;
+}
+
+void shmipc__child_handle_close(intptr_t handle) { close((int)handle); }
 
 int64_t shmipc_child_pid(const shmipc_child *c)
 {

@@ -400,7 +400,32 @@ err:
 int shmipc_host_launch(shmipc_host *h, const shmipc_launch_config *cfg,
                        shmipc_child **out)
 {
-  return shmipc__failed(launch(h, cfg, out));
+  int r = launch(h, cfg, out);
+
+  if (r == SHMIPC_OK)
+    shmipc__host_launched(h, shmipc__child_dup(*out), (*out)->pid);
+  return shmipc__failed(r);
+}
+
+intptr_t shmipc__child_dup(const shmipc_child *c)
+{
+  HANDLE dup = NULL;
+
+  if (!DuplicateHandle(GetCurrentProcess(), c->process, GetCurrentProcess(),
+                       &dup, SYNCHRONIZE, FALSE, 0))
+    return -1;
+  return (intptr_t)dup;
+}
+
+int shmipc__child_ended(intptr_t handle)
+{
+  /* A process handle is signalled once the process has ended. */
+  return WaitForSingleObject((HANDLE)handle, 0) == WAIT_OBJECT_0 ? 1 : 0;
+}
+
+void shmipc__child_handle_close(intptr_t handle)
+{
+  CloseHandle((HANDLE)handle);
 }
 
 int64_t shmipc_child_pid(const shmipc_child *c)

@@ -351,6 +351,24 @@ static void killed_child_restart(void **state)
   /* and a fourth that ends with the host */
   c = launch(h, guest);
   echo_ok(h, "after three restarts");
+  {
+    /* A later child that ends at once (it would get BUSY at an attach) is
+     * not taken for the live guest's end. */
+    static const char *const quick[] = {"/bin/sh", "-c", "exit 0", NULL};
+    shmipc_launch_config lc;
+    shmipc_child *q = NULL;
+
+    shmipc_launch_config_init(&lc);
+    lc.path = quick[0];
+    lc.argv = quick;
+    assert_int_equal(shmipc_host_launch(h, &lc, &q), SHMIPC_OK);
+    exit_is(q, 0, 0, 5000);
+    shmipc_child_destroy(q);
+    if (shmipc_host_wait_guest(h, 1000 * MS) != SHMIPC_OK)
+      fail_msg("wait_guest with a live guest and an ended later child: %s",
+               shmipc_last_error());
+    echo_ok(h, "beside an ended later child");
+  }
   shmipc_host_destroy(h);
   exit_is(c, 0, 0, 5000);
   shmipc_child_destroy(c);
@@ -433,6 +451,67 @@ static void exit_status_and_errors(void **state)
   assert_int_equal(shmipc_host_create(&cfg, &named), SHMIPC_OK);
   launch_argv(named, exit7, NULL, NULL, SHMIPC_E_STATE);
   shmipc_host_destroy(named);
+  shmipc_host_destroy(h);
+}
+
+/* shmipc_host_wait_guest() on an anonymous host ends with PEER_GONE within
+ * a few liveness intervals once the guest it launched last has ended (no
+ * other process can reach the segment), not at its timeout; a child that
+ * still runs is waited for. */
+static void wait_guest_child_ended(void **state)
+{
+  static const char *const exit3[] = {"/bin/sh", "-c", "exit 3", NULL};
+  static const char *const sleeper[] = {"/bin/sleep", "30", NULL};
+  const int64_t bound = (int64_t)(4 * LIVENESS_MS + 500) * t_time_scale() * MS;
+  shmipc_host *h = anon_host(0);
+  shmipc_child *c;
+  char pid[32];
+  int64_t t0, took;
+
+  (void)state;
+  /* Before any launch: a plain timeout. */
+  t0 = t_now_ns();
+  assert_int_equal(shmipc_host_wait_guest(h, 100 * MS), SHMIPC_E_TIMEOUT);
+  assert_true(t_now_ns() - t0 >= 100 * MS);
+
+  /* A guest that exits without attaching. */
+  c = launch_argv(h, exit3, NULL, NULL, SHMIPC_OK);
+  snprintf(pid, sizeof pid, "pid %lld", (long long)shmipc_child_pid(c));
+  t0 = t_now_ns();
+  assert_int_equal(shmipc_host_wait_guest(h, 10000 * MS), SHMIPC_E_PEER_GONE);
+  took = t_now_ns() - t0;
+  print_message("wait_guest: PEER_GONE %.1f ms after the launch of a guest "
+                "that exits at once: %s\n",
+                t_ms(took), shmipc_last_error());
+  if (took > bound)
+    fail_msg("PEER_GONE took %.1f ms, liveness interval %d ms", t_ms(took),
+             LIVENESS_MS);
+  assert_non_null(strstr(shmipc_last_error(), pid));
+  exit_is(c, 0, 3, 5000);
+  shmipc_child_destroy(c);
+  /* Reaped and freed, it is still the last one launched. */
+  t0 = t_now_ns();
+  assert_int_equal(shmipc_host_wait_guest(h, 10000 * MS), SHMIPC_E_PEER_GONE);
+  assert_true(t_now_ns() - t0 <= bound);
+
+  /* A child that runs: the wait goes to its timeout; its kill ends the
+   * next one. */
+  c = launch_argv(h, sleeper, NULL, NULL, SHMIPC_OK);
+  t0 = t_now_ns();
+  assert_int_equal(shmipc_host_wait_guest(h, 300 * MS), SHMIPC_E_TIMEOUT);
+  assert_true(t_now_ns() - t0 >= 300 * MS);
+  assert_non_null(strstr(shmipc_last_error(), "no guest attached in time"));
+  assert_int_equal(shmipc_child_kill(c), SHMIPC_OK);
+  t0 = t_now_ns();
+  assert_int_equal(shmipc_host_wait_guest(h, 10000 * MS), SHMIPC_E_PEER_GONE);
+  took = t_now_ns() - t0;
+  print_message("wait_guest: PEER_GONE %.1f ms after the kill of a child "
+                "that never attached\n",
+                t_ms(took));
+  if (took > bound)
+    fail_msg("PEER_GONE took %.1f ms after the kill", t_ms(took));
+  exit_is(c, SIGKILL, 0, 5000);
+  shmipc_child_destroy(c);
   shmipc_host_destroy(h);
 }
 
@@ -726,7 +805,7 @@ static int teardown(void **state)
 
 int main(int argc, char **argv)
 {
-  struct CMUnitTest tests[4 + 4 * MAX_GUESTS];
+  struct CMUnitTest tests[5 + 4 * MAX_GUESTS];
   static char titles[4 * MAX_GUESTS][128];
   static const struct {
     const char *name;
@@ -751,6 +830,8 @@ int main(int argc, char **argv)
       exit_status_and_errors, teardown);
   tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(
       host_killed_not_guest, teardown);
+  tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(
+      wait_guest_child_ended, teardown);
   tests[n++] =
       (struct CMUnitTest)cmocka_unit_test_teardown(anonymous_too_big, teardown);
   tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(
@@ -762,7 +843,7 @@ int main(int argc, char **argv)
     }
     guests[k - 1] = argv[k];
     for (i = 0; i < sizeof per_guest / sizeof per_guest[0]; i++) {
-      char *t = titles[n - 4];
+      char *t = titles[n - 5];
       snprintf(t, sizeof titles[0], "%s %s", per_guest[i].name, base(argv[k]));
       tests[n] = (struct CMUnitTest)cmocka_unit_test_prestate_setup_teardown(
           per_guest[i].fn, NULL, teardown, (void *)guests[k - 1]);

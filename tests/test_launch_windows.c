@@ -250,6 +250,59 @@ static void not_launched(void)
 
 /* GUEST "sleep": this program sleeping, no guest at all, which only the
  * job object ends. */
+/* Launch this program with @mode ("--exit3", "--sleep"), unattached. */
+static int launch_self(shmipc_host *h, const char *mode, shmipc_child **c)
+{
+  const char *argv[] = {self_path, mode, NULL};
+  shmipc_launch_config lc;
+
+  shmipc_launch_config_init(&lc);
+  lc.path = self_path;
+  lc.argv = argv;
+  return shmipc_host_launch(h, &lc, c);
+}
+
+/* wait_guest ends with PEER_GONE once the guest launched last has ended,
+ * and waits for one that runs (test_launch.c has the Linux form). */
+static void wait_guest_child_ended(void)
+{
+  const int64_t bound =
+      (int64_t)(20 * LIVENESS_MS + 1000) * t_time_scale() * MS;
+  shmipc_child_exit ex = {sizeof ex, 99, 99};
+  shmipc_host *h = anon_host();
+  shmipc_child *c = NULL;
+  int64_t t0, took;
+
+  CHECK(h != NULL, "anonymous host");
+  CHECK(launch_self(h, "--exit3", &c) == SHMIPC_OK, "launch --exit3");
+  t0 = t_now_ns();
+  CHECK(shmipc_host_wait_guest(h, 20000 * MS) == SHMIPC_E_PEER_GONE,
+        "PEER_GONE for a guest that exits at once");
+  took = t_now_ns() - t0;
+  printf("wait_guest: PEER_GONE %.1f ms after the launch of a guest that "
+         "exits at once: %s\n",
+         t_ms(took), shmipc_last_error());
+  CHECK(took <= bound, "PEER_GONE took %.1f ms", t_ms(took));
+  CHECK(strstr(shmipc_last_error(), "launched last") != NULL, "the reason");
+  CHECK(shmipc_child_wait(c, 5000 * MS, &ex) == SHMIPC_OK, "wait");
+  CHECK(ex.signal == 0 && ex.code == 3, "exit code %lld", (long long)ex.code);
+  shmipc_child_destroy(c);
+
+  CHECK(launch_self(h, "--sleep", &c) == SHMIPC_OK, "launch --sleep");
+  t0 = t_now_ns();
+  CHECK(shmipc_host_wait_guest(h, 300 * MS) == SHMIPC_E_TIMEOUT,
+        "a running child is waited for");
+  CHECK(t_now_ns() - t0 >= 300 * MS, "the whole timeout");
+  CHECK(shmipc_child_kill(c) == SHMIPC_OK, "kill");
+  t0 = t_now_ns();
+  CHECK(shmipc_host_wait_guest(h, 20000 * MS) == SHMIPC_E_PEER_GONE,
+        "PEER_GONE after the kill");
+  took = t_now_ns() - t0;
+  CHECK(took <= bound, "PEER_GONE took %.1f ms after the kill", t_ms(took));
+  shmipc_child_destroy(c);
+  shmipc_host_destroy(h);
+}
+
 static int launching_host(const char *guest, const char *file)
 {
   const char *argv[] = {self_path, "--sleep", NULL};
@@ -288,6 +341,8 @@ int main(int argc, char **argv)
     Sleep(60000);
     return 1;
   }
+  if (argc == 2 && strcmp(argv[1], "--exit3") == 0)
+    return 3;
   if (proc_self_path(self_path, sizeof self_path) != 0)
     return 1;
   if (argc == 4 && strcmp(argv[1], "--host") == 0)
@@ -297,6 +352,7 @@ int main(int argc, char **argv)
     return 2;
   }
   not_launched();
+  wait_guest_child_ended();
   host_killed("sleep");
   for (k = 1; k < argc; k++) {
     calls_kill_restart(argv[k]);

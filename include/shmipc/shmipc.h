@@ -435,11 +435,21 @@ SHMIPC_EXPORT int shmipc_host_create(const shmipc_host_config *cfg,
 SHMIPC_EXPORT void shmipc_host_destroy(shmipc_host *h);
 
 /** Wait until a live guest is attached (a guest that died while attached
- *  does not count: the wait goes on for the next one).
+ *  does not count: the wait goes on for the next one). On a host from
+ *  shmipc_host_create_anonymous(), which only a launched child can reach,
+ *  the wait also ends once the guest launched last (shmipc_host_launch())
+ *  has ended without a live guest attached: within about a liveness
+ *  interval of its end, with SHMIPC_E_PEER_GONE and its process id in the
+ *  last error, not at the timeout (a program that fails before it
+ *  attaches, or a child killed, is no guest to wait for).
+ *  shmipc_child_wait() then tells how it ended; a new launch gives a new
+ *  child to wait for. Where the child's end cannot be seen (Linux before
+ *  5.3: no pidfd) the wait runs to its timeout as for a named host.
  *  @param h           the host
  *  @param timeout_ns  how long to wait (see the Conventions)
- *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host
- *          is being destroyed), SHMIPC_E_ABORTED (shmipc_host_abort()). */
+ *  @return 0, SHMIPC_E_TIMEOUT, SHMIPC_E_PEER_GONE (see above),
+ *          SHMIPC_E_INVALID, SHMIPC_E_CLOSED (the host is being
+ *          destroyed), SHMIPC_E_ABORTED (shmipc_host_abort()). */
 SHMIPC_EXPORT int shmipc_host_wait_guest(shmipc_host *h, int64_t timeout_ns);
 
 /** Request capacity per slot.
@@ -1005,7 +1015,10 @@ SHMIPC_EXPORT void shmipc_stream_buffer_free(void *data);
  * - shmipc_child_wait() gives the child's exit status or the signal that
  *   ended it; the host may then launch the program again. While a child
  *   lives, its death also ends every host call with SHMIPC_E_PEER_GONE
- *   within about a liveness interval, as for a named segment.
+ *   within about a liveness interval, as for a named segment, and the end
+ *   of the child launched last ends shmipc_host_wait_guest() the same way
+ *   when no guest is attached (a program that exits before it attaches
+ *   is reported at once, not at the wait's timeout).
  *
  * Windows: the segment is an unnamed file mapping; it and the two role
  * mutexes are inherited handles named in SHMIPC_FD, and the child gets no

@@ -865,7 +865,8 @@ public:
 
   /** Wait for a live guest (shmipc_host_wait_guest()).
    *  @param t  how long to wait
-   *  @return OK, SHMIPC_E_TIMEOUT, ... */
+   *  @return OK, SHMIPC_E_TIMEOUT, SHMIPC_E_PEER_GONE (an anonymous host
+   *          whose guest launched last has ended), ... */
   Status wait_guest(Timeout t = Timeout()) noexcept
   {
     return Status::from_rc(shmipc_host_wait_guest(h_, t.ns()));
