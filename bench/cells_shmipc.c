@@ -373,6 +373,30 @@ void shmipc_bench_version(char *buf, size_t len)
            SHMIPC_VERSION_MINOR, SHMIPC_VERSION_PATCH);
 }
 
+void stream_reps_memcpy(struct stream_reps *r, unsigned k, void *dst,
+                        const void *src, size_t bytes)
+{
+  int64_t m0 = bench_now_ns();
+  memcpy(dst, src, bytes);
+  r->mrate[k] =
+      (double)bytes * (double)BENCH_NS_PER_S / (double)(bench_now_ns() - m0);
+}
+
+void stream_reps_took(struct stream_reps *r, unsigned k, size_t bytes,
+                      int64_t ns)
+{
+  r->rate[k] = (double)bytes * (double)BENCH_NS_PER_S / (double)ns;
+  r->ratio[k] = r->rate[k] / r->mrate[k];
+}
+
+void stream_reps_result(const struct stream_reps *r, unsigned n,
+                        struct stream_result *out)
+{
+  out->bps = bench_median(r->rate, n);
+  out->memcpy_bps = bench_median(r->mrate, n);
+  out->ratio = bench_median(r->ratio, n);
+}
+
 int shmipc_stream_cell_run(const char *guest_path,
                            const struct stream_params *p,
                            struct stream_result *out, char *err, size_t errlen)
@@ -383,7 +407,7 @@ int shmipc_stream_cell_run(const char *guest_path,
   shmipc_stream_config scfg;
   shmipc_host_config cfg;
   shmipc_stream_result res = {.struct_size = sizeof res};
-  double rate[STREAM_REPS_MAX], mrate[STREAM_REPS_MAX], ratio[STREAM_REPS_MAX];
+  struct stream_reps reps;
   unsigned char *data, *copy;
   cpu_set_t main_cpus;
   int rc = -1, e, restore_cpus = 0;
@@ -447,10 +471,7 @@ int shmipc_stream_cell_run(const char *guest_path,
     /* The baseline right before each stream: the hypervisor's phase
      * changes every few seconds, so only a ratio taken in the same moment
      * means something. */
-    int64_t m0 = bench_now_ns();
-    memcpy(copy, data, p->bytes);
-    int64_t m1 = bench_now_ns();
-    mrate[k] = (double)p->bytes * (double)BENCH_NS_PER_S / (double)(m1 - m0);
+    stream_reps_memcpy(&reps, k, copy, data, p->bytes);
     int64_t t0 = bench_now_ns();
     e = shmipc_stream_send(snd, STREAM_APP_NO_DIGEST, data, p->bytes,
                            60 * BENCH_NS_PER_S, &res);
@@ -461,14 +482,11 @@ int shmipc_stream_cell_run(const char *guest_path,
                (unsigned long long)res.failed_chunk);
       goto out;
     }
-    rate[k] = (double)p->bytes * (double)BENCH_NS_PER_S / (double)(t1 - t0);
-    ratio[k] = rate[k] / mrate[k];
+    stream_reps_took(&reps, k, p->bytes, t1 - t0);
     if (copy[(k * 4099u) % p->bytes] != data[(k * 4099u) % p->bytes])
       abort(); /* keeps the memcpy from being optimised away */
   }
-  out->bps = bench_median(rate, p->reps);
-  out->memcpy_bps = bench_median(mrate, p->reps);
-  out->ratio = bench_median(ratio, p->reps);
+  stream_reps_result(&reps, p->reps, out);
   rc = 0;
 out:
   if (restore_cpus &&
@@ -531,7 +549,7 @@ int shmipc_guest_stream_cell_run(const char *guest_path,
   shmipc_stream_limits lim;
   shmipc_reassembler *r = NULL;
   shmipc_host_config cfg;
-  double rate[STREAM_REPS_MAX], mrate[STREAM_REPS_MAX], ratio[STREAM_REPS_MAX];
+  struct stream_reps reps;
   unsigned char *data, *copy, req[32] = {0}, resp[128];
   int rc = -1, e;
 
@@ -591,10 +609,7 @@ int shmipc_guest_stream_cell_run(const char *guest_path,
   for (unsigned k = 0; k < p->reps; k++) {
     size_t n = 0;
     uint32_t t = 0;
-    int64_t m0 = bench_now_ns();
-    memcpy(copy, data, p->bytes);
-    int64_t m1 = bench_now_ns();
-    mrate[k] = (double)p->bytes * (double)BENCH_NS_PER_S / (double)(m1 - m0);
+    stream_reps_memcpy(&reps, k, copy, data, p->bytes);
     put_le(req + 8, k, 8);
     e = shmipc_host_call(l.h, GUEST_STREAM_TYPE, req, sizeof req, resp,
                          sizeof resp, &n, &t, 120 * BENCH_NS_PER_S);
@@ -604,15 +619,11 @@ int shmipc_guest_stream_cell_run(const char *guest_path,
                       : shmipc_strerror((int32_t)get_le(resp, 4)));
       goto out;
     }
-    rate[k] = (double)p->bytes * (double)BENCH_NS_PER_S /
-              (double)get_le(resp + 64, 8);
-    ratio[k] = rate[k] / mrate[k];
+    stream_reps_took(&reps, k, p->bytes, (int64_t)get_le(resp + 64, 8));
     if (copy[(k * 4099u) % p->bytes] != data[(k * 4099u) % p->bytes])
       abort(); /* keeps the memcpy from being optimised away */
   }
-  out->bps = bench_median(rate, p->reps);
-  out->memcpy_bps = bench_median(mrate, p->reps);
-  out->ratio = bench_median(ratio, p->reps);
+  stream_reps_result(&reps, p->reps, out);
   rc = 0;
 out:
   (void)shmipc_host_listen_stop(l.h);
@@ -639,7 +650,7 @@ int shmipc_answer_cell_run(const char *guest_path,
   static unsigned counter;
   struct lib l = {.guest = -1, .guest_cpu0 = -1, .guest_cpu1 = -1};
   shmipc_host_config cfg;
-  double rate[STREAM_REPS_MAX], mrate[STREAM_REPS_MAX], ratio[STREAM_REPS_MAX];
+  struct stream_reps reps;
   unsigned char *data, *copy, *ans, req[8];
   cpu_set_t main_cpus;
   size_t n = 0;
@@ -703,16 +714,12 @@ int shmipc_answer_cell_run(const char *guest_path,
                        60 * BENCH_NS_PER_S);
   for (unsigned k = 0; e == 0 && k < p->reps; k++) {
     /* The baseline right before each call, as in the stream cell. */
-    int64_t m0 = bench_now_ns();
-    memcpy(copy, data, p->bytes);
-    int64_t m1 = bench_now_ns();
-    mrate[k] = (double)p->bytes * (double)BENCH_NS_PER_S / (double)(m1 - m0);
+    stream_reps_memcpy(&reps, k, copy, data, p->bytes);
     int64_t t0 = bench_now_ns();
     e = shmipc_host_call(l.h, ANSWER_TYPE_STATIC, req, 8, ans, p->bytes, &n,
                          NULL, 60 * BENCH_NS_PER_S);
     int64_t t1 = bench_now_ns();
-    rate[k] = (double)p->bytes * (double)BENCH_NS_PER_S / (double)(t1 - t0);
-    ratio[k] = rate[k] / mrate[k];
+    stream_reps_took(&reps, k, p->bytes, t1 - t0);
     if (copy[(k * 4099u) % p->bytes] != 1)
       abort(); /* keeps the memcpy from being optimised away */
   }
@@ -721,9 +728,7 @@ int shmipc_answer_cell_run(const char *guest_path,
              shmipc_last_error(), n);
     goto out;
   }
-  out->bps = bench_median(rate, p->reps);
-  out->memcpy_bps = bench_median(mrate, p->reps);
-  out->ratio = bench_median(ratio, p->reps);
+  stream_reps_result(&reps, p->reps, out);
   rc = 0;
 out:
   if (restore_cpus &&

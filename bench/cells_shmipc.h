@@ -57,6 +57,22 @@ struct stream_result {
   double ratio;      /* median of the per-send ratios stream / memcpy */
 };
 
+/* The per-transfer figures of a large-transfer cell (stream, guest stream,
+ * large answer, the two-copy pipe): each transfer's rate, that of the
+ * memcpy of the same bytes made right before it, and their ratio. */
+struct stream_reps {
+  double rate[STREAM_REPS_MAX], mrate[STREAM_REPS_MAX], ratio[STREAM_REPS_MAX];
+};
+/* Time a memcpy of @bytes from @src to @dst as transfer @k's baseline. */
+void stream_reps_memcpy(struct stream_reps *r, unsigned k, void *dst,
+                        const void *src, size_t bytes);
+/* Transfer @k moved @bytes in @ns nanoseconds. */
+void stream_reps_took(struct stream_reps *r, unsigned k, size_t bytes,
+                      int64_t ns);
+/* @out: the medians of the first @n transfers. */
+void stream_reps_result(const struct stream_reps *r, unsigned n,
+                        struct stream_result *out);
+
 /**
  * Stream cell: a host with p->slots slots of p->slot_bytes, the echo guest
  * at @p guest_path, and p->reps streams of p->bytes through

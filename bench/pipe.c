@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "internal.h" /* shmipc__copy_streaming() */
-#include "median.h"
 #include "pipe.h"
 
 #define PIPE_SPINS 256
@@ -139,7 +138,7 @@ static int pipe_once(struct pipe *pp, unsigned char *dst, char *err,
 int bench_pipe_run(const struct stream_params *p, struct stream_result *out,
                    char *err, size_t errlen)
 {
-  double rate[STREAM_REPS_MAX], mrate[STREAM_REPS_MAX], ratio[STREAM_REPS_MAX];
+  struct stream_reps reps;
   struct pipe pp = {.bytes = p->bytes,
                     .chunk = p->slot_bytes,
                     .nslots = p->slots,
@@ -182,22 +181,15 @@ int bench_pipe_run(const struct stream_params *p, struct stream_result *out,
   if (pipe_once(&pp, dst, err, errlen) != 0) /* warm-up, not timed */
     goto out;
   for (unsigned k = 0; k < p->reps; k++) {
-    int64_t m0 = bench_now_ns();
-    memcpy(copy, src, p->bytes);
-    int64_t m1 = bench_now_ns();
-    mrate[k] = (double)p->bytes * (double)BENCH_NS_PER_S / (double)(m1 - m0);
+    stream_reps_memcpy(&reps, k, copy, src, p->bytes);
     int64_t t0 = bench_now_ns();
     if (pipe_once(&pp, dst, err, errlen) != 0)
       goto out;
-    int64_t t1 = bench_now_ns();
-    rate[k] = (double)p->bytes * (double)BENCH_NS_PER_S / (double)(t1 - t0);
-    ratio[k] = rate[k] / mrate[k];
+    stream_reps_took(&reps, k, p->bytes, bench_now_ns() - t0);
     if (copy[(k * 4099u) % p->bytes] != 1 || dst[(k * 4099u) % p->bytes] != 1)
       abort(); /* keeps the copies from being optimised away */
   }
-  out->bps = bench_median(rate, p->reps);
-  out->memcpy_bps = bench_median(mrate, p->reps);
-  out->ratio = bench_median(ratio, p->reps);
+  stream_reps_result(&reps, p->reps, out);
   rc = 0;
 out:
   if (restore_cpus &&
