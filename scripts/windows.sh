@@ -20,6 +20,9 @@
 #     both ends, a guest killed mid-answer, a caller that abandons one half
 #     read, the transfer's timeout, hostile pulls), and eight host threads
 #     mixing small calls, large answers and streams both ways at once,
+#   - the large-answer and guest-stream suites again at full size: 17 and
+#     256 MiB from each guest, both ways of serving a guest stream, with
+#     SHA-256 on both ends,
 #   - the Go guest's portable tests and its Windows Connect tests,
 #   - the benchmark's quick run (its Windows edition: spin baseline, C and
 #     Go guests, one thread, 64 B, and the idle check).
@@ -94,6 +97,14 @@ rc=0
 SHMIPC_TEST_STREAM_MIB=4 meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 1 \
   --suite abi --suite unit --suite interop || rc=1
 
+log "under Wine: 256 MiB large answers and guest streams, both guests"
+# The run above caps every transfer at 4 MiB to keep the suites short; the
+# large answers and guest streams run once more at their full sizes (up to
+# 256 MiB, SHA-256 on both ends), in a log of their own.
+meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 1 \
+  --logbase wine-full-size answer-interop-c-guest answer-interop-go-guest \
+  guest-stream-c-guest guest-stream-go-guest || rc=1
+
 log "under Wine: the Go guest's portable tests"
 (cd go && wine "../$dir/shmipc-go-test.exe" -test.count=1 -test.v) >"$dir/go-test.log" 2>&1 || rc=1
 grep -E '^(--- |PASS|FAIL|ok)' "$dir/go-test.log" || true
@@ -113,6 +124,9 @@ WINEPATH="Z:$(pwd)/$dir/src" wine "$dir/bench/shmipc-bench.exe" --quick \
 log "summary"
 summarize_tests "$dir/meson-logs/testlog.json" "under Wine: meson tests" \
   '^(round trip|killed guest|killed host|new host|stream:|stress:|  ok |  large answers|  guest streams|sleep path|guest killed mid-stream|whole-stream timeout|# [0-9]+ MiB: call|# guest killed at|# killed mid-transfer|# transfer timeout|# [0-9]+ threads)|not run on this OS'
+summarize_tests "$dir/meson-logs/wine-full-size.json" \
+  "under Wine: large answers and guest streams at full size" \
+  '^(# [0-9]+ MiB: call|guest stream: [0-9]+ MiB)'
 echo "under Wine: Go guest portable tests: $gopass passed, $gofail failed"
 echo "under Wine: shmipc-bench --quick (Wine is not a performance reference):"
 tr -d '\r' <"$dir/bench-quick.txt" | grep -v '^ready$' | sed 's/^/  /'
