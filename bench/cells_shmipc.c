@@ -373,6 +373,31 @@ void shmipc_bench_version(char *buf, size_t len)
            SHMIPC_VERSION_MINOR, SHMIPC_VERSION_PATCH);
 }
 
+int caller_pin(struct caller_pin *cp, const struct bench_pin *pin, char *err,
+               size_t errlen)
+{
+  cp->pinned = 0;
+  if (pin == NULL)
+    return 0;
+  if (sched_getaffinity(0, sizeof(cp->cpus), &cp->cpus) != 0 ||
+      bench_pin_self(bench_pin_cpu(pin, 0, 0)) != 0) {
+    snprintf(err, errlen, "pin: %s", strerror(errno));
+    return -1;
+  }
+  cp->pinned = 1;
+  return 0;
+}
+
+int caller_unpin(const struct caller_pin *cp, int rc, char *err, size_t errlen)
+{
+  if (cp->pinned && sched_setaffinity(0, sizeof(cp->cpus), &cp->cpus) != 0 &&
+      rc == 0) {
+    snprintf(err, errlen, "pin: cannot restore the CPUs: %s", strerror(errno));
+    rc = -1;
+  }
+  return rc;
+}
+
 void stream_reps_memcpy(struct stream_reps *r, unsigned k, void *dst,
                         const void *src, size_t bytes)
 {
@@ -409,8 +434,8 @@ int shmipc_stream_cell_run(const char *guest_path,
   shmipc_stream_result res = {.struct_size = sizeof res};
   struct stream_reps reps;
   unsigned char *data, *copy;
-  cpu_set_t main_cpus;
-  int rc = -1, e, restore_cpus = 0;
+  struct caller_pin cpin = {.pinned = 0};
+  int rc = -1, e;
 
   out->bps = out->memcpy_bps = out->ratio = NAN;
   if (p->reps == 0 || p->reps > STREAM_REPS_MAX) {
@@ -448,17 +473,11 @@ int shmipc_stream_cell_run(const char *guest_path,
     goto out;
   if (wait_attached(&l, err, errlen) != 0)
     goto out;
-  if (p->pin) {
-    /* The sender is this (main) thread: pair 0's client, until the end. */
-    if (sched_getaffinity(0, sizeof(main_cpus), &main_cpus) != 0 ||
-        bench_pin_self(bench_pin_cpu(p->pin, 0, 0)) != 0) {
-      snprintf(err, errlen, "pin: %s", strerror(errno));
-      goto out;
-    }
-    restore_cpus = 1;
-    if (pin_guest(&l, p->pin, 1, err, errlen) != 0)
-      goto out;
-  }
+  /* The caller is this (main) thread, pair 0's client, until the end; the
+   * guest on pair 0's server CPU. */
+  if (caller_pin(&cpin, p->pin, err, errlen) != 0 ||
+      (p->pin && pin_guest(&l, p->pin, 1, err, errlen) != 0))
+    goto out;
   shmipc_stream_config_init(&scfg);
   scfg.depth = p->depth;
   e = shmipc_stream_sender_create(l.h, &scfg, &snd);
@@ -489,11 +508,7 @@ int shmipc_stream_cell_run(const char *guest_path,
   stream_reps_result(&reps, p->reps, out);
   rc = 0;
 out:
-  if (restore_cpus &&
-      sched_setaffinity(0, sizeof(main_cpus), &main_cpus) != 0 && rc == 0) {
-    snprintf(err, errlen, "pin: cannot restore the CPUs: %s", strerror(errno));
-    rc = -1;
-  }
+  rc = caller_unpin(&cpin, rc, err, errlen);
   shmipc_stream_sender_destroy(snd);
   shmipc_host_destroy(l.h);
   segment_live = 0;
@@ -652,9 +667,9 @@ int shmipc_answer_cell_run(const char *guest_path,
   shmipc_host_config cfg;
   struct stream_reps reps;
   unsigned char *data, *copy, *ans, req[8];
-  cpu_set_t main_cpus;
+  struct caller_pin cpin = {.pinned = 0};
   size_t n = 0;
-  int rc = -1, e, restore_cpus = 0;
+  int rc = -1, e;
 
   out->bps = out->memcpy_bps = out->ratio = NAN;
   if (p->reps == 0 || p->reps > STREAM_REPS_MAX) {
@@ -697,18 +712,11 @@ int shmipc_answer_cell_run(const char *guest_path,
     goto out;
   if (wait_attached(&l, err, errlen) != 0)
     goto out;
-  if (p->pin) {
-    /* As in the stream cell: the caller is this (main) thread, pair 0's
-     * client, until the end; the guest on pair 0's server CPU. */
-    if (sched_getaffinity(0, sizeof(main_cpus), &main_cpus) != 0 ||
-        bench_pin_self(bench_pin_cpu(p->pin, 0, 0)) != 0) {
-      snprintf(err, errlen, "pin: %s", strerror(errno));
-      goto out;
-    }
-    restore_cpus = 1;
-    if (pin_guest(&l, p->pin, 1, err, errlen) != 0)
-      goto out;
-  }
+  /* The caller is this (main) thread, pair 0's client, until the end; the
+   * guest on pair 0's server CPU. */
+  if (caller_pin(&cpin, p->pin, err, errlen) != 0 ||
+      (p->pin && pin_guest(&l, p->pin, 1, err, errlen) != 0))
+    goto out;
   /* The guest makes its buffer on the first call: not timed. */
   e = shmipc_host_call(l.h, ANSWER_TYPE_STATIC, req, 8, ans, p->bytes, &n, NULL,
                        60 * BENCH_NS_PER_S);
@@ -731,11 +739,7 @@ int shmipc_answer_cell_run(const char *guest_path,
   stream_reps_result(&reps, p->reps, out);
   rc = 0;
 out:
-  if (restore_cpus &&
-      sched_setaffinity(0, sizeof(main_cpus), &main_cpus) != 0 && rc == 0) {
-    snprintf(err, errlen, "pin: cannot restore the CPUs: %s", strerror(errno));
-    rc = -1;
-  }
+  rc = caller_unpin(&cpin, rc, err, errlen);
   shmipc_host_destroy(l.h);
   segment_live = 0;
   if (l.guest > 0 && !l.reaped) {

@@ -7,6 +7,7 @@
 #ifndef SHMIPC_BENCH_CELLS_SHMIPC_H
 #define SHMIPC_BENCH_CELLS_SHMIPC_H
 
+#include <sched.h>
 #include <stddef.h>
 
 #include "bench.h"
@@ -56,6 +57,22 @@ struct stream_result {
   double memcpy_bps; /* median of the paired memcpy rates */
   double ratio;      /* median of the per-send ratios stream / memcpy */
 };
+
+/* The calling thread's CPUs before a large-transfer cell pinned it to
+ * pair 0's client CPU (caller_pin()). */
+struct caller_pin {
+  cpu_set_t cpus;
+  int pinned;
+};
+/* With @pin, run the calling thread on pair 0's client CPU until
+ * caller_unpin(), keeping its CPUs in @cp; without, nothing. 0, or -1 with
+ * a reason in @err. */
+int caller_pin(struct caller_pin *cp, const struct bench_pin *pin, char *err,
+               size_t errlen);
+/* Give the calling thread back the CPUs caller_pin() kept (nothing if it
+ * pinned none). Returns @rc, or -1 with a reason in @err when @rc was 0 and
+ * the CPUs cannot be restored. */
+int caller_unpin(const struct caller_pin *cp, int rc, char *err, size_t errlen);
 
 /* The per-transfer figures of a large-transfer cell (stream, guest stream,
  * large answer, the two-copy pipe): each transfer's rate, that of the

@@ -48,6 +48,9 @@ static int wait_at_least(struct pipe *pp, _Atomic uint64_t *w, uint64_t want)
 {
   int64_t deadline = 0;
   for (unsigned spins = 0;; spins++) {
+    /* acquire: pairs with the other side's release store of *w (filled
+     * in producer(), emptied in pipe_once()): its copy of that chunk is
+     * visible after this */
     if (atomic_load_explicit(w, memory_order_acquire) >= want)
       return 0;
     if (spins < PIPE_SPINS) {
@@ -91,6 +94,8 @@ static void *producer(void *arg)
       return NULL;
     memcpy(pp->ring + (i % pp->nslots) * pp->chunk, pp->src + i * pp->chunk,
            chunk_len(pp, i));
+    /* release: the chunk's bytes before the count; pairs with the
+     * consumer's acquire load in wait_at_least() */
     atomic_store_explicit(&pp->filled, i + 1, memory_order_release);
   }
   return NULL;
@@ -120,6 +125,9 @@ static int pipe_once(struct pipe *pp, unsigned char *dst, char *err,
     shmipc__copy_streaming(dst + i * pp->chunk,
                            pp->ring + (i % pp->nslots) * pp->chunk,
                            chunk_len(pp, i));
+    /* release: our reads of the slot before the producer may overwrite
+     * it; pairs with its acquire load in wait_at_least() (the streaming
+     * stores were fenced by shmipc__copy_streaming()) */
     atomic_store_explicit(&pp->emptied, i + 1, memory_order_release);
   }
   if (rc != 0)
@@ -144,8 +152,8 @@ int bench_pipe_run(const struct stream_params *p, struct stream_result *out,
                     .nslots = p->slots,
                     .producer_cpu = -1};
   unsigned char *src, *dst, *copy, *ring;
-  cpu_set_t main_cpus;
-  int rc = -1, restore_cpus = 0;
+  struct caller_pin cpin = {.pinned = 0};
+  int rc = -1;
 
   out->bps = out->memcpy_bps = out->ratio = NAN;
   if (p->reps == 0 || p->reps > STREAM_REPS_MAX || p->bytes == 0 ||
@@ -169,15 +177,10 @@ int bench_pipe_run(const struct stream_params *p, struct stream_result *out,
   memset(ring, 0, (size_t)p->slots * p->slot_bytes);
   pp.src = src;
   pp.ring = ring;
-  if (p->pin) {
-    if (sched_getaffinity(0, sizeof(main_cpus), &main_cpus) != 0 ||
-        bench_pin_self(bench_pin_cpu(p->pin, 0, 0)) != 0) {
-      snprintf(err, errlen, "pin: %s", strerror(errno));
-      goto out;
-    }
-    restore_cpus = 1;
+  if (caller_pin(&cpin, p->pin, err, errlen) != 0)
+    goto out;
+  if (p->pin)
     pp.producer_cpu = bench_pin_cpu(p->pin, 0, 1);
-  }
   if (pipe_once(&pp, dst, err, errlen) != 0) /* warm-up, not timed */
     goto out;
   for (unsigned k = 0; k < p->reps; k++) {
@@ -192,11 +195,7 @@ int bench_pipe_run(const struct stream_params *p, struct stream_result *out,
   stream_reps_result(&reps, p->reps, out);
   rc = 0;
 out:
-  if (restore_cpus &&
-      sched_setaffinity(0, sizeof(main_cpus), &main_cpus) != 0 && rc == 0) {
-    snprintf(err, errlen, "pin: cannot restore the CPUs: %s", strerror(errno));
-    rc = -1;
-  }
+  rc = caller_unpin(&cpin, rc, err, errlen);
   free(src);
   free(dst);
   free(copy);
