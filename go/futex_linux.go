@@ -48,8 +48,17 @@ func futexWake(addr *uint32) {
 // machine with fewer CPUs than busy threads a waiter that never yields the
 // thread keeps the peer it waits for off the CPU until the kernel preempts
 // it.
+//
+// It is a raw system call, as the runtime's own osyield: sched_yield never
+// blocks, and syscall.Syscall would mark the P as in a system call for its
+// length. A yield that gives the CPU away lasts a time slice of another
+// thread, longer than sysmon's 20 us, and when every P is busy sysmon then
+// takes the P and starts an extra spinning thread on it; the goroutine that
+// yielded comes back to find its P gone and waits for one. On two CPUs with
+// two busy host threads that is the 90 us of the T=2 p99.9 it once had
+// (docs/BENCHMARKS.md, "Where the tail comes from").
 func osYield() {
-	syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+	syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
 }
 
 // wordWait sleeps on a word of the segment on which this side announced
