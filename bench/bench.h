@@ -68,6 +68,9 @@ struct bench_result {
   double wall_s;      /**< first thread start to last thread end */
   double cpu_host_s;  /**< CPU of the calling (host/client) process */
   double cpu_guest_s; /**< CPU of the serving process; < 0 if unknown */
+  double steal_s;     /**< CPU time the hypervisor gave to other guests
+                           meanwhile, all CPUs (bench_steal_s()); < 0 if
+                           unknown */
   double
       idle_cpu_host_pct; /**< idle phase, percent of one CPU; < 0 if not run */
   double idle_cpu_guest_pct;
@@ -98,6 +101,11 @@ static inline void bench_cpu_relax(void)
 
 /** CPU time of this process (all threads), nanoseconds. */
 int64_t bench_process_cpu_ns(void);
+/** CPU seconds, summed over the machine's CPUs, that the hypervisor ran
+ *  something else while this machine had work to do ("steal" in
+ *  /proc/stat) since boot; < 0 if unknown. A round during which it rose
+ *  lost CPU time that no process of the machine saw. */
+double bench_steal_s(void);
 /** CPU time of process @p pid, nanoseconds: the sum over its live threads
  *  of /proc/<pid>/task/<tid>/schedstat (nanosecond resolution), or, where
  *  that is missing, utime + stime from /proc/<pid>/stat (clock ticks,

@@ -29,6 +29,22 @@ int64_t bench_process_cpu_ns(void)
   return (int64_t)ts.tv_sec * BENCH_NS_PER_S + ts.tv_nsec;
 }
 
+double bench_steal_s(void)
+{
+  FILE *f = fopen("/proc/stat", "re");
+  unsigned long long v[8];
+  long hz = sysconf(_SC_CLK_TCK);
+  int n;
+  if (!f)
+    return -1;
+  n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+             &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+  fclose(f);
+  if (n != 8 || hz <= 0)
+    return -1;
+  return (double)v[7] / (double)hz;
+}
+
 /* Nanoseconds on CPU of every live thread of @pid, from
  * /proc/<pid>/task/<tid>/schedstat (first field); -1 if unavailable. */
 static int64_t schedstat_ns(pid_t pid)

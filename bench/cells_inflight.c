@@ -306,6 +306,7 @@ int bench_inflight_drive(const struct bench_driver *d, shmipc_host *h,
   r->ops = 0;
   r->wall_s = 0;
   r->cpu_host_s = 0;
+  r->steal_s = -1;
   if (f.k == 0 || f.len == 0) {
     snprintf(r->error, sizeof(r->error), "invalid in-flight parameters");
     return -1;
@@ -351,6 +352,7 @@ int bench_inflight_drive(const struct bench_driver *d, shmipc_host *h,
   }
   int failed_warmup = f.failed || atomic_load(&f.abort);
   int64_t cpu0 = bench_process_cpu_ns();
+  double steal0 = bench_steal_s();
   if (!failed_warmup && d->on_start)
     d->on_start(d->ctx);
   f.go = failed_warmup ? -1 : 1;
@@ -370,6 +372,7 @@ int bench_inflight_drive(const struct bench_driver *d, shmipc_host *h,
     tick(&f, r, &abort_at);
   }
   int64_t cpu1 = bench_process_cpu_ns();
+  double steal1 = bench_steal_s();
   if (f.go > 0 && d->on_stop)
     d->on_stop(d->ctx);
 
@@ -379,6 +382,7 @@ int bench_inflight_drive(const struct bench_driver *d, shmipc_host *h,
   if (f.ops)
     r->wall_s = (double)(f.t_end - f.t_begin) / (double)BENCH_NS_PER_S;
   r->cpu_host_s = (double)(cpu1 - cpu0) / (double)BENCH_NS_PER_S;
+  r->steal_s = steal0 >= 0 && steal1 >= steal0 ? steal1 - steal0 : -1;
   hist_merge(r->hist, f.hist);
   if (!r->error[0] && (atomic_load(&f.abort) || f.go < 0))
     snprintf(r->error, sizeof(r->error), "run aborted");

@@ -68,9 +68,14 @@ def check_tails(r, cfg):
             fail("%s: no %r" % (name, key))
     if "p999_worst" not in r["rtt_ns"]:
         fail("%s: no rtt_ns p999_worst" % name)
-    for key in ("p50_ns", "p99_ns", "p999_ns", "ops_per_sec"):
+    for key in ("p50_ns", "p99_ns", "p999_ns", "ops_per_sec", "steal_pct"):
         if len(r["per_round"].get(key, [])) != cfg["rounds"]:
             fail("%s: per_round %s must have one entry per round" % (name, key))
+    for v in r["per_round"]["steal_pct"]:
+        # null where /proc/stat could not be read or the round failed; in
+        # 10 ms ticks counted per CPU, so a short round may read above 100
+        if v is not None and not (isinstance(v, (int, float)) and v >= 0):
+            fail("%s: per_round steal_pct %r" % (name, v))
     if "spin-yield" not in cfg["systems"] or r.get("rounds_ok") != cfg["rounds"]:
         return
     for key in TAIL_KEYS:
@@ -158,9 +163,10 @@ def main(argv):
     parts = set(doc["config"]["parts"])
     load = doc["load"]
     if not isinstance(load, dict) or not {"loadavg_1min_start", "loadavg_1min_end",
-                                          "other_processes_cpus", "warning"} <= set(load):
+                                          "other_processes_cpus", "hypervisor_steal_cpus",
+                                          "warning"} <= set(load):
         fail("load must have loadavg_1min_start, loadavg_1min_end, "
-             "other_processes_cpus and warning: %r" % load)
+             "other_processes_cpus, hypervisor_steal_cpus and warning: %r" % load)
     if not isinstance(load["warning"], bool):
         fail("load warning must be a boolean: %r" % load)
     seen = set()

@@ -203,6 +203,7 @@ int bench_drive(const struct bench_driver *d, struct bench_result *r)
   r->ops = 0;
   r->wall_s = 0;
   r->cpu_host_s = 0;
+  r->steal_s = -1;
 
   struct client *cl = calloc(n, sizeof(*cl));
   if (!cl) {
@@ -259,6 +260,7 @@ int bench_drive(const struct bench_driver *d, struct bench_result *r)
     failed_warmup |= cl[i].failed;
 
   int64_t cpu0 = bench_process_cpu_ns();
+  double steal0 = bench_steal_s();
   if (!aborted && !failed_warmup && d->on_start)
     d->on_start(d->ctx);
   g.go = (aborted || failed_warmup) ? -1 : 1;
@@ -281,6 +283,7 @@ int bench_drive(const struct bench_driver *d, struct bench_result *r)
     }
   }
   int64_t cpu1 = bench_process_cpu_ns();
+  double steal1 = bench_steal_s();
   if (g.go > 0 && d->on_stop)
     d->on_stop(d->ctx);
 
@@ -301,6 +304,7 @@ int bench_drive(const struct bench_driver *d, struct bench_result *r)
   if (r->ops)
     r->wall_s = (double)(t_end - t_begin) / (double)BENCH_NS_PER_S;
   r->cpu_host_s = (double)(cpu1 - cpu0) / (double)BENCH_NS_PER_S;
+  r->steal_s = steal0 >= 0 && steal1 >= steal0 ? steal1 - steal0 : -1;
   if (!r->error[0] && (aborted || g.go < 0))
     snprintf(r->error, sizeof(r->error), "run aborted");
 

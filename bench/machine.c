@@ -127,8 +127,9 @@ void load_start(struct load *l, long nproc)
 {
   memset(l, 0, sizeof(*l));
   l->loadavg_start = loadavg();
-  l->loadavg_end = l->others_cpus = NAN;
+  l->loadavg_end = l->others_cpus = l->steal_cpus = NAN;
   l->busy_s0 = machine_busy_s();
+  l->steal_s0 = bench_steal_s();
   l->own_s0 = own_cpu_s();
   l->t0_ns = bench_now_ns();
   if (above_share(l->loadavg_start, nproc))
@@ -143,9 +144,12 @@ void load_end(struct load *l, long nproc)
   double wall_s = (double)(bench_now_ns() - l->t0_ns) / (double)BENCH_NS_PER_S;
   double busy = machine_busy_s() - l->busy_s0;
   double own = own_cpu_s() - l->own_s0;
+  double steal = bench_steal_s();
   l->loadavg_end = loadavg();
   if (isfinite(busy) && isfinite(own) && wall_s > 0)
     l->others_cpus = fmax(0.0, (busy - own) / wall_s);
+  if (l->steal_s0 >= 0 && steal >= l->steal_s0 && wall_s > 0)
+    l->steal_cpus = (steal - l->steal_s0) / wall_s;
   l->warn = above_share(l->loadavg_start, nproc) ||
             above_share(l->others_cpus, nproc);
 }

@@ -172,6 +172,8 @@ static void print_result(const struct report *rp, const struct cell *c)
   print_per_round(c, M_P999, rp->o->rounds, "%.0f");
   printf(", \"ops_per_sec\": ");
   print_per_round(c, M_OPS_PER_SEC, rp->o->rounds, "%.1f");
+  printf(", \"steal_pct\": ");
+  print_per_round(c, M_STEAL_PCT, rp->o->rounds, "%.2f");
   printf("}");
   if (c->error[0]) {
     printf(", \"error\": ");
@@ -315,6 +317,8 @@ static void print_load(const struct load *l)
   json_num(l->loadavg_end, "%.2f");
   printf(", \"other_processes_cpus\": ");
   json_num(l->others_cpus, "%.2f");
+  printf(", \"hypervisor_steal_cpus\": ");
+  json_num(l->steal_cpus, "%.3f");
   printf(", \"warning\": %s}", l->warn ? "true" : "false");
 }
 

@@ -50,6 +50,10 @@ static void print_load(const struct load *l, long nproc)
          "counted); other processes kept %.2f of %ld CPUs busy during the "
          "run\n",
          l->loadavg_start, l->loadavg_end, l->others_cpus, nproc);
+  if (isfinite(l->steal_cpus))
+    printf("hypervisor steal: %.3f of %ld CPUs during the run (each cell's "
+           "rounds in the JSON, per_round steal_pct)\n",
+           l->steal_cpus, nproc);
   if (l->warn)
     printf("WARNING: the machine was loaded (above %.1f x its CPUs): other "
            "processes took CPUs\nfrom the spinning waiters, so figures show "

@@ -158,6 +158,10 @@ static void run_measured(struct report *rp, struct cell *c, unsigned round,
   c->m[M_P999][round] = (double)hist_percentile(r->hist, 99.9);
   c->m[M_CPU_HOST][round] = r->cpu_host_s / ops;
   c->m[M_CPU_GUEST][round] = r->cpu_guest_s >= 0 ? r->cpu_guest_s / ops : NAN;
+  c->m[M_STEAL_PCT][round] =
+      r->steal_s >= 0 && rp->m->nproc > 0
+          ? 100.0 * r->steal_s / (r->wall_s * (double)rp->m->nproc)
+          : NAN;
   c->ops += r->ops;
   c->rounds_ok++;
 }

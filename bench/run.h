@@ -123,6 +123,8 @@ enum metric {
   M_P999,
   M_CPU_HOST, /* CPU seconds per round trip */
   M_CPU_GUEST,
+  M_STEAL_PCT, /* the hypervisor's steal, percent of the machine's CPU time
+                  during the measured phase (bench_steal_s()) */
   M_COUNT
 };
 
@@ -176,9 +178,12 @@ struct load {
   double others_cpus; /* CPUs kept busy by other processes, on average over
                          the run (all busy CPU time minus this process's and
                          its reaped children's), NAN if unknown */
+  double steal_cpus;  /* CPUs the hypervisor gave to other guests while
+                         this machine had work, on average over the run
+                         (bench_steal_s()), NAN if unknown */
   int warn;           /* either of loadavg_start, others_cpus above
                          LOAD_WARN_SHARE of the CPUs */
-  double busy_s0, own_s0; /* counters at the start */
+  double busy_s0, own_s0, steal_s0; /* counters at the start */
   int64_t t0_ns;
 };
 #define LOAD_WARN_SHARE 0.5

@@ -37,6 +37,11 @@ SLEEP_RATIO_MAX = 1.1
 ONE_THREAD_RATIO_MAX = 1.25
 STREAM_RATIO_MIN = 0.9
 IDLE_PCT_MAX = 1.0
+# A worst round during which the hypervisor took at least this share of
+# the machine's CPU time (per_round steal_pct) says so beside its figure:
+# that CPU time was lost to every process of the machine, not to the
+# library's policy. The target still counts the round.
+STEAL_SHOWN_PCT = 1.0
 
 
 class BadInput(Exception):
@@ -115,14 +120,17 @@ class Target:
 
     def judge(self, docs):
         """(per-run figures as text, median, worst, PASS/MISS, why)."""
-        runs = [self.figure(d) for d in docs]  # each (value, note or None)
-        values = [v for v, _ in runs]
+        # each (value, note or None[, info]): a note fails a target on
+        # every round; an info is only shown
+        runs = [self.figure(d) for d in docs]
+        values = [r[0] for r in runs]
         m, w = med(values), worst_of(values, self.higher)
         texts = []
-        for v, note in runs:
-            texts.append(self.fmt(v) + (" (%s)" % note if note else ""))
+        for r in runs:
+            shown = [x for x in r[1:] if x]
+            texts.append(self.fmt(r[0]) + (" (%s)" % "; ".join(shown) if shown else ""))
         missing = [i + 1 for i, v in enumerate(values) if v is None]
-        notes = [i + 1 for i, (_, n) in enumerate(runs) if n]
+        notes = [i + 1 for i, r in enumerate(runs) if r[1]]
         if missing:
             return texts, m, w, "MISS", "no figure in run %s" % ", ".join(map(str, missing))
         if self.rule == "every":
@@ -160,6 +168,27 @@ def worst_ops_from_rounds(doc, r):
     return min(v) if v else None
 
 
+def worst_round_steal(doc, r):
+    """The hypervisor's steal in the round of the lowest same-round ops
+    ratio to spin-yield, the higher of the two cells', as text when it
+    took at least STEAL_SHOWN_PCT of the machine's CPU time; None
+    otherwise, and for documents without per-round steal."""
+    y = cell(doc, "spin-yield", r["threads"], r["payload"])
+    if y is None:
+        return None
+    pr, py = r.get("per_round") or {}, y.get("per_round") or {}
+    a, b = pr.get("ops_per_sec") or [], py.get("ops_per_sec") or []
+    sa, sb = pr.get("steal_pct") or [], py.get("steal_pct") or []
+    rounds = [(x / z, i) for i, (x, z) in enumerate(zip(a, b)) if x is not None and z]
+    if not rounds or len(sa) != len(a) or len(sb) != len(b):
+        return None
+    i = min(rounds)[1]
+    steal = max(s for s in (sa[i], sb[i], 0.0) if s is not None)
+    if steal < STEAL_SHOWN_PCT:
+        return None
+    return "that round: steal %.1f %%" % steal
+
+
 def ops_worst(doc, r):
     if "ratio_ops_to_spin_yield_worst" not in r:
         return worst_ops_from_rounds(doc, r)
@@ -171,7 +200,7 @@ def ops_worst_figure(system, t):
         r = cell(doc, system, t, TAIL_PAYLOAD)
         if r is None:
             return None, None
-        return ops_worst(doc, r), rounds_note(doc, r)
+        return ops_worst(doc, r), rounds_note(doc, r), worst_round_steal(doc, r)
     return f
 
 

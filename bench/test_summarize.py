@@ -193,6 +193,28 @@ def main(summarize):
            "collapsed round: figures %s" % cols, out)
     expect("| shmipc-c | 2 | 64 | 0.95x | 0.08x |" in out, "worst round not in the tail table", out)
 
+    # The same collapse in a round that the hypervisor's steal hit: shown
+    # beside the figure, and still a miss. Steal in another round, or
+    # below the shown share, shows nothing.
+    stolen = copy.deepcopy(runs[1])
+    for c in stolen["results"]:
+        c["per_round"]["steal_pct"] = [0.0] * ROUNDS
+        if (c["system"], c["threads"]) == ("shmipc-c", 2):
+            c["per_round"]["steal_pct"][1] = 12.5
+        if (c["system"], c["threads"]) == ("spin-yield", 4):
+            c["per_round"]["steal_pct"][0] = 0.5
+        if (c["system"], c["threads"]) == ("shmipc-go", 8):
+            c["per_round"]["steal_pct"][ROUNDS - 1] = 30.0
+    rc, out = run(summarize, [good[0], stolen, good[2]])
+    rows = target_rows(out)
+    expect(rc == 1 and misses(rows) == want,
+           "collapse with steal: MISS for %s, want %s" % (misses(rows), want), out)
+    expect(rows[want[0]][3] == "0.08x (that round: steal 12.5 %)",
+           "collapse with steal: figure %r" % rows[want[0]][3], out)
+    expect("steal" not in " ".join(
+        " ".join(cols) for k, cols in rows.items() if k != want[0]),
+        "steal shown beside a round it did not hit", out)
+
     # A document from before the worst-round key: the same verdict from its
     # per-round ops/s.
     old = copy.deepcopy(runs[1])
