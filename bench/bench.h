@@ -106,6 +106,15 @@ int64_t bench_process_cpu_ns(void);
  *  /proc/stat) since boot; < 0 if unknown. A round during which it rose
  *  lost CPU time that no process of the machine saw. */
 double bench_steal_s(void);
+/** The round trip of one cache line between the first two CPUs this
+ *  process may run on, in ns: two threads pinned there pass a word back
+ *  and forth, and the median of 5 batches' means is returned; NAN with
+ *  fewer than two CPUs, or when a thread could not be started or pinned
+ *  or a batch did not end within 50 ms. On a virtual machine it tells how
+ *  the hypervisor placed the two vCPUs at that moment (on one core's two
+ *  hardware threads, on two cores, on two sockets), which sets every
+ *  cross-CPU figure of the cells run then. It takes about 1 ms. */
+double bench_line_rtt_ns(void);
 /** CPU time of process @p pid, nanoseconds: the sum over its live threads
  *  of /proc/<pid>/task/<tid>/schedstat (nanosecond resolution), or, where
  *  that is missing, utime + stime from /proc/<pid>/stat (clock ticks,

@@ -11,8 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,89 @@ double bench_steal_s(void)
   if (n != 8 || hz <= 0)
     return -1;
   return (double)v[7] / (double)hz;
+}
+
+/* The line probe: @word goes 2k+1 (from the prober) and 2k+2 (from the
+ * echoer); each side spins on it with a pause. */
+struct line_probe {
+  int cpu;
+  _Atomic unsigned word;
+  _Atomic int stop, failed;
+};
+
+enum { LINE_BATCHES = 5, LINE_TRIPS = 200 };
+#define LINE_BATCH_LIMIT_NS INT64_C(50000000)
+
+static void *line_echoer(void *arg)
+{
+  struct line_probe *lp = arg;
+  unsigned seen = 0;
+  if (bench_pin_self(lp->cpu) != 0) {
+    atomic_store(&lp->failed, 1);
+    return NULL;
+  }
+  while (!atomic_load_explicit(&lp->stop, memory_order_relaxed)) {
+    unsigned v = atomic_load_explicit(&lp->word, memory_order_acquire);
+    if (v != seen && (v & 1u)) {
+      seen = v + 1;
+      atomic_store_explicit(&lp->word, seen, memory_order_release);
+    } else {
+      bench_cpu_relax();
+    }
+  }
+  return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double bench_line_rtt_ns(void)
+{
+  struct bench_pin pin;
+  struct line_probe lp = {0};
+  pthread_t t;
+  cpu_set_t old;
+  double mean[LINE_BATCHES];
+  unsigned v = 0;
+  int ok = 1;
+
+  if (bench_pin_init(&pin) != 0 || pin.n < 2 ||
+      sched_getaffinity(0, sizeof(old), &old) != 0)
+    return NAN;
+  lp.cpu = pin.cpus[1];
+  if (bench_pin_self(pin.cpus[0]) != 0)
+    return NAN;
+  if (pthread_create(&t, NULL, line_echoer, &lp) != 0) {
+    sched_setaffinity(0, sizeof(old), &old);
+    return NAN;
+  }
+  for (int b = 0; b < LINE_BATCHES && ok; b++) {
+    int64_t t0 = bench_now_ns(), limit = t0 + LINE_BATCH_LIMIT_NS;
+    for (int i = 0; i < LINE_TRIPS && ok; i++) {
+      atomic_store_explicit(&lp.word, ++v, memory_order_release);
+      for (unsigned k = 0;
+           atomic_load_explicit(&lp.word, memory_order_acquire) != v + 1; k++) {
+        bench_cpu_relax();
+        if ((k & 1023u) == 1023u &&
+            (atomic_load(&lp.failed) || bench_now_ns() > limit)) {
+          ok = 0;
+          break;
+        }
+      }
+      v++;
+    }
+    mean[b] = (double)(bench_now_ns() - t0) / LINE_TRIPS;
+  }
+  atomic_store(&lp.stop, 1);
+  pthread_join(t, NULL);
+  sched_setaffinity(0, sizeof(old), &old);
+  if (!ok)
+    return NAN;
+  qsort(mean, LINE_BATCHES, sizeof(mean[0]), cmp_double);
+  return mean[LINE_BATCHES / 2];
 }
 
 /* Nanoseconds on CPU of every live thread of @pid, from

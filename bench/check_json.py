@@ -68,7 +68,8 @@ def check_tails(r, cfg):
             fail("%s: no %r" % (name, key))
     if "p999_worst" not in r["rtt_ns"]:
         fail("%s: no rtt_ns p999_worst" % name)
-    for key in ("p50_ns", "p99_ns", "p999_ns", "ops_per_sec", "steal_pct"):
+    for key in ("p50_ns", "p99_ns", "p999_ns", "ops_per_sec", "steal_pct",
+                "line_rtt_ns_before", "line_rtt_ns_after"):
         if len(r["per_round"].get(key, [])) != cfg["rounds"]:
             fail("%s: per_round %s must have one entry per round" % (name, key))
     for v in r["per_round"]["steal_pct"]:
@@ -76,6 +77,11 @@ def check_tails(r, cfg):
         # 10 ms ticks counted per CPU, so a short round may read above 100
         if v is not None and not (isinstance(v, (int, float)) and v >= 0):
             fail("%s: per_round steal_pct %r" % (name, v))
+    for key in ("line_rtt_ns_before", "line_rtt_ns_after"):
+        for v in r["per_round"][key]:
+            # null on one CPU or when the probe could not run
+            if v is not None and not (isinstance(v, (int, float)) and v > 0):
+                fail("%s: per_round %s %r" % (name, key, v))
     if "spin-yield" not in cfg["systems"] or r.get("rounds_ok") != cfg["rounds"]:
         return
     for key in TAIL_KEYS:

@@ -174,6 +174,10 @@ static void print_result(const struct report *rp, const struct cell *c)
   print_per_round(c, M_OPS_PER_SEC, rp->o->rounds, "%.1f");
   printf(", \"steal_pct\": ");
   print_per_round(c, M_STEAL_PCT, rp->o->rounds, "%.2f");
+  printf(", \"line_rtt_ns_before\": ");
+  print_per_round(c, M_LINE_BEFORE, rp->o->rounds, "%.0f");
+  printf(", \"line_rtt_ns_after\": ");
+  print_per_round(c, M_LINE_AFTER, rp->o->rounds, "%.0f");
   printf("}");
   if (c->error[0]) {
     printf(", \"error\": ");

@@ -141,7 +141,10 @@ static void run_measured(struct report *rp, struct cell *c, unsigned round,
                MAX_FAILURES_PER_SYSTEM);
     return;
   }
-  if (run_system(o, c->sys, p, r) != 0 || r->ops == 0 || r->wall_s <= 0) {
+  double line_before = bench_line_rtt_ns();
+  int failed = run_system(o, c->sys, p, r) != 0;
+  double line_after = bench_line_rtt_ns();
+  if (failed || r->ops == 0 || r->wall_s <= 0) {
     if (!r->error[0])
       snprintf(r->error, sizeof(r->error), "no round trip completed");
     rp->system_failures[c->sys]++;
@@ -162,6 +165,8 @@ static void run_measured(struct report *rp, struct cell *c, unsigned round,
       r->steal_s >= 0 && rp->m->nproc > 0
           ? 100.0 * r->steal_s / (r->wall_s * (double)rp->m->nproc)
           : NAN;
+  c->m[M_LINE_BEFORE][round] = line_before;
+  c->m[M_LINE_AFTER][round] = line_after;
   c->ops += r->ops;
   c->rounds_ok++;
 }

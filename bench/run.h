@@ -123,8 +123,10 @@ enum metric {
   M_P999,
   M_CPU_HOST, /* CPU seconds per round trip */
   M_CPU_GUEST,
-  M_STEAL_PCT, /* the hypervisor's steal, percent of the machine's CPU time
-                  during the measured phase (bench_steal_s()) */
+  M_STEAL_PCT,   /* the hypervisor's steal, percent of the machine's CPU time
+                    during the measured phase (bench_steal_s()) */
+  M_LINE_BEFORE, /* bench_line_rtt_ns() right before the cell, and */
+  M_LINE_AFTER,  /* right after it */
   M_COUNT
 };
 

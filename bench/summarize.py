@@ -42,6 +42,11 @@ IDLE_PCT_MAX = 1.0
 # that CPU time was lost to every process of the machine, not to the
 # library's policy. The target still counts the round.
 STEAL_SHOWN_PCT = 1.0
+# Likewise when the line round trips between CPU 0 and 1 measured before
+# and after the two cells of that round (per_round line_rtt_ns_before and
+# _after) spread by this factor: the hypervisor placed the vCPUs
+# differently for the two cells.
+LINE_SHOWN_SPREAD = 1.5
 
 
 class BadInput(Exception):
@@ -168,25 +173,40 @@ def worst_ops_from_rounds(doc, r):
     return min(v) if v else None
 
 
-def worst_round_steal(doc, r):
-    """The hypervisor's steal in the round of the lowest same-round ops
-    ratio to spin-yield, the higher of the two cells', as text when it
-    took at least STEAL_SHOWN_PCT of the machine's CPU time; None
-    otherwise, and for documents without per-round steal."""
+def round_value(pr, key, i):
+    v = pr.get(key) or []
+    return v[i] if i < len(v) else None
+
+
+def worst_round_info(doc, r):
+    """What the machine did in the round of the lowest same-round ops
+    ratio to spin-yield, as text, or None: the hypervisor's steal (the
+    higher of the two cells') when it took at least STEAL_SHOWN_PCT of the
+    machine's CPU time, and the CPU 0-1 line round trips measured before
+    and after both cells when the highest is LINE_SHOWN_SPREAD times the
+    lowest or more (the hypervisor moved the vCPUs between or during the
+    cells). Older documents lack the figures and show nothing."""
     y = cell(doc, "spin-yield", r["threads"], r["payload"])
     if y is None:
         return None
     pr, py = r.get("per_round") or {}, y.get("per_round") or {}
     a, b = pr.get("ops_per_sec") or [], py.get("ops_per_sec") or []
-    sa, sb = pr.get("steal_pct") or [], py.get("steal_pct") or []
     rounds = [(x / z, i) for i, (x, z) in enumerate(zip(a, b)) if x is not None and z]
-    if not rounds or len(sa) != len(a) or len(sb) != len(b):
+    if not rounds:
         return None
     i = min(rounds)[1]
-    steal = max(s for s in (sa[i], sb[i], 0.0) if s is not None)
-    if steal < STEAL_SHOWN_PCT:
-        return None
-    return "that round: steal %.1f %%" % steal
+    said = []
+    steal = [s for s in (round_value(pr, "steal_pct", i), round_value(py, "steal_pct", i))
+             if s is not None]
+    if steal and max(steal) >= STEAL_SHOWN_PCT:
+        said.append("steal %.1f %%" % max(steal))
+    lines = [round_value(q, k, i) for q in (py, pr)
+             for k in ("line_rtt_ns_before", "line_rtt_ns_after")]
+    if all(v is not None and v > 0 for v in lines) and \
+            max(lines) >= LINE_SHOWN_SPREAD * min(lines):
+        said.append("CPU 0-1 line round trip %.0f-%.0f ns (spin-yield), %.0f-%.0f ns (this cell)"
+                    % tuple(lines))
+    return "that round: " + ", ".join(said) if said else None
 
 
 def ops_worst(doc, r):
@@ -200,7 +220,7 @@ def ops_worst_figure(system, t):
         r = cell(doc, system, t, TAIL_PAYLOAD)
         if r is None:
             return None, None
-        return ops_worst(doc, r), rounds_note(doc, r), worst_round_steal(doc, r)
+        return ops_worst(doc, r), rounds_note(doc, r), worst_round_info(doc, r)
     return f
 
 

@@ -199,6 +199,8 @@ def main(summarize):
     stolen = copy.deepcopy(runs[1])
     for c in stolen["results"]:
         c["per_round"]["steal_pct"] = [0.0] * ROUNDS
+        c["per_round"]["line_rtt_ns_before"] = [150.0] * ROUNDS
+        c["per_round"]["line_rtt_ns_after"] = [160.0] * ROUNDS
         if (c["system"], c["threads"]) == ("shmipc-c", 2):
             c["per_round"]["steal_pct"][1] = 12.5
         if (c["system"], c["threads"]) == ("spin-yield", 4):
@@ -211,6 +213,20 @@ def main(summarize):
            "collapse with steal: MISS for %s, want %s" % (misses(rows), want), out)
     expect(rows[want[0]][3] == "0.08x (that round: steal 12.5 %)",
            "collapse with steal: figure %r" % rows[want[0]][3], out)
+    # ... and with the vCPUs placed apart for this cell than for
+    # spin-yield's (line round trips 110-120 ns, then 600-620 ns).
+    for c in stolen["results"]:
+        if c["threads"] == 2 and c["system"] in ("spin-yield", "shmipc-c"):
+            pr = c["per_round"]
+            pr["line_rtt_ns_before"][1], pr["line_rtt_ns_after"][1] = (
+                (110.0, 120.0) if c["system"] == "spin-yield" else (600.0, 620.0))
+    rc, out = run(summarize, [good[0], stolen, good[2]])
+    rows = target_rows(out)
+    expect(rc == 1 and misses(rows) == want,
+           "collapse with a vCPU move: MISS for %s, want %s" % (misses(rows), want), out)
+    expect(rows[want[0]][3] == "0.08x (that round: steal 12.5 %, CPU 0-1 line round trip "
+           "110-120 ns (spin-yield), 600-620 ns (this cell))",
+           "collapse with a vCPU move: figure %r" % rows[want[0]][3], out)
     expect("steal" not in " ".join(
         " ".join(cols) for k, cols in rows.items() if k != want[0]),
         "steal shown beside a round it did not hit", out)
