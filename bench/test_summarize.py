@@ -225,7 +225,7 @@ def main(summarize):
     expect(rc == 1 and misses(rows) == want,
            "collapse with a vCPU move: MISS for %s, want %s" % (misses(rows), want), out)
     expect(rows[want[0]][3] == "0.08x (that round: steal 12.5 %, CPU 0-1 line round trip "
-           "110-120 ns (spin-yield), 600-620 ns (this cell))",
+           "before/after: spin-yield 110/120 ns, this cell 600/620 ns)",
            "collapse with a vCPU move: figure %r" % rows[want[0]][3], out)
     expect("steal" not in " ".join(
         " ".join(cols) for k, cols in rows.items() if k != want[0]),
