@@ -84,6 +84,11 @@ cleanup() {
   rm -rf "$WINEPREFIX"
 }
 trap cleanup EXIT
+# One wineserver for the whole run, kept up until cleanup. Left to itself
+# it exits a few seconds after its last client, and a test starting just
+# then fails at once with "wine client error:0: recvmsg: Connection reset
+# by peer" (seen once, in abi-c).
+wineserver -p
 wineboot -i >/dev/null 2>&1
 sys32="$WINEPREFIX/drive_c/windows/system32"
 if [ ! -e "$sys32/bcryptprimitives.dll" ]; then
