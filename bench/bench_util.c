@@ -49,7 +49,10 @@ double bench_steal_s(void)
 }
 
 /* The line probe: @word goes 2k+1 (from the prober) and 2k+2 (from the
- * echoer); each side spins on it with a pause. */
+ * echoer); each side spins on it with a pause. No data rides on the word,
+ * so its acquire loads and release stores (each pairing with the other
+ * side's store of the value it waits for) only keep the timing honest:
+ * relaxed would time the same line transfers. */
 struct line_probe {
   int cpu;
   _Atomic unsigned word;
